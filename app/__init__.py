@@ -1,0 +1,1 @@
+"""Roster: users and client accounts for client portals."""

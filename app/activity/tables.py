@@ -1,0 +1,19 @@
+from piccolo.columns import Integer, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class ActivityEntry(Table, tablename="activity_entries"):
+    """One change: who did it, to which account and user, what it was (before -> after).
+
+    Ids are plain integers, not foreign keys: the log outlives the rows it names.
+    """
+
+    created_at = Timestamptz(index=True)
+    actor_type = Varchar(length=10)  # admin | user | system
+    actor_id = Integer(null=True, default=None)
+    actor_name = Varchar(length=201, default="")
+    client_id = Integer(null=True, default=None, index=True)
+    user_id = Integer(null=True, default=None, index=True)
+    action = Varchar(length=60)
+    description = Text()
+    ip = Varchar(length=45, default="")

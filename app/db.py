@@ -1,0 +1,29 @@
+"""Transactions and the connection pool, the same way on SQLite and PostgreSQL."""
+
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+
+from piccolo_conf import DB
+
+
+def is_sqlite() -> bool:
+    return isinstance(DB, SQLiteEngine)
+
+
+def transaction():
+    """One transaction per change. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
+    so a read-then-write cannot be overtaken by another writer. Nested calls join the outer one."""
+    if is_sqlite():
+        return DB.transaction(transaction_type=TransactionType.immediate)
+    return DB.transaction()
+
+
+async def start() -> None:
+    if is_sqlite():
+        await DB.run_ddl("PRAGMA journal_mode=WAL")
+    else:
+        await DB.start_connection_pool(min_size=1, max_size=20)
+
+
+async def stop() -> None:
+    if not is_sqlite():
+        await DB.close_connection_pool()

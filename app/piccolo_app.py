@@ -1,0 +1,25 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from app.access.tables import Grant
+from app.activity.tables import ActivityEntry
+from app.admin.tables import Admin, Setting
+from app.auth.tables import LoginFailure, PasswordReset, Session
+from app.clients.tables import Client
+from app.invitations.tables import Invitation
+from app.mail.tables import OutboundEmail
+from app.users.tables import User
+
+TABLES = [
+    User, Admin, Setting, Client, Grant, Invitation, OutboundEmail, ActivityEntry,
+    Session, LoginFailure, PasswordReset,
+]
+
+APP_CONFIG = AppConfig(
+    app_name="roster",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "migrations"),
+    table_classes=TABLES,
+    migration_dependencies=[],
+    commands=[],
+)
