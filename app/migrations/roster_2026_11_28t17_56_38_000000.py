@@ -1,4 +1,4 @@
-"""Constraints that Piccolo's column options cannot express; the same SQL on SQLite and PostgreSQL."""
+"""Constraints that Piccolo column options cannot express, the same SQL on both engines."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 

@@ -1,0 +1,87 @@
+"""Staff accounts, their roles (SPEC §5.6) and the admin settings."""
+
+from app import clock, db
+from app.activity.services import Actor, record
+from app.admin.tables import Admin, Setting
+from app.dberrors import is_unique_violation
+from app.errors import DomainError
+from app.security import check_new_password, hash_password
+from app.validation import clean_email, clean_name
+
+VIEW_ACCOUNT_USERS = "view_account_users"
+MANAGE_USERS = "manage_users"
+LIST_USERS = "list_users"
+DELETE_USERS = "delete_users"
+
+ADMIN_PERMISSIONS = {
+    VIEW_ACCOUNT_USERS: "View Account Users",
+    MANAGE_USERS: "Manage Users",
+    LIST_USERS: "List Users",
+    DELETE_USERS: "Delete Users",
+}
+
+ROLES: dict[str, tuple[str, frozenset[str]]] = {
+    "full": ("Full Administrator", frozenset(ADMIN_PERMISSIONS)),
+    "support": ("Support Operator", frozenset({VIEW_ACCOUNT_USERS, LIST_USERS})),
+}
+
+# Admin settings (SPEC §5.7) and their defaults.
+DISABLE_CLIENT_USER_MANAGEMENT = "disable_client_user_management"
+REQUIRE_INVITED_EMAIL = "require_invited_email"
+COMPANY_NAME = "company_name"
+SETTING_DEFAULTS = {
+    DISABLE_CLIENT_USER_MANAGEMENT: "false",
+    REQUIRE_INVITED_EMAIL: "false",
+    COMPANY_NAME: "Roster",
+}
+
+
+def role_permissions(role: str) -> frozenset[str]:
+    return ROLES.get(role, ("", frozenset()))[1]
+
+
+async def create_admin(*, email: str, password: str, name: str, role: str,
+                       actor: Actor) -> int:
+    if role not in ROLES:
+        raise DomainError(f"Role must be one of: {', '.join(ROLES)}.", "role")
+    name = clean_name(name, "Name", "name", max_length=150)
+    email, email_key = clean_email(email)
+    check_new_password(password, [name, email])
+    try:
+        async with db.transaction():
+            if await Admin.exists().where(Admin.email_key == email_key):
+                raise DomainError("An admin with this email address already exists.", "email")
+            rows = await Admin.insert(Admin(
+                name=name, email=email, email_key=email_key, password_hash=hash_password(password),
+                role=role, created_at=clock.now(),
+            )).returning(Admin.id)
+            await record(actor, "admin.created",
+                         f"Created admin {name} <{email}> as {ROLES[role][0]}")
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError("An admin with this email address already exists.", "email") from exc
+        raise
+    return rows[0]["id"]
+
+
+async def get_setting(key: str) -> str:
+    row = await Setting.select(Setting.value).where(Setting.key == key).first()
+    return row["value"] if row else SETTING_DEFAULTS[key]
+
+
+async def flag(key: str) -> bool:
+    return await get_setting(key) == "true"
+
+
+async def set_setting(key: str, value: str, *, actor: Actor) -> None:
+    if key not in SETTING_DEFAULTS:
+        raise DomainError(f"Unknown setting {key!r}.")
+    async with db.transaction():
+        before = await get_setting(key)
+        if before == value:
+            return
+        if await Setting.exists().where(Setting.key == key):
+            await Setting.update({Setting.value: value}).where(Setting.key == key)
+        else:
+            await Setting.insert(Setting(key=key, value=value))
+        await record(actor, "settings.changed", f"Setting {key}: {before} -> {value}")

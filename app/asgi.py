@@ -1,0 +1,60 @@
+"""The application factory: plugins, middleware, routes, lifespan."""
+
+import asyncio
+import contextlib
+import logging
+
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.static_files import create_static_files_router
+
+from app import db
+from app.auth import controllers as auth_controllers
+from app.clients import controllers as client_controllers
+from app.config import FRONTEND_DIR, Settings, get_settings
+from app.invitations import controllers as invite_controllers
+from app.mail import worker
+from app.web.errors import HANDLERS
+from app.web.middleware import security_headers, viewer_loader
+
+log = logging.getLogger("roster")
+
+
+def create_app(settings: Settings | None = None, *, run_mail_worker: bool = True,
+               manage_database: bool = True) -> Litestar:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Litestar):
+        if manage_database:
+            await db.start()
+        stop = asyncio.Event()
+        task = None
+        if run_mail_worker and settings.smtp_url:
+            task = asyncio.create_task(worker.run_worker(settings, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if task:
+                await task
+            if manage_database:
+                await db.stop()
+
+    return Litestar(
+        route_handlers=[
+            *auth_controllers.ROUTES,
+            *client_controllers.ROUTES,
+            *invite_controllers.ROUTES,
+            create_static_files_router(path="/static", directories=[FRONTEND_DIR / "static"],
+                                       send_as_attachment=False),
+        ],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key, cookie_name="roster_csrf", header_name="x-csrftoken",
+            cookie_secure=settings.production, cookie_samesite="lax", cookie_httponly=False,
+        ),
+        middleware=[security_headers, viewer_loader],
+        exception_handlers=HANDLERS,
+        lifespan=[lifespan],
+        debug=False,
+    )

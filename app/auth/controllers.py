@@ -1,0 +1,117 @@
+"""Login and logout, for client users and for staff."""
+
+import asyncio
+import socket
+
+from litestar import Request, Response, get, post
+
+from app.access import services as access
+from app.auth import services as auth
+from app.config import get_settings
+from app.errors import DomainError
+from app.users import services as users
+from app.web.forms import client_ip, read_form, safe_next
+from app.web.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
+from app.web.render import redirect, render
+
+
+async def reverse_lookup(ip: str, timeout: float = 0.5) -> str | None:
+    """The client's hostname, if its reverse DNS answers quickly; never blocks a login long."""
+    if not ip:
+        return None
+    try:
+        host, _ = await asyncio.wait_for(
+            asyncio.get_running_loop().getnameinfo((ip, 0), socket.NI_NAMEREQD), timeout)
+    except (TimeoutError, OSError):
+        return None
+    return host
+
+
+def with_session_cookie(response: Response, session_id: str | None) -> Response:
+    if session_id is None:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    else:
+        response.set_cookie(SESSION_COOKIE, session_id, path="/", httponly=True, samesite="lax",
+                            secure=get_settings().production,
+                            max_age=int(auth.SESSION_LIFETIME.total_seconds()))
+    return response
+
+
+async def log_in_user(request: Request, user: dict, *, client_id: int | None = None,
+                      next_url: str | None = None) -> Response:
+    """Starts a fresh session for `user` and sends them on: to `client_id` if given, to their only
+    open account, or to Choose Account."""
+    ip = client_ip(request)
+    await users.record_login(user["id"], ip=ip, hostname=await reverse_lookup(ip))
+    if client_id is None:
+        open_accounts = [a for a in await access.user_accounts(user["id"]) if not a["closed"]]
+        if len(open_accounts) == 1:
+            client_id = open_accounts[0]["client_id"]
+    if client_id is not None:
+        await access.note_account_login(user["id"], client_id)
+    session_id = await auth.start_session(
+        user_id=user["id"], client_id=client_id, ip=ip,
+        user_agent=request.headers.get("user-agent", ""),
+        replacing=session_cookie_value(request.scope))
+    default = "/account" if client_id is not None else "/accounts"
+    return with_session_cookie(redirect(request, safe_next(next_url, default)), session_id)
+
+
+@get("/login")
+async def login_page(request: Request, next: str | None = None) -> Response:
+    if viewer_of(request).user:
+        return redirect(request, "/account")
+    return render(request, "client/login.html", {"next": next or "", "form": {}})
+
+
+@post("/login")
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    try:
+        user = await auth.authenticate_user(form.get("email", ""), form.get("password", ""),
+                                            client_ip(request))
+    except DomainError as exc:
+        return render(request, "client/login.html",
+                      {"error": exc.message, "next": form.get("next", ""),
+                       "form": {"email": form.get("email", "")}}, status=400)
+    return await log_in_user(request, user, next_url=form.get("next"))
+
+
+@post("/logout")
+async def logout(request: Request) -> Response:
+    form = await read_form(request)
+    await auth.end_session(session_cookie_value(request.scope))
+    return with_session_cookie(redirect(request, safe_next(form.get("next"), "/login")), None)
+
+
+@get("/admin/login")
+async def admin_login_page(request: Request) -> Response:
+    if viewer_of(request).admin:
+        return redirect(request, "/admin/clients")
+    return render(request, "admin/login.html", {"form": {}})
+
+
+@post("/admin/login")
+async def admin_login(request: Request) -> Response:
+    form = await read_form(request)
+    try:
+        admin = await auth.authenticate_admin(form.get("email", ""), form.get("password", ""),
+                                              client_ip(request))
+    except DomainError as exc:
+        return render(request, "admin/login.html",
+                      {"error": exc.message, "form": {"email": form.get("email", "")}},
+                      status=400)
+    session_id = await auth.start_session(
+        admin_id=admin["id"], ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+        replacing=session_cookie_value(request.scope))
+    return with_session_cookie(redirect(request, "/admin/clients"), session_id)
+
+
+@post("/admin/logout")
+async def admin_logout(request: Request) -> Response:
+    await auth.end_session(session_cookie_value(request.scope))
+    return with_session_cookie(redirect(request, "/admin/login"), None)
+
+
+ROUTES = [login_page, login, logout, admin_login_page, admin_login, admin_logout]

@@ -1,0 +1,155 @@
+"""The `roster` command (also `python -m app`): SPEC §7."""
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from app.errors import DomainError
+
+
+async def migrate() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from app import db
+
+    await db.start()
+    try:
+        result = await run_forwards(app_name="roster", migration_id="all")
+        if not result.success:
+            raise SystemExit(f"Migrations failed: {result.message}")
+    finally:
+        await db.stop()
+
+
+async def _with_db(coro_fn, *args, **kwargs):
+    from app import db
+
+    await db.start()
+    try:
+        return await coro_fn(*args, **kwargs)
+    finally:
+        await db.stop()
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from app.asgi import create_app
+    from app.logging_setup import configure_logging
+
+    configure_logging()
+    asyncio.run(migrate())
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None,
+                proxy_headers=False)
+    return 0
+
+
+def cmd_migrate(_args) -> int:
+    asyncio.run(migrate())
+    return 0
+
+
+def cmd_demo(_args) -> int:
+    from app.config import get_settings
+    from app.demo import load_demo
+
+    if get_settings().production:
+        print("roster demo is not available when ROSTER_ENV=production.", file=sys.stderr)
+        return 2
+    logins = asyncio.run(_with_db(load_demo))
+    print("Demo data loaded. Logins:")
+    for area, email, password, note in logins:
+        print(f"  {area:<7} {email:<28} {password:<22} {note}")
+    return 0
+
+
+def cmd_create_admin(args) -> int:
+    from app.activity.services import SYSTEM
+    from app.admin.services import create_admin
+
+    admin_id = asyncio.run(_with_db(create_admin, email=args.email, password=args.password,
+                                    name=args.name, role=args.role, actor=SYSTEM))
+    print(admin_id)
+    return 0
+
+
+def cmd_create_client(args) -> int:
+    from app.activity.services import SYSTEM
+    from app.clients.services import create_client
+
+    client_id = asyncio.run(_with_db(
+        create_client, owner_email=args.owner_email, owner_first=args.owner_first,
+        owner_last=args.owner_last, owner_password=args.owner_password,
+        company=args.company or "", actor=SYSTEM))
+    print(client_id)
+    return 0
+
+
+def cmd_mail_worker(_args) -> int:
+    from app.config import get_settings
+    from app.logging_setup import configure_logging
+    from app.mail.worker import run_worker
+
+    configure_logging()
+    settings = get_settings()
+    if not settings.smtp_url:
+        print("ROSTER_SMTP_URL is not set: there is nowhere to deliver to.", file=sys.stderr)
+        return 2
+
+    async def main():
+        stop = asyncio.Event()
+        await _with_db(run_worker, settings, stop)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="roster", description="Roster: users and client accounts.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the web app under uvicorn (applies migrations first)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.set_defaults(func=cmd_serve)
+
+    sub.add_parser("migrate", help="apply the database migrations").set_defaults(
+        func=cmd_migrate)
+    sub.add_parser("demo", help="load demo data (idempotent) and print its logins").set_defaults(
+        func=cmd_demo)
+
+    a = sub.add_parser("create-admin", help="create a staff account")
+    a.add_argument("--email", required=True)
+    a.add_argument("--password", required=True)
+    a.add_argument("--name", default="Administrator")
+    a.add_argument("--role", choices=["full", "support"], default="full")
+    a.set_defaults(func=cmd_create_admin)
+
+    c = sub.add_parser("create-client", help="create a client account with its owner")
+    c.add_argument("--owner-email", required=True)
+    c.add_argument("--owner-first", required=True)
+    c.add_argument("--owner-last", required=True)
+    c.add_argument("--owner-password")
+    c.add_argument("--company")
+    c.set_defaults(func=cmd_create_client)
+
+    sub.add_parser("mail-worker", help="deliver queued emails until stopped").set_defaults(
+        func=cmd_mail_worker)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        return args.func(args)
+    except DomainError as exc:
+        print(f"roster: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"roster: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,45 @@
+"""The client area's account pages: Choose Account and the account home."""
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import PermissionDeniedException
+
+from app.access import services as access
+from app.auth import services as auth
+from app.web.guards import account_required, user_required
+from app.web.middleware import viewer_of
+from app.web.render import redirect, render
+
+
+@get("/")
+async def home(request: Request) -> Response:
+    viewer = viewer_of(request)
+    if viewer.admin and not viewer.user:
+        return redirect(request, "/admin/clients")
+    return redirect(request, "/account" if viewer.user else "/login")
+
+
+@get("/accounts", guards=[user_required])
+async def choose_account(request: Request) -> Response:
+    viewer = viewer_of(request)
+    accounts = await access.user_accounts(viewer.user["id"])
+    return render(request, "client/accounts.html", {"accounts": accounts})
+
+
+@post("/accounts/{client_id:int}/select", guards=[user_required])
+async def select_account(request: Request, client_id: int) -> Response:
+    viewer = viewer_of(request)
+    accounts = {a["client_id"]: a for a in await access.user_accounts(viewer.user["id"])}
+    chosen = accounts.get(client_id)
+    if chosen is None or chosen["closed"]:
+        raise PermissionDeniedException("You do not have access to this account.")
+    await auth.select_client(viewer.session_id, client_id)
+    await access.note_account_login(viewer.user["id"], client_id)
+    return redirect(request, "/account")
+
+
+@get("/account", guards=[account_required])
+async def account_home(request: Request) -> Response:
+    return render(request, "client/account.html")
+
+
+ROUTES = [home, choose_account, select_account, account_home]

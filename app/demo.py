@@ -1,0 +1,55 @@
+"""Demo data for `roster demo` and `make run`: loaded once, skipped when already there."""
+
+from app.access import services as access
+from app.activity.services import SYSTEM
+from app.admin import services as admins
+from app.admin.tables import Admin
+from app.clients import services as clients
+from app.clients.tables import Client
+from app.invitations import services as invitations
+from app.users import services as users
+
+ADMIN = ("admin@example.com", "admin-demo-2026", "Ada Admin", "full")
+SUPPORT = ("support@example.com", "support-demo-2026", "Sam Support", "support")
+OWNER_PASSWORD = "roster-demo-2026"
+CLIENTS = [
+    # owner email, first, last, company
+    ("fiona@example.com", "Fiona", "Ritterling", "Client Test"),
+    ("marco@example.com", "Marco", "Bianchi", "Bianchi Web Studio"),
+    ("lena@example.com", "Lena", "Okafor", ""),
+]
+
+
+async def load_demo() -> list[tuple[str, str, str, str]]:
+    for email, password, name, role in (ADMIN, SUPPORT):
+        if not await Admin.exists().where(Admin.email_key == email):
+            await admins.create_admin(email=email, password=password, name=name, role=role,
+                                      actor=SYSTEM)
+    ids = {}
+    for email, first, last, company in CLIENTS:
+        owner = await users.find_by_email(email)
+        existing = owner and await Client.select(Client.id).where(
+            (Client.owner == owner["id"]) & (Client.company_name == company)).first()
+        ids[email] = existing["id"] if existing else await clients.create_client(
+            owner_email=email, owner_first=first, owner_last=last,
+            owner_password=OWNER_PASSWORD, company=company, actor=SYSTEM)
+    if await users.find_by_email("jo@example.com") is None:
+        jo = await users.create_user(first_name="Jo", last_name="Walker",
+                                     email="jo@example.com", password=OWNER_PASSWORD,
+                                     actor=SYSTEM)
+        await access.grant_access(ids["fiona@example.com"], jo["id"],
+                                  ["invoices", "tickets", "domains"], actor=SYSTEM)
+        await access.grant_access(ids["marco@example.com"], jo["id"],
+                                  ["products", "invoices"], actor=SYSTEM)
+        marco = await users.find_by_email("marco@example.com")
+        await access.grant_access(ids["fiona@example.com"], marco["id"],
+                                  ["profile", "contacts", "products"], actor=SYSTEM)
+        await invitations.invite(ids["fiona@example.com"], "useraccount@example.com",
+                                 ["invoices", "quotes"], actor=SYSTEM)
+    return [
+        ("admin", ADMIN[0], ADMIN[1], "Full Administrator at /admin/login"),
+        ("admin", SUPPORT[0], SUPPORT[1], "Support Operator at /admin/login"),
+        ("client", "fiona@example.com", OWNER_PASSWORD, "owner of Client Test"),
+        ("client", "marco@example.com", OWNER_PASSWORD, "owner of Bianchi Web Studio, user of Client Test"),
+        ("client", "jo@example.com", OWNER_PASSWORD, "user of two accounts"),
+    ]

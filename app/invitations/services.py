@@ -1,0 +1,256 @@
+"""Invitations (rules 3, 4, 5, 6): one-time links valid 7 days, stored only as SHA-256."""
+
+from datetime import timedelta
+
+from app import clock, db
+from app.access import permissions
+from app.access.services import grant_access
+from app.access.tables import Grant
+from app.activity.services import Actor, record
+from app.admin import services as admin_settings
+from app.clients.services import display_name, get_client
+from app.config import get_settings
+from app.dberrors import is_unique_violation
+from app.errors import DomainError, NotFound
+from app.invitations.tables import Invitation
+from app.mail.services import enqueue
+from app.security import new_token, token_hash
+from app.users.services import find_by_email, full_name, get_user
+from app.users.tables import User
+from app.validation import clean_email, clean_permissions, permission_labels
+
+VALID_FOR = timedelta(days=7)
+
+NO_PENDING_INVITE = ("No pending invite matches this link. "
+                     "Ask the account owner for a new one.")
+
+
+class InviteUnavailable(DomainError):
+    """Accepted, cancelled, expired or unknown: deliberately one message for all four."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_PENDING_INVITE)
+
+
+class AlreadyAssociated(DomainError):
+    pass
+
+
+def status(row: dict, now=None) -> str:
+    now = now or clock.now()
+    if row["accepted_at"] is not None:
+        return "accepted"
+    if row["cancelled_at"] is not None:
+        return "cancelled"
+    if row["expires_at"] <= now:
+        return "expired"
+    return "pending"
+
+
+def _is_open():
+    return Invitation.accepted_at.is_null() & Invitation.cancelled_at.is_null()
+
+
+def accept_url(token: str) -> str:
+    return f"{get_settings().base_url}/invite/{token}"
+
+
+async def _queue_invitation_email(invitation_id: int, *, to: str, token: str, client: dict,
+                                  keys, sender_name: str, by_admin: bool) -> None:
+    await enqueue(
+        to=to, template="invitation", invitation_id=invitation_id,
+        context={
+            "sender_name": sender_name,
+            "account_name": display_name(client),
+            "permission_labels": permission_labels(keys),
+            "accept_url": accept_url(token),
+            "sent_by_admin": by_admin,
+            "company": await admin_settings.get_setting(admin_settings.COMPANY_NAME),
+        },
+    )
+
+
+async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int, str]:
+    """Creates a pending invitation, queues its email; returns (id, token). Rule 5 refusals."""
+    keys = clean_permissions(keys)
+    email, email_key = clean_email(email)
+    token, digest = new_token()
+    now = clock.now()
+    try:
+        async with db.transaction():
+            client = await get_client(client_id)
+            existing = await find_by_email(email_key)
+            if existing and await Grant.exists().where(
+                    (Grant.user == existing["id"]) & (Grant.client == client_id)):
+                raise DomainError(f"{email} already has access to this account.", "email")
+            open_invite = await Invitation.select().where(
+                (Invitation.client == client_id) & (Invitation.email_key == email_key) & _is_open()
+            ).first()
+            if open_invite is not None:
+                if status(open_invite, now) == "pending":
+                    raise DomainError(f"An invite to {email} is already pending. "
+                                      "Use Resend Invite to send it again.", "email")
+                # An expired invite makes way for the new one.
+                await Invitation.update({Invitation.cancelled_at: now}).where(
+                    Invitation.id == open_invite["id"])
+            rows = await Invitation.insert(Invitation(
+                client=client_id, email=email, email_key=email_key,
+                permissions=permissions.serialize(keys), token_hash=digest,
+                invited_by_admin=actor.id if actor.kind == "admin" else None,
+                invited_by_user=actor.id if actor.kind == "user" else None,
+                sender_name=actor.name, created_at=now, last_sent_at=now, times_sent=1,
+                expires_at=now + VALID_FOR,
+            )).returning(Invitation.id)
+            invitation_id = rows[0]["id"]
+            await _queue_invitation_email(invitation_id, to=email, token=token, client=client,
+                                          keys=keys, sender_name=actor.name,
+                                          by_admin=actor.kind == "admin")
+            await record(actor, "invite.sent",
+                         f"Invited {email} to {display_name(client)} with "
+                         f"{', '.join(keys)}", client_id=client_id,
+                         user_id=existing["id"] if existing else None)
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError(f"An invite to {email} is already pending. "
+                              "Use Resend Invite to send it again.", "email") from exc
+        raise
+    return invitation_id, token
+
+
+async def _open_invitation(client_id: int, invitation_id: int) -> dict:
+    row = await Invitation.select().where(
+        (Invitation.id == invitation_id) & (Invitation.client == client_id)).first()
+    if row is None or status(row) in ("accepted", "cancelled"):
+        raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+    return row
+
+
+async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
+    """A fresh token (the old link stops working) and 7 days again. Returns the new token."""
+    token, digest = new_token()
+    now = clock.now()
+    async with db.transaction():
+        row = await _open_invitation(client_id, invitation_id)
+        updated = await Invitation.update({
+            Invitation.token_hash: digest, Invitation.last_sent_at: now,
+            Invitation.expires_at: now + VALID_FOR,
+            Invitation.times_sent: Invitation.times_sent + 1,
+        }).where((Invitation.id == invitation_id) & _is_open()).returning(Invitation.id)
+        if not updated:
+            raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+        client = await get_client(client_id)
+        keys = permissions.deserialize(row["permissions"])
+        await _queue_invitation_email(invitation_id, to=row["email"], token=token, client=client,
+                                      keys=keys, sender_name=row["sender_name"],
+                                      by_admin=row["invited_by_admin"] is not None)
+        await record(actor, "invite.resent",
+                     f"Resent the invite to {row['email']} for {display_name(client)}; "
+                     f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
+                     client_id=client_id)
+    return token
+
+
+async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> None:
+    """The link stops working; the invitee is not told."""
+    async with db.transaction():
+        row = await _open_invitation(client_id, invitation_id)
+        updated = await Invitation.update({Invitation.cancelled_at: clock.now()}).where(
+            (Invitation.id == invitation_id) & _is_open()).returning(Invitation.id)
+        if not updated:
+            raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+        client = await get_client(client_id)
+        await record(actor, "invite.cancelled",
+                     f"Cancelled the invite to {row['email']} for {display_name(client)}",
+                     client_id=client_id)
+
+
+async def pending_invite(token: str) -> dict:
+    """The pending invitation behind a token, with its account's name; else InviteUnavailable."""
+    row = await Invitation.select(
+        *Invitation.all_columns(),
+        Invitation.client.company_name, Invitation.client.first_name,
+        Invitation.client.last_name, Invitation.client.status.as_alias("client_status"),
+    ).where(Invitation.token_hash == token_hash(token)).first()
+    if row is None or status(row) != "pending" or row["client_status"] == "Closed":
+        raise InviteUnavailable()
+    row["account_name"] = display_name(row)
+    row["permission_keys"] = permissions.deserialize(row["permissions"])
+    return row
+
+
+async def accept(token: str, user_id: int, *, actor: Actor) -> int:
+    """Rule 4: atomic, one winner among concurrent attempts. Returns the client id."""
+    digest = token_hash(token)
+    now = clock.now()
+    try:
+        async with db.transaction():
+            invitation = await Invitation.select().where(Invitation.token_hash == digest).first()
+            if invitation is None or status(invitation, now) != "pending":
+                raise InviteUnavailable()
+            client_id = invitation["client"]
+            user = await get_user(user_id)
+            if (await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
+                    and user["email_key"] != invitation["email_key"]):
+                raise DomainError("This invite was sent to a different email address. "
+                                  "Log in or register with the invited address to accept it.")
+            if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
+                raise AlreadyAssociated("You already have access to this account.")
+            won = await Invitation.update({
+                Invitation.accepted_at: now, Invitation.accepted_by: user_id,
+            }).where(
+                (Invitation.id == invitation["id"]) & (Invitation.token_hash == digest)
+                & _is_open() & (Invitation.expires_at > now)
+            ).returning(Invitation.id)
+            if not won:
+                raise InviteUnavailable()
+            await Grant.insert(Grant(user=user_id, client=client_id,
+                                     permissions=invitation["permissions"],
+                                     created_at=now, updated_at=now))
+            client = await get_client(client_id)
+            owner = await User.select().where(User.id == client["owner"]).first()
+            await enqueue(to=owner["email"], template="invite_accepted", context={
+                "owner_first_name": owner["first_name"], "invitee_name": full_name(user),
+                "invitee_email": user["email"], "account_name": display_name(client),
+            })
+            await record(actor, "invite.accepted",
+                         f"{full_name(user)} <{user['email']}> accepted the invite sent to "
+                         f"{invitation['email']} for {display_name(client)}: none -> "
+                         f"{invitation['permissions'].replace(',', ', ')}",
+                         client_id=client_id, user_id=user_id)
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise AlreadyAssociated("You already have access to this account.") from exc
+        raise
+    return client_id
+
+
+async def pending_for_client(client_id: int) -> list[dict]:
+    """Invites not accepted nor cancelled (pending or expired), oldest first: one query."""
+    rows = await Invitation.select().where(
+        (Invitation.client == client_id) & _is_open()).order_by(Invitation.id)
+    now = clock.now()
+    for row in rows:
+        row["status"] = status(row, now)
+        row["permission_keys"] = permissions.deserialize(row["permissions"])
+    return rows
+
+
+async def associate(client_id: int, *, actor: Actor, keys, send_invite: bool,
+                    user_id: int | None = None, email: str | None = None) -> str:
+    """Admin Associate User (rule 6). Returns 'granted' or 'invited'.
+
+    An existing user without an invite is associated at once; a new email is always invited."""
+    keys = clean_permissions(keys)
+    if user_id is None:
+        address, _ = clean_email(email or "", "email")
+        existing = await find_by_email(address)
+        if existing is None:
+            await invite(client_id, address, keys, actor=actor)
+            return "invited"
+        user_id = existing["id"]
+    user = await get_user(user_id)
+    if send_invite:
+        await invite(client_id, user["email"], keys, actor=actor)
+        return "invited"
+    await grant_access(client_id, user_id, keys, actor=actor)
+    return "granted"

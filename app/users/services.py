@@ -1,0 +1,129 @@
+"""Users: one person, one login."""
+
+from app import clock, db
+from app.access.tables import Grant
+from app.activity.services import Actor, record
+from app.auth.tables import Session
+from app.dberrors import is_unique_violation
+from app.errors import DomainError, NotFound
+from app.security import check_new_password, hash_password
+from app.users.tables import User
+from app.validation import clean_email, clean_name
+
+LANGUAGES = ("english", "french", "german", "spanish", "portuguese", "italian", "dutch")
+
+
+def full_name(row: dict) -> str:
+    return f"{row['first_name']} {row['last_name']}".strip()
+
+
+async def get_user(user_id: int) -> dict:
+    row = await User.select().where(User.id == user_id).first()
+    if row is None:
+        raise NotFound("No such user.")
+    return row
+
+
+async def find_by_email(email: str) -> dict | None:
+    return await User.select().where(User.email_key == email.strip().lower()).first()
+
+
+async def create_user(*, first_name: str, last_name: str, email: str, password: str | None,
+                      actor: Actor, language: str = "english", client_id: int | None = None,
+                      check_password: bool = True) -> dict:
+    """A new user. Without a password the user cannot log in until a reset sets one."""
+    first = clean_name(first_name, "First name", "first_name")
+    last = clean_name(last_name, "Last name", "last_name")
+    email, email_key = clean_email(email)
+    if language not in LANGUAGES:
+        raise DomainError("Choose a language from the list.", "language")
+    if password is not None and check_password:
+        check_new_password(password, [first, last, email])
+    password_hash = hash_password(password) if password else ""
+    now = clock.now()
+    try:
+        async with db.transaction():
+            if await User.exists().where(User.email_key == email_key):
+                raise DomainError("A user with this email address already exists.", "email")
+            rows = await User.insert(User(
+                first_name=first, last_name=last, email=email, email_key=email_key,
+                password_hash=password_hash, language=language, created_at=now,
+            )).returning(*User.all_columns())
+            user = rows[0]
+            await record(actor, "user.created", f"Created user {first} {last} <{email}>",
+                         user_id=user["id"], client_id=client_id)
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError("A user with this email address already exists.", "email") from exc
+        raise
+    return user
+
+
+async def update_user(user_id: int, *, first_name: str, last_name: str, email: str,
+                      language: str, actor: Actor) -> dict:
+    first = clean_name(first_name, "First name", "first_name")
+    last = clean_name(last_name, "Last name", "last_name")
+    email, email_key = clean_email(email)
+    if language not in LANGUAGES:
+        raise DomainError("Choose a language from the list.", "language")
+    try:
+        async with db.transaction():
+            before = await get_user(user_id)
+            clash = await User.exists().where(
+                (User.email_key == email_key) & (User.id != user_id))
+            if clash:
+                raise DomainError("Another user already has this email address.", "email")
+            await User.update({User.first_name: first, User.last_name: last, User.email: email,
+                               User.email_key: email_key, User.language: language}
+                              ).where(User.id == user_id)
+            changes = [
+                f"{label}: {before[col]!r} -> {new!r}"
+                for label, col, new in (("first name", "first_name", first),
+                                        ("last name", "last_name", last),
+                                        ("email", "email", email),
+                                        ("language", "language", language))
+                if before[col] != new
+            ]
+            if changes:
+                await record(actor, "user.updated",
+                             f"Updated user {full_name(before)}: " + "; ".join(changes),
+                             user_id=user_id)
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError("Another user already has this email address.", "email") from exc
+        raise
+    return await get_user(user_id)
+
+
+async def set_password(user_id: int, password: str, *, actor: Actor,
+                       keep_session_id: int | None = None) -> None:
+    """Changes the password and ends the user's sessions (all but `keep_session_id`)."""
+    user = await get_user(user_id)
+    check_new_password(password, [user["first_name"], user["last_name"], user["email"]])
+    new_hash = hash_password(password)
+    async with db.transaction():
+        await User.update({User.password_hash: new_hash}).where(User.id == user_id)
+        ended = Session.delete().where(Session.user == user_id)
+        if keep_session_id is not None:
+            ended = ended.where(Session.id != keep_session_id)
+        await ended
+        await record(actor, "user.password_changed",
+                     f"Changed the password of {full_name(user)}; other sessions ended",
+                     user_id=user_id)
+
+
+async def delete_user(user_id: int, *, actor: Actor) -> None:
+    """Rule 7: a user can be deleted only once no grants remain."""
+    async with db.transaction():
+        user = await get_user(user_id)
+        if await Grant.exists().where(Grant.user == user_id):
+            raise DomainError(
+                "This user still has access to client accounts. Remove that access first.")
+        await User.delete().where(User.id == user_id)
+        await record(actor, "user.deleted", f"Deleted user {full_name(user)} <{user['email']}>",
+                     user_id=user_id)
+
+
+async def record_login(user_id: int, *, ip: str, hostname: str | None) -> None:
+    await User.update({User.last_login_at: clock.now(), User.last_login_ip: ip,
+                       User.last_login_hostname: hostname}).where(User.id == user_id)

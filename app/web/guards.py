@@ -1,0 +1,51 @@
+"""Guards: small pure functions over the viewer, checked on the server for every route."""
+
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+
+from app.admin.services import role_permissions
+from app.web.middleware import viewer_of
+
+
+class ChooseAccount(PermissionDeniedException):
+    """The user is logged in but has no current account (or just lost it): go choose one."""
+
+
+def user_required(connection, _handler=None) -> None:
+    if viewer_of(connection).user is None:
+        raise NotAuthorizedException("Log in to continue.")
+
+
+def account_required(connection, _handler=None) -> None:
+    """A logged-in user with a current account they still have access to (rule 8)."""
+    user_required(connection)
+    if viewer_of(connection).client is None:
+        raise ChooseAccount("Choose an account first.")
+
+
+def owner_required(connection, _handler=None) -> None:
+    account_required(connection)
+    if not viewer_of(connection).is_owner:
+        raise PermissionDeniedException("Only the account owner can manage its users.")
+
+
+def permission_required(key: str):
+    def guard(connection, _handler=None) -> None:
+        account_required(connection)
+        if not viewer_of(connection).allows(key):
+            raise PermissionDeniedException("You do not have permission to view this page.")
+
+    return guard
+
+
+def admin_required(connection, _handler=None) -> None:
+    if viewer_of(connection).admin is None:
+        raise NotAuthorizedException("Log in as staff to continue.")
+
+
+def admin_permission(key: str):
+    def guard(connection, _handler=None) -> None:
+        admin_required(connection)
+        if key not in role_permissions(viewer_of(connection).admin["role"]):
+            raise PermissionDeniedException("Your admin role does not allow this.")
+
+    return guard

@@ -1,0 +1,71 @@
+"""ASGI middleware: security headers on every response; the viewer loaded from the session."""
+
+from http.cookies import SimpleCookie
+
+from litestar.datastructures import MutableScopeHeaders
+
+from app.auth.services import Viewer, load_viewer
+
+SESSION_COOKIE = "roster_session"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def security_headers(app):
+    async def middleware(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:  # a route may set a stricter one
+                        headers[name] = value
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
+
+
+def session_cookie_value(scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie":
+            cookie = SimpleCookie()
+            try:
+                cookie.load(value.decode("latin-1"))
+            except Exception:
+                return None
+            if SESSION_COOKIE in cookie:
+                return cookie[SESSION_COOKIE].value
+    return None
+
+
+def viewer_loader(app):
+    """Loads the viewer once per request (static files excepted) into scope state."""
+
+    async def middleware(scope, receive, send):
+        if scope["type"] == "http" and not scope["path"].startswith("/static/"):
+            scope.setdefault("state", {})["viewer"] = await load_viewer(
+                session_cookie_value(scope))
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def viewer_of(connection) -> Viewer:
+    return connection.scope.get("state", {}).get("viewer") or Viewer()

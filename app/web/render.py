@@ -1,0 +1,91 @@
+"""Rendering pages and fragments (htmx), redirects that work for htmx and plain requests."""
+
+from datetime import datetime
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request, Response
+from litestar.utils.scope.state import ScopeState
+
+from app import clock
+from app.access.permissions import LABELS, PERMISSIONS
+from app.config import FRONTEND_DIR
+from app.web.middleware import viewer_of
+
+templates = Environment(
+    loader=FileSystemLoader(FRONTEND_DIR / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "Never"
+    seconds = int(((now or clock.now()) - value).total_seconds())
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            text = f"{n} {unit}{'s' if n != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    return "just now"
+
+
+def format_datetime(value: datetime | None) -> str:
+    return value.strftime("%d/%m/%Y %H:%M") if value else "Never"
+
+
+templates.filters["relative_time"] = relative_time
+templates.filters["datetime"] = format_datetime
+templates.globals["PERMISSIONS"] = PERMISSIONS
+templates.globals["PERMISSION_LABELS"] = LABELS
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def wants_fragment(request: Request) -> bool:
+    """An htmx request that swaps part of a page (not a boosted navigation)."""
+    return is_htmx(request) and request.headers.get("hx-boosted") != "true" and \
+        request.headers.get("hx-request-type", "partial") == "partial"
+
+
+def csrf_token(request: Request) -> str:
+    return ScopeState.from_scope(request.scope).csrf_token or ""
+
+
+def flash(request: Request, text: str, kind: str = "success") -> None:
+    """A confirmation shown on the next rendered page or fragment of this request."""
+    request.scope.setdefault("state", {}).setdefault("flashes", []).append(
+        {"kind": kind, "text": text})
+
+
+def render(request: Request, template: str, context: dict | None = None, *,
+           status: int = 200, block: str | None = None, headers: dict | None = None
+           ) -> Response:
+    """The whole page, or only `block` of it (for htmx swaps of that part)."""
+    ctx = {
+        "request": request,
+        "viewer": viewer_of(request),
+        "csrf_token": csrf_token(request),
+        "flashes": request.scope.get("state", {}).get("flashes", []),
+        "now": clock.now(),
+        **(context or {}),
+    }
+    tmpl = templates.get_template(template)
+    if block:
+        html = "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
+    else:
+        html = tmpl.render(ctx)
+    return Response(html, status_code=status, media_type="text/html",
+                    headers={"Vary": "HX-Request", **(headers or {})})
+
+
+def redirect(request: Request, url: str) -> Response:
+    """A 303 for a browser; for htmx, HX-Location so htmx navigates without a full reload."""
+    if is_htmx(request):
+        return Response("", status_code=200, headers={"HX-Location": url})
+    return Response("", status_code=303, headers={"Location": url})

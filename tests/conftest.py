@@ -1,0 +1,91 @@
+"""Test database set-up. Runs before the app is imported, because Piccolo binds tables to the
+engine at import time.
+
+ROSTER_TEST_ENGINE=sqlite (default): a fresh SQLite file in a temp dir.
+ROSTER_TEST_ENGINE=postgres: a fresh database created on ROSTER_TEST_POSTGRES_URL's server and
+dropped at the end.
+"""
+
+import asyncio
+import os
+import secrets
+import tempfile
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ENGINE = os.environ.get("ROSTER_TEST_ENGINE", "sqlite")
+_tmpdir = tempfile.mkdtemp(prefix="roster-tests-")
+_admin_url = None
+
+if ENGINE == "postgres":
+    _admin_url = os.environ.get("ROSTER_TEST_POSTGRES_URL")
+    if not _admin_url:
+        raise RuntimeError("ROSTER_TEST_ENGINE=postgres needs ROSTER_TEST_POSTGRES_URL")
+    _scratch_db = f"roster_test_{secrets.token_hex(4)}"
+    parts = urlsplit(_admin_url)
+    os.environ["ROSTER_DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{_scratch_db}"))
+elif ENGINE == "sqlite":
+    os.environ["ROSTER_DATABASE_URL"] = f"sqlite:///{_tmpdir}/roster-test.sqlite3"
+else:
+    raise RuntimeError(f"ROSTER_TEST_ENGINE must be sqlite or postgres, not {ENGINE!r}")
+
+os.environ["ROSTER_SECRET_KEY"] = "test-secret-key"
+os.environ["ROSTER_ENV"] = "development"
+os.environ["ROSTER_BASE_URL"] = "http://testserver.local"
+os.environ.pop("ROSTER_SMTP_URL", None)
+
+
+async def _create_scratch_database() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{_scratch_db}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_scratch_database() -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{_scratch_db}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def pytest_report_header(config):
+    return f"roster database engine: {ENGINE} ({os.environ['ROSTER_DATABASE_URL']})"
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def database():
+    """Migrates a fresh database once for the whole run, with the real migrations."""
+    if ENGINE == "postgres":
+        await _create_scratch_database()
+    from app import db
+    from app.cli import migrate
+
+    await migrate()
+    await db.start()
+    yield
+    await db.stop()
+    if ENGINE == "postgres":
+        await _drop_scratch_database()
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(database):
+    """Every test starts from empty tables."""
+    yield
+    from app.piccolo_app import TABLES
+    from piccolo_conf import DB
+
+    names = ", ".join(f'"{t._meta.tablename}"' for t in TABLES)
+    if ENGINE == "postgres":
+        await DB.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    else:
+        for table in reversed(TABLES):
+            await DB.run_ddl(f'DELETE FROM "{table._meta.tablename}"')

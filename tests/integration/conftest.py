@@ -1,0 +1,49 @@
+import pytest
+from bs4 import BeautifulSoup
+from litestar.testing import AsyncTestClient
+
+from tests.factories import PASSWORD
+
+
+@pytest.fixture
+async def http():
+    from app.asgi import create_app
+
+    app = create_app(run_mail_worker=False, manage_database=False)
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        yield Browser(client)
+
+
+class Browser:
+    """A test client that behaves like a browser: it keeps cookies and sends the CSRF token."""
+
+    def __init__(self, client: AsyncTestClient) -> None:
+        self.client = client
+
+    @property
+    def cookies(self):
+        return self.client.cookies
+
+    async def get(self, url: str, **kwargs):
+        return await self.client.get(url, **kwargs)
+
+    async def post(self, url: str, data: dict | None = None, *, csrf: bool = True, **kwargs):
+        if csrf and "roster_csrf" not in self.client.cookies:
+            await self.client.get("/login")
+        headers = kwargs.pop("headers", {})
+        if csrf:
+            headers["x-csrftoken"] = self.client.cookies.get("roster_csrf")
+        return await self.client.post(url, data=data or {}, headers=headers, **kwargs)
+
+    async def login(self, email: str, password: str = PASSWORD, path: str = "/login"):
+        response = await self.post(path, {"email": email, "password": password})
+        assert response.status_code in (200, 303), response.text
+        return response
+
+
+def page(response) -> BeautifulSoup:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def text_of(response) -> str:
+    return " ".join(page(response).get_text(" ").split())

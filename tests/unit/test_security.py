@@ -1,0 +1,50 @@
+import pytest
+
+from app import security
+from app.errors import DomainError
+from app.logging_setup import redact
+from app.web.forms import safe_next
+
+
+def test_passwords_are_hashed_with_argon2id_and_verify():
+    hashed = security.hash_password("correct-horse-battery-9")
+    assert hashed.startswith("$argon2id$")
+    assert security.verify_password(hashed, "correct-horse-battery-9")
+    assert not security.verify_password(hashed, "wrong")
+    assert not security.verify_password(None, "anything")
+    assert not security.verify_password("not-a-hash", "anything")
+
+
+def test_tokens_have_256_bits_and_only_their_sha256_is_kept():
+    token, digest = security.new_token()
+    assert len(token) >= 43  # 32 random bytes, URL-safe base64
+    assert digest == security.token_hash(token)
+    assert len(digest) == 64 and token not in digest
+    assert security.new_token()[0] != token
+
+
+@pytest.mark.parametrize("password", ["short", "password1", "aaaaaaaaaaaa"])
+def test_weak_passwords_are_refused(password):
+    with pytest.raises(DomainError) as err:
+        security.check_new_password(password)
+    assert err.value.field == "password"
+
+
+def test_a_strong_password_passes():
+    security.check_new_password("violet-anchor-tundra-42")
+
+
+def test_tokens_are_redacted_from_logged_urls():
+    line = 'GET /invite/AbC_dEf-123 HTTP/1.1" 200 and /password/reset/xyz987'
+    assert redact(line) == 'GET /invite/[redacted] HTTP/1.1" 200 and /password/reset/[redacted]'
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("/account", "/account"),
+    ("//evil.example/x", "/d"),
+    ("https://evil.example", "/d"),
+    ("/\\evil", "/d"),
+    (None, "/d"),
+])
+def test_next_urls_stay_on_this_site(url, expected):
+    assert safe_next(url, "/d") == expected
