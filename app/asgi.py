@@ -9,13 +9,14 @@ from litestar.config.csrf import CSRFConfig
 from litestar.static_files import create_static_files_router
 
 from app import db
+from app.admin import controllers as admin_controllers
 from app.auth import controllers as auth_controllers
 from app.clients import controllers as client_controllers
 from app.config import FRONTEND_DIR, Settings, get_settings
 from app.invitations import controllers as invite_controllers
 from app.mail import worker
 from app.web.errors import HANDLERS
-from app.web.middleware import security_headers, viewer_loader
+from app.web.middleware import add_security_headers, viewer_loader
 
 log = logging.getLogger("roster")
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, run_mail_worker: bool = True
             *auth_controllers.ROUTES,
             *client_controllers.ROUTES,
             *invite_controllers.ROUTES,
+            *admin_controllers.ROUTES,
             create_static_files_router(path="/static", directories=[FRONTEND_DIR / "static"],
                                        send_as_attachment=False),
         ],
@@ -53,7 +55,8 @@ def create_app(settings: Settings | None = None, *, run_mail_worker: bool = True
             secret=settings.secret_key, cookie_name="roster_csrf", header_name="x-csrftoken",
             cookie_secure=settings.production, cookie_samesite="lax", cookie_httponly=False,
         ),
-        middleware=[security_headers, viewer_loader],
+        middleware=[viewer_loader],
+        before_send=[add_security_headers],
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         debug=False,

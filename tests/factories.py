@@ -4,7 +4,7 @@ import itertools
 
 from app.activity.services import Actor
 
-ADMIN = Actor("admin", 1, "Ada Admin", "127.0.0.1")
+ADMIN = Actor("admin", None, "Ada Admin", "127.0.0.1")  # staff, without an admin row
 PASSWORD = "correct-horse-battery-9"
 _seq = itertools.count(1)
 

@@ -107,9 +107,12 @@ async def account_users(client_id: int) -> list[dict]:
     rows = await Grant.select(
         Grant.id.as_alias("grant_id"), Grant.permissions, Grant.created_at,
         Grant.last_login_at.as_alias("account_last_login_at"),
-        Grant.user.id.as_alias("user_id"), Grant.user.first_name, Grant.user.last_name,
-        Grant.user.email, Grant.user.last_login_at, Grant.user.last_login_ip,
-        Grant.user.last_login_hostname, Grant.client.owner.as_alias("owner_id"),
+        Grant.user.id.as_alias("user_id"), Grant.user.first_name.as_alias("first_name"),
+        Grant.user.last_name.as_alias("last_name"), Grant.user.email.as_alias("email"),
+        Grant.user.last_login_at.as_alias("last_login_at"),
+        Grant.user.last_login_ip.as_alias("last_login_ip"),
+        Grant.user.last_login_hostname.as_alias("last_login_hostname"),
+        Grant.client.owner.as_alias("owner_id"),
     ).where(Grant.client == client_id).order_by(Grant.id)
     for row in rows:
         row["is_owner"] = row["owner_id"] == row["user_id"]
@@ -122,8 +125,10 @@ async def account_users(client_id: int) -> list[dict]:
 async def user_accounts(user_id: int) -> list[dict]:
     """The user's accounts, owned first, then by name: one query."""
     rows = await Grant.select(
-        Grant.client.id.as_alias("client_id"), Grant.client.company_name,
-        Grant.client.first_name, Grant.client.last_name, Grant.client.status,
+        Grant.client.id.as_alias("client_id"),
+        Grant.client.company_name.as_alias("company_name"),
+        Grant.client.first_name.as_alias("first_name"),
+        Grant.client.last_name.as_alias("last_name"), Grant.client.status.as_alias("status"),
         Grant.client.owner.as_alias("owner_id"), Grant.permissions,
         Grant.last_login_at,
     ).where(Grant.user == user_id)

@@ -24,7 +24,7 @@ def invite_page(request: Request, token: str, invitation: dict, *, status: int =
                 **context) -> Response:
     return render(request, "invite/page.html",
                   {"token": token, "invitation": invitation, "login_form": {},
-                   "register_form": {}, **context},
+                   "register_form": {}, "register_errors": {}, **context},
                   status=status, headers=PRIVATE)
 
 
@@ -79,4 +79,28 @@ async def login_and_accept(request: Request, token: str) -> Response:
     return await _accept_as(request, token, user, fresh_login=True)
 
 
-ROUTES = [show_invite, accept_invite, login_and_accept]
+@post("/invite/{token:str}/register")
+async def register_and_accept(request: Request, token: str) -> Response:
+    form = await read_form(request)
+    try:
+        invitation = await invitations.pending_invite(token)
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+    kept = {k: form.get(k, "") for k in ("first_name", "last_name", "email")}
+    if form.get("accept_tos") != "on":
+        return invite_page(request, token, invitation, status=400, register_form=kept,
+                           register_errors={"accept_tos": "Agree to the Terms of Service to "
+                                                          "register."})
+    try:
+        user, client_id = await invitations.register_and_accept(
+            token, first_name=kept["first_name"], last_name=kept["last_name"],
+            email=kept["email"], password=form.get("password", ""), ip=client_ip(request))
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+    except DomainError as exc:
+        return invite_page(request, token, invitation, status=400, register_form=kept,
+                           register_errors={exc.field or "form": exc.message})
+    return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
+
+
+ROUTES = [show_invite, accept_invite, login_and_accept, register_and_accept]

@@ -142,7 +142,7 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
         keys = permissions.deserialize(row["permissions"])
         await _queue_invitation_email(invitation_id, to=row["email"], token=token, client=client,
                                       keys=keys, sender_name=row["sender_name"],
-                                      by_admin=row["invited_by_admin"] is not None)
+                                      by_admin=row["invited_by_user"] is None)
         await record(actor, "invite.resent",
                      f"Resent the invite to {row['email']} for {display_name(client)}; "
                      f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
@@ -168,8 +168,10 @@ async def pending_invite(token: str) -> dict:
     """The pending invitation behind a token, with its account's name; else InviteUnavailable."""
     row = await Invitation.select(
         *Invitation.all_columns(),
-        Invitation.client.company_name, Invitation.client.first_name,
-        Invitation.client.last_name, Invitation.client.status.as_alias("client_status"),
+        Invitation.client.company_name.as_alias("company_name"),
+        Invitation.client.first_name.as_alias("first_name"),
+        Invitation.client.last_name.as_alias("last_name"),
+        Invitation.client.status.as_alias("client_status"),
     ).where(Invitation.token_hash == token_hash(token)).first()
     if row is None or status(row) != "pending" or row["client_status"] == "Closed":
         raise InviteUnavailable()
@@ -254,3 +256,17 @@ async def associate(client_id: int, *, actor: Actor, keys, send_invite: bool,
         return "invited"
     await grant_access(client_id, user_id, keys, actor=actor)
     return "granted"
+
+
+async def register_and_accept(token: str, *, first_name: str, last_name: str, email: str,
+                              password: str, ip: str) -> tuple[dict, int]:
+    """A new user who accepts at once; both or neither (a dead link creates no user)."""
+    from app.users.services import create_user
+
+    await pending_invite(token)  # refuse a dead link before validating anything else
+    async with db.transaction():
+        user = await create_user(first_name=first_name, last_name=last_name, email=email,
+                                 password=password, actor=Actor("system", ip=ip))
+        actor = Actor("user", user["id"], full_name(user), ip)
+        client_id = await accept(token, user["id"], actor=actor)
+    return user, client_id

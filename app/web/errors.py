@@ -1,5 +1,6 @@
 """Exception handlers: people get a page (or, for htmx, a fragment) that says what happened."""
 
+import logging
 from urllib.parse import quote
 
 from litestar import Request, Response
@@ -13,6 +14,9 @@ from litestar.exceptions import (
 from app.errors import DomainError, NotFound
 from app.web.guards import ChooseAccount
 from app.web.render import redirect, render
+
+
+log = logging.getLogger("roster.web")
 
 
 def not_authorized(request: Request, _exc: Exception) -> Response:
@@ -52,6 +56,13 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     return error_page(request, exc.status_code, "Something went wrong", exc.detail)
 
 
+def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_page(request, 500, "Something went wrong",
+                      "The server could not finish this request. Nothing was changed; "
+                      "try again in a moment.")
+
+
 HANDLERS = {
     NotAuthorizedException: not_authorized,
     ChooseAccount: choose_account,
@@ -60,4 +71,5 @@ HANDLERS = {
     NotFound: not_found,
     DomainError: domain_error,
     HTTPException: http_error,
+    Exception: server_error,
 }

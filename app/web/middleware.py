@@ -24,22 +24,13 @@ SECURITY_HEADERS = {
 }
 
 
-def security_headers(app):
-    async def middleware(scope, receive, send):
-        if scope["type"] != "http":
-            return await app(scope, receive, send)
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:  # a route may set a stricter one
-                        headers[name] = value
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return middleware
+async def add_security_headers(message, scope) -> None:
+    """A `before_send` hook: it sees every response, including the router's own 404s."""
+    if message["type"] == "http.response.start":
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in SECURITY_HEADERS.items():
+            if name not in headers:  # a route may set a stricter one (the invite page)
+                headers[name] = value
 
 
 def session_cookie_value(scope) -> str | None:

@@ -11,6 +11,7 @@ async def http():
 
     app = create_app(run_mail_worker=False, manage_database=False)
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        client.follow_redirects = False  # tests look at redirects themselves
         yield Browser(client)
 
 

@@ -1,0 +1,154 @@
+"""Delivery of the outbox through SMTP, with retries and backoff.
+
+Several workers may run at once on PostgreSQL: each claims emails with FOR UPDATE SKIP LOCKED
+and a lease (locked_until), so no email is sent twice; a worker that dies mid-send leaves a
+lease that expires and the email is claimed again."""
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from app import clock, db
+from app.config import Settings
+from app.mail.tables import OutboundEmail
+
+log = logging.getLogger("roster.mail")
+
+LEASE = timedelta(minutes=5)
+BACKOFF = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
+           timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6), timedelta(hours=12)]
+MAX_ATTEMPTS = 8
+_wake = asyncio.Event()
+
+
+def wake() -> None:
+    """Tells a running worker that an email was queued, so it goes out promptly."""
+    _wake.set()
+
+
+def parse_smtp_url(url: str) -> dict:
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError("ROSTER_SMTP_URL must start with smtp:// or smtps://")
+    implicit_tls = parts.scheme == "smtps"
+    query = parse_qs(parts.query)
+    return {
+        "hostname": parts.hostname or "localhost",
+        "port": parts.port or (465 if implicit_tls else 25),
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "use_tls": implicit_tls,
+        "start_tls": query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+    }
+
+
+_CLAIM_POSTGRES = """
+UPDATE outbound_emails SET status = 'sending', locked_until = {}
+WHERE id IN (
+    SELECT id FROM outbound_emails
+    WHERE (status = 'queued' AND next_attempt_at <= {})
+       OR (status = 'sending' AND locked_until < {})
+    ORDER BY id LIMIT {} FOR UPDATE SKIP LOCKED)
+RETURNING *
+"""
+
+
+def _due():
+    now = clock.now()
+    return ((OutboundEmail.status == "queued") & (OutboundEmail.next_attempt_at <= now)) | (
+        (OutboundEmail.status == "sending") & (OutboundEmail.locked_until < now))
+
+
+async def claim_due(limit: int = 20) -> list[dict]:
+    """Marks up to `limit` due emails as being sent by this worker, and returns them."""
+    now = clock.now()
+    if not db.is_sqlite():
+        rows = await OutboundEmail.raw(_CLAIM_POSTGRES, now + LEASE, now, now, limit)
+        return sorted(rows, key=lambda r: r["id"])
+    async with db.transaction():  # IMMEDIATE: one claimer at a time
+        rows = await OutboundEmail.select().where(_due()).order_by(OutboundEmail.id).limit(limit)
+        if rows:
+            await OutboundEmail.update({OutboundEmail.status: "sending",
+                                        OutboundEmail.locked_until: now + LEASE}).where(
+                OutboundEmail.id.is_in([r["id"] for r in rows]))
+    return rows
+
+
+def build_message(row: dict, mail_from: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = row["to_address"]
+    message["Subject"] = row["subject"]
+    message["Message-ID"] = make_msgid(domain="roster.local")
+    message.set_content(row["text_body"])
+    message.add_alternative(row["html_body"], subtype="html")
+    return message
+
+
+async def _mark_sent(row: dict) -> None:
+    await OutboundEmail.update({
+        OutboundEmail.status: "sent", OutboundEmail.sent_at: clock.now(),
+        OutboundEmail.attempts: row["attempts"] + 1, OutboundEmail.last_error: "",
+        OutboundEmail.locked_until: None,
+    }).where(OutboundEmail.id == row["id"])
+
+
+async def _mark_failed(row: dict, error: str) -> None:
+    attempts = row["attempts"] + 1
+    gave_up = attempts >= MAX_ATTEMPTS
+    delay = BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
+    await OutboundEmail.update({
+        OutboundEmail.status: "failed" if gave_up else "queued",
+        OutboundEmail.attempts: attempts, OutboundEmail.last_error: error[:500],
+        OutboundEmail.next_attempt_at: clock.now() + delay, OutboundEmail.locked_until: None,
+    }).where(OutboundEmail.id == row["id"])
+
+
+async def deliver_due(settings: Settings, limit: int = 20) -> int:
+    """Sends what is due; returns how many were sent. Does nothing without an SMTP URL."""
+    if not settings.smtp_url:
+        return 0
+    smtp = parse_smtp_url(settings.smtp_url)
+    sent = 0
+    for row in await claim_due(limit):
+        try:
+            await aiosmtplib.send(build_message(row, settings.mail_from), timeout=20, **smtp)
+        except Exception as exc:  # any failure: keep the email, retry later
+            log.warning("Delivery of email %s to %s failed: %s", row["id"], row["to_address"],
+                        exc)
+            await _mark_failed(row, f"{type(exc).__name__}: {exc}")
+        else:
+            await _mark_sent(row)
+            sent += 1
+    return sent
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 2.0) -> None:
+    """Delivers until `stop` is set; wakes early when an email is queued."""
+    log.info("Mail worker started")
+    while not stop.is_set():
+        _wake.clear()
+        try:
+            await deliver_due(settings)
+        except Exception:
+            log.exception("Mail worker pass failed; retrying")
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(_wake.wait())]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED),
+                                   interval)
+        for waiter in waiters:
+            waiter.cancel()
+    log.info("Mail worker stopped")
+
+
+async def retry_now(email_id: int) -> None:
+    """Puts a failed email back in the queue, due now (the admin's Retry)."""
+    await OutboundEmail.update({OutboundEmail.status: "queued",
+                                OutboundEmail.next_attempt_at: clock.now()}).where(
+        (OutboundEmail.id == email_id) & (OutboundEmail.status == "failed"))
