@@ -1,6 +1,6 @@
+import httpx
 import pytest
 from bs4 import BeautifulSoup
-from litestar.testing import AsyncTestClient
 
 from tests.factories import PASSWORD
 
@@ -9,16 +9,19 @@ from tests.factories import PASSWORD
 async def http():
     from app.asgi import create_app
 
+    # In the test's own event loop (the PostgreSQL pool belongs to it); the app's lifespan has
+    # nothing to do here, the session fixture owns the database.
     app = create_app(run_mail_worker=False, manage_database=False)
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
-        client.follow_redirects = False  # tests look at redirects themselves
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local",
+                                 follow_redirects=False) as client:
         yield Browser(client)
 
 
 class Browser:
     """A test client that behaves like a browser: it keeps cookies and sends the CSRF token."""
 
-    def __init__(self, client: AsyncTestClient) -> None:
+    def __init__(self, client: httpx.AsyncClient) -> None:
         self.client = client
 
     @property
