@@ -1,7 +1,7 @@
 """Demo data for `roster demo` and `make run`: loaded once, skipped when already there."""
 
 from app.access import services as access
-from app.activity.services import SYSTEM
+from app.activity.services import SYSTEM, Actor
 from app.admin import services as admins
 from app.admin.tables import Admin
 from app.clients import services as clients
@@ -44,12 +44,15 @@ async def load_demo() -> list[tuple[str, str, str, str]]:
         marco = await users.find_by_email("marco@example.com")
         await access.grant_access(ids["fiona@example.com"], marco["id"],
                                   ["profile", "contacts", "products"], actor=SYSTEM)
+        fiona = await users.find_by_email("fiona@example.com")
         await invitations.invite(ids["fiona@example.com"], "useraccount@example.com",
-                                 ["invoices", "quotes"], actor=SYSTEM)
+                                 ["invoices", "quotes"],
+                                 actor=Actor("user", fiona["id"], users.full_name(fiona)))
     return [
         ("admin", ADMIN[0], ADMIN[1], "Full Administrator at /admin/login"),
         ("admin", SUPPORT[0], SUPPORT[1], "Support Operator at /admin/login"),
         ("client", "fiona@example.com", OWNER_PASSWORD, "owner of Client Test"),
-        ("client", "marco@example.com", OWNER_PASSWORD, "owner of Bianchi Web Studio, user of Client Test"),
+        ("client", "marco@example.com", OWNER_PASSWORD,
+         "owner of Bianchi Web Studio, user of Client Test"),
         ("client", "jo@example.com", OWNER_PASSWORD, "user of two accounts"),
     ]

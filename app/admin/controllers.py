@@ -1,6 +1,7 @@
 """The admin area: client accounts list and creation."""
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 
 from app.admin.services import MANAGE_USERS, role_permissions
 from app.clients import services as clients
@@ -19,7 +20,7 @@ async def admin_home(request: Request) -> Response:
 
 
 @get("/admin/clients", guards=[admin_required])
-async def client_list(request: Request, q: str = "", page: int = 1) -> Response:
+async def client_list(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
     page = max(page, 1)
     rows, total = await clients.search_clients(q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     context = {

@@ -4,6 +4,7 @@ import asyncio
 import socket
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 
 from app.access import services as access
 from app.auth import services as auth
@@ -58,7 +59,7 @@ async def log_in_user(request: Request, user: dict, *, client_id: int | None = N
 
 
 @get("/login")
-async def login_page(request: Request, next: str | None = None) -> Response:
+async def login_page(request: Request, next: FromQuery[str | None] = None) -> Response:
     if viewer_of(request).user:
         return redirect(request, "/account")
     return render(request, "client/login.html", {"next": next or "", "form": {}})

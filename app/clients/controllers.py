@@ -2,6 +2,7 @@
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath
 
 from app.access import services as access
 from app.auth import services as auth
@@ -26,7 +27,7 @@ async def choose_account(request: Request) -> Response:
 
 
 @post("/accounts/{client_id:int}/select", guards=[user_required])
-async def select_account(request: Request, client_id: int) -> Response:
+async def select_account(request: Request, client_id: FromPath[int]) -> Response:
     viewer = viewer_of(request)
     accounts = {a["client_id"]: a for a in await access.user_accounts(viewer.user["id"])}
     chosen = accounts.get(client_id)

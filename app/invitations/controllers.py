@@ -1,6 +1,7 @@
 """The invitation page (/invite/{token}): accept as the current user, or log in first."""
 
 from litestar import Request, Response, get, post
+from litestar.params import FromPath
 
 from app.activity.services import Actor
 from app.auth import services as auth
@@ -29,7 +30,7 @@ def invite_page(request: Request, token: str, invitation: dict, *, status: int =
 
 
 @get("/invite/{token:str}")
-async def show_invite(request: Request, token: str) -> Response:
+async def show_invite(request: Request, token: FromPath[str]) -> Response:
     try:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
@@ -56,7 +57,7 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
 
 
 @post("/invite/{token:str}/accept")
-async def accept_invite(request: Request, token: str) -> Response:
+async def accept_invite(request: Request, token: FromPath[str]) -> Response:
     viewer = viewer_of(request)
     if viewer.user is None:
         return await show_invite(request, token)
@@ -64,7 +65,7 @@ async def accept_invite(request: Request, token: str) -> Response:
 
 
 @post("/invite/{token:str}/login")
-async def login_and_accept(request: Request, token: str) -> Response:
+async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
     form = await read_form(request)
     try:
         invitation = await invitations.pending_invite(token)
@@ -80,7 +81,7 @@ async def login_and_accept(request: Request, token: str) -> Response:
 
 
 @post("/invite/{token:str}/register")
-async def register_and_accept(request: Request, token: str) -> Response:
+async def register_and_accept(request: Request, token: FromPath[str]) -> Response:
     form = await read_form(request)
     try:
         invitation = await invitations.pending_invite(token)

@@ -1,0 +1,59 @@
+# Roster: `make run` serves the app with demo data; `make test` runs the whole suite.
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+PYTHON  ?= python3
+HOST    ?= 127.0.0.1
+PORT    ?= 8000
+PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
+
+.PHONY: run test test-sqlite test-postgres e2e browser lint venv clean
+
+venv: $(STAMP)
+
+# Re-installs only when the lock or the project metadata changed.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/roster migrate
+	$(BIN)/roster demo
+	@echo "Roster is starting on http://$(HOST):$(PORT) (Ctrl+C stops it)"
+	$(BIN)/roster serve --host $(HOST) --port $(PORT)
+
+# A Chromium for the browser tests: Debian's package where we can install it, else Playwright's.
+browser: $(STAMP)
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "browser: /usr/bin/chromium"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		$(BIN)/playwright install chromium; \
+	fi
+
+test-sqlite: $(STAMP)
+	ROSTER_TEST_ENGINE=sqlite $(BIN)/pytest tests
+
+# Runs when ROSTER_TEST_POSTGRES_URL names a server (CI always sets it).
+test-postgres: $(STAMP)
+	@if [ -n "$$ROSTER_TEST_POSTGRES_URL" ]; then \
+		ROSTER_TEST_ENGINE=postgres $(BIN)/pytest tests; \
+	else \
+		echo "ROSTER_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped."; \
+	fi
+
+e2e: $(STAMP) browser
+	$(BIN)/pytest e2e $(PYTEST_E2E_FLAGS)
+
+test: test-sqlite test-postgres e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests e2e piccolo_conf.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache e2e/artifacts

@@ -1,0 +1,145 @@
+"""End-to-end fixtures: a real `roster serve` process, a real SMTP server, Chromium.
+
+On a failure pytest-playwright keeps a trace and a screenshot under e2e/artifacts/ (see
+pytest.ini); `playwright show-trace e2e/artifacts/<test>/trace.zip` replays it."""
+
+import email
+import email.policy
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+BIN = Path(sys.executable).parent
+ROSTER = str(BIN / "roster")
+ADMIN_EMAIL, ADMIN_PASSWORD = "admin@e2e.example", "e2e-admin-passphrase"
+OWNER_EMAIL, OWNER_PASSWORD = "owner@e2e.example", "e2e-owner-passphrase"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """Messages received by the test SMTP server, parsed."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.messages: list[email.message.EmailMessage] = []
+        self._lock = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+            self._lock.notify_all()
+        return "250 OK"
+
+    def wait_for(self, to: str, subject_contains: str = "", timeout: float = 20):
+        """The newest message to `to` whose subject contains the text, waiting if needed."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while True:
+                for message in reversed(self.messages):
+                    if to.lower() in str(message["To"]).lower() and \
+                            subject_contains in str(message["Subject"]):
+                        return message
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no email to {to} ({subject_contains!r}) arrived")
+                self._lock.wait(remaining)
+
+    @staticmethod
+    def text_of(message) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.fixture(scope="session")
+def smtp_inbox():
+    inbox = Inbox()
+    inbox.port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def server(smtp_inbox):
+    """A migrated database with an admin, a client and the demo data, served by `roster serve`."""
+    workdir = tempfile.mkdtemp(prefix="roster-e2e-")
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "ROSTER_DATABASE_URL": f"sqlite:///{workdir}/e2e.sqlite3",
+        "ROSTER_SMTP_URL": f"smtp://127.0.0.1:{smtp_inbox.port}",
+        "ROSTER_BASE_URL": base_url,
+        "ROSTER_SECRET_KEY": "e2e-secret",
+        "ROSTER_ENV": "development",
+    }
+
+    def roster(*args):
+        return subprocess.run([ROSTER, *args], env=env, cwd=workdir, check=True,
+                              capture_output=True, text=True).stdout
+
+    roster("migrate")
+    roster("create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
+           "--name", "Ada Admin", "--role", "full")
+    roster("create-client", "--owner-email", OWNER_EMAIL, "--owner-first", "Olivia",
+           "--owner-last", "Owner", "--owner-password", OWNER_PASSWORD, "--company",
+           "Acme Hosting")
+    roster("demo")
+    log = open(Path(workdir) / "server.log", "w")
+    process = subprocess.Popen([ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base_url}/login", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"roster serve did not start; see {workdir}/server.log")
+        time.sleep(0.2)
+    yield base_url
+    process.terminate()
+    process.wait(10)
+    log.close()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    args = {**browser_type_launch_args, "args": [
+        "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run"]}
+    if Path("/usr/bin/chromium").exists():
+        args["executable_path"] = "/usr/bin/chromium"
+    return args
+
+
+@pytest.fixture(scope="session")
+def base_url(server):
+    return server
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if exitstatus != 0:
+        output = Path(config.getoption("output")).resolve()
+        terminalreporter.write_line(
+            f"Playwright traces and screenshots of the failed tests: {output} "
+            f"(replay a trace with: .venv/bin/playwright show-trace <trace.zip>)")
