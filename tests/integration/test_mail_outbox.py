@@ -1,0 +1,130 @@
+"""The outbox and its delivery worker against a real SMTP server (aiosmtpd)."""
+
+import asyncio
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from app import clock, db
+from app.config import load_settings
+from app.mail import worker
+from app.mail.services import enqueue
+from app.mail.tables import OutboundEmail
+
+CONTEXT = {"first_name": "Jo", "reset_url": "http://x/password/reset/abc", "valid_hours": 2}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Collector:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    collector = Collector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield collector, port
+    controller.stop()
+
+
+def settings_for(port: int):
+    return load_settings({"ROSTER_SMTP_URL": f"smtp://127.0.0.1:{port}",
+                          "ROSTER_SECRET_KEY": "k"})
+
+
+async def queue(n: int = 1) -> list[int]:
+    return [await enqueue(to=f"jo{i}@example.com", template="password_reset", context=CONTEXT)
+            for i in range(n)]
+
+
+async def test_an_email_is_queued_only_if_its_transaction_commits():
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await queue()
+            raise RuntimeError("the change failed")
+    assert await OutboundEmail.count() == 0
+    async with db.transaction():
+        await queue()
+    assert await OutboundEmail.count() == 1
+
+
+async def test_the_worker_delivers_through_smtp(smtp_server):
+    collector, port = smtp_server
+    [email_id] = await queue()
+    assert await worker.deliver_due(settings_for(port)) == 1
+    assert len(collector.envelopes) == 1
+    envelope = collector.envelopes[0]
+    assert envelope.rcpt_tos == ["jo0@example.com"]
+    content = envelope.content.decode()
+    assert "Subject: Reset your Roster password" in content
+    assert "text/plain" in content and "text/html" in content
+    row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
+    assert (row["status"], row["attempts"], row["last_error"]) == ("sent", 1, "")
+    assert row["sent_at"] is not None
+    assert await worker.deliver_due(settings_for(port)) == 0  # never sent twice
+
+
+async def test_a_failed_delivery_is_kept_and_retried_later_then_given_up():
+    closed_port = free_port()  # nothing listens there
+    [email_id] = await queue()
+    assert await worker.deliver_due(settings_for(closed_port)) == 0
+    row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
+    assert row["status"] == "queued" and row["attempts"] == 1
+    assert row["last_error"] and row["next_attempt_at"] > clock.now()
+    # Not due yet: the next pass leaves it alone.
+    assert await worker.deliver_due(settings_for(closed_port)) == 0
+    assert (await OutboundEmail.select().first())["attempts"] == 1
+    for _ in range(worker.MAX_ATTEMPTS - 1):
+        await OutboundEmail.update({OutboundEmail.next_attempt_at: clock.now()}).where(
+            OutboundEmail.id == email_id)
+        await worker.deliver_due(settings_for(closed_port))
+    row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
+    assert row["status"] == "failed" and row["attempts"] == worker.MAX_ATTEMPTS
+    await worker.retry_now(email_id)
+    row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
+    assert row["status"] == "queued" and row["next_attempt_at"] <= clock.now()
+
+
+async def test_a_crashed_workers_lease_expires_and_the_email_is_claimed_again(monkeypatch):
+    [email_id] = await queue()
+    assert [r["id"] for r in await worker.claim_due()] == [email_id]
+    assert await worker.claim_due() == []  # leased
+    later = clock.now() + worker.LEASE + timedelta(seconds=1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert [r["id"] for r in await worker.claim_due()] == [email_id]
+
+
+async def test_concurrent_claims_never_share_an_email():
+    await queue(30)
+    batches = await asyncio.gather(*(worker.claim_due(limit=7) for _ in range(6)))
+    claimed = [row["id"] for batch in batches for row in batch]
+    assert len(claimed) == len(set(claimed)) == 30
+
+
+async def test_the_running_worker_sends_a_freshly_queued_email(smtp_server):
+    collector, port = smtp_server
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run_worker(settings_for(port), stop, interval=30))
+    await asyncio.sleep(0.1)
+    await queue()
+    for _ in range(100):  # woken by enqueue, not by the 30 s interval
+        if collector.envelopes:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert len(collector.envelopes) == 1
