@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -101,10 +102,8 @@ def cmd_mail_worker(_args) -> int:
         stop = asyncio.Event()
         await _with_db(run_worker, settings, stop)
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(main())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

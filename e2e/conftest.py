@@ -101,7 +101,7 @@ def server(smtp_inbox):
            "--owner-last", "Owner", "--owner-password", OWNER_PASSWORD, "--company",
            "Acme Hosting")
     roster("demo")
-    log = open(Path(workdir) / "server.log", "w")
+    log = open(Path(workdir) / "server.log", "w")  # noqa: SIM115 (open while the server runs)
     process = subprocess.Popen([ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30

@@ -2,9 +2,8 @@
 
 import re
 
-from playwright.sync_api import Page, expect
-
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, OWNER_EMAIL, OWNER_PASSWORD
+from playwright.sync_api import Page, expect
 
 
 def test_an_owner_logs_in_and_is_greeted(page: Page, base_url):

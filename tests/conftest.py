@@ -6,7 +6,6 @@ ROSTER_TEST_ENGINE=postgres: a fresh database created on ROSTER_TEST_POSTGRES_UR
 dropped at the end.
 """
 
-import asyncio
 import os
 import secrets
 import tempfile

@@ -20,7 +20,8 @@ async def admin_home(request: Request) -> Response:
 
 
 @get("/admin/clients", guards=[admin_required])
-async def client_list(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
+async def client_list(request: Request, q: FromQuery[str] = "",
+                      page: FromQuery[int] = 1) -> Response:
     page = max(page, 1)
     rows, total = await clients.search_clients(q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     context = {

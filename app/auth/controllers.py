@@ -15,14 +15,16 @@ from app.web.forms import client_ip, read_form, safe_next
 from app.web.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
 from app.web.render import redirect, render
 
+REVERSE_LOOKUP_TIMEOUT = 0.5  # seconds
 
-async def reverse_lookup(ip: str, timeout: float = 0.5) -> str | None:
+
+async def reverse_lookup(ip: str) -> str | None:
     """The client's hostname, if its reverse DNS answers quickly; never blocks a login long."""
     if not ip:
         return None
     try:
-        host, _ = await asyncio.wait_for(
-            asyncio.get_running_loop().getnameinfo((ip, 0), socket.NI_NAMEREQD), timeout)
+        lookup = asyncio.get_running_loop().getnameinfo((ip, 0), socket.NI_NAMEREQD)
+        host, _ = await asyncio.wait_for(lookup, REVERSE_LOOKUP_TIMEOUT)
     except (TimeoutError, OSError):
         return None
     return host

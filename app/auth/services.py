@@ -53,11 +53,14 @@ class Viewer(msgspec.Struct):
 
 async def _throttled(area: str, email_key: str, ip: str) -> bool:
     since = clock.now() - THROTTLE_WINDOW
-    recent = LoginFailure.count().where(
-        (LoginFailure.area == area) & (LoginFailure.created_at > since))
-    if await recent.where(LoginFailure.email_key == email_key) >= MAX_FAILURES_PER_ACCOUNT:
+
+    def recent(condition):  # Piccolo queries are mutable: a fresh one per count
+        return LoginFailure.count().where(
+            (LoginFailure.area == area) & (LoginFailure.created_at > since) & condition)
+
+    if await recent(LoginFailure.email_key == email_key) >= MAX_FAILURES_PER_ACCOUNT:
         return True
-    return await recent.where(LoginFailure.ip == ip) >= MAX_FAILURES_PER_IP
+    return await recent(LoginFailure.ip == ip) >= MAX_FAILURES_PER_IP
 
 
 async def _check_password(area: str, table, email: str, password: str, ip: str) -> dict:

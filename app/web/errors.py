@@ -15,7 +15,6 @@ from app.errors import DomainError, NotFound
 from app.web.guards import ChooseAccount
 from app.web.render import redirect, render
 
-
 log = logging.getLogger("roster.web")
 
 

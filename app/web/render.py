@@ -76,10 +76,7 @@ def render(request: Request, template: str, context: dict | None = None, *,
         **(context or {}),
     }
     tmpl = templates.get_template(template)
-    if block:
-        html = "".join(tmpl.blocks[block](tmpl.new_context(ctx)))
-    else:
-        html = tmpl.render(ctx)
+    html = "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
     return Response(html, status_code=status, media_type="text/html",
                     headers={"Vary": "HX-Request", **(headers or {})})
 

@@ -163,3 +163,22 @@ async def test_admin_login_is_separate_from_user_login(http):
 async def test_client_pages_need_a_login(http, url):
     response = await http.get(url)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
+
+
+async def test_production_cookies_are_secure(http, monkeypatch):
+    from app.auth import controllers
+    from app.config import load_settings
+
+    production = load_settings({"ROSTER_ENV": "production", "ROSTER_SECRET_KEY": "k"})
+    monkeypatch.setattr(controllers, "get_settings", lambda: production)
+    _, owner = await make_client()
+    response = await http.post("/login", {"email": owner["email"], "password": PASSWORD})
+    assert "Secure" in response.headers["set-cookie"]
+
+
+async def test_logins_are_throttled_per_ip_across_accounts(http):
+    _, owner = await make_client()
+    for i in range(30):
+        await http.post("/login", {"email": f"guess{i}@example.com", "password": "x"})
+    blocked = await http.post("/login", {"email": owner["email"], "password": PASSWORD})
+    assert "Too many failed attempts" in text_of(blocked)

@@ -1,4 +1,5 @@
 import pytest
+from jinja2 import UndefinedError
 
 from app.mail.services import render_email
 from app.mail.worker import build_message, parse_smtp_url
@@ -41,7 +42,7 @@ def test_password_reset_and_acceptance_notice_render():
 
 
 def test_a_missing_template_value_is_an_error_not_an_empty_string():
-    with pytest.raises(Exception):
+    with pytest.raises(UndefinedError):
         render_email("invitation", {"sender_name": "x"})
 
 
