@@ -9,6 +9,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.static_files import create_static_files_router
 
 from app import db
+from app.access import controllers as access_controllers
 from app.admin import controllers as admin_controllers
 from app.auth import controllers as auth_controllers
 from app.clients import controllers as client_controllers
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, *, run_mail_worker: bool = True
             *client_controllers.ROUTES,
             *invite_controllers.ROUTES,
             *admin_controllers.ROUTES,
+            *access_controllers.ROUTES,
             create_static_files_router(path="/static", directories=[FRONTEND_DIR / "static"],
                                        send_as_attachment=False),
         ],

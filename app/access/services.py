@@ -6,10 +6,11 @@ from app import clock, db
 from app.access import permissions
 from app.access.tables import Grant
 from app.activity.services import Actor, record
+from app.admin import services as admin_settings
 from app.clients.services import display_name, get_client
 from app.clients.tables import Client
 from app.dberrors import is_unique_violation
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, Forbidden, NotFound
 from app.users.services import full_name, get_user
 from app.validation import clean_permissions
 
@@ -24,6 +25,18 @@ class Access(msgspec.Struct, frozen=True):
 
     def allows(self, key: str) -> bool:
         return self.is_owner or key in self.permissions
+
+
+async def check_manager(actor: Actor, client: dict) -> None:
+    """Rule 2: in the client area only the owner manages users, and only while staff allow it.
+    Staff are checked by their role (app.web.guards)."""
+    if actor.kind != "user":
+        return
+    if client["owner"] != actor.id:
+        raise Forbidden("Only the account owner can manage its users.")
+    if await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT):
+        raise Forbidden("User management is turned off for client accounts. "
+                        "Contact support to change who has access.")
 
 
 def describe(keys) -> str:
@@ -46,6 +59,7 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
     try:
         async with db.transaction():
             client = await get_client(client_id)
+            await check_manager(actor, client)
             user = await get_user(user_id)
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
                 raise DomainError(f"{full_name(user)} already has access to this account.",
@@ -66,6 +80,7 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
     keys = clean_permissions(keys)
     async with db.transaction():
         client = await get_client(client_id)
+        await check_manager(actor, client)
         if client["owner"] == user_id:
             raise DomainError("The owner always has every permission; they cannot be changed.")
         grant = await Grant.select().where(
@@ -88,6 +103,7 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> None:
     """Deletes the grant, never the user. The owner's access cannot be removed."""
     async with db.transaction():
         client = await get_client(client_id)
+        await check_manager(actor, client)
         if client["owner"] == user_id:
             raise DomainError("The owner's access cannot be removed. Transfer ownership first.")
         grant = await Grant.select().where(
@@ -147,3 +163,24 @@ async def note_account_login(user_id: int, client_id: int) -> None:
 
 async def is_owner(user_id: int, client_id: int) -> bool:
     return await Client.exists().where((Client.id == client_id) & (Client.owner == user_id))
+
+
+async def association_candidates(client_id: int, query: str, limit: int = 8) -> list[dict]:
+    """Users whose name or email matches, for Associate User; those already associated are
+    flagged. Two queries whatever the number of matches."""
+    from app.users.tables import User
+
+    words = query.split()
+    if len("".join(words)) < 2:
+        return []
+    select = User.select(User.id, User.first_name, User.last_name, User.email)
+    for word in words:  # every word must match the first name, the last name or the email
+        pattern = f"%{word}%"
+        select = select.where(User.first_name.ilike(pattern) | User.last_name.ilike(pattern)
+                              | User.email.ilike(pattern))
+    rows = await select.order_by(User.first_name).order_by(User.last_name).limit(limit)
+    associated = {g["user"] for g in await Grant.select(Grant.user).where(
+        Grant.client == client_id)}
+    for row in rows:
+        row["associated"] = row["id"] in associated
+    return rows

@@ -1,15 +1,22 @@
-"""The admin area: client accounts list and creation."""
+"""The admin area: client accounts, and the Users tab of a client's profile."""
 
 from litestar import Request, Response, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 
-from app.admin.services import MANAGE_USERS, role_permissions
+from app.access import services as access
+from app.access import views
+from app.admin.services import MANAGE_USERS, VIEW_ACCOUNT_USERS, role_permissions
+from app.auth import services as auth
 from app.clients import services as clients
+from app.config import get_settings
 from app.errors import DomainError
-from app.web.forms import read_form
+from app.invitations import services as invitations
+from app.users import services as users
+from app.validation import clean_email
+from app.web.forms import client_ip, read_form, read_list
 from app.web.guards import admin_permission, admin_required
 from app.web.middleware import viewer_of
-from app.web.render import redirect, render, wants_fragment
+from app.web.render import flash, redirect, render, wants_fragment
 
 PAGE_SIZE = 25
 
@@ -49,4 +56,123 @@ async def create_client(request: Request) -> Response:
     return redirect(request, f"/admin/clients/{client_id}/users")
 
 
-ROUTES = [admin_home, client_list, create_client]
+def may_manage(request: Request) -> bool:
+    return MANAGE_USERS in role_permissions(viewer_of(request).admin["role"])
+
+
+def section_options(client_id: int) -> dict:
+    return {"base": f"/admin/clients/{client_id}", "area": "admin"}
+
+
+@get("/admin/clients/{client_id:int}/users", guards=[admin_permission(VIEW_ACCOUNT_USERS)])
+async def users_tab(request: Request, client_id: FromPath[int]) -> Response:
+    client = await clients.get_client(client_id)
+    can_manage = may_manage(request)
+    context = {
+        "client": client, "client_name": clients.display_name(client),
+        "form": {}, "errors": {}, "matches": [], "new_email": None, "query": "",
+        **await views.section_context(client_id, can_manage=can_manage,
+                                      **section_options(client_id)),
+    }
+    return render(request, "admin/clients/users.html", context)
+
+
+@get("/admin/clients/{client_id:int}/user-search", guards=[admin_permission(MANAGE_USERS)])
+async def user_search(request: Request, client_id: FromPath[int],
+                      q: FromQuery[str] = "") -> Response:
+    """Select User, as you type: matching users, or Create new user for a new email."""
+    query = q.strip()
+    matches = await access.association_candidates(client_id, query)
+    new_email = None
+    try:
+        address, key = clean_email(query)
+        if not any(m["email"].lower() == key for m in matches):
+            new_email = address
+    except DomainError:
+        pass
+    return render(request, "admin/clients/user_search_results.html",
+                  {"matches": matches, "new_email": new_email, "query": query, "form": {}})
+
+
+@post("/admin/clients/{client_id:int}/associate", guards=[admin_permission(MANAGE_USERS)])
+async def associate_user(request: Request, client_id: FromPath[int]) -> Response:
+    form = await read_form(request)
+    keys = await read_list(request, "permissions")
+    choice = form.get("user_id") or ""
+    try:
+        if not choice:
+            raise DomainError("Select a user, or type an email and choose Create new user.",
+                              "user")
+        outcome = await invitations.associate(
+            client_id, actor=viewer_of(request).actor, keys=keys,
+            send_invite=form.get("send_invite") != "no",
+            user_id=int(choice) if choice.isdigit() else None,
+            email=form.get("new_email") if choice == "new" else None)
+    except DomainError as exc:
+        client = await clients.get_client(client_id)
+        matches = await access.association_candidates(client_id, form.get("q", ""))
+        field = exc.field if exc.field in ("user", "permissions") else "form"
+        return render(request, "admin/clients/associate_form.html", {
+            "client": client, "form": {**form, "permissions": keys}, "errors": {field: exc.message},
+            "matches": matches, "new_email": form.get("new_email"),
+            "query": form.get("q", "")},
+            status=422, headers={"HX-Retarget": "#associate-form", "HX-Reswap": "outerHTML"})
+    flash(request, "Invite sent." if outcome == "invited" else "User associated with the account.")
+    response = await views.render_section(request, client_id, **section_options(client_id))
+    response.headers["HX-Trigger"] = "roster:associated"
+    return response
+
+
+@post("/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
+      guards=[admin_permission(MANAGE_USERS)])
+async def edit_permissions(request: Request, client_id: FromPath[int],
+                           user_id: FromPath[int]) -> Response:
+    return await views.edit_permissions(request, client_id, user_id,
+                                        **section_options(client_id))
+
+
+@post("/admin/clients/{client_id:int}/users/{user_id:int}/remove",
+      guards=[admin_permission(MANAGE_USERS)])
+async def remove_user(request: Request, client_id: FromPath[int],
+                      user_id: FromPath[int]) -> Response:
+    return await views.run_action(
+        request, client_id,
+        lambda actor: access.revoke_access(client_id, user_id, actor=actor),
+        "Access removed.", **section_options(client_id))
+
+
+@post("/admin/clients/{client_id:int}/users/{user_id:int}/password-reset",
+      guards=[admin_permission(MANAGE_USERS)])
+async def send_password_reset(request: Request, client_id: FromPath[int],
+                              user_id: FromPath[int]) -> Response:
+    async def send(_actor):
+        user = await users.get_user(user_id)
+        await auth.request_password_reset(user["email"], base_url=get_settings().base_url,
+                                          ip=client_ip(request))
+
+    return await views.run_action(request, client_id, send, "Password reset email sent.",
+                                  **section_options(client_id))
+
+
+@post("/admin/clients/{client_id:int}/invites/{invitation_id:int}/resend",
+      guards=[admin_permission(MANAGE_USERS)])
+async def resend_invite(request: Request, client_id: FromPath[int],
+                        invitation_id: FromPath[int]) -> Response:
+    return await views.run_action(
+        request, client_id,
+        lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
+        "Invite sent again with a new link, valid for 7 days.", **section_options(client_id))
+
+
+@post("/admin/clients/{client_id:int}/invites/{invitation_id:int}/cancel",
+      guards=[admin_permission(MANAGE_USERS)])
+async def cancel_invite(request: Request, client_id: FromPath[int],
+                        invitation_id: FromPath[int]) -> Response:
+    return await views.run_action(
+        request, client_id,
+        lambda actor: invitations.cancel(client_id, invitation_id, actor=actor),
+        "Invite cancelled: its link no longer works.", **section_options(client_id))
+
+
+ROUTES = [admin_home, client_list, create_client, users_tab, user_search, associate_user,
+          edit_permissions, remove_user, send_password_reset, resend_invite, cancel_invite]

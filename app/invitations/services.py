@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from app import clock, db
 from app.access import permissions
-from app.access.services import grant_access
+from app.access.services import check_manager, grant_access
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
@@ -14,6 +14,7 @@ from app.dberrors import is_unique_violation
 from app.errors import DomainError, NotFound
 from app.invitations.tables import Invitation
 from app.mail.services import enqueue
+from app.mail.tables import OutboundEmail
 from app.security import new_token, token_hash
 from app.users.services import find_by_email, full_name, get_user
 from app.users.tables import User
@@ -79,6 +80,7 @@ async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int
     try:
         async with db.transaction():
             client = await get_client(client_id)
+            await check_manager(actor, client)
             existing = await find_by_email(email_key)
             if existing and await Grant.exists().where(
                     (Grant.user == existing["id"]) & (Grant.client == client_id)):
@@ -130,6 +132,8 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
     token, digest = new_token()
     now = clock.now()
     async with db.transaction():
+        client = await get_client(client_id)
+        await check_manager(actor, client)
         row = await _open_invitation(client_id, invitation_id)
         updated = await Invitation.update({
             Invitation.token_hash: digest, Invitation.last_sent_at: now,
@@ -138,7 +142,6 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
         }).where((Invitation.id == invitation_id) & _is_open()).returning(Invitation.id)
         if not updated:
             raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
-        client = await get_client(client_id)
         keys = permissions.deserialize(row["permissions"])
         await _queue_invitation_email(invitation_id, to=row["email"], token=token, client=client,
                                       keys=keys, sender_name=row["sender_name"],
@@ -153,12 +156,13 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
 async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> None:
     """The link stops working; the invitee is not told."""
     async with db.transaction():
+        client = await get_client(client_id)
+        await check_manager(actor, client)
         row = await _open_invitation(client_id, invitation_id)
         updated = await Invitation.update({Invitation.cancelled_at: clock.now()}).where(
             (Invitation.id == invitation_id) & _is_open()).returning(Invitation.id)
         if not updated:
             raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
-        client = await get_client(client_id)
         await record(actor, "invite.cancelled",
                      f"Cancelled the invite to {row['email']} for {display_name(client)}",
                      client_id=client_id)
@@ -230,10 +234,18 @@ async def pending_for_client(client_id: int) -> list[dict]:
     """Invites not accepted nor cancelled (pending or expired), oldest first: one query."""
     rows = await Invitation.select().where(
         (Invitation.client == client_id) & _is_open()).order_by(Invitation.id)
+    latest_email = {}
+    if rows:
+        for email in await OutboundEmail.select(
+                OutboundEmail.invitation, OutboundEmail.status, OutboundEmail.last_error).where(
+                OutboundEmail.invitation.is_in([r["id"] for r in rows])).order_by(OutboundEmail.id):
+            latest_email[email["invitation"]] = email
     now = clock.now()
     for row in rows:
         row["status"] = status(row, now)
         row["permission_keys"] = permissions.deserialize(row["permissions"])
+        email = latest_email.get(row["id"])
+        row["delivery_failed"] = bool(email and email["status"] != "sent" and email["last_error"])
     return rows
 
 

@@ -11,7 +11,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, Forbidden, NotFound
 from app.web.guards import ChooseAccount
 from app.web.render import redirect, render
 
@@ -47,6 +47,10 @@ def not_found(request: Request, exc: Exception) -> Response:
     return error_page(request, 404, "Not found", message)
 
 
+def forbidden_by_rule(request: Request, exc: Forbidden) -> Response:
+    return error_page(request, 403, "Access denied", exc.message)
+
+
 def domain_error(request: Request, exc: DomainError) -> Response:
     return error_page(request, 400, "That did not work", exc.message)
 
@@ -68,6 +72,7 @@ HANDLERS = {
     PermissionDeniedException: forbidden,
     NotFoundException: not_found,
     NotFound: not_found,
+    Forbidden: forbidden_by_rule,
     DomainError: domain_error,
     HTTPException: http_error,
     Exception: server_error,

@@ -51,3 +51,38 @@ def page(response) -> BeautifulSoup:
 
 def text_of(response) -> str:
     return " ".join(page(response).get_text(" ").split())
+
+
+class _Counter:
+    n = 0
+
+
+@pytest.fixture
+def count_queries(monkeypatch):
+    """Counts the SQL statements run inside the `with` block (every Piccolo query, raw ones too,
+    goes through the engine's run_querystring)."""
+    import contextlib
+
+    from piccolo_conf import DB
+
+    engine_class = type(DB)
+    original = engine_class.run_querystring
+    active: list[_Counter] = []
+
+    async def counting(self, *args, **kwargs):
+        for counter in active:
+            counter.n += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine_class, "run_querystring", counting)
+
+    @contextlib.contextmanager
+    def counted():
+        counter = _Counter()
+        active.append(counter)
+        try:
+            yield counter
+        finally:
+            active.remove(counter)
+
+    return counted

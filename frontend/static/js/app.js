@@ -48,14 +48,18 @@
     if (back && document.contains(back)) back.focus();
   }, true);
 
-  // A swap may ask a dialog to close (the server says so with data-close-dialog on the new
-  // content), e.g. after a successful save.
+  // Associate User succeeded: close its dialog and clear it for the next time.
+  document.addEventListener("roster:associated", function () {
+    var dialog = document.getElementById("associate-user");
+    if (!dialog) return;
+    var form = dialog.querySelector("form");
+    if (form) form.reset();
+    var results = document.getElementById("associate-results");
+    if (results) results.innerHTML = "";
+    dialog.close();
+  });
+  // Invite New User succeeded: the server sends a fresh form; put focus back in it.
   document.addEventListener("htmx:after:swap", function () {
-    document.querySelectorAll("[data-close-dialog]").forEach(function (marker) {
-      var dialog = document.getElementById(marker.dataset.closeDialog);
-      if (dialog && dialog.open) dialog.close();
-      marker.removeAttribute("data-close-dialog");
-    });
     fadeFlashes();
     initMeters();
   });

@@ -1,0 +1,269 @@
+"""User Management (client area) and the admin Users tab: the same section, acted on in place."""
+
+import pytest
+
+from app.access import services as access
+from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT, create_admin, set_setting
+from app.invitations import services as invitations
+from app.invitations.tables import Invitation
+from app.mail.tables import OutboundEmail
+from tests.factories import ADMIN, make_client, make_user
+from tests.integration.conftest import page, text_of
+
+HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
+
+
+@pytest.fixture
+async def owner_session(http):
+    client_id, owner = await make_client("Client Test", owner_email="fiona@example.com")
+    member = await make_user("Jo", "Walker", email="jo@example.com")
+    await access.grant_access(client_id, member["id"], ["tickets", "invoices"], actor=ADMIN)
+    await http.login("fiona@example.com")
+    return client_id, owner, member
+
+
+async def test_the_owner_sees_users_permissions_and_pending_invites(http, owner_session):
+    client_id, owner, member = owner_session
+    await invitations.invite(client_id, "pending@example.com", ["quotes"], actor=ADMIN)
+    response = await http.get("/account/users")
+    assert response.status_code == 200
+    soup = page(response)
+    assert soup.find("h1", string="User Management")
+    rows = soup.select("#account-users tbody tr[id^=user-]")
+    assert [r["id"] for r in rows] == [f"user-{owner['id']}", f"user-{member['id']}"]
+    assert rows[0].find(class_="badge-owner")
+    assert not rows[0].find("button", string="Manage Permissions")
+    assert rows[1].find("button", string="Manage Permissions")
+    assert rows[1].find("button", string="Remove Access")
+    assert "View & Open Support Tickets" in rows[1].get_text()
+    assert "Never" in rows[1].get_text()
+    invite = soup.select_one("tr[id^=invite-]")
+    assert "pending@example.com" in invite.get_text()
+    assert "Invite Sent: just now" in invite.get_text()
+    assert invite.find("button", string="Resend Invite")
+    assert invite.find("button", string="Cancel Invite")
+
+
+async def test_invite_new_user_with_chosen_permissions(http, owner_session):
+    client_id, _, _ = owner_session
+    response = await http.post("/account/users/invite",
+                               {"email": "new@example.com", "scope": "choose",
+                                "permissions": ["quotes", "domains"]}, headers=HX)
+    assert response.status_code == 200
+    soup = page(response)
+    assert soup.find("form", id="invite-form").find("input", {"name": "email"})["value"] == ""
+    section = soup.find(id="account-users")
+    assert section["hx-swap-oob"] == "true"
+    assert "Invite sent to new@example.com." in section.get_text()
+    row = await Invitation.select().where(Invitation.email_key == "new@example.com").first()
+    assert row["permissions"] == "domains,quotes"
+    assert await OutboundEmail.exists().where(OutboundEmail.invitation == row["id"])
+
+
+async def test_invite_with_all_permissions(http, owner_session):
+    await http.post("/account/users/invite", {"email": "all@example.com", "scope": "all"},
+                    headers=HX)
+    row = await Invitation.select().where(Invitation.email_key == "all@example.com").first()
+    assert len(row["permissions"].split(",")) == 13
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"email": "jo@example.com", "scope": "all"}, "already has access"),
+    ({"email": "bad", "scope": "all"}, "valid email"),
+    ({"email": "x@example.com", "scope": "choose"}, "at least one permission"),
+])
+async def test_invite_errors_are_inline_and_keep_the_input(http, owner_session, data, message):
+    response = await http.post("/account/users/invite", data, headers=HX)
+    assert response.status_code == 422
+    assert message in text_of(response)
+    assert page(response).find("input", {"name": "email"})["value"] == data["email"]
+    assert await Invitation.count() == 0
+
+
+async def test_a_second_invite_to_the_same_email_offers_resend(http, owner_session):
+    await http.post("/account/users/invite", {"email": "twice@example.com", "scope": "all"},
+                    headers=HX)
+    response = await http.post("/account/users/invite",
+                               {"email": "twice@example.com", "scope": "all"}, headers=HX)
+    assert response.status_code == 422 and "Resend Invite" in text_of(response)
+
+
+async def test_manage_permissions_in_place(http, owner_session):
+    client_id, _, member = owner_session
+    response = await http.post(f"/account/users/{member['id']}/permissions",
+                               {"permissions": ["profile"]}, headers=HX)
+    assert response.status_code == 200
+    assert "Permissions saved." in text_of(response)
+    assert (await access.access_for(member["id"], client_id)).permissions == ("profile",)
+    empty = await http.post(f"/account/users/{member['id']}/permissions", {}, headers=HX)
+    assert empty.status_code == 422
+    assert empty.headers["hx-retarget"] == f"#perm-form-{member['id']}"
+    assert "Choose at least one permission." in text_of(empty)
+    assert (await access.access_for(member["id"], client_id)).permissions == ("profile",)
+
+
+async def test_remove_access_resend_and_cancel_in_place(http, owner_session):
+    client_id, _, member = owner_session
+    invitation_id, old_token = await invitations.invite(client_id, "p@example.com", ["quotes"],
+                                                        actor=ADMIN)
+    resent = await http.post(f"/account/invites/{invitation_id}/resend", headers=HX)
+    assert "Invite sent again" in text_of(resent)
+    with pytest.raises(invitations.InviteUnavailable):
+        await invitations.pending_invite(old_token)
+    cancelled = await http.post(f"/account/invites/{invitation_id}/cancel", headers=HX)
+    assert "Invite cancelled" in text_of(cancelled)
+    assert "p@example.com" not in text_of(cancelled)
+    removed = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
+    assert "Access removed." in text_of(removed)
+    assert await access.access_for(member["id"], client_id) is None
+    again = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
+    assert again.status_code == 409 and "no longer has access" in text_of(again)
+
+
+async def test_the_owner_cannot_remove_or_edit_themself(http, owner_session):
+    client_id, owner, _ = owner_session
+    response = await http.post(f"/account/users/{owner['id']}/remove", headers=HX)
+    assert response.status_code == 409 and "owner's access cannot be removed" in text_of(response)
+
+
+async def test_an_owner_cannot_touch_another_accounts_invites(http, owner_session):
+    other_id, _ = await make_client("Other")
+    invitation_id, token = await invitations.invite(other_id, "o@example.com", ["quotes"],
+                                                    actor=ADMIN)
+    response = await http.post(f"/account/invites/{invitation_id}/cancel", headers=HX)
+    assert response.status_code == 409
+    assert (await invitations.pending_invite(token))["id"] == invitation_id
+
+
+async def test_a_non_owner_is_refused_user_management(http):
+    client_id, _ = await make_client()
+    member = await make_user(email="member@example.com")
+    await access.grant_access(client_id, member["id"], ["profile"], actor=ADMIN)
+    await http.login("member@example.com")
+    assert (await http.get("/account/users")).status_code == 403
+    response = await http.post("/account/users/invite", {"email": "x@example.com",
+                                                         "scope": "all"}, headers=HX)
+    assert response.status_code == 403
+    assert await Invitation.count() == 0
+
+
+async def test_the_admin_setting_turns_client_user_management_off(http, owner_session):
+    client_id, _, member = owner_session
+    await set_setting(DISABLE_CLIENT_USER_MANAGEMENT, "true", actor=ADMIN)
+    assert (await http.get("/account/users")).status_code == 403
+    response = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
+    assert response.status_code == 409 and "turned off" in text_of(response)
+    assert await access.access_for(member["id"], client_id) is not None
+
+
+# The admin Users tab.
+
+@pytest.fixture
+async def admin_session(http):
+    await create_admin(email="ada@example.com", password="admin-passphrase-77", name="Ada",
+                       role="full", actor=ADMIN)
+    await http.login("ada@example.com", "admin-passphrase-77", path="/admin/login")
+
+
+async def test_the_users_tab_lists_users_with_login_details(http, admin_session):
+    client_id, owner = await make_client("Client <b>Test</b>")
+    response = await http.get(f"/admin/clients/{client_id}/users")
+    assert response.status_code == 200
+    soup = page(response)
+    assert "Client <b>Test</b>" in soup.find("h1").get_text()
+    assert "<b>Test</b>" not in response.text
+    row = soup.select_one(f"#user-{owner['id']}")
+    assert row.find(class_="badge-owner")
+    assert not row.find("button", string="Remove")
+    assert row.find("button", string="Send Password Reset Email")
+    assert soup.find("button", string="+ Associate User")
+    assert soup.find("dialog", id="associate-user")
+
+
+async def test_associate_an_existing_user_without_invite(http, admin_session):
+    client_id, _ = await make_client()
+    user = await make_user("Jo", "Walker", email="jo@example.com")
+    found = await http.get(f"/admin/clients/{client_id}/user-search?q=walk", headers=HX)
+    assert page(found).find("input", {"name": "user_id", "value": str(user["id"])})
+    response = await http.post(f"/admin/clients/{client_id}/associate",
+                               {"user_id": str(user["id"]), "permissions": ["tickets"],
+                                "send_invite": "no"}, headers=HX)
+    assert response.status_code == 200
+    assert response.headers["hx-trigger"] == "roster:associated"
+    assert "User associated with the account." in text_of(response)
+    assert (await access.access_for(user["id"], client_id)).permissions == ("tickets",)
+
+
+async def test_associate_a_new_email_always_invites(http, admin_session):
+    client_id, _ = await make_client()
+    found = await http.get(f"/admin/clients/{client_id}/user-search?q=new@example.com",
+                           headers=HX)
+    assert "Create new user" in text_of(found)
+    response = await http.post(f"/admin/clients/{client_id}/associate",
+                               {"user_id": "new", "new_email": "new@example.com",
+                                "permissions": ["tickets"], "send_invite": "no"}, headers=HX)
+    assert "Invite sent." in text_of(response)
+    assert await Invitation.exists().where(Invitation.email_key == "new@example.com")
+
+
+async def test_associate_errors_stay_in_the_dialog(http, admin_session):
+    client_id, owner = await make_client()
+    response = await http.post(f"/admin/clients/{client_id}/associate",
+                               {"user_id": str(owner["id"]), "permissions": ["tickets"],
+                                "send_invite": "no", "q": "olivia"}, headers=HX)
+    assert response.status_code == 422
+    assert response.headers["hx-retarget"] == "#associate-form"
+    assert "already has access" in text_of(response)
+    assert page(response).find("input", {"name": "q"})["value"] == "olivia"
+    none_chosen = await http.post(f"/admin/clients/{client_id}/associate",
+                                  {"permissions": ["tickets"]}, headers=HX)
+    assert "Select a user" in text_of(none_chosen)
+
+
+async def test_admin_password_reset_email_from_the_users_tab(http, admin_session):
+    client_id, owner = await make_client()
+    response = await http.post(f"/admin/clients/{client_id}/users/{owner['id']}/password-reset",
+                               headers=HX)
+    assert "Password reset email sent." in text_of(response)
+    assert await OutboundEmail.exists().where(OutboundEmail.template == "password_reset")
+
+
+async def test_a_support_operator_can_look_but_not_change(http):
+    await create_admin(email="sam@example.com", password="support-passphrase-7", name="Sam",
+                       role="support", actor=ADMIN)
+    await http.login("sam@example.com", "support-passphrase-7", path="/admin/login")
+    client_id, owner = await make_client()
+    user = await make_user()
+    invitation_id, _ = await invitations.invite(client_id, "p@example.com", ["quotes"],
+                                                actor=ADMIN)
+    soup = page(await http.get(f"/admin/clients/{client_id}/users"))
+    assert not soup.find("button", string="+ Associate User")
+    assert not soup.find("button", string="Resend Invite")
+    base = f"/admin/clients/{client_id}"
+    for url in (f"{base}/associate", f"{base}/users/{owner['id']}/permissions",
+                f"{base}/users/{owner['id']}/remove", f"{base}/users/{owner['id']}/password-reset",
+                f"{base}/invites/{invitation_id}/resend", f"{base}/invites/{invitation_id}/cancel"):
+        response = await http.post(url, {"user_id": str(user["id"]), "permissions": ["tickets"],
+                                          "send_invite": "no"}, headers=HX)
+        assert response.status_code == 403, url
+    assert (await http.get(f"{base}/user-search?q=x")).status_code == 403
+    assert await access.access_for(user["id"], client_id) is None
+    assert await Invitation.count() == 1
+
+
+async def test_the_users_tab_runs_a_constant_number_of_queries(http, admin_session,
+                                                               count_queries):
+    client_id, _ = await make_client()
+    await invitations.invite(client_id, "first@example.com", ["quotes"], actor=ADMIN)
+
+    async def statements():
+        with count_queries() as counted:
+            assert (await http.get(f"/admin/clients/{client_id}/users")).status_code == 200
+        return counted.n
+
+    one = await statements()
+    for i in range(49):  # 50 users, 50 invites
+        user = await make_user(email=f"bulk{i}@example.com")
+        await access.grant_access(client_id, user["id"], ["tickets"], actor=ADMIN)
+        await invitations.invite(client_id, f"inv{i}@example.com", ["quotes"], actor=ADMIN)
+    assert await statements() == one
