@@ -4,10 +4,11 @@ import asyncio
 import socket
 
 from litestar import Request, Response, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 
 from app.access import services as access
 from app.auth import services as auth
+from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.users import services as users
@@ -117,4 +118,68 @@ async def admin_logout(request: Request) -> Response:
     return with_session_cookie(redirect(request, "/admin/login"), None)
 
 
-ROUTES = [login_page, login, logout, admin_login_page, admin_login, admin_logout]
+@get("/register")
+async def register_page(request: Request) -> Response:
+    return render(request, "client/register.html", {"form": {}, "errors": {}})
+
+
+@post("/register")
+async def register(request: Request) -> Response:
+    form = await read_form(request)
+    kept = {k: form.get(k, "") for k in ("first_name", "last_name", "email", "company")}
+    try:
+        if form.get("accept_tos") != "on":
+            raise DomainError("Agree to the Terms of Service to register.", "accept_tos")
+        user, client_id = await clients.register_owner(
+            first_name=kept["first_name"], last_name=kept["last_name"], email=kept["email"],
+            password=form.get("password", ""), company=kept["company"], ip=client_ip(request))
+    except DomainError as exc:
+        return render(request, "client/register.html",
+                      {"form": kept, "errors": {exc.field or "form": exc.message}}, status=400)
+    return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=new")
+
+
+# Password reset: the token is in the URL, so these pages leak it to no one.
+PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+@get("/password/reset")
+async def reset_request_page(request: Request) -> Response:
+    return render(request, "client/reset_request.html", {"form": {}, "sent": False})
+
+
+@post("/password/reset")
+async def reset_request(request: Request) -> Response:
+    form = await read_form(request)
+    await auth.request_password_reset(form.get("email", ""), base_url=get_settings().base_url,
+                                      ip=client_ip(request))
+    # The same answer whether or not the address belongs to a user.
+    return render(request, "client/reset_request.html",
+                  {"form": {"email": form.get("email", "")}, "sent": True})
+
+
+@get("/password/reset/{token:str}")
+async def reset_page(request: Request, token: FromPath[str]) -> Response:
+    valid = await auth.reset_target(token) is not None
+    return render(request, "client/reset_complete.html", {"token": token, "valid": valid},
+                  status=200 if valid else 404, headers=PRIVATE)
+
+
+@post("/password/reset/{token:str}")
+async def reset_complete(request: Request, token: FromPath[str]) -> Response:
+    form = await read_form(request)
+    try:
+        user_id = await auth.complete_password_reset(token, form.get("password", ""),
+                                                     ip=client_ip(request))
+    except DomainError as exc:
+        valid = await auth.reset_target(token) is not None
+        return render(request, "client/reset_complete.html",
+                      {"token": token, "valid": valid, "error": exc.message},
+                      status=400, headers=PRIVATE)
+    user = await users.get_user(user_id)
+    return await log_in_user(request, user, next_url=None)
+
+
+ROUTES = [login_page, login, logout, admin_login_page, admin_login, admin_logout,
+          register_page, register, reset_request_page, reset_request, reset_page,
+          reset_complete]

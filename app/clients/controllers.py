@@ -6,7 +6,10 @@ from litestar.params import FromPath
 
 from app.access import services as access
 from app.auth import services as auth
-from app.web.guards import account_required, user_required
+from app.clients import services as clients
+from app.errors import DomainError
+from app.web.forms import read_form
+from app.web.guards import account_required, permission_required, user_required
 from app.web.middleware import viewer_of
 from app.web.render import redirect, render
 
@@ -43,4 +46,28 @@ async def account_home(request: Request) -> Response:
     return render(request, "client/account.html")
 
 
-ROUTES = [home, choose_account, select_account, account_home]
+@get("/account/profile", guards=[permission_required("profile")])
+async def profile_page(request: Request) -> Response:
+    client = await clients.get_client(viewer_of(request).client["id"])
+    return render(request, "client/profile.html", {"form": client, "errors": {}})
+
+
+@post("/account/profile", guards=[permission_required("profile")])
+async def save_profile(request: Request) -> Response:
+    form = await read_form(request)
+    kept = {k: form.get(k, "") for k in ("company_name", "first_name", "last_name", "email")}
+    try:
+        await clients.update_client(viewer_of(request).client["id"], **kept,
+                                    actor=viewer_of(request).actor)
+    except DomainError as exc:
+        return render(request, "client/profile.html",
+                      {"form": kept, "errors": {exc.field or "form": exc.message}}, status=400)
+    return redirect(request, "/account/profile?saved=1")
+
+
+@get("/terms")
+async def terms(request: Request) -> Response:
+    return render(request, "client/terms.html")
+
+
+ROUTES = [home, choose_account, select_account, account_home, profile_page, save_profile, terms]

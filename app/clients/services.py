@@ -5,7 +5,7 @@ from app.access import permissions
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.clients.tables import CLIENT_STATUSES, Client
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, Forbidden, NotFound
 from app.users import services as users
 from app.users.tables import User
 from app.validation import COMPANY_MAX, clean_email, clean_name
@@ -57,6 +57,8 @@ async def create_client(*, owner_email: str, owner_first: str, owner_last: str,
 
 async def update_client(client_id: int, *, company_name: str, first_name: str, last_name: str,
                         email: str, actor: Actor, status: str | None = None) -> dict:
+    """Staff may change everything; a client user needs the `profile` permission here and
+    cannot change the status."""
     company = clean_name(company_name, "Company name", "company_name", required=False,
                          max_length=COMPANY_MAX)
     first = clean_name(first_name, "First name", "first_name")
@@ -66,6 +68,12 @@ async def update_client(client_id: int, *, company_name: str, first_name: str, l
         raise DomainError("Choose Active, Inactive or Closed.", "status")
     async with db.transaction():
         before = await get_client(client_id)
+        if actor.kind == "user":
+            from app.access.services import access_for  # (access imports this module)
+
+            access = await access_for(actor.id, client_id)
+            if access is None or not access.allows("profile") or status is not None:
+                raise Forbidden("You do not have permission to change this account's profile.")
         after = {"company_name": company, "first_name": first, "last_name": last,
                  "email": email, "status": status or before["status"]}
         changes = [f"{col.replace('_', ' ')}: {before[col]!r} -> {new!r}"
@@ -124,3 +132,16 @@ async def search_clients(query: str = "", *, limit: int = 25, offset: int = 0
         count = count.where(condition)
     rows = await select.order_by(Client.id).limit(limit).offset(offset)
     return rows, await count
+
+
+async def register_owner(*, first_name: str, last_name: str, email: str, password: str,
+                         company: str, ip: str) -> tuple[dict, int]:
+    """Self-registration: a new user and a new client account they own, both or neither."""
+    async with db.transaction():
+        user = await users.create_user(first_name=first_name, last_name=last_name, email=email,
+                                       password=password, actor=Actor("system", ip=ip))
+        client_id = await create_client(
+            owner_email=user["email"], owner_first=user["first_name"],
+            owner_last=user["last_name"], company=company,
+            actor=Actor("user", user["id"], users.full_name(user), ip))
+    return user, client_id
