@@ -8,6 +8,7 @@ import email.policy
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ BIN = Path(sys.executable).parent
 ROSTER = str(BIN / "roster")
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@e2e.example", "e2e-admin-passphrase"
 OWNER_EMAIL, OWNER_PASSWORD = "owner@e2e.example", "e2e-owner-passphrase"
+SUPPORT_EMAIL, SUPPORT_PASSWORD = "support@e2e.example", "e2e-support-passphrase"
 
 
 def free_port() -> int:
@@ -75,35 +77,61 @@ def smtp_inbox():
     controller.stop()
 
 
+class Roster:
+    """The `roster` command against the e2e server's database, and that database itself."""
+
+    def __init__(self, env: dict, workdir: str, db_path: str) -> None:
+        self.env, self.workdir, self.db_path = env, workdir, db_path
+
+    def __call__(self, *args: str) -> str:
+        return subprocess.run([ROSTER, *args], env=self.env, cwd=self.workdir, check=True,
+                              capture_output=True, text=True).stdout
+
+    def create_client(self, company: str, email: str, first: str, last: str = "Owner",
+                      password: str = OWNER_PASSWORD) -> int:
+        return int(self("create-client", "--owner-email", email, "--owner-first", first,
+                        "--owner-last", last, "--owner-password", password,
+                        "--company", company).strip())
+
+    def sql(self, statement: str, *params):
+        """Direct database access, for what a test must fake (such as time passing)."""
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute(statement, params).fetchall()
+
+
 @pytest.fixture(scope="session")
-def server(smtp_inbox):
-    """A migrated database with an admin, a client and the demo data, served by `roster serve`."""
+def roster(smtp_inbox):
     workdir = tempfile.mkdtemp(prefix="roster-e2e-")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    db_path = f"{workdir}/e2e.sqlite3"
     env = {
         **os.environ,
-        "ROSTER_DATABASE_URL": f"sqlite:///{workdir}/e2e.sqlite3",
+        "ROSTER_DATABASE_URL": f"sqlite:///{db_path}",
         "ROSTER_SMTP_URL": f"smtp://127.0.0.1:{smtp_inbox.port}",
-        "ROSTER_BASE_URL": base_url,
         "ROSTER_SECRET_KEY": "e2e-secret",
         "ROSTER_ENV": "development",
     }
+    tool = Roster(env, workdir, db_path)
+    yield tool
+    shutil.rmtree(workdir, ignore_errors=True)
 
-    def roster(*args):
-        return subprocess.run([ROSTER, *args], env=env, cwd=workdir, check=True,
-                              capture_output=True, text=True).stdout
 
+@pytest.fixture(scope="session")
+def server(roster):
+    """A migrated database with staff, a client and the demo data, served by `roster serve`."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    roster.env["ROSTER_BASE_URL"] = base_url
     roster("migrate")
     roster("create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
            "--name", "Ada Admin", "--role", "full")
-    roster("create-client", "--owner-email", OWNER_EMAIL, "--owner-first", "Olivia",
-           "--owner-last", "Owner", "--owner-password", OWNER_PASSWORD, "--company",
-           "Acme Hosting")
+    roster("create-admin", "--email", SUPPORT_EMAIL, "--password", SUPPORT_PASSWORD,
+           "--name", "Sam Support", "--role", "support")
+    roster.create_client("Acme Hosting", OWNER_EMAIL, "Olivia")
     roster("demo")
-    log = open(Path(workdir) / "server.log", "w")  # noqa: SIM115 (open while the server runs)
+    log = open(Path(roster.workdir) / "server.log", "w")  # noqa: SIM115 (open while it runs)
     process = subprocess.Popen([ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+                               env=roster.env, cwd=roster.workdir, stdout=log,
+                               stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -112,13 +140,12 @@ def server(smtp_inbox):
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"roster serve did not start; see {workdir}/server.log")
+            raise RuntimeError(f"roster serve did not start; see {roster.workdir}/server.log")
         time.sleep(0.2)
     yield base_url
     process.terminate()
     process.wait(10)
     log.close()
-    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -143,3 +170,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(
             f"Playwright traces and screenshots of the failed tests: {output} "
             f"(replay a trace with: .venv/bin/playwright show-trace <trace.zip>)")
+
+
+def login(page, base_url: str, email: str, password: str = OWNER_PASSWORD,
+          path: str = "/login") -> None:
+    page.goto(f"{base_url}{path}")
+    page.get_by_label("Email Address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(lambda url: not url.endswith(path))  # logged in, moved on
+
+
+def link_in(text: str) -> str:
+    import re
+
+    return re.search(r"http://\S+/invite/\S+", text).group(0)
