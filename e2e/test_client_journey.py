@@ -2,9 +2,8 @@
 
 import re
 
-from playwright.sync_api import Browser, Page, expect
-
 from conftest import OWNER_PASSWORD, link_in, login
+from playwright.sync_api import Browser, Page, expect
 
 
 def open_user_management(page: Page, first_name: str) -> None:
