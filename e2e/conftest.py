@@ -48,15 +48,18 @@ class Inbox:
             self._lock.notify_all()
         return "250 OK"
 
-    def wait_for(self, to: str, subject_contains: str = "", timeout: float = 20):
-        """The newest message to `to` whose subject contains the text, waiting if needed."""
+    def wait_for(self, to: str, subject_contains: str = "", timeout: float = 20,
+                 count: int = 1):
+        """The newest message to `to` whose subject contains the text, once at least `count`
+        such messages arrived (waiting for them if needed)."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                for message in reversed(self.messages):
-                    if to.lower() in str(message["To"]).lower() and \
-                            subject_contains in str(message["Subject"]):
-                        return message
+                found = [m for m in self.messages
+                         if to.lower() in str(m["To"]).lower()
+                         and subject_contains in str(m["Subject"])]
+                if len(found) >= count:
+                    return found[-1]
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(f"no email to {to} ({subject_contains!r}) arrived")
