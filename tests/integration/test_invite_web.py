@@ -93,3 +93,33 @@ async def test_an_already_associated_user_is_told_and_nothing_is_created(http):
     assert response.status_code == 409
     assert "You already have access to this account." in text_of(response)
     assert (await access.access_for(owner["id"], client_id)).is_owner
+
+
+async def test_simultaneous_accepts_from_different_browsers_give_one_grant(http):
+    """Ten users, each in their own browser session, press Accept Invite at the same moment."""
+    import asyncio
+
+    import httpx
+
+    from app.access.tables import Grant
+    from app.asgi import create_app
+    from tests.integration.conftest import Browser
+
+    client_id, _ = await make_client("Client Test")
+    _, token = await invitations.invite(client_id, "shared@example.com", ["tickets"],
+                                        actor=ADMIN)
+    app = create_app(run_mail_worker=False, manage_database=False)
+    browsers = []
+    for i in range(10):
+        await make_user(email=f"racer{i}@example.com")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                   base_url="http://testserver.local")
+        browsers.append(Browser(client))
+        await browsers[-1].login(f"racer{i}@example.com")
+    try:
+        responses = await asyncio.gather(*(b.post(f"/invite/{token}/accept") for b in browsers))
+    finally:
+        for b in browsers:
+            await b.client.aclose()
+    assert sorted(r.status_code for r in responses) == [303] + [404] * 9
+    assert await Grant.count().where(Grant.client == client_id) == 2  # the owner + one winner

@@ -354,3 +354,39 @@ async def test_activity_names_actor_ip_account_and_user():
     assert (entry["actor_type"], entry["actor_id"], entry["ip"], entry["client_id"]) == (
         "user", owner["id"], "10.0.0.9", client_id)
     assert "Invited x@example.com to Acme Hosting with tickets" in entry["description"]
+
+
+# Rule 2: in the client area only the owner manages users, while staff allow it.
+
+async def test_only_the_owner_manages_users_in_the_client_area():
+    client_id, owner = await make_client()
+    member = await make_user()
+    await access.grant_access(client_id, member["id"], ["profile"], actor=ADMIN)
+    other = await make_user()
+    from app.errors import Forbidden
+
+    as_member = user_actor(member)
+    for attempt in (
+        access.grant_access(client_id, other["id"], ["tickets"], actor=as_member),
+        access.update_permissions(client_id, member["id"], ["tickets"], actor=as_member),
+        access.revoke_access(client_id, member["id"], actor=as_member),
+        invitations.invite(client_id, unique_email(), ["tickets"], actor=as_member),
+    ):
+        with pytest.raises(Forbidden, match="Only the account owner"):
+            await attempt
+    await invitations.invite(client_id, unique_email(), ["tickets"], actor=user_actor(owner))
+
+
+async def test_disabling_client_user_management_stops_owners_but_not_staff():
+    client_id, owner = await make_client()
+    from app.errors import Forbidden
+
+    await admin_services.set_setting(admin_services.DISABLE_CLIENT_USER_MANAGEMENT, "true",
+                                     actor=ADMIN)
+    with pytest.raises(Forbidden, match="turned off"):
+        await invitations.invite(client_id, unique_email(), ["tickets"], actor=user_actor(owner))
+    invitation_id, _ = await invitations.invite(client_id, unique_email(), ["tickets"],
+                                                actor=ADMIN)
+    with pytest.raises(Forbidden):
+        await invitations.cancel(client_id, invitation_id, actor=user_actor(owner))
+    await invitations.cancel(client_id, invitation_id, actor=ADMIN)
