@@ -7,7 +7,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 8000
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
-.PHONY: run test test-sqlite test-postgres e2e browser lint venv clean
+.PHONY: run test test-sqlite test-postgres e2e browser lint format venv clean
 
 venv: $(STAMP)
 
@@ -52,8 +52,16 @@ e2e: $(STAMP) browser
 
 test: test-sqlite test-postgres e2e
 
+LINT_PATHS := app tests e2e piccolo_conf.py
+
 lint: $(STAMP)
-	$(BIN)/ruff check app tests e2e piccolo_conf.py
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+# Rewrites the code the way `make lint` wants it.
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache e2e/artifacts

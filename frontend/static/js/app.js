@@ -1,10 +1,31 @@
-// Roster's only script: what htmx does not do by itself. No inline script anywhere (CSP).
+// Roster's only script: what htmx does not do by itself. No inline script anywhere (CSP:
+// script-src 'self'; style-src 'self').
 //
-// htmx 4 names used by the app (checked in vendor/htmx-4.0.1/htmx.js):
-//   events: htmx:config:request (detail.ctx.request.headers), htmx:after:swap
-//   request headers: HX-Request, HX-Boosted, HX-Request-Type (full|partial)
-//   response headers: HX-Location, HX-Redirect, HX-Trigger, HX-Retarget, HX-Reswap
-//   inheritance is explicit: hx-boost:inherited on <body>
+// htmx 4.0.1 names this file and the templates rely on, checked in vendor/htmx-4.0.1/htmx.js
+// (and four.htmx.org's reference):
+//   attributes: hx-get/hx-post/..., hx-target, hx-swap (default innerHTML), hx-confirm (native
+//     window.confirm unless an htmx:confirm listener calls preventDefault), hx-boost,
+//     hx-swap-oob. Inheritance is explicit: only `name:inherited` attributes reach descendants
+//     (config implicitInheritance=false), hence <body hx-boost:inherited="true">.
+//   config: <meta name="htmx-config" content='{"includeIndicatorCSS": false}'> (JSON or HCON);
+//     includeIndicatorCSS=false stops htmx adopting its own indicator stylesheet; the
+//     .htmx-indicator / .htmx-request rules live in roster.css. noSwap defaults to [204, 304]:
+//     4xx/5xx responses ARE swapped (forms re-rendered with errors just work).
+//   events (all bubble to document): htmx:config:request (detail.ctx.request.{method,headers}),
+//     htmx:confirm (detail.ctx.confirm, issueRequest, dropRequest; fired only with hx-confirm),
+//     htmx:before:request, htmx:after:request, htmx:response:error, htmx:before:swap
+//     (detail.ctx, detail.tasks[].target), htmx:after:swap, htmx:after:settle,
+//     htmx:finally:request, htmx:error.
+//   request headers: HX-Request: true, HX-Boosted: true (boosted links/forms), HX-Request-Type:
+//     full (target is <body> or hx-select) | partial, HX-Target (tag#id), HX-Source (tag#id),
+//     HX-Current-URL, HX-History-Restore-Request: true (back/forward: htmx 4 keeps no history
+//     cache and re-fetches the page). HX-Trigger / HX-Trigger-Name / HX-Prompt are gone.
+//   response headers: HX-Location (htmx GET + push, no reload), HX-Redirect (full load),
+//     HX-Refresh: true, HX-Retarget, HX-Reswap, HX-Reselect, HX-Push-Url, HX-Replace-Url,
+//     HX-Trigger ("a, b" or JSON {"name": detail}; detail.target selects the element). HX-Trigger
+//     fires after the swap; there is no HX-Trigger-After-Swap / -After-Settle in htmx 4.
+//   Roster's own events sent with HX-Trigger: roster:associated (close the Associate User
+//     dialog), roster:flash {"kind": "success|error|info", "text": "..."} (show a message).
 (function () {
   "use strict";
 
@@ -58,13 +79,55 @@
     if (results) results.innerHTML = "";
     dialog.close();
   });
-  // Invite New User succeeded: the server sends a fresh form; put focus back in it.
+  // Swaps and dialogs. A swap inside an open dialog (a form re-rendered with its errors) keeps
+  // the dialog open, even when the dialog itself was replaced. A swap that replaced an open
+  // dialog from outside (the section around it, after a save) lets it close, and puts focus
+  // back on the button that opens it, so keyboard users do not land on <body>.
+  var swapDialog = null;
+  document.addEventListener("htmx:before:swap", function (event) {
+    swapDialog = null;
+    var open = document.querySelector("dialog[open]");
+    if (!open || !open.id) return;
+    var tasks = (event.detail && event.detail.tasks) || [];
+    var inside = tasks.some(function (task) {
+      var target = typeof task.target === "string" ? document.querySelector(task.target) : task.target;
+      return target && open.contains(target);
+    });
+    swapDialog = { id: open.id, inside: inside, node: open };
+  });
   document.addEventListener("htmx:after:swap", function () {
+    var before = swapDialog;
+    swapDialog = null;
+    if (before) {
+      var dialog = document.getElementById(before.id);
+      if (before.inside && dialog && !dialog.open) {
+        if (before.node !== dialog && opener.has(before.node)) opener.set(dialog, opener.get(before.node));
+        dialog.showModal();
+      } else if (!before.inside && !before.node.isConnected) {
+        var button = document.querySelector('[data-dialog-open="' + CSS.escape(before.id) + '"]');
+        if (button) button.focus();
+      }
+    }
     fadeFlashes();
     initMeters();
   });
 
-  // Confirmation messages fade after a few seconds; errors stay until the next action.
+  // A message sent by the server with the response header
+  // HX-Trigger: {"roster:flash": {"kind": "success", "text": "Saved."}}
+  document.addEventListener("roster:flash", function (event) {
+    var region = document.getElementById("flash");
+    var detail = event.detail || {};
+    if (!region || !detail.text) return;
+    var kind = ["success", "error", "info"].indexOf(detail.kind) >= 0 ? detail.kind : "info";
+    var message = document.createElement("div");
+    message.className = "flash flash-" + kind;
+    message.textContent = detail.text;
+    region.appendChild(message);
+    fadeFlashes();
+  });
+
+  // Confirmation messages (success, info) fade after about 5 s; errors stay until the next
+  // page or swap replaces them, so they cannot vanish before they are read.
   function fadeFlashes() {
     document.querySelectorAll(".flash-success:not([data-fading]), .flash-info:not([data-fading])").forEach(function (el) {
       el.setAttribute("data-fading", "");
