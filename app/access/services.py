@@ -145,13 +145,17 @@ async def user_accounts(user_id: int) -> list[dict]:
         Grant.client.company_name.as_alias("company_name"),
         Grant.client.first_name.as_alias("first_name"),
         Grant.client.last_name.as_alias("last_name"), Grant.client.status.as_alias("status"),
-        Grant.client.owner.as_alias("owner_id"), Grant.permissions,
-        Grant.last_login_at,
+        Grant.client.owner.as_alias("owner_id"),
+        Grant.client.owner.first_name.as_alias("owner_first_name"),
+        Grant.client.owner.last_name.as_alias("owner_last_name"),
+        Grant.permissions, Grant.last_login_at,
     ).where(Grant.user == user_id)
     for row in rows:
         row["is_owner"] = row["owner_id"] == user_id
         row["name"] = display_name(row)
         row["closed"] = row["status"] == "Closed"
+        row["permission_keys"] = (permissions.ALL_KEYS if row["is_owner"]
+                                  else permissions.deserialize(row["permissions"]))
     rows.sort(key=lambda r: (not r["is_owner"], r["name"].lower(), r["client_id"]))
     return rows
 

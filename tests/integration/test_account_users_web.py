@@ -158,13 +158,6 @@ async def test_the_admin_setting_turns_client_user_management_off(http, owner_se
 
 # The admin Users tab.
 
-@pytest.fixture
-async def admin_session(http):
-    await create_admin(email="ada@example.com", password="admin-passphrase-77", name="Ada",
-                       role="full", actor=ADMIN)
-    await http.login("ada@example.com", "admin-passphrase-77", path="/admin/login")
-
-
 async def test_the_users_tab_lists_users_with_login_details(http, admin_session):
     client_id, owner = await make_client("Client <b>Test</b>")
     response = await http.get(f"/admin/clients/{client_id}/users")
