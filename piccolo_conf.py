@@ -19,7 +19,8 @@ def engine_for(url: str):
     if scheme in ("postgresql", "postgres"):
         return PostgresEngine(config={"dsn": url}, log_queries=False)
     raise ValueError(
-        f"ROSTER_DATABASE_URL must start with sqlite:/// or postgresql://, not {url!r}")
+        f"ROSTER_DATABASE_URL must start with sqlite:/// or postgresql://, not {url!r}"
+    )
 
 
 DB = engine_for(os.environ.get("ROSTER_DATABASE_URL") or DEFAULT_DATABASE_URL)

@@ -11,19 +11,22 @@ from litestar.static_files import create_static_files_router
 from app import db
 from app.access import controllers as access_controllers
 from app.admin import controllers as admin_controllers
+from app.admin import screens as admin_screens
 from app.auth import controllers as auth_controllers
 from app.clients import controllers as client_controllers
 from app.config import FRONTEND_DIR, Settings, get_settings
 from app.invitations import controllers as invite_controllers
 from app.mail import worker
+from app.users import controllers as user_controllers
 from app.web.errors import HANDLERS
 from app.web.middleware import add_security_headers, viewer_loader
 
 log = logging.getLogger("roster")
 
 
-def create_app(settings: Settings | None = None, *, run_mail_worker: bool = True,
-               manage_database: bool = True) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, run_mail_worker: bool = True, manage_database: bool = True
+) -> Litestar:
     settings = settings or get_settings()
 
     @contextlib.asynccontextmanager
@@ -49,13 +52,20 @@ def create_app(settings: Settings | None = None, *, run_mail_worker: bool = True
             *client_controllers.ROUTES,
             *invite_controllers.ROUTES,
             *admin_controllers.ROUTES,
+            *admin_screens.ROUTES,
             *access_controllers.ROUTES,
-            create_static_files_router(path="/static", directories=[FRONTEND_DIR / "static"],
-                                       send_as_attachment=False),
+            *user_controllers.ROUTES,
+            create_static_files_router(
+                path="/static", directories=[FRONTEND_DIR / "static"], send_as_attachment=False
+            ),
         ],
         csrf_config=CSRFConfig(
-            secret=settings.secret_key, cookie_name="roster_csrf", header_name="x-csrftoken",
-            cookie_secure=settings.production, cookie_samesite="lax", cookie_httponly=False,
+            secret=settings.secret_key,
+            cookie_name="roster_csrf",
+            header_name="x-csrftoken",
+            cookie_secure=settings.production,
+            cookie_samesite="lax",
+            cookie_httponly=False,
         ),
         middleware=[viewer_loader],
         before_send=[add_security_headers],

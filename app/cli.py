@@ -41,8 +41,7 @@ def cmd_serve(args) -> int:
 
     configure_logging()
     asyncio.run(migrate())
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None,
-                proxy_headers=False)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, proxy_headers=False)
     return 0
 
 
@@ -69,8 +68,16 @@ def cmd_create_admin(args) -> int:
     from app.activity.services import SYSTEM
     from app.admin.services import create_admin
 
-    admin_id = asyncio.run(_with_db(create_admin, email=args.email, password=args.password,
-                                    name=args.name, role=args.role, actor=SYSTEM))
+    admin_id = asyncio.run(
+        _with_db(
+            create_admin,
+            email=args.email,
+            password=args.password,
+            name=args.name,
+            role=args.role,
+            actor=SYSTEM,
+        )
+    )
     print(admin_id)
     return 0
 
@@ -79,10 +86,17 @@ def cmd_create_client(args) -> int:
     from app.activity.services import SYSTEM
     from app.clients.services import create_client
 
-    client_id = asyncio.run(_with_db(
-        create_client, owner_email=args.owner_email, owner_first=args.owner_first,
-        owner_last=args.owner_last, owner_password=args.owner_password,
-        company=args.company or "", actor=SYSTEM))
+    client_id = asyncio.run(
+        _with_db(
+            create_client,
+            owner_email=args.owner_email,
+            owner_first=args.owner_first,
+            owner_last=args.owner_last,
+            owner_password=args.owner_password,
+            company=args.company or "",
+            actor=SYSTEM,
+        )
+    )
     print(client_id)
     return 0
 
@@ -116,10 +130,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.set_defaults(func=cmd_serve)
 
-    sub.add_parser("migrate", help="apply the database migrations").set_defaults(
-        func=cmd_migrate)
+    sub.add_parser("migrate", help="apply the database migrations").set_defaults(func=cmd_migrate)
     sub.add_parser("demo", help="load demo data (idempotent) and print its logins").set_defaults(
-        func=cmd_demo)
+        func=cmd_demo
+    )
 
     a = sub.add_parser("create-admin", help="create a staff account")
     a.add_argument("--email", required=True)
@@ -137,7 +151,8 @@ def parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_create_client)
 
     sub.add_parser("mail-worker", help="deliver queued emails until stopped").set_defaults(
-        func=cmd_mail_worker)
+        func=cmd_mail_worker
+    )
     return p
 
 

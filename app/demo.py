@@ -23,36 +23,64 @@ CLIENTS = [
 async def load_demo() -> list[tuple[str, str, str, str]]:
     for email, password, name, role in (ADMIN, SUPPORT):
         if not await Admin.exists().where(Admin.email_key == email):
-            await admins.create_admin(email=email, password=password, name=name, role=role,
-                                      actor=SYSTEM)
+            await admins.create_admin(
+                email=email, password=password, name=name, role=role, actor=SYSTEM
+            )
     ids = {}
     for email, first, last, company in CLIENTS:
         owner = await users.find_by_email(email)
-        existing = owner and await Client.select(Client.id).where(
-            (Client.owner == owner["id"]) & (Client.company_name == company)).first()
-        ids[email] = existing["id"] if existing else await clients.create_client(
-            owner_email=email, owner_first=first, owner_last=last,
-            owner_password=OWNER_PASSWORD, company=company, actor=SYSTEM)
+        existing = (
+            owner
+            and await Client.select(Client.id)
+            .where((Client.owner == owner["id"]) & (Client.company_name == company))
+            .first()
+        )
+        ids[email] = (
+            existing["id"]
+            if existing
+            else await clients.create_client(
+                owner_email=email,
+                owner_first=first,
+                owner_last=last,
+                owner_password=OWNER_PASSWORD,
+                company=company,
+                actor=SYSTEM,
+            )
+        )
     if await users.find_by_email("jo@example.com") is None:
-        jo = await users.create_user(first_name="Jo", last_name="Walker",
-                                     email="jo@example.com", password=OWNER_PASSWORD,
-                                     actor=SYSTEM)
-        await access.grant_access(ids["fiona@example.com"], jo["id"],
-                                  ["invoices", "tickets", "domains"], actor=SYSTEM)
-        await access.grant_access(ids["marco@example.com"], jo["id"],
-                                  ["products", "invoices"], actor=SYSTEM)
+        jo = await users.create_user(
+            first_name="Jo",
+            last_name="Walker",
+            email="jo@example.com",
+            password=OWNER_PASSWORD,
+            actor=SYSTEM,
+        )
+        await access.grant_access(
+            ids["fiona@example.com"], jo["id"], ["invoices", "tickets", "domains"], actor=SYSTEM
+        )
+        await access.grant_access(
+            ids["marco@example.com"], jo["id"], ["products", "invoices"], actor=SYSTEM
+        )
         marco = await users.find_by_email("marco@example.com")
-        await access.grant_access(ids["fiona@example.com"], marco["id"],
-                                  ["profile", "contacts", "products"], actor=SYSTEM)
+        await access.grant_access(
+            ids["fiona@example.com"], marco["id"], ["profile", "contacts", "products"], actor=SYSTEM
+        )
         fiona = await users.find_by_email("fiona@example.com")
-        await invitations.invite(ids["fiona@example.com"], "useraccount@example.com",
-                                 ["invoices", "quotes"],
-                                 actor=Actor("user", fiona["id"], users.full_name(fiona)))
+        await invitations.invite(
+            ids["fiona@example.com"],
+            "useraccount@example.com",
+            ["invoices", "quotes"],
+            actor=Actor("user", fiona["id"], users.full_name(fiona)),
+        )
     return [
         ("admin", ADMIN[0], ADMIN[1], "Full Administrator at /admin/login"),
         ("admin", SUPPORT[0], SUPPORT[1], "Support Operator at /admin/login"),
         ("client", "fiona@example.com", OWNER_PASSWORD, "owner of Client Test"),
-        ("client", "marco@example.com", OWNER_PASSWORD,
-         "owner of Bianchi Web Studio, user of Client Test"),
+        (
+            "client",
+            "marco@example.com",
+            OWNER_PASSWORD,
+            "owner of Bianchi Web Studio, user of Client Test",
+        ),
         ("client", "jo@example.com", OWNER_PASSWORD, "user of two accounts"),
     ]

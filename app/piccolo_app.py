@@ -12,8 +12,17 @@ from app.mail.tables import OutboundEmail
 from app.users.tables import User
 
 TABLES = [
-    User, Admin, Setting, Client, Grant, Invitation, OutboundEmail, ActivityEntry,
-    Session, LoginFailure, PasswordReset,
+    User,
+    Admin,
+    Setting,
+    Client,
+    Grant,
+    Invitation,
+    OutboundEmail,
+    ActivityEntry,
+    Session,
+    LoginFailure,
+    PasswordReset,
 ]
 
 APP_CONFIG = AppConfig(

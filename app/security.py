@@ -49,9 +49,7 @@ def check_new_password(password: str, user_inputs: "list[str] | None" = None) ->
             f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.", "password"
         )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise DomainError(
-            f"Passwords are limited to {MAX_PASSWORD_LENGTH} characters.", "password"
-        )
+        raise DomainError(f"Passwords are limited to {MAX_PASSWORD_LENGTH} characters.", "password")
     if password_score(password, user_inputs) < MIN_PASSWORD_SCORE:
         raise DomainError(
             "This password is too easy to guess: add more words or characters.", "password"

@@ -23,8 +23,9 @@ def clean_email(value: str, field: str = "email") -> tuple[str, str]:
     return result.normalized, result.normalized.lower()
 
 
-def clean_name(value: str, label: str, field: str, required: bool = True,
-               max_length: int = NAME_MAX) -> str:
+def clean_name(
+    value: str, label: str, field: str, required: bool = True, max_length: int = NAME_MAX
+) -> str:
     value = " ".join((value or "").split())
     if required and not value:
         raise DomainError(f"Enter a {label.lower()}.", field)

@@ -48,16 +48,17 @@ class Inbox:
             self._lock.notify_all()
         return "250 OK"
 
-    def wait_for(self, to: str, subject_contains: str = "", timeout: float = 20,
-                 count: int = 1):
+    def wait_for(self, to: str, subject_contains: str = "", timeout: float = 20, count: int = 1):
         """The newest message to `to` whose subject contains the text, once at least `count`
         such messages arrived (waiting for them if needed)."""
         deadline = time.monotonic() + timeout
         with self._lock:
             while True:
-                found = [m for m in self.messages
-                         if to.lower() in str(m["To"]).lower()
-                         and subject_contains in str(m["Subject"])]
+                found = [
+                    m
+                    for m in self.messages
+                    if to.lower() in str(m["To"]).lower() and subject_contains in str(m["Subject"])
+                ]
                 if len(found) >= count:
                     return found[-1]
                 remaining = deadline - time.monotonic()
@@ -87,14 +88,38 @@ class Roster:
         self.env, self.workdir, self.db_path = env, workdir, db_path
 
     def __call__(self, *args: str) -> str:
-        return subprocess.run([ROSTER, *args], env=self.env, cwd=self.workdir, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [ROSTER, *args],
+            env=self.env,
+            cwd=self.workdir,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
-    def create_client(self, company: str, email: str, first: str, last: str = "Owner",
-                      password: str = OWNER_PASSWORD) -> int:
-        return int(self("create-client", "--owner-email", email, "--owner-first", first,
-                        "--owner-last", last, "--owner-password", password,
-                        "--company", company).strip())
+    def create_client(
+        self,
+        company: str,
+        email: str,
+        first: str,
+        last: str = "Owner",
+        password: str = OWNER_PASSWORD,
+    ) -> int:
+        return int(
+            self(
+                "create-client",
+                "--owner-email",
+                email,
+                "--owner-first",
+                first,
+                "--owner-last",
+                last,
+                "--owner-password",
+                password,
+                "--company",
+                company,
+            ).strip()
+        )
 
     def sql(self, statement: str, *params):
         """Direct database access, for what a test must fake (such as time passing)."""
@@ -125,16 +150,38 @@ def server(roster):
     base_url = f"http://127.0.0.1:{port}"
     roster.env["ROSTER_BASE_URL"] = base_url
     roster("migrate")
-    roster("create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
-           "--name", "Ada Admin", "--role", "full")
-    roster("create-admin", "--email", SUPPORT_EMAIL, "--password", SUPPORT_PASSWORD,
-           "--name", "Sam Support", "--role", "support")
+    roster(
+        "create-admin",
+        "--email",
+        ADMIN_EMAIL,
+        "--password",
+        ADMIN_PASSWORD,
+        "--name",
+        "Ada Admin",
+        "--role",
+        "full",
+    )
+    roster(
+        "create-admin",
+        "--email",
+        SUPPORT_EMAIL,
+        "--password",
+        SUPPORT_PASSWORD,
+        "--name",
+        "Sam Support",
+        "--role",
+        "support",
+    )
     roster.create_client("Acme Hosting", OWNER_EMAIL, "Olivia")
     roster("demo")
     log = open(Path(roster.workdir) / "server.log", "w")  # noqa: SIM115 (open while it runs)
-    process = subprocess.Popen([ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=roster.env, cwd=roster.workdir, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=roster.env,
+        cwd=roster.workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -153,10 +200,18 @@ def server(roster):
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    args = {**browser_type_launch_args, "args": [
-        "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run"]}
+    args = {
+        **browser_type_launch_args,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
     if Path("/usr/bin/chromium").exists():
         args["executable_path"] = "/usr/bin/chromium"
     return args
@@ -172,11 +227,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         output = Path(config.getoption("output")).resolve()
         terminalreporter.write_line(
             f"Playwright traces and screenshots of the failed tests: {output} "
-            f"(replay a trace with: .venv/bin/playwright show-trace <trace.zip>)")
+            f"(replay a trace with: .venv/bin/playwright show-trace <trace.zip>)"
+        )
 
 
-def login(page, base_url: str, email: str, password: str = OWNER_PASSWORD,
-          path: str = "/login") -> None:
+def login(
+    page, base_url: str, email: str, password: str = OWNER_PASSWORD, path: str = "/login"
+) -> None:
     page.goto(f"{base_url}{path}")
     page.get_by_label("Email Address").fill(email)
     page.get_by_label("Password").fill(password)

@@ -18,8 +18,9 @@ def open_users_tab(page: Page, base_url: str, client_id: int) -> None:
     expect(page.get_by_role("heading", name="Pending Invites")).to_be_visible()
 
 
-def associate(page: Page, query: str, choice: re.Pattern | str, permissions: list[str],
-              send_invite: bool) -> None:
+def associate(
+    page: Page, query: str, choice: re.Pattern | str, permissions: list[str], send_invite: bool
+) -> None:
     page.get_by_role("button", name="+ Associate User").click()
     dialog = page.get_by_role("dialog", name="Associate User")
     expect(dialog).to_be_visible()
@@ -32,7 +33,8 @@ def associate(page: Page, query: str, choice: re.Pattern | str, permissions: lis
 
 
 def test_staff_associate_invite_resend_cancel_edit_and_remove(
-        page: Page, base_url, roster, smtp_inbox, browser: Browser):
+    page: Page, base_url, roster, smtp_inbox, browser: Browser
+):
     client_id = roster.create_client("Globex", "gina@e2e.example", "Gina")
     roster.create_client("Side Co", "sid@e2e.example", "Sid")
     login(page, base_url, ADMIN_EMAIL, ADMIN_PASSWORD, path="/admin/login")
@@ -54,8 +56,9 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     expect(dialog).to_be_hidden()
 
     # A new email: always an invitation, read from the SMTP server.
-    associate(page, "newhire@e2e.example", "Create new user", ["View & Accept Quotes"],
-              send_invite=False)
+    associate(
+        page, "newhire@e2e.example", "Create new user", ["View & Accept Quotes"], send_invite=False
+    )
     expect(page.get_by_text("Invite sent.")).to_be_visible()
     first = smtp_inbox.wait_for("newhire@e2e.example", "sent you an invite")
     assert first["Subject"] == "An agent of Roster has sent you an invite"
@@ -63,7 +66,8 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
 
     # Resend: a new link; the old one stops working.
     page.locator("tr", has_text="newhire@e2e.example").get_by_role(
-        "button", name="Resend Invite").click()
+        "button", name="Resend Invite"
+    ).click()
     expect(page.get_by_text("Invite sent again with a new link")).to_be_visible()
     resent = smtp_inbox.wait_for("newhire@e2e.example", "sent you an invite", count=2)
     new_link = link_in(smtp_inbox.text_of(resent))
@@ -76,7 +80,8 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     # Cancel: the link stops working.
     page.once("dialog", lambda d: d.accept())
     page.locator("tr", has_text="newhire@e2e.example").get_by_role(
-        "button", name="Cancel Invite").click()
+        "button", name="Cancel Invite"
+    ).click()
     expect(page.get_by_text("Invite cancelled: its link no longer works.")).to_be_visible()
     assert visitor.goto(new_link).status == 404
 
@@ -93,8 +98,9 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     expect(chips).to_have_text("View Emails")
 
     # Remove, after a confirmation; the owner has no Remove.
-    expect(page.locator("tr", has_text="gina@e2e.example").get_by_role(
-        "button", name="Remove")).to_have_count(0)
+    expect(
+        page.locator("tr", has_text="gina@e2e.example").get_by_role("button", name="Remove")
+    ).to_have_count(0)
     page.once("dialog", lambda d: d.accept())
     page.locator("tr", has_text="sid@e2e.example").get_by_role("button", name="Remove").click()
     expect(page.get_by_text("Access removed.")).to_be_visible()
@@ -109,7 +115,9 @@ def test_a_support_operator_can_look_but_is_refused_every_change(page: Page, bas
     expect(page.get_by_role("button", name="Send Password Reset Email")).to_have_count(0)
     token = page.locator('meta[name="csrf-token"]').get_attribute("content")
     for path in ("associate", "users/1/remove", "users/1/permissions"):
-        response = page.request.post(f"{base_url}/admin/clients/{client_id}/{path}",
-                                     headers={"X-CSRFToken": token},
-                                     form={"user_id": "1", "permissions": "tickets"})
+        response = page.request.post(
+            f"{base_url}/admin/clients/{client_id}/{path}",
+            headers={"X-CSRFToken": token},
+            form={"user_id": "1", "permissions": "tickets"},
+        )
         assert response.status == 403, path

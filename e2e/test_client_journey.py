@@ -13,7 +13,8 @@ def open_user_management(page: Page, first_name: str) -> None:
 
 
 def test_owner_invites_with_chosen_permissions_and_a_stranger_registers(
-        page: Page, base_url, roster, smtp_inbox, browser: Browser):
+    page: Page, base_url, roster, smtp_inbox, browser: Browser
+):
     roster.create_client("Northwind", "nora@e2e.example", "Nora")
     login(page, base_url, "nora@e2e.example")
     open_user_management(page, "Nora")
@@ -63,7 +64,8 @@ def test_owner_invites_with_chosen_permissions_and_a_stranger_registers(
 
 
 def test_an_existing_user_accepts_by_logging_in_then_switches_accounts(
-        page: Page, base_url, roster, smtp_inbox, browser: Browser):
+    page: Page, base_url, roster, smtp_inbox, browser: Browser
+):
     roster.create_client("Fabrikam", "fay@e2e.example", "Fay")
     roster.create_client("Contoso", "carl@e2e.example", "Carl")
     login(page, base_url, "carl@e2e.example")
@@ -91,7 +93,8 @@ def test_an_existing_user_accepts_by_logging_in_then_switches_accounts(
 
 
 def test_a_removed_user_loses_the_account_on_the_next_request(
-        page: Page, base_url, roster, smtp_inbox, browser: Browser):
+    page: Page, base_url, roster, smtp_inbox, browser: Browser
+):
     roster.create_client("Tailspin", "tara@e2e.example", "Tara")
     roster.create_client("Own Shop", "rob@e2e.example", "Rob")
     login(page, base_url, "tara@e2e.example")
@@ -118,8 +121,9 @@ def test_a_removed_user_loses_the_account_on_the_next_request(
     expect(rob.get_by_text("Tailspin")).to_have_count(0)
 
 
-def test_an_expired_invite_shows_the_no_pending_invite_page(page: Page, base_url, roster,
-                                                            smtp_inbox):
+def test_an_expired_invite_shows_the_no_pending_invite_page(
+    page: Page, base_url, roster, smtp_inbox
+):
     roster.create_client("Litware", "lia@e2e.example", "Lia")
     login(page, base_url, "lia@e2e.example")
     open_user_management(page, "Lia")
@@ -127,18 +131,24 @@ def test_an_expired_invite_shows_the_no_pending_invite_page(page: Page, base_url
     page.get_by_role("button", name="Send Invite", exact=True).click()
     expect(page.get_by_text("Invite sent to late@e2e.example.")).to_be_visible()
     link = link_in(smtp_inbox.text_of(smtp_inbox.wait_for("late@e2e.example", "invited")))
-    roster.sql("UPDATE invitations SET expires_at = '2020-01-01 00:00:00+00:00' "
-               "WHERE email_key = 'late@e2e.example'")
+    roster.sql(
+        "UPDATE invitations SET expires_at = '2020-01-01 00:00:00+00:00' "
+        "WHERE email_key = 'late@e2e.example'"
+    )
     response = page.goto(link)
     assert response.status == 404
-    expect(page.get_by_text("No pending invite matches this link. Ask the account owner for a "
-                            "new one.")).to_be_visible()
+    expect(
+        page.get_by_text(
+            "No pending invite matches this link. Ask the account owner for a new one."
+        )
+    ).to_be_visible()
     page.goto(f"{base_url}/account/users")
     expect(page.locator("tr", has_text="late@e2e.example").get_by_text("Expired")).to_be_visible()
 
 
 def test_a_non_owner_is_refused_user_management_and_the_profile_without_permission(
-        page: Page, base_url, roster, smtp_inbox, browser: Browser):
+    page: Page, base_url, roster, smtp_inbox, browser: Browser
+):
     roster.create_client("Adventure Works", "ada.w@e2e.example", "Ada")
     login(page, base_url, "ada.w@e2e.example")
     open_user_management(page, "Ada")

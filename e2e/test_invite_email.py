@@ -5,8 +5,7 @@ import re
 from playwright.sync_api import Page, expect
 
 
-def test_the_emailed_invite_registers_a_user_with_another_email(page: Page, base_url,
-                                                                 smtp_inbox):
+def test_the_emailed_invite_registers_a_user_with_another_email(page: Page, base_url, smtp_inbox):
     # `roster demo` queued Fiona's invite to useraccount@example.com; the server's worker sends it.
     message = smtp_inbox.wait_for("useraccount@example.com", "has invited you")
     assert message["Subject"] == "Fiona Ritterling has invited you to their account"
@@ -16,15 +15,17 @@ def test_the_emailed_invite_registers_a_user_with_another_email(page: Page, base
 
     page.goto(link)
     expect(page.get_by_role("heading", name="You have been invited to Client Test")).to_be_visible()
-    expect(page.get_by_text("Fiona Ritterling has given you access to the Client Test account."))\
-        .to_be_visible()
+    expect(
+        page.get_by_text("Fiona Ritterling has given you access to the Client Test account.")
+    ).to_be_visible()
     register = page.locator("section", has=page.get_by_role("heading", name="Register"))
     register.get_by_label("First Name").fill("Rita")
     register.get_by_label("Last Name").fill("Newcomer")
     register.get_by_label("Email Address").fill("rita.other@example.net")
     register.get_by_role("button", name="Generate").click()
-    expect(register.get_by_text(re.compile("Password Strength: (Strong|Very strong)")))\
-        .to_be_visible()
+    expect(
+        register.get_by_text(re.compile("Password Strength: (Strong|Very strong)"))
+    ).to_be_visible()
     register.get_by_label("I have read and agree to the Terms of Service").check()
     register.get_by_role("button", name="Register").click()
 

@@ -13,23 +13,36 @@ def unique_email(prefix: str = "user") -> str:
     return f"{prefix}{next(_seq)}@example.com"
 
 
-async def make_user(first: str = "Una", last: str = "User", email: str | None = None,
-                    password: str = PASSWORD) -> dict:
+async def make_user(
+    first: str = "Una", last: str = "User", email: str | None = None, password: str = PASSWORD
+) -> dict:
     from app.users.services import create_user
 
-    return await create_user(first_name=first, last_name=last, email=email or unique_email(),
-                             password=password, actor=ADMIN)
+    return await create_user(
+        first_name=first,
+        last_name=last,
+        email=email or unique_email(),
+        password=password,
+        actor=ADMIN,
+    )
 
 
-async def make_client(company: str = "Acme Hosting", owner_email: str | None = None,
-                      password: str = PASSWORD) -> tuple[int, dict]:
+async def make_client(
+    company: str = "Acme Hosting", owner_email: str | None = None, password: str = PASSWORD
+) -> tuple[int, dict]:
     """A client account and its owner user."""
     from app.clients.services import create_client
     from app.users.services import find_by_email
 
     email = owner_email or unique_email("owner")
-    client_id = await create_client(owner_email=email, owner_first="Olivia", owner_last="Owner",
-                                    owner_password=password, company=company, actor=ADMIN)
+    client_id = await create_client(
+        owner_email=email,
+        owner_first="Olivia",
+        owner_last="Owner",
+        owner_password=password,
+        company=company,
+        actor=ADMIN,
+    )
     return client_id, await find_by_email(email)
 
 

@@ -24,8 +24,11 @@ def current_client_id(request: Request) -> int:
 async def user_management(request: Request) -> Response:
     client_id = current_client_id(request)
     await access.check_manager(viewer_of(request).actor, await get_client(client_id))
-    context = {"invite_form": {}, "invite_errors": {},
-               **await views.section_context(client_id, can_manage=True, **SECTION)}
+    context = {
+        "invite_form": {},
+        "invite_errors": {},
+        **await views.section_context(client_id, can_manage=True, **SECTION),
+    }
     return render(request, "client/users.html", context)
 
 
@@ -34,17 +37,28 @@ async def invite_new_user(request: Request) -> Response:
     client_id = current_client_id(request)
     form, keys = await views.invite_form_values(request)
     try:
-        await invitations.invite(client_id, form.get("email", ""), keys,
-                                 actor=viewer_of(request).actor)
+        await invitations.invite(
+            client_id, form.get("email", ""), keys, actor=viewer_of(request).actor
+        )
     except DomainError as exc:
-        return render(request, "client/users.html",
-                      {"invite_form": {**form, "permissions": keys},
-                       "invite_errors": {exc.field or "form": exc.message}},
-                      block="invite_form", status=422)
+        return render(
+            request,
+            "client/users.html",
+            {
+                "invite_form": {**form, "permissions": keys},
+                "invite_errors": {exc.field or "form": exc.message},
+            },
+            block="invite_form",
+            status=422,
+        )
     flash(request, f"Invite sent to {form.get('email', '').strip()}.")
     # A fresh, empty form; the section below is refreshed out of band.
-    context = {"invite_form": {}, "invite_errors": {}, "oob": True,
-               **await views.section_context(client_id, can_manage=True, **SECTION)}
+    context = {
+        "invite_form": {},
+        "invite_errors": {},
+        "oob": True,
+        **await views.section_context(client_id, can_manage=True, **SECTION),
+    }
     return render(request, "client/users.html", context, block="invite_result")
 
 
@@ -57,27 +71,43 @@ async def edit_permissions(request: Request, user_id: FromPath[int]) -> Response
 async def remove_access(request: Request, user_id: FromPath[int]) -> Response:
     client_id = current_client_id(request)
     return await views.run_action(
-        request, client_id, lambda actor: access.revoke_access(client_id, user_id, actor=actor),
-        "Access removed.", **SECTION)
+        request,
+        client_id,
+        lambda actor: access.revoke_access(client_id, user_id, actor=actor),
+        "Access removed.",
+        **SECTION,
+    )
 
 
 @post("/account/invites/{invitation_id:int}/resend", guards=[owner_required])
 async def resend_invite(request: Request, invitation_id: FromPath[int]) -> Response:
     client_id = current_client_id(request)
     return await views.run_action(
-        request, client_id,
+        request,
+        client_id,
         lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
-        "Invite sent again with a new link, valid for 7 days.", **SECTION)
+        "Invite sent again with a new link, valid for 7 days.",
+        **SECTION,
+    )
 
 
 @post("/account/invites/{invitation_id:int}/cancel", guards=[owner_required])
 async def cancel_invite(request: Request, invitation_id: FromPath[int]) -> Response:
     client_id = current_client_id(request)
     return await views.run_action(
-        request, client_id,
+        request,
+        client_id,
         lambda actor: invitations.cancel(client_id, invitation_id, actor=actor),
-        "Invite cancelled: its link no longer works.", **SECTION)
+        "Invite cancelled: its link no longer works.",
+        **SECTION,
+    )
 
 
-ROUTES = [user_management, invite_new_user, edit_permissions, remove_access, resend_invite,
-          cancel_invite]
+ROUTES = [
+    user_management,
+    invite_new_user,
+    edit_permissions,
+    remove_access,
+    resend_invite,
+    cancel_invite,
+]

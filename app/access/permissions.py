@@ -10,28 +10,45 @@ class Permission(NamedTuple):
 
 
 PERMISSIONS: tuple[Permission, ...] = (
-    Permission("profile", "Modify Master Account Profile",
-               "Change the account's company name, contact name and email."),
-    Permission("contacts", "View & Manage Contacts",
-               "See and edit the account's contacts."),
-    Permission("products", "View Products & Services",
-               "See the account's products and services."),
-    Permission("manageproducts", "View & Modify Product Passwords",
-               "Reveal and change passwords of products and services."),
-    Permission("productsso", "Perform Single Sign-On",
-               "Sign in to product control panels without a password."),
+    Permission(
+        "profile",
+        "Modify Master Account Profile",
+        "Change the account's company name, contact name and email.",
+    ),
+    Permission("contacts", "View & Manage Contacts", "See and edit the account's contacts."),
+    Permission("products", "View Products & Services", "See the account's products and services."),
+    Permission(
+        "manageproducts",
+        "View & Modify Product Passwords",
+        "Reveal and change passwords of products and services.",
+    ),
+    Permission(
+        "productsso",
+        "Perform Single Sign-On",
+        "Sign in to product control panels without a password.",
+    ),
     Permission("domains", "View Domains", "See the account's domains."),
-    Permission("managedomains", "Manage Domain Settings",
-               "Change nameservers, locks, contacts and renewals."),
+    Permission(
+        "managedomains",
+        "Manage Domain Settings",
+        "Change nameservers, locks, contacts and renewals.",
+    ),
     Permission("invoices", "View & Pay Invoices", "See invoices and pay them."),
     Permission("quotes", "View & Accept Quotes", "See quotes and accept them."),
-    Permission("tickets", "View & Open Support Tickets",
-               "Read the account's tickets and open new ones."),
-    Permission("affiliates", "View & Manage Affiliate Account",
-               "See referrals and commissions, request payouts."),
+    Permission(
+        "tickets", "View & Open Support Tickets", "Read the account's tickets and open new ones."
+    ),
+    Permission(
+        "affiliates",
+        "View & Manage Affiliate Account",
+        "See referrals and commissions, request payouts.",
+    ),
     Permission("emails", "View Emails", "Read the emails sent to the account."),
-    Permission("orders", "Place New Orders/Upgrades/Cancellations",
-               "Order, upgrade and cancel products and services."),
+    Permission(
+        "orders",
+        "Place New Orders/Upgrades/Cancellations",
+        "Order, upgrade and cancel products and services.",
+    ),
 )
 
 ALL_KEYS: tuple[str, ...] = tuple(p.key for p in PERMISSIONS)

@@ -35,8 +35,10 @@ async def check_manager(actor: Actor, client: dict) -> None:
     if client["owner"] != actor.id:
         raise Forbidden("Only the account owner can manage its users.")
     if await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT):
-        raise Forbidden("User management is turned off for client accounts. "
-                        "Contact support to change who has access.")
+        raise Forbidden(
+            "User management is turned off for client accounts. "
+            "Contact support to change who has access."
+        )
 
 
 def describe(keys) -> str:
@@ -44,8 +46,11 @@ def describe(keys) -> str:
 
 
 async def access_for(user_id: int, client_id: int) -> Access | None:
-    row = await Grant.select(Grant.permissions, Grant.client.owner.as_alias("owner")).where(
-        (Grant.user == user_id) & (Grant.client == client_id)).first()
+    row = (
+        await Grant.select(Grant.permissions, Grant.client.owner.as_alias("owner"))
+        .where((Grant.user == user_id) & (Grant.client == client_id))
+        .first()
+    )
     if row is None:
         return None
     is_owner = row["owner"] == user_id
@@ -62,14 +67,24 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
             await check_manager(actor, client)
             user = await get_user(user_id)
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
-                raise DomainError(f"{full_name(user)} already has access to this account.",
-                                  "user")
-            await Grant.insert(Grant(user=user_id, client=client_id,
-                                     permissions=permissions.serialize(keys),
-                                     created_at=now, updated_at=now))
-            await record(actor, "access.granted",
-                         f"Gave {full_name(user)} access to {display_name(client)}: "
-                         f"none -> {describe(keys)}", client_id=client_id, user_id=user_id)
+                raise DomainError(f"{full_name(user)} already has access to this account.", "user")
+            await Grant.insert(
+                Grant(
+                    user=user_id,
+                    client=client_id,
+                    permissions=permissions.serialize(keys),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await record(
+                actor,
+                "access.granted",
+                f"Gave {full_name(user)} access to {display_name(client)}: "
+                f"none -> {describe(keys)}",
+                client_id=client_id,
+                user_id=user_id,
+            )
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("This user already has access to this account.", "user") from exc
@@ -83,20 +98,28 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
         await check_manager(actor, client)
         if client["owner"] == user_id:
             raise DomainError("The owner always has every permission; they cannot be changed.")
-        grant = await Grant.select().where(
-            (Grant.user == user_id) & (Grant.client == client_id)).first()
+        grant = (
+            await Grant.select()
+            .where((Grant.user == user_id) & (Grant.client == client_id))
+            .first()
+        )
         if grant is None:
             raise NotFound("This user no longer has access to this account.")
         before = permissions.deserialize(grant["permissions"])
         if before == keys:
             return
         user = await get_user(user_id)
-        await Grant.update({Grant.permissions: permissions.serialize(keys),
-                            Grant.updated_at: clock.now()}).where(Grant.id == grant["id"])
-        await record(actor, "access.permissions_changed",
-                     f"Permissions of {full_name(user)} on {display_name(client)}: "
-                     f"{describe(before)} -> {describe(keys)}",
-                     client_id=client_id, user_id=user_id)
+        await Grant.update(
+            {Grant.permissions: permissions.serialize(keys), Grant.updated_at: clock.now()}
+        ).where(Grant.id == grant["id"])
+        await record(
+            actor,
+            "access.permissions_changed",
+            f"Permissions of {full_name(user)} on {display_name(client)}: "
+            f"{describe(before)} -> {describe(keys)}",
+            client_id=client_id,
+            user_id=user_id,
+        )
 
 
 async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> None:
@@ -106,34 +129,50 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> None:
         await check_manager(actor, client)
         if client["owner"] == user_id:
             raise DomainError("The owner's access cannot be removed. Transfer ownership first.")
-        grant = await Grant.select().where(
-            (Grant.user == user_id) & (Grant.client == client_id)).first()
+        grant = (
+            await Grant.select()
+            .where((Grant.user == user_id) & (Grant.client == client_id))
+            .first()
+        )
         if grant is None:
             raise NotFound("This user no longer has access to this account.")
         user = await get_user(user_id)
         await Grant.delete().where(Grant.id == grant["id"])
-        await record(actor, "access.revoked",
-                     f"Removed the access of {full_name(user)} to {display_name(client)}: "
-                     f"{describe(permissions.deserialize(grant['permissions']))} -> none",
-                     client_id=client_id, user_id=user_id)
+        await record(
+            actor,
+            "access.revoked",
+            f"Removed the access of {full_name(user)} to {display_name(client)}: "
+            f"{describe(permissions.deserialize(grant['permissions']))} -> none",
+            client_id=client_id,
+            user_id=user_id,
+        )
 
 
 async def account_users(client_id: int) -> list[dict]:
     """The account's users with their grant, owner first: one query whatever the count."""
-    rows = await Grant.select(
-        Grant.id.as_alias("grant_id"), Grant.permissions, Grant.created_at,
-        Grant.last_login_at.as_alias("account_last_login_at"),
-        Grant.user.id.as_alias("user_id"), Grant.user.first_name.as_alias("first_name"),
-        Grant.user.last_name.as_alias("last_name"), Grant.user.email.as_alias("email"),
-        Grant.user.last_login_at.as_alias("last_login_at"),
-        Grant.user.last_login_ip.as_alias("last_login_ip"),
-        Grant.user.last_login_hostname.as_alias("last_login_hostname"),
-        Grant.client.owner.as_alias("owner_id"),
-    ).where(Grant.client == client_id).order_by(Grant.id)
+    rows = (
+        await Grant.select(
+            Grant.id.as_alias("grant_id"),
+            Grant.permissions,
+            Grant.created_at,
+            Grant.last_login_at.as_alias("account_last_login_at"),
+            Grant.user.id.as_alias("user_id"),
+            Grant.user.first_name.as_alias("first_name"),
+            Grant.user.last_name.as_alias("last_name"),
+            Grant.user.email.as_alias("email"),
+            Grant.user.last_login_at.as_alias("last_login_at"),
+            Grant.user.last_login_ip.as_alias("last_login_ip"),
+            Grant.user.last_login_hostname.as_alias("last_login_hostname"),
+            Grant.client.owner.as_alias("owner_id"),
+        )
+        .where(Grant.client == client_id)
+        .order_by(Grant.id)
+    )
     for row in rows:
         row["is_owner"] = row["owner_id"] == row["user_id"]
-        row["permission_keys"] = (permissions.ALL_KEYS if row["is_owner"]
-                                  else permissions.deserialize(row["permissions"]))
+        row["permission_keys"] = (
+            permissions.ALL_KEYS if row["is_owner"] else permissions.deserialize(row["permissions"])
+        )
     rows.sort(key=lambda r: not r["is_owner"])
     return rows
 
@@ -144,25 +183,29 @@ async def user_accounts(user_id: int) -> list[dict]:
         Grant.client.id.as_alias("client_id"),
         Grant.client.company_name.as_alias("company_name"),
         Grant.client.first_name.as_alias("first_name"),
-        Grant.client.last_name.as_alias("last_name"), Grant.client.status.as_alias("status"),
+        Grant.client.last_name.as_alias("last_name"),
+        Grant.client.status.as_alias("status"),
         Grant.client.owner.as_alias("owner_id"),
         Grant.client.owner.first_name.as_alias("owner_first_name"),
         Grant.client.owner.last_name.as_alias("owner_last_name"),
-        Grant.permissions, Grant.last_login_at,
+        Grant.permissions,
+        Grant.last_login_at,
     ).where(Grant.user == user_id)
     for row in rows:
         row["is_owner"] = row["owner_id"] == user_id
         row["name"] = display_name(row)
         row["closed"] = row["status"] == "Closed"
-        row["permission_keys"] = (permissions.ALL_KEYS if row["is_owner"]
-                                  else permissions.deserialize(row["permissions"]))
+        row["permission_keys"] = (
+            permissions.ALL_KEYS if row["is_owner"] else permissions.deserialize(row["permissions"])
+        )
     rows.sort(key=lambda r: (not r["is_owner"], r["name"].lower(), r["client_id"]))
     return rows
 
 
 async def note_account_login(user_id: int, client_id: int) -> None:
     await Grant.update({Grant.last_login_at: clock.now()}).where(
-        (Grant.user == user_id) & (Grant.client == client_id))
+        (Grant.user == user_id) & (Grant.client == client_id)
+    )
 
 
 async def is_owner(user_id: int, client_id: int) -> bool:
@@ -180,11 +223,15 @@ async def association_candidates(client_id: int, query: str, limit: int = 8) -> 
     select = User.select(User.id, User.first_name, User.last_name, User.email)
     for word in words:  # every word must match the first name, the last name or the email
         pattern = f"%{word}%"
-        select = select.where(User.first_name.ilike(pattern) | User.last_name.ilike(pattern)
-                              | User.email.ilike(pattern))
+        select = select.where(
+            User.first_name.ilike(pattern)
+            | User.last_name.ilike(pattern)
+            | User.email.ilike(pattern)
+        )
     rows = await select.order_by(User.first_name).order_by(User.last_name).limit(limit)
-    associated = {g["user"] for g in await Grant.select(Grant.user).where(
-        Grant.client == client_id)}
+    associated = {
+        g["user"] for g in await Grant.select(Grant.user).where(Grant.client == client_id)
+    }
     for row in rows:
         row["associated"] = row["id"] in associated
     return rows

@@ -18,18 +18,28 @@ async def section_context(client_id: int, *, base: str, area: str, can_manage: b
     return {
         "users": await access.account_users(client_id),
         "invites": await invitations.pending_for_client(client_id),
-        "base": base, "area": area, "can_manage": can_manage,
+        "base": base,
+        "area": area,
+        "can_manage": can_manage,
     }
 
 
-async def render_section(request: Request, client_id: int, *, base: str, area: str,
-                         can_manage: bool = True, status: int = 200) -> Response:
+async def render_section(
+    request: Request,
+    client_id: int,
+    *,
+    base: str,
+    area: str,
+    can_manage: bool = True,
+    status: int = 200,
+) -> Response:
     context = await section_context(client_id, base=base, area=area, can_manage=can_manage)
     return render(request, SECTION, context, block="section", status=status)
 
 
-async def run_action(request: Request, client_id: int, action, success: str, *, base: str,
-                     area: str) -> Response:
+async def run_action(
+    request: Request, client_id: int, action, success: str, *, base: str, area: str
+) -> Response:
     """Runs one service call and answers with the refreshed section and a confirmation
     (or the error) in place."""
     try:
@@ -41,22 +51,26 @@ async def run_action(request: Request, client_id: int, action, success: str, *, 
     return await render_section(request, client_id, base=base, area=area)
 
 
-async def edit_permissions(request: Request, client_id: int, user_id: int, *, base: str,
-                           area: str) -> Response:
+async def edit_permissions(
+    request: Request, client_id: int, user_id: int, *, base: str, area: str
+) -> Response:
     keys = await read_list(request, "permissions")
     try:
         await access.update_permissions(client_id, user_id, keys, actor=viewer_of(request).actor)
     except DomainError as exc:
-        user = next((u for u in await access.account_users(client_id)
-                     if u["user_id"] == user_id), None)
+        user = next(
+            (u for u in await access.account_users(client_id) if u["user_id"] == user_id), None
+        )
         if user is None:
             raise NotFound("This user no longer has access to this account.") from exc
-        return render(request, SECTION,
-                      {"u": {**user, "permission_keys": tuple(keys)}, "base": base,
-                       "error": exc.message},
-                      block="permissions_form", status=422,
-                      headers={"HX-Retarget": f"#perm-form-{user_id}",
-                               "HX-Reswap": "outerHTML"})
+        return render(
+            request,
+            SECTION,
+            {"u": {**user, "permission_keys": tuple(keys)}, "base": base, "error": exc.message},
+            block="permissions_form",
+            status=422,
+            headers={"HX-Retarget": f"#perm-form-{user_id}", "HX-Reswap": "outerHTML"},
+        )
     flash(request, "Permissions saved.")
     return await render_section(request, client_id, base=base, area=area)
 

@@ -18,8 +18,14 @@ class Actor(msgspec.Struct, frozen=True):
 SYSTEM = Actor("system")
 
 
-async def record(actor: Actor, action: str, description: str, *,
-                 client_id: int | None = None, user_id: int | None = None) -> None:
+async def record(
+    actor: Actor,
+    action: str,
+    description: str,
+    *,
+    client_id: int | None = None,
+    user_id: int | None = None,
+) -> None:
     await ActivityEntry.insert(
         ActivityEntry(
             created_at=clock.now(),
@@ -35,11 +41,85 @@ async def record(actor: Actor, action: str, description: str, *,
     )
 
 
-async def entries(*, client_id: int | None = None, user_id: int | None = None,
-                  limit: int = 50, offset: int = 0) -> list[dict]:
+async def entries(
+    *, client_id: int | None = None, user_id: int | None = None, limit: int = 50, offset: int = 0
+) -> list[dict]:
     query = ActivityEntry.select().order_by(ActivityEntry.id, ascending=False)
     if client_id is not None:
         query = query.where(ActivityEntry.client_id == client_id)
     if user_id is not None:
         query = query.where(ActivityEntry.user_id == user_id)
     return await query.limit(limit).offset(offset)
+
+
+def _filtered(query, client_id: int | None, user_id: int | None):
+    if client_id is not None:
+        query = query.where(ActivityEntry.client_id == client_id)
+    if user_id is not None:
+        query = query.where(ActivityEntry.user_id == user_id)
+    return query
+
+
+async def log_page(
+    *, client_id: int | None = None, user_id: int | None = None, page: int = 1, per_page: int = 50
+) -> dict:
+    """One page of the log, newest first, each entry with the names of its account and user;
+    and the names of the filtered account and user. At most four queries whatever the page
+    length: the count, the page, then the accounts and the users named on it, each in one go."""
+    from app.clients.services import display_name  # (clients import this module)
+    from app.clients.tables import Client
+    from app.users.services import full_name
+    from app.users.tables import User
+
+    total = await _filtered(ActivityEntry.count(), client_id, user_id)
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = (
+        await _filtered(ActivityEntry.select(), client_id, user_id)
+        .order_by(ActivityEntry.id, ascending=False)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+
+    client_ids = {r["client_id"] for r in rows if r["client_id"] is not None}
+    user_ids = {r["user_id"] for r in rows if r["user_id"] is not None}
+    if client_id is not None:
+        client_ids.add(client_id)
+    if user_id is not None:
+        user_ids.add(user_id)
+    account_names = {}
+    if client_ids:
+        account_names = {
+            c["id"]: display_name(c)
+            for c in await Client.select(
+                Client.id,
+                Client.company_name,
+                Client.first_name,
+                Client.last_name,
+            ).where(Client.id.is_in(sorted(client_ids)))
+        }
+    people = {}
+    if user_ids:
+        people = {
+            u["id"]: u
+            for u in await User.select(
+                User.id,
+                User.first_name,
+                User.last_name,
+                User.email,
+            ).where(User.id.is_in(sorted(user_ids)))
+        }
+    for row in rows:
+        row["client_name"] = account_names.get(row["client_id"])
+        person = people.get(row["user_id"])
+        row["user_name"] = full_name(person) if person else None
+        row["user_email"] = person["email"] if person else None
+    person = people.get(user_id)
+    return {
+        "entries": rows,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "client_name": account_names.get(client_id),
+        "user_name": full_name(person) if person else None,
+    }

@@ -27,13 +27,19 @@ async def admin_home(request: Request) -> Response:
 
 
 @get("/admin/clients", guards=[admin_required])
-async def client_list(request: Request, q: FromQuery[str] = "",
-                      page: FromQuery[int] = 1) -> Response:
+async def client_list(
+    request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1
+) -> Response:
     page = max(page, 1)
     rows, total = await clients.search_clients(q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     context = {
-        "clients": rows, "q": q, "page": page, "total": total,
-        "pages": max(1, -(-total // PAGE_SIZE)), "form": {}, "errors": {},
+        "clients": rows,
+        "q": q,
+        "page": page,
+        "total": total,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "form": {},
+        "errors": {},
         "can_create": MANAGE_USERS in role_permissions(viewer_of(request).admin["role"]),
     }
     if wants_fragment(request):
@@ -46,13 +52,19 @@ async def create_client(request: Request) -> Response:
     form = await read_form(request)
     try:
         client_id = await clients.create_client(
-            owner_email=form.get("owner_email", ""), owner_first=form.get("owner_first", ""),
-            owner_last=form.get("owner_last", ""), company=form.get("company", ""),
-            actor=viewer_of(request).actor)
+            owner_email=form.get("owner_email", ""),
+            owner_first=form.get("owner_first", ""),
+            owner_last=form.get("owner_last", ""),
+            company=form.get("company", ""),
+            actor=viewer_of(request).actor,
+        )
     except DomainError as exc:
-        return render(request, "admin/clients/create_form.html",
-                      {"form": form, "errors": {exc.field or "form": exc.message}},
-                      status=422)
+        return render(
+            request,
+            "admin/clients/create_form.html",
+            {"form": form, "errors": {exc.field or "form": exc.message}},
+            status=422,
+        )
     return redirect(request, f"/admin/clients/{client_id}/users")
 
 
@@ -69,17 +81,24 @@ async def users_tab(request: Request, client_id: FromPath[int]) -> Response:
     client = await clients.get_client(client_id)
     can_manage = may_manage(request)
     context = {
-        "client": client, "client_name": clients.display_name(client),
-        "form": {}, "errors": {}, "matches": [], "new_email": None, "query": "",
-        **await views.section_context(client_id, can_manage=can_manage,
-                                      **section_options(client_id)),
+        "client": client,
+        "client_name": clients.display_name(client),
+        "form": {},
+        "errors": {},
+        "matches": [],
+        "new_email": None,
+        "query": "",
+        **await views.section_context(
+            client_id, can_manage=can_manage, **section_options(client_id)
+        ),
     }
     return render(request, "admin/clients/users.html", context)
 
 
 @get("/admin/clients/{client_id:int}/user-search", guards=[admin_permission(MANAGE_USERS)])
-async def user_search(request: Request, client_id: FromPath[int],
-                      q: FromQuery[str] = "") -> Response:
+async def user_search(
+    request: Request, client_id: FromPath[int], q: FromQuery[str] = ""
+) -> Response:
     """Select User, as you type: matching users, or Create new user for a new email."""
     query = q.strip()
     matches = await access.association_candidates(client_id, query)
@@ -90,8 +109,11 @@ async def user_search(request: Request, client_id: FromPath[int],
             new_email = address
     except DomainError:
         pass
-    return render(request, "admin/clients/user_search_results.html",
-                  {"matches": matches, "new_email": new_email, "query": query, "form": {}})
+    return render(
+        request,
+        "admin/clients/user_search_results.html",
+        {"matches": matches, "new_email": new_email, "query": query, "form": {}},
+    )
 
 
 @post("/admin/clients/{client_id:int}/associate", guards=[admin_permission(MANAGE_USERS)])
@@ -101,78 +123,125 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
     choice = form.get("user_id") or ""
     try:
         if not choice:
-            raise DomainError("Select a user, or type an email and choose Create new user.",
-                              "user")
+            raise DomainError("Select a user, or type an email and choose Create new user.", "user")
         outcome = await invitations.associate(
-            client_id, actor=viewer_of(request).actor, keys=keys,
+            client_id,
+            actor=viewer_of(request).actor,
+            keys=keys,
             send_invite=form.get("send_invite") != "no",
             user_id=int(choice) if choice.isdigit() else None,
-            email=form.get("new_email") if choice == "new" else None)
+            email=form.get("new_email") if choice == "new" else None,
+        )
     except DomainError as exc:
         client = await clients.get_client(client_id)
         matches = await access.association_candidates(client_id, form.get("q", ""))
         field = exc.field if exc.field in ("user", "permissions") else "form"
-        return render(request, "admin/clients/associate_form.html", {
-            "client": client, "form": {**form, "permissions": keys}, "errors": {field: exc.message},
-            "matches": matches, "new_email": form.get("new_email"),
-            "query": form.get("q", "")},
-            status=422, headers={"HX-Retarget": "#associate-form", "HX-Reswap": "outerHTML"})
+        return render(
+            request,
+            "admin/clients/associate_form.html",
+            {
+                "client": client,
+                "form": {**form, "permissions": keys},
+                "errors": {field: exc.message},
+                "matches": matches,
+                "new_email": form.get("new_email"),
+                "query": form.get("q", ""),
+            },
+            status=422,
+            headers={"HX-Retarget": "#associate-form", "HX-Reswap": "outerHTML"},
+        )
     flash(request, "Invite sent." if outcome == "invited" else "User associated with the account.")
     response = await views.render_section(request, client_id, **section_options(client_id))
     response.headers["HX-Trigger"] = "roster:associated"
     return response
 
 
-@post("/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
-      guards=[admin_permission(MANAGE_USERS)])
-async def edit_permissions(request: Request, client_id: FromPath[int],
-                           user_id: FromPath[int]) -> Response:
-    return await views.edit_permissions(request, client_id, user_id,
-                                        **section_options(client_id))
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
+    guards=[admin_permission(MANAGE_USERS)],
+)
+async def edit_permissions(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    return await views.edit_permissions(request, client_id, user_id, **section_options(client_id))
 
 
-@post("/admin/clients/{client_id:int}/users/{user_id:int}/remove",
-      guards=[admin_permission(MANAGE_USERS)])
-async def remove_user(request: Request, client_id: FromPath[int],
-                      user_id: FromPath[int]) -> Response:
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/remove",
+    guards=[admin_permission(MANAGE_USERS)],
+)
+async def remove_user(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
     return await views.run_action(
-        request, client_id,
+        request,
+        client_id,
         lambda actor: access.revoke_access(client_id, user_id, actor=actor),
-        "Access removed.", **section_options(client_id))
+        "Access removed.",
+        **section_options(client_id),
+    )
 
 
-@post("/admin/clients/{client_id:int}/users/{user_id:int}/password-reset",
-      guards=[admin_permission(MANAGE_USERS)])
-async def send_password_reset(request: Request, client_id: FromPath[int],
-                              user_id: FromPath[int]) -> Response:
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/password-reset",
+    guards=[admin_permission(MANAGE_USERS)],
+)
+async def send_password_reset(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
     async def send(_actor):
         user = await users.get_user(user_id)
-        await auth.request_password_reset(user["email"], base_url=get_settings().base_url,
-                                          ip=client_ip(request))
+        await auth.request_password_reset(
+            user["email"], base_url=get_settings().base_url, ip=client_ip(request)
+        )
 
-    return await views.run_action(request, client_id, send, "Password reset email sent.",
-                                  **section_options(client_id))
-
-
-@post("/admin/clients/{client_id:int}/invites/{invitation_id:int}/resend",
-      guards=[admin_permission(MANAGE_USERS)])
-async def resend_invite(request: Request, client_id: FromPath[int],
-                        invitation_id: FromPath[int]) -> Response:
     return await views.run_action(
-        request, client_id,
+        request, client_id, send, "Password reset email sent.", **section_options(client_id)
+    )
+
+
+@post(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/resend",
+    guards=[admin_permission(MANAGE_USERS)],
+)
+async def resend_invite(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    return await views.run_action(
+        request,
+        client_id,
         lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
-        "Invite sent again with a new link, valid for 7 days.", **section_options(client_id))
+        "Invite sent again with a new link, valid for 7 days.",
+        **section_options(client_id),
+    )
 
 
-@post("/admin/clients/{client_id:int}/invites/{invitation_id:int}/cancel",
-      guards=[admin_permission(MANAGE_USERS)])
-async def cancel_invite(request: Request, client_id: FromPath[int],
-                        invitation_id: FromPath[int]) -> Response:
+@post(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/cancel",
+    guards=[admin_permission(MANAGE_USERS)],
+)
+async def cancel_invite(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
     return await views.run_action(
-        request, client_id,
+        request,
+        client_id,
         lambda actor: invitations.cancel(client_id, invitation_id, actor=actor),
-        "Invite cancelled: its link no longer works.", **section_options(client_id))
+        "Invite cancelled: its link no longer works.",
+        **section_options(client_id),
+    )
 
 
-ROUTES = [admin_home, client_list, create_client, users_tab, user_search, associate_user,
-          edit_permissions, remove_user, send_password_reset, resend_invite, cancel_invite]
+ROUTES = [
+    admin_home,
+    client_list,
+    create_client,
+    users_tab,
+    user_search,
+    associate_user,
+    edit_permissions,
+    remove_user,
+    send_password_reset,
+    resend_invite,
+    cancel_invite,
+]

@@ -40,8 +40,7 @@ def role_permissions(role: str) -> frozenset[str]:
     return ROLES.get(role, ("", frozenset()))[1]
 
 
-async def create_admin(*, email: str, password: str, name: str, role: str,
-                       actor: Actor) -> int:
+async def create_admin(*, email: str, password: str, name: str, role: str, actor: Actor) -> int:
     if role not in ROLES:
         raise DomainError(f"Role must be one of: {', '.join(ROLES)}.", "role")
     name = clean_name(name, "Name", "name", max_length=150)
@@ -51,12 +50,19 @@ async def create_admin(*, email: str, password: str, name: str, role: str,
         async with db.transaction():
             if await Admin.exists().where(Admin.email_key == email_key):
                 raise DomainError("An admin with this email address already exists.", "email")
-            rows = await Admin.insert(Admin(
-                name=name, email=email, email_key=email_key, password_hash=hash_password(password),
-                role=role, created_at=clock.now(),
-            )).returning(Admin.id)
-            await record(actor, "admin.created",
-                         f"Created admin {name} <{email}> as {ROLES[role][0]}")
+            rows = await Admin.insert(
+                Admin(
+                    name=name,
+                    email=email,
+                    email_key=email_key,
+                    password_hash=hash_password(password),
+                    role=role,
+                    created_at=clock.now(),
+                )
+            ).returning(Admin.id)
+            await record(
+                actor, "admin.created", f"Created admin {name} <{email}> as {ROLES[role][0]}"
+            )
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("An admin with this email address already exists.", "email") from exc
@@ -85,3 +91,47 @@ async def set_setting(key: str, value: str, *, actor: Actor) -> None:
         else:
             await Setting.insert(Setting(key=key, value=value))
         await record(actor, "settings.changed", f"Setting {key}: {before} -> {value}")
+
+
+FLAG_SETTINGS = (DISABLE_CLIENT_USER_MANAGEMENT, REQUIRE_INVITED_EMAIL)
+COMPANY_NAME_MAX = 100
+
+
+async def all_settings() -> dict:
+    """Every setting with its current value: flags as booleans, text as text."""
+    stored = {r["key"]: r["value"] for r in await Setting.select(Setting.key, Setting.value)}
+    values = {key: stored.get(key, default) for key, default in SETTING_DEFAULTS.items()}
+    return {
+        key: (value == "true" if key in FLAG_SETTINGS else value) for key, value in values.items()
+    }
+
+
+def clean_settings(values: dict) -> dict[str, str]:
+    """The settings form's values, checked and in their stored form; DomainError otherwise."""
+    unknown = sorted(set(values) - set(SETTING_DEFAULTS))
+    if unknown:
+        raise DomainError(f"Unknown setting: {', '.join(unknown)}.")
+    cleaned = {}
+    for key, value in values.items():
+        if key in FLAG_SETTINGS:
+            if value not in (True, False, "true", "false"):
+                raise DomainError(f"Setting {key} is either on or off.", key)
+            cleaned[key] = "true" if value in (True, "true") else "false"
+        else:
+            cleaned[key] = clean_name(
+                value, "Company name", key, required=True, max_length=COMPANY_NAME_MAX
+            )
+    return cleaned
+
+
+async def save_settings(values: dict, *, actor: Actor) -> list[str]:
+    """Checks every value first, then writes them all in one transaction (one activity entry
+    per changed setting). Returns the keys that changed."""
+    cleaned = clean_settings(values)
+    changed = []
+    async with db.transaction():
+        for key, value in cleaned.items():
+            if await get_setting(key) != value:
+                await set_setting(key, value, actor=actor)
+                changed.append(key)
+    return changed

@@ -35,14 +35,21 @@ def with_session_cookie(response: Response, session_id: str | None) -> Response:
     if session_id is None:
         response.delete_cookie(SESSION_COOKIE, path="/")
     else:
-        response.set_cookie(SESSION_COOKIE, session_id, path="/", httponly=True, samesite="lax",
-                            secure=get_settings().production,
-                            max_age=int(auth.SESSION_LIFETIME.total_seconds()))
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_id,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=get_settings().production,
+            max_age=int(auth.SESSION_LIFETIME.total_seconds()),
+        )
     return response
 
 
-async def log_in_user(request: Request, user: dict, *, client_id: int | None = None,
-                      next_url: str | None = None) -> Response:
+async def log_in_user(
+    request: Request, user: dict, *, client_id: int | None = None, next_url: str | None = None
+) -> Response:
     """Starts a fresh session for `user` and sends them on: to `client_id` if given, to their only
     open account, or to Choose Account."""
     ip = client_ip(request)
@@ -54,9 +61,12 @@ async def log_in_user(request: Request, user: dict, *, client_id: int | None = N
     if client_id is not None:
         await access.note_account_login(user["id"], client_id)
     session_id = await auth.start_session(
-        user_id=user["id"], client_id=client_id, ip=ip,
+        user_id=user["id"],
+        client_id=client_id,
+        ip=ip,
         user_agent=request.headers.get("user-agent", ""),
-        replacing=session_cookie_value(request.scope))
+        replacing=session_cookie_value(request.scope),
+    )
     default = "/account" if client_id is not None else "/accounts"
     return with_session_cookie(redirect(request, safe_next(next_url, default)), session_id)
 
@@ -72,12 +82,20 @@ async def login_page(request: Request, next: FromQuery[str | None] = None) -> Re
 async def login(request: Request) -> Response:
     form = await read_form(request)
     try:
-        user = await auth.authenticate_user(form.get("email", ""), form.get("password", ""),
-                                            client_ip(request))
+        user = await auth.authenticate_user(
+            form.get("email", ""), form.get("password", ""), client_ip(request)
+        )
     except DomainError as exc:
-        return render(request, "client/login.html",
-                      {"error": exc.message, "next": form.get("next", ""),
-                       "form": {"email": form.get("email", "")}}, status=400)
+        return render(
+            request,
+            "client/login.html",
+            {
+                "error": exc.message,
+                "next": form.get("next", ""),
+                "form": {"email": form.get("email", "")},
+            },
+            status=400,
+        )
     return await log_in_user(request, user, next_url=form.get("next"))
 
 
@@ -99,16 +117,22 @@ async def admin_login_page(request: Request) -> Response:
 async def admin_login(request: Request) -> Response:
     form = await read_form(request)
     try:
-        admin = await auth.authenticate_admin(form.get("email", ""), form.get("password", ""),
-                                              client_ip(request))
+        admin = await auth.authenticate_admin(
+            form.get("email", ""), form.get("password", ""), client_ip(request)
+        )
     except DomainError as exc:
-        return render(request, "admin/login.html",
-                      {"error": exc.message, "form": {"email": form.get("email", "")}},
-                      status=400)
+        return render(
+            request,
+            "admin/login.html",
+            {"error": exc.message, "form": {"email": form.get("email", "")}},
+            status=400,
+        )
     session_id = await auth.start_session(
-        admin_id=admin["id"], ip=client_ip(request),
+        admin_id=admin["id"],
+        ip=client_ip(request),
         user_agent=request.headers.get("user-agent", ""),
-        replacing=session_cookie_value(request.scope))
+        replacing=session_cookie_value(request.scope),
+    )
     return with_session_cookie(redirect(request, "/admin/clients"), session_id)
 
 
@@ -131,11 +155,20 @@ async def register(request: Request) -> Response:
         if form.get("accept_tos") != "on":
             raise DomainError("Agree to the Terms of Service to register.", "accept_tos")
         user, client_id = await clients.register_owner(
-            first_name=kept["first_name"], last_name=kept["last_name"], email=kept["email"],
-            password=form.get("password", ""), company=kept["company"], ip=client_ip(request))
+            first_name=kept["first_name"],
+            last_name=kept["last_name"],
+            email=kept["email"],
+            password=form.get("password", ""),
+            company=kept["company"],
+            ip=client_ip(request),
+        )
     except DomainError as exc:
-        return render(request, "client/register.html",
-                      {"form": kept, "errors": {exc.field or "form": exc.message}}, status=400)
+        return render(
+            request,
+            "client/register.html",
+            {"form": kept, "errors": {exc.field or "form": exc.message}},
+            status=400,
+        )
     return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=new")
 
 
@@ -151,35 +184,60 @@ async def reset_request_page(request: Request) -> Response:
 @post("/password/reset")
 async def reset_request(request: Request) -> Response:
     form = await read_form(request)
-    await auth.request_password_reset(form.get("email", ""), base_url=get_settings().base_url,
-                                      ip=client_ip(request))
+    await auth.request_password_reset(
+        form.get("email", ""), base_url=get_settings().base_url, ip=client_ip(request)
+    )
     # The same answer whether or not the address belongs to a user.
-    return render(request, "client/reset_request.html",
-                  {"form": {"email": form.get("email", "")}, "sent": True})
+    return render(
+        request,
+        "client/reset_request.html",
+        {"form": {"email": form.get("email", "")}, "sent": True},
+    )
 
 
 @get("/password/reset/{token:str}")
 async def reset_page(request: Request, token: FromPath[str]) -> Response:
     valid = await auth.reset_target(token) is not None
-    return render(request, "client/reset_complete.html", {"token": token, "valid": valid},
-                  status=200 if valid else 404, headers=PRIVATE)
+    return render(
+        request,
+        "client/reset_complete.html",
+        {"token": token, "valid": valid},
+        status=200 if valid else 404,
+        headers=PRIVATE,
+    )
 
 
 @post("/password/reset/{token:str}")
 async def reset_complete(request: Request, token: FromPath[str]) -> Response:
     form = await read_form(request)
     try:
-        user_id = await auth.complete_password_reset(token, form.get("password", ""),
-                                                     ip=client_ip(request))
+        user_id = await auth.complete_password_reset(
+            token, form.get("password", ""), ip=client_ip(request)
+        )
     except DomainError as exc:
         valid = await auth.reset_target(token) is not None
-        return render(request, "client/reset_complete.html",
-                      {"token": token, "valid": valid, "error": exc.message},
-                      status=400, headers=PRIVATE)
+        return render(
+            request,
+            "client/reset_complete.html",
+            {"token": token, "valid": valid, "error": exc.message},
+            status=400,
+            headers=PRIVATE,
+        )
     user = await users.get_user(user_id)
     return await log_in_user(request, user, next_url=None)
 
 
-ROUTES = [login_page, login, logout, admin_login_page, admin_login, admin_logout,
-          register_page, register, reset_request_page, reset_request, reset_page,
-          reset_complete]
+ROUTES = [
+    login_page,
+    login,
+    logout,
+    admin_login_page,
+    admin_login,
+    admin_logout,
+    register_page,
+    register,
+    reset_request_page,
+    reset_request,
+    reset_page,
+    reset_complete,
+]

@@ -7,7 +7,7 @@ import msgspec
 
 from app import clock, db
 from app.access import permissions
-from app.activity.services import SYSTEM, Actor, record
+from app.activity.services import Actor, record
 from app.admin.tables import Admin
 from app.auth.tables import LoginFailure, PasswordReset, Session
 from app.clients.services import display_name
@@ -38,6 +38,7 @@ class Viewer(msgspec.Struct):
     permissions: tuple[str, ...] = ()
     is_owner: bool = False
     account_count: int = 0
+    ip: str = ""  # the client's address, recorded with every change as the actor's
 
     def allows(self, key: str) -> bool:
         return self.client is not None and (self.is_owner or key in self.permissions)
@@ -45,10 +46,10 @@ class Viewer(msgspec.Struct):
     @property
     def actor(self) -> Actor:
         if self.admin:
-            return Actor("admin", self.admin["id"], self.admin["name"])
+            return Actor("admin", self.admin["id"], self.admin["name"], self.ip)
         if self.user:
-            return Actor("user", self.user["id"], users.full_name(self.user))
-        return SYSTEM
+            return Actor("user", self.user["id"], users.full_name(self.user), self.ip)
+        return Actor("system", ip=self.ip)
 
 
 async def _throttled(area: str, email_key: str, ip: str) -> bool:
@@ -56,7 +57,8 @@ async def _throttled(area: str, email_key: str, ip: str) -> bool:
 
     def recent(condition):  # Piccolo queries are mutable: a fresh one per count
         return LoginFailure.count().where(
-            (LoginFailure.area == area) & (LoginFailure.created_at > since) & condition)
+            (LoginFailure.area == area) & (LoginFailure.created_at > since) & condition
+        )
 
     if await recent(LoginFailure.email_key == email_key) >= MAX_FAILURES_PER_ACCOUNT:
         return True
@@ -70,11 +72,13 @@ async def _check_password(area: str, table, email: str, password: str, ip: str) 
     row = await table.select().where(table.email_key == email_key).first()
     ok = verify_password(row["password_hash"] if row else None, password or "")
     if not ok or row["disabled"]:
-        await LoginFailure.insert(LoginFailure(area=area, email_key=email_key[:254], ip=ip,
-                                               created_at=clock.now()))
+        await LoginFailure.insert(
+            LoginFailure(area=area, email_key=email_key[:254], ip=ip, created_at=clock.now())
+        )
         raise DomainError(LOGIN_FAILED)
     await LoginFailure.delete().where(
-        (LoginFailure.area == area) & (LoginFailure.email_key == email_key))
+        (LoginFailure.area == area) & (LoginFailure.email_key == email_key)
+    )
     return row
 
 
@@ -88,20 +92,34 @@ async def authenticate_admin(email: str, password: str, ip: str) -> dict:
     return admin
 
 
-async def start_session(*, ip: str, user_agent: str, user_id: int | None = None,
-                        admin_id: int | None = None, client_id: int | None = None,
-                        replacing: str | None = None) -> str:
+async def start_session(
+    *,
+    ip: str,
+    user_agent: str,
+    user_id: int | None = None,
+    admin_id: int | None = None,
+    client_id: int | None = None,
+    replacing: str | None = None,
+) -> str:
     """A new session id at every login; the one it replaces (if any) ends."""
     session_id = secrets.token_urlsafe(32)
     now = clock.now()
     async with db.transaction():
         if replacing:
             await Session.delete().where(Session.id_hash == token_hash(replacing))
-        await Session.insert(Session(
-            id_hash=token_hash(session_id), user=user_id, admin=admin_id, client=client_id,
-            created_at=now, last_seen_at=now, expires_at=now + SESSION_LIFETIME,
-            ip=ip[:45], user_agent=user_agent[:255],
-        ))
+        await Session.insert(
+            Session(
+                id_hash=token_hash(session_id),
+                user=user_id,
+                admin=admin_id,
+                client=client_id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + SESSION_LIFETIME,
+                ip=ip[:45],
+                user_agent=user_agent[:255],
+            )
+        )
     return session_id
 
 
@@ -146,25 +164,40 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
         await Session.delete().where(Session.id == row["id"])
         return Viewer()
     if now - row["last_seen_at"] > SESSION_TOUCH_EVERY:
-        await Session.update({Session.last_seen_at: now,
-                              Session.expires_at: now + SESSION_LIFETIME}
-                             ).where(Session.id == row["id"])
+        await Session.update(
+            {Session.last_seen_at: now, Session.expires_at: now + SESSION_LIFETIME}
+        ).where(Session.id == row["id"])
     viewer = Viewer(session_id=row["id"], account_count=row["account_count"] or 0)
     if row["user_id"] is not None:
-        viewer.user = {"id": row["user_id"], "first_name": row["first_name"],
-                       "last_name": row["last_name"], "email": row["email"]}
+        viewer.user = {
+            "id": row["user_id"],
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "email": row["email"],
+        }
     if row["admin_id"] is not None:
-        viewer.admin = {"id": row["admin_id"], "name": row["admin_name"],
-                        "email": row["admin_email"], "role": row["admin_role"]}
+        viewer.admin = {
+            "id": row["admin_id"],
+            "name": row["admin_name"],
+            "email": row["admin_email"],
+            "role": row["admin_role"],
+        }
     if row["permissions"] is not None and row["client_status"] != "Closed":
-        viewer.client = {"id": row["client_id"], "status": row["client_status"],
-                         "display_name": display_name({
-                             "company_name": row["company_name"],
-                             "first_name": row["client_first_name"],
-                             "last_name": row["client_last_name"]})}
+        viewer.client = {
+            "id": row["client_id"],
+            "status": row["client_status"],
+            "display_name": display_name(
+                {
+                    "company_name": row["company_name"],
+                    "first_name": row["client_first_name"],
+                    "last_name": row["client_last_name"],
+                }
+            ),
+        }
         viewer.is_owner = row["client_owner"] == row["user_id"]
-        viewer.permissions = (permissions.ALL_KEYS if viewer.is_owner
-                              else permissions.deserialize(row["permissions"]))
+        viewer.permissions = (
+            permissions.ALL_KEYS if viewer.is_owner else permissions.deserialize(row["permissions"])
+        )
     return viewer
 
 
@@ -176,16 +209,26 @@ async def request_password_reset(email: str, *, base_url: str, ip: str) -> None:
     token, digest = new_token()
     now = clock.now()
     async with db.transaction():
-        await PasswordReset.insert(PasswordReset(user=user["id"], token_hash=digest,
-                                                 created_at=now,
-                                                 expires_at=now + RESET_VALID_FOR))
-        await enqueue(to=user["email"], template="password_reset", context={
-            "first_name": user["first_name"], "reset_url": f"{base_url}/password/reset/{token}",
-            "valid_hours": int(RESET_VALID_FOR.total_seconds() // 3600),
-        })
-        await record(Actor("system", ip=ip), "user.password_reset_requested",
-                     f"Password reset email queued for {users.full_name(user)}",
-                     user_id=user["id"])
+        await PasswordReset.insert(
+            PasswordReset(
+                user=user["id"], token_hash=digest, created_at=now, expires_at=now + RESET_VALID_FOR
+            )
+        )
+        await enqueue(
+            to=user["email"],
+            template="password_reset",
+            context={
+                "first_name": user["first_name"],
+                "reset_url": f"{base_url}/password/reset/{token}",
+                "valid_hours": int(RESET_VALID_FOR.total_seconds() // 3600),
+            },
+        )
+        await record(
+            Actor("system", ip=ip),
+            "user.password_reset_requested",
+            f"Password reset email queued for {users.full_name(user)}",
+            user_id=user["id"],
+        )
 
 
 async def reset_target(token: str) -> dict | None:
@@ -202,11 +245,14 @@ async def complete_password_reset(token: str, password: str, *, ip: str) -> int:
         raise DomainError("This password reset link is no longer valid. Request a new one.")
     user = await users.get_user(row["user"])
     async with db.transaction():
-        won = await PasswordReset.update({PasswordReset.used_at: clock.now()}).where(
-            (PasswordReset.id == row["id"]) & PasswordReset.used_at.is_null()
-        ).returning(PasswordReset.id)
+        won = (
+            await PasswordReset.update({PasswordReset.used_at: clock.now()})
+            .where((PasswordReset.id == row["id"]) & PasswordReset.used_at.is_null())
+            .returning(PasswordReset.id)
+        )
         if not won:
             raise DomainError("This password reset link is no longer valid. Request a new one.")
-        await users.set_password(user["id"], password,
-                                 actor=Actor("user", user["id"], users.full_name(user), ip))
+        await users.set_password(
+            user["id"], password, actor=Actor("user", user["id"], users.full_name(user), ip)
+        )
     return user["id"]

@@ -57,11 +57,16 @@ async def save_profile(request: Request) -> Response:
     form = await read_form(request)
     kept = {k: form.get(k, "") for k in ("company_name", "first_name", "last_name", "email")}
     try:
-        await clients.update_client(viewer_of(request).client["id"], **kept,
-                                    actor=viewer_of(request).actor)
+        await clients.update_client(
+            viewer_of(request).client["id"], **kept, actor=viewer_of(request).actor
+        )
     except DomainError as exc:
-        return render(request, "client/profile.html",
-                      {"form": kept, "errors": {exc.field or "form": exc.message}}, status=400)
+        return render(
+            request,
+            "client/profile.html",
+            {"form": kept, "errors": {exc.field or "form": exc.message}},
+            status=400,
+        )
     return redirect(request, "/account/profile?saved=1")
 
 

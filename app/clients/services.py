@@ -23,14 +23,19 @@ async def get_client(client_id: int) -> dict:
     return row
 
 
-async def create_client(*, owner_email: str, owner_first: str, owner_last: str,
-                        owner_password: str | None = None, company: str = "",
-                        actor: Actor) -> int:
+async def create_client(
+    *,
+    owner_email: str,
+    owner_first: str,
+    owner_last: str,
+    owner_password: str | None = None,
+    company: str = "",
+    actor: Actor,
+) -> int:
     """Creates the account and its owner (reusing the user with that email, if any).
 
     The account's contact details start as the owner's."""
-    company = clean_name(company, "Company name", "company", required=False,
-                         max_length=COMPANY_MAX)
+    company = clean_name(company, "Company name", "company", required=False, max_length=COMPANY_MAX)
     first = clean_name(owner_first, "First name", "owner_first")
     last = clean_name(owner_last, "Last name", "owner_last")
     email, _ = clean_email(owner_email, "owner_email")
@@ -38,29 +43,56 @@ async def create_client(*, owner_email: str, owner_first: str, owner_last: str,
     async with db.transaction():
         owner = await users.find_by_email(email)
         if owner is None:
-            owner = await users.create_user(first_name=first, last_name=last, email=email,
-                                            password=owner_password, actor=actor)
-        rows = await Client.insert(Client(
-            company_name=company, first_name=first, last_name=last, email=email,
-            status="Active", owner=owner["id"], created_at=now,
-        )).returning(Client.id)
+            owner = await users.create_user(
+                first_name=first, last_name=last, email=email, password=owner_password, actor=actor
+            )
+        rows = await Client.insert(
+            Client(
+                company_name=company,
+                first_name=first,
+                last_name=last,
+                email=email,
+                status="Active",
+                owner=owner["id"],
+                created_at=now,
+            )
+        ).returning(Client.id)
         client_id = rows[0]["id"]
-        await Grant.insert(Grant(user=owner["id"], client=client_id,
-                                 permissions=permissions.serialize(permissions.ALL_KEYS),
-                                 created_at=now, updated_at=now))
+        await Grant.insert(
+            Grant(
+                user=owner["id"],
+                client=client_id,
+                permissions=permissions.serialize(permissions.ALL_KEYS),
+                created_at=now,
+                updated_at=now,
+            )
+        )
         name = company or f"{first} {last}"
-        await record(actor, "client.created",
-                     f"Created client account {name} owned by {users.full_name(owner)}",
-                     client_id=client_id, user_id=owner["id"])
+        await record(
+            actor,
+            "client.created",
+            f"Created client account {name} owned by {users.full_name(owner)}",
+            client_id=client_id,
+            user_id=owner["id"],
+        )
     return client_id
 
 
-async def update_client(client_id: int, *, company_name: str, first_name: str, last_name: str,
-                        email: str, actor: Actor, status: str | None = None) -> dict:
+async def update_client(
+    client_id: int,
+    *,
+    company_name: str,
+    first_name: str,
+    last_name: str,
+    email: str,
+    actor: Actor,
+    status: str | None = None,
+) -> dict:
     """Staff may change everything; a client user needs the `profile` permission here and
     cannot change the status."""
-    company = clean_name(company_name, "Company name", "company_name", required=False,
-                         max_length=COMPANY_MAX)
+    company = clean_name(
+        company_name, "Company name", "company_name", required=False, max_length=COMPANY_MAX
+    )
     first = clean_name(first_name, "First name", "first_name")
     last = clean_name(last_name, "Last name", "last_name")
     email, _ = clean_email(email)
@@ -74,16 +106,28 @@ async def update_client(client_id: int, *, company_name: str, first_name: str, l
             access = await access_for(actor.id, client_id)
             if access is None or not access.allows("profile") or status is not None:
                 raise Forbidden("You do not have permission to change this account's profile.")
-        after = {"company_name": company, "first_name": first, "last_name": last,
-                 "email": email, "status": status or before["status"]}
-        changes = [f"{col.replace('_', ' ')}: {before[col]!r} -> {new!r}"
-                   for col, new in after.items() if before[col] != new]
+        after = {
+            "company_name": company,
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "status": status or before["status"],
+        }
+        changes = [
+            f"{col.replace('_', ' ')}: {before[col]!r} -> {new!r}"
+            for col, new in after.items()
+            if before[col] != new
+        ]
         if changes:
-            await Client.update({getattr(Client, col): v for col, v in after.items()}
-                                ).where(Client.id == client_id)
-            await record(actor, "client.updated",
-                         f"Updated account {display_name(before)}: " + "; ".join(changes),
-                         client_id=client_id)
+            await Client.update({getattr(Client, col): v for col, v in after.items()}).where(
+                Client.id == client_id
+            )
+            await record(
+                actor,
+                "client.updated",
+                f"Updated account {display_name(before)}: " + "; ".join(changes),
+                client_id=client_id,
+            )
     return await get_client(client_id)
 
 
@@ -95,8 +139,11 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
         client = await get_client(client_id)
         if client["owner"] == new_owner_id:
             raise DomainError("This user already owns the account.")
-        grant = await Grant.select(Grant.id).where(
-            (Grant.client == client_id) & (Grant.user == new_owner_id)).first()
+        grant = (
+            await Grant.select(Grant.id)
+            .where((Grant.client == client_id) & (Grant.user == new_owner_id))
+            .first()
+        )
         if grant is None:
             raise DomainError("Only a user already associated with the account can own it.")
         old = await User.select().where(User.id == client["owner"]).first()
@@ -105,15 +152,20 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
         all_keys = permissions.serialize(permissions.ALL_KEYS)
         await Client.update({Client.owner: new_owner_id}).where(Client.id == client_id)
         await Grant.update({Grant.permissions: all_keys, Grant.updated_at: now}).where(
-            (Grant.client == client_id) & Grant.user.is_in([new_owner_id, client["owner"]]))
-        await record(actor, "client.owner_changed",
-                     f"Owner of {display_name(client)}: {users.full_name(old)} -> "
-                     f"{users.full_name(new)}",
-                     client_id=client_id, user_id=new_owner_id)
+            (Grant.client == client_id) & Grant.user.is_in([new_owner_id, client["owner"]])
+        )
+        await record(
+            actor,
+            "client.owner_changed",
+            f"Owner of {display_name(client)}: {users.full_name(old)} -> {users.full_name(new)}",
+            client_id=client_id,
+            user_id=new_owner_id,
+        )
 
 
-async def search_clients(query: str = "", *, limit: int = 25, offset: int = 0
-                         ) -> tuple[list[dict], int]:
+async def search_clients(
+    query: str = "", *, limit: int = 25, offset: int = 0
+) -> tuple[list[dict], int]:
     """Accounts whose company, contact or owner matches, with the owner's name; and the total."""
     select = Client.select(
         *Client.all_columns(),
@@ -125,23 +177,36 @@ async def search_clients(query: str = "", *, limit: int = 25, offset: int = 0
     query = query.strip()
     if query:
         pattern = f"%{query}%"
-        condition = (Client.company_name.ilike(pattern) | Client.first_name.ilike(pattern)
-                     | Client.last_name.ilike(pattern) | Client.email.ilike(pattern)
-                     | Client.owner.email.ilike(pattern))
+        condition = (
+            Client.company_name.ilike(pattern)
+            | Client.first_name.ilike(pattern)
+            | Client.last_name.ilike(pattern)
+            | Client.email.ilike(pattern)
+            | Client.owner.email.ilike(pattern)
+        )
         select = select.where(condition)
         count = count.where(condition)
     rows = await select.order_by(Client.id).limit(limit).offset(offset)
     return rows, await count
 
 
-async def register_owner(*, first_name: str, last_name: str, email: str, password: str,
-                         company: str, ip: str) -> tuple[dict, int]:
+async def register_owner(
+    *, first_name: str, last_name: str, email: str, password: str, company: str, ip: str
+) -> tuple[dict, int]:
     """Self-registration: a new user and a new client account they own, both or neither."""
     async with db.transaction():
-        user = await users.create_user(first_name=first_name, last_name=last_name, email=email,
-                                       password=password, actor=Actor("system", ip=ip))
+        user = await users.create_user(
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            password=password,
+            actor=Actor("system", ip=ip),
+        )
         client_id = await create_client(
-            owner_email=user["email"], owner_first=user["first_name"],
-            owner_last=user["last_name"], company=company,
-            actor=Actor("user", user["id"], users.full_name(user), ip))
+            owner_email=user["email"],
+            owner_first=user["first_name"],
+            owner_last=user["last_name"],
+            company=company,
+            actor=Actor("user", user["id"], users.full_name(user), ip),
+        )
     return user, client_id

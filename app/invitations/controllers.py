@@ -17,16 +17,32 @@ PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
 
 
 def unavailable(request: Request) -> Response:
-    return render(request, "invite/unavailable.html",
-                  {"message": invitations.NO_PENDING_INVITE}, status=404, headers=PRIVATE)
+    return render(
+        request,
+        "invite/unavailable.html",
+        {"message": invitations.NO_PENDING_INVITE},
+        status=404,
+        headers=PRIVATE,
+    )
 
 
-def invite_page(request: Request, token: str, invitation: dict, *, status: int = 200,
-                **context) -> Response:
-    return render(request, "invite/page.html",
-                  {"token": token, "invitation": invitation, "login_form": {},
-                   "register_form": {}, "register_errors": {}, **context},
-                  status=status, headers=PRIVATE)
+def invite_page(
+    request: Request, token: str, invitation: dict, *, status: int = 200, **context
+) -> Response:
+    return render(
+        request,
+        "invite/page.html",
+        {
+            "token": token,
+            "invitation": invitation,
+            "login_form": {},
+            "register_form": {},
+            "register_errors": {},
+            **context,
+        },
+        status=status,
+        headers=PRIVATE,
+    )
 
 
 @get("/invite/{token:str}")
@@ -40,8 +56,9 @@ async def show_invite(request: Request, token: FromPath[str]) -> Response:
 
 async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: bool) -> Response:
     viewer = viewer_of(request)
-    actor = Actor("user", user["id"], f"{user['first_name']} {user['last_name']}",
-                       client_ip(request))
+    actor = Actor(
+        "user", user["id"], f"{user['first_name']} {user['last_name']}", client_ip(request)
+    )
     try:
         client_id = await invitations.accept(token, user["id"], actor=actor)
     except invitations.InviteUnavailable:
@@ -50,8 +67,7 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
         invitation = await invitations.pending_invite(token)
         return invite_page(request, token, invitation, status=409, error=exc.message)
     if fresh_login:
-        return await log_in_user(request, user, client_id=client_id,
-                                 next_url="/account?welcome=1")
+        return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
     await auth.select_client(viewer.session_id, client_id)
     return redirect(request, "/account?welcome=1")
 
@@ -72,11 +88,18 @@ async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
     except invitations.InviteUnavailable:
         return unavailable(request)
     try:
-        user = await auth.authenticate_user(form.get("email", ""), form.get("password", ""),
-                                            client_ip(request))
+        user = await auth.authenticate_user(
+            form.get("email", ""), form.get("password", ""), client_ip(request)
+        )
     except DomainError as exc:
-        return invite_page(request, token, invitation, status=400, login_error=exc.message,
-                           login_form={"email": form.get("email", "")})
+        return invite_page(
+            request,
+            token,
+            invitation,
+            status=400,
+            login_error=exc.message,
+            login_form={"email": form.get("email", "")},
+        )
     return await _accept_as(request, token, user, fresh_login=True)
 
 
@@ -89,18 +112,34 @@ async def register_and_accept(request: Request, token: FromPath[str]) -> Respons
         return unavailable(request)
     kept = {k: form.get(k, "") for k in ("first_name", "last_name", "email")}
     if form.get("accept_tos") != "on":
-        return invite_page(request, token, invitation, status=400, register_form=kept,
-                           register_errors={"accept_tos": "Agree to the Terms of Service to "
-                                                          "register."})
+        return invite_page(
+            request,
+            token,
+            invitation,
+            status=400,
+            register_form=kept,
+            register_errors={"accept_tos": "Agree to the Terms of Service to register."},
+        )
     try:
         user, client_id = await invitations.register_and_accept(
-            token, first_name=kept["first_name"], last_name=kept["last_name"],
-            email=kept["email"], password=form.get("password", ""), ip=client_ip(request))
+            token,
+            first_name=kept["first_name"],
+            last_name=kept["last_name"],
+            email=kept["email"],
+            password=form.get("password", ""),
+            ip=client_ip(request),
+        )
     except invitations.InviteUnavailable:
         return unavailable(request)
     except DomainError as exc:
-        return invite_page(request, token, invitation, status=400, register_form=kept,
-                           register_errors={exc.field or "form": exc.message})
+        return invite_page(
+            request,
+            token,
+            invitation,
+            status=400,
+            register_form=kept,
+            register_errors={exc.field or "form": exc.message},
+        )
     return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
 
 

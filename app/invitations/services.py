@@ -22,8 +22,7 @@ from app.validation import clean_email, clean_permissions, permission_labels
 
 VALID_FOR = timedelta(days=7)
 
-NO_PENDING_INVITE = ("No pending invite matches this link. "
-                     "Ask the account owner for a new one.")
+NO_PENDING_INVITE = "No pending invite matches this link. Ask the account owner for a new one."
 
 
 class InviteUnavailable(DomainError):
@@ -56,10 +55,13 @@ def accept_url(token: str) -> str:
     return f"{get_settings().base_url}/invite/{token}"
 
 
-async def _queue_invitation_email(invitation_id: int, *, to: str, token: str, client: dict,
-                                  keys, sender_name: str, by_admin: bool) -> None:
+async def _queue_invitation_email(
+    invitation_id: int, *, to: str, token: str, client: dict, keys, sender_name: str, by_admin: bool
+) -> None:
     await enqueue(
-        to=to, template="invitation", invitation_id=invitation_id,
+        to=to,
+        template="invitation",
+        invitation_id=invitation_id,
         context={
             "sender_name": sender_name,
             "account_name": display_name(client),
@@ -83,45 +85,78 @@ async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int
             await check_manager(actor, client)
             existing = await find_by_email(email_key)
             if existing and await Grant.exists().where(
-                    (Grant.user == existing["id"]) & (Grant.client == client_id)):
+                (Grant.user == existing["id"]) & (Grant.client == client_id)
+            ):
                 raise DomainError(f"{email} already has access to this account.", "email")
-            open_invite = await Invitation.select().where(
-                (Invitation.client == client_id) & (Invitation.email_key == email_key) & _is_open()
-            ).first()
+            open_invite = (
+                await Invitation.select()
+                .where(
+                    (Invitation.client == client_id)
+                    & (Invitation.email_key == email_key)
+                    & _is_open()
+                )
+                .first()
+            )
             if open_invite is not None:
                 if status(open_invite, now) == "pending":
-                    raise DomainError(f"An invite to {email} is already pending. "
-                                      "Use Resend Invite to send it again.", "email")
+                    raise DomainError(
+                        f"An invite to {email} is already pending. "
+                        "Use Resend Invite to send it again.",
+                        "email",
+                    )
                 # An expired invite makes way for the new one.
                 await Invitation.update({Invitation.cancelled_at: now}).where(
-                    Invitation.id == open_invite["id"])
-            rows = await Invitation.insert(Invitation(
-                client=client_id, email=email, email_key=email_key,
-                permissions=permissions.serialize(keys), token_hash=digest,
-                invited_by_admin=actor.id if actor.kind == "admin" else None,
-                invited_by_user=actor.id if actor.kind == "user" else None,
-                sender_name=actor.name, created_at=now, last_sent_at=now, times_sent=1,
-                expires_at=now + VALID_FOR,
-            )).returning(Invitation.id)
+                    Invitation.id == open_invite["id"]
+                )
+            rows = await Invitation.insert(
+                Invitation(
+                    client=client_id,
+                    email=email,
+                    email_key=email_key,
+                    permissions=permissions.serialize(keys),
+                    token_hash=digest,
+                    invited_by_admin=actor.id if actor.kind == "admin" else None,
+                    invited_by_user=actor.id if actor.kind == "user" else None,
+                    sender_name=actor.name,
+                    created_at=now,
+                    last_sent_at=now,
+                    times_sent=1,
+                    expires_at=now + VALID_FOR,
+                )
+            ).returning(Invitation.id)
             invitation_id = rows[0]["id"]
-            await _queue_invitation_email(invitation_id, to=email, token=token, client=client,
-                                          keys=keys, sender_name=actor.name,
-                                          by_admin=actor.kind == "admin")
-            await record(actor, "invite.sent",
-                         f"Invited {email} to {display_name(client)} with "
-                         f"{', '.join(keys)}", client_id=client_id,
-                         user_id=existing["id"] if existing else None)
+            await _queue_invitation_email(
+                invitation_id,
+                to=email,
+                token=token,
+                client=client,
+                keys=keys,
+                sender_name=actor.name,
+                by_admin=actor.kind == "admin",
+            )
+            await record(
+                actor,
+                "invite.sent",
+                f"Invited {email} to {display_name(client)} with {', '.join(keys)}",
+                client_id=client_id,
+                user_id=existing["id"] if existing else None,
+            )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise DomainError(f"An invite to {email} is already pending. "
-                              "Use Resend Invite to send it again.", "email") from exc
+            raise DomainError(
+                f"An invite to {email} is already pending. Use Resend Invite to send it again.",
+                "email",
+            ) from exc
         raise
     return invitation_id, token
 
 
 async def _open_invitation(client_id: int, invitation_id: int) -> dict:
-    row = await Invitation.select().where(
-        (Invitation.id == invitation_id) & (Invitation.client == client_id)).first()
+    row = (
+        await Invitation.select()
+        .where((Invitation.id == invitation_id) & (Invitation.client == client_id))
+        .first()
+    )
     if row is None or status(row) in ("accepted", "cancelled"):
         raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
     return row
@@ -135,21 +170,37 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
         client = await get_client(client_id)
         await check_manager(actor, client)
         row = await _open_invitation(client_id, invitation_id)
-        updated = await Invitation.update({
-            Invitation.token_hash: digest, Invitation.last_sent_at: now,
-            Invitation.expires_at: now + VALID_FOR,
-            Invitation.times_sent: Invitation.times_sent + 1,
-        }).where((Invitation.id == invitation_id) & _is_open()).returning(Invitation.id)
+        updated = (
+            await Invitation.update(
+                {
+                    Invitation.token_hash: digest,
+                    Invitation.last_sent_at: now,
+                    Invitation.expires_at: now + VALID_FOR,
+                    Invitation.times_sent: Invitation.times_sent + 1,
+                }
+            )
+            .where((Invitation.id == invitation_id) & _is_open())
+            .returning(Invitation.id)
+        )
         if not updated:
             raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
         keys = permissions.deserialize(row["permissions"])
-        await _queue_invitation_email(invitation_id, to=row["email"], token=token, client=client,
-                                      keys=keys, sender_name=row["sender_name"],
-                                      by_admin=row["invited_by_user"] is None)
-        await record(actor, "invite.resent",
-                     f"Resent the invite to {row['email']} for {display_name(client)}; "
-                     f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
-                     client_id=client_id)
+        await _queue_invitation_email(
+            invitation_id,
+            to=row["email"],
+            token=token,
+            client=client,
+            keys=keys,
+            sender_name=row["sender_name"],
+            by_admin=row["invited_by_user"] is None,
+        )
+        await record(
+            actor,
+            "invite.resent",
+            f"Resent the invite to {row['email']} for {display_name(client)}; "
+            f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
+            client_id=client_id,
+        )
     return token
 
 
@@ -159,24 +210,34 @@ async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> None:
         client = await get_client(client_id)
         await check_manager(actor, client)
         row = await _open_invitation(client_id, invitation_id)
-        updated = await Invitation.update({Invitation.cancelled_at: clock.now()}).where(
-            (Invitation.id == invitation_id) & _is_open()).returning(Invitation.id)
+        updated = (
+            await Invitation.update({Invitation.cancelled_at: clock.now()})
+            .where((Invitation.id == invitation_id) & _is_open())
+            .returning(Invitation.id)
+        )
         if not updated:
             raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
-        await record(actor, "invite.cancelled",
-                     f"Cancelled the invite to {row['email']} for {display_name(client)}",
-                     client_id=client_id)
+        await record(
+            actor,
+            "invite.cancelled",
+            f"Cancelled the invite to {row['email']} for {display_name(client)}",
+            client_id=client_id,
+        )
 
 
 async def pending_invite(token: str) -> dict:
     """The pending invitation behind a token, with its account's name; else InviteUnavailable."""
-    row = await Invitation.select(
-        *Invitation.all_columns(),
-        Invitation.client.company_name.as_alias("company_name"),
-        Invitation.client.first_name.as_alias("first_name"),
-        Invitation.client.last_name.as_alias("last_name"),
-        Invitation.client.status.as_alias("client_status"),
-    ).where(Invitation.token_hash == token_hash(token)).first()
+    row = (
+        await Invitation.select(
+            *Invitation.all_columns(),
+            Invitation.client.company_name.as_alias("company_name"),
+            Invitation.client.first_name.as_alias("first_name"),
+            Invitation.client.last_name.as_alias("last_name"),
+            Invitation.client.status.as_alias("client_status"),
+        )
+        .where(Invitation.token_hash == token_hash(token))
+        .first()
+    )
     if row is None or status(row) != "pending" or row["client_status"] == "Closed":
         raise InviteUnavailable()
     row["account_name"] = display_name(row)
@@ -195,34 +256,63 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                 raise InviteUnavailable()
             client_id = invitation["client"]
             user = await get_user(user_id)
-            if (await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
-                    and user["email_key"] != invitation["email_key"]):
-                raise DomainError("This invite was sent to a different email address. "
-                                  "Log in or register with the invited address to accept it.")
+            if (
+                await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
+                and user["email_key"] != invitation["email_key"]
+            ):
+                raise DomainError(
+                    "This invite was sent to a different email address. "
+                    "Log in or register with the invited address to accept it."
+                )
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
                 raise AlreadyAssociated("You already have access to this account.")
-            won = await Invitation.update({
-                Invitation.accepted_at: now, Invitation.accepted_by: user_id,
-            }).where(
-                (Invitation.id == invitation["id"]) & (Invitation.token_hash == digest)
-                & _is_open() & (Invitation.expires_at > now)
-            ).returning(Invitation.id)
+            won = (
+                await Invitation.update(
+                    {
+                        Invitation.accepted_at: now,
+                        Invitation.accepted_by: user_id,
+                    }
+                )
+                .where(
+                    (Invitation.id == invitation["id"])
+                    & (Invitation.token_hash == digest)
+                    & _is_open()
+                    & (Invitation.expires_at > now)
+                )
+                .returning(Invitation.id)
+            )
             if not won:
                 raise InviteUnavailable()
-            await Grant.insert(Grant(user=user_id, client=client_id,
-                                     permissions=invitation["permissions"],
-                                     created_at=now, updated_at=now))
+            await Grant.insert(
+                Grant(
+                    user=user_id,
+                    client=client_id,
+                    permissions=invitation["permissions"],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             client = await get_client(client_id)
             owner = await User.select().where(User.id == client["owner"]).first()
-            await enqueue(to=owner["email"], template="invite_accepted", context={
-                "owner_first_name": owner["first_name"], "invitee_name": full_name(user),
-                "invitee_email": user["email"], "account_name": display_name(client),
-            })
-            await record(actor, "invite.accepted",
-                         f"{full_name(user)} <{user['email']}> accepted the invite sent to "
-                         f"{invitation['email']} for {display_name(client)}: none -> "
-                         f"{invitation['permissions'].replace(',', ', ')}",
-                         client_id=client_id, user_id=user_id)
+            await enqueue(
+                to=owner["email"],
+                template="invite_accepted",
+                context={
+                    "owner_first_name": owner["first_name"],
+                    "invitee_name": full_name(user),
+                    "invitee_email": user["email"],
+                    "account_name": display_name(client),
+                },
+            )
+            await record(
+                actor,
+                "invite.accepted",
+                f"{full_name(user)} <{user['email']}> accepted the invite sent to "
+                f"{invitation['email']} for {display_name(client)}: none -> "
+                f"{invitation['permissions'].replace(',', ', ')}",
+                client_id=client_id,
+                user_id=user_id,
+            )
     except Exception as exc:
         if is_unique_violation(exc):
             raise AlreadyAssociated("You already have access to this account.") from exc
@@ -232,13 +322,20 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
 
 async def pending_for_client(client_id: int) -> list[dict]:
     """Invites not accepted nor cancelled (pending or expired), oldest first: one query."""
-    rows = await Invitation.select().where(
-        (Invitation.client == client_id) & _is_open()).order_by(Invitation.id)
+    rows = (
+        await Invitation.select()
+        .where((Invitation.client == client_id) & _is_open())
+        .order_by(Invitation.id)
+    )
     latest_email = {}
     if rows:
-        for email in await OutboundEmail.select(
-                OutboundEmail.invitation, OutboundEmail.status, OutboundEmail.last_error).where(
-                OutboundEmail.invitation.is_in([r["id"] for r in rows])).order_by(OutboundEmail.id):
+        for email in (
+            await OutboundEmail.select(
+                OutboundEmail.invitation, OutboundEmail.status, OutboundEmail.last_error
+            )
+            .where(OutboundEmail.invitation.is_in([r["id"] for r in rows]))
+            .order_by(OutboundEmail.id)
+        ):
             latest_email[email["invitation"]] = email
     now = clock.now()
     for row in rows:
@@ -249,8 +346,15 @@ async def pending_for_client(client_id: int) -> list[dict]:
     return rows
 
 
-async def associate(client_id: int, *, actor: Actor, keys, send_invite: bool,
-                    user_id: int | None = None, email: str | None = None) -> str:
+async def associate(
+    client_id: int,
+    *,
+    actor: Actor,
+    keys,
+    send_invite: bool,
+    user_id: int | None = None,
+    email: str | None = None,
+) -> str:
     """Admin Associate User (rule 6). Returns 'granted' or 'invited'.
 
     An existing user without an invite is associated at once; a new email is always invited."""
@@ -270,15 +374,21 @@ async def associate(client_id: int, *, actor: Actor, keys, send_invite: bool,
     return "granted"
 
 
-async def register_and_accept(token: str, *, first_name: str, last_name: str, email: str,
-                              password: str, ip: str) -> tuple[dict, int]:
+async def register_and_accept(
+    token: str, *, first_name: str, last_name: str, email: str, password: str, ip: str
+) -> tuple[dict, int]:
     """A new user who accepts at once; both or neither (a dead link creates no user)."""
     from app.users.services import create_user
 
     await pending_invite(token)  # refuse a dead link before validating anything else
     async with db.transaction():
-        user = await create_user(first_name=first_name, last_name=last_name, email=email,
-                                 password=password, actor=Actor("system", ip=ip))
+        user = await create_user(
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            password=password,
+            actor=Actor("system", ip=ip),
+        )
         actor = Actor("user", user["id"], full_name(user), ip)
         client_id = await accept(token, user["id"], actor=actor)
     return user, client_id

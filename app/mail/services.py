@@ -4,9 +4,12 @@ import logging
 import re
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from piccolo.query.functions.aggregate import Count
 
-from app import clock
+from app import clock, db
+from app.activity.services import Actor, record
 from app.config import FRONTEND_DIR, get_settings
+from app.errors import DomainError, NotFound
 from app.mail.tables import OutboundEmail
 
 log = logging.getLogger("roster.mail")
@@ -29,22 +32,110 @@ def render_email(template: str, context: dict) -> tuple[str, str, str]:
     return " ".join(subject.split()), text, html
 
 
-async def enqueue(*, to: str, template: str, context: dict,
-                  invitation_id: int | None = None) -> int:
+async def enqueue(
+    *, to: str, template: str, context: dict, invitation_id: int | None = None
+) -> int:
     """Queues an email. Call it inside the change's transaction: both are kept, or neither."""
     subject, text, html = render_email(template, context)
     now = clock.now()
-    rows = await OutboundEmail.insert(OutboundEmail(
-        to_address=to, subject=subject, text_body=text, html_body=html, template=template,
-        invitation=invitation_id, status="queued", attempts=0, next_attempt_at=now,
-        created_at=now,
-    )).returning(OutboundEmail.id)
+    rows = await OutboundEmail.insert(
+        OutboundEmail(
+            to_address=to,
+            subject=subject,
+            text_body=text,
+            html_body=html,
+            template=template,
+            invitation=invitation_id,
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    ).returning(OutboundEmail.id)
     settings = get_settings()
     if settings.smtp_url is None and not settings.production:
         # Development without SMTP: the links are logged so the developer can follow them.
-        log.info("Queued %r for %s (no SMTP configured); links: %s", subject, to,
-                 " ".join(_LINK.findall(text)) or "none")
+        log.info(
+            "Queued %r for %s (no SMTP configured); links: %s",
+            subject,
+            to,
+            " ".join(_LINK.findall(text)) or "none",
+        )
     from app.mail import worker
 
     worker.wake()
     return rows[0]["id"]
+
+
+STATUSES = ("queued", "sending", "sent", "failed")
+_LIST_COLUMNS = (
+    OutboundEmail.id,
+    OutboundEmail.to_address,
+    OutboundEmail.subject,
+    OutboundEmail.template,
+    OutboundEmail.status,
+    OutboundEmail.attempts,
+    OutboundEmail.next_attempt_at,
+    OutboundEmail.last_error,
+    OutboundEmail.created_at,
+    OutboundEmail.sent_at,
+)
+
+
+async def status_counts() -> dict[str, int]:
+    """How many emails are in each status (one query)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in await OutboundEmail.select(OutboundEmail.status, Count(alias="n")).group_by(
+        OutboundEmail.status
+    ):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+async def outbox_page(*, status: str | None = None, page: int = 1, per_page: int = 50) -> dict:
+    """One page of the outbox, newest first (without the bodies), optionally of one status;
+    with the number of emails in each status. Two queries whatever the page length."""
+    if status is not None and status not in STATUSES:
+        raise DomainError(f"Unknown status {status!r}.", "status")
+    counts = await status_counts()
+    total = counts.get(status, 0) if status else sum(counts.values())
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    query = OutboundEmail.select(*_LIST_COLUMNS).order_by(OutboundEmail.id, ascending=False)
+    if status:
+        query = query.where(OutboundEmail.status == status)
+    rows = await query.limit(per_page).offset((page - 1) * per_page)
+    return {
+        "emails": rows,
+        "counts": counts,
+        "all": sum(counts.values()),
+        "total": total,
+        "page": page,
+        "pages": pages,
+    }
+
+
+async def get_email(email_id: int) -> dict:
+    row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
+    if row is None:
+        raise NotFound("No such email in the outbox.")
+    return row
+
+
+async def retry(email_id: int, *, actor: Actor) -> dict:
+    """The admin's Retry: a failed email goes back in the queue, due now. Any other status is
+    refused (a queued email is retried anyway; a sent one must not go twice)."""
+    from app.mail import worker
+
+    async with db.transaction():
+        row = await get_email(email_id)
+        if row["status"] != "failed":
+            raise DomainError(f"Only a failed email can be retried; this one is {row['status']}.")
+        await worker.retry_now(email_id)
+        await record(
+            actor,
+            "mail.retried",
+            f"Email #{email_id} to {row['to_address']} ({row['subject']}): failed -> queued",
+        )
+    worker.wake()
+    return await get_email(email_id)

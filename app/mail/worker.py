@@ -21,8 +21,15 @@ from app.mail.tables import OutboundEmail
 log = logging.getLogger("roster.mail")
 
 LEASE = timedelta(minutes=5)
-BACKOFF = [timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=10),
-           timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6), timedelta(hours=12)]
+BACKOFF = [
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=12),
+]
 MAX_ATTEMPTS = 8
 _wake = asyncio.Event()
 
@@ -62,7 +69,8 @@ RETURNING *
 def _due():
     now = clock.now()
     return ((OutboundEmail.status == "queued") & (OutboundEmail.next_attempt_at <= now)) | (
-        (OutboundEmail.status == "sending") & (OutboundEmail.locked_until < now))
+        (OutboundEmail.status == "sending") & (OutboundEmail.locked_until < now)
+    )
 
 
 async def claim_due(limit: int = 20) -> list[dict]:
@@ -74,9 +82,9 @@ async def claim_due(limit: int = 20) -> list[dict]:
     async with db.transaction():  # IMMEDIATE: one claimer at a time
         rows = await OutboundEmail.select().where(_due()).order_by(OutboundEmail.id).limit(limit)
         if rows:
-            await OutboundEmail.update({OutboundEmail.status: "sending",
-                                        OutboundEmail.locked_until: now + LEASE}).where(
-                OutboundEmail.id.is_in([r["id"] for r in rows]))
+            await OutboundEmail.update(
+                {OutboundEmail.status: "sending", OutboundEmail.locked_until: now + LEASE}
+            ).where(OutboundEmail.id.is_in([r["id"] for r in rows]))
     return rows
 
 
@@ -92,22 +100,30 @@ def build_message(row: dict, mail_from: str) -> EmailMessage:
 
 
 async def _mark_sent(row: dict) -> None:
-    await OutboundEmail.update({
-        OutboundEmail.status: "sent", OutboundEmail.sent_at: clock.now(),
-        OutboundEmail.attempts: row["attempts"] + 1, OutboundEmail.last_error: "",
-        OutboundEmail.locked_until: None,
-    }).where(OutboundEmail.id == row["id"])
+    await OutboundEmail.update(
+        {
+            OutboundEmail.status: "sent",
+            OutboundEmail.sent_at: clock.now(),
+            OutboundEmail.attempts: row["attempts"] + 1,
+            OutboundEmail.last_error: "",
+            OutboundEmail.locked_until: None,
+        }
+    ).where(OutboundEmail.id == row["id"])
 
 
 async def _mark_failed(row: dict, error: str) -> None:
     attempts = row["attempts"] + 1
     gave_up = attempts >= MAX_ATTEMPTS
     delay = BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
-    await OutboundEmail.update({
-        OutboundEmail.status: "failed" if gave_up else "queued",
-        OutboundEmail.attempts: attempts, OutboundEmail.last_error: error[:500],
-        OutboundEmail.next_attempt_at: clock.now() + delay, OutboundEmail.locked_until: None,
-    }).where(OutboundEmail.id == row["id"])
+    await OutboundEmail.update(
+        {
+            OutboundEmail.status: "failed" if gave_up else "queued",
+            OutboundEmail.attempts: attempts,
+            OutboundEmail.last_error: error[:500],
+            OutboundEmail.next_attempt_at: clock.now() + delay,
+            OutboundEmail.locked_until: None,
+        }
+    ).where(OutboundEmail.id == row["id"])
 
 
 async def deliver_due(settings: Settings, limit: int = 20) -> int:
@@ -120,8 +136,7 @@ async def deliver_due(settings: Settings, limit: int = 20) -> int:
         try:
             await aiosmtplib.send(build_message(row, settings.mail_from), timeout=20, **smtp)
         except Exception as exc:  # any failure: keep the email, retry later
-            log.warning("Delivery of email %s to %s failed: %s", row["id"], row["to_address"],
-                        exc)
+            log.warning("Delivery of email %s to %s failed: %s", row["id"], row["to_address"], exc)
             await _mark_failed(row, f"{type(exc).__name__}: {exc}")
         else:
             await _mark_sent(row)
@@ -140,8 +155,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 
             log.exception("Mail worker pass failed; retrying")
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(_wake.wait())]
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED),
-                                   interval)
+            await asyncio.wait_for(
+                asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED), interval
+            )
         for waiter in waiters:
             waiter.cancel()
     log.info("Mail worker stopped")
@@ -149,6 +165,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 
 
 async def retry_now(email_id: int) -> None:
     """Puts a failed email back in the queue, due now (the admin's Retry)."""
-    await OutboundEmail.update({OutboundEmail.status: "queued",
-                                OutboundEmail.next_attempt_at: clock.now()}).where(
-        (OutboundEmail.id == email_id) & (OutboundEmail.status == "failed"))
+    await OutboundEmail.update(
+        {OutboundEmail.status: "queued", OutboundEmail.next_attempt_at: clock.now()}
+    ).where((OutboundEmail.id == email_id) & (OutboundEmail.status == "failed"))

@@ -72,13 +72,9 @@ DESCRIPTION = "Initial schema"
 
 
 async def forwards():
-    manager = MigrationManager(
-        migration_id=ID, app_name="roster", description=DESCRIPTION
-    )
+    manager = MigrationManager(migration_id=ID, app_name="roster", description=DESCRIPTION)
 
-    manager.add_table(
-        class_name="Grant", tablename="grants", schema=None, columns=None
-    )
+    manager.add_table(class_name="Grant", tablename="grants", schema=None, columns=None)
 
     manager.add_table(
         class_name="OutboundEmail",
@@ -108,17 +104,11 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Session", tablename="sessions", schema=None, columns=None
-    )
+    manager.add_table(class_name="Session", tablename="sessions", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="User", tablename="users", schema=None, columns=None
-    )
+    manager.add_table(class_name="User", tablename="users", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Client", tablename="clients", schema=None, columns=None
-    )
+    manager.add_table(class_name="Client", tablename="clients", schema=None, columns=None)
 
     manager.add_table(
         class_name="Invitation",
@@ -127,13 +117,9 @@ async def forwards():
         columns=None,
     )
 
-    manager.add_table(
-        class_name="Admin", tablename="admins", schema=None, columns=None
-    )
+    manager.add_table(class_name="Admin", tablename="admins", schema=None, columns=None)
 
-    manager.add_table(
-        class_name="Setting", tablename="settings", schema=None, columns=None
-    )
+    manager.add_table(class_name="Setting", tablename="settings", schema=None, columns=None)
 
     manager.add_column(
         table_class_name="Grant",

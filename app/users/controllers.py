@@ -22,13 +22,17 @@ DETAIL = "admin/users/detail.html"
 
 
 @get("/admin/users", guards=[admin_permission(LIST_USERS)])
-async def user_list(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1
-                    ) -> Response:
+async def user_list(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
     page = max(page, 1)
     rows, total = await users.search_users(q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    context = {"users": rows, "q": q, "page": page, "total": total,
-               "pages": max(1, -(-total // PAGE_SIZE)),
-               "deleted": request.query_params.get("deleted")}
+    context = {
+        "users": rows,
+        "q": q,
+        "page": page,
+        "total": total,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "deleted": request.query_params.get("deleted"),
+    }
     if wants_fragment(request):
         return render(request, "admin/users/list.html", context, block="results")
     return render(request, "admin/users/list.html", context)
@@ -38,11 +42,14 @@ async def detail_context(request: Request, user_id: int, **extra) -> dict:
     allowed = role_permissions(viewer_of(request).admin["role"])
     user = await users.get_user(user_id)
     return {
-        "user": user, "accounts": await access.user_accounts(user_id),
-        "languages": users.LANGUAGES, "can_manage": MANAGE_USERS in allowed,
+        "user": user,
+        "accounts": await access.user_accounts(user_id),
+        "languages": users.LANGUAGES,
+        "can_manage": MANAGE_USERS in allowed,
         "can_delete": DELETE_USERS in allowed,
         "form": {k: user[k] for k in ("first_name", "last_name", "email", "language")},
-        "errors": {}, **extra,
+        "errors": {},
+        **extra,
     }
 
 
@@ -51,8 +58,15 @@ async def user_detail(request: Request, user_id: FromPath[int]) -> Response:
     return render(request, DETAIL, await detail_context(request, user_id))
 
 
-async def answer(request: Request, user_id: int, block: str, *, message: str | None = None,
-                 error: DomainError | None = None, **extra) -> Response:
+async def answer(
+    request: Request,
+    user_id: int,
+    block: str,
+    *,
+    message: str | None = None,
+    error: DomainError | None = None,
+    **extra,
+) -> Response:
     """The changed card alone for htmx, with its confirmation as a roster:flash event; a plain
     form post goes back to the page."""
     if not is_htmx(request) and error is None:
@@ -63,8 +77,14 @@ async def answer(request: Request, user_id: int, block: str, *, message: str | N
     headers = {}
     if message:
         headers["HX-Trigger"] = json.dumps({"roster:flash": {"kind": "success", "text": message}})
-    return render(request, DETAIL, context, block=block if is_htmx(request) else None,
-                  status=422 if error else 200, headers=headers)
+    return render(
+        request,
+        DETAIL,
+        context,
+        block=block if is_htmx(request) else None,
+        status=422 if error else 200,
+        headers=headers,
+    )
 
 
 @post("/admin/users/{user_id:int}", guards=[admin_permission(MANAGE_USERS)])
@@ -89,30 +109,33 @@ async def make_owner(request: Request, user_id: FromPath[int]) -> Response:
     except DomainError as exc:
         return await answer(request, user_id, "accounts", error=exc)
     client = await clients.get_client(int(client_id))
-    return await answer(request, user_id, "accounts",
-                        message=f"Now the owner of {clients.display_name(client)}.")
+    return await answer(
+        request, user_id, "accounts", message=f"Now the owner of {clients.display_name(client)}."
+    )
 
 
 @post("/admin/users/{user_id:int}/password-reset", guards=[admin_permission(MANAGE_USERS)])
 async def send_password_reset(request: Request, user_id: FromPath[int]) -> Response:
     user = await users.get_user(user_id)
-    await auth.request_password_reset(user["email"], base_url=get_settings().base_url,
-                                      ip=client_ip(request))
-    return await answer(request, user_id, "security",
-                        message=f"Password reset email sent to {user['email']}.")
+    await auth.request_password_reset(
+        user["email"], base_url=get_settings().base_url, ip=client_ip(request)
+    )
+    return await answer(
+        request, user_id, "security", message=f"Password reset email sent to {user['email']}."
+    )
 
 
 @post("/admin/users/{user_id:int}/password", guards=[admin_permission(MANAGE_USERS)])
 async def change_password(request: Request, user_id: FromPath[int]) -> Response:
     form = await read_form(request)
     try:
-        await users.set_password(user_id, form.get("password", ""),
-                                 actor=viewer_of(request).actor)
+        await users.set_password(user_id, form.get("password", ""), actor=viewer_of(request).actor)
     except DomainError as exc:
         exc.field = "password"
         return await answer(request, user_id, "security", error=exc)
-    return await answer(request, user_id, "security",
-                        message="Password changed; the user's sessions were ended.")
+    return await answer(
+        request, user_id, "security", message="Password changed; the user's sessions were ended."
+    )
 
 
 @post("/admin/users/{user_id:int}/delete", guards=[admin_permission(DELETE_USERS)])
@@ -124,5 +147,12 @@ async def delete_user(request: Request, user_id: FromPath[int]) -> Response:
     return redirect(request, f"/admin/users?deleted={user_id}")
 
 
-ROUTES = [user_list, user_detail, update_user, make_owner, send_password_reset, change_password,
-          delete_user]
+ROUTES = [
+    user_list,
+    user_detail,
+    update_user,
+    make_owner,
+    send_password_reset,
+    change_password,
+    delete_user,
+]

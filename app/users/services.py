@@ -30,9 +30,17 @@ async def find_by_email(email: str) -> dict | None:
     return await User.select().where(User.email_key == email.strip().lower()).first()
 
 
-async def create_user(*, first_name: str, last_name: str, email: str, password: str | None,
-                      actor: Actor, language: str = "english", client_id: int | None = None,
-                      check_password: bool = True) -> dict:
+async def create_user(
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    password: str | None,
+    actor: Actor,
+    language: str = "english",
+    client_id: int | None = None,
+    check_password: bool = True,
+) -> dict:
     """A new user. Without a password the user cannot log in until a reset sets one."""
     first = clean_name(first_name, "First name", "first_name")
     last = clean_name(last_name, "Last name", "last_name")
@@ -47,13 +55,25 @@ async def create_user(*, first_name: str, last_name: str, email: str, password: 
         async with db.transaction():
             if await User.exists().where(User.email_key == email_key):
                 raise DomainError("A user with this email address already exists.", "email")
-            rows = await User.insert(User(
-                first_name=first, last_name=last, email=email, email_key=email_key,
-                password_hash=password_hash, language=language, created_at=now,
-            )).returning(*User.all_columns())
+            rows = await User.insert(
+                User(
+                    first_name=first,
+                    last_name=last,
+                    email=email,
+                    email_key=email_key,
+                    password_hash=password_hash,
+                    language=language,
+                    created_at=now,
+                )
+            ).returning(*User.all_columns())
             user = rows[0]
-            await record(actor, "user.created", f"Created user {first} {last} <{email}>",
-                         user_id=user["id"], client_id=client_id)
+            await record(
+                actor,
+                "user.created",
+                f"Created user {first} {last} <{email}>",
+                user_id=user["id"],
+                client_id=client_id,
+            )
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("A user with this email address already exists.", "email") from exc
@@ -61,8 +81,9 @@ async def create_user(*, first_name: str, last_name: str, email: str, password: 
     return user
 
 
-async def update_user(user_id: int, *, first_name: str, last_name: str, email: str,
-                      language: str, actor: Actor) -> dict:
+async def update_user(
+    user_id: int, *, first_name: str, last_name: str, email: str, language: str, actor: Actor
+) -> dict:
     first = clean_name(first_name, "First name", "first_name")
     last = clean_name(last_name, "Last name", "last_name")
     email, email_key = clean_email(email)
@@ -71,25 +92,35 @@ async def update_user(user_id: int, *, first_name: str, last_name: str, email: s
     try:
         async with db.transaction():
             before = await get_user(user_id)
-            clash = await User.exists().where(
-                (User.email_key == email_key) & (User.id != user_id))
+            clash = await User.exists().where((User.email_key == email_key) & (User.id != user_id))
             if clash:
                 raise DomainError("Another user already has this email address.", "email")
-            await User.update({User.first_name: first, User.last_name: last, User.email: email,
-                               User.email_key: email_key, User.language: language}
-                              ).where(User.id == user_id)
+            await User.update(
+                {
+                    User.first_name: first,
+                    User.last_name: last,
+                    User.email: email,
+                    User.email_key: email_key,
+                    User.language: language,
+                }
+            ).where(User.id == user_id)
             changes = [
                 f"{label}: {before[col]!r} -> {new!r}"
-                for label, col, new in (("first name", "first_name", first),
-                                        ("last name", "last_name", last),
-                                        ("email", "email", email),
-                                        ("language", "language", language))
+                for label, col, new in (
+                    ("first name", "first_name", first),
+                    ("last name", "last_name", last),
+                    ("email", "email", email),
+                    ("language", "language", language),
+                )
                 if before[col] != new
             ]
             if changes:
-                await record(actor, "user.updated",
-                             f"Updated user {full_name(before)}: " + "; ".join(changes),
-                             user_id=user_id)
+                await record(
+                    actor,
+                    "user.updated",
+                    f"Updated user {full_name(before)}: " + "; ".join(changes),
+                    user_id=user_id,
+                )
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("Another user already has this email address.", "email") from exc
@@ -97,8 +128,9 @@ async def update_user(user_id: int, *, first_name: str, last_name: str, email: s
     return await get_user(user_id)
 
 
-async def set_password(user_id: int, password: str, *, actor: Actor,
-                       keep_session_id: int | None = None) -> None:
+async def set_password(
+    user_id: int, password: str, *, actor: Actor, keep_session_id: int | None = None
+) -> None:
     """Changes the password and ends the user's sessions (all but `keep_session_id`)."""
     user = await get_user(user_id)
     check_new_password(password, [user["first_name"], user["last_name"], user["email"]])
@@ -109,9 +141,12 @@ async def set_password(user_id: int, password: str, *, actor: Actor,
         if keep_session_id is not None:
             ended = ended.where(Session.id != keep_session_id)
         await ended
-        await record(actor, "user.password_changed",
-                     f"Changed the password of {full_name(user)}; other sessions ended",
-                     user_id=user_id)
+        await record(
+            actor,
+            "user.password_changed",
+            f"Changed the password of {full_name(user)}; other sessions ended",
+            user_id=user_id,
+        )
 
 
 async def delete_user(user_id: int, *, actor: Actor) -> None:
@@ -120,39 +155,65 @@ async def delete_user(user_id: int, *, actor: Actor) -> None:
         user = await get_user(user_id)
         if await Grant.exists().where(Grant.user == user_id):
             raise DomainError(
-                "This user still has access to client accounts. Remove that access first.")
+                "This user still has access to client accounts. Remove that access first."
+            )
         await User.delete().where(User.id == user_id)
-        await record(actor, "user.deleted", f"Deleted user {full_name(user)} <{user['email']}>",
-                     user_id=user_id)
+        await record(
+            actor,
+            "user.deleted",
+            f"Deleted user {full_name(user)} <{user['email']}>",
+            user_id=user_id,
+        )
 
 
-async def search_users(query: str = "", *, limit: int = 25, offset: int = 0
-                       ) -> tuple[list[dict], int]:
+async def search_users(
+    query: str = "", *, limit: int = 25, offset: int = 0
+) -> tuple[list[dict], int]:
     """Manage Users: users whose name or email holds every typed word (or whose id is the typed
     number), with how many accounts each reaches; and the total. Three queries whatever the page
     length."""
-    select = User.select(User.id, User.first_name, User.last_name, User.email, User.totp_enabled,
-                         User.last_login_at, User.last_login_ip, User.disabled)
+    select = User.select(
+        User.id,
+        User.first_name,
+        User.last_name,
+        User.email,
+        User.totp_enabled,
+        User.last_login_at,
+        User.last_login_ip,
+        User.disabled,
+    )
     count = User.count()
     words = query.split()
     if len(words) == 1 and words[0].lstrip("#").isdigit():
         conditions = [User.id == int(words[0].lstrip("#"))]
     else:
-        conditions = [User.first_name.ilike(f"%{w}%") | User.last_name.ilike(f"%{w}%")
-                      | User.email.ilike(f"%{w}%") for w in words]
+        conditions = [
+            User.first_name.ilike(f"%{w}%")
+            | User.last_name.ilike(f"%{w}%")
+            | User.email.ilike(f"%{w}%")
+            for w in words
+        ]
     for condition in conditions:
         select, count = select.where(condition), count.where(condition)
     rows = await select.order_by(User.id).limit(limit).offset(offset)
     counts = {}
     if rows:
-        counts = {r["user"]: r["count"] for r in await Grant.select(
-            Grant.user, Count(Grant.id, alias="count")
-        ).where(Grant.user.is_in([r["id"] for r in rows])).group_by(Grant.user)}
+        counts = {
+            r["user"]: r["count"]
+            for r in await Grant.select(Grant.user, Count(Grant.id, alias="count"))
+            .where(Grant.user.is_in([r["id"] for r in rows]))
+            .group_by(Grant.user)
+        }
     for row in rows:
         row["account_count"] = counts.get(row["id"], 0)
     return rows, await count
 
 
 async def record_login(user_id: int, *, ip: str, hostname: str | None) -> None:
-    await User.update({User.last_login_at: clock.now(), User.last_login_ip: ip,
-                       User.last_login_hostname: hostname}).where(User.id == user_id)
+    await User.update(
+        {
+            User.last_login_at: clock.now(),
+            User.last_login_ip: ip,
+            User.last_login_hostname: hostname,
+        }
+    ).where(User.id == user_id)

@@ -29,21 +29,22 @@ def choose_account(request: Request, _exc: Exception) -> Response:
 
 
 def error_page(request: Request, status: int, title: str, message: str) -> Response:
-    return render(request, "errors/error.html", {"title": title, "message": message},
-                  status=status)
+    return render(request, "errors/error.html", {"title": title, "message": message}, status=status)
 
 
 def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
-    message = exc.detail if exc.detail and exc.detail != "Forbidden" else \
-        "You do not have permission to do this."
+    message = (
+        exc.detail
+        if exc.detail and exc.detail != "Forbidden"
+        else "You do not have permission to do this."
+    )
     if "CSRF" in message:
         message = "Your form expired. Reload the page and try again."
     return error_page(request, 403, "Access denied", message)
 
 
 def not_found(request: Request, exc: Exception) -> Response:
-    message = exc.message if isinstance(exc, NotFound) else \
-        "There is nothing at this address."
+    message = exc.message if isinstance(exc, NotFound) else "There is nothing at this address."
     return error_page(request, 404, "Not found", message)
 
 
@@ -61,9 +62,12 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 def server_error(request: Request, exc: Exception) -> Response:
     log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_page(request, 500, "Something went wrong",
-                      "The server could not finish this request. Nothing was changed; "
-                      "try again in a moment.")
+    return error_page(
+        request,
+        500,
+        "Something went wrong",
+        "The server could not finish this request. Nothing was changed; try again in a moment.",
+    )
 
 
 HANDLERS = {

@@ -51,8 +51,9 @@ def viewer_loader(app):
 
     async def middleware(scope, receive, send):
         if scope["type"] == "http" and not scope["path"].startswith("/static/"):
-            scope.setdefault("state", {})["viewer"] = await load_viewer(
-                session_cookie_value(scope))
+            viewer = await load_viewer(session_cookie_value(scope))
+            viewer.ip = scope["client"][0] if scope.get("client") else ""
+            scope.setdefault("state", {})["viewer"] = viewer
         await app(scope, receive, send)
 
     return middleware

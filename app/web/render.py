@@ -1,10 +1,12 @@
 """Rendering pages and fragments (htmx), redirects that work for htmx and plain requests."""
 
+import re
 from datetime import datetime
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response
 from litestar.utils.scope.state import ScopeState
+from markupsafe import Markup, escape
 
 from app import clock
 from app.access.permissions import LABELS, PERMISSIONS
@@ -37,8 +39,26 @@ def format_datetime(value: datetime | None) -> str:
     return value.strftime("%d/%m/%Y %H:%M") if value else "Never"
 
 
+# A web address inside already-escaped text: it stops at whitespace and at an escaped quote or
+# angle bracket, so it can never leave the href attribute it is put in.
+_ESCAPED_URL = re.compile(r"https?://(?:(?!&lt;|&gt;|&#34;|&#39;|&quot;)[^\s<>\"'])+")
+
+
+def linkify(text: str | None) -> Markup:
+    """Plain text, escaped first, with its http(s) addresses turned into links."""
+
+    def link(match: re.Match) -> str:
+        url = match.group(0)
+        trail = len(url) - len(url.rstrip(".,:!?)]"))
+        url, rest = (url[:-trail], url[-trail:]) if trail else (url, "")
+        return f'<a href="{url}" rel="noopener noreferrer" target="_blank">{url}</a>{rest}'
+
+    return Markup(_ESCAPED_URL.sub(link, str(escape(text or ""))))
+
+
 templates.filters["relative_time"] = relative_time
 templates.filters["datetime"] = format_datetime
+templates.filters["linkify"] = linkify
 templates.globals["PERMISSIONS"] = PERMISSIONS
 templates.globals["PERMISSION_LABELS"] = LABELS
 
@@ -49,8 +69,11 @@ def is_htmx(request: Request) -> bool:
 
 def wants_fragment(request: Request) -> bool:
     """An htmx request that swaps part of a page (not a boosted navigation)."""
-    return is_htmx(request) and request.headers.get("hx-boosted") != "true" and \
-        request.headers.get("hx-request-type", "partial") == "partial"
+    return (
+        is_htmx(request)
+        and request.headers.get("hx-boosted") != "true"
+        and request.headers.get("hx-request-type", "partial") == "partial"
+    )
 
 
 def csrf_token(request: Request) -> str:
@@ -60,12 +83,19 @@ def csrf_token(request: Request) -> str:
 def flash(request: Request, text: str, kind: str = "success") -> None:
     """A confirmation shown on the next rendered page or fragment of this request."""
     request.scope.setdefault("state", {}).setdefault("flashes", []).append(
-        {"kind": kind, "text": text})
+        {"kind": kind, "text": text}
+    )
 
 
-def render(request: Request, template: str, context: dict | None = None, *,
-           status: int = 200, block: str | None = None, headers: dict | None = None
-           ) -> Response:
+def render(
+    request: Request,
+    template: str,
+    context: dict | None = None,
+    *,
+    status: int = 200,
+    block: str | None = None,
+    headers: dict | None = None,
+) -> Response:
     """The whole page, or only `block` of it (for htmx swaps of that part)."""
     ctx = {
         "request": request,
@@ -77,8 +107,12 @@ def render(request: Request, template: str, context: dict | None = None, *,
     }
     tmpl = templates.get_template(template)
     html = "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
-    return Response(html, status_code=status, media_type="text/html",
-                    headers={"Vary": "HX-Request", **(headers or {})})
+    return Response(
+        html,
+        status_code=status,
+        media_type="text/html",
+        headers={"Vary": "HX-Request", **(headers or {})},
+    )
 
 
 def redirect(request: Request, url: str) -> Response:

@@ -13,8 +13,9 @@ async def http():
     # nothing to do here, the session fixture owns the database.
     app = create_app(run_mail_worker=False, manage_database=False)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local",
-                                 follow_redirects=False) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver.local", follow_redirects=False
+    ) as client:
         yield Browser(client)
 
 
@@ -59,8 +60,13 @@ async def admin_session(http):
     from app.admin.services import create_admin
     from tests.factories import ADMIN
 
-    await create_admin(email="ada@example.com", password="admin-passphrase-77", name="Ada",
-                       role="full", actor=ADMIN)
+    await create_admin(
+        email="ada@example.com",
+        password="admin-passphrase-77",
+        name="Ada",
+        role="full",
+        actor=ADMIN,
+    )
     await http.login("ada@example.com", "admin-passphrase-77", path="/admin/login")
 
 
@@ -70,8 +76,13 @@ async def support_session(http):
     from app.admin.services import create_admin
     from tests.factories import ADMIN
 
-    await create_admin(email="sam@example.com", password="support-passphrase-7", name="Sam",
-                       role="support", actor=ADMIN)
+    await create_admin(
+        email="sam@example.com",
+        password="support-passphrase-7",
+        name="Sam",
+        role="support",
+        actor=ADMIN,
+    )
     await http.login("sam@example.com", "support-passphrase-7", path="/admin/login")
 
 

@@ -46,9 +46,11 @@ async def test_the_owner_sees_users_permissions_and_pending_invites(http, owner_
 
 async def test_invite_new_user_with_chosen_permissions(http, owner_session):
     client_id, _, _ = owner_session
-    response = await http.post("/account/users/invite",
-                               {"email": "new@example.com", "scope": "choose",
-                                "permissions": ["quotes", "domains"]}, headers=HX)
+    response = await http.post(
+        "/account/users/invite",
+        {"email": "new@example.com", "scope": "choose", "permissions": ["quotes", "domains"]},
+        headers=HX,
+    )
     assert response.status_code == 200
     soup = page(response)
     assert soup.find("form", id="invite-form").find("input", {"name": "email"})["value"] == ""
@@ -61,17 +63,21 @@ async def test_invite_new_user_with_chosen_permissions(http, owner_session):
 
 
 async def test_invite_with_all_permissions(http, owner_session):
-    await http.post("/account/users/invite", {"email": "all@example.com", "scope": "all"},
-                    headers=HX)
+    await http.post(
+        "/account/users/invite", {"email": "all@example.com", "scope": "all"}, headers=HX
+    )
     row = await Invitation.select().where(Invitation.email_key == "all@example.com").first()
     assert len(row["permissions"].split(",")) == 13
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"email": "jo@example.com", "scope": "all"}, "already has access"),
-    ({"email": "bad", "scope": "all"}, "valid email"),
-    ({"email": "x@example.com", "scope": "choose"}, "at least one permission"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"email": "jo@example.com", "scope": "all"}, "already has access"),
+        ({"email": "bad", "scope": "all"}, "valid email"),
+        ({"email": "x@example.com", "scope": "choose"}, "at least one permission"),
+    ],
+)
 async def test_invite_errors_are_inline_and_keep_the_input(http, owner_session, data, message):
     response = await http.post("/account/users/invite", data, headers=HX)
     assert response.status_code == 422
@@ -81,17 +87,20 @@ async def test_invite_errors_are_inline_and_keep_the_input(http, owner_session, 
 
 
 async def test_a_second_invite_to_the_same_email_offers_resend(http, owner_session):
-    await http.post("/account/users/invite", {"email": "twice@example.com", "scope": "all"},
-                    headers=HX)
-    response = await http.post("/account/users/invite",
-                               {"email": "twice@example.com", "scope": "all"}, headers=HX)
+    await http.post(
+        "/account/users/invite", {"email": "twice@example.com", "scope": "all"}, headers=HX
+    )
+    response = await http.post(
+        "/account/users/invite", {"email": "twice@example.com", "scope": "all"}, headers=HX
+    )
     assert response.status_code == 422 and "Resend Invite" in text_of(response)
 
 
 async def test_manage_permissions_in_place(http, owner_session):
     client_id, _, member = owner_session
-    response = await http.post(f"/account/users/{member['id']}/permissions",
-                               {"permissions": ["profile"]}, headers=HX)
+    response = await http.post(
+        f"/account/users/{member['id']}/permissions", {"permissions": ["profile"]}, headers=HX
+    )
     assert response.status_code == 200
     assert "Permissions saved." in text_of(response)
     assert (await access.access_for(member["id"], client_id)).permissions == ("profile",)
@@ -104,8 +113,9 @@ async def test_manage_permissions_in_place(http, owner_session):
 
 async def test_remove_access_resend_and_cancel_in_place(http, owner_session):
     client_id, _, member = owner_session
-    invitation_id, old_token = await invitations.invite(client_id, "p@example.com", ["quotes"],
-                                                        actor=ADMIN)
+    invitation_id, old_token = await invitations.invite(
+        client_id, "p@example.com", ["quotes"], actor=ADMIN
+    )
     resent = await http.post(f"/account/invites/{invitation_id}/resend", headers=HX)
     assert "Invite sent again" in text_of(resent)
     with pytest.raises(invitations.InviteUnavailable):
@@ -128,8 +138,9 @@ async def test_the_owner_cannot_remove_or_edit_themself(http, owner_session):
 
 async def test_an_owner_cannot_touch_another_accounts_invites(http, owner_session):
     other_id, _ = await make_client("Other")
-    invitation_id, token = await invitations.invite(other_id, "o@example.com", ["quotes"],
-                                                    actor=ADMIN)
+    invitation_id, token = await invitations.invite(
+        other_id, "o@example.com", ["quotes"], actor=ADMIN
+    )
     response = await http.post(f"/account/invites/{invitation_id}/cancel", headers=HX)
     assert response.status_code == 409
     assert (await invitations.pending_invite(token))["id"] == invitation_id
@@ -141,8 +152,9 @@ async def test_a_non_owner_is_refused_user_management(http):
     await access.grant_access(client_id, member["id"], ["profile"], actor=ADMIN)
     await http.login("member@example.com")
     assert (await http.get("/account/users")).status_code == 403
-    response = await http.post("/account/users/invite", {"email": "x@example.com",
-                                                         "scope": "all"}, headers=HX)
+    response = await http.post(
+        "/account/users/invite", {"email": "x@example.com", "scope": "all"}, headers=HX
+    )
     assert response.status_code == 403
     assert await Invitation.count() == 0
 
@@ -157,6 +169,7 @@ async def test_the_admin_setting_turns_client_user_management_off(http, owner_se
 
 
 # The admin Users tab.
+
 
 async def test_the_users_tab_lists_users_with_login_details(http, admin_session):
     client_id, owner = await make_client("Client <b>Test</b>")
@@ -178,9 +191,11 @@ async def test_associate_an_existing_user_without_invite(http, admin_session):
     user = await make_user("Jo", "Walker", email="jo@example.com")
     found = await http.get(f"/admin/clients/{client_id}/user-search?q=walk", headers=HX)
     assert page(found).find("input", {"name": "user_id", "value": str(user["id"])})
-    response = await http.post(f"/admin/clients/{client_id}/associate",
-                               {"user_id": str(user["id"]), "permissions": ["tickets"],
-                                "send_invite": "no"}, headers=HX)
+    response = await http.post(
+        f"/admin/clients/{client_id}/associate",
+        {"user_id": str(user["id"]), "permissions": ["tickets"], "send_invite": "no"},
+        headers=HX,
+    )
     assert response.status_code == 200
     assert response.headers["hx-trigger"] == "roster:associated"
     assert "User associated with the account." in text_of(response)
@@ -189,63 +204,89 @@ async def test_associate_an_existing_user_without_invite(http, admin_session):
 
 async def test_associate_a_new_email_always_invites(http, admin_session):
     client_id, _ = await make_client()
-    found = await http.get(f"/admin/clients/{client_id}/user-search?q=new@example.com",
-                           headers=HX)
+    found = await http.get(f"/admin/clients/{client_id}/user-search?q=new@example.com", headers=HX)
     assert "Create new user" in text_of(found)
-    response = await http.post(f"/admin/clients/{client_id}/associate",
-                               {"user_id": "new", "new_email": "new@example.com",
-                                "permissions": ["tickets"], "send_invite": "no"}, headers=HX)
+    response = await http.post(
+        f"/admin/clients/{client_id}/associate",
+        {
+            "user_id": "new",
+            "new_email": "new@example.com",
+            "permissions": ["tickets"],
+            "send_invite": "no",
+        },
+        headers=HX,
+    )
     assert "Invite sent." in text_of(response)
     assert await Invitation.exists().where(Invitation.email_key == "new@example.com")
 
 
 async def test_associate_errors_stay_in_the_dialog(http, admin_session):
     client_id, owner = await make_client()
-    response = await http.post(f"/admin/clients/{client_id}/associate",
-                               {"user_id": str(owner["id"]), "permissions": ["tickets"],
-                                "send_invite": "no", "q": "olivia"}, headers=HX)
+    response = await http.post(
+        f"/admin/clients/{client_id}/associate",
+        {
+            "user_id": str(owner["id"]),
+            "permissions": ["tickets"],
+            "send_invite": "no",
+            "q": "olivia",
+        },
+        headers=HX,
+    )
     assert response.status_code == 422
     assert response.headers["hx-retarget"] == "#associate-form"
     assert "already has access" in text_of(response)
     assert page(response).find("input", {"name": "q"})["value"] == "olivia"
-    none_chosen = await http.post(f"/admin/clients/{client_id}/associate",
-                                  {"permissions": ["tickets"]}, headers=HX)
+    none_chosen = await http.post(
+        f"/admin/clients/{client_id}/associate", {"permissions": ["tickets"]}, headers=HX
+    )
     assert "Select a user" in text_of(none_chosen)
 
 
 async def test_admin_password_reset_email_from_the_users_tab(http, admin_session):
     client_id, owner = await make_client()
-    response = await http.post(f"/admin/clients/{client_id}/users/{owner['id']}/password-reset",
-                               headers=HX)
+    response = await http.post(
+        f"/admin/clients/{client_id}/users/{owner['id']}/password-reset", headers=HX
+    )
     assert "Password reset email sent." in text_of(response)
     assert await OutboundEmail.exists().where(OutboundEmail.template == "password_reset")
 
 
 async def test_a_support_operator_can_look_but_not_change(http):
-    await create_admin(email="sam@example.com", password="support-passphrase-7", name="Sam",
-                       role="support", actor=ADMIN)
+    await create_admin(
+        email="sam@example.com",
+        password="support-passphrase-7",
+        name="Sam",
+        role="support",
+        actor=ADMIN,
+    )
     await http.login("sam@example.com", "support-passphrase-7", path="/admin/login")
     client_id, owner = await make_client()
     user = await make_user()
-    invitation_id, _ = await invitations.invite(client_id, "p@example.com", ["quotes"],
-                                                actor=ADMIN)
+    invitation_id, _ = await invitations.invite(client_id, "p@example.com", ["quotes"], actor=ADMIN)
     soup = page(await http.get(f"/admin/clients/{client_id}/users"))
     assert not soup.find("button", string="+ Associate User")
     assert not soup.find("button", string="Resend Invite")
     base = f"/admin/clients/{client_id}"
-    for url in (f"{base}/associate", f"{base}/users/{owner['id']}/permissions",
-                f"{base}/users/{owner['id']}/remove", f"{base}/users/{owner['id']}/password-reset",
-                f"{base}/invites/{invitation_id}/resend", f"{base}/invites/{invitation_id}/cancel"):
-        response = await http.post(url, {"user_id": str(user["id"]), "permissions": ["tickets"],
-                                          "send_invite": "no"}, headers=HX)
+    for url in (
+        f"{base}/associate",
+        f"{base}/users/{owner['id']}/permissions",
+        f"{base}/users/{owner['id']}/remove",
+        f"{base}/users/{owner['id']}/password-reset",
+        f"{base}/invites/{invitation_id}/resend",
+        f"{base}/invites/{invitation_id}/cancel",
+    ):
+        response = await http.post(
+            url,
+            {"user_id": str(user["id"]), "permissions": ["tickets"], "send_invite": "no"},
+            headers=HX,
+        )
         assert response.status_code == 403, url
     assert (await http.get(f"{base}/user-search?q=x")).status_code == 403
     assert await access.access_for(user["id"], client_id) is None
     assert await Invitation.count() == 1
 
 
-async def test_the_users_tab_runs_a_constant_number_of_queries(http, admin_session,
-                                                               count_queries):
+async def test_the_users_tab_runs_a_constant_number_of_queries(http, admin_session, count_queries):
     client_id, _ = await make_client()
     await invitations.invite(client_id, "first@example.com", ["quotes"], actor=ADMIN)
 

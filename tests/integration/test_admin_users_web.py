@@ -31,7 +31,13 @@ async def test_manage_users_lists_every_user_with_its_details(http, admin_sessio
     soup = page(await http.get("/admin/users"))
     assert soup.find("h1", string="Manage Users")
     assert [th.get_text() for th in soup.select("#user-results th")] == [
-        "ID", "Name", "Email Address", "Accounts", "2FA", "Last Login"]
+        "ID",
+        "Name",
+        "Email Address",
+        "Accounts",
+        "2FA",
+        "Last Login",
+    ]
     row = soup.select_one(f"#user-{member['id']}")
     cells = [td.get_text(" ", strip=True) for td in row.find_all("td")]
     assert cells[0] == f"#{member['id']}"
@@ -59,7 +65,8 @@ async def test_search_as_you_type_by_name_email_or_id(http, admin_session):
     assert await found(f"#{jo['id']}") == [f"user-{jo['id']}"]
     assert await found("nobody") == []
     assert "No user matches “nobody”." in text_of(
-        await http.get("/admin/users", params={"q": "nobody"}, headers=HX))
+        await http.get("/admin/users", params={"q": "nobody"}, headers=HX)
+    )
 
 
 async def test_manage_users_pages_through_many_users(http, admin_session):
@@ -72,8 +79,7 @@ async def test_manage_users_pages_through_many_users(http, admin_session):
     assert len(second.select("#user-results tbody tr")) == 5
 
 
-async def test_manage_users_runs_a_constant_number_of_queries(http, admin_session,
-                                                              count_queries):
+async def test_manage_users_runs_a_constant_number_of_queries(http, admin_session, count_queries):
     client_id, _ = await make_client()
 
     async def statements():
@@ -107,8 +113,10 @@ async def test_the_user_page_shows_profile_accounts_and_actions(http, admin_sess
     soup = page(await http.get(f"/admin/users/{owner['id']}"))
     assert soup.find("h1").get_text() == "Olivia Owner"
     assert soup.find("input", {"name": "email"})["value"] == owner["email"]
-    assert soup.find("select", {"name": "language"}).find("option", selected=True)["value"] == \
-        "english"
+    assert (
+        soup.find("select", {"name": "language"}).find("option", selected=True)["value"]
+        == "english"
+    )
     acme, globex = soup.select_one(f"#account-{client_id}"), soup.select_one(f"#account-{other_id}")
     assert acme.find(class_="badge-owner") and not acme.find("button", string="Make Owner")
     assert globex.find("button", string="Make Owner")
@@ -122,9 +130,16 @@ async def test_the_user_page_shows_profile_accounts_and_actions(http, admin_sess
 
 async def test_edit_name_email_and_language(http, admin_session):
     user = await make_user("Jo", "Walker", email="jo@example.com")
-    response = await http.post(f"/admin/users/{user['id']}",
-                               {"first_name": "Joanna", "last_name": "Walker",
-                                "email": "Joanna@Example.com", "language": "french"}, headers=HX)
+    response = await http.post(
+        f"/admin/users/{user['id']}",
+        {
+            "first_name": "Joanna",
+            "last_name": "Walker",
+            "email": "Joanna@Example.com",
+            "language": "french",
+        },
+        headers=HX,
+    )
     assert response.status_code == 200
     assert flash_of(response) == "User details saved."
     soup = page(response)
@@ -133,10 +148,15 @@ async def test_edit_name_email_and_language(http, admin_session):
     assert soup.find("h1").get_text() == "Joanna Walker"
     saved = await users.get_user(user["id"])
     assert (saved["first_name"], saved["email"], saved["email_key"], saved["language"]) == (
-        "Joanna", "Joanna@example.com", "joanna@example.com", "french")
+        "Joanna",
+        "Joanna@example.com",
+        "joanna@example.com",
+        "french",
+    )
     entry = await ActivityEntry.select().where(ActivityEntry.action == "user.updated").first()
     assert "first name: 'Jo' -> 'Joanna'" in entry["description"]
     assert "language: 'english' -> 'french'" in entry["description"]
+    assert (entry["actor_name"], entry["ip"]) == ("Ada", "127.0.0.1")
 
 
 async def test_bad_profile_input_changes_nothing_and_keeps_what_was_typed(http, admin_session):
@@ -148,13 +168,20 @@ async def test_bad_profile_input_changes_nothing_and_keeps_what_was_typed(http, 
         ({"first_name": ""}, "Enter a first name."),
         ({"language": "klingon"}, "Choose a language from the list."),
     ):
-        form = {"first_name": "Joanna", "last_name": "Walker", "email": "jo@example.com",
-                "language": "english", **values}
+        form = {
+            "first_name": "Joanna",
+            "last_name": "Walker",
+            "email": "jo@example.com",
+            "language": "english",
+            **values,
+        }
         response = await http.post(f"/admin/users/{user['id']}", form, headers=HX)
         assert response.status_code == 422, values
         soup = page(response)
-        assert message in soup.select_one("#user-profile .error, #user-profile .form-errors"
-                                          ).get_text(), values
+        assert (
+            message
+            in soup.select_one("#user-profile .error, #user-profile .form-errors").get_text()
+        ), values
         assert soup.find("input", {"name": "last_name"})["value"] == "Walker"
         assert soup.find("input", {"name": "email"})["value"] == form["email"]
     assert (await users.get_user(user["id"]))["first_name"] == "Jo"
@@ -164,8 +191,9 @@ async def test_make_owner_transfers_the_account(http, admin_session):
     client_id, owner = await make_client("Acme")
     member = await make_user("Jo", "Walker")
     await access.grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
-    response = await http.post(f"/admin/users/{member['id']}/make-owner",
-                               {"client_id": str(client_id)}, headers=HX)
+    response = await http.post(
+        f"/admin/users/{member['id']}/make-owner", {"client_id": str(client_id)}, headers=HX
+    )
     assert response.status_code == 200
     assert flash_of(response) == "Now the owner of Acme."
     row = page(response).select_one(f"#account-{client_id}")
@@ -179,8 +207,9 @@ async def test_make_owner_transfers_the_account(http, admin_session):
 async def test_make_owner_of_an_account_the_user_is_not_in_is_refused(http, admin_session):
     client_id, owner = await make_client("Acme")
     stranger = await make_user()
-    response = await http.post(f"/admin/users/{stranger['id']}/make-owner",
-                               {"client_id": str(client_id)}, headers=HX)
+    response = await http.post(
+        f"/admin/users/{stranger['id']}/make-owner", {"client_id": str(client_id)}, headers=HX
+    )
     assert response.status_code == 422
     assert "Only a user already associated" in text_of(response)
     assert (await get_client(client_id))["owner"] == owner["id"]
@@ -202,17 +231,18 @@ async def test_change_password_ends_the_users_sessions(http, admin_session):
 
     user = await make_user(email="jo@example.com")
     app = create_app(run_mail_worker=False, manage_database=False)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://testserver.local") as other:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
+    ) as other:
         await Browser(other).login("jo@example.com")
     assert await Session.exists().where(Session.user == user["id"])
 
-    weak = await http.post(f"/admin/users/{user['id']}/password", {"password": "short"},
-                           headers=HX)
+    weak = await http.post(f"/admin/users/{user['id']}/password", {"password": "short"}, headers=HX)
     assert weak.status_code == 422
     assert page(weak).select_one("#change-password-error")
-    response = await http.post(f"/admin/users/{user['id']}/password",
-                               {"password": NEW_PASSWORD}, headers=HX)
+    response = await http.post(
+        f"/admin/users/{user['id']}/password", {"password": NEW_PASSWORD}, headers=HX
+    )
     assert response.status_code == 200
     assert flash_of(response) == "Password changed; the user's sessions were ended."
     assert not await Session.exists().where(Session.user == user["id"])
@@ -233,8 +263,7 @@ async def test_delete_only_once_no_access_remains(http, admin_session):
 
     await access.revoke_access(client_id, user["id"], actor=ADMIN)
     soup = page(await http.get(f"/admin/users/{user['id']}"))
-    assert not soup.select_one("#user-danger").find("button", string="Delete").has_attr(
-        "disabled")
+    assert not soup.select_one("#user-danger").find("button", string="Delete").has_attr("disabled")
     deleted = await http.post(f"/admin/users/{user['id']}/delete", headers=HX)
     assert deleted.headers["hx-location"] == f"/admin/users?deleted={user['id']}"
     assert not await User.exists().where(User.id == user["id"])
@@ -253,12 +282,16 @@ async def test_a_support_operator_can_look_but_not_change_users(http, support_se
     assert not soup.find("button", string="Change Password")
     assert not soup.find("button", string="Delete")
     base = f"/admin/users/{user['id']}"
-    for url, form in ((base, {"first_name": "X", "last_name": "Y", "email": "x@example.com",
-                              "language": "english"}),
-                      (f"{base}/make-owner", {"client_id": str(client_id)}),
-                      (f"{base}/password-reset", {}),
-                      (f"{base}/password", {"password": NEW_PASSWORD}),
-                      (f"{base}/delete", {})):
+    for url, form in (
+        (
+            base,
+            {"first_name": "X", "last_name": "Y", "email": "x@example.com", "language": "english"},
+        ),
+        (f"{base}/make-owner", {"client_id": str(client_id)}),
+        (f"{base}/password-reset", {}),
+        (f"{base}/password", {"password": NEW_PASSWORD}),
+        (f"{base}/delete", {}),
+    ):
         assert (await http.post(url, form, headers=HX)).status_code == 403, url
     assert (await get_client(client_id))["owner"] == owner["id"]
     assert (await users.get_user(user["id"]))["first_name"] == "Una"

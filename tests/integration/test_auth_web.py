@@ -31,8 +31,7 @@ async def test_the_login_page_has_no_inline_script(http):
 
 async def test_state_changing_requests_need_the_csrf_token(http):
     _, owner = await make_client()
-    refused = await http.post("/login", {"email": owner["email"], "password": PASSWORD},
-                              csrf=False)
+    refused = await http.post("/login", {"email": owner["email"], "password": PASSWORD}, csrf=False)
     assert refused.status_code == 403
     assert SESSION_COOKIE not in http.cookies
     await http.login(owner["email"])
@@ -127,9 +126,15 @@ async def test_choose_account_lists_owned_first_and_refuses_others(http):
     from app.clients.services import get_client, update_client
 
     closed = await get_client(closed_id)
-    await update_client(closed_id, company_name=closed["company_name"],
-                        first_name=closed["first_name"], last_name=closed["last_name"],
-                        email=closed["email"], status="Closed", actor=ADMIN)
+    await update_client(
+        closed_id,
+        company_name=closed["company_name"],
+        first_name=closed["first_name"],
+        last_name=closed["last_name"],
+        email=closed["email"],
+        status="Closed",
+        actor=ADMIN,
+    )
     response = await http.login("me@example.com")
     assert response.headers["location"] == "/accounts"
     soup = page(await http.get("/accounts"))
@@ -147,15 +152,21 @@ async def test_choose_account_lists_owned_first_and_refuses_others(http):
 async def test_admin_login_is_separate_from_user_login(http):
     from app.admin.services import create_admin
 
-    await create_admin(email="staff@example.com", password="staff-password-2026", name="Ada",
-                       role="full", actor=ADMIN)
+    await create_admin(
+        email="staff@example.com",
+        password="staff-password-2026",
+        name="Ada",
+        role="full",
+        actor=ADMIN,
+    )
     _, owner = await make_client()
     await http.login(owner["email"])
     assert (await http.get("/admin/clients")).headers["location"] == "/admin/login"
     refused = await http.post("/admin/login", {"email": owner["email"], "password": PASSWORD})
     assert refused.status_code == 400
-    ok = await http.post("/admin/login",
-                         {"email": "staff@example.com", "password": "staff-password-2026"})
+    ok = await http.post(
+        "/admin/login", {"email": "staff@example.com", "password": "staff-password-2026"}
+    )
     assert ok.status_code == 303 and ok.headers["location"] == "/admin/clients"
 
 

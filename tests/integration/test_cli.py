@@ -16,14 +16,29 @@ ROSTER = str(Path(sys.executable).parent / "roster")
 
 
 def roster(*args, env=None):
-    return subprocess.run([ROSTER, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [ROSTER, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 async def test_create_client_prints_the_new_id():
-    result = roster("create-client", "--owner-email", "Cli@Example.com", "--owner-first",
-                    "Cleo", "--owner-last", "Li", "--owner-password", "cli-passphrase-2026",
-                    "--company", "CLI Co")
+    result = roster(
+        "create-client",
+        "--owner-email",
+        "Cli@Example.com",
+        "--owner-first",
+        "Cleo",
+        "--owner-last",
+        "Li",
+        "--owner-password",
+        "cli-passphrase-2026",
+        "--company",
+        "CLI Co",
+    )
     assert result.returncode == 0, result.stderr
     client_id = int(result.stdout.strip())
     client = await get_client(client_id)
@@ -33,15 +48,26 @@ async def test_create_client_prints_the_new_id():
 
 
 async def test_create_admin_with_a_role_and_clear_errors():
-    ok = roster("create-admin", "--email", "sam@example.com", "--password",
-                "support-passphrase-1", "--name", "Sam", "--role", "support")
+    ok = roster(
+        "create-admin",
+        "--email",
+        "sam@example.com",
+        "--password",
+        "support-passphrase-1",
+        "--name",
+        "Sam",
+        "--role",
+        "support",
+    )
     assert ok.returncode == 0, ok.stderr
     assert (await Admin.select().first())["role"] == "support"
-    again = roster("create-admin", "--email", "SAM@example.com", "--password",
-                   "support-passphrase-1")
+    again = roster(
+        "create-admin", "--email", "SAM@example.com", "--password", "support-passphrase-1"
+    )
     assert again.returncode == 1 and "already exists" in again.stderr
-    bad_role = roster("create-admin", "--email", "x@example.com", "--password", "p",
-                      "--role", "root")
+    bad_role = roster(
+        "create-admin", "--email", "x@example.com", "--password", "p", "--role", "root"
+    )
     assert bad_role.returncode == 2
 
 
@@ -61,8 +87,7 @@ async def test_demo_is_refused_in_production():
 
 
 def test_python_dash_m_app_is_the_same_command():
-    result = subprocess.run([sys.executable, "-m", "app", "--help"], capture_output=True,
-                            text=True)
+    result = subprocess.run([sys.executable, "-m", "app", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for command in ("serve", "migrate", "demo", "create-admin", "create-client"):
         assert command in result.stdout

@@ -12,8 +12,14 @@ from app.web.middleware import SESSION_COOKIE
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page, text_of
 
-GOOD = {"first_name": "Rita", "last_name": "Reg", "email": "rita@example.com",
-        "password": "amber-violin-harbor-3", "company": "Rita Ltd", "accept_tos": "on"}
+GOOD = {
+    "first_name": "Rita",
+    "last_name": "Reg",
+    "email": "rita@example.com",
+    "password": "amber-violin-harbor-3",
+    "company": "Rita Ltd",
+    "accept_tos": "on",
+}
 
 
 async def test_register_creates_a_user_and_an_account_they_own(http):
@@ -41,8 +47,10 @@ async def test_the_reset_request_answers_the_same_for_unknown_emails(http):
     await make_user(email="known@example.com")
     known = await http.post("/password/reset", {"email": "known@example.com"})
     unknown = await http.post("/password/reset", {"email": "nobody@example.com"})
-    strip = lambda r: text_of(r).replace("known@example.com", "X").replace(  # noqa: E731
-        "nobody@example.com", "X")
+
+    def strip(r):
+        return text_of(r).replace("known@example.com", "X").replace("nobody@example.com", "X")
+
     assert known.status_code == unknown.status_code == 200
     assert strip(known) == strip(unknown)
     assert await OutboundEmail.count() == 1
@@ -76,20 +84,30 @@ async def test_the_profile_needs_the_profile_permission(http):
     await access.grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
     await http.login("member@example.com")
     assert (await http.get("/account/profile")).status_code == 403
-    refused = await http.post("/account/profile", {"company_name": "Hacked", "first_name": "a",
-                                                   "last_name": "b", "email": "a@b.co"})
+    refused = await http.post(
+        "/account/profile",
+        {"company_name": "Hacked", "first_name": "a", "last_name": "b", "email": "a@b.co"},
+    )
     assert refused.status_code == 403
     assert (await get_client(client_id))["company_name"] == "Acme Hosting"
     await access.update_permissions(client_id, member["id"], ["profile"], actor=ADMIN)
     assert (await http.get("/account/profile")).status_code == 200
-    saved = await http.post("/account/profile", {"company_name": "Acme Cloud",
-                                                 "first_name": "Olivia", "last_name": "Owner",
-                                                 "email": "billing@acme.example"})
+    saved = await http.post(
+        "/account/profile",
+        {
+            "company_name": "Acme Cloud",
+            "first_name": "Olivia",
+            "last_name": "Owner",
+            "email": "billing@acme.example",
+        },
+    )
     assert saved.headers["location"] == "/account/profile?saved=1"
     assert (await get_client(client_id))["company_name"] == "Acme Cloud"
     assert "Account details saved." in text_of(await http.get("/account/profile?saved=1"))
-    bad = await http.post("/account/profile", {"company_name": "X", "first_name": "",
-                                               "last_name": "Owner", "email": "x@example.com"})
+    bad = await http.post(
+        "/account/profile",
+        {"company_name": "X", "first_name": "", "last_name": "Owner", "email": "x@example.com"},
+    )
     assert bad.status_code == 400 and "Enter a first name" in text_of(bad)
     assert (await get_client(client_id))["company_name"] == "Acme Cloud"
 
@@ -98,10 +116,8 @@ async def test_register_on_the_invite_page_then_lands_in_the_account(http):
     from app.invitations import services as invitations
 
     client_id, owner = await make_client("Client Test")
-    _, token = await invitations.invite(client_id, "invited@example.com", ["quotes"],
-                                        actor=ADMIN)
-    response = await http.post(f"/invite/{token}/register",
-                               {**GOOD, "email": "other@example.com"})
+    _, token = await invitations.invite(client_id, "invited@example.com", ["quotes"], actor=ADMIN)
+    response = await http.post(f"/invite/{token}/register", {**GOOD, "email": "other@example.com"})
     assert response.status_code == 303
     user = await users.find_by_email("other@example.com")
     assert (await access.access_for(user["id"], client_id)).permissions == ("quotes",)

@@ -32,8 +32,9 @@ async def test_twenty_simultaneous_accepts_give_exactly_one_grant():
 
 async def test_accept_racing_resend_and_cancel_leaves_consistent_data():
     client_id, _ = await make_client()
-    invitation_id, token = await invitations.invite(client_id, unique_email(), ["tickets"],
-                                                    actor=ADMIN)
+    invitation_id, token = await invitations.invite(
+        client_id, unique_email(), ["tickets"], actor=ADMIN
+    )
     user = await make_user()
     outcomes = await asyncio.gather(
         invitations.accept(token, user["id"], actor=user_actor(user)),

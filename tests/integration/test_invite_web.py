@@ -18,8 +18,9 @@ async def test_an_unknown_token_gets_the_single_no_pending_invite_page(http):
 
 async def test_dead_links_are_indistinguishable(http):
     client_id, _ = await make_client()
-    invitation_id, cancelled = await invitations.invite(client_id, "a@example.com", ["tickets"],
-                                                        actor=ADMIN)
+    invitation_id, cancelled = await invitations.invite(
+        client_id, "a@example.com", ["tickets"], actor=ADMIN
+    )
     await invitations.cancel(client_id, invitation_id, actor=ADMIN)
     _, accepted = await invitations.invite(client_id, "b@example.com", ["tickets"], actor=ADMIN)
     user = await make_user()
@@ -34,8 +35,9 @@ async def test_dead_links_are_indistinguishable(http):
 
 async def test_a_pending_invite_shows_the_seed_texts_and_private_headers(http):
     client_id, owner = await make_client("Client Test")
-    _, token = await invitations.invite(client_id, "guest@example.com", ["invoices"],
-                                        actor=user_actor(owner))
+    _, token = await invitations.invite(
+        client_id, "guest@example.com", ["invoices"], actor=user_actor(owner)
+    )
     response = await http.get(f"/invite/{token}")
     assert response.status_code == 200
     body = text_of(response)
@@ -48,8 +50,9 @@ async def test_a_pending_invite_shows_the_seed_texts_and_private_headers(http):
 
 async def test_markup_in_names_is_escaped(http):
     client_id, owner = await make_client("<script>alert(1)</script> Ltd")
-    _, token = await invitations.invite(client_id, "guest@example.com", ["invoices"],
-                                        actor=user_actor(owner))
+    _, token = await invitations.invite(
+        client_id, "guest@example.com", ["invoices"], actor=user_actor(owner)
+    )
     response = await http.get(f"/invite/{token}")
     assert "<script>alert(1)</script>" not in response.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Ltd" in response.text
@@ -57,11 +60,13 @@ async def test_markup_in_names_is_escaped(http):
 
 async def test_logging_in_on_the_invite_page_accepts_and_lands_in_the_account(http):
     client_id, owner = await make_client("Client Test")
-    _, token = await invitations.invite(client_id, "guest@example.com", ["invoices", "quotes"],
-                                        actor=user_actor(owner))
+    _, token = await invitations.invite(
+        client_id, "guest@example.com", ["invoices", "quotes"], actor=user_actor(owner)
+    )
     user = await make_user("Gina", "Guest", email="gina@example.com")
-    response = await http.post(f"/invite/{token}/login",
-                               {"email": "gina@example.com", "password": "wrong-wrong-1"})
+    response = await http.post(
+        f"/invite/{token}/login", {"email": "gina@example.com", "password": "wrong-wrong-1"}
+    )
     assert response.status_code == 400
     assert await access.access_for(user["id"], client_id) is None
     await http.login("gina@example.com", path=f"/invite/{token}/login")
@@ -74,8 +79,7 @@ async def test_logging_in_on_the_invite_page_accepts_and_lands_in_the_account(ht
 async def test_a_logged_in_user_accepts_with_one_button(http):
     client_id, _ = await make_client("Client Test")
     _, mine = await make_client("Mine", owner_email="me@example.com")
-    _, token = await invitations.invite(client_id, "someone@example.com", ["tickets"],
-                                        actor=ADMIN)
+    _, token = await invitations.invite(client_id, "someone@example.com", ["tickets"], actor=ADMIN)
     await http.login("me@example.com")
     soup = page(await http.get(f"/invite/{token}"))
     assert soup.find("button", string="Accept Invite")
@@ -106,14 +110,14 @@ async def test_simultaneous_accepts_from_different_browsers_give_one_grant(http)
     from tests.integration.conftest import Browser
 
     client_id, _ = await make_client("Client Test")
-    _, token = await invitations.invite(client_id, "shared@example.com", ["tickets"],
-                                        actor=ADMIN)
+    _, token = await invitations.invite(client_id, "shared@example.com", ["tickets"], actor=ADMIN)
     app = create_app(run_mail_worker=False, manage_database=False)
     browsers = []
     for i in range(10):
         await make_user(email=f"racer{i}@example.com")
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                   base_url="http://testserver.local")
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
+        )
         browsers.append(Browser(client))
         await browsers[-1].login(f"racer{i}@example.com")
     try:

@@ -42,13 +42,14 @@ def smtp_server():
 
 
 def settings_for(port: int):
-    return load_settings({"ROSTER_SMTP_URL": f"smtp://127.0.0.1:{port}",
-                          "ROSTER_SECRET_KEY": "k"})
+    return load_settings({"ROSTER_SMTP_URL": f"smtp://127.0.0.1:{port}", "ROSTER_SECRET_KEY": "k"})
 
 
 async def queue(n: int = 1) -> list[int]:
-    return [await enqueue(to=f"jo{i}@example.com", template="password_reset", context=CONTEXT)
-            for i in range(n)]
+    return [
+        await enqueue(to=f"jo{i}@example.com", template="password_reset", context=CONTEXT)
+        for i in range(n)
+    ]
 
 
 async def test_an_email_is_queued_only_if_its_transaction_commits():
@@ -90,7 +91,8 @@ async def test_a_failed_delivery_is_kept_and_retried_later_then_given_up():
     assert (await OutboundEmail.select().first())["attempts"] == 1
     for _ in range(worker.MAX_ATTEMPTS - 1):
         await OutboundEmail.update({OutboundEmail.next_attempt_at: clock.now()}).where(
-            OutboundEmail.id == email_id)
+            OutboundEmail.id == email_id
+        )
         await worker.deliver_due(settings_for(closed_port))
     row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
     assert row["status"] == "failed" and row["attempts"] == worker.MAX_ATTEMPTS

@@ -25,11 +25,14 @@ from tests.factories import ADMIN, make_client, make_user, unique_email, user_ac
 
 
 async def counts() -> dict:
-    return {t.__name__: await t.count() for t in
-            (User, Client, Grant, Invitation, OutboundEmail, ActivityEntry)}
+    return {
+        t.__name__: await t.count()
+        for t in (User, Client, Grant, Invitation, OutboundEmail, ActivityEntry)
+    }
 
 
 # Rule 1: exactly one owner, who has every permission.
+
 
 async def test_creating_a_client_creates_its_owner_with_total_access():
     client_id, owner = await make_client("Acme Hosting")
@@ -69,12 +72,14 @@ async def test_ownership_moves_only_by_an_admin_to_an_associated_user():
     previous = await access.access_for(owner["id"], client_id)
     assert not previous.is_owner and previous.permissions == ALL_KEYS
     assert (await access.access_for(stranger["id"], client_id)).is_owner
-    entry = await ActivityEntry.select().where(
-        ActivityEntry.action == "client.owner_changed").first()
+    entry = (
+        await ActivityEntry.select().where(ActivityEntry.action == "client.owner_changed").first()
+    )
     assert "Olivia Owner -> Una User" in entry["description"]
 
 
 # Grants, their activity entries, and bad input that writes nothing.
+
 
 async def test_grant_update_revoke_write_activity_with_before_and_after():
     client_id, _ = await make_client()
@@ -82,22 +87,32 @@ async def test_grant_update_revoke_write_activity_with_before_and_after():
     await access.grant_access(client_id, user["id"], ["tickets", "profile"], actor=ADMIN)
     await access.update_permissions(client_id, user["id"], ["invoices"], actor=ADMIN)
     await access.revoke_access(client_id, user["id"], actor=ADMIN)
-    rows = await ActivityEntry.select().where(ActivityEntry.user_id == user["id"]).order_by(
-        ActivityEntry.id)
+    rows = (
+        await ActivityEntry.select()
+        .where(ActivityEntry.user_id == user["id"])
+        .order_by(ActivityEntry.id)
+    )
     described = [(r["action"], r["description"]) for r in rows]
-    assert ("access.granted", "Gave Una User access to Acme Hosting: none -> profile, tickets"
-            ) in described
-    assert any(a == "access.permissions_changed" and "profile, tickets -> invoices" in d
-               for a, d in described)
+    assert (
+        "access.granted",
+        "Gave Una User access to Acme Hosting: none -> profile, tickets",
+    ) in described
+    assert any(
+        a == "access.permissions_changed" and "profile, tickets -> invoices" in d
+        for a, d in described
+    )
     assert any(a == "access.revoked" and "invoices -> none" in d for a, d in described)
     assert all(r["actor_type"] == "admin" and r["actor_name"] == "Ada Admin" for r in rows)
     assert await users.get_user(user["id"])  # removing access never deletes the user
 
 
-@pytest.mark.parametrize("keys,message", [
-    (["profile", "sudo"], "Unknown permission: sudo"),
-    ([], "at least one permission"),
-])
+@pytest.mark.parametrize(
+    "keys,message",
+    [
+        (["profile", "sudo"], "Unknown permission: sudo"),
+        ([], "at least one permission"),
+    ],
+)
 async def test_bad_permissions_are_refused_and_write_nothing(keys, message):
     client_id, _ = await make_client()
     user = await make_user()
@@ -109,16 +124,24 @@ async def test_bad_permissions_are_refused_and_write_nothing(keys, message):
     assert await counts() == before
 
 
-@pytest.mark.parametrize("kwargs,field", [
-    ({"email": "not an email"}, "email"),
-    ({"first_name": "x" * 101}, "first_name"),
-    ({"last_name": ""}, "last_name"),
-    ({"password": "abc"}, "password"),
-])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"email": "not an email"}, "email"),
+        ({"first_name": "x" * 101}, "first_name"),
+        ({"last_name": ""}, "last_name"),
+        ({"password": "abc"}, "password"),
+    ],
+)
 async def test_invalid_users_are_refused_and_write_nothing(kwargs, field):
     before = await counts()
-    values = {"first_name": "Ada", "last_name": "Lovelace", "email": unique_email(),
-              "password": "violet-anchor-tundra-42", **kwargs}
+    values = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": unique_email(),
+        "password": "violet-anchor-tundra-42",
+        **kwargs,
+    }
     with pytest.raises(DomainError) as err:
         await users.create_user(**values, actor=ADMIN)
     assert err.value.field == field
@@ -135,14 +158,22 @@ async def test_the_database_refuses_a_second_grant_for_the_same_user_and_account
     client_id, owner = await make_client()
     now = clock.now()
     with pytest.raises(Exception) as err:  # noqa: B017 (each engine has its own class)
-        await Grant.insert(Grant(user=owner["id"], client=client_id, permissions="profile",
-                                 created_at=now, updated_at=now))
+        await Grant.insert(
+            Grant(
+                user=owner["id"],
+                client=client_id,
+                permissions="profile",
+                created_at=now,
+                updated_at=now,
+            )
+        )
     assert is_unique_violation(err.value)
     with pytest.raises(DomainError, match="already has access"):
         await access.grant_access(client_id, owner["id"], ["profile"], actor=ADMIN)
 
 
 # Rule 7: a user is deleted only without grants.
+
 
 async def test_a_user_is_deleted_only_once_no_grants_remain():
     client_id, _ = await make_client()
@@ -158,10 +189,12 @@ async def test_a_user_is_deleted_only_once_no_grants_remain():
 
 # Rules 3 and 5: invitations.
 
+
 async def test_an_invite_stores_only_the_token_hash_and_queues_its_email_atomically():
     client_id, owner = await make_client("Client Test")
     invitation_id, token = await invitations.invite(
-        client_id, "Guest@Example.com", ["invoices", "tickets"], actor=user_actor(owner))
+        client_id, "Guest@Example.com", ["invoices", "tickets"], actor=user_actor(owner)
+    )
     row = await Invitation.select().where(Invitation.id == invitation_id).first()
     assert row["token_hash"] == token_hash(token)
     assert token not in str(row)
@@ -177,8 +210,7 @@ async def test_an_invite_stores_only_the_token_hash_and_queues_its_email_atomica
 
 async def test_an_invite_sent_by_staff_names_the_company_in_the_subject():
     client_id, _ = await make_client()
-    invitation_id, _ = await invitations.invite(client_id, unique_email(), ["tickets"],
-                                                actor=ADMIN)
+    invitation_id, _ = await invitations.invite(client_id, unique_email(), ["tickets"], actor=ADMIN)
     email = await OutboundEmail.select().where(OutboundEmail.invitation == invitation_id).first()
     assert email["subject"] == "An agent of Roster has sent you an invite"
 
@@ -200,12 +232,10 @@ async def test_inviting_an_associated_user_is_refused():
 
 async def test_an_expired_invite_makes_way_for_a_new_one(monkeypatch):
     client_id, _ = await make_client()
-    first_id, _ = await invitations.invite(client_id, "late@example.com", ["tickets"],
-                                           actor=ADMIN)
+    first_id, _ = await invitations.invite(client_id, "late@example.com", ["tickets"], actor=ADMIN)
     later = clock.now() + timedelta(days=8)
     monkeypatch.setattr(clock, "now", lambda: later)
-    second_id, _ = await invitations.invite(client_id, "late@example.com", ["tickets"],
-                                            actor=ADMIN)
+    second_id, _ = await invitations.invite(client_id, "late@example.com", ["tickets"], actor=ADMIN)
     assert second_id != first_id
     pending = await invitations.pending_for_client(client_id)
     assert [p["id"] for p in pending] == [second_id]
@@ -213,8 +243,9 @@ async def test_an_expired_invite_makes_way_for_a_new_one(monkeypatch):
 
 async def test_resend_issues_a_fresh_token_and_restarts_the_seven_days(monkeypatch):
     client_id, _ = await make_client()
-    invitation_id, old = await invitations.invite(client_id, "guest@example.com", ["tickets"],
-                                                  actor=ADMIN)
+    invitation_id, old = await invitations.invite(
+        client_id, "guest@example.com", ["tickets"], actor=ADMIN
+    )
     later = clock.now() + timedelta(days=5)
     monkeypatch.setattr(clock, "now", lambda: later)
     new = await invitations.resend(client_id, invitation_id, actor=ADMIN)
@@ -231,8 +262,9 @@ async def test_resend_issues_a_fresh_token_and_restarts_the_seven_days(monkeypat
 async def test_cancel_kills_the_link_and_resend_or_cancel_of_another_account_is_refused():
     client_id, _ = await make_client()
     other_id, _ = await make_client("Other")
-    invitation_id, token = await invitations.invite(client_id, "guest@example.com", ["tickets"],
-                                                    actor=ADMIN)
+    invitation_id, token = await invitations.invite(
+        client_id, "guest@example.com", ["tickets"], actor=ADMIN
+    )
     with pytest.raises(NotFound):
         await invitations.cancel(other_id, invitation_id, actor=ADMIN)
     with pytest.raises(NotFound):
@@ -251,16 +283,17 @@ async def test_cancel_kills_the_link_and_resend_or_cancel_of_another_account_is_
 
 # Rule 4: accepting.
 
+
 async def test_accepting_grants_the_invited_permissions_with_any_email():
     client_id, owner = await make_client("Client Test")
-    _, token = await invitations.invite(client_id, "invited@example.com",
-                                        ["invoices", "quotes"], actor=user_actor(owner))
+    _, token = await invitations.invite(
+        client_id, "invited@example.com", ["invoices", "quotes"], actor=user_actor(owner)
+    )
     someone = await make_user("Sam", "Else", email="different@example.com")
     assert await invitations.accept(token, someone["id"], actor=user_actor(someone)) == client_id
     granted = await access.access_for(someone["id"], client_id)
     assert granted.permissions == ("invoices", "quotes") and not granted.is_owner
-    notice = await OutboundEmail.select().where(
-        OutboundEmail.template == "invite_accepted").first()
+    notice = await OutboundEmail.select().where(OutboundEmail.template == "invite_accepted").first()
     assert notice["to_address"] == owner["email"]
     with pytest.raises(invitations.InviteUnavailable):
         await invitations.accept(token, someone["id"], actor=user_actor(someone))
@@ -274,7 +307,7 @@ async def test_an_already_associated_user_gets_a_clear_message_and_no_duplicate(
     with pytest.raises(invitations.AlreadyAssociated, match="already have access"):
         await invitations.accept(token, member["id"], actor=user_actor(member))
     assert await Grant.count().where(Grant.user == member["id"]) == 1
-    assert (await invitations.pending_invite(token))  # still pending for someone else
+    assert await invitations.pending_invite(token)  # still pending for someone else
 
 
 async def test_an_expired_invite_cannot_be_accepted(monkeypatch):
@@ -293,8 +326,9 @@ async def test_unknown_accepted_cancelled_and_expired_tokens_look_the_same(monke
     client_id, _ = await make_client()
     messages = set()
     for case in ("unknown", "accepted", "cancelled", "expired"):
-        invitation_id, token = await invitations.invite(client_id, unique_email(), ["tickets"],
-                                                        actor=ADMIN)
+        invitation_id, token = await invitations.invite(
+            client_id, unique_email(), ["tickets"], actor=ADMIN
+        )
         if case == "unknown":
             token = token[::-1]
         elif case == "accepted":
@@ -303,8 +337,9 @@ async def test_unknown_accepted_cancelled_and_expired_tokens_look_the_same(monke
         elif case == "cancelled":
             await invitations.cancel(client_id, invitation_id, actor=ADMIN)
         else:
-            await Invitation.update({Invitation.expires_at: clock.now() - timedelta(seconds=1)}
-                                    ).where(Invitation.id == invitation_id)
+            await Invitation.update(
+                {Invitation.expires_at: clock.now() - timedelta(seconds=1)}
+            ).where(Invitation.id == invitation_id)
         with pytest.raises(invitations.InviteUnavailable) as err:
             await invitations.pending_invite(token)
         messages.add((type(err.value), err.value.message))
@@ -324,11 +359,13 @@ async def test_the_admin_setting_can_require_the_invited_email():
 
 # Rule 6: Associate User.
 
+
 async def test_associate_existing_user_without_invite_grants_at_once():
     client_id, _ = await make_client()
     user = await make_user()
-    result = await invitations.associate(client_id, actor=ADMIN, keys=["tickets"],
-                                         send_invite=False, user_id=user["id"])
+    result = await invitations.associate(
+        client_id, actor=ADMIN, keys=["tickets"], send_invite=False, user_id=user["id"]
+    )
     assert result == "granted"
     assert (await access.access_for(user["id"], client_id)).permissions == ("tickets",)
     assert await Invitation.count() == 0
@@ -337,11 +374,19 @@ async def test_associate_existing_user_without_invite_grants_at_once():
 async def test_associate_with_invite_or_a_new_email_always_invites():
     client_id, _ = await make_client()
     user = await make_user()
-    assert await invitations.associate(client_id, actor=ADMIN, keys=["tickets"],
-                                       send_invite=True, user_id=user["id"]) == "invited"
+    assert (
+        await invitations.associate(
+            client_id, actor=ADMIN, keys=["tickets"], send_invite=True, user_id=user["id"]
+        )
+        == "invited"
+    )
     assert await access.access_for(user["id"], client_id) is None
-    assert await invitations.associate(client_id, actor=ADMIN, keys=["tickets"],
-                                       send_invite=False, email="new@example.com") == "invited"
+    assert (
+        await invitations.associate(
+            client_id, actor=ADMIN, keys=["tickets"], send_invite=False, email="new@example.com"
+        )
+        == "invited"
+    )
     assert await User.exists().where(User.email_key == "new@example.com") is False
     assert await Invitation.count() == 2
 
@@ -352,11 +397,16 @@ async def test_activity_names_actor_ip_account_and_user():
     await invitations.invite(client_id, "x@example.com", ["tickets"], actor=actor)
     entry = await ActivityEntry.select().where(ActivityEntry.action == "invite.sent").first()
     assert (entry["actor_type"], entry["actor_id"], entry["ip"], entry["client_id"]) == (
-        "user", owner["id"], "10.0.0.9", client_id)
+        "user",
+        owner["id"],
+        "10.0.0.9",
+        client_id,
+    )
     assert "Invited x@example.com to Acme Hosting with tickets" in entry["description"]
 
 
 # Rule 2: in the client area only the owner manages users, while staff allow it.
+
 
 async def test_only_the_owner_manages_users_in_the_client_area():
     client_id, owner = await make_client()
@@ -381,12 +431,12 @@ async def test_disabling_client_user_management_stops_owners_but_not_staff():
     client_id, owner = await make_client()
     from app.errors import Forbidden
 
-    await admin_services.set_setting(admin_services.DISABLE_CLIENT_USER_MANAGEMENT, "true",
-                                     actor=ADMIN)
+    await admin_services.set_setting(
+        admin_services.DISABLE_CLIENT_USER_MANAGEMENT, "true", actor=ADMIN
+    )
     with pytest.raises(Forbidden, match="turned off"):
         await invitations.invite(client_id, unique_email(), ["tickets"], actor=user_actor(owner))
-    invitation_id, _ = await invitations.invite(client_id, unique_email(), ["tickets"],
-                                                actor=ADMIN)
+    invitation_id, _ = await invitations.invite(client_id, unique_email(), ["tickets"], actor=ADMIN)
     with pytest.raises(Forbidden):
         await invitations.cancel(client_id, invitation_id, actor=user_actor(owner))
     await invitations.cancel(client_id, invitation_id, actor=ADMIN)

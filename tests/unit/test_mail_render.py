@@ -5,9 +5,11 @@ from app.mail.services import render_email
 from app.mail.worker import build_message, parse_smtp_url
 
 INVITE = {
-    "sender_name": "Fiona Ritterling", "account_name": "Client <b>Test</b>",
+    "sender_name": "Fiona Ritterling",
+    "account_name": "Client <b>Test</b>",
     "permission_labels": ["View & Pay Invoices", "View & Accept Quotes"],
-    "accept_url": "http://127.0.0.1:8000/invite/TOKEN123", "sent_by_admin": False,
+    "accept_url": "http://127.0.0.1:8000/invite/TOKEN123",
+    "sent_by_admin": False,
     "company": "Roster",
 }
 
@@ -24,19 +26,28 @@ def test_the_invitation_email_has_both_parts_the_link_and_the_validity():
 
 
 def test_an_invitation_sent_by_staff_names_the_company():
-    subject, _, _ = render_email("invitation", {**INVITE, "sent_by_admin": True,
-                                                "company": "Acme Hosting"})
+    subject, _, _ = render_email(
+        "invitation", {**INVITE, "sent_by_admin": True, "company": "Acme Hosting"}
+    )
     assert subject == "An agent of Acme Hosting has sent you an invite"
 
 
 def test_password_reset_and_acceptance_notice_render():
-    subject, text, html = render_email("password_reset", {
-        "first_name": "Jo", "reset_url": "http://x/password/reset/abc", "valid_hours": 2})
+    subject, text, html = render_email(
+        "password_reset",
+        {"first_name": "Jo", "reset_url": "http://x/password/reset/abc", "valid_hours": 2},
+    )
     assert subject == "Reset your Roster password"
     assert "http://x/password/reset/abc" in text and "2 hours" in html
-    subject, text, _ = render_email("invite_accepted", {
-        "owner_first_name": "Fiona", "invitee_name": "Rita New", "invitee_email": "r@x.io",
-        "account_name": "Client Test"})
+    subject, text, _ = render_email(
+        "invite_accepted",
+        {
+            "owner_first_name": "Fiona",
+            "invitee_name": "Rita New",
+            "invitee_email": "r@x.io",
+            "account_name": "Client Test",
+        },
+    )
     assert subject == "Rita New accepted your invitation to Client Test"
     assert "r@x.io" in text
 
@@ -46,15 +57,44 @@ def test_a_missing_template_value_is_an_error_not_an_empty_string():
         render_email("invitation", {"sender_name": "x"})
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("smtp://127.0.0.1:2525", {"hostname": "127.0.0.1", "port": 2525, "username": None,
-                               "password": None, "use_tls": False, "start_tls": False}),
-    ("smtp://u%40x:p%3Aw@mail.example:587?starttls=1",
-     {"hostname": "mail.example", "port": 587, "username": "u@x", "password": "p:w",
-      "use_tls": False, "start_tls": True}),
-    ("smtps://mail.example", {"hostname": "mail.example", "port": 465, "username": None,
-                              "password": None, "use_tls": True, "start_tls": False}),
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        (
+            "smtp://127.0.0.1:2525",
+            {
+                "hostname": "127.0.0.1",
+                "port": 2525,
+                "username": None,
+                "password": None,
+                "use_tls": False,
+                "start_tls": False,
+            },
+        ),
+        (
+            "smtp://u%40x:p%3Aw@mail.example:587?starttls=1",
+            {
+                "hostname": "mail.example",
+                "port": 587,
+                "username": "u@x",
+                "password": "p:w",
+                "use_tls": False,
+                "start_tls": True,
+            },
+        ),
+        (
+            "smtps://mail.example",
+            {
+                "hostname": "mail.example",
+                "port": 465,
+                "username": None,
+                "password": None,
+                "use_tls": True,
+                "start_tls": False,
+            },
+        ),
+    ],
+)
 def test_smtp_urls_are_parsed(url, expected):
     assert parse_smtp_url(url) == expected
 
@@ -65,7 +105,9 @@ def test_an_unknown_scheme_is_refused():
 
 
 def test_messages_carry_text_and_html_alternatives():
-    message = build_message({"to_address": "a@example.com", "subject": "Hi", "text_body": "t",
-                             "html_body": "<p>h</p>"}, "Roster <no-reply@localhost>")
+    message = build_message(
+        {"to_address": "a@example.com", "subject": "Hi", "text_body": "t", "html_body": "<p>h</p>"},
+        "Roster <no-reply@localhost>",
+    )
     assert message["From"] == "Roster <no-reply@localhost>" and message["Message-ID"]
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]

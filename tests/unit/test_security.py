@@ -39,12 +39,15 @@ def test_tokens_are_redacted_from_logged_urls():
     assert redact(line) == 'GET /invite/[redacted] HTTP/1.1" 200 and /password/reset/[redacted]'
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("/account", "/account"),
-    ("//evil.example/x", "/d"),
-    ("https://evil.example", "/d"),
-    ("/\\evil", "/d"),
-    (None, "/d"),
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("/account", "/account"),
+        ("//evil.example/x", "/d"),
+        ("https://evil.example", "/d"),
+        ("/\\evil", "/d"),
+        (None, "/d"),
+    ],
+)
 def test_next_urls_stay_on_this_site(url, expected):
     assert safe_next(url, "/d") == expected

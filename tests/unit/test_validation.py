@@ -8,8 +8,20 @@ from app.validation import clean_email, clean_name, clean_permissions
 
 def test_permission_keys_are_the_thirteen_of_the_spec_in_order():
     assert permissions.ALL_KEYS == (
-        "profile", "contacts", "products", "manageproducts", "productsso", "domains",
-        "managedomains", "invoices", "quotes", "tickets", "affiliates", "emails", "orders")
+        "profile",
+        "contacts",
+        "products",
+        "manageproducts",
+        "productsso",
+        "domains",
+        "managedomains",
+        "invoices",
+        "quotes",
+        "tickets",
+        "affiliates",
+        "emails",
+        "orders",
+    )
     assert all(p.description for p in permissions.PERMISSIONS)
 
 

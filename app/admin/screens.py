@@ -1,0 +1,198 @@
+"""The admin area's own screens: the activity log, the settings and the outbox (SPEC §5.5,
+§5.7, §5.8)."""
+
+from urllib.parse import urlencode
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, FromQuery
+
+from app.activity import services as activity
+from app.admin import services as admin
+from app.admin.services import MANAGE_USERS, VIEW_ACCOUNT_USERS, role_permissions
+from app.config import get_settings
+from app.errors import DomainError, NotFound
+from app.mail import services as mail
+from app.mail.worker import MAX_ATTEMPTS
+from app.web.errors import error_page
+from app.web.forms import read_form
+from app.web.guards import admin_permission, admin_required
+from app.web.middleware import viewer_of
+from app.web.render import flash, redirect, render, wants_fragment
+
+PAGE_SIZE = 50
+
+
+def may_manage(request: Request) -> bool:
+    return MANAGE_USERS in role_permissions(viewer_of(request).admin["role"])
+
+
+def query_url(path: str, **params) -> str:
+    """`path` with the given query parameters, leaving out the empty ones and page 1."""
+    kept = {k: v for k, v in params.items() if v not in (None, "") and not (k == "page" and v == 1)}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+# The activity log (§5.5).
+
+
+@get("/admin/activity", guards=[admin_permission(VIEW_ACCOUNT_USERS)])
+async def activity_log(
+    request: Request,
+    client_id: FromQuery[int | None] = None,
+    user_id: FromQuery[int | None] = None,
+    page: FromQuery[int] = 1,
+) -> Response:
+    result = await activity.log_page(
+        client_id=client_id, user_id=user_id, page=page, per_page=PAGE_SIZE
+    )
+
+    def url(**changes) -> str:
+        return query_url(
+            "/admin/activity",
+            **{"client_id": client_id, "user_id": user_id, "page": result["page"], **changes},
+        )
+
+    return render(
+        request,
+        "admin/activity.html",
+        {**result, "client_id": client_id, "user_id": user_id, "url": url},
+    )
+
+
+# The settings (§5.7).
+
+SETTINGS_TEMPLATE = "admin/settings.html"
+
+
+def settings_form(form: dict) -> dict:
+    """The posted form, as the values the page shows (unticked boxes are not posted)."""
+    return {
+        admin.DISABLE_CLIENT_USER_MANAGEMENT: bool(form.get(admin.DISABLE_CLIENT_USER_MANAGEMENT)),
+        admin.REQUIRE_INVITED_EMAIL: bool(form.get(admin.REQUIRE_INVITED_EMAIL)),
+        admin.COMPANY_NAME: form.get(admin.COMPANY_NAME) or "",
+    }
+
+
+def render_settings(request: Request, form: dict, errors: dict, *, status: int = 200) -> Response:
+    context = {
+        "form": form,
+        "errors": errors,
+        "can_manage": may_manage(request),
+        "company_name_max": admin.COMPANY_NAME_MAX,
+    }
+    if wants_fragment(request):
+        return render(
+            request,
+            SETTINGS_TEMPLATE,
+            {**context, "oob_flash": True},
+            block="settings_form",
+            status=status,
+        )
+    return render(request, SETTINGS_TEMPLATE, context, status=status)
+
+
+@get("/admin/settings", guards=[admin_required])
+async def settings_page(request: Request, saved: FromQuery[str] = "") -> Response:
+    if saved:
+        flash(request, "Settings saved.")
+    return render_settings(request, await admin.all_settings(), {})
+
+
+@post("/admin/settings", guards=[admin_permission(MANAGE_USERS)])
+async def save_settings(request: Request) -> Response:
+    form = settings_form(await read_form(request))
+    try:
+        await admin.save_settings(form, actor=viewer_of(request).actor)
+    except DomainError as exc:
+        return render_settings(request, form, {exc.field or "form": exc.message}, status=422)
+    if not wants_fragment(request):
+        return redirect(request, "/admin/settings?saved=1")
+    flash(request, "Settings saved.")
+    return render_settings(request, await admin.all_settings(), {})
+
+
+# The outbox (§5.8).
+
+
+def may_preview(request: Request) -> bool:
+    """The whole message is shown in development only, and only to staff who manage users."""
+    return not get_settings().production and may_manage(request)
+
+
+def mail_context(request: Request) -> dict:
+    return {
+        "can_manage": may_manage(request),
+        "can_preview": may_preview(request),
+        "max_attempts": MAX_ATTEMPTS,
+    }
+
+
+@get("/admin/mail", guards=[admin_required])
+async def mail_list(
+    request: Request, status: FromQuery[str] = "", page: FromQuery[int] = 1
+) -> Response:
+    if status and status not in mail.STATUSES:
+        raise ValidationException(f"Unknown status {status!r}.")
+    result = await mail.outbox_page(status=status or None, page=page, per_page=PAGE_SIZE)
+
+    def url(**changes) -> str:
+        return query_url("/admin/mail", **{"status": status, "page": result["page"], **changes})
+
+    return render(
+        request,
+        "admin/mail.html",
+        {
+            **result,
+            **mail_context(request),
+            "status": status,
+            "statuses": mail.STATUSES,
+            "url": url,
+        },
+    )
+
+
+@post("/admin/mail/{email_id:int}/retry", guards=[admin_permission(MANAGE_USERS)])
+async def retry_email(request: Request, email_id: FromPath[int]) -> Response:
+    try:
+        email = await mail.retry(email_id, actor=viewer_of(request).actor)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        if not wants_fragment(request):
+            return error_page(request, 409, "Not retried", exc.message)
+        flash(request, exc.message, "error")
+        return await render_mail_row(request, await mail.get_email(email_id), status=409)
+    if not wants_fragment(request):
+        return redirect(request, "/admin/mail")
+    flash(request, "Email queued for another attempt.")
+    return await render_mail_row(request, email)
+
+
+async def render_mail_row(request: Request, email: dict, *, status: int = 200) -> Response:
+    """The email's row, with the confirmation and the tabs' counts updated out of band."""
+    counts = await mail.status_counts()
+    return render(
+        request,
+        "admin/mail_row.html",
+        {"e": email, "counts": counts, "all": sum(counts.values()), **mail_context(request)},
+        status=status,
+    )
+
+
+@get("/admin/mail/{email_id:int}", guards=[admin_permission(MANAGE_USERS)])
+async def mail_message(request: Request, email_id: FromPath[int]) -> Response:
+    if get_settings().production:
+        raise NotFoundException()
+    return render(
+        request,
+        "admin/mail_message.html",
+        {
+            "e": await mail.get_email(email_id),
+            "mail_from": get_settings().mail_from,
+            **mail_context(request),
+        },
+    )
+
+
+ROUTES = [activity_log, settings_page, save_settings, mail_list, retry_email, mail_message]
