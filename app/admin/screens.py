@@ -174,7 +174,7 @@ async def render_mail_row(request: Request, email: dict, *, status: int = 200) -
     counts = await mail.status_counts()
     return render(
         request,
-        "admin/mail_row.html",
+        "admin/mail_retried.html",
         {"e": email, "counts": counts, "all": sum(counts.values()), **mail_context(request)},
         status=status,
     )

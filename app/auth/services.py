@@ -38,6 +38,7 @@ class Viewer(msgspec.Struct):
     permissions: tuple[str, ...] = ()
     is_owner: bool = False
     account_count: int = 0
+    user_management_off: bool = False  # the admin setting (SPEC §5.7)
     ip: str = ""  # the client's address, recorded with every change as the actor's
 
     def allows(self, key: str) -> bool:
@@ -140,7 +141,9 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        a.disabled AS admin_disabled,
        c.company_name, c.first_name AS client_first_name, c.last_name AS client_last_name,
        c.status AS client_status, c.owner AS client_owner, g.permissions,
-       (SELECT COUNT(*) FROM grants g2 WHERE g2."user" = s."user") AS account_count
+       (SELECT COUNT(*) FROM grants g2 WHERE g2."user" = s."user") AS account_count,
+       (SELECT value FROM settings WHERE key = 'disable_client_user_management')
+           AS user_management_off
 FROM sessions s
 LEFT JOIN users u ON u.id = s."user"
 LEFT JOIN admins a ON a.id = s.admin
@@ -167,7 +170,11 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
         await Session.update(
             {Session.last_seen_at: now, Session.expires_at: now + SESSION_LIFETIME}
         ).where(Session.id == row["id"])
-    viewer = Viewer(session_id=row["id"], account_count=row["account_count"] or 0)
+    viewer = Viewer(
+        session_id=row["id"],
+        account_count=row["account_count"] or 0,
+        user_management_off=row["user_management_off"] == "true",
+    )
     if row["user_id"] is not None:
         viewer.user = {
             "id": row["user_id"],

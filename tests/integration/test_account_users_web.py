@@ -161,8 +161,10 @@ async def test_a_non_owner_is_refused_user_management(http):
 
 async def test_the_admin_setting_turns_client_user_management_off(http, owner_session):
     client_id, _, member = owner_session
+    assert page(await http.get("/account")).find("a", string="User Management")
     await set_setting(DISABLE_CLIENT_USER_MANAGEMENT, "true", actor=ADMIN)
     assert (await http.get("/account/users")).status_code == 403
+    assert not page(await http.get("/account")).find("a", string="User Management")
     response = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
     assert response.status_code == 409 and "turned off" in text_of(response)
     assert await access.access_for(member["id"], client_id) is not None
