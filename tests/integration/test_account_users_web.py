@@ -3,7 +3,7 @@
 import pytest
 
 from app.access import services as access
-from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT, create_admin, set_setting
+from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT, set_setting
 from app.invitations import services as invitations
 from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
@@ -253,15 +253,7 @@ async def test_admin_password_reset_email_from_the_users_tab(http, admin_session
     assert await OutboundEmail.exists().where(OutboundEmail.template == "password_reset")
 
 
-async def test_a_support_operator_can_look_but_not_change(http):
-    await create_admin(
-        email="sam@example.com",
-        password="support-passphrase-7",
-        name="Sam",
-        role="support",
-        actor=ADMIN,
-    )
-    await http.login("sam@example.com", "support-passphrase-7", path="/admin/login")
+async def test_a_support_operator_can_look_but_not_change(http, support_session):
     client_id, owner = await make_client()
     user = await make_user()
     invitation_id, _ = await invitations.invite(client_id, "p@example.com", ["quotes"], actor=ADMIN)

@@ -9,7 +9,7 @@ from app import clock
 from app.activity.services import record
 from app.activity.tables import ActivityEntry
 from app.admin import services as admin
-from app.admin.services import create_admin, flag, get_setting, set_setting
+from app.admin.services import flag, get_setting, set_setting
 from app.clients.services import update_client
 from app.invitations import services as invitations
 from app.mail.tables import OutboundEmail
@@ -18,30 +18,6 @@ from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page, text_of
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
-
-
-@pytest.fixture
-async def admin_session(http):
-    await create_admin(
-        email="ada@example.com",
-        password="admin-passphrase-77",
-        name="Ada",
-        role="full",
-        actor=ADMIN,
-    )
-    await http.login("ada@example.com", "admin-passphrase-77", path="/admin/login")
-
-
-@pytest.fixture
-async def support_session(http):
-    await create_admin(
-        email="sam@example.com",
-        password="support-passphrase-7",
-        name="Sam",
-        role="support",
-        actor=ADMIN,
-    )
-    await http.login("sam@example.com", "support-passphrase-7", path="/admin/login")
 
 
 # The activity log.
