@@ -131,7 +131,6 @@ async def change_password(request: Request, user_id: FromPath[int]) -> Response:
     try:
         await users.set_password(user_id, form.get("password", ""), actor=viewer_of(request).actor)
     except DomainError as exc:
-        exc.field = "password"
         return await answer(request, user_id, "security", error=exc)
     return await answer(
         request, user_id, "security", message="Password changed; the user's sessions were ended."
