@@ -86,8 +86,15 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     assert visitor.goto(new_link).status == 404
 
     # Manage Permissions in a dialog; the row updates in place.
-    sid_row.get_by_role("button", name="Manage Permissions").click()
+    manage = sid_row.get_by_role("button", name="Manage Permissions")
+    manage.click()
     perms = page.get_by_role("dialog", name=re.compile("Manage Permissions: Sid Owner"))
+    expect(perms.get_by_label("View Domains", exact=True)).to_be_checked()
+    expect(perms.get_by_role("checkbox").first).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(perms).to_be_hidden()
+    expect(manage).to_be_focused()
+    manage.press("Enter")
     perms.get_by_label("View Domains", exact=True).uncheck()
     perms.get_by_role("button", name="Save Permissions").click()
     expect(perms.get_by_text("Choose at least one permission.")).to_be_visible()
@@ -96,6 +103,8 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     expect(page.get_by_text("Permissions saved.")).to_be_visible()
     chips = page.locator("tr", has_text="sid@e2e.example").locator(".perm-chips")
     expect(chips).to_have_text("View Emails")
+    expect(perms).to_be_hidden()
+    expect(manage).to_be_focused()
 
     # Remove, after a confirmation; the owner has no Remove.
     expect(

@@ -62,6 +62,13 @@ async def invite_new_user(request: Request) -> Response:
     return render(request, "client/users.html", context, block="invite_result")
 
 
+@get("/account/users/{user_id:int}/permissions", guards=[owner_required])
+async def permissions_form(request: Request, user_id: FromPath[int]) -> Response:
+    return await views.permissions_form(
+        request, current_client_id(request), user_id, base=SECTION["base"]
+    )
+
+
 @post("/account/users/{user_id:int}/permissions", guards=[owner_required])
 async def edit_permissions(request: Request, user_id: FromPath[int]) -> Response:
     return await views.edit_permissions(request, current_client_id(request), user_id, **SECTION)
@@ -106,6 +113,7 @@ async def cancel_invite(request: Request, invitation_id: FromPath[int]) -> Respo
 ROUTES = [
     user_management,
     invite_new_user,
+    permissions_form,
     edit_permissions,
     remove_access,
     resend_invite,

@@ -5,6 +5,7 @@ from litestar import Request, Response
 
 from app.access import services as access
 from app.access.permissions import ALL_KEYS
+from app.clients.services import get_client
 from app.errors import DomainError, NotFound
 from app.invitations import services as invitations
 from app.web.forms import read_form, read_list
@@ -51,6 +52,24 @@ async def run_action(
     return await render_section(request, client_id, base=base, area=area)
 
 
+async def account_user(client_id: int, user_id: int) -> dict:
+    user = next((u for u in await access.account_users(client_id) if u["user_id"] == user_id), None)
+    if user is None:
+        raise NotFound("This user no longer has access to this account.")
+    return user
+
+
+async def permissions_form(
+    request: Request, client_id: int, user_id: int, *, base: str
+) -> Response:
+    """The Manage Permissions form of one user, loaded into the section's dialog on opening."""
+    await access.check_manager(viewer_of(request).actor, await get_client(client_id))
+    user = await account_user(client_id, user_id)
+    if user["is_owner"]:
+        raise DomainError("The owner always has every permission: theirs cannot be edited.")
+    return render(request, SECTION, {"u": user, "base": base}, block="permissions_form")
+
+
 async def edit_permissions(
     request: Request, client_id: int, user_id: int, *, base: str, area: str
 ) -> Response:
@@ -58,18 +77,14 @@ async def edit_permissions(
     try:
         await access.update_permissions(client_id, user_id, keys, actor=viewer_of(request).actor)
     except DomainError as exc:
-        user = next(
-            (u for u in await access.account_users(client_id) if u["user_id"] == user_id), None
-        )
-        if user is None:
-            raise NotFound("This user no longer has access to this account.") from exc
+        user = await account_user(client_id, user_id)
         return render(
             request,
             SECTION,
             {"u": {**user, "permission_keys": tuple(keys)}, "base": base, "error": exc.message},
             block="permissions_form",
             status=422,
-            headers={"HX-Retarget": f"#perm-form-{user_id}", "HX-Reswap": "outerHTML"},
+            headers={"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"},
         )
     flash(request, "Permissions saved.")
     return await render_section(request, client_id, base=base, area=area)

@@ -156,6 +156,17 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
     return response
 
 
+@get(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
+    guards=[admin_permission(MANAGE_USERS)],
+)
+async def permissions_form(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    base = section_options(client_id)["base"]
+    return await views.permissions_form(request, client_id, user_id, base=base)
+
+
 @post(
     "/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
     guards=[admin_permission(MANAGE_USERS)],
@@ -238,6 +249,7 @@ ROUTES = [
     create_client,
     users_tab,
     user_search,
+    permissions_form,
     associate_user,
     edit_permissions,
     remove_user,

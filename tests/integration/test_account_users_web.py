@@ -96,6 +96,26 @@ async def test_a_second_invite_to_the_same_email_offers_resend(http, owner_sessi
     assert response.status_code == 422 and "Resend Invite" in text_of(response)
 
 
+async def test_manage_permissions_loads_the_current_set_into_one_dialog(http, owner_session):
+    client_id, owner, member = owner_session
+    soup = page(await http.get("/account/users"))
+    assert len(soup.find_all("dialog", id="perm-dialog")) == 1
+    assert not soup.select("#perm-dialog input")  # empty until a user's button is pressed
+    button = soup.select_one(f"#user-{member['id']}").find("button", string="Manage Permissions")
+    assert button["hx-get"] == f"/account/users/{member['id']}/permissions"
+    assert button["hx-target"] == "#perm-dialog"
+
+    form = page(await http.get(button["hx-get"], headers=HX))
+    assert form.find("h2", id="perm-title").get_text() == "Manage Permissions: Jo Walker"
+    assert sorted(i["value"] for i in form.select("input[name=permissions][checked]")) == [
+        "invoices",
+        "tickets",
+    ]
+    assert form.find("form")["hx-post"] == f"/account/users/{member['id']}/permissions"
+    refused = await http.get(f"/account/users/{owner['id']}/permissions", headers=HX)
+    assert refused.status_code == 400 and "cannot be edited" in text_of(refused)
+
+
 async def test_manage_permissions_in_place(http, owner_session):
     client_id, _, member = owner_session
     response = await http.post(
@@ -106,7 +126,7 @@ async def test_manage_permissions_in_place(http, owner_session):
     assert (await access.access_for(member["id"], client_id)).permissions == ("profile",)
     empty = await http.post(f"/account/users/{member['id']}/permissions", {}, headers=HX)
     assert empty.status_code == 422
-    assert empty.headers["hx-retarget"] == f"#perm-form-{member['id']}"
+    assert empty.headers["hx-retarget"] == "#perm-form"
     assert "Choose at least one permission." in text_of(empty)
     assert (await access.access_for(member["id"], client_id)).permissions == ("profile",)
 
@@ -152,6 +172,7 @@ async def test_a_non_owner_is_refused_user_management(http):
     await access.grant_access(client_id, member["id"], ["profile"], actor=ADMIN)
     await http.login("member@example.com")
     assert (await http.get("/account/users")).status_code == 403
+    assert (await http.get(f"/account/users/{member['id']}/permissions")).status_code == 403
     response = await http.post(
         "/account/users/invite", {"email": "x@example.com", "scope": "all"}, headers=HX
     )
@@ -164,6 +185,7 @@ async def test_the_admin_setting_turns_client_user_management_off(http, owner_se
     assert page(await http.get("/account")).find("a", string="User Management")
     await set_setting(DISABLE_CLIENT_USER_MANAGEMENT, "true", actor=ADMIN)
     assert (await http.get("/account/users")).status_code == 403
+    assert (await http.get(f"/account/users/{member['id']}/permissions")).status_code == 403
     assert not page(await http.get("/account")).find("a", string="User Management")
     response = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
     assert response.status_code == 409 and "turned off" in text_of(response)
@@ -276,6 +298,7 @@ async def test_a_support_operator_can_look_but_not_change(http, support_session)
         )
         assert response.status_code == 403, url
     assert (await http.get(f"{base}/user-search?q=x")).status_code == 403
+    assert (await http.get(f"{base}/users/{user['id']}/permissions")).status_code == 403
     assert await access.access_for(user["id"], client_id) is None
     assert await Invitation.count() == 1
 

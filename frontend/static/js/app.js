@@ -24,6 +24,8 @@
 //     HX-Refresh: true, HX-Retarget, HX-Reswap, HX-Reselect, HX-Push-Url, HX-Replace-Url,
 //     HX-Trigger ("a, b" or JSON {"name": detail}; detail.target selects the element). HX-Trigger
 //     fires after the swap; there is no HX-Trigger-After-Swap / -After-Settle in htmx 4.
+//   Roster's own attributes: data-dialog-open=ID (open a dialog), data-dialog-close,
+//     data-dialog-load=ID (on an hx-get button: open the dialog its response filled).
 //   Roster's own events sent with HX-Trigger: roster:associated (close the Associate User
 //     dialog), roster:flash {"kind": "success|error|info", "text": "..."} (show a message).
 (function () {
@@ -105,11 +107,28 @@
         dialog.showModal();
       } else if (!before.inside && !before.node.isConnected) {
         var button = document.querySelector('[data-dialog-open="' + CSS.escape(before.id) + '"]');
+        var loader = opener.get(before.node);
+        if (!button && loader && loader.getAttribute("hx-get")) {
+          button = document.querySelector('[hx-get="' + CSS.escape(loader.getAttribute("hx-get")) + '"]');
+        }
         if (button) button.focus();
       }
     }
     fadeFlashes();
     initMeters();
+  });
+
+  // Dialogs filled on demand: [data-dialog-load=ID][hx-get] loads the content of <dialog id=ID>
+  // (hx-target), which then opens, with focus inside; closing returns focus to the button.
+  document.addEventListener("htmx:after:swap", function (event) {
+    var source = event.target && event.target.closest && event.target.closest("[data-dialog-load]");
+    if (!source) return;
+    var dialog = document.getElementById(source.dataset.dialogLoad);
+    if (!dialog || dialog.open) return;
+    opener.set(dialog, source);
+    dialog.showModal();
+    var first = dialog.querySelector("input:not([type=hidden]), select, textarea, button");
+    if (first) first.focus();
   });
 
   // A message sent by the server with the response header
