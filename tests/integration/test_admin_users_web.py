@@ -304,3 +304,17 @@ async def test_manage_users_needs_an_admin_session(http):
     await http.login("fiona@example.com")
     response = await http.get("/admin/users")
     assert response.status_code == 303 and response.headers["location"] == "/admin/login"
+
+
+async def test_the_client_list_searches_and_pages(http, admin_session):
+    for i in range(27):
+        await make_client(f"Company {i:02}", owner_email=f"co{i:02}@example.com")
+    first = page(await http.get("/admin/clients"))
+    assert len(first.select("#client-results tbody tr")) == 25
+    pages = first.find("nav", class_="pagination")
+    assert "Page 1 of 2 · 27 accounts" in pages.get_text(" ")
+    assert pages.find("a", string="Next")["href"] == "/admin/clients?q=&page=2"
+    second = page(await http.get("/admin/clients?page=2"))
+    assert len(second.select("#client-results tbody tr")) == 2
+    found = page(await http.get("/admin/clients", params={"q": "company 1"}, headers=HX))
+    assert len(found.select("#client-results tbody tr")) == 10 and not found.find("h1")
