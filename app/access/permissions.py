@@ -64,3 +64,8 @@ def serialize(keys: "tuple[str, ...] | list[str] | frozenset[str]") -> str:
 def deserialize(stored: str) -> tuple[str, ...]:
     wanted = set(filter(None, stored.split(",")))
     return tuple(k for k in ALL_KEYS if k in wanted)
+
+
+def granted(stored: str, *, is_owner: bool) -> tuple[str, ...]:
+    """What a grant allows: every key for the account's owner (rule 1), else the stored ones."""
+    return ALL_KEYS if is_owner else deserialize(stored)

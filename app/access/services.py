@@ -11,7 +11,7 @@ from app.clients.services import display_name, get_client
 from app.clients.tables import Client
 from app.dberrors import is_unique_violation
 from app.errors import DomainError, Forbidden, NotFound
-from app.users.services import full_name, get_user
+from app.users.services import full_name, get_user, matching_every_word
 from app.validation import clean_permissions
 
 
@@ -54,7 +54,7 @@ async def access_for(user_id: int, client_id: int) -> Access | None:
     if row is None:
         return None
     is_owner = row["owner"] == user_id
-    keys = permissions.ALL_KEYS if is_owner else permissions.deserialize(row["permissions"])
+    keys = permissions.granted(row["permissions"], is_owner=is_owner)
     return Access(client_id, user_id, is_owner, keys)
 
 
@@ -148,31 +148,29 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> None:
         )
 
 
-async def account_users(client_id: int) -> list[dict]:
-    """The account's users with their grant, owner first: one query whatever the count."""
-    rows = (
-        await Grant.select(
-            Grant.id.as_alias("grant_id"),
-            Grant.permissions,
-            Grant.created_at,
-            Grant.last_login_at.as_alias("account_last_login_at"),
-            Grant.user.id.as_alias("user_id"),
-            Grant.user.first_name.as_alias("first_name"),
-            Grant.user.last_name.as_alias("last_name"),
-            Grant.user.email.as_alias("email"),
-            Grant.user.last_login_at.as_alias("last_login_at"),
-            Grant.user.last_login_ip.as_alias("last_login_ip"),
-            Grant.user.last_login_hostname.as_alias("last_login_hostname"),
-            Grant.client.owner.as_alias("owner_id"),
-        )
-        .where(Grant.client == client_id)
-        .order_by(Grant.id)
-    )
+async def account_users(client_id: int, *, user_id: int | None = None) -> list[dict]:
+    """The account's users (or the one user) with their grant, owner first: one query whatever
+    the count."""
+    query = Grant.select(
+        Grant.id.as_alias("grant_id"),
+        Grant.permissions,
+        Grant.created_at,
+        Grant.last_login_at.as_alias("account_last_login_at"),
+        Grant.user.id.as_alias("user_id"),
+        Grant.user.first_name.as_alias("first_name"),
+        Grant.user.last_name.as_alias("last_name"),
+        Grant.user.email.as_alias("email"),
+        Grant.user.last_login_at.as_alias("last_login_at"),
+        Grant.user.last_login_ip.as_alias("last_login_ip"),
+        Grant.user.last_login_hostname.as_alias("last_login_hostname"),
+        Grant.client.owner.as_alias("owner_id"),
+    ).where(Grant.client == client_id)
+    if user_id is not None:
+        query = query.where(Grant.user == user_id)
+    rows = await query.order_by(Grant.id)
     for row in rows:
         row["is_owner"] = row["owner_id"] == row["user_id"]
-        row["permission_keys"] = (
-            permissions.ALL_KEYS if row["is_owner"] else permissions.deserialize(row["permissions"])
-        )
+        row["permission_keys"] = permissions.granted(row["permissions"], is_owner=row["is_owner"])
     rows.sort(key=lambda r: not r["is_owner"])
     return rows
 
@@ -195,9 +193,7 @@ async def user_accounts(user_id: int) -> list[dict]:
         row["is_owner"] = row["owner_id"] == user_id
         row["name"] = display_name(row)
         row["closed"] = row["status"] == "Closed"
-        row["permission_keys"] = (
-            permissions.ALL_KEYS if row["is_owner"] else permissions.deserialize(row["permissions"])
-        )
+        row["permission_keys"] = permissions.granted(row["permissions"], is_owner=row["is_owner"])
     rows.sort(key=lambda r: (not r["is_owner"], r["name"].lower(), r["client_id"]))
     return rows
 
@@ -221,13 +217,8 @@ async def association_candidates(client_id: int, query: str, limit: int = 8) -> 
     if len("".join(words)) < 2:
         return []
     select = User.select(User.id, User.first_name, User.last_name, User.email)
-    for word in words:  # every word must match the first name, the last name or the email
-        pattern = f"%{word}%"
-        select = select.where(
-            User.first_name.ilike(pattern)
-            | User.last_name.ilike(pattern)
-            | User.email.ilike(pattern)
-        )
+    for condition in matching_every_word(query):
+        select = select.where(condition)
     rows = await select.order_by(User.first_name).order_by(User.last_name).limit(limit)
     associated = {
         g["user"] for g in await Grant.select(Grant.user).where(Grant.client == client_id)

@@ -53,10 +53,10 @@ async def run_action(
 
 
 async def account_user(client_id: int, user_id: int) -> dict:
-    user = next((u for u in await access.account_users(client_id) if u["user_id"] == user_id), None)
-    if user is None:
+    rows = await access.account_users(client_id, user_id=user_id)
+    if not rows:
         raise NotFound("This user no longer has access to this account.")
-    return user
+    return rows[0]
 
 
 async def permissions_form(

@@ -4,6 +4,7 @@ import msgspec
 
 from app import clock
 from app.activity.tables import ActivityEntry
+from app.paging import page_of
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -41,17 +42,6 @@ async def record(
     )
 
 
-async def entries(
-    *, client_id: int | None = None, user_id: int | None = None, limit: int = 50, offset: int = 0
-) -> list[dict]:
-    query = ActivityEntry.select().order_by(ActivityEntry.id, ascending=False)
-    if client_id is not None:
-        query = query.where(ActivityEntry.client_id == client_id)
-    if user_id is not None:
-        query = query.where(ActivityEntry.user_id == user_id)
-    return await query.limit(limit).offset(offset)
-
-
 def _filtered(query, client_id: int | None, user_id: int | None):
     if client_id is not None:
         query = query.where(ActivityEntry.client_id == client_id)
@@ -72,13 +62,12 @@ async def log_page(
     from app.users.tables import User
 
     total = await _filtered(ActivityEntry.count(), client_id, user_id)
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
+    shown = page_of(page, size=per_page, total=total)
     rows = (
         await _filtered(ActivityEntry.select(), client_id, user_id)
         .order_by(ActivityEntry.id, ascending=False)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        .limit(shown.size)
+        .offset(shown.offset)
     )
 
     client_ids = {r["client_id"] for r in rows if r["client_id"] is not None}
@@ -117,9 +106,7 @@ async def log_page(
     person = people.get(user_id)
     return {
         "entries": rows,
-        "total": total,
-        "page": page,
-        "pages": pages,
+        "shown": shown,
         "client_name": account_names.get(client_id),
         "user_name": full_name(person) if person else None,
     }

@@ -5,16 +5,15 @@ from litestar.params import FromPath, FromQuery
 
 from app.access import services as access
 from app.access import views
-from app.admin.services import MANAGE_USERS, VIEW_ACCOUNT_USERS, role_permissions
+from app.admin.services import MANAGE_USERS, VIEW_ACCOUNT_USERS
 from app.auth import services as auth
 from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.invitations import services as invitations
-from app.users import services as users
 from app.validation import clean_email
-from app.web.forms import client_ip, read_form, read_list
-from app.web.guards import admin_permission, admin_required
+from app.web.forms import read_form, read_list
+from app.web.guards import admin_allows, admin_permission, admin_required
 from app.web.middleware import viewer_of
 from app.web.render import flash, redirect, render, wants_fragment
 
@@ -30,17 +29,14 @@ async def admin_home(request: Request) -> Response:
 async def client_list(
     request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1
 ) -> Response:
-    page = max(page, 1)
-    rows, total = await clients.search_clients(q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows, shown = await clients.search_clients(q, page=page, per_page=PAGE_SIZE)
     context = {
         "clients": rows,
         "q": q,
-        "page": page,
-        "total": total,
-        "pages": max(1, -(-total // PAGE_SIZE)),
+        "shown": shown,
         "form": {},
         "errors": {},
-        "can_create": MANAGE_USERS in role_permissions(viewer_of(request).admin["role"]),
+        "can_create": admin_allows(request, MANAGE_USERS),
     }
     if wants_fragment(request):
         return render(request, "admin/clients/list.html", context, block="results")
@@ -68,10 +64,6 @@ async def create_client(request: Request) -> Response:
     return redirect(request, f"/admin/clients/{client_id}/users")
 
 
-def may_manage(request: Request) -> bool:
-    return MANAGE_USERS in role_permissions(viewer_of(request).admin["role"])
-
-
 def section_options(client_id: int) -> dict:
     return {"base": f"/admin/clients/{client_id}", "area": "admin"}
 
@@ -79,7 +71,7 @@ def section_options(client_id: int) -> dict:
 @get("/admin/clients/{client_id:int}/users", guards=[admin_permission(VIEW_ACCOUNT_USERS)])
 async def users_tab(request: Request, client_id: FromPath[int]) -> Response:
     client = await clients.get_client(client_id)
-    can_manage = may_manage(request)
+    can_manage = admin_allows(request, MANAGE_USERS)
     context = {
         "client": client,
         "client_name": clients.display_name(client),
@@ -200,14 +192,14 @@ async def remove_user(
 async def send_password_reset(
     request: Request, client_id: FromPath[int], user_id: FromPath[int]
 ) -> Response:
-    async def send(_actor):
-        user = await users.get_user(user_id)
-        await auth.request_password_reset(
-            user["email"], base_url=get_settings().base_url, ip=client_ip(request)
-        )
-
     return await views.run_action(
-        request, client_id, send, "Password reset email sent.", **section_options(client_id)
+        request,
+        client_id,
+        lambda actor: auth.send_password_reset(
+            user_id, base_url=get_settings().base_url, actor=actor
+        ),
+        "Password reset email sent.",
+        **section_options(client_id),
     )
 
 

@@ -79,30 +79,21 @@ async def flag(key: str) -> bool:
     return await get_setting(key) == "true"
 
 
-async def set_setting(key: str, value: str, *, actor: Actor) -> None:
-    if key not in SETTING_DEFAULTS:
-        raise DomainError(f"Unknown setting {key!r}.")
-    async with db.transaction():
-        before = await get_setting(key)
-        if before == value:
-            return
-        if await Setting.exists().where(Setting.key == key):
-            await Setting.update({Setting.value: value}).where(Setting.key == key)
-        else:
-            await Setting.insert(Setting(key=key, value=value))
-        await record(actor, "settings.changed", f"Setting {key}: {before} -> {value}")
-
-
 FLAG_SETTINGS = (DISABLE_CLIENT_USER_MANAGEMENT, REQUIRE_INVITED_EMAIL)
 COMPANY_NAME_MAX = 100
 
 
+async def _stored_settings() -> dict[str, str]:
+    """Every setting's stored form, defaults filled in (one query)."""
+    stored = {r["key"]: r["value"] for r in await Setting.select(Setting.key, Setting.value)}
+    return {key: stored.get(key, default) for key, default in SETTING_DEFAULTS.items()}
+
+
 async def all_settings() -> dict:
     """Every setting with its current value: flags as booleans, text as text."""
-    stored = {r["key"]: r["value"] for r in await Setting.select(Setting.key, Setting.value)}
-    values = {key: stored.get(key, default) for key, default in SETTING_DEFAULTS.items()}
     return {
-        key: (value == "true" if key in FLAG_SETTINGS else value) for key, value in values.items()
+        key: (value == "true" if key in FLAG_SETTINGS else value)
+        for key, value in (await _stored_settings()).items()
     }
 
 
@@ -124,14 +115,26 @@ def clean_settings(values: dict) -> dict[str, str]:
     return cleaned
 
 
-async def save_settings(values: dict, *, actor: Actor) -> list[str]:
-    """Checks every value first, then writes them all in one transaction (one activity entry
-    per changed setting). Returns the keys that changed."""
-    cleaned = clean_settings(values)
-    changed = []
+async def set_setting(key: str, value: str, *, actor: Actor) -> None:
+    """One setting, checked, written (insert or update in one statement) and logged."""
+    value = clean_settings({key: value})[key]
     async with db.transaction():
-        for key, value in cleaned.items():
-            if await get_setting(key) != value:
-                await set_setting(key, value, actor=actor)
-                changed.append(key)
+        before = await get_setting(key)
+        if before == value:
+            return
+        await Setting.insert(Setting(key=key, value=value)).on_conflict(
+            target=Setting.key, action="DO UPDATE", values=[Setting.value]
+        )
+        await record(actor, "settings.changed", f"Setting {key}: {before} -> {value}")
+
+
+async def save_settings(values: dict, *, actor: Actor) -> list[str]:
+    """Checks every value first, then writes the changed ones in one transaction (one activity
+    entry each). Returns the keys that changed."""
+    cleaned = clean_settings(values)
+    async with db.transaction():
+        stored = await _stored_settings()
+        changed = [key for key, value in cleaned.items() if stored[key] != value]
+        for key in changed:
+            await set_setting(key, cleaned[key], actor=actor)
     return changed

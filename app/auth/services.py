@@ -8,6 +8,7 @@ import msgspec
 from app import clock, db
 from app.access import permissions
 from app.activity.services import Actor, record
+from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT
 from app.admin.tables import Admin
 from app.auth.tables import LoginFailure, PasswordReset, Session
 from app.clients.services import display_name
@@ -40,6 +41,12 @@ class Viewer(msgspec.Struct):
     account_count: int = 0
     user_management_off: bool = False  # the admin setting (SPEC §5.7)
     ip: str = ""  # the client's address, recorded with every change as the actor's
+
+    @property
+    def manages_users(self) -> bool:
+        """Whether the client area offers User Management: to the owner, unless staff turned it
+        off (the rule itself is access.services.check_manager)."""
+        return self.is_owner and not self.user_management_off
 
     def allows(self, key: str) -> bool:
         return self.client is not None and (self.is_owner or key in self.permissions)
@@ -142,7 +149,7 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        c.company_name, c.first_name AS client_first_name, c.last_name AS client_last_name,
        c.status AS client_status, c.owner AS client_owner, g.permissions,
        (SELECT COUNT(*) FROM grants g2 WHERE g2."user" = s."user") AS account_count,
-       (SELECT value FROM settings WHERE key = 'disable_client_user_management')
+       (SELECT value FROM settings WHERE key = {})
            AS user_management_off
 FROM sessions s
 LEFT JOIN users u ON u.id = s."user"
@@ -158,7 +165,9 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
     grant still exists (rule 8: removed access is gone on the very next request)."""
     if not session_cookie:
         return Viewer()
-    rows = await Session.raw(_VIEWER_SQL, token_hash(session_cookie))
+    rows = await Session.raw(
+        _VIEWER_SQL, DISABLE_CLIENT_USER_MANAGEMENT, token_hash(session_cookie)
+    )
     if not rows:
         return Viewer()
     row = rows[0]
@@ -202,17 +211,29 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
             ),
         }
         viewer.is_owner = row["client_owner"] == row["user_id"]
-        viewer.permissions = (
-            permissions.ALL_KEYS if viewer.is_owner else permissions.deserialize(row["permissions"])
-        )
+        viewer.permissions = permissions.granted(row["permissions"], is_owner=viewer.is_owner)
     return viewer
 
 
 async def request_password_reset(email: str, *, base_url: str, ip: str) -> None:
-    """Queues a reset email when the address belongs to a user; silent otherwise."""
+    """Forgotten password: queues a reset email when the address belongs to a user; silent
+    otherwise, so the answer says nothing of who has an account."""
     user = await users.find_by_email(email or "")
     if user is None or user["disabled"]:
         return
+    await _queue_reset_email(user, base_url=base_url, actor=Actor("system", ip=ip))
+
+
+async def send_password_reset(user_id: int, *, base_url: str, actor: Actor) -> dict:
+    """Staff's Send Password Reset Email for one user; returns the user."""
+    user = await users.get_user(user_id)
+    if user["disabled"]:
+        raise DomainError("This user's login is disabled: no reset email was sent.")
+    await _queue_reset_email(user, base_url=base_url, actor=actor)
+    return user
+
+
+async def _queue_reset_email(user: dict, *, base_url: str, actor: Actor) -> None:
     token, digest = new_token()
     now = clock.now()
     async with db.transaction():
@@ -231,7 +252,7 @@ async def request_password_reset(email: str, *, base_url: str, ip: str) -> None:
             },
         )
         await record(
-            Actor("system", ip=ip),
+            actor,
             "user.password_reset_requested",
             f"Password reset email queued for {users.full_name(user)}",
             user_id=user["id"],

@@ -6,6 +6,7 @@ from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.clients.tables import CLIENT_STATUSES, Client
 from app.errors import DomainError, Forbidden, NotFound
+from app.paging import Page, page_of
 from app.users import services as users
 from app.users.tables import User
 from app.validation import COMPANY_MAX, clean_email, clean_name
@@ -131,8 +132,9 @@ async def update_client(
     return await get_client(client_id)
 
 
-async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor) -> None:
-    """Rule 1: only an admin, only to a user already associated; the old owner keeps full access."""
+async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor) -> dict:
+    """Rule 1: only an admin, only to a user already associated; the old owner keeps full access.
+    Returns the account."""
     if actor.kind != "admin":
         raise DomainError("Only staff can transfer the ownership of an account.")
     async with db.transaction():
@@ -161,12 +163,14 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
             client_id=client_id,
             user_id=new_owner_id,
         )
+    return {**client, "owner": new_owner_id}
 
 
 async def search_clients(
-    query: str = "", *, limit: int = 25, offset: int = 0
-) -> tuple[list[dict], int]:
-    """Accounts whose company, contact or owner matches, with the owner's name; and the total."""
+    query: str = "", *, page: int = 1, per_page: int = 25
+) -> tuple[list[dict], Page]:
+    """Accounts whose company, contact or owner matches, with the owner's name; and the page
+    shown."""
     select = Client.select(
         *Client.all_columns(),
         Client.owner.first_name.as_alias("owner_first_name"),
@@ -186,8 +190,9 @@ async def search_clients(
         )
         select = select.where(condition)
         count = count.where(condition)
-    rows = await select.order_by(Client.id).limit(limit).offset(offset)
-    return rows, await count
+    shown = page_of(page, size=per_page, total=await count)
+    rows = await select.order_by(Client.id).limit(shown.size).offset(shown.offset)
+    return rows, shown
 
 
 async def register_owner(

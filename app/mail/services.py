@@ -11,6 +11,7 @@ from app.activity.services import Actor, record
 from app.config import FRONTEND_DIR, get_settings
 from app.errors import DomainError, NotFound
 from app.mail.tables import OutboundEmail
+from app.paging import page_of
 
 log = logging.getLogger("roster.mail")
 
@@ -99,20 +100,12 @@ async def outbox_page(*, status: str | None = None, page: int = 1, per_page: int
         raise DomainError(f"Unknown status {status!r}.", "status")
     counts = await status_counts()
     total = counts.get(status, 0) if status else sum(counts.values())
-    pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
+    shown = page_of(page, size=per_page, total=total)
     query = OutboundEmail.select(*_LIST_COLUMNS).order_by(OutboundEmail.id, ascending=False)
     if status:
         query = query.where(OutboundEmail.status == status)
-    rows = await query.limit(per_page).offset((page - 1) * per_page)
-    return {
-        "emails": rows,
-        "counts": counts,
-        "all": sum(counts.values()),
-        "total": total,
-        "page": page,
-        "pages": pages,
-    }
+    rows = await query.limit(shown.size).offset(shown.offset)
+    return {"emails": rows, "counts": counts, "all": sum(counts.values()), "shown": shown}
 
 
 async def get_email(email_id: int) -> dict:
@@ -128,14 +121,14 @@ async def retry(email_id: int, *, actor: Actor) -> dict:
     from app.mail import worker
 
     async with db.transaction():
-        row = await get_email(email_id)
-        if row["status"] != "failed":
-            raise DomainError(f"Only a failed email can be retried; this one is {row['status']}.")
-        await worker.retry_now(email_id)
+        row = await worker.retry_now(email_id)
+        if row is None:
+            status = (await get_email(email_id))["status"]
+            raise DomainError(f"Only a failed email can be retried; this one is {status}.")
         await record(
             actor,
             "mail.retried",
             f"Email #{email_id} to {row['to_address']} ({row['subject']}): failed -> queued",
         )
     worker.wake()
-    return await get_email(email_id)
+    return row

@@ -163,8 +163,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 
     log.info("Mail worker stopped")
 
 
-async def retry_now(email_id: int) -> None:
-    """Puts a failed email back in the queue, due now (the admin's Retry)."""
-    await OutboundEmail.update(
-        {OutboundEmail.status: "queued", OutboundEmail.next_attempt_at: clock.now()}
-    ).where((OutboundEmail.id == email_id) & (OutboundEmail.status == "failed"))
+async def retry_now(email_id: int) -> dict | None:
+    """Puts a failed email back in the queue, due now (the admin's Retry): one conditional
+    update, so of two retries at once only one happens. The email as it is now, or None when it
+    had not failed."""
+    rows = (
+        await OutboundEmail.update(
+            {OutboundEmail.status: "queued", OutboundEmail.next_attempt_at: clock.now()}
+        )
+        .where((OutboundEmail.id == email_id) & (OutboundEmail.status == "failed"))
+        .returning(*OutboundEmail.all_columns())
+    )
+    return rows[0] if rows else None

@@ -6,14 +6,14 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from app.access import services as access
-from app.admin.services import DELETE_USERS, LIST_USERS, MANAGE_USERS, role_permissions
+from app.admin.services import DELETE_USERS, LIST_USERS, MANAGE_USERS
 from app.auth import services as auth
 from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.users import services as users
-from app.web.forms import client_ip, read_form
-from app.web.guards import admin_permission
+from app.web.forms import read_form
+from app.web.guards import admin_allows, admin_permission
 from app.web.middleware import viewer_of
 from app.web.render import is_htmx, redirect, render, wants_fragment
 
@@ -23,14 +23,11 @@ DETAIL = "admin/users/detail.html"
 
 @get("/admin/users", guards=[admin_permission(LIST_USERS)])
 async def user_list(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
-    page = max(page, 1)
-    rows, total = await users.search_users(q, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows, shown = await users.search_users(q, page=page, per_page=PAGE_SIZE)
     context = {
         "users": rows,
         "q": q,
-        "page": page,
-        "total": total,
-        "pages": max(1, -(-total // PAGE_SIZE)),
+        "shown": shown,
         "deleted": request.query_params.get("deleted"),
     }
     if wants_fragment(request):
@@ -39,14 +36,13 @@ async def user_list(request: Request, q: FromQuery[str] = "", page: FromQuery[in
 
 
 async def detail_context(request: Request, user_id: int, **extra) -> dict:
-    allowed = role_permissions(viewer_of(request).admin["role"])
     user = await users.get_user(user_id)
     return {
         "user": user,
         "accounts": await access.user_accounts(user_id),
         "languages": users.LANGUAGES,
-        "can_manage": MANAGE_USERS in allowed,
-        "can_delete": DELETE_USERS in allowed,
+        "can_manage": admin_allows(request, MANAGE_USERS),
+        "can_delete": admin_allows(request, DELETE_USERS),
         "form": {k: user[k] for k in ("first_name", "last_name", "email", "language")},
         "errors": {},
         **extra,
@@ -105,10 +101,11 @@ async def make_owner(request: Request, user_id: FromPath[int]) -> Response:
     try:
         if not client_id.isdigit():
             raise DomainError("Choose an account.")
-        await clients.transfer_ownership(int(client_id), user_id, actor=viewer_of(request).actor)
+        client = await clients.transfer_ownership(
+            int(client_id), user_id, actor=viewer_of(request).actor
+        )
     except DomainError as exc:
         return await answer(request, user_id, "accounts", error=exc)
-    client = await clients.get_client(int(client_id))
     return await answer(
         request, user_id, "accounts", message=f"Now the owner of {clients.display_name(client)}."
     )
@@ -116,10 +113,12 @@ async def make_owner(request: Request, user_id: FromPath[int]) -> Response:
 
 @post("/admin/users/{user_id:int}/password-reset", guards=[admin_permission(MANAGE_USERS)])
 async def send_password_reset(request: Request, user_id: FromPath[int]) -> Response:
-    user = await users.get_user(user_id)
-    await auth.request_password_reset(
-        user["email"], base_url=get_settings().base_url, ip=client_ip(request)
-    )
+    try:
+        user = await auth.send_password_reset(
+            user_id, base_url=get_settings().base_url, actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        return await answer(request, user_id, "security", error=exc)
     return await answer(
         request, user_id, "security", message=f"Password reset email sent to {user['email']}."
     )

@@ -8,6 +8,7 @@ from app.activity.services import Actor, record
 from app.auth.tables import Session
 from app.dberrors import is_unique_violation
 from app.errors import DomainError, NotFound
+from app.paging import Page, page_of
 from app.security import check_new_password, hash_password
 from app.users.tables import User
 from app.validation import clean_email, clean_name
@@ -166,12 +167,23 @@ async def delete_user(user_id: int, *, actor: Actor) -> None:
         )
 
 
+def matching_every_word(query: str) -> list:
+    """Conditions on User: each typed word is in the first name, the last name or the email."""
+    return [
+        User.first_name.ilike(f"%{word}%")
+        | User.last_name.ilike(f"%{word}%")
+        | User.email.ilike(f"%{word}%")
+        for word in query.split()
+    ]
+
+
 async def search_users(
-    query: str = "", *, limit: int = 25, offset: int = 0
-) -> tuple[list[dict], int]:
-    """Manage Users: users whose name or email holds every typed word (or whose id is the typed
-    number), with how many accounts each reaches; and the total. Three queries whatever the page
-    length."""
+    query: str = "", *, page: int = 1, per_page: int = 25
+) -> tuple[list[dict], Page]:
+    """Manage Users: users matching every typed word (or whose id is the typed number), with how
+    many accounts each reaches; and the page shown. Three queries whatever the page length."""
+    number = query.strip().lstrip("#")
+    conditions = [User.id == int(number)] if number.isdigit() else matching_every_word(query)
     select = User.select(
         User.id,
         User.first_name,
@@ -183,19 +195,10 @@ async def search_users(
         User.disabled,
     )
     count = User.count()
-    words = query.split()
-    if len(words) == 1 and words[0].lstrip("#").isdigit():
-        conditions = [User.id == int(words[0].lstrip("#"))]
-    else:
-        conditions = [
-            User.first_name.ilike(f"%{w}%")
-            | User.last_name.ilike(f"%{w}%")
-            | User.email.ilike(f"%{w}%")
-            for w in words
-        ]
     for condition in conditions:
         select, count = select.where(condition), count.where(condition)
-    rows = await select.order_by(User.id).limit(limit).offset(offset)
+    shown = page_of(page, size=per_page, total=await count)
+    rows = await select.order_by(User.id).limit(shown.size).offset(shown.offset)
     counts = {}
     if rows:
         counts = {
@@ -206,7 +209,7 @@ async def search_users(
         }
     for row in rows:
         row["account_count"] = counts.get(row["id"], 0)
-    return rows, await count
+    return rows, shown
 
 
 async def record_login(user_id: int, *, ip: str, hostname: str | None) -> None:

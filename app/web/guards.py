@@ -42,10 +42,16 @@ def admin_required(connection, _handler=None) -> None:
         raise NotAuthorizedException("Log in as staff to continue.")
 
 
+def admin_allows(connection, key: str) -> bool:
+    """Whether the staff member's role holds this admin permission (SPEC §5.6)."""
+    admin = viewer_of(connection).admin
+    return admin is not None and key in role_permissions(admin["role"])
+
+
 def admin_permission(key: str):
     def guard(connection, _handler=None) -> None:
         admin_required(connection)
-        if key not in role_permissions(viewer_of(connection).admin["role"]):
+        if not admin_allows(connection, key):
             raise PermissionDeniedException("Your admin role does not allow this.")
 
     return guard

@@ -54,36 +54,24 @@ def text_of(response) -> str:
     return " ".join(page(response).get_text(" ").split())
 
 
-@pytest.fixture
-async def admin_session(http):
-    """`http` logged in as a Full Administrator."""
+async def log_in_as_staff(http, email: str, password: str, name: str, role: str) -> None:
     from app.admin.services import create_admin
     from tests.factories import ADMIN
 
-    await create_admin(
-        email="ada@example.com",
-        password="admin-passphrase-77",
-        name="Ada",
-        role="full",
-        actor=ADMIN,
-    )
-    await http.login("ada@example.com", "admin-passphrase-77", path="/admin/login")
+    await create_admin(email=email, password=password, name=name, role=role, actor=ADMIN)
+    await http.login(email, password, path="/admin/login")
+
+
+@pytest.fixture
+async def admin_session(http):
+    """`http` logged in as a Full Administrator."""
+    await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Ada", "full")
 
 
 @pytest.fixture
 async def support_session(http):
     """`http` logged in as a Support Operator."""
-    from app.admin.services import create_admin
-    from tests.factories import ADMIN
-
-    await create_admin(
-        email="sam@example.com",
-        password="support-passphrase-7",
-        name="Sam",
-        role="support",
-        actor=ADMIN,
-    )
-    await http.login("sam@example.com", "support-passphrase-7", path="/admin/login")
+    await log_in_as_staff(http, "sam@example.com", "support-passphrase-7", "Sam", "support")
 
 
 class _Counter:

@@ -471,3 +471,25 @@ async def test_the_message_view_does_not_exist_in_production(http, admin_session
     row = page(await http.get("/admin/mail")).find(id=f"email-{email_id}")
     assert not row.find("a", string="View")
     assert row.find("button", string="Retry")
+
+
+async def test_two_retries_at_once_put_the_email_back_once():
+    import asyncio
+
+    from app.errors import DomainError
+    from app.mail import services as mail
+
+    email_id = await add_email(error="SMTPConnectError: refused")
+    outcomes = await asyncio.gather(
+        *(mail.retry(email_id, actor=ADMIN) for _ in range(5)), return_exceptions=True
+    )
+    assert sum(isinstance(o, dict) for o in outcomes) == 1
+    assert all(isinstance(o, DomainError) for o in outcomes if not isinstance(o, dict))
+    assert await ActivityEntry.count().where(ActivityEntry.action == "mail.retried") == 1
+
+
+async def test_a_setting_saved_twice_is_one_row():
+    await set_setting(admin.COMPANY_NAME, "Acme Hosting", actor=ADMIN)
+    await set_setting(admin.COMPANY_NAME, "Globex", actor=ADMIN)
+    assert await admin.Setting.count().where(admin.Setting.key == admin.COMPANY_NAME) == 1
+    assert await get_setting(admin.COMPANY_NAME) == "Globex"

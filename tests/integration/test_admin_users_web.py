@@ -221,6 +221,12 @@ async def test_send_password_reset_email_from_the_user_page(http, admin_session)
     assert flash_of(response) == "Password reset email sent to jo@example.com."
     email = await OutboundEmail.select().first()
     assert (email["to_address"], email["template"]) == ("jo@example.com", "password_reset")
+    entry = (
+        await ActivityEntry.select()
+        .where(ActivityEntry.action == "user.password_reset_requested")
+        .first()
+    )
+    assert (entry["actor_type"], entry["actor_name"]) == ("admin", "Ada")
 
 
 async def test_change_password_ends_the_users_sessions(http, admin_session):
