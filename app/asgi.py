@@ -4,8 +4,9 @@ import asyncio
 import contextlib
 import logging
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
+from litestar.exceptions import NotFoundException
 from litestar.static_files import create_static_files_router
 
 from app import db
@@ -13,19 +14,20 @@ from app.access import controllers as access_controllers
 from app.admin import controllers as admin_controllers
 from app.admin import screens as admin_screens
 from app.auth import controllers as auth_controllers
+from app.auth import services as auth_services
 from app.clients import controllers as client_controllers
 from app.config import FRONTEND_DIR, Settings, get_settings
 from app.invitations import controllers as invite_controllers
 from app.mail import worker
 from app.users import controllers as user_controllers
 from app.web.errors import HANDLERS
-from app.web.middleware import add_security_headers, viewer_loader
+from app.web.middleware import add_security_headers, head_as_get, viewer_loader
 
 log = logging.getLogger("roster")
 
 
 def create_app(
-    settings: Settings | None = None, *, run_mail_worker: bool = True, manage_database: bool = True
+    settings: Settings | None = None, *, run_workers: bool = True, manage_database: bool = True
 ) -> Litestar:
     settings = settings or get_settings()
 
@@ -34,19 +36,20 @@ def create_app(
         if manage_database:
             await db.start()
         stop = asyncio.Event()
-        task = None
-        if run_mail_worker and settings.smtp_url:
-            task = asyncio.create_task(worker.run_worker(settings, stop))
+        tasks = []
+        if run_workers:
+            tasks.append(asyncio.create_task(auth_services.run_sweeper(stop)))
+            if settings.smtp_url:
+                tasks.append(asyncio.create_task(worker.run_worker(settings, stop)))
         try:
             yield
         finally:
             stop.set()
-            if task:
-                await task
+            await asyncio.gather(*tasks)
             if manage_database:
                 await db.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *auth_controllers.ROUTES,
             *client_controllers.ROUTES,
@@ -68,8 +71,19 @@ def create_app(
             cookie_httponly=False,
         ),
         middleware=[viewer_loader],
+        before_request=reject_impossible_ids,
         before_send=[add_security_headers],
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         debug=False,
     )
+    app.asgi_handler = head_as_get(app.asgi_handler)
+    return app
+
+
+def reject_impossible_ids(request: Request) -> None:
+    """An id outside the columns' range names nothing: 404, before any query sees it."""
+    ids = [v for v in request.path_params.values() if isinstance(v, int)]
+    ids += [int(v) for k, v in request.query_params.items() if k.endswith("_id") and v.isdigit()]
+    if any(not db.valid_id(i) for i in ids):
+        raise NotFoundException()

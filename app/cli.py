@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import warnings
 
 from app.errors import DomainError
 
@@ -159,6 +160,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # Piccolo warns on its own when the database is down; our one line below says it all.
+    warnings.filterwarnings("ignore", message=".*Unable to connect to database")
     try:
         return args.func(args)
     except DomainError as exc:
@@ -167,3 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"roster: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        from app.dberrors import is_database_unavailable
+
+        if not is_database_unavailable(exc):
+            raise
+        print(f"roster: cannot reach the database ({_database_shown()}): {exc}", file=sys.stderr)
+        return 3
+
+
+def _database_shown() -> str:
+    """The database URL without its password."""
+    from urllib.parse import urlsplit
+
+    from app.config import get_settings
+
+    url = get_settings().database_url
+    password = urlsplit(url).password
+    return url.replace(f":{password}@", ":***@") if password else url

@@ -21,6 +21,9 @@ class Settings(msgspec.Struct, frozen=True):
     smtp_url: str | None
     mail_from: str
     env: str
+    session_idle_hours: float = 12
+    session_max_days: float = 30
+    resend_cooldown_seconds: float = 60
 
     @property
     def production(self) -> bool:
@@ -35,6 +38,18 @@ def _development_secret() -> str:
     DEV_SECRET_FILE.write_text(secret + "\n")
     DEV_SECRET_FILE.chmod(0o600)
     return secret
+
+
+def _number(env, name: str, default: float, *, zero_allowed: bool = False) -> float:
+    raw = env.get(name) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value < 0 or (value == 0 and not zero_allowed):
+        kind = "a number, 0 or more" if zero_allowed else "a positive number"
+        raise ValueError(f"{name} must be {kind}, not {raw!r}")
+    return value
 
 
 def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
@@ -54,6 +69,11 @@ def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
         smtp_url=env.get("ROSTER_SMTP_URL") or None,
         mail_from=env.get("ROSTER_MAIL_FROM") or "Roster <no-reply@localhost>",
         env=mode,
+        session_idle_hours=_number(env, "ROSTER_SESSION_IDLE_HOURS", 12),
+        session_max_days=_number(env, "ROSTER_SESSION_MAX_DAYS", 30),
+        resend_cooldown_seconds=_number(
+            env, "ROSTER_RESEND_COOLDOWN_SECONDS", 60, zero_allowed=True
+        ),
     )
 
 

@@ -1,4 +1,4 @@
-"""Transactions and the connection pool, the same way on SQLite and PostgreSQL."""
+"""Transactions, row locks and the connection pool, the same way on SQLite and PostgreSQL."""
 
 import warnings
 
@@ -9,9 +9,17 @@ from piccolo_conf import DB
 # Piccolo runs ILIKE as LIKE on SQLite, which already ignores case for ASCII: what we want.
 warnings.filterwarnings("ignore", message=".*SQLite doesn't support ILIKE")
 
+# Ids are PostgreSQL `serial` columns (32-bit); SQLite's are wider, but one range for both.
+MAX_ID = 2**31 - 1
+
 
 def is_sqlite() -> bool:
     return isinstance(DB, SQLiteEngine)
+
+
+def valid_id(value: int) -> bool:
+    """Whether an id can exist at all: outside the column's range it is simply not found."""
+    return 1 <= value <= MAX_ID
 
 
 def transaction():
@@ -20,6 +28,12 @@ def transaction():
     if is_sqlite():
         return DB.transaction(transaction_type=TransactionType.immediate)
     return DB.transaction()
+
+
+def locked(select):
+    """`SELECT … FOR UPDATE` on PostgreSQL, held until the transaction ends. SQLite needs no row
+    lock: its IMMEDIATE transaction already holds the database's single write lock."""
+    return select if is_sqlite() else select.lock_rows()
 
 
 async def start() -> None:

@@ -16,3 +16,11 @@ class NotFound(DomainError):
 
 class Forbidden(DomainError):
     pass
+
+
+class Throttled(DomainError):
+    """A limit was reached: answered with 429 and, when known, when to try again."""
+
+    def __init__(self, message: str, retry_after: int = 60, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after

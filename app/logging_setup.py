@@ -1,31 +1,35 @@
-"""Logging for the server: tokens in URLs (invites, password resets) never reach the logs."""
+"""Logging for the server: tokens in URLs (invites, password resets) never reach the logs, not in
+request lines, messages nor exception traces."""
 
 import logging
 import re
 
-_TOKEN_PATH = re.compile(r"(/(?:invite|password/reset)/)[A-Za-z0-9_\-]+")
+_TOKEN_PATH = re.compile(r"(/(?:invite|password/reset)/)[^/\s?#\"']+")
 
 
 def redact(text: str) -> str:
     return _TOKEN_PATH.sub(r"\1[redacted]", text)
 
 
-class RedactTokens(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        record.msg = redact(str(record.msg))
-        return True
+# Set on the one record that shows links on purpose: the development outbox (SPEC §7: with no
+# SMTP server, in development only, queued emails' links are logged for the developer).
+SHOWS_LINKS = "roster_shows_links"
+
+
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted line, traceback included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if getattr(record, SHOWS_LINKS, False) else redact(text)
 
 
 def configure_logging() -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # Request lines carry URLs; in development the outbox logs its links on purpose (SPEC §7).
-    logging.getLogger("uvicorn.access").addFilter(RedactTokens())

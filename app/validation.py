@@ -1,31 +1,69 @@
 """Checks of user-supplied values, raising DomainError with a message people can act on."""
 
+import contextlib
+import re
+import unicodedata
+
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 from app.access.permissions import ALL_KEYS, LABELS
+from app.db import valid_id
 from app.errors import DomainError
 
 NAME_MAX = 100
 COMPANY_MAX = 150
+EMAIL_MAX = 254
+SEARCH_MAX_LENGTH = 100
+SEARCH_MAX_WORDS = 6
+
+# Intranets and staging set-ups use these, and every peer accepts them: only names that can
+# never be an address (.invalid, .onion, .arpa, localhost) stay refused.
+email_validator.SPECIAL_USE_DOMAIN_NAMES[:] = [
+    d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d not in ("local", "test")
+]
+
+# Control characters (NUL, line breaks, tabs, …) and other invisible format characters.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def has_control_characters(value: str) -> bool:
+    return bool(_CONTROL.search(value))
+
+
+def email_key(value: str) -> str:
+    """The one form in which emails are compared and kept unique, on every path (register,
+    login, invite, reset): NFKC, the domain in Unicode (IDNA) form, case-folded. A value that is
+    not an address at all still gets a key (it matches nobody)."""
+    value = unicodedata.normalize("NFKC", (value or "").strip())
+    with contextlib.suppress(EmailNotValidError):
+        value = validate_email(value, check_deliverability=False).normalized
+    return value.casefold()[:EMAIL_MAX]
 
 
 def clean_email(value: str, field: str = "email") -> tuple[str, str]:
-    """Returns (email as written, normalized, lowercased key used for comparisons)."""
-    value = (value or "").strip()
+    """Returns (email as it will be kept, the key used for comparisons: see email_key)."""
+    value = unicodedata.normalize("NFKC", (value or "").strip())
     if not value:
         raise DomainError("Enter an email address.", field)
-    if len(value) > 254:
+    if len(value) > EMAIL_MAX:
         raise DomainError("That email address is too long.", field)
+    if has_control_characters(value):
+        raise DomainError("An email address cannot contain control characters.", field)
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
         raise DomainError(f"Enter a valid email address ({exc}).", field) from exc
-    return result.normalized, result.normalized.lower()
+    if len(result.normalized) > EMAIL_MAX:
+        raise DomainError("That email address is too long.", field)
+    return result.normalized, result.normalized.casefold()
 
 
 def clean_name(
     value: str, label: str, field: str, required: bool = True, max_length: int = NAME_MAX
 ) -> str:
+    if has_control_characters(value or ""):
+        raise DomainError(f"{label} cannot contain control characters.", field)
     value = " ".join((value or "").split())
     if required and not value:
         raise DomainError(f"Enter a {label.lower()}.", field)
@@ -34,12 +72,38 @@ def clean_name(
     return value
 
 
+def clean_search(value: str) -> str:
+    """Search input: words separated by spaces, capped so that one query stays cheap."""
+    value = " ".join((value or "").split())
+    if has_control_characters(value):
+        raise DomainError("Search text cannot contain control characters.", "q")
+    if len(value) > SEARCH_MAX_LENGTH or len(value.split()) > SEARCH_MAX_WORDS:
+        raise DomainError(
+            f"Search with at most {SEARCH_MAX_WORDS} words and {SEARCH_MAX_LENGTH} characters.",
+            "q",
+        )
+    return value
+
+
+_ASCII_ID = re.compile(r"[0-9]{1,10}")
+
+
+def parse_id(value: str | None) -> int | None:
+    """An id typed or posted as text: ASCII decimal within the column's range, else None."""
+    value = (value or "").strip()
+    if not _ASCII_ID.fullmatch(value):
+        return None
+    number = int(value)
+    return number if valid_id(number) else None
+
+
 def clean_permissions(keys) -> tuple[str, ...]:
     """Known keys in canonical order; unknown keys and an empty set are refused."""
     wanted = {k.strip() for k in keys if k and k.strip()}
     unknown = sorted(wanted - set(ALL_KEYS))
     if unknown:
-        raise DomainError(f"Unknown permission: {', '.join(unknown)}.", "permissions")
+        shown = ", ".join(k[:40] for k in unknown[:5])
+        raise DomainError(f"Unknown permission: {shown}.", "permissions")
     if not wanted:
         raise DomainError("Choose at least one permission.", "permissions")
     return tuple(k for k in ALL_KEYS if k in wanted)

@@ -25,6 +25,7 @@ ROSTER = str(BIN / "roster")
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@e2e.example", "e2e-admin-passphrase"
 OWNER_EMAIL, OWNER_PASSWORD = "owner@e2e.example", "e2e-owner-passphrase"
 SUPPORT_EMAIL, SUPPORT_PASSWORD = "support@e2e.example", "e2e-support-passphrase"
+RESEND_COOLDOWN_SECONDS = 2  # short, so the journey can wait it out
 
 
 def free_port() -> int:
@@ -137,6 +138,7 @@ def roster(smtp_inbox):
         "ROSTER_SMTP_URL": f"smtp://127.0.0.1:{smtp_inbox.port}",
         "ROSTER_SECRET_KEY": "e2e-secret",
         "ROSTER_ENV": "development",
+        "ROSTER_RESEND_COOLDOWN_SECONDS": str(RESEND_COOLDOWN_SECONDS),
     }
     tool = Roster(env, workdir, db_path)
     yield tool

@@ -5,6 +5,7 @@ import re
 from conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    RESEND_COOLDOWN_SECONDS,
     SUPPORT_EMAIL,
     SUPPORT_PASSWORD,
     link_in,
@@ -64,10 +65,16 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     assert first["Subject"] == "An agent of Roster has sent you an invite"
     old_link = link_in(smtp_inbox.text_of(first))
 
-    # Resend: a new link; the old one stops working.
-    page.locator("tr", has_text="newhire@e2e.example").get_by_role(
+    # Resend at once: refused with when it can go again (a double click sends one email).
+    resend = page.locator("tr", has_text="newhire@e2e.example").get_by_role(
         "button", name="Resend Invite"
-    ).click()
+    )
+    resend.click()
+    expect(page.get_by_text("You can send it again in")).to_be_visible()
+    page.wait_for_timeout(RESEND_COOLDOWN_SECONDS * 1000)
+
+    # Resend: a new link; the old one stops working.
+    resend.click()
     expect(page.get_by_text("Invite sent again with a new link")).to_be_visible()
     resent = smtp_inbox.wait_for("newhire@e2e.example", "sent you an invite", count=2)
     new_link = link_in(smtp_inbox.text_of(resent))

@@ -32,6 +32,8 @@ else:
 os.environ["ROSTER_SECRET_KEY"] = "test-secret-key"
 os.environ["ROSTER_ENV"] = "development"
 os.environ["ROSTER_BASE_URL"] = "http://testserver.local"
+# Tests resend at once; the cooldown has its own tests (they set it back).
+os.environ["ROSTER_RESEND_COOLDOWN_SECONDS"] = "0"
 os.environ.pop("ROSTER_SMTP_URL", None)
 
 

@@ -7,12 +7,12 @@ from app.access import permissions
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
-from app.clients.services import display_name, get_client
+from app.clients.services import check_open, display_name, get_client
 from app.clients.tables import Client
 from app.dberrors import is_unique_violation
 from app.errors import DomainError, Forbidden, NotFound
 from app.users.services import full_name, get_user, matching_every_word
-from app.validation import clean_permissions
+from app.validation import clean_permissions, clean_search
 
 
 class Access(msgspec.Struct, frozen=True):
@@ -63,8 +63,9 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
     now = clock.now()
     try:
         async with db.transaction():
-            client = await get_client(client_id)
+            client = await get_client(client_id, lock=True)
             await check_manager(actor, client)
+            check_open(client)
             user = await get_user(user_id)
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
                 raise DomainError(f"{full_name(user)} already has access to this account.", "user")
@@ -94,7 +95,7 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
 async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor) -> None:
     keys = clean_permissions(keys)
     async with db.transaction():
-        client = await get_client(client_id)
+        client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         if client["owner"] == user_id:
             raise DomainError("The owner always has every permission; they cannot be changed.")
@@ -125,7 +126,7 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
 async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> None:
     """Deletes the grant, never the user. The owner's access cannot be removed."""
     async with db.transaction():
-        client = await get_client(client_id)
+        client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         if client["owner"] == user_id:
             raise DomainError("The owner's access cannot be removed. Transfer ownership first.")
@@ -213,8 +214,8 @@ async def association_candidates(client_id: int, query: str, limit: int = 8) -> 
     flagged. Two queries whatever the number of matches."""
     from app.users.tables import User
 
-    words = query.split()
-    if len("".join(words)) < 2:
+    query = clean_search(query)
+    if len(query.replace(" ", "")) < 2:
         return []
     select = User.select(User.id, User.first_name, User.last_name, User.email)
     for condition in matching_every_word(query):

@@ -11,7 +11,7 @@ from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.invitations import services as invitations
-from app.validation import clean_email
+from app.validation import clean_email, email_key
 from app.web.forms import read_form, read_list
 from app.web.guards import admin_allows, admin_permission, admin_required
 from app.web.middleware import viewer_of
@@ -97,7 +97,7 @@ async def user_search(
     new_email = None
     try:
         address, key = clean_email(query)
-        if not any(m["email"].lower() == key for m in matches):
+        if not any(email_key(m["email"]) == key for m in matches):
             new_email = address
     except DomainError:
         pass

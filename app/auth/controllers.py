@@ -4,13 +4,14 @@ import asyncio
 import socket
 
 from litestar import Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, FromQuery
 
 from app.access import services as access
 from app.auth import services as auth
 from app.clients import services as clients
 from app.config import get_settings
-from app.errors import DomainError
+from app.errors import DomainError, Throttled
 from app.users import services as users
 from app.web.forms import client_ip, read_form, safe_next
 from app.web.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
@@ -42,7 +43,7 @@ def with_session_cookie(response: Response, session_id: str | None) -> Response:
             httponly=True,
             samesite="lax",
             secure=get_settings().production,
-            max_age=int(auth.SESSION_LIFETIME.total_seconds()),
+            max_age=int(auth.session_max().total_seconds()),
         )
     return response
 
@@ -71,6 +72,11 @@ async def log_in_user(
     return with_session_cookie(redirect(request, safe_next(next_url, default)), session_id)
 
 
+def failure_status(exc: DomainError) -> int:
+    """429 for an attempt refused by the limits, else 400."""
+    return 429 if isinstance(exc, Throttled) else 400
+
+
 @get("/login")
 async def login_page(request: Request, next: FromQuery[str | None] = None) -> Response:
     if viewer_of(request).user:
@@ -94,7 +100,7 @@ async def login(request: Request) -> Response:
                 "next": form.get("next", ""),
                 "form": {"email": form.get("email", "")},
             },
-            status=400,
+            status=failure_status(exc),
         )
     return await log_in_user(request, user, next_url=form.get("next"))
 
@@ -125,7 +131,7 @@ async def admin_login(request: Request) -> Response:
             request,
             "admin/login.html",
             {"error": exc.message, "form": {"email": form.get("email", "")}},
-            status=400,
+            status=failure_status(exc),
         )
     session_id = await auth.start_session(
         admin_id=admin["id"],
@@ -167,7 +173,7 @@ async def register(request: Request) -> Response:
             request,
             "client/register.html",
             {"form": kept, "errors": {exc.field or "form": exc.message}},
-            status=400,
+            status=failure_status(exc),
         )
     return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=new")
 
@@ -184,15 +190,20 @@ async def reset_request_page(request: Request) -> Response:
 @post("/password/reset")
 async def reset_request(request: Request) -> Response:
     form = await read_form(request)
-    await auth.request_password_reset(
-        form.get("email", ""), base_url=get_settings().base_url, ip=client_ip(request)
-    )
-    # The same answer whether or not the address belongs to a user.
-    return render(
+    # The same answer, in the same time, whether or not the address belongs to a user: the
+    # look-up and the email are done after the answer has gone.
+    response = render(
         request,
         "client/reset_request.html",
         {"form": {"email": form.get("email", "")}, "sent": True},
     )
+    response.background = BackgroundTask(
+        auth.request_password_reset,
+        form.get("email", ""),
+        base_url=get_settings().base_url,
+        ip=client_ip(request),
+    )
+    return response
 
 
 @get("/password/reset/{token:str}")

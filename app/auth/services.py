@@ -1,5 +1,8 @@
 """Logins, server-side sessions, throttling and password resets."""
 
+import asyncio
+import contextlib
+import logging
 import secrets
 from datetime import timedelta
 
@@ -10,23 +13,52 @@ from app.access import permissions
 from app.activity.services import Actor, record
 from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT
 from app.admin.tables import Admin
-from app.auth.tables import LoginFailure, PasswordReset, Session
+from app.auth.tables import PasswordReset, Session
+from app.auth.throttle import REGISTRATION_LIMIT, Limit
 from app.clients.services import display_name
-from app.errors import DomainError
+from app.config import get_settings
+from app.errors import DomainError, Throttled
 from app.mail.services import enqueue
 from app.security import new_token, token_hash, verify_password
 from app.users import services as users
 from app.users.tables import User
+from app.validation import email_key
 
-SESSION_LIFETIME = timedelta(days=14)
+log = logging.getLogger("roster.auth")
+
 SESSION_TOUCH_EVERY = timedelta(minutes=5)
-THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_IP = 30
 RESET_VALID_FOR = timedelta(hours=2)
 
 LOGIN_FAILED = "The email address or password is incorrect."
 LOGIN_THROTTLED = "Too many failed attempts. Wait 15 minutes, or reset your password."
+
+# Attempts, counted whether they succeed or not until a success clears the email's count.
+LOGIN_LIMITS = {
+    area: Limit(area, timedelta(minutes=15), per_key=5, per_ip=30, message=LOGIN_THROTTLED)
+    for area in ("client", "admin")
+}
+# Reset emails: 3 an hour to one address, 20 an hour asked from one IP address.
+RESET_LIMIT = Limit(
+    "reset",
+    timedelta(hours=1),
+    per_key=3,
+    per_ip=20,
+    message="Too many password reset emails were asked for. Try again in an hour.",
+)
+
+
+def session_idle() -> timedelta:
+    return timedelta(hours=get_settings().session_idle_hours)
+
+
+def session_max() -> timedelta:
+    return timedelta(days=get_settings().session_max_days)
+
+
+def session_expiry(created_at, now) -> object:
+    """A session ends after `session_idle` without a request, and `session_max` after login
+    whatever happens."""
+    return min(now + session_idle(), created_at + session_max())
 
 
 class Viewer(msgspec.Struct):
@@ -60,33 +92,17 @@ class Viewer(msgspec.Struct):
         return Actor("system", ip=self.ip)
 
 
-async def _throttled(area: str, email_key: str, ip: str) -> bool:
-    since = clock.now() - THROTTLE_WINDOW
-
-    def recent(condition):  # Piccolo queries are mutable: a fresh one per count
-        return LoginFailure.count().where(
-            (LoginFailure.area == area) & (LoginFailure.created_at > since) & condition
-        )
-
-    if await recent(LoginFailure.email_key == email_key) >= MAX_FAILURES_PER_ACCOUNT:
-        return True
-    return await recent(LoginFailure.ip == ip) >= MAX_FAILURES_PER_IP
-
-
 async def _check_password(area: str, table, email: str, password: str, ip: str) -> dict:
-    email_key = (email or "").strip().lower()
-    if await _throttled(area, email_key, ip):
-        raise DomainError(LOGIN_THROTTLED)
-    row = await table.select().where(table.email_key == email_key).first()
+    """The row whose password this is, or DomainError; Throttled (429) past the limits. The
+    attempt is counted before the password is checked (see app.auth.throttle)."""
+    key = email_key(email)
+    limit = LOGIN_LIMITS[area]
+    await limit.take(key, ip)
+    row = await table.select().where(table.email_key == key).first()
     ok = verify_password(row["password_hash"] if row else None, password or "")
     if not ok or row["disabled"]:
-        await LoginFailure.insert(
-            LoginFailure(area=area, email_key=email_key[:254], ip=ip, created_at=clock.now())
-        )
         raise DomainError(LOGIN_FAILED)
-    await LoginFailure.delete().where(
-        (LoginFailure.area == area) & (LoginFailure.email_key == email_key)
-    )
+    await limit.forget_key(key)
     return row
 
 
@@ -123,7 +139,7 @@ async def start_session(
                 client=client_id,
                 created_at=now,
                 last_seen_at=now,
-                expires_at=now + SESSION_LIFETIME,
+                expires_at=session_expiry(now, now),
                 ip=ip[:45],
                 user_agent=user_agent[:255],
             )
@@ -142,7 +158,7 @@ async def select_client(session_id: int, client_id: int | None) -> None:
 
 _VIEWER_SQL = """
 SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
-       s.expires_at, s.last_seen_at,
+       s.created_at, s.expires_at, s.last_seen_at,
        u.first_name, u.last_name, u.email, u.disabled AS user_disabled,
        a.name AS admin_name, a.email AS admin_email, a.role AS admin_role,
        a.disabled AS admin_disabled,
@@ -172,12 +188,13 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
         return Viewer()
     row = rows[0]
     now = clock.now()
-    if row["expires_at"] <= now or row["user_disabled"] or row["admin_disabled"]:
+    expired = row["expires_at"] <= now or row["created_at"] + session_max() <= now
+    if expired or row["user_disabled"] or row["admin_disabled"]:
         await Session.delete().where(Session.id == row["id"])
         return Viewer()
     if now - row["last_seen_at"] > SESSION_TOUCH_EVERY:
         await Session.update(
-            {Session.last_seen_at: now, Session.expires_at: now + SESSION_LIFETIME}
+            {Session.last_seen_at: now, Session.expires_at: session_expiry(row["created_at"], now)}
         ).where(Session.id == row["id"])
     viewer = Viewer(
         session_id=row["id"],
@@ -216,9 +233,16 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
 
 
 async def request_password_reset(email: str, *, base_url: str, ip: str) -> None:
-    """Forgotten password: queues a reset email when the address belongs to a user; silent
-    otherwise, so the answer says nothing of who has an account."""
-    user = await users.find_by_email(email or "")
+    """Forgotten password: queues a reset email when the address belongs to a user, within the
+    limits; silent otherwise. Run it after the answer was sent (see the controller), so neither
+    the answer nor its timing says who has an account."""
+    key = email_key(email)
+    try:
+        await RESET_LIMIT.take(key, ip)
+    except Throttled:
+        log.info("Password reset not sent: the limit for this address or IP was reached")
+        return
+    user = await users.find_by_email(key)
     if user is None or user["disabled"]:
         return
     await _queue_reset_email(user, base_url=base_url, actor=Actor("system", ip=ip))
@@ -273,6 +297,7 @@ async def complete_password_reset(token: str, password: str, *, ip: str) -> int:
         raise DomainError("This password reset link is no longer valid. Request a new one.")
     user = await users.get_user(row["user"])
     async with db.transaction():
+        # Of two submits of one link, one wins; set_password then ends every other link.
         won = (
             await PasswordReset.update({PasswordReset.used_at: clock.now()})
             .where((PasswordReset.id == row["id"]) & PasswordReset.used_at.is_null())
@@ -284,3 +309,39 @@ async def complete_password_reset(token: str, password: str, *, ip: str) -> int:
             user["id"], password, actor=Actor("user", user["id"], users.full_name(user), ip)
         )
     return user["id"]
+
+
+SWEEP_EVERY = timedelta(minutes=10)
+
+
+async def sweep() -> dict[str, int]:
+    """Deletes what can no longer be used: expired sessions, attempts outside every limit's
+    window, and reset links that expired or were used. Returns how many of each."""
+    now = clock.now()
+    sessions = (
+        await Session.delete()
+        .where((Session.expires_at <= now) | (Session.created_at <= now - session_max()))
+        .returning(Session.id)
+    )
+    resets = (
+        await PasswordReset.delete()
+        .where((PasswordReset.expires_at <= now) | PasswordReset.used_at.is_not_null())
+        .returning(PasswordReset.id)
+    )
+    attempts = 0
+    for limit in (*LOGIN_LIMITS.values(), RESET_LIMIT, REGISTRATION_LIMIT):
+        attempts += await limit.sweep()
+    return {"sessions": len(sessions), "reset_links": len(resets), "attempts": attempts}
+
+
+async def run_sweeper(stop) -> None:
+    """Sweeps at start and every SWEEP_EVERY until `stop` is set; any process may run it."""
+    while not stop.is_set():
+        try:
+            swept = await sweep()
+            if any(swept.values()):
+                log.info("Swept %s", swept)
+        except Exception as exc:
+            log.warning("Sweep failed, will retry: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SWEEP_EVERY.total_seconds())

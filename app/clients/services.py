@@ -4,12 +4,14 @@ from app import clock, db
 from app.access import permissions
 from app.access.tables import Grant
 from app.activity.services import Actor, record
+from app.auth.throttle import registering
 from app.clients.tables import CLIENT_STATUSES, Client
 from app.errors import DomainError, Forbidden, NotFound
+from app.invitations.tables import Invitation
 from app.paging import Page, page_of
 from app.users import services as users
 from app.users.tables import User
-from app.validation import COMPANY_MAX, clean_email, clean_name
+from app.validation import COMPANY_MAX, clean_email, clean_name, clean_search
 
 
 def display_name(row: dict) -> str:
@@ -17,11 +19,25 @@ def display_name(row: dict) -> str:
     return row.get("company_name") or f"{row['first_name']} {row['last_name']}".strip()
 
 
-async def get_client(client_id: int) -> dict:
-    row = await Client.select().where(Client.id == client_id).first()
+async def get_client(client_id: int, *, lock: bool = False) -> dict:
+    """The account. With `lock` (inside a transaction) its row stays locked until the commit.
+
+    The lock order: every change to an account's people (ownership, grants, invitations,
+    acceptance, status) locks the account row first, then re-reads what it decides on. Changes
+    to one account are serialised, and no two changes wait for each other in a circle."""
+    if not db.valid_id(client_id):
+        raise NotFound("No such client account.")
+    query = Client.select().where(Client.id == client_id)
+    row = await (db.locked(query) if lock else query).first()
     if row is None:
         raise NotFound("No such client account.")
     return row
+
+
+def check_open(client: dict) -> None:
+    """A closed account takes no invitations and no new access."""
+    if client["status"] == "Closed":
+        raise DomainError("This account is closed. Reopen it first.")
 
 
 async def create_client(
@@ -100,7 +116,7 @@ async def update_client(
     if status is not None and status not in CLIENT_STATUSES:
         raise DomainError("Choose Active, Inactive or Closed.", "status")
     async with db.transaction():
-        before = await get_client(client_id)
+        before = await get_client(client_id, lock=True)
         if actor.kind == "user":
             from app.access.services import access_for  # (access imports this module)
 
@@ -123,6 +139,8 @@ async def update_client(
             await Client.update({getattr(Client, col): v for col, v in after.items()}).where(
                 Client.id == client_id
             )
+            if after["status"] == "Closed" and before["status"] != "Closed":
+                await _cancel_open_invitations(Invitation.client == client_id)
             await record(
                 actor,
                 "client.updated",
@@ -138,7 +156,7 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
     if actor.kind != "admin":
         raise DomainError("Only staff can transfer the ownership of an account.")
     async with db.transaction():
-        client = await get_client(client_id)
+        client = await get_client(client_id, lock=True)
         if client["owner"] == new_owner_id:
             raise DomainError("This user already owns the account.")
         grant = (
@@ -156,14 +174,55 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
         await Grant.update({Grant.permissions: all_keys, Grant.updated_at: now}).where(
             (Grant.client == client_id) & Grant.user.is_in([new_owner_id, client["owner"]])
         )
+        # The previous owner's invitations lose their sender's authority (they would be void at
+        # acceptance anyway): cancelled now, so nobody sees them as pending.
+        voided = await _cancel_open_invitations(
+            (Invitation.client == client_id) & (Invitation.invited_by_user == client["owner"])
+        )
         await record(
             actor,
             "client.owner_changed",
-            f"Owner of {display_name(client)}: {users.full_name(old)} -> {users.full_name(new)}",
+            f"Owner of {display_name(client)}: {users.full_name(old)} -> {users.full_name(new)}"
+            + (f"; {voided} invite(s) sent by the previous owner cancelled" if voided else ""),
             client_id=client_id,
             user_id=new_owner_id,
         )
     return {**client, "owner": new_owner_id}
+
+
+async def _cancel_open_invitations(condition) -> int:
+    """Cancels the open invitations matching `condition`; returns how many."""
+    rows = (
+        await Invitation.update({Invitation.cancelled_at: clock.now()})
+        .where(condition & Invitation.accepted_at.is_null() & Invitation.cancelled_at.is_null())
+        .returning(Invitation.id)
+    )
+    return len(rows)
+
+
+async def set_status(client_id: int, status: str, *, actor: Actor) -> dict:
+    """Staff's Close and Reopen (and Inactive). Closing cancels the account's open invitations;
+    its users can no longer enter it. Returns the account."""
+    if actor.kind != "admin":
+        raise Forbidden("Only staff can change an account's status.")
+    if status not in CLIENT_STATUSES:
+        raise DomainError("Choose Active, Inactive or Closed.", "status")
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        if client["status"] == status:
+            return client
+        await Client.update({Client.status: status}).where(Client.id == client_id)
+        cancelled = 0
+        if status == "Closed":
+            cancelled = await _cancel_open_invitations(Invitation.client == client_id)
+        await record(
+            actor,
+            "client.status_changed",
+            f"Status of {display_name(client)}: {client['status']} -> {status}"
+            + (f"; {cancelled} pending invite(s) cancelled" if cancelled else ""),
+            client_id=client_id,
+        )
+    return {**client, "status": status}
 
 
 async def search_clients(
@@ -178,7 +237,7 @@ async def search_clients(
         Client.owner.email.as_alias("owner_email"),
     )
     count = Client.count()
-    query = query.strip()
+    query = clean_search(query)
     if query:
         pattern = f"%{query}%"
         condition = (
@@ -198,20 +257,25 @@ async def search_clients(
 async def register_owner(
     *, first_name: str, last_name: str, email: str, password: str, company: str, ip: str
 ) -> tuple[dict, int]:
-    """Self-registration: a new user and a new client account they own, both or neither."""
-    async with db.transaction():
-        user = await users.create_user(
-            first_name=first_name,
-            last_name=last_name,
-            email=email,
-            password=password,
-            actor=Actor("system", ip=ip),
-        )
-        client_id = await create_client(
-            owner_email=user["email"],
-            owner_first=user["first_name"],
-            owner_last=user["last_name"],
-            company=company,
-            actor=Actor("user", user["id"], users.full_name(user), ip),
-        )
-    return user, client_id
+    """Self-registration: a new user and a new client account they own, both or neither; within
+    the registration limit."""
+
+    async def register() -> tuple[dict, int]:
+        async with db.transaction():
+            user = await users.create_user(
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                password=password,
+                actor=Actor("system", ip=ip),
+            )
+            client_id = await create_client(
+                owner_email=user["email"],
+                owner_first=user["first_name"],
+                owner_last=user["last_name"],
+                company=company,
+                actor=Actor("user", user["id"], users.full_name(user), ip),
+            )
+        return user, client_id
+
+    return await registering(ip, register)

@@ -5,7 +5,7 @@ from litestar.params import FromPath
 
 from app.activity.services import Actor
 from app.auth import services as auth
-from app.auth.controllers import log_in_user
+from app.auth.controllers import failure_status, log_in_user
 from app.errors import DomainError
 from app.invitations import services as invitations
 from app.web.forms import client_ip, read_form
@@ -45,13 +45,17 @@ def invite_page(
     )
 
 
-@get("/invite/{token:str}")
-async def show_invite(request: Request, token: FromPath[str]) -> Response:
+async def invite_or_unavailable(request: Request, token: str) -> Response:
     try:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
         return unavailable(request)
     return invite_page(request, token, invitation)
+
+
+@get("/invite/{token:str}")
+async def show_invite(request: Request, token: FromPath[str]) -> Response:
+    return await invite_or_unavailable(request, token)
 
 
 async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: bool) -> Response:
@@ -64,7 +68,10 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
     except invitations.InviteUnavailable:
         return unavailable(request)
     except DomainError as exc:
-        invitation = await invitations.pending_invite(token)
+        try:
+            invitation = await invitations.pending_invite(token)
+        except invitations.InviteUnavailable:
+            return unavailable(request)
         return invite_page(request, token, invitation, status=409, error=exc.message)
     if fresh_login:
         return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
@@ -75,8 +82,8 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
 @post("/invite/{token:str}/accept")
 async def accept_invite(request: Request, token: FromPath[str]) -> Response:
     viewer = viewer_of(request)
-    if viewer.user is None:
-        return await show_invite(request, token)
+    if viewer.user is None:  # logged out meanwhile: log in or register on the page itself
+        return await invite_or_unavailable(request, token)
     return await _accept_as(request, token, viewer.user, fresh_login=False)
 
 
@@ -96,7 +103,7 @@ async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
             request,
             token,
             invitation,
-            status=400,
+            status=failure_status(exc),
             login_error=exc.message,
             login_form={"email": form.get("email", "")},
         )
@@ -136,7 +143,7 @@ async def register_and_accept(request: Request, token: FromPath[str]) -> Respons
             request,
             token,
             invitation,
-            status=400,
+            status=failure_status(exc),
             register_form=kept,
             register_errors={exc.field or "form": exc.message},
         )

@@ -1,5 +1,6 @@
 """Invitations (rules 3, 4, 5, 6): one-time links valid 7 days, stored only as SHA-256."""
 
+import math
 from datetime import timedelta
 
 from app import clock, db
@@ -8,10 +9,11 @@ from app.access.services import check_manager, grant_access
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
-from app.clients.services import display_name, get_client
+from app.auth.throttle import registering
+from app.clients.services import check_open, display_name, get_client
 from app.config import get_settings
 from app.dberrors import is_unique_violation
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, NotFound, Throttled
 from app.invitations.tables import Invitation
 from app.mail.services import enqueue
 from app.mail.tables import OutboundEmail
@@ -21,6 +23,7 @@ from app.users.tables import User
 from app.validation import clean_email, clean_permissions, permission_labels
 
 VALID_FOR = timedelta(days=7)
+INVITES_PER_ACCOUNT_PER_DAY = 50
 
 NO_PENDING_INVITE = "No pending invite matches this link. Ask the account owner for a new one."
 
@@ -49,6 +52,37 @@ def status(row: dict, now=None) -> str:
 
 def _is_open():
     return Invitation.accepted_at.is_null() & Invitation.cancelled_at.is_null()
+
+
+def resend_cooldown() -> timedelta:
+    """How long after a send the same invite can be sent again (a double click is one send)."""
+    return timedelta(seconds=get_settings().resend_cooldown_seconds)
+
+
+def usable(invitation: dict, client: dict, now=None) -> bool:
+    """Whether the invitation can still be accepted: pending, its account open, and its sender
+    still entitled to invite (an owner who lost the ownership voids their invitations; staff
+    invitations stay valid while the account is open)."""
+    sender = invitation["invited_by_user"]
+    return (
+        status(invitation, now) == "pending"
+        and client["status"] != "Closed"
+        and (sender is None or sender == client["owner"])
+    )
+
+
+async def _check_daily_limit(client_id: int, now) -> None:
+    """Call with the account locked: the count cannot change under us."""
+    sent_today = await Invitation.count().where(
+        (Invitation.client == client_id) & (Invitation.created_at > now - timedelta(days=1))
+    )
+    if sent_today >= INVITES_PER_ACCOUNT_PER_DAY:
+        raise Throttled(
+            f"This account has sent {INVITES_PER_ACCOUNT_PER_DAY} invites in the last 24 hours, "
+            "the most allowed. Try again tomorrow.",
+            retry_after=3600,
+            field="email",
+        )
 
 
 def accept_url(token: str) -> str:
@@ -81,8 +115,10 @@ async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int
     now = clock.now()
     try:
         async with db.transaction():
-            client = await get_client(client_id)
+            client = await get_client(client_id, lock=True)
             await check_manager(actor, client)
+            check_open(client)
+            await _check_daily_limit(client_id, now)
             existing = await find_by_email(email_key)
             if existing and await Grant.exists().where(
                 (Grant.user == existing["id"]) & (Grant.client == client_id)
@@ -167,9 +203,18 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
     token, digest = new_token()
     now = clock.now()
     async with db.transaction():
-        client = await get_client(client_id)
+        client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
+        check_open(client)
         row = await _open_invitation(client_id, invitation_id)
+        wait = row["last_sent_at"] + resend_cooldown() - now
+        if wait.total_seconds() > 0:
+            seconds = math.ceil(wait.total_seconds())
+            raise Throttled(
+                f"The invite to {row['email']} was sent moments ago. "
+                f"You can send it again in {seconds} second{'s' if seconds != 1 else ''}.",
+                retry_after=seconds,
+            )
         updated = (
             await Invitation.update(
                 {
@@ -207,7 +252,7 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
 async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> None:
     """The link stops working; the invitee is not told."""
     async with db.transaction():
-        client = await get_client(client_id)
+        client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         row = await _open_invitation(client_id, invitation_id)
         updated = (
@@ -234,11 +279,14 @@ async def pending_invite(token: str) -> dict:
             Invitation.client.first_name.as_alias("first_name"),
             Invitation.client.last_name.as_alias("last_name"),
             Invitation.client.status.as_alias("client_status"),
+            Invitation.client.owner.as_alias("client_owner"),
         )
         .where(Invitation.token_hash == token_hash(token))
         .first()
     )
-    if row is None or status(row) != "pending" or row["client_status"] == "Closed":
+    if row is None or not usable(
+        row, {"status": row["client_status"], "owner": row["client_owner"]}
+    ):
         raise InviteUnavailable()
     row["account_name"] = display_name(row)
     row["permission_keys"] = permissions.deserialize(row["permissions"])
@@ -251,10 +299,19 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
     now = clock.now()
     try:
         async with db.transaction():
-            invitation = await Invitation.select().where(Invitation.token_hash == digest).first()
-            if invitation is None or status(invitation, now) != "pending":
+            found = (
+                await Invitation.select(Invitation.client)
+                .where(Invitation.token_hash == digest)
+                .first()
+            )
+            if found is None:
                 raise InviteUnavailable()
-            client_id = invitation["client"]
+            client_id = found["client"]
+            # The lock order: the account first, then decide on what is read under the lock.
+            client = await get_client(client_id, lock=True)
+            invitation = await Invitation.select().where(Invitation.token_hash == digest).first()
+            if invitation is None or not usable(invitation, client, now):
+                raise InviteUnavailable()
             user = await get_user(user_id)
             if (
                 await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
@@ -292,7 +349,6 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                     updated_at=now,
                 )
             )
-            client = await get_client(client_id)
             owner = await User.select().where(User.id == client["owner"]).first()
             await enqueue(
                 to=owner["email"],
@@ -381,14 +437,18 @@ async def register_and_accept(
     from app.users.services import create_user
 
     await pending_invite(token)  # refuse a dead link before validating anything else
-    async with db.transaction():
-        user = await create_user(
-            first_name=first_name,
-            last_name=last_name,
-            email=email,
-            password=password,
-            actor=Actor("system", ip=ip),
-        )
-        actor = Actor("user", user["id"], full_name(user), ip)
-        client_id = await accept(token, user["id"], actor=actor)
-    return user, client_id
+
+    async def register() -> tuple[dict, int]:
+        async with db.transaction():
+            user = await create_user(
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                password=password,
+                actor=Actor("system", ip=ip),
+            )
+            actor = Actor("user", user["id"], full_name(user), ip)
+            client_id = await accept(token, user["id"], actor=actor)
+        return user, client_id
+
+    return await registering(ip, register)

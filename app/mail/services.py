@@ -10,6 +10,7 @@ from app import clock, db
 from app.activity.services import Actor, record
 from app.config import FRONTEND_DIR, get_settings
 from app.errors import DomainError, NotFound
+from app.logging_setup import SHOWS_LINKS
 from app.mail.tables import OutboundEmail
 from app.paging import page_of
 
@@ -22,6 +23,7 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+SUBJECT_MAX = 255
 _LINK = re.compile(r"https?://\S+")
 
 
@@ -38,6 +40,8 @@ async def enqueue(
 ) -> int:
     """Queues an email. Call it inside the change's transaction: both are kept, or neither."""
     subject, text, html = render_email(template, context)
+    if len(subject) > SUBJECT_MAX:  # names can be long: the subject column cannot
+        subject = subject[: SUBJECT_MAX - 1] + "…"
     now = clock.now()
     rows = await OutboundEmail.insert(
         OutboundEmail(
@@ -61,6 +65,7 @@ async def enqueue(
             subject,
             to,
             " ".join(_LINK.findall(text)) or "none",
+            extra={SHOWS_LINKS: True},
         )
     from app.mail import worker
 

@@ -1,8 +1,9 @@
 """Delivery of the outbox through SMTP, with retries and backoff.
 
-Several workers may run at once on PostgreSQL: each claims emails with FOR UPDATE SKIP LOCKED
-and a lease (locked_until), so no email is sent twice; a worker that dies mid-send leaves a
-lease that expires and the email is claimed again."""
+Several workers may run at once on PostgreSQL: each claims one email at a time with FOR UPDATE
+SKIP LOCKED and a lease (locked_until), so no email is sent twice: a lease (5 minutes) always
+outlives the one send it covers (at most SEND_TIMEOUT), however slow the SMTP server is. A
+worker that dies mid-send leaves a lease that expires and the email is claimed again."""
 
 import asyncio
 import contextlib
@@ -21,6 +22,7 @@ from app.mail.tables import OutboundEmail
 log = logging.getLogger("roster.mail")
 
 LEASE = timedelta(minutes=5)
+SEND_TIMEOUT = 20  # seconds; must stay well under LEASE
 BACKOFF = [
     timedelta(seconds=30),
     timedelta(minutes=2),
@@ -127,14 +129,21 @@ async def _mark_failed(row: dict, error: str) -> None:
 
 
 async def deliver_due(settings: Settings, limit: int = 20) -> int:
-    """Sends what is due; returns how many were sent. Does nothing without an SMTP URL."""
+    """Sends up to `limit` due emails, claiming each just before it is sent; returns how many
+    were sent. Does nothing without an SMTP URL."""
     if not settings.smtp_url:
         return 0
     smtp = parse_smtp_url(settings.smtp_url)
     sent = 0
-    for row in await claim_due(limit):
+    for _ in range(limit):
+        claimed = await claim_due(1)
+        if not claimed:
+            break
+        row = claimed[0]
         try:
-            await aiosmtplib.send(build_message(row, settings.mail_from), timeout=20, **smtp)
+            await aiosmtplib.send(
+                build_message(row, settings.mail_from), timeout=SEND_TIMEOUT, **smtp
+            )
         except Exception as exc:  # any failure: keep the email, retry later
             log.warning("Delivery of email %s to %s failed: %s", row["id"], row["to_address"], exc)
             await _mark_failed(row, f"{type(exc).__name__}: {exc}")

@@ -5,13 +5,13 @@ from piccolo.query.functions.aggregate import Count
 from app import clock, db
 from app.access.tables import Grant
 from app.activity.services import Actor, record
-from app.auth.tables import Session
-from app.dberrors import is_unique_violation
+from app.auth.tables import PasswordReset, Session
+from app.dberrors import is_foreign_key_violation, is_unique_violation
 from app.errors import DomainError, NotFound
 from app.paging import Page, page_of
 from app.security import check_new_password, hash_password
 from app.users.tables import User
-from app.validation import clean_email, clean_name
+from app.validation import clean_email, clean_name, clean_search, email_key, parse_id
 
 LANGUAGES = ("english", "french", "german", "spanish", "portuguese", "italian", "dutch")
 
@@ -20,15 +20,18 @@ def full_name(row: dict) -> str:
     return f"{row['first_name']} {row['last_name']}".strip()
 
 
-async def get_user(user_id: int) -> dict:
-    row = await User.select().where(User.id == user_id).first()
+async def get_user(user_id: int, *, lock: bool = False) -> dict:
+    if not db.valid_id(user_id):
+        raise NotFound("No such user.")
+    query = User.select().where(User.id == user_id)
+    row = await (db.locked(query) if lock else query).first()
     if row is None:
         raise NotFound("No such user.")
     return row
 
 
 async def find_by_email(email: str) -> dict | None:
-    return await User.select().where(User.email_key == email.strip().lower()).first()
+    return await User.select().where(User.email_key == email_key(email)).first()
 
 
 async def create_user(
@@ -45,7 +48,7 @@ async def create_user(
     """A new user. Without a password the user cannot log in until a reset sets one."""
     first = clean_name(first_name, "First name", "first_name")
     last = clean_name(last_name, "Last name", "last_name")
-    email, email_key = clean_email(email)
+    email, key = clean_email(email)
     if language not in LANGUAGES:
         raise DomainError("Choose a language from the list.", "language")
     if password is not None and check_password:
@@ -54,14 +57,14 @@ async def create_user(
     now = clock.now()
     try:
         async with db.transaction():
-            if await User.exists().where(User.email_key == email_key):
+            if await User.exists().where(User.email_key == key):
                 raise DomainError("A user with this email address already exists.", "email")
             rows = await User.insert(
                 User(
                     first_name=first,
                     last_name=last,
                     email=email,
-                    email_key=email_key,
+                    email_key=key,
                     password_hash=password_hash,
                     language=language,
                     created_at=now,
@@ -87,13 +90,13 @@ async def update_user(
 ) -> dict:
     first = clean_name(first_name, "First name", "first_name")
     last = clean_name(last_name, "Last name", "last_name")
-    email, email_key = clean_email(email)
+    email, key = clean_email(email)
     if language not in LANGUAGES:
         raise DomainError("Choose a language from the list.", "language")
     try:
         async with db.transaction():
             before = await get_user(user_id)
-            clash = await User.exists().where((User.email_key == email_key) & (User.id != user_id))
+            clash = await User.exists().where((User.email_key == key) & (User.id != user_id))
             if clash:
                 raise DomainError("Another user already has this email address.", "email")
             await User.update(
@@ -101,7 +104,7 @@ async def update_user(
                     User.first_name: first,
                     User.last_name: last,
                     User.email: email,
-                    User.email_key: email_key,
+                    User.email_key: key,
                     User.language: language,
                 }
             ).where(User.id == user_id)
@@ -132,7 +135,8 @@ async def update_user(
 async def set_password(
     user_id: int, password: str, *, actor: Actor, keep_session_id: int | None = None
 ) -> None:
-    """Changes the password and ends the user's sessions (all but `keep_session_id`)."""
+    """Changes the password, ends the user's sessions (all but `keep_session_id`) and every
+    password reset link still open."""
     user = await get_user(user_id)
     check_new_password(password, [user["first_name"], user["last_name"], user["email"]])
     new_hash = hash_password(password)
@@ -142,6 +146,9 @@ async def set_password(
         if keep_session_id is not None:
             ended = ended.where(Session.id != keep_session_id)
         await ended
+        await PasswordReset.update({PasswordReset.used_at: clock.now()}).where(
+            (PasswordReset.user == user_id) & PasswordReset.used_at.is_null()
+        )
         await record(
             actor,
             "user.password_changed",
@@ -152,19 +159,25 @@ async def set_password(
 
 async def delete_user(user_id: int, *, actor: Actor) -> None:
     """Rule 7: a user can be deleted only once no grants remain."""
-    async with db.transaction():
-        user = await get_user(user_id)
-        if await Grant.exists().where(Grant.user == user_id):
-            raise DomainError(
-                "This user still has access to client accounts. Remove that access first."
+    still_has_access = DomainError(
+        "This user still has access to client accounts. Remove that access first."
+    )
+    try:
+        async with db.transaction():
+            user = await get_user(user_id, lock=True)
+            if await Grant.exists().where(Grant.user == user_id):
+                raise still_has_access
+            await User.delete().where(User.id == user_id)
+            await record(
+                actor,
+                "user.deleted",
+                f"Deleted user {full_name(user)} <{user['email']}>",
+                user_id=user_id,
             )
-        await User.delete().where(User.id == user_id)
-        await record(
-            actor,
-            "user.deleted",
-            f"Deleted user {full_name(user)} <{user['email']}>",
-            user_id=user_id,
-        )
+    except Exception as exc:
+        if is_foreign_key_violation(exc):  # a grant was given while we deleted
+            raise still_has_access from exc
+        raise
 
 
 def matching_every_word(query: str) -> list:
@@ -182,8 +195,9 @@ async def search_users(
 ) -> tuple[list[dict], Page]:
     """Manage Users: users matching every typed word (or whose id is the typed number), with how
     many accounts each reaches; and the page shown. Three queries whatever the page length."""
-    number = query.strip().lstrip("#")
-    conditions = [User.id == int(number)] if number.isdigit() else matching_every_word(query)
+    query = clean_search(query)
+    user_id = parse_id(query.lstrip("#"))
+    conditions = [User.id == user_id] if user_id is not None else matching_every_word(query)
     select = User.select(
         User.id,
         User.first_name,

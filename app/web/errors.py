@@ -1,5 +1,7 @@
-"""Exception handlers: people get a page (or, for htmx, a fragment) that says what happened."""
+"""Exception handlers: people get a page that says what happened; an htmx request that swaps a
+fragment gets no swap at all, only the message (a whole page never lands inside a fragment)."""
 
+import json
 import logging
 from urllib.parse import quote
 
@@ -10,12 +12,18 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
+from markupsafe import escape
 
-from app.errors import DomainError, Forbidden, NotFound
+from app.dberrors import is_database_unavailable
+from app.errors import DomainError, Forbidden, NotFound, Throttled
+from app.logging_setup import redact
 from app.web.guards import ChooseAccount
-from app.web.render import redirect, render
+from app.web.render import redirect, render, wants_fragment
 
 log = logging.getLogger("roster.web")
+
+DATABASE_DOWN = "Roster cannot reach its database; nothing was changed. Try again in a moment."
+RETRY_AFTER_DATABASE_DOWN = 30
 
 
 def not_authorized(request: Request, _exc: Exception) -> Response:
@@ -28,8 +36,24 @@ def choose_account(request: Request, _exc: Exception) -> Response:
     return redirect(request, "/accounts")
 
 
-def error_page(request: Request, status: int, title: str, message: str) -> Response:
-    return render(request, "errors/error.html", {"title": title, "message": message}, status=status)
+def error_page(
+    request: Request, status: int, title: str, message: str, headers: dict | None = None
+) -> Response:
+    if wants_fragment(request):
+        flash = {"roster:flash": {"kind": "error", "text": message}}
+        return Response(
+            f'<p class="flash flash-error">{escape(message)}</p>',
+            status_code=status,
+            media_type="text/html",
+            headers={"HX-Reswap": "none", "HX-Trigger": json.dumps(flash), **(headers or {})},
+        )
+    return render(
+        request,
+        "errors/error.html",
+        {"title": title, "message": message},
+        status=status,
+        headers=headers,
+    )
 
 
 def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
@@ -52,22 +76,54 @@ def forbidden_by_rule(request: Request, exc: Forbidden) -> Response:
     return error_page(request, 403, "Access denied", exc.message)
 
 
+def throttled(request: Request, exc: Throttled) -> Response:
+    return error_page(
+        request, 429, "Please wait", exc.message, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
 def domain_error(request: Request, exc: DomainError) -> Response:
     return error_page(request, 400, "That did not work", exc.message)
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code >= 500:
+        return server_error(request, exc)
     return error_page(request, exc.status_code, "Something went wrong", exc.detail)
 
 
 def server_error(request: Request, exc: Exception) -> Response:
-    log.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if is_database_unavailable(exc):
+        log.error("Database unreachable on %s %s: %s", request.method, path_of(request), exc)
+        return database_unavailable(request)
+    # The path may hold an invitation or reset token: it is redacted, and so is the trace.
+    log.error(
+        "Unhandled error on %s %s: %s",
+        request.method,
+        path_of(request),
+        redact(f"{type(exc).__name__}: {exc}"),
+        exc_info=exc,
+    )
     return error_page(
         request,
         500,
         "Something went wrong",
         "The server could not finish this request. Nothing was changed; try again in a moment.",
     )
+
+
+def database_unavailable(request: Request) -> Response:
+    return error_page(
+        request,
+        503,
+        "Database unavailable",
+        DATABASE_DOWN,
+        headers={"Retry-After": str(RETRY_AFTER_DATABASE_DOWN)},
+    )
+
+
+def path_of(request: Request) -> str:
+    return redact(request.url.path)
 
 
 HANDLERS = {
@@ -77,6 +133,7 @@ HANDLERS = {
     NotFoundException: not_found,
     NotFound: not_found,
     Forbidden: forbidden_by_rule,
+    Throttled: throttled,
     DomainError: domain_error,
     HTTPException: http_error,
     Exception: server_error,

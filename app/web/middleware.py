@@ -5,6 +5,7 @@ from http.cookies import SimpleCookie
 from litestar.datastructures import MutableScopeHeaders
 
 from app.auth.services import Viewer, load_viewer
+from app.config import get_settings
 
 SESSION_COOKIE = "roster_session"
 
@@ -24,13 +25,41 @@ SECURITY_HEADERS = {
 }
 
 
+HSTS = "max-age=63072000; includeSubDomains"
+
+
 async def add_security_headers(message, scope) -> None:
-    """A `before_send` hook: it sees every response, including the router's own 404s."""
+    """A `before_send` hook: it sees every response, including the router's own 404s. Pages
+    shown to someone logged in are never stored (Back after Logout shows nothing private)."""
     if message["type"] == "http.response.start":
         headers = MutableScopeHeaders.from_message(message)
         for name, value in SECURITY_HEADERS.items():
             if name not in headers:  # a route may set a stricter one (the invite page)
                 headers[name] = value
+        viewer = scope.get("state", {}).get("viewer")
+        if viewer is not None and viewer.session_id is not None:
+            headers["cache-control"] = "no-store"
+        if get_settings().production:
+            headers["strict-transport-security"] = HSTS
+
+
+def head_as_get(app):
+    """HEAD works wherever GET does: answered as a GET whose body is not sent."""
+
+    async def handler(scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await app(scope, receive, send)
+
+        async def send_headers_only(message):
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await app({**scope, "method": "GET"}, receive, send_headers_only)
+
+    return handler
 
 
 def session_cookie_value(scope) -> str | None:

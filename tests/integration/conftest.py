@@ -11,7 +11,7 @@ async def http():
 
     # In the test's own event loop (the PostgreSQL pool belongs to it); the app's lifespan has
     # nothing to do here, the session fixture owns the database.
-    app = create_app(run_mail_worker=False, manage_database=False)
+    app = create_app(run_workers=False, manage_database=False)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver.local", follow_redirects=False

@@ -236,7 +236,7 @@ async def test_change_password_ends_the_users_sessions(http, admin_session):
     from tests.integration.conftest import Browser
 
     user = await make_user(email="jo@example.com")
-    app = create_app(run_mail_worker=False, manage_database=False)
+    app = create_app(run_workers=False, manage_database=False)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
     ) as other:

@@ -80,7 +80,7 @@ async def test_logins_are_throttled_per_account(http):
     for _ in range(5):
         await http.post("/login", {"email": owner["email"], "password": "wrong-password-x"})
     blocked = await http.post("/login", {"email": owner["email"], "password": PASSWORD})
-    assert blocked.status_code == 400
+    assert blocked.status_code == 429
     assert "Too many failed attempts" in text_of(blocked)
     assert SESSION_COOKIE not in http.cookies
 

@@ -111,7 +111,7 @@ async def test_simultaneous_accepts_from_different_browsers_give_one_grant(http)
 
     client_id, _ = await make_client("Client Test")
     _, token = await invitations.invite(client_id, "shared@example.com", ["tickets"], actor=ADMIN)
-    app = create_app(run_mail_worker=False, manage_database=False)
+    app = create_app(run_workers=False, manage_database=False)
     browsers = []
     for i in range(10):
         await make_user(email=f"racer{i}@example.com")

@@ -1,0 +1,93 @@
+"""Abuse limits that hold under concurrency, on both engines and across processes.
+
+Each attempt first inserts its row (committed at once), then counts the rows of its window.
+The k-th row to be committed counts at least k rows, so of any number of simultaneous
+attempts at most `limit` ever see a count within the limit: no lock is needed, and none is
+held while a password is being checked."""
+
+import math
+from datetime import timedelta
+
+from app import clock
+from app.auth.tables import LoginFailure
+from app.errors import Throttled
+
+
+class Limit:
+    """At most `per_key` attempts per key and `per_ip` per address in `window`."""
+
+    def __init__(
+        self, area: str, window: timedelta, *, per_key: int | None, per_ip: int | None, message
+    ) -> None:
+        self.area = area
+        self.window = window
+        self.per_key = per_key
+        self.per_ip = per_ip
+        self.message = message
+
+    async def take(self, key: str, ip: str) -> int:
+        """Records an attempt and returns its id, or raises Throttled (recording nothing).
+        Call it outside any transaction: the insert must be committed before the count."""
+        now = clock.now()
+        rows = await LoginFailure.insert(
+            LoginFailure(area=self.area, email_key=key[:254], ip=ip[:45], created_at=now)
+        ).returning(LoginFailure.id)
+        attempt_id = rows[0]["id"]
+        since = now - self.window
+
+        def recent(condition):  # Piccolo queries are mutable: a fresh one per count
+            return LoginFailure.count().where(
+                (LoginFailure.area == self.area) & (LoginFailure.created_at > since) & condition
+            )
+
+        over_key = self.per_key is not None and (
+            await recent(LoginFailure.email_key == key[:254]) > self.per_key
+        )
+        if over_key or (
+            self.per_ip is not None and await recent(LoginFailure.ip == ip[:45]) > self.per_ip
+        ):
+            await self.release(attempt_id)
+            raise Throttled(self.message, retry_after=math.ceil(self.window.total_seconds()))
+        return attempt_id
+
+    async def release(self, attempt_id: int) -> None:
+        """An attempt that turned out not to count (it was refused for another reason)."""
+        await LoginFailure.delete().where(LoginFailure.id == attempt_id)
+
+    async def forget_key(self, key: str) -> None:
+        """After a success: the key's earlier attempts no longer count against it."""
+        await LoginFailure.delete().where(
+            (LoginFailure.area == self.area) & (LoginFailure.email_key == key[:254])
+        )
+
+    async def sweep(self) -> int:
+        """Deletes the rows that no longer count; returns how many."""
+        rows = (
+            await LoginFailure.delete()
+            .where(
+                (LoginFailure.area == self.area)
+                & (LoginFailure.created_at <= clock.now() - self.window)
+            )
+            .returning(LoginFailure.id)
+        )
+        return len(rows)
+
+
+REGISTRATION_LIMIT = Limit(
+    "register",
+    timedelta(hours=1),
+    per_key=None,
+    per_ip=10,
+    message="Too many accounts were registered from your network. Try again in an hour.",
+)
+
+
+async def registering(ip: str, register):
+    """Runs `register()` (a new user, from the register forms) within REGISTRATION_LIMIT; a
+    registration refused for another reason does not count."""
+    attempt = await REGISTRATION_LIMIT.take("", ip)
+    try:
+        return await register()
+    except Exception:
+        await REGISTRATION_LIMIT.release(attempt)
+        raise
