@@ -21,7 +21,7 @@ from app.invitations import controllers as invite_controllers
 from app.mail import worker
 from app.users import controllers as user_controllers
 from app.web.errors import HANDLERS
-from app.web.middleware import add_security_headers, head_as_get, viewer_loader
+from app.web.middleware import head_as_get, security_headers, viewer_loader
 
 log = logging.getLogger("roster")
 
@@ -72,7 +72,7 @@ def create_app(
         ),
         middleware=[viewer_loader],
         before_request=reject_impossible_ids,
-        before_send=[add_security_headers],
+        before_send=[security_headers(production=settings.production)],
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         debug=False,

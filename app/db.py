@@ -30,10 +30,11 @@ def transaction():
     return DB.transaction()
 
 
-def locked(select):
-    """`SELECT … FOR UPDATE` on PostgreSQL, held until the transaction ends. SQLite needs no row
-    lock: its IMMEDIATE transaction already holds the database's single write lock."""
-    return select if is_sqlite() else select.lock_rows()
+def locked(select, strength: str = "UPDATE"):
+    """`SELECT … FOR UPDATE` (or another strength) on PostgreSQL, held until the transaction
+    ends. SQLite needs no row lock: its IMMEDIATE transaction already holds the database's
+    single write lock."""
+    return select if is_sqlite() else select.lock_rows(strength)
 
 
 async def start() -> None:

@@ -66,7 +66,7 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
             client = await get_client(client_id, lock=True)
             await check_manager(actor, client)
             check_open(client)
-            user = await get_user(user_id)
+            user = await get_user(user_id, keep=True)
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
                 raise DomainError(f"{full_name(user)} already has access to this account.", "user")
             await Grant.insert(

@@ -6,7 +6,7 @@ from litestar import Request, Response
 from app.access import services as access
 from app.access.permissions import ALL_KEYS
 from app.clients.services import get_client
-from app.errors import DomainError, NotFound
+from app.errors import DomainError, NotFound, Throttled
 from app.invitations import services as invitations
 from app.web.forms import read_form, read_list
 from app.web.middleware import viewer_of
@@ -45,9 +45,10 @@ async def run_action(
     (or the error) in place."""
     try:
         await action(viewer_of(request).actor)
-    except (NotFound, DomainError) as exc:
+    except DomainError as exc:
         flash(request, exc.message, "error")
-        return await render_section(request, client_id, base=base, area=area, status=409)
+        status = 429 if isinstance(exc, Throttled) else 409
+        return await render_section(request, client_id, base=base, area=area, status=status)
     flash(request, success)
     return await render_section(request, client_id, base=base, area=area)
 

@@ -11,7 +11,7 @@ from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.invitations import services as invitations
-from app.validation import clean_email, email_key
+from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
 from app.web.guards import admin_allows, admin_permission, admin_required
 from app.web.middleware import viewer_of
@@ -68,9 +68,19 @@ def section_options(client_id: int) -> dict:
     return {"base": f"/admin/clients/{client_id}", "area": "admin"}
 
 
+STATUS_NOTICES = {
+    "closed": "Account closed: its pending invites were cancelled and its users cannot enter it.",
+    "reopened": "Account reopened: its users can enter it again.",
+}
+
+
 @get("/admin/clients/{client_id:int}/users", guards=[admin_permission(VIEW_ACCOUNT_USERS)])
-async def users_tab(request: Request, client_id: FromPath[int]) -> Response:
+async def users_tab(
+    request: Request, client_id: FromPath[int], notice: FromQuery[str] = ""
+) -> Response:
     client = await clients.get_client(client_id)
+    if notice in STATUS_NOTICES:
+        flash(request, STATUS_NOTICES[notice])
     can_manage = admin_allows(request, MANAGE_USERS)
     context = {
         "client": client,
@@ -85,6 +95,17 @@ async def users_tab(request: Request, client_id: FromPath[int]) -> Response:
         ),
     }
     return render(request, "admin/clients/users.html", context)
+
+
+@post("/admin/clients/{client_id:int}/status", guards=[admin_permission(MANAGE_USERS)])
+async def change_status(request: Request, client_id: FromPath[int]) -> Response:
+    """Close Account / Reopen Account, from the Users tab's header."""
+    form = await read_form(request)
+    client = await clients.set_status(
+        client_id, form.get("status") or "", actor=viewer_of(request).actor
+    )
+    notice = "closed" if client["status"] == "Closed" else "reopened"
+    return redirect(request, f"/admin/clients/{client_id}/users?notice={notice}")
 
 
 @get("/admin/clients/{client_id:int}/user-search", guards=[admin_permission(MANAGE_USERS)])
@@ -121,7 +142,7 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
             actor=viewer_of(request).actor,
             keys=keys,
             send_invite=form.get("send_invite") != "no",
-            user_id=int(choice) if choice.isdigit() else None,
+            user_id=parse_id(choice),
             email=form.get("new_email") if choice == "new" else None,
         )
     except DomainError as exc:
@@ -240,6 +261,7 @@ ROUTES = [
     client_list,
     create_client,
     users_tab,
+    change_status,
     user_search,
     permissions_form,
     associate_user,

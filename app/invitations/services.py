@@ -312,7 +312,7 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
             invitation = await Invitation.select().where(Invitation.token_hash == digest).first()
             if invitation is None or not usable(invitation, client, now):
                 raise InviteUnavailable()
-            user = await get_user(user_id)
+            user = await get_user(user_id, keep=True)
             if (
                 await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
                 and user["email_key"] != invitation["email_key"]

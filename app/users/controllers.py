@@ -12,6 +12,7 @@ from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.users import services as users
+from app.validation import parse_id
 from app.web.forms import read_form
 from app.web.guards import admin_allows, admin_permission
 from app.web.middleware import viewer_of
@@ -97,12 +98,12 @@ async def update_user(request: Request, user_id: FromPath[int]) -> Response:
 @post("/admin/users/{user_id:int}/make-owner", guards=[admin_permission(MANAGE_USERS)])
 async def make_owner(request: Request, user_id: FromPath[int]) -> Response:
     form = await read_form(request)
-    client_id = form.get("client_id", "")
+    client_id = parse_id(form.get("client_id"))
     try:
-        if not client_id.isdigit():
+        if client_id is None:
             raise DomainError("Choose an account.")
         client = await clients.transfer_ownership(
-            int(client_id), user_id, actor=viewer_of(request).actor
+            client_id, user_id, actor=viewer_of(request).actor
         )
     except DomainError as exc:
         return await answer(request, user_id, "accounts", error=exc)

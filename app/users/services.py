@@ -20,11 +20,15 @@ def full_name(row: dict) -> str:
     return f"{row['first_name']} {row['last_name']}".strip()
 
 
-async def get_user(user_id: int, *, lock: bool = False) -> dict:
+async def get_user(user_id: int, *, lock: bool = False, keep: bool = False) -> dict:
+    """The user. Inside a transaction, `lock` locks the row for a change to it; `keep` only
+    stops it being deleted until the commit (for a grant about to point at it)."""
     if not db.valid_id(user_id):
         raise NotFound("No such user.")
     query = User.select().where(User.id == user_id)
-    row = await (db.locked(query) if lock else query).first()
+    if lock or keep:
+        query = db.locked(query, "UPDATE" if lock else "KEY SHARE")
+    row = await query.first()
     if row is None:
         raise NotFound("No such user.")
     return row

@@ -5,7 +5,6 @@ from http.cookies import SimpleCookie
 from litestar.datastructures import MutableScopeHeaders
 
 from app.auth.services import Viewer, load_viewer
-from app.config import get_settings
 
 SESSION_COOKIE = "roster_session"
 
@@ -28,10 +27,14 @@ SECURITY_HEADERS = {
 HSTS = "max-age=63072000; includeSubDomains"
 
 
-async def add_security_headers(message, scope) -> None:
+def security_headers(*, production: bool):
     """A `before_send` hook: it sees every response, including the router's own 404s. Pages
-    shown to someone logged in are never stored (Back after Logout shows nothing private)."""
-    if message["type"] == "http.response.start":
+    shown to someone logged in are never stored (Back after Logout shows nothing private);
+    production adds HSTS."""
+
+    async def add_security_headers(message, scope) -> None:
+        if message["type"] != "http.response.start":
+            return
         headers = MutableScopeHeaders.from_message(message)
         for name, value in SECURITY_HEADERS.items():
             if name not in headers:  # a route may set a stricter one (the invite page)
@@ -39,8 +42,10 @@ async def add_security_headers(message, scope) -> None:
         viewer = scope.get("state", {}).get("viewer")
         if viewer is not None and viewer.session_id is not None:
             headers["cache-control"] = "no-store"
-        if get_settings().production:
+        if production:
             headers["strict-transport-security"] = HSTS
+
+    return add_security_headers
 
 
 def head_as_get(app):
