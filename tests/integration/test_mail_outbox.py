@@ -130,3 +130,44 @@ async def test_the_running_worker_sends_a_freshly_queued_email(smtp_server):
     stop.set()
     await task
     assert len(collector.envelopes) == 1
+
+
+class SlowCollector(Collector):
+    """An SMTP server that takes its time over every message."""
+
+    def __init__(self, delay: float):
+        super().__init__()
+        self.delay = delay
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_two_workers_and_a_slow_smtp_server_deliver_each_email_exactly_once(monkeypatch):
+    """A batch that takes longer than the lease must not let another worker send it again: each
+    email is claimed (with a fresh lease) just before it is sent."""
+    collector = SlowCollector(delay=0.3)
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setattr(worker, "LEASE", timedelta(seconds=1))
+    stop = asyncio.Event()
+    try:
+        await queue(8)
+        settings = settings_for(port)
+        workers = [
+            asyncio.create_task(worker.run_worker(settings, stop, interval=0.1)) for _ in range(2)
+        ]
+        for _ in range(150):
+            if await OutboundEmail.count().where(OutboundEmail.status == "sent") == 8:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.5)  # long enough for any lease to run out and a double send
+        stop.set()
+        await asyncio.gather(*workers)
+    finally:
+        controller.stop()
+    recipients = [e.rcpt_tos[0] for e in collector.envelopes]
+    assert len(recipients) == 8 and sorted(recipients) == sorted(set(recipients))
+    assert await OutboundEmail.count().where(OutboundEmail.status == "sent") == 8
