@@ -97,12 +97,12 @@ async def _check_password(area: str, table, email: str, password: str, ip: str) 
     attempt is counted before the password is checked (see app.auth.throttle)."""
     key = email_key(email)
     limit = LOGIN_LIMITS[area]
-    await limit.take(key, ip)
+    attempt = await limit.take(key, ip)
     row = await table.select().where(table.email_key == key).first()
     ok = verify_password(row["password_hash"] if row else None, password or "")
     if not ok or row["disabled"]:
         raise DomainError(LOGIN_FAILED)
-    await limit.forget_key(key)
+    await limit.forget_earlier(key, attempt)
     return row
 
 

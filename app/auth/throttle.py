@@ -54,10 +54,13 @@ class Limit:
         """An attempt that turned out not to count (it was refused for another reason)."""
         await LoginFailure.delete().where(LoginFailure.id == attempt_id)
 
-    async def forget_key(self, key: str) -> None:
-        """After a success: the key's earlier attempts no longer count against it."""
+    async def forget_earlier(self, key: str, attempt_id: int) -> None:
+        """After a success: the key's attempts up to this one no longer count against it.
+        Attempts still running beside it keep counting, so a burst stays within the limit."""
         await LoginFailure.delete().where(
-            (LoginFailure.area == self.area) & (LoginFailure.email_key == key[:254])
+            (LoginFailure.area == self.area)
+            & (LoginFailure.email_key == key[:254])
+            & (LoginFailure.id <= attempt_id)
         )
 
     async def sweep(self) -> int:

@@ -11,6 +11,8 @@ from markupsafe import Markup, escape
 from app import clock
 from app.access.permissions import LABELS, PERMISSIONS
 from app.config import FRONTEND_DIR
+from app.security import MAX_PASSWORD_LENGTH
+from app.validation import COMPANY_MAX, EMAIL_MAX, NAME_MAX
 from app.web.middleware import viewer_of
 
 templates = Environment(
@@ -61,6 +63,13 @@ templates.filters["datetime"] = format_datetime
 templates.filters["linkify"] = linkify
 templates.globals["PERMISSIONS"] = PERMISSIONS
 templates.globals["PERMISSION_LABELS"] = LABELS
+# The server's length limits, given to the browser as maxlength (app.validation enforces them).
+templates.globals["FIELD_LIMITS"] = {
+    **dict.fromkeys(("first_name", "last_name", "owner_first", "owner_last"), NAME_MAX),
+    **dict.fromkeys(("company", "company_name", "name"), COMPANY_MAX),
+    **dict.fromkeys(("email", "owner_email", "new_email"), EMAIL_MAX),
+    "password": MAX_PASSWORD_LENGTH,
+}
 
 
 def is_htmx(request: Request) -> bool:
