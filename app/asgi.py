@@ -84,6 +84,10 @@ def create_app(
 def reject_impossible_ids(request: Request) -> None:
     """An id outside the columns' range names nothing: 404, before any query sees it."""
     ids = [v for v in request.path_params.values() if isinstance(v, int)]
-    ids += [int(v) for k, v in request.query_params.items() if k.endswith("_id") and v.isdigit()]
+    ids += [
+        int(v)
+        for k, v in request.query_params.items()
+        if k.endswith("_id") and v.isascii() and v.isdigit()
+    ]
     if any(not db.valid_id(i) for i in ids):
         raise NotFoundException()

@@ -125,6 +125,7 @@ async def test_reset_requests_answer_the_same_and_send_at_most_three_an_hour(htt
         "/admin/clients/99999999999999999999999999/users",
         "/admin/users/2147483648",
         "/admin/activity?client_id=9223372036854775808",
+        "/admin/activity?client_id=%C2%B2&user_id=%D9%A1",
         "/admin/clients/1/user-search?q=a%00b",
         "/admin/users?q=a%00b",
     ],
