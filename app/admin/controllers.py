@@ -79,8 +79,6 @@ async def users_tab(
     request: Request, client_id: FromPath[int], notice: FromQuery[str] = ""
 ) -> Response:
     client = await clients.get_client(client_id)
-    if notice in STATUS_NOTICES:
-        flash(request, STATUS_NOTICES[notice])
     can_manage = admin_allows(request, MANAGE_USERS)
     context = {
         "client": client,
@@ -90,6 +88,7 @@ async def users_tab(
         "matches": [],
         "new_email": None,
         "query": "",
+        "status_notice": STATUS_NOTICES.get(notice),
         **await views.section_context(
             client_id, can_manage=can_manage, **section_options(client_id)
         ),

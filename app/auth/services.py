@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -32,7 +32,7 @@ RESET_VALID_FOR = timedelta(hours=2)
 LOGIN_FAILED = "The email address or password is incorrect."
 LOGIN_THROTTLED = "Too many failed attempts. Wait 15 minutes, or reset your password."
 
-# Attempts, counted whether they succeed or not until a success clears the email's count.
+# Attempts, counted whether they succeed or not; a success clears the address's earlier ones.
 LOGIN_LIMITS = {
     area: Limit(area, timedelta(minutes=15), per_key=5, per_ip=30, message=LOGIN_THROTTLED)
     for area in ("client", "admin")
@@ -55,7 +55,7 @@ def session_max() -> timedelta:
     return timedelta(days=get_settings().session_max_days)
 
 
-def session_expiry(created_at, now) -> object:
+def session_expiry(created_at: datetime, now: datetime) -> datetime:
     """A session ends after `session_idle` without a request, and `session_max` after login
     whatever happens."""
     return min(now + session_idle(), created_at + session_max())
