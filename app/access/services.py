@@ -11,6 +11,7 @@ from app.clients.services import check_open, display_name, get_client
 from app.clients.tables import Client
 from app.dberrors import is_unique_violation
 from app.errors import DomainError, Forbidden, NotFound
+from app.invitations.tables import Invitation
 from app.users.services import full_name, get_user, matching_every_word
 from app.validation import clean_permissions, clean_search
 
@@ -78,6 +79,7 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
                     updated_at=now,
                 )
             )
+            await close_invitations_of(user, [client_id])
             await record(
                 actor,
                 "access.granted",
@@ -90,6 +92,18 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
         if is_unique_violation(exc):
             raise DomainError("This user already has access to this account.", "user") from exc
         raise
+
+
+async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
+    """Someone who has access needs no invitation: their open invites to these accounts are
+    cancelled. Call it inside the change's transaction, the accounts locked."""
+    if client_ids:
+        await Invitation.update({Invitation.cancelled_at: clock.now()}).where(
+            (Invitation.email_key == user["email_key"])
+            & Invitation.client.is_in(client_ids)
+            & Invitation.accepted_at.is_null()
+            & Invitation.cancelled_at.is_null()
+        )
 
 
 async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor) -> None:

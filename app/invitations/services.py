@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from app import clock, db
 from app.access import permissions
-from app.access.services import check_manager, grant_access
+from app.access.services import check_manager, close_invitations_of, grant_access
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
@@ -349,6 +349,7 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                     updated_at=now,
                 )
             )
+            await close_invitations_of(user, [client_id])  # one sent to their own address
             owner = await User.select().where(User.id == client["owner"]).first()
             await enqueue(
                 to=owner["email"],

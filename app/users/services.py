@@ -112,6 +112,14 @@ async def update_user(
                     User.language: language,
                 }
             ).where(User.id == user_id)
+            if key != before["email_key"]:
+                # Invitations to the new address, in accounts the user already reaches, are moot.
+                from app.access.services import close_invitations_of  # (access imports us)
+
+                reached = await Grant.select(Grant.client).where(Grant.user == user_id)
+                await close_invitations_of(
+                    {**before, "email_key": key}, [g["client"] for g in reached]
+                )
             changes = [
                 f"{label}: {before[col]!r} -> {new!r}"
                 for label, col, new in (

@@ -264,3 +264,41 @@ async def test_sweep_deletes_expired_sessions_attempts_and_used_reset_links(monk
     swept = await auth.sweep()
     assert swept == {"sessions": 1, "reset_links": 1, "attempts": 2}
     assert await auth.sweep() == {"sessions": 0, "reset_links": 0, "attempts": 0}
+
+
+async def test_direct_access_cancels_a_pending_invite_to_the_same_person():
+    client_id, _ = await make_client()
+    user = await make_user()
+    await invitations.invite(client_id, user["email"], ["tickets"], actor=ADMIN)
+    await access.grant_access(client_id, user["id"], ["quotes"], actor=ADMIN)
+    assert await invitations.pending_for_client(client_id) == []
+    assert await invariants.violations() == []
+
+
+async def test_accepting_any_invite_cancels_one_sent_to_the_acceptors_own_address():
+    client_id, _ = await make_client()
+    user = await make_user()
+    _, token = await invitations.invite(client_id, unique_email(), ["tickets"], actor=ADMIN)
+    await invitations.invite(client_id, user["email"], ["quotes"], actor=ADMIN)
+    await invitations.accept(token, user["id"], actor=user_actor(user))
+    assert await invitations.pending_for_client(client_id) == []
+    assert await invariants.violations() == []
+
+
+async def test_changing_an_email_to_an_invited_address_cancels_that_invite_where_moot():
+    client_id, _ = await make_client()
+    user = await member_of(client_id)
+    elsewhere, _ = await make_client("Elsewhere")
+    await invitations.invite(client_id, "new.address@example.com", ["tickets"], actor=ADMIN)
+    await invitations.invite(elsewhere, "new.address@example.com", ["tickets"], actor=ADMIN)
+    await users.update_user(
+        user["id"],
+        first_name=user["first_name"],
+        last_name=user["last_name"],
+        email="New.Address@example.com",
+        language="english",
+        actor=ADMIN,
+    )
+    assert await invitations.pending_for_client(client_id) == []
+    assert len(await invitations.pending_for_client(elsewhere)) == 1  # still needed there
+    assert await invariants.violations() == []
