@@ -77,11 +77,17 @@ def failure_status(exc: DomainError) -> int:
     return 429 if isinstance(exc, Throttled) else 400
 
 
+SESSION_ENDED = "Your session ended. Log in again to continue."
+
+
 @get("/login")
-async def login_page(request: Request, next: FromQuery[str | None] = None) -> Response:
+async def login_page(
+    request: Request, next: FromQuery[str | None] = None, ended: FromQuery[str] = ""
+) -> Response:
     if viewer_of(request).user:
         return redirect(request, "/account")
-    return render(request, "client/login.html", {"next": next or "", "form": {}})
+    notice = SESSION_ENDED if ended else None
+    return render(request, "client/login.html", {"next": next or "", "form": {}, "notice": notice})
 
 
 @post("/login")
@@ -113,10 +119,11 @@ async def logout(request: Request) -> Response:
 
 
 @get("/admin/login")
-async def admin_login_page(request: Request) -> Response:
+async def admin_login_page(request: Request, ended: FromQuery[str] = "") -> Response:
     if viewer_of(request).admin:
         return redirect(request, "/admin/clients")
-    return render(request, "admin/login.html", {"form": {}})
+    notice = SESSION_ENDED if ended else None
+    return render(request, "admin/login.html", {"form": {}, "notice": notice})
 
 
 @post("/admin/login")

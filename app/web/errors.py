@@ -3,7 +3,7 @@ fragment gets no swap at all, only the message (a whole page never lands inside 
 
 import json
 import logging
-from urllib.parse import quote
+from urllib.parse import urlencode, urlsplit
 
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -17,8 +17,10 @@ from markupsafe import escape
 from app.dberrors import is_database_unavailable
 from app.errors import DomainError, Forbidden, NotFound, Throttled
 from app.logging_setup import redact
+from app.web.forms import safe_next
 from app.web.guards import ChooseAccount
-from app.web.render import redirect, render, wants_fragment
+from app.web.middleware import session_cookie_value, viewer_of
+from app.web.render import is_htmx, redirect, render, wants_fragment
 
 log = logging.getLogger("roster.web")
 
@@ -27,9 +29,30 @@ RETRY_AFTER_DATABASE_DOWN = 30
 
 
 def not_authorized(request: Request, _exc: Exception) -> Response:
-    if request.url.path.startswith("/admin"):
-        return redirect(request, "/admin/login")
-    return redirect(request, f"/login?next={quote(request.url.path)}")
+    """To the login page, and back afterwards to the page the person was on (never to the URL
+    of an action, which a GET after login could not reach). Saying so when a session ended."""
+    login = "/admin/login" if request.url.path.startswith("/admin") else "/login"
+    params = {}
+    if session_cookie_value(request.scope) and viewer_of(request).session_id is None:
+        params["ended"] = "1"  # a cookie, but its session expired or was ended
+    back = page_shown(request)
+    if back and login == "/login":
+        params["next"] = back
+    return redirect(request, login + (f"?{urlencode(params)}" if params else ""))
+
+
+def page_shown(request: Request) -> str | None:
+    """The local path of the page the request came from: the page itself for a plain GET, the
+    page an htmx request was made on (HX-Current-URL), else nothing."""
+    if is_htmx(request):
+        shown = urlsplit(request.headers.get("hx-current-url", ""))
+        if shown.netloc and shown.netloc != request.url.netloc:
+            return None
+        path = shown.path + (f"?{shown.query}" if shown.query else "")
+        return safe_next(path, "") or None
+    if request.method in ("GET", "HEAD"):
+        return request.url.path
+    return None
 
 
 def choose_account(request: Request, _exc: Exception) -> Response:

@@ -347,3 +347,28 @@ async def test_forms_give_the_browser_the_servers_length_limits(http):
     assert soup.find("input", {"name": "first_name"})["maxlength"] == "100"
     assert soup.find("input", {"name": "company"})["maxlength"] == "150"
     assert soup.find("input", {"name": "email"})["maxlength"] == "254"
+
+
+async def test_a_session_ended_mid_click_returns_to_the_page_after_login(http):
+    client_id, owner = await make_client()
+    await http.login(owner["email"])
+    await Session.delete(force=True)  # ended elsewhere (logout on another device, expiry, staff)
+    answer = await http.post(
+        "/account/invites/1/resend",
+        headers={**HX, "HX-Current-URL": "http://testserver.local/account/users?x=1"},
+    )
+    assert answer.headers["hx-location"] == "/login?ended=1&next=%2Faccount%2Fusers%3Fx%3D1"
+    login = await http.get(answer.headers["hx-location"])
+    assert "Your session ended. Log in again to continue." in text_of(login)
+    back = await http.post(
+        "/login", {"email": owner["email"], "password": PASSWORD, "next": "/account/users?x=1"}
+    )
+    assert back.headers["location"] == "/account/users?x=1"
+
+
+async def test_an_ended_session_on_a_plain_post_logs_in_to_the_start(http):
+    _, owner = await make_client()
+    await http.login(owner["email"])
+    await Session.delete(force=True)
+    answer = await http.post("/account/profile", {"company_name": "X"})
+    assert answer.headers["location"] == "/login?ended=1"
