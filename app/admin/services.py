@@ -1,5 +1,7 @@
 """Staff accounts, their roles (SPEC §5.6) and the admin settings."""
 
+import asyncio
+
 from app import clock, db
 from app.activity.services import Actor, record
 from app.admin.tables import Admin, Setting
@@ -46,6 +48,7 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
     name = clean_name(name, "Name", "name", max_length=150)
     email, email_key = clean_email(email)
     check_new_password(password, [name, email])
+    password_hash = await asyncio.to_thread(hash_password, password)  # argon2: off the loop
     try:
         async with db.transaction():
             if await Admin.exists().where(Admin.email_key == email_key):
@@ -55,7 +58,7 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
                     name=name,
                     email=email,
                     email_key=email_key,
-                    password_hash=hash_password(password),
+                    password_hash=password_hash,
                     role=role,
                     created_at=clock.now(),
                 )

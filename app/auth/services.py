@@ -99,7 +99,9 @@ async def _check_password(area: str, table, email: str, password: str, ip: str) 
     limit = LOGIN_LIMITS[area]
     attempt = await limit.take(key, ip)
     row = await table.select().where(table.email_key == key).first()
-    ok = verify_password(row["password_hash"] if row else None, password or "")
+    ok = await asyncio.to_thread(  # argon2: off the event loop
+        verify_password, row["password_hash"] if row else None, password or ""
+    )
     if not ok or row["disabled"]:
         raise DomainError(LOGIN_FAILED)
     await limit.forget_earlier(key, attempt)

@@ -261,12 +261,17 @@ async def register_owner(
     the registration limit."""
 
     async def register() -> tuple[dict, int]:
+        # Hashed before the transaction: no lock is held while argon2 runs.
+        password_hash = await users.new_password_hash(
+            password or "", [first_name, last_name, email]
+        )
         async with db.transaction():
             user = await users.create_user(
                 first_name=first_name,
                 last_name=last_name,
                 email=email,
-                password=password,
+                password=None,
+                password_hash=password_hash,
                 actor=Actor("system", ip=ip),
             )
             client_id = await create_client(

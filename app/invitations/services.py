@@ -435,17 +435,20 @@ async def register_and_accept(
     token: str, *, first_name: str, last_name: str, email: str, password: str, ip: str
 ) -> tuple[dict, int]:
     """A new user who accepts at once; both or neither (a dead link creates no user)."""
-    from app.users.services import create_user
+    from app.users.services import create_user, new_password_hash
 
     await pending_invite(token)  # refuse a dead link before validating anything else
 
     async def register() -> tuple[dict, int]:
+        # Hashed before the transaction: no lock is held while argon2 runs.
+        password_hash = await new_password_hash(password or "", [first_name, last_name, email])
         async with db.transaction():
             user = await create_user(
                 first_name=first_name,
                 last_name=last_name,
                 email=email,
-                password=password,
+                password=None,
+                password_hash=password_hash,
                 actor=Actor("system", ip=ip),
             )
             actor = Actor("user", user["id"], full_name(user), ip)

@@ -1,5 +1,7 @@
 """Users: one person, one login."""
 
+import asyncio
+
 from piccolo.query.functions.aggregate import Count
 
 from app import clock, db
@@ -38,6 +40,18 @@ async def find_by_email(email: str) -> dict | None:
     return await User.select().where(User.email_key == email_key(email)).first()
 
 
+async def new_password_hash(password: str, user_inputs: list[str], *, check: bool = True) -> str:
+    """Checks a new password's strength and hashes it, both off the event loop: argon2 takes
+    about half a second of CPU on purpose, and the server must answer others meanwhile."""
+
+    def checked_hash() -> str:
+        if check:
+            check_new_password(password, user_inputs)
+        return hash_password(password)
+
+    return await asyncio.to_thread(checked_hash)
+
+
 async def create_user(
     *,
     first_name: str,
@@ -48,16 +62,22 @@ async def create_user(
     language: str = "english",
     client_id: int | None = None,
     check_password: bool = True,
+    password_hash: str | None = None,
 ) -> dict:
-    """A new user. Without a password the user cannot log in until a reset sets one."""
+    """A new user. Without a password the user cannot log in until a reset sets one. Inside a
+    transaction, pass `password_hash` (from new_password_hash, before the transaction began)
+    rather than `password`, so that no lock waits on argon2."""
     first = clean_name(first_name, "First name", "first_name")
     last = clean_name(last_name, "Last name", "last_name")
     email, key = clean_email(email)
     if language not in LANGUAGES:
         raise DomainError("Choose a language from the list.", "language")
-    if password is not None and check_password:
-        check_new_password(password, [first, last, email])
-    password_hash = hash_password(password) if password else ""
+    if password_hash is None:
+        password_hash = ""
+        if password:
+            password_hash = await new_password_hash(
+                password, [first, last, email], check=check_password
+            )
     now = clock.now()
     try:
         async with db.transaction():
@@ -150,8 +170,9 @@ async def set_password(
     """Changes the password, ends the user's sessions (all but `keep_session_id`) and every
     password reset link still open."""
     user = await get_user(user_id)
-    check_new_password(password, [user["first_name"], user["last_name"], user["email"]])
-    new_hash = hash_password(password)
+    new_hash = await new_password_hash(
+        password, [user["first_name"], user["last_name"], user["email"]]
+    )
     async with db.transaction():
         await User.update({User.password_hash: new_hash}).where(User.id == user_id)
         ended = Session.delete().where(Session.user == user_id)
