@@ -7,7 +7,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 8000
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
-.PHONY: run test test-sqlite test-postgres e2e browser lint format venv clean reset-timing
+.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing
 
 venv: $(STAMP)
 
@@ -47,12 +47,33 @@ test-postgres: $(STAMP)
 		echo "ROSTER_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped."; \
 	fi
 
+# The route fuzz (tests/integration/test_fuzz_routes.py) with a far bigger budget than in `make
+# test`: on SQLite, then on PostgreSQL when ROSTER_TEST_POSTGRES_URL is set.
+FUZZ_EXAMPLES ?= 5000
+FUZZ := ROSTER_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/integration/test_fuzz_routes.py
+
+fuzz: $(STAMP)
+	ROSTER_TEST_ENGINE=sqlite $(FUZZ)
+	@if [ -n "$$ROSTER_TEST_POSTGRES_URL" ]; then \
+		ROSTER_TEST_ENGINE=postgres $(FUZZ); \
+	else \
+		echo "ROSTER_TEST_POSTGRES_URL is not set: the PostgreSQL fuzz is skipped."; \
+	fi
+
 e2e: $(STAMP) browser
 	$(BIN)/pytest e2e $(PYTEST_E2E_FLAGS)
 
 test: test-sqlite test-postgres e2e
 
-LINT_PATHS := app tests e2e bench piccolo_conf.py
+# Two servers, one scratch PostgreSQL database (created on ROSTER_TEST_POSTGRES_URL's server, else
+# postgresql://postgres@127.0.0.1:5432/test, and dropped), SOAK_OPERATIONS mixed operations by
+# SOAK_CLIENTS concurrent clients; fails on any 5xx, broken invariant or email sent twice.
+SOAK_OPERATIONS ?= 10000
+SOAK_CLIENTS    ?= 20
+soak: $(STAMP)
+	$(BIN)/python -m soak.soak --operations $(SOAK_OPERATIONS) --clients $(SOAK_CLIENTS) $(SOAK_FLAGS)
+
+LINT_PATHS := app tests e2e bench soak piccolo_conf.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

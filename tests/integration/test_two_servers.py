@@ -1,0 +1,308 @@
+"""Races across two `roster serve` processes on one PostgreSQL database.
+
+Each test seeds its data with the services (the test process and both servers share the run's
+scratch database), then fires HTTP requests at both servers at once: every rule that must hold
+under concurrency has to hold when the racing requests are answered by different processes,
+whose only common ground is the database."""
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from soak.servers import running_servers
+from tests.factories import ADMIN, PASSWORD, make_client, make_user, unique_email
+from tests.integration.conftest import Browser
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("ROSTER_TEST_ENGINE", "sqlite") != "postgres",
+    reason="two server processes share one database only on PostgreSQL "
+    "(run with ROSTER_TEST_ENGINE=postgres and ROSTER_TEST_POSTGRES_URL)",
+)
+
+STAFF_PASSWORD = "staff-passphrase-2026"
+LOGIN_LIMIT = 5  # app.auth.services.LOGIN_LIMITS: attempts per email in the window
+
+
+def serve_pair(resend_cooldown_seconds: int):
+    """Two servers on the run's scratch database (ROSTER_DATABASE_URL, set by tests/conftest)."""
+    workdir = Path(tempfile.mkdtemp(prefix="roster-two-servers-"))
+    env = {**os.environ, "ROSTER_RESEND_COOLDOWN_SECONDS": str(resend_cooldown_seconds)}
+    env.pop("ROSTER_SMTP_URL", None)  # emails stay in the outbox, where the tests count them
+    with running_servers(2, env, workdir) as pair:
+        yield [server.url for server in pair]
+    logs = [server.log_path.read_text(errors="replace") for server in pair]
+    if any(" ERROR " in log for log in logs):
+        print(f"\nserver logs with errors kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def servers(database):
+    """Two servers that resend at once."""
+    yield from serve_pair(0)
+
+
+@pytest.fixture(scope="module")
+def cooldown_servers(database):
+    """Two servers with the production resend cooldown (60 seconds)."""
+    yield from serve_pair(60)
+
+
+@pytest.fixture
+async def browser():
+    """Opens a Browser on a server's URL: its own cookies, the CSRF header on every post."""
+    opened: list[httpx.AsyncClient] = []
+
+    def open_on(base_url: str) -> Browser:
+        client = httpx.AsyncClient(
+            base_url=base_url,
+            follow_redirects=False,
+            timeout=60,
+            # Idle connections go before the server's keep-alive (5 s) closes them: a request
+            # sent on a connection the server is closing would get no answer.
+            transport=httpx.AsyncHTTPTransport(limits=httpx.Limits(keepalive_expiry=2)),
+        )
+        opened.append(client)
+        return Browser(client)
+
+    yield open_on
+    await asyncio.gather(*(client.aclose() for client in opened))
+
+
+async def staff_on(browser: Browser, email: str) -> Browser:
+    """A Full Administrator created now and logged in through `browser`."""
+    from app.admin.services import create_admin
+
+    await create_admin(email=email, password=STAFF_PASSWORD, name=email, role="full", actor=ADMIN)
+    await browser.login(email, STAFF_PASSWORD, path="/admin/login")
+    return browser
+
+
+async def member_of(client_id: int, first: str, keys=("tickets",)) -> dict:
+    from app.access.services import grant_access
+
+    user = await make_user(first=first, last="Member", email=unique_email(first.lower()))
+    await grant_access(client_id, user["id"], list(keys), actor=ADMIN)
+    return user
+
+
+async def owner_of(client_id: int) -> int:
+    from app.clients.tables import Client
+
+    return (await Client.select(Client.owner).where(Client.id == client_id).first())["owner"]
+
+
+async def has_grant(user_id: int, client_id: int) -> bool:
+    from app.access.tables import Grant
+
+    return await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id))
+
+
+async def log_entries(client_id: int, *actions: str) -> list[dict]:
+    from app.activity.tables import ActivityEntry
+
+    return (
+        await ActivityEntry.select()
+        .where((ActivityEntry.client_id == client_id) & ActivityEntry.action.is_in(list(actions)))
+        .order_by(ActivityEntry.id)
+    )
+
+
+async def assert_invariants() -> None:
+    from app.invariants import violations
+
+    assert await violations() == []
+
+
+def no_server_errors(*responses: httpx.Response) -> None:
+    errors = [(r.request.url.path, r.status_code) for r in responses if r.status_code >= 500]
+    assert not errors, errors
+
+
+ROUNDS = 10
+
+
+async def test_make_owner_racing_remove_of_the_same_member(servers, browser):
+    """Staff on server A makes a member the owner while staff on server B removes them: one of
+    the two happens, the other is refused, and the account's owner keeps a grant."""
+    staff_a = await staff_on(browser(servers[0]), "ada@example.com")
+    staff_b = await staff_on(browser(servers[1]), "bob@example.com")
+    winners = []
+    for n in range(ROUNDS):
+        client_id, owner = await make_client(f"Race {n}")
+        member = await member_of(client_id, f"Mia{n}")
+        make_owner, remove = await asyncio.gather(
+            staff_a.post(f"/admin/users/{member['id']}/make-owner", {"client_id": str(client_id)}),
+            staff_b.post(f"/admin/clients/{client_id}/users/{member['id']}/remove"),
+        )
+        no_server_errors(make_owner, remove)
+        await assert_invariants()
+
+        became_owner = await owner_of(client_id) == member["id"]
+        was_removed = not await has_grant(member["id"], client_id)
+        assert became_owner != was_removed, f"round {n}: both or neither took effect"
+        entries = await log_entries(client_id, "client.owner_changed", "access.revoked")
+        assert [e["action"] for e in entries] == [
+            "client.owner_changed" if became_owner else "access.revoked"
+        ]
+        if became_owner:
+            assert (make_owner.status_code, remove.status_code) == (303, 409)
+            assert await has_grant(owner["id"], client_id)  # the old owner keeps full access
+        else:
+            assert (make_owner.status_code, remove.status_code) == (422, 200)
+            assert await owner_of(client_id) == owner["id"]
+        winners.append("make-owner" if became_owner else "remove")
+    print(f"make owner vs remove, winners over {ROUNDS} rounds: {winners}")
+
+
+OWNER_CHANGE = re.compile(r"^Owner of .+?: (?P<old>.+) -> (?P<new>.+?)(?:; .*)?$")
+
+
+async def test_two_admins_making_two_members_owner_at_once(servers, browser):
+    """Both transfers happen one after the other: one owner at the end, and the log's entries
+    chain (the second one's previous owner is the first one's new owner)."""
+    from app.users.services import full_name, get_user
+
+    staff_a = await staff_on(browser(servers[0]), "ada@example.com")
+    staff_b = await staff_on(browser(servers[1]), "bob@example.com")
+    for n in range(5):
+        client_id, owner = await make_client(f"Chain {n}")
+        first = await member_of(client_id, f"Finn{n}")
+        second = await member_of(client_id, f"Sara{n}")
+        responses = await asyncio.gather(
+            staff_a.post(f"/admin/users/{first['id']}/make-owner", {"client_id": str(client_id)}),
+            staff_b.post(f"/admin/users/{second['id']}/make-owner", {"client_id": str(client_id)}),
+        )
+        no_server_errors(*responses)
+        assert [r.status_code for r in responses] == [303, 303]
+        await assert_invariants()
+
+        final_owner = await owner_of(client_id)
+        assert final_owner in (first["id"], second["id"])
+        entries = await log_entries(client_id, "client.owner_changed")
+        assert len(entries) == 2
+        previous = owner
+        for entry in entries:
+            match = OWNER_CHANGE.match(entry["description"])
+            assert match, entry["description"]
+            new_owner = await get_user(entry["user_id"])
+            assert match["old"] == full_name(previous), entry["description"]
+            assert match["new"] == full_name(new_owner), entry["description"]
+            previous = new_owner
+        assert previous["id"] == final_owner
+        for person in (owner, first, second):  # everyone involved keeps access
+            assert await has_grant(person["id"], client_id)
+
+
+async def burst_of_logins(servers, browser, path: str, email: str, password: str) -> list[int]:
+    """60 wrong passwords and the right one, all at once, alternating between the servers, each
+    from its own browser; their status codes."""
+    passwords = [f"wrong-guess-{n}" for n in range(60)]
+    passwords.insert(30, password)
+    browsers = [browser(servers[n % 2]) for n in range(len(passwords))]
+    await asyncio.gather(*(b.get(path) for b in browsers))  # each gets its CSRF cookie first
+    attempts = zip(browsers, passwords, strict=True)
+    responses = await asyncio.gather(
+        *(b.post(path, {"email": email, "password": p}) for b, p in attempts)
+    )
+    no_server_errors(*responses)
+    statuses = [r.status_code for r in responses]
+    print(f"{path}, 61 attempts at once: {sorted(Counter(statuses).items())}")
+    return statuses
+
+
+async def test_login_throttle_holds_across_processes(servers, browser):
+    user = await make_user(email=unique_email("target"))
+    statuses = await burst_of_logins(servers, browser, "/login", user["email"], PASSWORD)
+    checked = [s for s in statuses if s != 429]
+    assert len(checked) <= LOGIN_LIMIT, sorted(statuses)
+
+
+async def test_admin_login_throttle_holds_across_processes(servers, browser):
+    from app.admin.services import create_admin
+
+    await create_admin(
+        email="target@example.com", password=STAFF_PASSWORD, name="Tess", role="full", actor=ADMIN
+    )
+    statuses = await burst_of_logins(
+        servers, browser, "/admin/login", "target@example.com", STAFF_PASSWORD
+    )
+    checked = [s for s in statuses if s != 429]
+    assert len(checked) <= LOGIN_LIMIT, sorted(statuses)
+
+
+async def test_concurrent_resends_queue_one_email(cooldown_servers, browser):
+    """20 Resend clicks at once, by staff on one server and the owner on the other, with the
+    cooldown on: one new email, one new send."""
+    from app import clock
+    from app.invitations import services as invitations
+    from app.invitations.tables import Invitation
+    from app.mail.tables import OutboundEmail
+
+    client_id, owner = await make_client()
+    invitation_id, _ = await invitations.invite(
+        client_id, unique_email("invitee"), ["tickets"], actor=ADMIN
+    )
+    # Sent long enough ago for one resend to be allowed.
+    await Invitation.update({Invitation.last_sent_at: clock.now() - timedelta(minutes=5)}).where(
+        Invitation.id == invitation_id
+    )
+    emails = OutboundEmail.count().where(OutboundEmail.invitation == invitation_id)
+    queued_before = await emails
+
+    staff = await staff_on(browser(cooldown_servers[0]), "ada@example.com")
+    owner_browser = browser(cooldown_servers[1])
+    await owner_browser.login(owner["email"])
+    clicks = [
+        staff.post(f"/admin/clients/{client_id}/invites/{invitation_id}/resend")
+        if n % 2 == 0
+        else owner_browser.post(f"/account/invites/{invitation_id}/resend")
+        for n in range(20)
+    ]
+    responses = await asyncio.gather(*clicks)
+    no_server_errors(*responses)
+
+    emails = OutboundEmail.count().where(OutboundEmail.invitation == invitation_id)
+    assert await emails == queued_before + 1
+    statuses = [r.status_code for r in responses]
+    assert statuses.count(200) == 1, statuses
+    assert all(s in (409, 429) for s in statuses if s != 200), statuses  # refused: too soon
+    row = await Invitation.select().where(Invitation.id == invitation_id).first()
+    assert row["times_sent"] == 2
+    await assert_invariants()
+
+
+async def test_ten_concurrent_accepts_give_one_grant(servers, browser):
+    """Ten logged-in users accept one invitation at once through both servers: one wins."""
+    from app.access.tables import Grant
+    from app.invitations import services as invitations
+    from app.invitations.tables import Invitation
+
+    client_id, owner = await make_client()
+    invitation_id, token = await invitations.invite(
+        client_id, unique_email("invitee"), ["tickets"], actor=ADMIN
+    )
+    people = [await make_user(email=unique_email("racer")) for _ in range(10)]
+    browsers = [browser(servers[n % 2]) for n in range(len(people))]
+    await asyncio.gather(*(b.login(p["email"]) for b, p in zip(browsers, people, strict=True)))
+
+    responses = await asyncio.gather(*(b.post(f"/invite/{token}/accept") for b in browsers))
+    no_server_errors(*responses)
+
+    grants = await Grant.select().where((Grant.client == client_id) & (Grant.user != owner["id"]))
+    assert len(grants) == 1
+    invitation = await Invitation.select().where(Invitation.id == invitation_id).first()
+    assert invitation["accepted_by"] == grants[0]["user"]
+    assert sorted(r.status_code for r in responses) == [303] + [404] * 9
+    winner = [r for r in responses if r.status_code == 303][0]
+    assert winner.headers["location"] == "/account?welcome=1"
+    await assert_invariants()
