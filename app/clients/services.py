@@ -4,7 +4,6 @@ from app import clock, db
 from app.access import permissions
 from app.access.tables import Grant
 from app.activity.services import Actor, record
-from app.auth.throttle import registering
 from app.clients.tables import CLIENT_STATUSES, Client
 from app.errors import DomainError, Forbidden, NotFound
 from app.invitations.tables import Invitation
@@ -257,30 +256,22 @@ async def search_clients(
 async def register_owner(
     *, first_name: str, last_name: str, email: str, password: str, company: str, ip: str
 ) -> tuple[dict, int]:
-    """Self-registration: a new user and a new client account they own, both or neither; within
-    the registration limit."""
+    """Self-registration: a new user and a new client account they own, both or neither."""
 
-    async def register() -> tuple[dict, int]:
-        # Hashed before the transaction: no lock is held while argon2 runs.
-        password_hash = await users.new_password_hash(
-            password or "", [first_name, last_name, email]
+    async def own_account(user: dict) -> int:
+        return await create_client(
+            owner_email=user["email"],
+            owner_first=user["first_name"],
+            owner_last=user["last_name"],
+            company=company,
+            actor=Actor("user", user["id"], users.full_name(user), ip),
         )
-        async with db.transaction():
-            user = await users.create_user(
-                first_name=first_name,
-                last_name=last_name,
-                email=email,
-                password=None,
-                password_hash=password_hash,
-                actor=Actor("system", ip=ip),
-            )
-            client_id = await create_client(
-                owner_email=user["email"],
-                owner_first=user["first_name"],
-                owner_last=user["last_name"],
-                company=company,
-                actor=Actor("user", user["id"], users.full_name(user), ip),
-            )
-        return user, client_id
 
-    return await registering(ip, register)
+    return await users.register_user(
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        password=password,
+        ip=ip,
+        then=own_account,
+    )

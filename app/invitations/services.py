@@ -9,7 +9,6 @@ from app.access.services import check_manager, close_invitations_of, grant_acces
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
-from app.auth.throttle import registering
 from app.clients.services import check_open, display_name, get_client
 from app.config import get_settings
 from app.dberrors import is_unique_violation
@@ -18,7 +17,7 @@ from app.invitations.tables import Invitation
 from app.mail.services import enqueue
 from app.mail.tables import OutboundEmail
 from app.security import new_token, token_hash
-from app.users.services import find_by_email, full_name, get_user
+from app.users.services import find_by_email, full_name, get_user, register_user
 from app.users.tables import User
 from app.validation import clean_email, clean_permissions, permission_labels
 
@@ -435,24 +434,16 @@ async def register_and_accept(
     token: str, *, first_name: str, last_name: str, email: str, password: str, ip: str
 ) -> tuple[dict, int]:
     """A new user who accepts at once; both or neither (a dead link creates no user)."""
-    from app.users.services import create_user, new_password_hash
-
     await pending_invite(token)  # refuse a dead link before validating anything else
 
-    async def register() -> tuple[dict, int]:
-        # Hashed before the transaction: no lock is held while argon2 runs.
-        password_hash = await new_password_hash(password or "", [first_name, last_name, email])
-        async with db.transaction():
-            user = await create_user(
-                first_name=first_name,
-                last_name=last_name,
-                email=email,
-                password=None,
-                password_hash=password_hash,
-                actor=Actor("system", ip=ip),
-            )
-            actor = Actor("user", user["id"], full_name(user), ip)
-            client_id = await accept(token, user["id"], actor=actor)
-        return user, client_id
+    async def accept_invite(user: dict) -> int:
+        return await accept(token, user["id"], actor=Actor("user", user["id"], full_name(user), ip))
 
-    return await registering(ip, register)
+    return await register_user(
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        password=password,
+        ip=ip,
+        then=accept_invite,
+    )

@@ -8,6 +8,7 @@ from app import clock, db
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.auth.tables import PasswordReset, Session
+from app.auth.throttle import registering
 from app.dberrors import is_foreign_key_violation, is_unique_violation
 from app.errors import DomainError, NotFound
 from app.paging import Page, page_of
@@ -107,6 +108,31 @@ async def create_user(
             raise DomainError("A user with this email address already exists.", "email") from exc
         raise
     return user
+
+
+async def register_user(
+    *, first_name: str, last_name: str, email: str, password: str, ip: str, then
+) -> tuple[dict, object]:
+    """Someone signing up on a register form: within the registration limit, the password
+    hashed before the transaction (no lock waits on argon2), and `then(user)` (their account,
+    or the invitation they accept) in the same transaction: both or neither. Returns the user
+    and what `then` returned."""
+
+    async def register() -> tuple[dict, object]:
+        inputs = [first_name, last_name, email]
+        password_hash = await new_password_hash(password or "", inputs)
+        async with db.transaction():
+            user = await create_user(
+                first_name=first_name,
+                last_name=last_name,
+                email=email,
+                password=None,
+                password_hash=password_hash,
+                actor=Actor("system", ip=ip),
+            )
+            return user, await then(user)
+
+    return await registering(ip, register)
 
 
 async def update_user(
