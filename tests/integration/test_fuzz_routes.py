@@ -17,13 +17,16 @@ import math
 import os
 import re
 import reprlib
+import tempfile
 import traceback
 import zlib
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from app import clock, db, invariants
 from app.access.permissions import ALL_KEYS
@@ -36,6 +39,9 @@ from app.piccolo_app import TABLES
 from piccolo_conf import DB
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import Browser, log_in_as_staff
+
+# Hypothesis keeps caches (Unicode tables, constants) even without a database: not in the repo.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "roster-hypothesis")
 
 EXAMPLES = int(os.environ.get("ROSTER_FUZZ_EXAMPLES", "150"))
 SEED = int(os.environ.get("ROSTER_FUZZ_SEED", "0"))
