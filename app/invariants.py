@@ -7,7 +7,7 @@ from app import clock
 from app.access import permissions
 from app.clients.tables import Client
 
-# (what must hold, the query listing the rows that break it)
+# (what must hold, the query listing the rows that break it[, the values of its {} in order])
 CHECKS = [
     (
         "every account has an owner who is a user",
@@ -16,7 +16,8 @@ CHECKS = [
     (
         "the owner holds access to the account (a grant with every permission)",
         'SELECT c.id FROM clients c LEFT JOIN grants g ON g.client = c.id AND g."user" = c.owner '
-        "WHERE g.id IS NULL OR g.permissions != {}",  # {}: every key, serialised
+        "WHERE g.id IS NULL OR g.permissions != {}",
+        ("every_key",),
     ),
     (
         "no duplicate grants",
@@ -27,6 +28,7 @@ CHECKS = [
         "SELECT i.id FROM invitations i JOIN users u ON u.email_key = i.email_key "
         'JOIN grants g ON g."user" = u.id AND g.client = i.client '
         "WHERE i.accepted_at IS NULL AND i.cancelled_at IS NULL AND i.expires_at > {}",
+        ("now",),
     ),
     (
         "no invitation is both accepted and cancelled",
@@ -60,13 +62,10 @@ CHECKS = [
 
 async def violations() -> list[str]:
     """One line per broken invariant: what must hold, and the first rows that break it."""
+    values = {"every_key": permissions.serialize(permissions.ALL_KEYS), "now": clock.now()}
     found = []
-    every_key, now = permissions.serialize(permissions.ALL_KEYS), clock.now()
-    for rule, sql in CHECKS:
-        args = [every_key] if "g.permissions" in sql else []
-        if "expires_at >" in sql:
-            args.append(now)
-        rows = await Client.raw(sql, *args)
+    for rule, sql, *names in CHECKS:
+        rows = await Client.raw(sql, *(values[name] for name in (names[0] if names else ())))
         if rows:
             found.append(f"{rule}: {rows[:5]}")
     return found
