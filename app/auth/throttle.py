@@ -12,6 +12,14 @@ from app import clock
 from app.auth.tables import LoginFailure
 from app.errors import Throttled
 
+# The attempts in a window, by key and by address, in one statement.
+_RECENT = """
+SELECT SUM(CASE WHEN email_key = {} THEN 1 ELSE 0 END) AS by_key,
+       SUM(CASE WHEN ip = {} THEN 1 ELSE 0 END) AS by_ip
+FROM login_failures
+WHERE area = {} AND created_at > {} AND (email_key = {} OR ip = {})
+"""
+
 
 class Limit:
     """At most `per_key` attempts per key and `per_ip` per address in `window`."""
@@ -28,23 +36,15 @@ class Limit:
     async def take(self, key: str, ip: str) -> int:
         """Records an attempt and returns its id, or raises Throttled (recording nothing).
         Call it outside any transaction: the insert must be committed before the count."""
-        now = clock.now()
+        now, key, ip = clock.now(), key[:254], ip[:45]
         rows = await LoginFailure.insert(
-            LoginFailure(area=self.area, email_key=key[:254], ip=ip[:45], created_at=now)
+            LoginFailure(area=self.area, email_key=key, ip=ip, created_at=now)
         ).returning(LoginFailure.id)
         attempt_id = rows[0]["id"]
-        since = now - self.window
-
-        def recent(condition):  # Piccolo queries are mutable: a fresh one per count
-            return LoginFailure.count().where(
-                (LoginFailure.area == self.area) & (LoginFailure.created_at > since) & condition
-            )
-
-        over_key = self.per_key is not None and (
-            await recent(LoginFailure.email_key == key[:254]) > self.per_key
-        )
-        if over_key or (
-            self.per_ip is not None and await recent(LoginFailure.ip == ip[:45]) > self.per_ip
+        rows = await LoginFailure.raw(_RECENT, key, ip, self.area, now - self.window, key, ip)
+        by_key, by_ip = rows[0]["by_key"] or 0, rows[0]["by_ip"] or 0
+        if (self.per_key is not None and by_key > self.per_key) or (
+            self.per_ip is not None and by_ip > self.per_ip
         ):
             await self.release(attempt_id)
             raise Throttled(self.message, retry_after=math.ceil(self.window.total_seconds()))
