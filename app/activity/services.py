@@ -3,6 +3,7 @@
 import msgspec
 
 from app import clock
+from app.activity import present
 from app.activity.tables import ActivityEntry
 from app.paging import page_of
 
@@ -53,9 +54,11 @@ def _filtered(query, client_id: int | None, user_id: int | None):
 async def log_page(
     *, client_id: int | None = None, user_id: int | None = None, page: int = 1, per_page: int = 50
 ) -> dict:
-    """One page of the log, newest first, each entry with the names of its account and user;
-    and the names of the filtered account and user. At most four queries whatever the page
-    length: the count, the page, then the accounts and the users named on it, each in one go."""
+    """One page of the log, newest first, each entry with the names of its account and user and
+    its description as shown (`what`: permission labels, not keys; see present.py), the page's
+    entries grouped by day (`days`); and the names of the filtered account and user. At most
+    four queries whatever the page length: the count, the page, then the accounts and the users
+    named on it, each in one go."""
     from app.clients.services import display_name  # (clients import this module)
     from app.clients.tables import Client
     from app.users.services import full_name
@@ -99,6 +102,7 @@ async def log_page(
             ).where(User.id.is_in(sorted(user_ids)))
         }
     for row in rows:
+        row["what"], row["what_full"] = present.describe(row["description"])
         row["client_name"] = account_names.get(row["client_id"])
         person = people.get(row["user_id"])
         row["user_name"] = full_name(person) if person else None
@@ -106,6 +110,7 @@ async def log_page(
     person = people.get(user_id)
     return {
         "entries": rows,
+        "days": present.by_day(rows, clock.now()),
         "shown": shown,
         "client_name": account_names.get(client_id),
         "user_name": full_name(person) if person else None,
