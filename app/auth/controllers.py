@@ -242,7 +242,25 @@ async def reset_complete(request: Request, token: FromPath[str]) -> Response:
             headers=PRIVATE,
         )
     user = await users.get_user(user_id)
-    return await log_in_user(request, user, next_url=None)
+    # Logged in at once with the new password, and told so before going on.
+    return await log_in_user(request, user, next_url=PASSWORD_CHANGED)
+
+
+PASSWORD_CHANGED = "/password/changed"
+
+
+@get(PASSWORD_CHANGED)
+async def password_changed(request: Request) -> Response:
+    """The confirmation after a password reset, then on to the account (or Choose Account)."""
+    viewer = viewer_of(request)
+    if viewer.user is None:
+        return redirect(request, "/login")
+    return render(
+        request,
+        "client/reset_complete.html",
+        {"changed": True, "continue_url": "/account" if viewer.client else "/accounts"},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 ROUTES = [
@@ -258,4 +276,5 @@ ROUTES = [
     reset_request,
     reset_page,
     reset_complete,
+    password_changed,
 ]
