@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from jinja2 import UndefinedError
 
@@ -111,3 +113,72 @@ def test_messages_carry_text_and_html_alternatives():
     )
     assert message["From"] == "Roster <no-reply@localhost>" and message["Message-ID"]
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+
+
+SYSTEM_CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+
+# Emails on a phone: long values, since those are what push a layout sideways.
+LONG = {
+    "invitation": {
+        **INVITE,
+        "sender_name": "Maximilian Alexander Featherstonehaugh-Montgomery",
+        "account_name": "Internationale Hosting- und Domainverwaltungsgesellschaft mbH & Co. KG",
+        "accept_url": "http://127.0.0.1:8000/invite/" + "x7Kq9ZpL2vWm" * 4,
+    },
+    "password_reset": {
+        "first_name": "Bartholomew",
+        "reset_url": "http://127.0.0.1:8000/password/reset/" + "Qz8uY3nR5tEe" * 4,
+        "valid_hours": 2,
+    },
+    "invite_accepted": {
+        "owner_first_name": "Fiona",
+        "invitee_name": "Rita Newcomer",
+        "invitee_email": "rita.newcomer.with.a.very.long.address@subdomain.example-hosting.com",
+        "account_name": "Client Test",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+async def phone():
+    """A 360 px wide page in headless Chromium (the system's, else Playwright's own)."""
+    from playwright.async_api import Error, async_playwright
+
+    async with async_playwright() as playwright:
+        try:
+            browser = await playwright.chromium.launch(
+                executable_path=SYSTEM_CHROMIUM,
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
+        except Error as exc:
+            pytest.skip(f"no Chromium to render emails in: {exc}")
+        page = await browser.new_page(viewport={"width": 360, "height": 740})
+        yield page
+        await browser.close()
+
+
+def link_of(template: str) -> str | None:
+    return next((v for k, v in LONG[template].items() if k.endswith("_url")), None)
+
+
+@pytest.mark.parametrize("template", sorted(LONG))
+async def test_every_email_fits_a_360_px_screen(phone, template):
+    _, _, html = render_email(template, LONG[template])
+    await phone.set_content(html)
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 360
+    card = await phone.locator("table table").first.bounding_box()
+    assert card["x"] >= 0 and card["x"] + card["width"] <= 360
+    if url := link_of(template):  # the link is there in full, wrapped over lines, not cut
+        link = phone.locator(f'a[href="{url}"]').last
+        assert (await link.inner_text()).replace("\n", "") == url
+        assert (await link.bounding_box())["height"] > 30
+
+
+async def test_an_email_keeps_its_560_px_card_on_a_wide_screen(phone):
+    _, _, html = render_email("invitation", INVITE)
+    await phone.set_viewport_size({"width": 1024, "height": 740})
+    try:
+        await phone.set_content(html)
+        assert (await phone.locator("table table").first.bounding_box())["width"] == 560
+    finally:
+        await phone.set_viewport_size({"width": 360, "height": 740})
