@@ -20,6 +20,7 @@ from app.config import FRONTEND_DIR, Settings, get_settings
 from app.invitations import controllers as invite_controllers
 from app.mail import worker
 from app.users import controllers as user_controllers
+from app.web.delivery import COMPRESSION, STATIC_PATH, static_caching
 from app.web.errors import HANDLERS
 from app.web.middleware import head_as_get, security_headers, viewer_loader
 
@@ -59,7 +60,10 @@ def create_app(
             *access_controllers.ROUTES,
             *user_controllers.ROUTES,
             create_static_files_router(
-                path="/static", directories=[FRONTEND_DIR / "static"], send_as_attachment=False
+                path="/static",
+                directories=[FRONTEND_DIR / "static"],
+                send_as_attachment=False,
+                middleware=[static_caching],
             ),
         ],
         csrf_config=CSRFConfig(
@@ -69,7 +73,10 @@ def create_app(
             cookie_secure=settings.production,
             cookie_samesite="lax",
             cookie_httponly=False,
+            # Static files change nothing and set no cookie (shared caches may keep them).
+            exclude=[f"^{STATIC_PATH}"],
         ),
+        compression_config=COMPRESSION,
         middleware=[viewer_loader],
         before_request=reject_impossible_ids,
         before_send=[security_headers(production=settings.production)],

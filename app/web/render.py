@@ -13,6 +13,7 @@ from app.access.permissions import LABELS, PERMISSIONS
 from app.config import FRONTEND_DIR
 from app.security import MAX_PASSWORD_LENGTH
 from app.validation import COMPANY_MAX, EMAIL_MAX, NAME_MAX
+from app.web.delivery import static_url
 from app.web.middleware import viewer_of
 
 templates = Environment(
@@ -61,6 +62,8 @@ def linkify(text: str | None) -> Markup:
 templates.filters["relative_time"] = relative_time
 templates.filters["datetime"] = format_datetime
 templates.filters["linkify"] = linkify
+# /static/<path>?v=<content hash>: cached for a year by browsers (app.web.delivery).
+templates.globals["static_url"] = static_url
 templates.globals["PERMISSIONS"] = PERMISSIONS
 templates.globals["PERMISSION_LABELS"] = LABELS
 # The server's length limits, given to the browser as maxlength (app.validation enforces them).

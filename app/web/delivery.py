@@ -1,0 +1,149 @@
+"""How responses travel: compressed (brotli, else gzip) and, for static files, cached.
+
+A static file's URL from `static_url` carries a version, the first 12 hex digits of the SHA-256
+of its content: an answer to that URL never changes, so browsers keep it for a year without
+asking again. Any other static URL (no version, or an old one) is `no-cache`: the browser asks
+each time, with the file's ETag or date, and gets 304 when it has the current file."""
+
+import hashlib
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import parse_qs
+
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import Headers, MutableScopeHeaders
+from litestar.middleware.compression import CompressionMiddleware
+
+from app.config import FRONTEND_DIR
+
+STATIC_DIR = (FRONTEND_DIR / "static").resolve()
+STATIC_PATH = "/static/"
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+@lru_cache(maxsize=512)
+def _digest(path: str, mtime_ns: int, size: int) -> str:
+    """Computed once per file (and per change of it) in a process."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            sha.update(chunk)
+    return sha.hexdigest()[:12]
+
+
+def static_file(relative: str) -> tuple[Path, str] | None:
+    """The file under frontend/static and its version, or None (missing, or outside)."""
+    path = (STATIC_DIR / relative.lstrip("/")).resolve()
+    if not path.is_relative_to(STATIC_DIR):
+        return None
+    try:
+        stat = path.stat()
+    except (OSError, ValueError):
+        return None
+    if not path.is_file():
+        return None
+    return path, _digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def static_url(relative: str) -> str:
+    """`static_url("css/roster.css")` -> `/static/css/roster.css?v=<12 hex of its SHA-256>`."""
+    found = static_file(relative)
+    url = STATIC_PATH + relative.lstrip("/")
+    return f"{url}?v={found[1]}" if found else url
+
+
+def _not_modified(headers: Headers, etag: str, modified: float) -> bool:
+    """RFC 9110 13.2.2: If-None-Match (weak comparison) decides; else If-Modified-Since."""
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in tags or etag.removeprefix("W/") in tags
+    if_modified_since = headers.get("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return int(modified) <= since.timestamp()
+    return False
+
+
+def static_caching(app):
+    """Middleware of the static files router (it runs outside the compression): Cache-Control
+    by version, an ETag from the content (weak: the same for every Content-Encoding), and 304
+    when the browser's copy is current."""
+
+    async def middleware(scope, receive, send):
+        found = None
+        if scope["type"] == "http" and scope["path"].startswith(STATIC_PATH):
+            found = static_file(scope["path"][len(STATIC_PATH) :])
+        if found is None:  # the router answers (404)
+            return await app(scope, receive, send)
+        path, version = found
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        cache_control = IMMUTABLE if query.get("v") == [version] else REVALIDATE
+        etag = f'W/"{version}"'
+        modified = path.stat().st_mtime
+        if _not_modified(Headers.from_scope(scope), etag, modified):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 304,
+                    "headers": [
+                        (b"etag", etag.encode()),
+                        (b"cache-control", cache_control.encode()),
+                        (b"last-modified", _http_date(modified).encode()),
+                        (b"vary", b"Accept-Encoding"),  # as on the 200 it stands for
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+
+        async def with_cache_headers(message):
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                headers = MutableScopeHeaders.from_message(message)
+                headers["etag"] = etag
+                headers["cache-control"] = cache_control
+            await send(message)
+
+        await app(scope, receive, with_cache_headers)
+
+    return middleware
+
+
+def _http_date(timestamp: float) -> str:
+    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+class VaryingCompression(CompressionMiddleware):
+    """Litestar's compression, and `Vary: Accept-Encoding` on every answer it sees, compressed
+    or not, so that no cache hands an identity body to a browser that asked for brotli (or the
+    other way round)."""
+
+    async def __call__(self, scope, receive, send):
+        async def vary(message):
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                if "accept-encoding" not in headers.get("vary", "").lower():
+                    headers.extend_header_value("vary", "Accept-Encoding")
+            await send(message)
+
+        await super().__call__(scope, receive, vary)
+
+
+# Brotli when the browser takes it (Chromium and Firefox do, over HTTPS and on localhost), else
+# gzip; answers under 1 KB stay as they are (the saving would fit in the headers).
+COMPRESSION = CompressionConfig(
+    backend="brotli",
+    brotli_gzip_fallback=True,
+    brotli_quality=5,
+    gzip_compress_level=6,
+    minimum_size=1024,
+    middleware_class=VaryingCompression,
+)
