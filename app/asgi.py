@@ -15,6 +15,7 @@ from app.admin import controllers as admin_controllers
 from app.admin import screens as admin_screens
 from app.auth import controllers as auth_controllers
 from app.auth import services as auth_services
+from app.auth import strength
 from app.clients import controllers as client_controllers
 from app.config import FRONTEND_DIR, Settings, get_settings
 from app.invitations import controllers as invite_controllers
@@ -59,6 +60,7 @@ def create_app(
             *admin_screens.ROUTES,
             *access_controllers.ROUTES,
             *user_controllers.ROUTES,
+            *strength.ROUTES,
             create_static_files_router(
                 path="/static",
                 directories=[FRONTEND_DIR / "static"],
