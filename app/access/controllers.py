@@ -77,13 +77,13 @@ async def edit_permissions(request: Request, user_id: FromPath[int]) -> Response
 @post("/account/users/{user_id:int}/remove", guards=[owner_required])
 async def remove_access(request: Request, user_id: FromPath[int]) -> Response:
     client_id = current_client_id(request)
-    return await views.run_action(
-        request,
-        client_id,
-        lambda actor: access.revoke_access(client_id, user_id, actor=actor),
-        "Access removed.",
-        **SECTION,
-    )
+    return await views.remove_access(request, client_id, user_id, **SECTION)
+
+
+@post("/account/users/{user_id:int}/restore", guards=[owner_required])
+async def restore_access(request: Request, user_id: FromPath[int]) -> Response:
+    """Undo of Remove Access."""
+    return await views.restore_access(request, current_client_id(request), user_id, **SECTION)
 
 
 @post("/account/invites/{invitation_id:int}/resend", guards=[owner_required])
@@ -93,7 +93,7 @@ async def resend_invite(request: Request, invitation_id: FromPath[int]) -> Respo
         request,
         client_id,
         lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
-        "Invite sent again with a new link, valid for 7 days.",
+        views.resent,
         **SECTION,
     )
 
@@ -105,7 +105,7 @@ async def cancel_invite(request: Request, invitation_id: FromPath[int]) -> Respo
         request,
         client_id,
         lambda actor: invitations.cancel(client_id, invitation_id, actor=actor),
-        "Invite cancelled: its link no longer works.",
+        views.cancelled,
         **SECTION,
     )
 
@@ -116,6 +116,7 @@ ROUTES = [
     permissions_form,
     edit_permissions,
     remove_access,
+    restore_access,
     resend_invite,
     cancel_invite,
 ]

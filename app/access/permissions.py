@@ -53,6 +53,22 @@ PERMISSIONS: tuple[Permission, ...] = (
 
 ALL_KEYS: tuple[str, ...] = tuple(p.key for p in PERMISSIONS)
 LABELS: dict[str, str] = {p.key: p.label for p in PERMISSIONS}
+# One or two words each, for a one-line summary of a grant ("3 of 13: Domains, Invoices, …").
+SHORT_LABELS: dict[str, str] = {
+    "profile": "Profile",
+    "contacts": "Contacts",
+    "products": "Products",
+    "manageproducts": "Product Passwords",
+    "productsso": "Single Sign-On",
+    "domains": "Domains",
+    "managedomains": "Domain Settings",
+    "invoices": "Invoices",
+    "quotes": "Quotes",
+    "tickets": "Tickets",
+    "affiliates": "Affiliates",
+    "emails": "Emails",
+    "orders": "Orders",
+}
 
 
 def serialize(keys: "tuple[str, ...] | list[str] | frozenset[str]") -> str:

@@ -5,6 +5,7 @@ import msgspec
 from app import clock, db
 from app.access import permissions
 from app.access.tables import Grant
+from app.access.undo import read_removal_token
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
 from app.clients.services import check_open, display_name, get_client
@@ -137,8 +138,9 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
         )
 
 
-async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> None:
-    """Deletes the grant, never the user. The owner's access cannot be removed."""
+async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
+    """Deletes the grant, never the user. The owner's access cannot be removed. Returns the user,
+    the account and the keys they held (what Undo gives back)."""
     async with db.transaction():
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
@@ -161,6 +163,15 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> None:
             client_id=client_id,
             user_id=user_id,
         )
+    return {"user": user, "client": client, "keys": permissions.deserialize(grant["permissions"])}
+
+
+async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
+    """Undo of Remove: the same grant again, for whoever removed it, within UNDO_SECONDS.
+    Returns the user."""
+    removal = read_removal_token(token, client_id=client_id, actor=actor)
+    await grant_access(client_id, removal.user_id, removal.keys, actor=actor)
+    return await get_user(removal.user_id)
 
 
 async def account_users(client_id: int, *, user_id: int | None = None) -> list[dict]:

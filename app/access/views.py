@@ -5,9 +5,11 @@ from litestar import Request, Response
 
 from app.access import services as access
 from app.access.permissions import ALL_KEYS
-from app.clients.services import get_client
+from app.access.undo import removal_token
+from app.clients.services import display_name, get_client
 from app.errors import DomainError, NotFound, Throttled
 from app.invitations import services as invitations
+from app.users.services import full_name
 from app.web.forms import read_form, read_list
 from app.web.middleware import viewer_of
 from app.web.render import flash, render
@@ -15,10 +17,14 @@ from app.web.render import flash, render
 SECTION = "shared/account_users.html"
 
 
-async def section_context(client_id: int, *, base: str, area: str, can_manage: bool) -> dict:
+async def section_context(
+    client_id: int, *, base: str, area: str, can_manage: bool, client: dict | None = None
+) -> dict:
+    client = client or await get_client(client_id)
     return {
         "users": await access.account_users(client_id),
         "invites": await invitations.pending_for_client(client_id),
+        "account_name": display_name(client),
         "base": base,
         "area": area,
         "can_manage": can_manage,
@@ -39,18 +45,59 @@ async def render_section(
 
 
 async def run_action(
-    request: Request, client_id: int, action, success: str, *, base: str, area: str
+    request: Request, client_id: int, action, confirm, *, base: str, area: str
 ) -> Response:
-    """Runs one service call and answers with the refreshed section and a confirmation
-    (or the error) in place."""
+    """Runs one service call and answers with the refreshed section; `confirm(result)` says
+    what was done (naming whom), or the refusal is said instead."""
     try:
-        await action(viewer_of(request).actor)
+        result = await action(viewer_of(request).actor)
     except DomainError as exc:
         flash(request, exc.message, "error")
         status = 429 if isinstance(exc, Throttled) else 409
         return await render_section(request, client_id, base=base, area=area, status=status)
-    flash(request, success)
+    flash(request, confirm(result))
     return await render_section(request, client_id, base=base, area=area)
+
+
+async def remove_access(
+    request: Request, client_id: int, user_id: int, *, base: str, area: str
+) -> Response:
+    """Remove, confirmed with the person's name and an Undo that gives the same grant back."""
+    actor = viewer_of(request).actor
+    try:
+        removed = await access.revoke_access(client_id, user_id, actor=actor)
+    except DomainError as exc:
+        flash(request, exc.message, "error")
+        return await render_section(request, client_id, base=base, area=area, status=409)
+    token = removal_token(client_id, user_id, removed["keys"], actor=actor)
+    flash(
+        request,
+        f"Removed the access of {full_name(removed['user'])} to {display_name(removed['client'])}.",
+        undo={"url": f"{base}/users/{user_id}/restore", "token": token},
+    )
+    return await render_section(request, client_id, base=base, area=area)
+
+
+async def restore_access(
+    request: Request, client_id: int, user_id: int, *, base: str, area: str
+) -> Response:
+    form = await read_form(request)
+    return await run_action(
+        request,
+        client_id,
+        lambda actor: access.restore_access(client_id, form.get("token") or "", actor=actor),
+        lambda user: f"Access of {full_name(user)} restored, with the same permissions.",
+        base=base,
+        area=area,
+    )
+
+
+def resent(result) -> str:
+    return f"Invite sent again to {result.email}, with a new link valid for 7 days."
+
+
+def cancelled(email: str) -> str:
+    return f"Invite to {email} cancelled: its link no longer works."
 
 
 async def account_user(client_id: int, user_id: int) -> dict:
@@ -87,7 +134,8 @@ async def edit_permissions(
             status=422,
             headers={"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"},
         )
-    flash(request, "Permissions saved.")
+    user = await account_user(client_id, user_id)
+    flash(request, f"Permissions of {user['first_name']} {user['last_name']} saved.")
     return await render_section(request, client_id, base=base, area=area)
 
 

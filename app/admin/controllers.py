@@ -15,7 +15,7 @@ from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
 from app.web.guards import admin_allows, admin_permission, admin_required
 from app.web.middleware import viewer_of
-from app.web.render import flash, redirect, render, wants_fragment
+from app.web.render import flash, redirect, render, trigger, wants_fragment
 
 PAGE_SIZE = 25
 
@@ -162,10 +162,16 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
             status=422,
             headers={"HX-Retarget": "#associate-form", "HX-Reswap": "outerHTML"},
         )
-    flash(request, "Invite sent." if outcome == "invited" else "User associated with the account.")
-    response = await views.render_section(request, client_id, **section_options(client_id))
-    response.headers["HX-Trigger"] = "roster:associated"
-    return response
+    flash(request, associated(outcome))
+    trigger(request, "roster:associated")
+    return await views.render_section(request, client_id, **section_options(client_id))
+
+
+def associated(outcome) -> str:
+    """The confirmation of Associate User, naming whom."""
+    if outcome.invited:
+        return f"Invite sent to {outcome.email}."
+    return f"{outcome.name} can now reach this account."
 
 
 @get(
@@ -196,13 +202,18 @@ async def edit_permissions(
 async def remove_user(
     request: Request, client_id: FromPath[int], user_id: FromPath[int]
 ) -> Response:
-    return await views.run_action(
-        request,
-        client_id,
-        lambda actor: access.revoke_access(client_id, user_id, actor=actor),
-        "Access removed.",
-        **section_options(client_id),
-    )
+    return await views.remove_access(request, client_id, user_id, **section_options(client_id))
+
+
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/restore",
+    guards=[admin_permission(MANAGE_USERS)],
+)
+async def restore_user(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    """Undo of Remove."""
+    return await views.restore_access(request, client_id, user_id, **section_options(client_id))
 
 
 @post(
@@ -218,7 +229,7 @@ async def send_password_reset(
         lambda actor: auth.send_password_reset(
             user_id, base_url=get_settings().base_url, actor=actor
         ),
-        "Password reset email sent.",
+        lambda user: f"Password reset email sent to {user['email']}.",
         **section_options(client_id),
     )
 
@@ -234,7 +245,7 @@ async def resend_invite(
         request,
         client_id,
         lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
-        "Invite sent again with a new link, valid for 7 days.",
+        views.resent,
         **section_options(client_id),
     )
 
@@ -250,7 +261,7 @@ async def cancel_invite(
         request,
         client_id,
         lambda actor: invitations.cancel(client_id, invitation_id, actor=actor),
-        "Invite cancelled: its link no longer works.",
+        views.cancelled,
         **section_options(client_id),
     )
 
@@ -266,6 +277,7 @@ ROUTES = [
     associate_user,
     edit_permissions,
     remove_user,
+    restore_user,
     send_password_reset,
     resend_invite,
     cancel_invite,

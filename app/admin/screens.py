@@ -82,7 +82,7 @@ def render_settings(request: Request, form: dict, errors: dict, *, status: int =
         return render(
             request,
             SETTINGS_TEMPLATE,
-            {**context, "oob_flash": True},
+            context,
             block="settings_form",
             status=status,
         )

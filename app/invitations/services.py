@@ -2,6 +2,7 @@
 
 import math
 from datetime import timedelta
+from typing import NamedTuple
 
 from app import clock, db
 from app.access import permissions
@@ -197,8 +198,19 @@ async def _open_invitation(client_id: int, invitation_id: int) -> dict:
     return row
 
 
-async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
-    """A fresh token (the old link stops working) and 7 days again. Returns the new token."""
+class Associated(NamedTuple):
+    invited: bool  # an invitation went out; else access was given at once
+    email: str
+    name: str  # the existing user's full name, or "" for a new email
+
+
+class Resent(NamedTuple):
+    token: str
+    email: str
+
+
+async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
+    """A fresh token (the old link stops working) and 7 days again."""
     token, digest = new_token()
     now = clock.now()
     async with db.transaction():
@@ -245,11 +257,11 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> str:
             f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
             client_id=client_id,
         )
-    return token
+    return Resent(token, row["email"])
 
 
-async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> None:
-    """The link stops working; the invitee is not told."""
+async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:
+    """The link stops working; the invitee is not told. Returns the invited email."""
     async with db.transaction():
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
@@ -267,6 +279,7 @@ async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> None:
             f"Cancelled the invite to {row['email']} for {display_name(client)}",
             client_id=client_id,
         )
+    return row["email"]
 
 
 async def pending_invite(token: str) -> dict:
@@ -410,24 +423,23 @@ async def associate(
     send_invite: bool,
     user_id: int | None = None,
     email: str | None = None,
-) -> str:
-    """Admin Associate User (rule 6). Returns 'granted' or 'invited'.
-
-    An existing user without an invite is associated at once; a new email is always invited."""
+) -> Associated:
+    """Admin Associate User (rule 6): an existing user without an invite is associated at once;
+    a new email is always invited."""
     keys = clean_permissions(keys)
     if user_id is None:
         address, _ = clean_email(email or "", "email")
         existing = await find_by_email(address)
         if existing is None:
             await invite(client_id, address, keys, actor=actor)
-            return "invited"
+            return Associated(True, address, "")
         user_id = existing["id"]
     user = await get_user(user_id)
     if send_invite:
         await invite(client_id, user["email"], keys, actor=actor)
-        return "invited"
-    await grant_access(client_id, user_id, keys, actor=actor)
-    return "granted"
+    else:
+        await grant_access(client_id, user_id, keys, actor=actor)
+    return Associated(send_invite, user["email"], full_name(user))
 
 
 async def register_and_accept(

@@ -1,7 +1,5 @@
 """Manage Users (admin): every user, and one user's details, accounts, password and deletion."""
 
-import json
-
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
@@ -16,7 +14,7 @@ from app.validation import parse_id
 from app.web.forms import read_form
 from app.web.guards import admin_allows, admin_permission
 from app.web.middleware import viewer_of
-from app.web.render import is_htmx, redirect, render, wants_fragment
+from app.web.render import flash, is_htmx, redirect, render, wants_fragment
 
 PAGE_SIZE = 25
 DETAIL = "admin/users/detail.html"
@@ -64,23 +62,21 @@ async def answer(
     error: DomainError | None = None,
     **extra,
 ) -> Response:
-    """The changed card alone for htmx, with its confirmation as a roster:flash event; a plain
+    """The changed card alone for htmx, with its confirmation in the live region; a plain
     form post goes back to the page."""
     if not is_htmx(request) and error is None:
         return redirect(request, f"/admin/users/{user_id}")
     context = await detail_context(request, user_id, **extra)
     if error is not None:
         context["errors"] = {error.field or "form": error.message}
-    headers = {}
     if message:
-        headers["HX-Trigger"] = json.dumps({"roster:flash": {"kind": "success", "text": message}})
+        flash(request, message)
     return render(
         request,
         DETAIL,
         context,
         block=block if is_htmx(request) else None,
         status=422 if error else 200,
-        headers=headers,
     )
 
 

@@ -63,7 +63,9 @@ def error_page(
     request: Request, status: int, title: str, message: str, headers: dict | None = None
 ) -> Response:
     if wants_fragment(request):
-        flash = {"roster:flash": {"kind": "error", "text": message}}
+        # A server fault may pass: the message offers Retry. A refusal (4xx) would only repeat.
+        note = {"kind": "error", "text": message, **({"retry": True} if status >= 500 else {})}
+        flash = {"roster:flash": {"messages": [note]}}
         return Response(
             f'<p class="flash flash-error">{escape(message)}</p>',
             status_code=status,

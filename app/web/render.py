@@ -1,5 +1,6 @@
 """Rendering pages and fragments (htmx), redirects that work for htmx and plain requests."""
 
+import json
 import re
 from datetime import datetime
 
@@ -9,7 +10,7 @@ from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
 
 from app import clock
-from app.access.permissions import LABELS, PERMISSIONS
+from app.access.permissions import LABELS, PERMISSIONS, SHORT_LABELS
 from app.config import FRONTEND_DIR
 from app.security import MAX_PASSWORD_LENGTH
 from app.validation import COMPANY_MAX, EMAIL_MAX, NAME_MAX
@@ -66,6 +67,7 @@ templates.filters["linkify"] = linkify
 templates.globals["static_url"] = static_url
 templates.globals["PERMISSIONS"] = PERMISSIONS
 templates.globals["PERMISSION_LABELS"] = LABELS
+templates.globals["PERMISSION_SHORT"] = SHORT_LABELS
 # The server's length limits, given to the browser as maxlength (app.validation enforces them).
 templates.globals["FIELD_LIMITS"] = {
     **dict.fromkeys(("first_name", "last_name", "owner_first", "owner_last"), NAME_MAX),
@@ -92,11 +94,28 @@ def csrf_token(request: Request) -> str:
     return ScopeState.from_scope(request.scope).csrf_token or ""
 
 
-def flash(request: Request, text: str, kind: str = "success") -> None:
-    """A confirmation shown on the next rendered page or fragment of this request."""
-    request.scope.setdefault("state", {}).setdefault("flashes", []).append(
-        {"kind": kind, "text": text}
-    )
+def flash(request: Request, text: str, kind: str = "success", *, undo: dict | None = None) -> None:
+    """A message shown by the page's one live region (#flash): rendered into it on a whole page,
+    sent as a roster:flash event (HX-Trigger) with a fragment. `undo` ({"url", "token"}) adds an
+    Undo button that posts the token to the url."""
+    message = {"kind": kind, "text": text}
+    if undo:
+        message["undo"] = undo
+    request.scope.setdefault("state", {}).setdefault("flashes", []).append(message)
+
+
+def trigger(request: Request, event: str, detail: object = None) -> None:
+    """A client-side event sent with the response (HX-Trigger), fired after the swap."""
+    request.scope.setdefault("state", {}).setdefault("triggers", {})[event] = detail
+
+
+def trigger_header(request: Request, flashes: list[dict]) -> dict:
+    """HX-Trigger for a fragment: its events, and its messages as one roster:flash event. JSON
+    escapes every non-ASCII character, so names in any script travel safely in a header."""
+    events = dict(request.scope.get("state", {}).get("triggers", {}))
+    if flashes:
+        events["roster:flash"] = {"messages": flashes}
+    return {"HX-Trigger": json.dumps(events)} if events else {}
 
 
 def render(
@@ -117,13 +136,14 @@ def render(
         "now": clock.now(),
         **(context or {}),
     }
+    extra = trigger_header(request, ctx["flashes"]) if wants_fragment(request) else {}
     tmpl = templates.get_template(template)
     html = "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
     return Response(
         html,
         status_code=status,
         media_type="text/html",
-        headers={"Vary": "HX-Request", **(headers or {})},
+        headers={"Vary": "HX-Request", **extra, **(headers or {})},
     )
 
 

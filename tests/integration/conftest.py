@@ -1,3 +1,5 @@
+import json
+
 import httpx
 import pytest
 from bs4 import BeautifulSoup
@@ -52,6 +54,27 @@ def page(response) -> BeautifulSoup:
 
 def text_of(response) -> str:
     return " ".join(page(response).get_text(" ").split())
+
+
+def messages_of(response) -> list[dict]:
+    """The messages a response gives the live region: a fragment's roster:flash event
+    (HX-Trigger), else those rendered into a whole page's #flash."""
+    header = response.headers.get("hx-trigger")
+    if header:
+        return json.loads(header).get("roster:flash", {}).get("messages", [])
+    region = page(response).find(id="flash")
+    return (
+        [{"text": m.get_text(" ", strip=True)} for m in region.select(".flash")] if region else []
+    )
+
+
+def message_texts(response) -> list[str]:
+    return [m["text"] for m in messages_of(response)]
+
+
+def seen(response) -> str:
+    """What a person sees of a response: its text and the messages it gives the live region."""
+    return " ".join([text_of(response), *message_texts(response)])
 
 
 async def log_in_as_staff(http, email: str, password: str, name: str, role: str) -> None:

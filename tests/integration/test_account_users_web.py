@@ -1,5 +1,7 @@
 """User Management (client area) and the admin Users tab: the same section, acted on in place."""
 
+import json
+
 import pytest
 
 from app.access import services as access
@@ -8,7 +10,7 @@ from app.invitations import services as invitations
 from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user
-from tests.integration.conftest import page, text_of
+from tests.integration.conftest import message_texts, page, seen, text_of
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 
@@ -56,7 +58,7 @@ async def test_invite_new_user_with_chosen_permissions(http, owner_session):
     assert soup.find("form", id="invite-form").find("input", {"name": "email"})["value"] == ""
     section = soup.find(id="account-users")
     assert section["hx-swap-oob"] == "true"
-    assert "Invite sent to new@example.com." in section.get_text()
+    assert message_texts(response) == ["Invite sent to new@example.com."]
     row = await Invitation.select().where(Invitation.email_key == "new@example.com").first()
     assert row["permissions"] == "domains,quotes"
     assert await OutboundEmail.exists().where(OutboundEmail.invitation == row["id"])
@@ -81,7 +83,7 @@ async def test_invite_with_all_permissions(http, owner_session):
 async def test_invite_errors_are_inline_and_keep_the_input(http, owner_session, data, message):
     response = await http.post("/account/users/invite", data, headers=HX)
     assert response.status_code == 422
-    assert message in text_of(response)
+    assert message in seen(response)
     assert page(response).find("input", {"name": "email"})["value"] == data["email"]
     assert await Invitation.count() == 0
 
@@ -122,7 +124,7 @@ async def test_manage_permissions_in_place(http, owner_session):
         f"/account/users/{member['id']}/permissions", {"permissions": ["profile"]}, headers=HX
     )
     assert response.status_code == 200
-    assert "Permissions saved." in text_of(response)
+    assert "Permissions of Jo Walker saved." in message_texts(response)
     assert (await access.access_for(member["id"], client_id)).permissions == ("profile",)
     empty = await http.post(f"/account/users/{member['id']}/permissions", {}, headers=HX)
     assert empty.status_code == 422
@@ -137,23 +139,27 @@ async def test_remove_access_resend_and_cancel_in_place(http, owner_session):
         client_id, "p@example.com", ["quotes"], actor=ADMIN
     )
     resent = await http.post(f"/account/invites/{invitation_id}/resend", headers=HX)
-    assert "Invite sent again" in text_of(resent)
+    assert message_texts(resent) == [
+        "Invite sent again to p@example.com, with a new link valid for 7 days."
+    ]
     with pytest.raises(invitations.InviteUnavailable):
         await invitations.pending_invite(old_token)
     cancelled = await http.post(f"/account/invites/{invitation_id}/cancel", headers=HX)
-    assert "Invite cancelled" in text_of(cancelled)
+    assert message_texts(cancelled) == [
+        "Invite to p@example.com cancelled: its link no longer works."
+    ]
     assert "p@example.com" not in text_of(cancelled)
     removed = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
-    assert "Access removed." in text_of(removed)
+    assert "Removed the access of" in seen(removed)
     assert await access.access_for(member["id"], client_id) is None
     again = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
-    assert again.status_code == 409 and "no longer has access" in text_of(again)
+    assert again.status_code == 409 and "no longer has access" in seen(again)
 
 
 async def test_the_owner_cannot_remove_or_edit_themself(http, owner_session):
     client_id, owner, _ = owner_session
     response = await http.post(f"/account/users/{owner['id']}/remove", headers=HX)
-    assert response.status_code == 409 and "owner's access cannot be removed" in text_of(response)
+    assert response.status_code == 409 and "owner's access cannot be removed" in seen(response)
 
 
 async def test_an_owner_cannot_touch_another_accounts_invites(http, owner_session):
@@ -188,7 +194,7 @@ async def test_the_admin_setting_turns_client_user_management_off(http, owner_se
     assert (await http.get(f"/account/users/{member['id']}/permissions")).status_code == 403
     assert not page(await http.get("/account")).find("a", string="User Management")
     response = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
-    assert response.status_code == 409 and "turned off" in text_of(response)
+    assert response.status_code == 409 and "turned off" in seen(response)
     assert await access.access_for(member["id"], client_id) is not None
 
 
@@ -221,8 +227,10 @@ async def test_associate_an_existing_user_without_invite(http, admin_session):
         headers=HX,
     )
     assert response.status_code == 200
-    assert response.headers["hx-trigger"] == "roster:associated"
-    assert "User associated with the account." in text_of(response)
+    assert "roster:associated" in json.loads(response.headers["hx-trigger"])
+    assert message_texts(response) == [
+        f"{user['first_name']} {user['last_name']} can now reach this account."
+    ]
     assert (await access.access_for(user["id"], client_id)).permissions == ("tickets",)
 
 
@@ -240,7 +248,7 @@ async def test_associate_a_new_email_always_invites(http, admin_session):
         },
         headers=HX,
     )
-    assert "Invite sent." in text_of(response)
+    assert "Invite sent to" in seen(response)
     assert await Invitation.exists().where(Invitation.email_key == "new@example.com")
 
 
@@ -258,12 +266,12 @@ async def test_associate_errors_stay_in_the_dialog(http, admin_session):
     )
     assert response.status_code == 422
     assert response.headers["hx-retarget"] == "#associate-form"
-    assert "already has access" in text_of(response)
+    assert "already has access" in seen(response)
     assert page(response).find("input", {"name": "q"})["value"] == "olivia"
     none_chosen = await http.post(
         f"/admin/clients/{client_id}/associate", {"permissions": ["tickets"]}, headers=HX
     )
-    assert "Select a user" in text_of(none_chosen)
+    assert "Select a user" in seen(none_chosen)
 
 
 async def test_admin_password_reset_email_from_the_users_tab(http, admin_session):
@@ -271,7 +279,7 @@ async def test_admin_password_reset_email_from_the_users_tab(http, admin_session
     response = await http.post(
         f"/admin/clients/{client_id}/users/{owner['id']}/password-reset", headers=HX
     )
-    assert "Password reset email sent." in text_of(response)
+    assert "Password reset email sent to" in seen(response)
     assert await OutboundEmail.exists().where(OutboundEmail.template == "password_reset")
 
 

@@ -15,7 +15,7 @@ from app.invitations import services as invitations
 from app.mail.tables import OutboundEmail
 from app.mail.worker import MAX_ATTEMPTS
 from tests.factories import ADMIN, make_client, make_user
-from tests.integration.conftest import page, text_of
+from tests.integration.conftest import message_texts, page, text_of
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 
@@ -194,8 +194,7 @@ async def test_saving_the_settings_writes_both_flags_and_the_company_name(http, 
     assert response.status_code == 200
     soup = page(response)
     assert soup.find("form", id="settings-form")
-    assert soup.find(id="flash")["hx-swap-oob"] == "innerHTML"
-    assert "Settings saved." in soup.find(id="flash").get_text()
+    assert message_texts(response) == ["Settings saved."]
     assert await flag(admin.DISABLE_CLIENT_USER_MANAGEMENT)
     assert await flag(admin.REQUIRE_INVITED_EMAIL)
     assert await get_setting(admin.COMPANY_NAME) == "Globex Corp"
@@ -395,7 +394,7 @@ async def test_retry_puts_a_failed_email_back_in_the_queue(http, admin_session):
     row = soup.find("tr", id=f"email-{email_id}")
     assert "delivery failed, retrying" in row.get_text()
     assert not row.find("button", string="Retry")
-    assert "Email queued for another attempt." in soup.find(id="flash").get_text()
+    assert message_texts(response) == ["Email queued for another attempt."]
     counts = {c["id"]: c.get_text() for c in soup.find_all("span", attrs={"hx-swap-oob": "true"})}
     assert counts["mail-count-failed"] == "0" and counts["mail-count-queued"] == "1"
     stored = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
@@ -403,17 +402,14 @@ async def test_retry_puts_a_failed_email_back_in_the_queue(http, admin_session):
     assert await ActivityEntry.exists().where(ActivityEntry.action == "mail.retried")
     again = await http.post(f"/admin/mail/{email_id}/retry", headers=HX)
     assert again.status_code == 409
-    assert "Only a failed email can be retried; this one is queued." in text_of(again)
+    assert message_texts(again) == ["Only a failed email can be retried; this one is queued."]
 
 
 async def test_retry_of_a_sent_email_is_refused(http, admin_session):
     email_id = await add_email(status="sent", attempts=1)
     response = await http.post(f"/admin/mail/{email_id}/retry", headers=HX)
     assert response.status_code == 409
-    assert (
-        "Only a failed email can be retried; this one is sent."
-        in page(response).find(id="flash").get_text()
-    )
+    assert message_texts(response) == ["Only a failed email can be retried; this one is sent."]
     assert (await OutboundEmail.select().first())["status"] == "sent"
     plain = await http.post(f"/admin/mail/{email_id}/retry")
     assert plain.status_code == 409 and "this one is sent" in text_of(plain)

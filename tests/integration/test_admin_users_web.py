@@ -1,7 +1,5 @@
 """Manage Users (admin): the list, one user's page, and the changes made from it."""
 
-import json
-
 from app.access import services as access
 from app.access.permissions import ALL_KEYS
 from app.activity.tables import ActivityEntry
@@ -11,14 +9,15 @@ from app.mail.tables import OutboundEmail
 from app.users import services as users
 from app.users.tables import User
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
-from tests.integration.conftest import page, text_of
+from tests.integration.conftest import message_texts, page, text_of
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 NEW_PASSWORD = "violet-quartz-harbour-58"
 
 
 def flash_of(response) -> str:
-    return json.loads(response.headers["hx-trigger"])["roster:flash"]["text"]
+    (message,) = message_texts(response)
+    return message
 
 
 async def test_manage_users_lists_every_user_with_its_details(http, admin_session):

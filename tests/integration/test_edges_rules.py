@@ -173,7 +173,7 @@ async def test_resend_has_a_cooldown_so_a_double_click_sends_one_email(monkeypat
         *(invitations.resend(client_id, invitation_id, actor=ADMIN) for _ in range(5)),
         return_exceptions=True,
     )
-    assert sum(isinstance(o, str) for o in outcomes) == 1
+    assert sum(isinstance(o, invitations.Resent) for o in outcomes) == 1
     assert await OutboundEmail.count().where(OutboundEmail.invitation == invitation_id) == 2
 
 

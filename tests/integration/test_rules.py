@@ -248,7 +248,7 @@ async def test_resend_issues_a_fresh_token_and_restarts_the_seven_days(monkeypat
     )
     later = clock.now() + timedelta(days=5)
     monkeypatch.setattr(clock, "now", lambda: later)
-    new = await invitations.resend(client_id, invitation_id, actor=ADMIN)
+    new = (await invitations.resend(client_id, invitation_id, actor=ADMIN)).token
     assert new != old
     row = await Invitation.select().where(Invitation.id == invitation_id).first()
     assert row["expires_at"] == later + timedelta(days=7)
@@ -366,7 +366,7 @@ async def test_associate_existing_user_without_invite_grants_at_once():
     result = await invitations.associate(
         client_id, actor=ADMIN, keys=["tickets"], send_invite=False, user_id=user["id"]
     )
-    assert result == "granted"
+    assert not result.invited and result.name == f"{user['first_name']} {user['last_name']}"
     assert (await access.access_for(user["id"], client_id)).permissions == ("tickets",)
     assert await Invitation.count() == 0
 
@@ -378,15 +378,13 @@ async def test_associate_with_invite_or_a_new_email_always_invites():
         await invitations.associate(
             client_id, actor=ADMIN, keys=["tickets"], send_invite=True, user_id=user["id"]
         )
-        == "invited"
-    )
+    ).invited
     assert await access.access_for(user["id"], client_id) is None
     assert (
         await invitations.associate(
             client_id, actor=ADMIN, keys=["tickets"], send_invite=False, email="new@example.com"
         )
-        == "invited"
-    )
+    ) == (True, "new@example.com", "")
     assert await User.exists().where(User.email_key == "new@example.com") is False
     assert await Invitation.count() == 2
 
