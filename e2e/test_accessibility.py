@@ -119,11 +119,13 @@ def request_reset(page: Page, base_url: str) -> None:
 # What to do on a screen before the scan.
 
 
-def open_dialog(button: str | re.Pattern, *, then: Callable[[Page], None] | None = None):
-    """Clicks the first button of that name; the scan waits for the open dialog's heading."""
+def open_dialog(*buttons: str | re.Pattern, then: Callable[[Page], None] | None = None):
+    """Clicks the first button of each name in turn (a menu, then its item, say); the scan waits
+    for the open dialog's heading, and for `then` (what to do inside it), if given."""
 
     def action(page: Page, world: World) -> None:
-        page.get_by_role("button", name=button).first.click()
+        for button in buttons:
+            page.get_by_role("button", name=button).first.click()
         dialog = page.locator("dialog[open]")
         expect(dialog).to_have_count(1)
         expect(dialog.get_by_role("heading").first).to_be_visible()
@@ -232,6 +234,8 @@ SCREENS = [
         "/admin/clients/{client_id}/users",
         open_dialog(MANAGE_PERMISSIONS),
     ),
+    # In-page confirmations, once they replace confirm(): one line each, e.g.
+    # open_dialog(re.compile("^More actions for Max"), "Remove") on the Users tab.
     Screen("manage users", "staff", "/admin/users"),
     Screen("manage users: one user", "staff", "/admin/users/{member_id}"),
     Screen("activity", "staff", "/admin/activity"),
