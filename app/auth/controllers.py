@@ -12,7 +12,10 @@ from app.auth import services as auth
 from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError, Throttled
+from app.users import registration
 from app.users import services as users
+from app.validation import EMAIL_MAX
+from app.web.form_errors import FormErrors, refused
 from app.web.forms import client_ip, read_form, safe_next
 from app.web.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
 from app.web.render import redirect, render
@@ -77,38 +80,62 @@ def failure_status(exc: DomainError) -> int:
     return 429 if isinstance(exc, Throttled) else 400
 
 
+LOGIN_FIELDS = ("email", "password")
+
+
+def login_errors(problems=(), prefix: str = "f") -> FormErrors:
+    return FormErrors(problems, prefix=prefix, order=LOGIN_FIELDS, fallback="password")
+
+
+def login_problems(form: dict, prefix: str = "f") -> FormErrors:
+    """Both fields filled in? An empty one is answered at once, as no attempt: it could never
+    match a password, so it tells nothing and counts against no limit."""
+    problems = {}
+    if not (form.get("email") or "").strip():
+        problems["email"] = "Enter your email address."
+    if not form.get("password"):
+        problems["password"] = "Enter your password."
+    return login_errors(problems, prefix)
+
+
 SESSION_ENDED = "Your session ended. Log in again to continue."
 
 
 @get("/login")
 async def login_page(
-    request: Request, next: FromQuery[str | None] = None, ended: FromQuery[str] = ""
+    request: Request,
+    next: FromQuery[str | None] = None,
+    ended: FromQuery[str] = "",
+    email: FromQuery[str] = "",
 ) -> Response:
+    """`email` (from "This email already has a login: use Login") fills in the address."""
     if viewer_of(request).user:
         return redirect(request, "/account")
     notice = SESSION_ENDED if ended else None
-    return render(request, "client/login.html", {"next": next or "", "form": {}, "notice": notice})
+    context = {"next": next or "", "form": {"email": email[:EMAIL_MAX]}, "notice": notice}
+    return render(request, "client/login.html", {**context, "errors": login_errors()})
 
 
 @post("/login")
 async def login(request: Request) -> Response:
     form = await read_form(request)
-    try:
-        user = await auth.authenticate_user(
-            form.get("email", ""), form.get("password", ""), client_ip(request)
-        )
-    except DomainError as exc:
-        return render(
-            request,
-            "client/login.html",
-            {
-                "error": exc.message,
-                "next": form.get("next", ""),
-                "form": {"email": form.get("email", "")},
-            },
-            status=failure_status(exc),
-        )
-    return await log_in_user(request, user, next_url=form.get("next"))
+    errors, status = login_problems(form), 400
+    if not errors:
+        try:
+            user = await auth.authenticate_user(
+                form.get("email", ""), form.get("password", ""), client_ip(request)
+            )
+        except DomainError as exc:
+            errors, status = login_errors({"form": exc.message}), failure_status(exc)
+        else:
+            return await log_in_user(request, user, next_url=form.get("next"))
+    return refused(
+        request,
+        "client/login.html",
+        {"next": form.get("next", ""), "form": {"email": form.get("email", "")}, "errors": errors},
+        block="login_errors",
+        status=status,
+    )
 
 
 @post("/logout")
@@ -123,22 +150,29 @@ async def admin_login_page(request: Request, ended: FromQuery[str] = "") -> Resp
     if viewer_of(request).admin:
         return redirect(request, "/admin/clients")
     notice = SESSION_ENDED if ended else None
-    return render(request, "admin/login.html", {"form": {}, "notice": notice})
+    return render(
+        request, "admin/login.html", {"form": {}, "notice": notice, "errors": login_errors()}
+    )
 
 
 @post("/admin/login")
 async def admin_login(request: Request) -> Response:
     form = await read_form(request)
-    try:
-        admin = await auth.authenticate_admin(
-            form.get("email", ""), form.get("password", ""), client_ip(request)
-        )
-    except DomainError as exc:
-        return render(
+    errors, status = login_problems(form), 400
+    if not errors:
+        try:
+            admin = await auth.authenticate_admin(
+                form.get("email", ""), form.get("password", ""), client_ip(request)
+            )
+        except DomainError as exc:
+            errors, status = login_errors({"form": exc.message}), failure_status(exc)
+    if errors:
+        return refused(
             request,
             "admin/login.html",
-            {"error": exc.message, "form": {"email": form.get("email", "")}},
-            status=failure_status(exc),
+            {"form": {"email": form.get("email", "")}, "errors": errors},
+            block="login_errors",
+            status=status,
         )
     session_id = await auth.start_session(
         admin_id=admin["id"],
@@ -155,34 +189,55 @@ async def admin_logout(request: Request) -> Response:
     return with_session_cookie(redirect(request, "/admin/login"), None)
 
 
+REGISTER_FIELDS = ("first_name", "last_name", "email", "company", "password", "accept_tos")
+
+
+def register_errors(problems=(), prefix: str = "f") -> FormErrors:
+    return FormErrors(problems, prefix=prefix, order=REGISTER_FIELDS, fallback="summary")
+
+
 @get("/register")
 async def register_page(request: Request) -> Response:
-    return render(request, "client/register.html", {"form": {}, "errors": {}})
+    return render(request, "client/register.html", {"form": {}, "errors": register_errors()})
 
 
 @post("/register")
 async def register(request: Request) -> Response:
+    """Every field is checked first and all problems answered at once; then register_owner,
+    within the registration limit (refused forms never count against it)."""
     form = await read_form(request)
     kept = {k: form.get(k, "") for k in ("first_name", "last_name", "email", "company")}
-    try:
-        if form.get("accept_tos") != "on":
-            raise DomainError("Agree to the Terms of Service to register.", "accept_tos")
-        user, client_id = await clients.register_owner(
-            first_name=kept["first_name"],
-            last_name=kept["last_name"],
-            email=kept["email"],
-            password=form.get("password", ""),
-            company=kept["company"],
-            ip=client_ip(request),
+    accepted_terms = form.get("accept_tos") == "on"
+
+    async def problems() -> dict[str, str]:
+        return await registration.problems(
+            **kept, password=form.get("password", ""), accepted_terms=accepted_terms
         )
-    except DomainError as exc:
-        return render(
-            request,
-            "client/register.html",
-            {"form": kept, "errors": {exc.field or "form": exc.message}},
-            status=failure_status(exc),
-        )
-    return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=new")
+
+    found, status = await problems(), 400
+    if not found:
+        try:
+            user, client_id = await clients.register_owner(
+                **kept, password=form.get("password", ""), ip=client_ip(request)
+            )
+        except DomainError as exc:  # over the limit, or raced (the email taken meanwhile)
+            status = failure_status(exc)
+            found = (status == 400 and await problems()) or {exc.field or "form": exc.message}
+        else:
+            return await log_in_user(
+                request, user, client_id=client_id, next_url="/account?welcome=new"
+            )
+    return refused(
+        request,
+        "client/register.html",
+        {
+            "form": {**kept, "accept_tos": accepted_terms},
+            "errors": register_errors(found),
+            "has_login": found.get("email") == registration.EMAIL_HAS_LOGIN,
+        },
+        block="register_errors",
+        status=status,
+    )
 
 
 # Password reset: the token is in the URL, so these pages leak it to no one.

@@ -1,19 +1,38 @@
 """The invitation page (/invite/{token}): accept as the current user, or log in first."""
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
+from app.access import services as access
 from app.activity.services import Actor
+from app.admin import services as admin_settings
 from app.auth import services as auth
-from app.auth.controllers import failure_status, log_in_user
+from app.auth.controllers import failure_status, log_in_user, login_errors, login_problems
 from app.errors import DomainError
 from app.invitations import services as invitations
+from app.users import registration
+from app.validation import EMAIL_MAX, email_key
+from app.web.form_errors import FormErrors, refused
 from app.web.forms import client_ip, read_form
 from app.web.middleware import viewer_of
-from app.web.render import redirect, render
+from app.web.render import redirect, render, wants_fragment
 
 # The token is in the URL: keep it out of Referer headers and caches.
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def private(request: Request) -> dict:
+    """PRIVATE, and for the answer to a form (boosted by htmx) the address bar left at the
+    invite page: the form's own URL answers only POST."""
+    return PRIVATE if request.method == "GET" else {**PRIVATE, "HX-Push-Url": "false"}
+
+
+# The page's two forms: Login (inputs l-*) and Register (inputs r-*).
+REGISTER_FIELDS = ("first_name", "last_name", "email", "password", "accept_tos")
+
+
+def register_errors(problems=()) -> FormErrors:
+    return FormErrors(problems, prefix="r", order=REGISTER_FIELDS, fallback="summary")
 
 
 def unavailable(request: Request) -> Response:
@@ -22,40 +41,80 @@ def unavailable(request: Request) -> Response:
         "invite/unavailable.html",
         {"message": invitations.NO_PENDING_INVITE},
         status=404,
-        headers=PRIVATE,
+        headers=private(request),
     )
 
 
-def invite_page(
-    request: Request, token: str, invitation: dict, *, status: int = 200, **context
+async def standing(request: Request, invitation: dict) -> str | None:
+    """What Accept Invite would meet for the logged-in user, so that the page offers what
+    works instead (invitations.accept still decides): "member" when they already have access
+    (go to the account), "other_email" when the settings require the invited address and theirs
+    differs (use another user); None when Accept Invite is the way."""
+    user = viewer_of(request).user
+    if user is None:
+        return None
+    if await access.access_for(user["id"], invitation["client"]) is not None:
+        return "member"
+    if (
+        await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
+        and email_key(user["email"]) != invitation["email_key"]
+    ):
+        return "other_email"
+    return None
+
+
+async def page_context(request: Request, token: str, invitation: dict) -> dict:
+    return {
+        "token": token,
+        "invitation": invitation,
+        "standing": await standing(request, invitation),
+        "login_form": {},
+        "login_errors": login_errors(prefix="l"),
+        "register_form": {},
+        "register_errors": register_errors(),
+        "has_login": False,
+    }
+
+
+async def invite_page(
+    request: Request,
+    token: str,
+    invitation: dict,
+    *,
+    status: int = 200,
+    block: str | None = None,
+    **context,
 ) -> Response:
     return render(
         request,
         "invite/page.html",
-        {
-            "token": token,
-            "invitation": invitation,
-            "login_form": {},
-            "register_form": {},
-            "register_errors": {},
-            **context,
-        },
+        {**await page_context(request, token, invitation), **context},
         status=status,
-        headers=PRIVATE,
+        block=block,
+        headers=private(request),
     )
 
 
-async def invite_or_unavailable(request: Request, token: str) -> Response:
+async def invite_or_unavailable(request: Request, token: str, **context) -> Response:
     try:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
         return unavailable(request)
-    return invite_page(request, token, invitation)
+    return await invite_page(request, token, invitation, **context)
 
 
 @get("/invite/{token:str}")
-async def show_invite(request: Request, token: FromPath[str]) -> Response:
-    return await invite_or_unavailable(request, token)
+async def show_invite(
+    request: Request, token: FromPath[str], email: FromQuery[str] = ""
+) -> Response:
+    """`email` (from "This email already has a login: use Login") fills in the Login form; an
+    htmx request for part of the page (that link) gets the Login section alone."""
+    return await invite_or_unavailable(
+        request,
+        token,
+        login_form={"email": email[:EMAIL_MAX]},
+        block="invite_login" if wants_fragment(request) else None,
+    )
 
 
 async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: bool) -> Response:
@@ -72,7 +131,7 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
             invitation = await invitations.pending_invite(token)
         except invitations.InviteUnavailable:
             return unavailable(request)
-        return invite_page(request, token, invitation, status=409, error=exc.message)
+        return await invite_page(request, token, invitation, status=409, error=exc.message)
     if fresh_login:
         return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
     await auth.select_client(viewer.session_id, client_id)
@@ -94,60 +153,80 @@ async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
         return unavailable(request)
-    try:
-        user = await auth.authenticate_user(
-            form.get("email", ""), form.get("password", ""), client_ip(request)
-        )
-    except DomainError as exc:
-        return invite_page(
-            request,
-            token,
-            invitation,
-            status=failure_status(exc),
-            login_error=exc.message,
-            login_form={"email": form.get("email", "")},
-        )
-    return await _accept_as(request, token, user, fresh_login=True)
+    errors, status = login_problems(form, prefix="l"), 400
+    if not errors:
+        try:
+            user = await auth.authenticate_user(
+                form.get("email", ""), form.get("password", ""), client_ip(request)
+            )
+        except DomainError as exc:
+            errors, status = login_errors({"form": exc.message}, prefix="l"), failure_status(exc)
+        else:
+            return await _accept_as(request, token, user, fresh_login=True)
+    return await refused_on_page(
+        request,
+        token,
+        invitation,
+        block="login_errors",
+        status=status,
+        login_errors=errors,
+        login_form={"email": form.get("email", "")},
+    )
 
 
 @post("/invite/{token:str}/register")
 async def register_and_accept(request: Request, token: FromPath[str]) -> Response:
+    """Every field is checked first and all problems answered at once (an email that already
+    has a login offers Login instead); then the user is created and accepts, both or neither."""
     form = await read_form(request)
     try:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
         return unavailable(request)
     kept = {k: form.get(k, "") for k in ("first_name", "last_name", "email")}
-    if form.get("accept_tos") != "on":
-        return invite_page(
-            request,
-            token,
-            invitation,
-            status=400,
-            register_form=kept,
-            register_errors={"accept_tos": "Agree to the Terms of Service to register."},
+    accepted_terms = form.get("accept_tos") == "on"
+
+    async def problems() -> dict[str, str]:
+        return await registration.problems(
+            **kept, password=form.get("password", ""), accepted_terms=accepted_terms
         )
-    try:
-        user, client_id = await invitations.register_and_accept(
-            token,
-            first_name=kept["first_name"],
-            last_name=kept["last_name"],
-            email=kept["email"],
-            password=form.get("password", ""),
-            ip=client_ip(request),
-        )
-    except invitations.InviteUnavailable:
-        return unavailable(request)
-    except DomainError as exc:
-        return invite_page(
-            request,
-            token,
-            invitation,
-            status=failure_status(exc),
-            register_form=kept,
-            register_errors={exc.field or "form": exc.message},
-        )
-    return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
+
+    found, status = await problems(), 400
+    if not found:
+        try:
+            user, client_id = await invitations.register_and_accept(
+                token, **kept, password=form.get("password", ""), ip=client_ip(request)
+            )
+        except invitations.InviteUnavailable:
+            return unavailable(request)
+        except DomainError as exc:  # over the limit, refused on accepting, or raced
+            status = failure_status(exc)
+            found = (status == 400 and await problems()) or {exc.field or "form": exc.message}
+        else:
+            return await log_in_user(
+                request, user, client_id=client_id, next_url="/account?welcome=1"
+            )
+    return await refused_on_page(
+        request,
+        token,
+        invitation,
+        block="register_errors",
+        status=status,
+        register_errors=register_errors(found),
+        register_form={**kept, "accept_tos": accepted_terms},
+        has_login=found.get("email") == registration.EMAIL_HAS_LOGIN,
+    )
+
+
+async def refused_on_page(
+    request: Request, token: str, invitation: dict, *, block: str, status: int, **context
+) -> Response:
+    """A refused Login or Register: its errors alone for htmx, else the whole page (see
+    app.web.form_errors)."""
+    context = {**await page_context(request, token, invitation), **context}
+    return refused(
+        request, "invite/page.html", context, block=block, status=status, headers=PRIVATE
+    )
 
 
 ROUTES = [show_invite, accept_invite, login_and_accept, register_and_accept]

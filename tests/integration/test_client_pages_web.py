@@ -39,7 +39,7 @@ async def test_register_refuses_weak_passwords_missing_terms_and_taken_emails(ht
     assert "Terms of Service" in text_of(no_tos) and no_tos.status_code == 400
     await make_user(email="taken@example.com")
     taken = await http.post("/register", {**GOOD, "email": "TAKEN@example.com"})
-    assert "already exists" in text_of(taken)
+    assert "This email already has a login: use Login" in text_of(taken)
     assert await User.count() == 1
 
 

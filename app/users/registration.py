@@ -1,0 +1,55 @@
+"""What the register forms check before anything is written: every field's problem at once.
+
+The same rules register_user and create_client apply (app.validation, app.security), run one
+after another with each refusal collected by its field, so that a person fixes everything in one
+go. Nothing here replaces them: register_user checks it all again, within the registration limit
+and in its transaction (someone may take the email meanwhile)."""
+
+import asyncio
+
+from app.errors import DomainError
+from app.security import check_new_password
+from app.users.services import find_by_email
+from app.validation import COMPANY_MAX, clean_email, clean_name
+
+TERMS_REQUIRED = "Agree to the Terms of Service to register."
+# The email's problem when a user already has it: the forms offer Login beside it.
+EMAIL_HAS_LOGIN = "This email already has a login."
+
+
+async def problems(
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    password: str,
+    accepted_terms: bool,
+    company: str | None = None,
+) -> dict[str, str]:
+    """Each field's first problem, by field name (first_name, last_name, email, company,
+    password, accept_tos); empty when the form may go ahead. `company` None: the form has none."""
+    found: dict[str, str] = {}
+
+    def check(field: str, rule, *args, **kwargs):
+        try:
+            return rule(*args, **kwargs)
+        except DomainError as exc:
+            found[field] = exc.message
+            return None
+
+    check("first_name", clean_name, first_name, "First name", "first_name")
+    check("last_name", clean_name, last_name, "Last name", "last_name")
+    cleaned = check("email", clean_email, email)
+    if company is not None:
+        check("company", clean_name, company, "Company name", "company", False, COMPANY_MAX)
+    # The strength estimate (zxcvbn) runs off the event loop, as it does in register_user.
+    inputs = [first_name, last_name, email]
+    try:
+        await asyncio.to_thread(check_new_password, password or "", inputs)
+    except DomainError as exc:
+        found["password"] = exc.message
+    if cleaned is not None and await find_by_email(cleaned[0]) is not None:
+        found["email"] = EMAIL_HAS_LOGIN
+    if not accepted_terms:
+        found["accept_tos"] = TERMS_REQUIRED
+    return found
