@@ -40,7 +40,7 @@ def token_hash(token: str) -> str:
 
 
 def password_score(password: str, user_inputs: "list[str] | None" = None) -> int:
-    return zxcvbn(password[:100], user_inputs=user_inputs or [])["score"]
+    return zxcvbn(password[:72], user_inputs=user_inputs or [])["score"]  # zxcvbn refuses more
 
 
 def check_new_password(password: str, user_inputs: "list[str] | None" = None) -> None:

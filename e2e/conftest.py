@@ -247,3 +247,36 @@ def link_in(text: str) -> str:
     import re
 
     return re.search(r"http://\S+/invite/\S+", text).group(0)
+
+
+def confirm(page, action: str) -> None:
+    """Answers the in-page confirmation of a destructive action with its action button."""
+    from playwright.sync_api import expect
+
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name=action, exact=True).click()
+    expect(dialog).to_be_hidden()
+
+
+def row_menu_action(row, name: str) -> None:
+    """Clicks an action kept in a row's More menu (Remove, Send Password Reset Email)."""
+    row.get_by_role("button", name="More").or_(row.locator("summary", has_text="More")).click()
+    row.get_by_role("button", name=name, exact=True).click()
+
+
+def pick_user(dialog, query: str, option) -> None:
+    """Select User: types, then picks the option with the keyboard (Arrow Down until it is
+    the active one, then Enter)."""
+    from playwright.sync_api import expect
+
+    box = dialog.get_by_role("combobox", name="Select User")
+    box.fill(query)
+    wanted = dialog.get_by_role("option", name=option)
+    expect(wanted).to_be_visible()
+    for _ in range(dialog.get_by_role("option").count()):
+        box.press("ArrowDown")
+        if wanted.get_attribute("aria-selected") == "true":
+            break
+    box.press("Enter")
+    expect(dialog.locator(".chosen")).to_be_visible()

@@ -1,7 +1,7 @@
 """Close Account and Reopen Account (issue #8): staff close an account from its Users tab; its
 pending invite stops working and its owner can no longer enter it, until it is reopened."""
 
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, login
+from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, confirm, login
 from playwright.sync_api import Browser, Page, expect
 
 
@@ -12,8 +12,9 @@ def test_a_closed_account_cannot_be_entered_until_reopened(
     login(page, base_url, ADMIN_EMAIL, ADMIN_PASSWORD, path="/admin/login")
     page.goto(f"{base_url}/admin/clients/{client_id}/users")
 
-    page.once("dialog", lambda d: d.accept())
     page.get_by_role("button", name="Close Account").click()
+    expect(page.get_by_role("dialog", name="Close Tyrell?")).to_be_visible()
+    confirm(page, "Close Account")
     expect(page.get_by_text("Account closed: its pending invites were cancelled")).to_be_visible()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Closed")
     expect(page.get_by_role("button", name="+ Associate User")).to_have_count(0)

@@ -8,8 +8,11 @@ from conftest import (
     RESEND_COOLDOWN_SECONDS,
     SUPPORT_EMAIL,
     SUPPORT_PASSWORD,
+    confirm,
     link_in,
     login,
+    pick_user,
+    row_menu_action,
 )
 from playwright.sync_api import Browser, Page, expect
 
@@ -25,8 +28,7 @@ def associate(
     page.get_by_role("button", name="+ Associate User").click()
     dialog = page.get_by_role("dialog", name="Associate User")
     expect(dialog).to_be_visible()
-    dialog.get_by_label("Select User").fill(query)
-    dialog.get_by_role("radio", name=choice).check()
+    pick_user(dialog, query, choice)
     for label in permissions:
         dialog.get_by_label(label, exact=True).check()
     dialog.get_by_role("radio", name="Yes" if send_invite else "No").check()
@@ -43,16 +45,24 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
 
     # An existing user, no invite: associated at once.
     associate(page, "sid@e2e", re.compile("Sid Owner"), ["View Domains"], send_invite=False)
-    expect(page.get_by_text("User associated with the account.")).to_be_visible()
+    expect(page.get_by_text("Sid Owner can now reach this account.")).to_be_visible()
     expect(page.get_by_role("dialog", name="Associate User")).to_be_hidden()
     sid_row = page.locator("tr", has_text="sid@e2e.example")
-    expect(sid_row.locator(".perm-chips")).to_have_text("View Domains")
+    expect(sid_row.locator(".perm-details summary")).to_have_text("1 of 13: Domains")
 
-    # Errors stay in the dialog, with what was typed.
-    associate(page, "sid@e2e", re.compile("Sid Owner"), ["View Emails"], send_invite=False)
+    # Someone who already has access is shown but cannot be picked; errors stay in the dialog
+    # with what was chosen.
+    page.get_by_role("button", name="+ Associate User").click()
     dialog = page.get_by_role("dialog", name="Associate User")
-    expect(dialog.get_by_text("Sid Owner already has access to this account.")).to_be_visible()
-    expect(dialog.get_by_label("Select User")).to_have_value("sid@e2e")
+    dialog.get_by_role("combobox", name="Select User").fill("sid@e2e")
+    expect(dialog.get_by_role("option", name=re.compile("Sid Owner"))).to_have_attribute(
+        "aria-disabled", "true"
+    )
+    pick_user(dialog, "owner@e2e", re.compile("Olivia Owner"))
+    dialog.get_by_role("radio", name="No").check()
+    dialog.get_by_role("button", name="Associate User").click()
+    expect(dialog.get_by_text("Choose at least one permission.")).to_be_visible()
+    expect(dialog.get_by_text("Selected: Olivia Owner (owner@e2e.example)")).to_be_visible()
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
 
@@ -60,7 +70,7 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     associate(
         page, "newhire@e2e.example", "Create new user", ["View & Accept Quotes"], send_invite=False
     )
-    expect(page.get_by_text("Invite sent.")).to_be_visible()
+    expect(page.get_by_text("Invite sent to newhire@e2e.example.")).to_be_visible()
     first = smtp_inbox.wait_for("newhire@e2e.example", "sent you an invite")
     assert first["Subject"] == "An agent of Roster has sent you an invite"
     old_link = link_in(smtp_inbox.text_of(first))
@@ -75,7 +85,7 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
 
     # Resend: a new link; the old one stops working.
     resend.click()
-    expect(page.get_by_text("Invite sent again with a new link")).to_be_visible()
+    expect(page.get_by_text("Invite sent again to newhire@e2e.example")).to_be_visible()
     resent = smtp_inbox.wait_for("newhire@e2e.example", "sent you an invite", count=2)
     new_link = link_in(smtp_inbox.text_of(resent))
     assert new_link != old_link
@@ -85,11 +95,13 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     expect(visitor.get_by_role("heading", name="You have been invited to Globex")).to_be_visible()
 
     # Cancel: the link stops working.
-    page.once("dialog", lambda d: d.accept())
     page.locator("tr", has_text="newhire@e2e.example").get_by_role(
         "button", name="Cancel Invite"
     ).click()
-    expect(page.get_by_text("Invite cancelled: its link no longer works.")).to_be_visible()
+    confirm(page, "Cancel Invite")
+    expect(
+        page.get_by_text("Invite to newhire@e2e.example cancelled: its link no longer works.")
+    ).to_be_visible()
     assert visitor.goto(new_link).status == 404
 
     # Manage Permissions in a dialog; the row updates in place.
@@ -107,9 +119,9 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     expect(perms.get_by_text("Choose at least one permission.")).to_be_visible()
     perms.get_by_label("View Emails", exact=True).check()
     perms.get_by_role("button", name="Save Permissions").click()
-    expect(page.get_by_text("Permissions saved.")).to_be_visible()
-    chips = page.locator("tr", has_text="sid@e2e.example").locator(".perm-chips")
-    expect(chips).to_have_text("View Emails")
+    expect(page.get_by_text("Permissions of Sid Owner saved.")).to_be_visible()
+    summary = page.locator("tr", has_text="sid@e2e.example").locator(".perm-details summary")
+    expect(summary).to_have_text("1 of 13: Emails")
     expect(perms).to_be_hidden()
     expect(manage).to_be_focused()
 
@@ -117,9 +129,9 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     expect(
         page.locator("tr", has_text="gina@e2e.example").get_by_role("button", name="Remove")
     ).to_have_count(0)
-    page.once("dialog", lambda d: d.accept())
-    page.locator("tr", has_text="sid@e2e.example").get_by_role("button", name="Remove").click()
-    expect(page.get_by_text("Access removed.")).to_be_visible()
+    row_menu_action(page.locator("tr", has_text="sid@e2e.example"), "Remove")
+    confirm(page, "Remove Access")
+    expect(page.get_by_text("Removed the access of Sid Owner to Globex.")).to_be_visible()
     expect(page.locator("tr", has_text="sid@e2e.example")).to_have_count(0)
 
 

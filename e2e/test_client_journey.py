@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import OWNER_PASSWORD, link_in, login
+from conftest import OWNER_PASSWORD, confirm, link_in, login, row_menu_action
 from playwright.sync_api import Browser, Page, expect
 
 
@@ -112,9 +112,9 @@ def test_a_removed_user_loses_the_account_on_the_next_request(
     expect(rob.get_by_role("heading", name="Tailspin", exact=True)).to_be_visible()
 
     page.reload()
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.locator("tr", has_text="Rob Owner").get_by_role("button", name="Remove Access").click()
-    expect(page.get_by_text("Access removed.")).to_be_visible()
+    row_menu_action(page.locator("tr", has_text="Rob Owner"), "Remove Access")
+    confirm(page, "Remove Access")
+    expect(page.get_by_text("Removed the access of Rob Owner to Tailspin.")).to_be_visible()
     expect(page.locator("tr", has_text="Rob Owner")).to_have_count(0)
 
     rob.goto(f"{base_url}/account")

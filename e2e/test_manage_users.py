@@ -8,7 +8,10 @@ from conftest import (
     ADMIN_PASSWORD,
     SUPPORT_EMAIL,
     SUPPORT_PASSWORD,
+    confirm,
     login,
+    pick_user,
+    row_menu_action,
 )
 from playwright.sync_api import Page, expect
 
@@ -31,18 +34,20 @@ def test_make_owner_then_delete_only_once_unassociated(page: Page, base_url, ros
     page.goto(f"{base_url}/admin/clients/{client_id}/users")
     page.get_by_role("button", name="+ Associate User").click()
     dialog = page.get_by_role("dialog", name="Associate User")
-    dialog.get_by_label("Select User").fill("hank@e2e")
-    dialog.get_by_role("radio", name=re.compile("Hank Owner")).check()
+    pick_user(dialog, "hank@e2e", re.compile("Hank Owner"))
     dialog.get_by_label("View Domains", exact=True).check()
     dialog.get_by_role("radio", name="No").check()
     dialog.get_by_role("button", name="Associate User").click()
-    expect(page.get_by_text("User associated with the account.")).to_be_visible()
+    expect(page.get_by_text("Hank Owner can now reach this account.")).to_be_visible()
 
     find_user(page, base_url, "hank", "Hank Owner")
     umbrella = page.locator(f"#account-{client_id}")
     expect(page.locator(f"#account-{other_id}").locator(".badge-owner")).to_be_visible()
-    page.once("dialog", lambda d: d.accept())
     umbrella.get_by_role("button", name="Make Owner").click()
+    expect(
+        page.get_by_role("dialog", name="Make Hank Owner the owner of Umbrella?")
+    ).to_be_visible()
+    confirm(page, "Make Owner")
     expect(page.get_by_text("Now the owner of Umbrella.")).to_be_visible()
     expect(umbrella.locator(".badge-owner")).to_be_visible()
     expect(umbrella.get_by_role("button", name="Make Owner")).to_have_count(0)
@@ -50,7 +55,7 @@ def test_make_owner_then_delete_only_once_unassociated(page: Page, base_url, ros
     hank_row = page.locator("tr", has_text="hank@e2e.example")
     expect(hank_row.locator(".badge-owner")).to_be_visible()
     uma_row = page.locator("tr", has_text="uma@e2e.example")
-    expect(uma_row.get_by_role("button", name="Remove")).to_be_visible()
+    expect(uma_row.get_by_role("button", name="Manage Permissions")).to_be_visible()
 
     # Uma still reaches Umbrella: Delete is refused, and says why.
     find_user(page, base_url, "uma@e2e", "Uma Owner")
@@ -71,13 +76,13 @@ def test_make_owner_then_delete_only_once_unassociated(page: Page, base_url, ros
 
     # Remove her access; then she can be deleted.
     page.goto(f"{base_url}/admin/clients/{client_id}/users")
-    page.once("dialog", lambda d: d.accept())
-    page.locator("tr", has_text="uma@e2e.example").get_by_role("button", name="Remove").click()
-    expect(page.get_by_text("Access removed.")).to_be_visible()
+    row_menu_action(page.locator("tr", has_text="uma@e2e.example"), "Remove")
+    confirm(page, "Remove Access")
+    expect(page.get_by_text("Removed the access of Umeko Owner to Umbrella.")).to_be_visible()
     find_user(page, base_url, "uma@e2e", "Umeko Owner")
     expect(page.locator(f"#account-{client_id}")).to_have_count(0)
-    page.once("dialog", lambda d: d.accept())
     page.locator("#user-danger").get_by_role("button", name="Delete").click()
+    confirm(page, "Delete User")
     expect(page).to_have_url(re.compile(r"/admin/users\?deleted=\d+$"))
     expect(page.get_by_text(re.compile(r"User #\d+ deleted\."))).to_be_visible()
     page.get_by_role("searchbox", name="Search users").fill("uma@e2e")

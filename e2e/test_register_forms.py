@@ -7,7 +7,6 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from axe_playwright_python.sync_playwright import Axe
 from conftest import OWNER_PASSWORD
 from playwright.sync_api import Page, expect
@@ -158,11 +157,6 @@ def test_login_shows_both_missing_fields_then_the_generic_error(page: Page, base
     expect(page.get_by_label("Password")).to_have_value("not-the-password")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the app.js handler for [data-first-error] / [data-error-for] (aria-invalid "
-    "and focus after an out-of-band answer): remove this mark once it is in app.js",
-)
 def test_after_a_refused_register_the_first_invalid_field_has_the_focus(
     page: Page, base_url, roster
 ):

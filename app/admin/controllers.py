@@ -158,6 +158,7 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
                 "matches": matches,
                 "new_email": form.get("new_email"),
                 "query": form.get("q", ""),
+                "chosen": chosen_label(choice, form.get("new_email"), matches),
             },
             status=422,
             headers={"HX-Retarget": "#associate-form", "HX-Reswap": "outerHTML"},
@@ -165,6 +166,16 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
     flash(request, associated(outcome))
     trigger(request, "roster:associated")
     return await views.render_section(request, client_id, **section_options(client_id))
+
+
+def chosen_label(choice: str, new_email: str | None, matches: list[dict]) -> str:
+    """What Select User shows as picked when the form comes back with an error."""
+    if choice == "new" and new_email:
+        return f"Create new user: {new_email}"
+    for m in matches:
+        if str(m["id"]) == choice:
+            return f"{m['first_name']} {m['last_name']} ({m['email']})"
+    return ""
 
 
 def associated(outcome) -> str:

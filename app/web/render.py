@@ -91,7 +91,8 @@ def wants_fragment(request: Request) -> bool:
 
 
 def csrf_token(request: Request) -> str:
-    return ScopeState.from_scope(request.scope).csrf_token or ""
+    token = ScopeState.from_scope(request.scope).csrf_token  # an Empty sentinel when unset
+    return token if isinstance(token, str) else ""
 
 
 def flash(request: Request, text: str, kind: str = "success", *, undo: dict | None = None) -> None:

@@ -220,7 +220,8 @@ async def test_associate_an_existing_user_without_invite(http, admin_session):
     client_id, _ = await make_client()
     user = await make_user("Jo", "Walker", email="jo@example.com")
     found = await http.get(f"/admin/clients/{client_id}/user-search?q=walk", headers=HX)
-    assert page(found).find("input", {"name": "user_id", "value": str(user["id"])})
+    option = page(found).find("li", {"role": "option", "data-value": str(user["id"])})
+    assert option["data-chosen"] == "Jo Walker (jo@example.com)"
     response = await http.post(
         f"/admin/clients/{client_id}/associate",
         {"user_id": str(user["id"]), "permissions": ["tickets"], "send_invite": "no"},

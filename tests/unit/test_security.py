@@ -51,3 +51,11 @@ def test_tokens_are_redacted_from_logged_urls():
 )
 def test_next_urls_stay_on_this_site(url, expected):
     assert safe_next(url, "/d") == expected
+
+
+def test_long_passwords_are_scored_not_refused_by_the_estimator():
+    """zxcvbn raises on more than 72 characters: the check scores the first 72."""
+    from app.security import MAX_PASSWORD_LENGTH, check_new_password
+
+    check_new_password("correct horse battery staple " * 8)  # 232 characters, no ValueError
+    check_new_password("q7-Vt" * (MAX_PASSWORD_LENGTH // 5))
