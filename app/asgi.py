@@ -21,7 +21,7 @@ from app.config import FRONTEND_DIR, Settings, get_settings
 from app.invitations import controllers as invite_controllers
 from app.mail import worker
 from app.users import controllers as user_controllers
-from app.web.delivery import COMPRESSION, STATIC_PATH, static_caching
+from app.web.delivery import COMPRESSION, STATIC_PATH, app_script, static_caching
 from app.web.errors import HANDLERS
 from app.web.middleware import head_as_get, security_headers, viewer_loader
 
@@ -61,6 +61,7 @@ def create_app(
             *access_controllers.ROUTES,
             *user_controllers.ROUTES,
             *strength.ROUTES,
+            app_script,
             create_static_files_router(
                 path="/static",
                 directories=[FRONTEND_DIR / "static"],

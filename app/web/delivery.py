@@ -3,7 +3,8 @@
 A static file's URL from `static_url` carries a version, the first 12 hex digits of the SHA-256
 of its content: an answer to that URL never changes, so browsers keep it for a year without
 asking again. Any other static URL (no version, or an old one) is `no-cache`: the browser asks
-each time, with the file's ETag or date, and gets 304 when it has the current file."""
+each time, with the file's ETag or date, and gets 304 when it has the current file. Our own
+scripts (not vendor/*.min.js) are sent minified."""
 
 import hashlib
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import rjsmin
+from litestar import Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.middleware.compression import CompressionMiddleware
@@ -46,6 +49,29 @@ def static_file(relative: str) -> tuple[Path, str] | None:
     if not path.is_file():
         return None
     return path, _digest(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=16)
+def minified_script(path: str, version: str) -> bytes:
+    """Our own scripts are written for people (comments, whitespace) and sent minified
+    (rjsmin), once per version of the file in a process."""
+    with open(path, encoding="utf-8") as f:
+        return rjsmin.jsmin(f.read()).encode()
+
+
+@get(STATIC_PATH + "js/app.js", include_in_schema=False, sync_to_thread=False)
+def app_script(request: Request) -> Response:
+    """app.js, minified, with the caching of every static file (a route of its own, so the
+    compression applies to it like to any page)."""
+    path, version = static_file("js/app.js")
+    cache_control = IMMUTABLE if request.query_params.get("v") == version else REVALIDATE
+    etag = f'W/"{version}"'
+    modified = path.stat().st_mtime
+    headers = {"etag": etag, "cache-control": cache_control, "last-modified": _http_date(modified)}
+    if _not_modified(request.headers, etag, modified):
+        return Response(b"", status_code=304, headers=headers)
+    body = minified_script(str(path), version)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 def static_url(relative: str) -> str:
