@@ -10,7 +10,7 @@ from app.invitations import services as invitations
 from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user
-from tests.integration.conftest import message_texts, page, seen, text_of
+from tests.integration.conftest import message_texts, messages_of, page, seen, text_of
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 
@@ -327,3 +327,48 @@ async def test_the_users_tab_runs_a_constant_number_of_queries(http, admin_sessi
         await access.grant_access(client_id, user["id"], ["tickets"], actor=ADMIN)
         await invitations.invite(client_id, f"inv{i}@example.com", ["quotes"], actor=ADMIN)
     assert await statements() == one
+
+
+async def test_undo_of_remove_gives_back_the_same_grant_once(http, owner_session):
+    client_id, _, member = owner_session
+    removed = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
+    (message,) = messages_of(removed)
+    assert message["text"] == "Removed the access of Jo Walker to Client Test."
+    assert message["undo"]["url"] == f"/account/users/{member['id']}/restore"
+    assert await access.access_for(member["id"], client_id) is None
+    token = message["undo"]["token"]
+    undone = await http.post(message["undo"]["url"], {"token": token}, headers=HX)
+    assert undone.status_code == 200
+    assert message_texts(undone) == ["Access of Jo Walker restored, with the same permissions."]
+    assert (await access.access_for(member["id"], client_id)).permissions == (
+        "invoices",
+        "tickets",
+    )
+    again = await http.post(message["undo"]["url"], {"token": token}, headers=HX)
+    assert again.status_code == 409 and "already has access" in seen(again)
+
+
+async def test_undo_is_refused_when_forged_late_or_for_someone_else(
+    http, owner_session, monkeypatch
+):
+    from datetime import timedelta
+
+    from app import clock
+    from app.access.undo import UNDO_SECONDS, removal_token
+
+    client_id, owner, member = owner_session
+    removed = messages_of(await http.post(f"/account/users/{member['id']}/remove", headers=HX))
+    token = removed[0]["undo"]["token"]
+    url = f"/account/users/{member['id']}/restore"
+    payload, _, signature = token.partition(".")
+    forged = f"{payload}.{'A' * len(signature)}"
+    by_staff = removal_token(client_id, member["id"], ["tickets"], actor=ADMIN)  # not the owner
+    for bad in (forged, by_staff, "", "x.y"):
+        refused = await http.post(url, {"token": bad}, headers=HX)
+        assert refused.status_code == 409, bad
+        assert "Undo is no longer possible" in seen(refused)
+    later = clock.now() + timedelta(seconds=UNDO_SECONDS + 1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    late = await http.post(url, {"token": token}, headers=HX)
+    assert late.status_code == 409 and "Undo is no longer possible" in seen(late)
+    assert await access.access_for(member["id"], client_id) is None
