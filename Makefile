@@ -7,7 +7,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 8000
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
-.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing
+.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing page-weight click-timing
 
 venv: $(STAMP)
 
@@ -90,3 +90,14 @@ clean:
 # Whether a password-reset request takes longer for an address that has an account (issue #8).
 reset-timing: $(STAMP)
 	$(BIN)/python -m bench.reset_timing
+
+# What the Users tab's first load transfers (HTML, CSS, JS), the password meter's cost, the
+# invitation email's width at 360 px: JSON on stdout.
+page-weight: $(STAMP) browser
+	$(BIN)/python -m bench.page_weight
+
+# Click-to-update medians of two revisions served side by side (about 2 minutes).
+CLICK_BEFORE ?= 86b6fd1
+CLICK_AFTER  ?= HEAD
+click-timing: $(STAMP) browser
+	$(BIN)/python -m bench.click_timing --before $(CLICK_BEFORE) --after $(CLICK_AFTER) $(CLICK_FLAGS)
