@@ -49,7 +49,7 @@ def test_settings_turn_client_user_management_off_and_the_log_and_outbox_show_it
     )
     page.goto(f"{base_url}/admin/activity")
     expect(
-        page.get_by_text("Setting disable_client_user_management: false -> true")
+        page.get_by_text("Setting “Disable Client Area User Management”: off -> on")
     ).to_be_visible()
     page.locator("tr", has_text="Invited guest@e2e.example").get_by_role(
         "link", name="Soylent"

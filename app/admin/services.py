@@ -36,6 +36,12 @@ SETTING_DEFAULTS = {
     REQUIRE_INVITED_EMAIL: "false",
     COMPANY_NAME: "Roster",
 }
+# As the settings page names them (and so the activity log).
+SETTING_LABELS = {
+    DISABLE_CLIENT_USER_MANAGEMENT: "Disable Client Area User Management",
+    REQUIRE_INVITED_EMAIL: "Require the invited email to match",
+    COMPANY_NAME: "Company name",
+}
 
 
 def role_permissions(role: str) -> frozenset[str]:
@@ -128,7 +134,15 @@ async def set_setting(key: str, value: str, *, actor: Actor) -> None:
         await Setting.insert(Setting(key=key, value=value)).on_conflict(
             target=Setting.key, action="DO UPDATE", values=[Setting.value]
         )
-        await record(actor, "settings.changed", f"Setting {key}: {before} -> {value}")
+        await record(
+            actor,
+            "settings.changed",
+            f"Setting “{SETTING_LABELS[key]}”: {_shown(key, before)} -> {_shown(key, value)}",
+        )
+
+
+def _shown(key: str, stored: str) -> str:
+    return {"true": "on", "false": "off"}[stored] if key in FLAG_SETTINGS else stored
 
 
 async def save_settings(values: dict, *, actor: Actor) -> list[str]:

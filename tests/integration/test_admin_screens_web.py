@@ -203,9 +203,9 @@ async def test_saving_the_settings_writes_both_flags_and_the_company_name(http, 
         ActivityEntry.action == "settings.changed"
     )
     assert {c["description"] for c in changes} == {
-        "Setting disable_client_user_management: false -> true",
-        "Setting require_invited_email: false -> true",
-        "Setting company_name: Roster -> Globex Corp",
+        "Setting “Disable Client Area User Management”: off -> on",
+        "Setting “Require the invited email to match”: off -> on",
+        "Setting “Company name”: Roster -> Globex Corp",
     }
     # Unticked boxes are not posted: both flags go off again, by a plain form post.
     plain = await http.post("/admin/settings", {"company_name": "Globex Corp"})
