@@ -36,8 +36,18 @@
     return meta ? meta.content : "";
   }
 
+  // Rendered and reachable: not disabled, not hidden, not inside a closed <details> (whose
+  // content Chromium still lays out).
   function visible(el) {
-    return !!el && el.isConnected && !el.disabled && el.getClientRects().length > 0;
+    if (!el || !el.isConnected || el.disabled || el.getClientRects().length === 0) return false;
+    var closed = el.closest("details:not([open])");
+    if (closed && !(el.tagName === "SUMMARY" && el.parentElement === closed)) return false;
+    return el.checkVisibility ? el.checkVisibility() : true;
+  }
+  function focusOn(el) {
+    if (!visible(el)) return false;
+    el.focus();
+    return document.activeElement === el;
   }
   var FOCUSABLE = "a[href], button:not([disabled]), summary, input:not([type=hidden]):not([disabled]), select, textarea";
   function firstFocusable(root) {
@@ -196,7 +206,7 @@
   // A whole page never lands inside a fragment, whatever answered (a proxy, a login page).
   document.addEventListener("htmx:before:swap", function (event) {
     var ctx = event.detail.ctx;
-    if (!ctx || !ctx.text || ctx.target === document.body) return;
+    if (!ctx || !ctx.text || ctx.target === document.body || ctx.swap === "none") return;
     var swapsBody = (event.detail.tasks || []).some(function (t) { return t.target === document.body; });
     if (!swapsBody && /^\s*<!doctype html|<html[\s>]/i.test(ctx.text)) {
       event.preventDefault();
@@ -280,26 +290,26 @@
     var plan = focusPlan;
     var active = document.activeElement;
     var lost = !active || active === document.body || !active.isConnected;
-    var invalid = swapped && swapped.querySelector &&
-      (swapped.querySelector("[aria-invalid=true]") || swapped.querySelector(".form-errors"));
-    if (invalid && visible(invalid) && (lost || swapped.contains(active))) {
-      if (!invalid.matches(FOCUSABLE)) invalid.setAttribute("tabindex", "-1");
-      invalid.focus();
-      return;
+    // The first problem in document order: an invalid field, the form's summary, or a field
+    // group's error (then its first control).
+    var problem = swapped && swapped.tagName === "FORM" &&
+      swapped.querySelector("[aria-invalid=true], .form-errors:not([hidden]), .error:not([hidden])");
+    if (problem && (lost || swapped.contains(active))) {
+      var group = problem.matches(".error") && problem.closest("fieldset, .field");
+      var control = group ? firstFocusable(group) : problem;
+      if (control && !control.matches(FOCUSABLE)) control.setAttribute("tabindex", "-1");
+      if (focusOn(control)) return;
     }
     if (!lost || !plan) return;
     var same = plan.id && document.getElementById(plan.id);
-    var again = same && (same.matches(FOCUSABLE) ? same : firstFocusable(same));
-    if (again && visible(again)) { again.focus(); return; }
+    if (same && focusOn(same.matches(FOCUSABLE) ? same : firstFocusable(same))) return;
     var row = plan.rowId && document.getElementById(plan.rowId);
-    var inRow = firstFocusable(row);
-    if (inRow) { inRow.focus(); return; }
+    if (focusOn(firstFocusable(row))) return;
     if (plan.tableClass && plan.rowIndex >= 0) {
       var table = document.querySelector("table[class='" + plan.tableClass + "']");
       var rows = table ? table.tBodies[0].rows : [];
       var near = rows[Math.min(plan.rowIndex, rows.length - 1)];
-      var there = firstFocusable(near);
-      if (there) { there.focus(); return; }
+      if (focusOn(firstFocusable(near))) return;
     }
     var section = plan.section && document.getElementById(plan.section);
     var heading = section && section.querySelector("h2, h1");
@@ -374,7 +384,9 @@
     var before = swapDialog;
     swapDialog = null;
     var ctx = event.detail && event.detail.ctx;
-    var swapped = ctx && ctx.target && ctx.target.isConnected ? ctx.target : (ctx && ctx.sourceElement);
+    // After an outerHTML swap ctx.target is the element that went: take its successor.
+    var swapped = ctx && ctx.target;
+    if (swapped && !swapped.isConnected && swapped.id) swapped = document.getElementById(swapped.id) || swapped;
     if (before) {
       var dialog = document.getElementById(before.id);
       if (before.inside && dialog && !dialog.open) {
@@ -388,7 +400,7 @@
       }
     }
     if (ctx && ctx.target === document.body) return;  // a new page: the browser's own focus
-    var form = ctx && ctx.target && ctx.target.closest && ctx.target.closest("form");
+    var form = swapped && swapped.closest && swapped.closest("form");
     restoreFocus(form || swapped);
   });
 
