@@ -206,37 +206,28 @@ async def register(request: Request) -> Response:
     """Every field is checked first and all problems answered at once; then register_owner,
     within the registration limit (refused forms never count against it)."""
     form = await read_form(request)
-    kept = {k: form.get(k, "") for k in ("first_name", "last_name", "email", "company")}
-    accepted_terms = form.get("accept_tos") == "on"
 
-    async def problems() -> dict[str, str]:
-        return await registration.problems(
-            **kept, password=form.get("password", ""), accepted_terms=accepted_terms
+    async def register_owner(**values):
+        return await clients.register_owner(**values, ip=client_ip(request))
+
+    tried = await registration.attempt(
+        form, ("first_name", "last_name", "email", "company"), register_owner
+    )
+    if tried.result:
+        user, client_id = tried.result
+        return await log_in_user(
+            request, user, client_id=client_id, next_url="/account?welcome=new"
         )
-
-    found, status = await problems(), 400
-    if not found:
-        try:
-            user, client_id = await clients.register_owner(
-                **kept, password=form.get("password", ""), ip=client_ip(request)
-            )
-        except DomainError as exc:  # over the limit, or raced (the email taken meanwhile)
-            status = failure_status(exc)
-            found = (status == 400 and await problems()) or {exc.field or "form": exc.message}
-        else:
-            return await log_in_user(
-                request, user, client_id=client_id, next_url="/account?welcome=new"
-            )
     return refused(
         request,
         "client/register.html",
         {
-            "form": {**kept, "accept_tos": accepted_terms},
-            "errors": register_errors(found),
-            "has_login": found.get("email") == registration.EMAIL_HAS_LOGIN,
+            "form": tried.shown,
+            "errors": register_errors(tried.problems),
+            "has_login": tried.problems.get("email") == registration.EMAIL_HAS_LOGIN,
         },
         block="register_errors",
-        status=status,
+        status=tried.status,
     )
 
 

@@ -183,38 +183,31 @@ async def register_and_accept(request: Request, token: FromPath[str]) -> Respons
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
         return unavailable(request)
-    kept = {k: form.get(k, "") for k in ("first_name", "last_name", "email")}
-    accepted_terms = form.get("accept_tos") == "on"
 
-    async def problems() -> dict[str, str]:
-        return await registration.problems(
-            **kept, password=form.get("password", ""), accepted_terms=accepted_terms
+    async def register_and_accept(**values):
+        return await invitations.register_and_accept(token, **values, ip=client_ip(request))
+
+    try:
+        tried = await registration.attempt(
+            form,
+            ("first_name", "last_name", "email"),
+            register_and_accept,
+            passes=(invitations.InviteUnavailable,),
         )
-
-    found, status = await problems(), 400
-    if not found:
-        try:
-            user, client_id = await invitations.register_and_accept(
-                token, **kept, password=form.get("password", ""), ip=client_ip(request)
-            )
-        except invitations.InviteUnavailable:
-            return unavailable(request)
-        except DomainError as exc:  # over the limit, refused on accepting, or raced
-            status = failure_status(exc)
-            found = (status == 400 and await problems()) or {exc.field or "form": exc.message}
-        else:
-            return await log_in_user(
-                request, user, client_id=client_id, next_url="/account?welcome=1"
-            )
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+    if tried.result:
+        user, client_id = tried.result
+        return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
     return await refused_on_page(
         request,
         token,
         invitation,
         block="register_errors",
-        status=status,
-        register_errors=register_errors(found),
-        register_form={**kept, "accept_tos": accepted_terms},
-        has_login=found.get("email") == registration.EMAIL_HAS_LOGIN,
+        status=tried.status,
+        register_errors=register_errors(tried.problems),
+        register_form=tried.shown,
+        has_login=tried.problems.get("email") == registration.EMAIL_HAS_LOGIN,
     )
 
 

@@ -6,8 +6,9 @@ go. Nothing here replaces them: register_user checks it all again, within the re
 and in its transaction (someone may take the email meanwhile)."""
 
 import asyncio
+from typing import NamedTuple
 
-from app.errors import DomainError
+from app.errors import DomainError, Throttled
 from app.security import check_new_password
 from app.users.services import find_by_email
 from app.validation import COMPANY_MAX, clean_email, clean_name
@@ -53,3 +54,41 @@ async def problems(
     if not accepted_terms:
         found["accept_tos"] = TERMS_REQUIRED
     return found
+
+
+class Attempt(NamedTuple):
+    """What a register form's post came to: `result` when it went through, else the problems
+    by field and the status to answer with; `shown` is what the form shows again (no password)."""
+
+    result: object
+    problems: dict[str, str]
+    status: int
+    shown: dict
+
+
+async def attempt(
+    form: dict, fields: tuple[str, ...], register, *, passes: tuple[type[Exception], ...] = ()
+) -> Attempt:
+    """Every field is checked first and all problems answered at once; then
+    `register(**values, password=...)`. A refusal from it (the limit: 429; the email taken
+    meanwhile: 400) is answered with every field's problem again, or its own message; the
+    errors in `passes` go through to the caller."""
+    values = {k: form.get(k, "") for k in fields}
+    password = form.get("password", "")
+    accepted_terms = form.get("accept_tos") == "on"
+    shown = {**values, "accept_tos": accepted_terms}
+
+    async def found() -> dict[str, str]:
+        return await problems(**values, password=password, accepted_terms=accepted_terms)
+
+    first = await found()
+    if first:
+        return Attempt(None, first, 400, shown)
+    try:
+        return Attempt(await register(**values, password=password), {}, 200, shown)
+    except passes:
+        raise
+    except DomainError as exc:
+        status = 429 if isinstance(exc, Throttled) else 400
+        again = status == 400 and await found()
+        return Attempt(None, again or {exc.field or "form": exc.message}, status, shown)
