@@ -1,6 +1,8 @@
 """Transactions, row locks and the connection pool, the same way on SQLite and PostgreSQL."""
 
 import warnings
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
@@ -22,12 +24,44 @@ def valid_id(value: int) -> bool:
     return 1 <= value <= MAX_ID
 
 
-def transaction():
-    """One transaction per change. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
-    so a read-then-write cannot be overtaken by another writer. Nested calls join the outer one."""
+# What waits for the outermost transaction of this task to commit (see after_commit).
+_after_commit: ContextVar[list | None] = ContextVar("after_commit", default=None)
+
+
+def _begin():
     if is_sqlite():
         return DB.transaction(transaction_type=TransactionType.immediate)
     return DB.transaction()
+
+
+@asynccontextmanager
+async def transaction():
+    """One transaction per change. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
+    so a read-then-write cannot be overtaken by another writer. Nested calls join the outer one;
+    when the outermost commits, what was handed to after_commit runs."""
+    if _after_commit.get() is not None:
+        async with _begin():
+            yield
+        return
+    waiting: list = []
+    token = _after_commit.set(waiting)
+    try:
+        async with _begin():
+            yield
+    finally:
+        _after_commit.reset(token)
+    for callback in waiting:
+        callback()
+
+
+def after_commit(callback) -> None:
+    """Runs `callback` once the current transaction has committed (never if it rolls back), or
+    now outside a transaction: another process or task told of a change must be able to see it."""
+    waiting = _after_commit.get()
+    if waiting is None:
+        callback()
+    else:
+        waiting.append(callback)
 
 
 def locked(select, strength: str = "UPDATE"):

@@ -69,7 +69,7 @@ async def enqueue(
         )
     from app.mail import worker
 
-    worker.wake()
+    db.after_commit(worker.wake)  # woken earlier, it could look before the email is there
     return rows[0]["id"]
 
 

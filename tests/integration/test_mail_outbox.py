@@ -63,6 +63,34 @@ async def test_an_email_is_queued_only_if_its_transaction_commits():
     assert await OutboundEmail.count() == 1
 
 
+async def test_the_worker_is_woken_after_the_commit_and_never_for_a_rollback(monkeypatch):
+    """Woken inside the transaction, a worker on another connection (or process) looks before
+    the email is there and then sleeps a whole poll interval (issue #13: 2 s on PostgreSQL)."""
+    from piccolo_conf import DB
+
+    seen = []
+
+    async def visible() -> int:
+        return await OutboundEmail.count()
+
+    def woken():
+        seen.append(DB.transaction_exists())
+
+    monkeypatch.setattr(worker, "wake", woken)
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await queue()
+            raise RuntimeError("the change failed")
+    assert seen == []
+    async with db.transaction():
+        async with db.transaction():  # a nested one joins: still nothing until the outer commits
+            await queue()
+        assert seen == []
+    assert seen == [False] and await visible() == 1
+    await queue()  # outside a transaction: at once
+    assert seen == [False, False]
+
+
 async def test_the_worker_delivers_through_smtp(smtp_server):
     collector, port = smtp_server
     [email_id] = await queue()
