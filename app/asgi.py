@@ -24,6 +24,7 @@ from app.users import controllers as user_controllers
 from app.web.delivery import COMPRESSION, STATIC_PATH, app_script, static_caching
 from app.web.errors import HANDLERS
 from app.web.middleware import head_as_get, security_headers, viewer_loader
+from app.web.render import templates
 
 log = logging.getLogger("roster")
 
@@ -32,6 +33,8 @@ def create_app(
     settings: Settings | None = None, *, run_workers: bool = True, manage_database: bool = True
 ) -> Litestar:
     settings = settings or get_settings()
+    # Development picks up an edited template at once; production never stats template files.
+    templates.auto_reload = not settings.production
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar):

@@ -23,11 +23,12 @@ def current_client_id(request: Request) -> int:
 @get("/account/users", guards=[owner_required])
 async def user_management(request: Request) -> Response:
     client_id = current_client_id(request)
-    await access.check_manager(viewer_of(request).actor, await get_client(client_id))
+    client = await get_client(client_id)
+    await access.check_manager(viewer_of(request).actor, client)
     context = {
         "invite_form": {},
         "invite_errors": {},
-        **await views.section_context(client_id, can_manage=True, **SECTION),
+        **await views.section_context(client_id, can_manage=True, client=client, **SECTION),
     }
     return render(request, "client/users.html", context)
 

@@ -90,7 +90,7 @@ async def users_tab(
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
         **await views.section_context(
-            client_id, can_manage=can_manage, **section_options(client_id)
+            client_id, can_manage=can_manage, client=client, **section_options(client_id)
         ),
     }
     return render(request, "admin/clients/users.html", context)

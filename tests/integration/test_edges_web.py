@@ -274,6 +274,20 @@ async def test_production_sends_hsts():
     assert answer.headers["strict-transport-security"].startswith("max-age=")
 
 
+def test_production_never_checks_template_files_on_disk():
+    from app.asgi import create_app
+    from app.config import load_settings
+    from app.web.render import templates
+
+    try:
+        create_app(load_settings({"ROSTER_ENV": "production", "ROSTER_SECRET_KEY": "k" * 40}))
+        assert templates.auto_reload is False
+        create_app(load_settings({"ROSTER_SECRET_KEY": "k"}))
+        assert templates.auto_reload is True  # development: an edited template shows at once
+    finally:
+        templates.auto_reload = True
+
+
 async def test_head_works_wherever_get_does(http):
     for url in ("/login", "/register", "/terms", "/static/css/roster.css"):
         answer = await http.client.head(url)
