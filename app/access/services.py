@@ -60,7 +60,8 @@ async def access_for(user_id: int, client_id: int) -> Access | None:
     return Access(client_id, user_id, is_owner, keys)
 
 
-async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> None:
+async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:
+    """Gives the user access with these keys; returns the user."""
     keys = clean_permissions(keys)
     now = clock.now()
     try:
@@ -93,6 +94,7 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> N
         if is_unique_violation(exc):
             raise DomainError("This user already has access to this account.", "user") from exc
         raise
+    return user
 
 
 async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
@@ -107,7 +109,8 @@ async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
         )
 
 
-async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor) -> None:
+async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:
+    """Sets the user's keys on the account; returns the user and the account."""
     keys = clean_permissions(keys)
     async with db.transaction():
         client = await get_client(client_id, lock=True)
@@ -121,10 +124,10 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
         )
         if grant is None:
             raise NotFound("This user no longer has access to this account.")
+        user = await get_user(user_id)
         before = permissions.deserialize(grant["permissions"])
         if before == keys:
-            return
-        user = await get_user(user_id)
+            return {"user": user, "client": client}
         await Grant.update(
             {Grant.permissions: permissions.serialize(keys), Grant.updated_at: clock.now()}
         ).where(Grant.id == grant["id"])
@@ -136,6 +139,7 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
             client_id=client_id,
             user_id=user_id,
         )
+    return {"user": user, "client": client}
 
 
 async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
@@ -170,8 +174,7 @@ async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
     """Undo of Remove: the same grant again, for whoever removed it, within UNDO_SECONDS.
     Returns the user."""
     removal = read_removal_token(token, client_id=client_id, actor=actor)
-    await grant_access(client_id, removal.user_id, removal.keys, actor=actor)
-    return await get_user(removal.user_id)
+    return await grant_access(client_id, removal.user_id, removal.keys, actor=actor)
 
 
 async def account_users(client_id: int, *, user_id: int | None = None) -> list[dict]:

@@ -39,8 +39,12 @@ async def render_section(
     area: str,
     can_manage: bool = True,
     status: int = 200,
+    client: dict | None = None,
 ) -> Response:
-    context = await section_context(client_id, base=base, area=area, can_manage=can_manage)
+    """The section alone; `client` when the caller already has the account."""
+    context = await section_context(
+        client_id, base=base, area=area, can_manage=can_manage, client=client
+    )
     return render(request, SECTION, context, block="section", status=status)
 
 
@@ -75,7 +79,7 @@ async def remove_access(
         f"Removed the access of {full_name(removed['user'])} to {display_name(removed['client'])}.",
         undo={"url": f"{base}/users/{user_id}/restore", "token": token},
     )
-    return await render_section(request, client_id, base=base, area=area)
+    return await render_section(request, client_id, base=base, area=area, client=removed["client"])
 
 
 async def restore_access(
@@ -123,7 +127,9 @@ async def edit_permissions(
 ) -> Response:
     keys = await read_list(request, "permissions")
     try:
-        await access.update_permissions(client_id, user_id, keys, actor=viewer_of(request).actor)
+        saved = await access.update_permissions(
+            client_id, user_id, keys, actor=viewer_of(request).actor
+        )
     except DomainError as exc:
         user = await account_user(client_id, user_id)
         return render(
@@ -134,9 +140,8 @@ async def edit_permissions(
             status=422,
             headers={"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"},
         )
-    user = await account_user(client_id, user_id)
-    flash(request, f"Permissions of {user['first_name']} {user['last_name']} saved.")
-    return await render_section(request, client_id, base=base, area=area)
+    flash(request, f"Permissions of {full_name(saved['user'])} saved.")
+    return await render_section(request, client_id, base=base, area=area, client=saved["client"])
 
 
 async def invite_form_values(request: Request) -> tuple[dict, list[str]]:

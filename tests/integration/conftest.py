@@ -98,13 +98,15 @@ async def support_session(http):
 
 
 class _Counter:
-    n = 0
+    def __init__(self) -> None:
+        self.n = 0
+        self.statements: list[str] = []
 
 
 @pytest.fixture
 def count_queries(monkeypatch):
     """Counts the SQL statements run inside the `with` block (every Piccolo query, raw ones too,
-    goes through the engine's run_querystring)."""
+    goes through the engine's run_querystring), and keeps their text."""
     import contextlib
 
     from piccolo_conf import DB
@@ -116,6 +118,7 @@ def count_queries(monkeypatch):
     async def counting(self, *args, **kwargs):
         for counter in active:
             counter.n += 1
+            counter.statements.append(str(args[0]) if args else "")
         return await original(self, *args, **kwargs)
 
     monkeypatch.setattr(engine_class, "run_querystring", counting)

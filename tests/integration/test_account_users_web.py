@@ -375,3 +375,21 @@ async def test_undo_is_refused_when_forged_late_or_for_someone_else(
     late = await http.post(url, {"token": token}, headers=HX)
     assert late.status_code == 409 and "Undo is no longer possible" in seen(late)
     assert await access.access_for(member["id"], client_id) is None
+
+
+async def test_an_action_on_the_section_reads_the_account_once(http, owner_session, count_queries):
+    """The service has the account (it locked it); the refreshed section takes it from there."""
+    client_id, _, member = owner_session
+
+    def account_reads(counted) -> int:
+        return sum('FROM "clients"' in s and "JOIN" not in s for s in counted.statements)
+
+    with count_queries() as saved:
+        response = await http.post(
+            f"/account/users/{member['id']}/permissions", {"permissions": ["quotes"]}, headers=HX
+        )
+    assert message_texts(response) == ["Permissions of Jo Walker saved."]
+    with count_queries() as removed:
+        response = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
+    assert "Removed the access of Jo Walker" in seen(response)
+    assert account_reads(saved) == 1 and account_reads(removed) == 1
