@@ -7,10 +7,11 @@ each time, with the file's ETag or date, and gets 304 when it has the current fi
 scripts (not vendor/*.min.js) are sent minified."""
 
 import hashlib
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC
+from email.utils import formatdate, parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs
 
 import rjsmin
@@ -59,19 +60,53 @@ def minified_script(path: str, version: str) -> bytes:
         return rjsmin.jsmin(f.read()).encode()
 
 
+class Validators(NamedTuple):
+    """What a static file's answer says of its freshness, by version asked and file."""
+
+    etag: str
+    cache_control: str
+    modified: float
+
+    @classmethod
+    def of(cls, path: Path, version: str, asked: str | None) -> "Validators":
+        control = IMMUTABLE if asked == version else REVALIDATE
+        return cls(f'W/"{version}"', control, path.stat().st_mtime)
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "etag": self.etag,
+            "cache-control": self.cache_control,
+            "last-modified": formatdate(self.modified, usegmt=True),
+        }
+
+    def current(self, headers: Headers) -> bool:
+        """RFC 9110 13.2.2: If-None-Match (weak comparison) decides; else If-Modified-Since."""
+        if_none_match = headers.get("if-none-match")
+        if if_none_match is not None:
+            tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+            return "*" in tags or self.etag.removeprefix("W/") in tags
+        if_modified_since = headers.get("if-modified-since")
+        if if_modified_since:
+            try:
+                since = parsedate_to_datetime(if_modified_since)
+            except (TypeError, ValueError):
+                return False
+            if since.tzinfo is None:
+                since = since.replace(tzinfo=UTC)
+            return int(self.modified) <= since.timestamp()
+        return False
+
+
 @get(STATIC_PATH + "js/app.js", include_in_schema=False, sync_to_thread=False)
 def app_script(request: Request) -> Response:
     """app.js, minified, with the caching of every static file (a route of its own, so the
     compression applies to it like to any page)."""
     path, version = static_file("js/app.js")
-    cache_control = IMMUTABLE if request.query_params.get("v") == version else REVALIDATE
-    etag = f'W/"{version}"'
-    modified = path.stat().st_mtime
-    headers = {"etag": etag, "cache-control": cache_control, "last-modified": _http_date(modified)}
-    if _not_modified(request.headers, etag, modified):
-        return Response(b"", status_code=304, headers=headers)
+    fresh = Validators.of(path, version, request.query_params.get("v"))
+    if fresh.current(request.headers):
+        return Response(b"", status_code=304, headers=fresh.headers())
     body = minified_script(str(path), version)
-    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=fresh.headers())
 
 
 def static_url(relative: str) -> str:
@@ -79,24 +114,6 @@ def static_url(relative: str) -> str:
     found = static_file(relative)
     url = STATIC_PATH + relative.lstrip("/")
     return f"{url}?v={found[1]}" if found else url
-
-
-def _not_modified(headers: Headers, etag: str, modified: float) -> bool:
-    """RFC 9110 13.2.2: If-None-Match (weak comparison) decides; else If-Modified-Since."""
-    if_none_match = headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return "*" in tags or etag.removeprefix("W/") in tags
-    if_modified_since = headers.get("if-modified-since")
-    if if_modified_since:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return int(modified) <= since.timestamp()
-    return False
 
 
 def static_caching(app):
@@ -111,21 +128,16 @@ def static_caching(app):
         if found is None:  # the router answers (404)
             return await app(scope, receive, send)
         path, version = found
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        cache_control = IMMUTABLE if query.get("v") == [version] else REVALIDATE
-        etag = f'W/"{version}"'
-        modified = path.stat().st_mtime
-        if _not_modified(Headers.from_scope(scope), etag, modified):
+        asked = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("v", [None])[0]
+        fresh = Validators.of(path, version, asked)
+        if fresh.current(Headers.from_scope(scope)):
+            # Vary as on the 200 it stands for.
+            headers = {**fresh.headers(), "vary": "Accept-Encoding"}
             await send(
                 {
                     "type": "http.response.start",
                     "status": 304,
-                    "headers": [
-                        (b"etag", etag.encode()),
-                        (b"cache-control", cache_control.encode()),
-                        (b"last-modified", _http_date(modified).encode()),
-                        (b"vary", b"Accept-Encoding"),  # as on the 200 it stands for
-                    ],
+                    "headers": [(k.encode(), v.encode()) for k, v in headers.items()],
                 }
             )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -134,17 +146,13 @@ def static_caching(app):
         async def with_cache_headers(message):
             if message["type"] == "http.response.start" and message["status"] == 200:
                 headers = MutableScopeHeaders.from_message(message)
-                headers["etag"] = etag
-                headers["cache-control"] = cache_control
+                headers["etag"] = fresh.etag
+                headers["cache-control"] = fresh.cache_control
             await send(message)
 
         await app(scope, receive, with_cache_headers)
 
     return middleware
-
-
-def _http_date(timestamp: float) -> str:
-    return datetime.fromtimestamp(int(timestamp), UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
 class VaryingCompression(CompressionMiddleware):

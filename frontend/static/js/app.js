@@ -176,13 +176,13 @@
   //     returns here afterwards; what was typed into the form is kept for that return.
   //   5xx, timeouts (15 s), network errors: nothing is swapped (noSwap 5xx); a message with
   //     Retry says so.
-  var saidByServer = new WeakSet();
   document.addEventListener("htmx:after:request", function (event) {
     var ctx = event.detail.ctx;
     var status = ctx.response && ctx.response.status;
-    if (ctx.hx && ctx.hx.trigger && ctx.hx.trigger.indexOf("roster:flash") >= 0) saidByServer.add(ctx);
-    if (ctx.hx && ctx.hx.location && /[?&]ended=1/.test(ctx.hx.location)) keepFormOf(ctx.sourceElement);
-    if (status >= 500 && !saidByServer.has(ctx)) {
+    var hx = ctx.hx || {};
+    if (hx.location && /[?&]ended=1/.test(hx.location)) keepFormOf(ctx.sourceElement);
+    var saidByServer = !!hx.trigger && hx.trigger.indexOf("roster:flash") >= 0;
+    if (status >= 500 && !saidByServer) {
       say({
         kind: "error",
         retry: true,
