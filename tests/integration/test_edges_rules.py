@@ -302,3 +302,29 @@ async def test_changing_an_email_to_an_invited_address_cancels_that_invite_where
     assert await invitations.pending_for_client(client_id) == []
     assert len(await invitations.pending_for_client(elsewhere)) == 1  # still needed there
     assert await invariants.violations() == []
+
+
+async def test_undo_twice_at_once_restores_one_grant_and_never_into_a_closed_account():
+    from app.access.undo import removal_token
+
+    client_id, _ = await make_client()
+    member = await make_user()
+    await access.grant_access(client_id, member["id"], ["tickets", "quotes"], actor=ADMIN)
+    removed = await access.revoke_access(client_id, member["id"], actor=ADMIN)
+    token = removal_token(client_id, member["id"], removed["keys"], actor=ADMIN)
+    outcomes = await asyncio.gather(
+        *(access.restore_access(client_id, token, actor=ADMIN) for _ in range(4)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, dict) for o in outcomes) == 1
+    assert all(isinstance(o, (dict, DomainError)) for o in outcomes), outcomes
+    assert await Grant.count().where(Grant.user == member["id"]) == 1
+    assert (await access.access_for(member["id"], client_id)).permissions == ("quotes", "tickets")
+    assert await invariants.violations() == []
+
+    removed = await access.revoke_access(client_id, member["id"], actor=ADMIN)
+    token = removal_token(client_id, member["id"], removed["keys"], actor=ADMIN)
+    await clients.set_status(client_id, "Closed", actor=ADMIN)
+    with pytest.raises(DomainError):
+        await access.restore_access(client_id, token, actor=ADMIN)
+    assert await access.access_for(member["id"], client_id) is None
