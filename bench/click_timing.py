@@ -53,10 +53,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import sync_playwright
 
-from bench.page_weight import STAFF, client_id, free_port, log_in
+from bench.page_weight import STAFF, client_id, log_in
+from soak.servers import answering, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -222,16 +222,8 @@ class Served:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.base_url}/login", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{self.label}: roster serve did not start; see {self.log.name}")
-            time.sleep(0.2)
+        if not answering(self.base_url, self.process, time.monotonic() + 30):
+            raise SystemExit(f"{self.label}: roster serve did not start; see {self.log.name}")
 
     def stop(self, keep: bool) -> None:
         if self.process is not None and self.process.poll() is None:

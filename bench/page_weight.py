@@ -23,7 +23,6 @@ import gzip
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import httpx
 from playwright.sync_api import sync_playwright
+
+from soak.servers import answering, free_port
 
 ROSTER = str(Path(sys.executable).parent / "roster")
 STAFF = ("admin@example.com", "admin-demo-2026", "/admin/login")
@@ -47,12 +48,6 @@ FAST_3G = {
 }
 KINDS = {"document": "html", "stylesheet": "css", "script": "js"}
 WEAK, STRONG = "password", "Xq7#mP2v!kL9wZ4r-tundra"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(workdir: str) -> tuple[subprocess.Popen, str]:
@@ -75,14 +70,8 @@ def start_server(workdir: str) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base_url}/login", timeout=1).status_code == 200:
-                return server, base_url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    if answering(base_url, server, time.monotonic() + 30):
+        return server, base_url
     server.kill()
     raise SystemExit("roster serve did not start")
 

@@ -6,7 +6,6 @@ median time of each and the median of the per-pair differences. Run: `make reset
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,14 +15,10 @@ from pathlib import Path
 
 import httpx
 
+from soak.servers import answering, free_port
+
 ROSTER = str(Path(sys.executable).parent / "roster")
 KNOWN = "known.person@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(env: dict, port: int) -> subprocess.Popen:
@@ -33,13 +28,8 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/login", timeout=1)
-            return server
-        except httpx.TransportError:
-            time.sleep(0.2)
+    if answering(f"http://127.0.0.1:{port}", server, time.monotonic() + 30):
+        return server
     server.kill()
     raise SystemExit("roster serve did not start")
 

@@ -1,6 +1,6 @@
 """Real `roster serve` processes on 127.0.0.1, and an SMTP server that keeps what it receives.
 
-Shared by the soak run and tests/integration/test_two_servers.py."""
+Shared by the soak run, tests/integration/test_two_servers.py and the benchmarks in bench/."""
 
 import contextlib
 import email
@@ -29,6 +29,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answering(url: str, process: subprocess.Popen, deadline: float) -> bool:
+    """Whether the server at `url` answers GET /login with 200 before `deadline` (monotonic
+    seconds); False as soon as its process has ended."""
+    while True:
+        try:
+            if httpx.get(f"{url}/login", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+
+
 class Server:
     """One `roster serve` process; its output goes to `log_path`."""
 
@@ -46,19 +60,11 @@ class Server:
         )
 
     def wait_ready(self, deadline: float) -> None:
-        while True:
-            try:
-                if httpx.get(f"{self.url}/login", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"roster serve on port {self.port} did not start "
-                    f"(exit code {self.process.poll()}); its log, {self.log_path}:\n"
-                    + self.log_tail()
-                )
-            time.sleep(0.2)
+        if not answering(self.url, self.process, deadline):
+            raise RuntimeError(
+                f"roster serve on port {self.port} did not start "
+                f"(exit code {self.process.poll()}); its log, {self.log_path}:\n" + self.log_tail()
+            )
 
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
