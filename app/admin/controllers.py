@@ -11,6 +11,7 @@ from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.invitations import services as invitations
+from app.users.services import full_name
 from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
 from app.web.guards import admin_allows, admin_permission, admin_required
@@ -172,10 +173,8 @@ def chosen_label(choice: str, new_email: str | None, matches: list[dict]) -> str
     """What Select User shows as picked when the form comes back with an error."""
     if choice == "new" and new_email:
         return f"Create new user: {new_email}"
-    for m in matches:
-        if str(m["id"]) == choice:
-            return f"{m['first_name']} {m['last_name']} ({m['email']})"
-    return ""
+    picked = next((m for m in matches if str(m["id"]) == choice), None)
+    return f"{full_name(picked)} ({picked['email']})" if picked else ""
 
 
 def associated(outcome) -> str:
