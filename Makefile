@@ -7,7 +7,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 8000
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
-.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing page-weight click-timing
+.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing page-weight click-timing bench bench-quick bench-tools
 
 venv: $(STAMP)
 
@@ -101,3 +101,26 @@ CLICK_BEFORE ?= 86b6fd1
 CLICK_AFTER  ?= HEAD
 click-timing: $(STAMP) browser
 	$(BIN)/python -m bench.click_timing --before $(CLICK_BEFORE) --after $(CLICK_AFTER) $(CLICK_FLAGS)
+
+# The benchmark suite of issue #13 (bench/suite.py): every figure with its target and verdict, on
+# SQLite and, when ROSTER_TEST_POSTGRES_URL names a server, PostgreSQL (a scratch database each,
+# dropped); JSON in bench/results/latest.json. Not part of `make test`. `bench` generates
+# 1,000,000 users (about 20 minutes per engine); `bench-quick` 50,000 (a few minutes).
+BENCH_FLAGS ?=
+bench: $(STAMP) bench-tools
+	$(BIN)/python -m bench.suite $(BENCH_FLAGS)
+
+bench-quick: $(STAMP) bench-tools
+	$(BIN)/python -m bench.suite --quick $(BENCH_FLAGS)
+
+# wrk, the load generator, from Debian where we can install it; else bench/load.py's own client.
+bench-tools:
+	@if command -v wrk >/dev/null 2>&1; then \
+		echo "bench-tools: $$(command -v wrk)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	else \
+		echo "bench-tools: wrk cannot be installed here: the Python load generator is used"; \
+	fi
