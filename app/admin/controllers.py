@@ -11,7 +11,7 @@ from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError
 from app.invitations import services as invitations
-from app.users.services import full_name
+from app.users.services import association_candidates, full_name
 from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
 from app.web.guards import admin_allows, admin_permission, admin_required
@@ -114,7 +114,7 @@ async def user_search(
 ) -> Response:
     """Select User, as you type: matching users, or Create new user for a new email."""
     query = q.strip()
-    matches = await access.association_candidates(client_id, query)
+    matches = await association_candidates(client_id, query)
     new_email = None
     try:
         address, key = clean_email(query)

@@ -21,12 +21,18 @@ DETAIL = "admin/users/detail.html"
 
 
 @get("/admin/users", guards=[admin_permission(LIST_USERS)])
-async def user_list(request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1) -> Response:
-    rows, shown = await users.search_users(q, page=page, per_page=PAGE_SIZE)
+async def user_list(
+    request: Request, q: FromQuery[str] = "", after: FromQuery[str] = ""
+) -> Response:
+    """Key-set pages in id order: `after` is the last id of the page before (none: the first
+    page). Next, and back to the first page; no page numbers, no total."""
+    after_id = parse_id(after) or 0
+    rows, more = await users.search_users(q, after=after_id, per_page=PAGE_SIZE)
     context = {
         "users": rows,
         "q": q,
-        "shown": shown,
+        "after": after_id,
+        "next_after": rows[-1]["id"] if more else None,
         "deleted": request.query_params.get("deleted"),
     }
     if wants_fragment(request):

@@ -11,10 +11,11 @@ from app.auth.tables import PasswordReset, Session
 from app.auth.throttle import registering
 from app.dberrors import is_foreign_key_violation, is_unique_violation
 from app.errors import DomainError, NotFound
-from app.paging import Page, page_of
 from app.security import check_new_password, hash_password
+from app.users import search
+from app.users.search import key_values, user_keys
 from app.users.tables import User
-from app.validation import clean_email, clean_name, clean_search, email_key, parse_id
+from app.validation import clean_email, clean_name, email_key
 
 LANGUAGES = ("english", "french", "german", "spanish", "portuguese", "italian", "dutch")
 
@@ -90,6 +91,7 @@ async def create_user(
                     last_name=last,
                     email=email,
                     email_key=key,
+                    **user_keys(first, last, key),
                     password_hash=password_hash,
                     language=language,
                     created_at=now,
@@ -155,6 +157,7 @@ async def update_user(
                     User.last_name: last,
                     User.email: email,
                     User.email_key: key,
+                    **key_values(first, last, key),
                     User.language: language,
                 }
             ).where(User.id == user_id)
@@ -240,7 +243,9 @@ async def delete_user(user_id: int, *, actor: Actor) -> None:
 
 
 def matching_every_word(query: str) -> list:
-    """Conditions on User: each typed word is in the first name, the last name or the email."""
+    """The old substring conditions (ILIKE '%word%', no index can serve them). Used only by
+    app.access.services.association_candidates, which is being removed: search is
+    app.users.search now."""
     return [
         User.first_name.ilike(f"%{word}%")
         | User.last_name.ilike(f"%{word}%")
@@ -250,28 +255,12 @@ def matching_every_word(query: str) -> list:
 
 
 async def search_users(
-    query: str = "", *, page: int = 1, per_page: int = 25
-) -> tuple[list[dict], Page]:
-    """Manage Users: users matching every typed word (or whose id is the typed number), with how
-    many accounts each reaches; and the page shown. Three queries whatever the page length."""
-    query = clean_search(query)
-    user_id = parse_id(query.lstrip("#"))
-    conditions = [User.id == user_id] if user_id is not None else matching_every_word(query)
-    select = User.select(
-        User.id,
-        User.first_name,
-        User.last_name,
-        User.email,
-        User.totp_enabled,
-        User.last_login_at,
-        User.last_login_ip,
-        User.disabled,
-    )
-    count = User.count()
-    for condition in conditions:
-        select, count = select.where(condition), count.where(condition)
-    shown = page_of(page, size=per_page, total=await count)
-    rows = await select.order_by(User.id).limit(shown.size).offset(shown.offset)
+    query: str = "", *, after: int = 0, per_page: int = 25
+) -> tuple[list[dict], bool]:
+    """Manage Users: the users after id `after` (id order) matching the query (see
+    app.users.search), with how many accounts each reaches; and whether more follow. Two or
+    three queries, and no count of all matches."""
+    rows, more = await search.manage_page(query, after=after, size=per_page)
     counts = {}
     if rows:
         counts = {
@@ -282,7 +271,24 @@ async def search_users(
         }
     for row in rows:
         row["account_count"] = counts.get(row["id"], 0)
-    return rows, shown
+    return rows, more
+
+
+async def association_candidates(client_id: int, query: str, limit: int = 8) -> list[dict]:
+    """Users whose names or email start with the typed words, for Associate User (see
+    app.users.search.candidates); those already associated with the account are flagged."""
+    rows = await search.candidates(query, limit)
+    associated = set()
+    if rows:
+        associated = {
+            g["user"]
+            for g in await Grant.select(Grant.user).where(
+                (Grant.client == client_id) & Grant.user.is_in([r["id"] for r in rows])
+            )
+        }
+    for row in rows:
+        row["associated"] = row["id"] in associated
+    return rows
 
 
 async def record_login(user_id: int, *, ip: str, hostname: str | None) -> None:

@@ -1,0 +1,309 @@
+"""User search by prefix, on indexed keys (issue #13): Manage Users and Associate User.
+
+Each typed word must be the start of the first name, the last name, the email, or the part of
+the email after its '@' (a word typed as "@exam" looks at that part only). Words are compared
+folded: names through `name_key` (case-folded, accents dropped: "jose" finds "José"), emails
+the way `app.validation.email_key` folds them (case-folded, accents kept). A valid email
+address typed whole finds that address only (equality on the unique `email_key`); "123" or
+"#123" finds user #123 (and, without '#', also the emails starting with 123).
+
+A prefix is compared as a range, `key >= 'abc' AND key < 'abd'`, never LIKE: a plain btree
+serves it on both engines (in code-point order: SQLite's BINARY collation, PostgreSQL's
+COLLATE "C" on these columns), and '%', '_' and '\\' typed are plain characters, nothing to
+escape.
+"""
+
+import unicodedata
+from dataclasses import dataclass, field
+
+from piccolo.query.methods.raw import Raw
+
+from app.users.tables import User
+from app.validation import clean_search, email_key, parse_id
+
+NAME_KEY_MAX = 255
+KEY_COLUMNS = ("first_name_key", "last_name_key", "email_domain_key")
+# Manage Users: below this many rows matching a word, the ids are collected through the key
+# indexes and sorted; from it, walking the primary key and filtering finds a page sooner.
+DENSE_FROM = 4000
+LISTED = "id, first_name, last_name, email, totp_enabled, last_login_at, last_login_ip, disabled"
+
+
+def name_key(value: str) -> str:
+    """A name as search compares it: case-folded, compatibility forms and accents dropped."""
+    value = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", value or "").casefold())
+    return "".join(c for c in value if not unicodedata.combining(c))[:NAME_KEY_MAX]
+
+
+def domain_key(key: str) -> str:
+    """The part of an email key after its last '@'."""
+    return key.rpartition("@")[2]
+
+
+def user_keys(first_name: str, last_name: str, key: str) -> dict:
+    """The search keys to store with a user's names and email key."""
+    return {
+        "first_name_key": name_key(first_name),
+        "last_name_key": name_key(last_name),
+        "email_domain_key": domain_key(key),
+    }
+
+
+def key_values(first_name: str, last_name: str, key: str) -> dict:
+    """user_keys, as User columns (for insert and update)."""
+    return {getattr(User, k): v for k, v in user_keys(first_name, last_name, key).items()}
+
+
+def after_prefix(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix`, in code-point
+    order (None: there is none)."""
+    chars = list(prefix)
+    while chars:
+        code = ord(chars[-1]) + 1
+        if code <= 0x10FFFF:
+            chars[-1] = chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def _fold_email(word: str) -> str:
+    return unicodedata.normalize("NFKC", word).casefold()
+
+
+@dataclass
+class Word:
+    """One typed word, and the (column, prefix) pairs any of which it may match."""
+
+    text: str
+    branches: list[tuple[str, str]]
+
+    @property
+    def weight(self) -> int:
+        return max(len(prefix) for _, prefix in self.branches)
+
+
+@dataclass
+class Search:
+    """A typed query, understood: all users, one id, one exact email, or words."""
+
+    user_id: int | None = None
+    email_key: str | None = None
+    words: list[Word] = field(default_factory=list)
+    everyone: bool = False
+
+
+def parse(query: str) -> Search:
+    """Raises DomainError (from clean_search) for control characters or an overlong query."""
+    query = clean_search(query)
+    if not query:
+        return Search(everyone=True)
+    if query.startswith("#"):
+        return Search(user_id=parse_id(query[1:]) or 0)
+    if " " not in query and "@" in query[1:] and _is_address(query):
+        return Search(email_key=email_key(query))
+    words = []
+    for text in query.split():
+        email = _fold_email(text)
+        if text.startswith("@"):
+            branches = [("email_domain_key", email.lstrip("@"))]
+        elif "@" in text:
+            branches = [("email_key", email)]
+        else:
+            names = name_key(text)
+            branches = [
+                ("first_name_key", names),
+                ("last_name_key", names),
+                ("email_key", email),
+                ("email_domain_key", email),
+            ]
+        branches = [(column, prefix) for column, prefix in branches if prefix]
+        if branches:
+            words.append(Word(text, branches))
+    return Search(user_id=parse_id(query), words=words, everyone=not words)
+
+
+def _is_address(query: str) -> bool:
+    from app.errors import DomainError
+    from app.validation import clean_email
+
+    try:
+        clean_email(query)
+    except DomainError:
+        return False
+    return True
+
+
+class Sql:
+    """SQL text with Piccolo's {} placeholders, and its arguments, built up in order."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.args: list = []
+
+    def add(self, text: str, *args) -> "Sql":
+        self.parts.append(text)
+        self.args.extend(args)
+        return self
+
+    def range(self, column: str, prefix: str) -> "Sql":
+        high = after_prefix(prefix)
+        if high is None:
+            return self.add(f"{column} >= {{}}", prefix)
+        return self.add(f"({column} >= {{}} AND {column} < {{}})", prefix, high)
+
+    def word(self, word: Word) -> "Sql":
+        self.add("(")
+        for n, (column, prefix) in enumerate(word.branches):
+            if n:
+                self.add(" OR ")
+            self.range(column, prefix)
+        return self.add(")")
+
+    def words(self, words: list[Word]) -> "Sql":
+        for word in words:
+            self.add(" AND ").word(word)
+        return self
+
+    def raw(self) -> Raw:
+        return User.raw("".join(self.parts), *self.args)
+
+
+# Associate User ------------------------------------------------------------------------------
+
+# What each branch orders by, after the key it matched: the same tail for all, so that the
+# first rows of each branch include the first rows overall (see candidates).
+_BRANCH_ORDER = {
+    "first_name_key": "first_name_key, last_name_key, id",
+    "last_name_key": "last_name_key, first_name_key, id",
+    "email_key": "email_key",
+    "email_domain_key": "email_domain_key, first_name_key, last_name_key, id",
+}
+_PICKED = "id, first_name, last_name, email, first_name_key, last_name_key"
+
+
+def candidates_query(search: Search, limit: int) -> Raw | None:
+    """Associate User's one statement: for the most telling word, one branch per key it may
+    match, each walking its index in order and stopping at `limit` rows (the other words
+    checked on the way); plus the typed id, if any. A UNION ALL of those few rows."""
+    sql = Sql()
+    branches = []
+    if search.user_id is not None:
+        branches.append(
+            Sql().add(f"SELECT {_PICKED}, '' AS matched FROM users WHERE id = {{}}", search.user_id)
+        )
+    if search.email_key is not None:
+        branches.append(
+            Sql().add(
+                f"SELECT {_PICKED}, email_key AS matched FROM users WHERE email_key = {{}}",
+                search.email_key,
+            )
+        )
+    if search.words:
+        driving = max(search.words, key=lambda w: w.weight)
+        others = [w for w in search.words if w is not driving]
+        for column, prefix in driving.branches:
+            branch = Sql().add(f"SELECT {_PICKED}, {column} AS matched FROM users WHERE ")
+            branch.range(column, prefix).words(others)
+            branch.add(f" ORDER BY {_BRANCH_ORDER[column]} LIMIT {{}}", limit)
+            branches.append(branch)
+    if not branches:
+        return None
+    for n, branch in enumerate(branches):
+        if n:
+            sql.add(" UNION ALL ")
+        sql.add("SELECT * FROM (").add("".join(branch.parts), *branch.args).add(f") AS b{n}")
+    return sql.raw()
+
+
+async def candidates(query: str, limit: int = 8) -> list[dict]:
+    """Users for Associate User's type-ahead: the first `limit` by the key they matched (then
+    first name, last name, id), listed by name. Nothing for under two characters (but an id)."""
+    search = parse(query)
+    if search.everyone or (search.user_id is None and len(query.replace(" ", "")) < 2):
+        return []
+    select = candidates_query(search, limit)
+    if select is None:
+        return []
+    best: dict[int, tuple] = {}
+    for row in await select:
+        rank = (row["matched"], row["first_name_key"], row["last_name_key"], row["id"])
+        if row["id"] not in best or rank < best[row["id"]][0]:
+            best[row["id"]] = (rank, row)
+    picked = [row for _, row in sorted(best.values(), key=lambda pair: pair[0])[:limit]]
+    picked.sort(key=lambda r: (r["first_name_key"], r["last_name_key"], r["id"]))
+    for row in picked:
+        for column in ("matched", "first_name_key", "last_name_key"):
+            row.pop(column)
+    return picked
+
+
+# Manage Users --------------------------------------------------------------------------------
+
+
+def probe_query(words: list[Word], limit: int = DENSE_FROM) -> Raw:
+    """How many users each word matches, counting no further than `limit`: index-only range
+    counts, at most `limit` entries read per word."""
+    sql = Sql().add("SELECT ")
+    for n, word in enumerate(words):
+        if n:
+            sql.add(", ")
+        sql.add("(SELECT count(*) FROM (")
+        for b, (column, prefix) in enumerate(word.branches):
+            if b:
+                sql.add(" UNION ALL ")
+            sql.add("SELECT 1 FROM users WHERE ").range(column, prefix)
+        sql.add(f" LIMIT {{}}) AS w{n}) AS w{n}", limit)
+    return sql.raw()
+
+
+def page_query(search: Search, *, after: int, size: int, driving: Word | None = None) -> Raw:
+    """Manage Users' page: up to `size` users with ids above `after`, in id order.
+
+    With a `driving` word, that word's matches are collected through the key indexes (one
+    range per key) and the rest checked on them: for words matching few users. Without one,
+    the primary key is walked from `after` and every word checked on each row: for words
+    matching many, where a page is soon filled."""
+    sql = Sql().add(f"SELECT {LISTED} FROM users WHERE id > {{}}", after)
+    if search.user_id is not None:
+        sql.add(" AND id = {}", search.user_id)
+    elif search.email_key is not None:
+        sql.add(" AND email_key = {}", search.email_key)
+    elif driving is not None:
+        sql.add(" AND id IN (")
+        for b, (column, prefix) in enumerate(driving.branches):
+            if b:
+                sql.add(" UNION ALL ")
+            sql.add("SELECT id FROM users WHERE ").range(column, prefix)
+        sql.add(")").words([w for w in search.words if w is not driving])
+    elif search.words:
+        # The unary + keeps SQLite from reaching for the key indexes here (harmless text
+        # concatenation of nothing on PostgreSQL would do the same; the planner there already
+        # walks the primary key when a word matches many).
+        sql.add(" AND ").add("(")
+        for n, word in enumerate(search.words):
+            if n:
+                sql.add(" AND ")
+            sql.word(word)
+        sql.add(")")
+    return sql.add(" ORDER BY id LIMIT {}", size).raw()
+
+
+async def manage_page(query: str, *, after: int = 0, size: int = 25) -> tuple[list[dict], bool]:
+    """Manage Users: the users after id `after` matching the query, `size` at most, and
+    whether more follow. No count: one probe (for words) and one page query."""
+    search = parse(query)
+    if search.user_id is not None:
+        search = Search(user_id=search.user_id)  # "123" or "#123": that user only
+    driving = await driving_word(search)
+    rows = await page_query(search, after=max(after, 0), size=size + 1, driving=driving)
+    return rows[:size], len(rows) > size
+
+
+async def driving_word(search: Search) -> Word | None:
+    """The word matching fewest users, if it matches fewer than DENSE_FROM (see page_query)."""
+    if not search.words:
+        return None
+    counts = list((await probe_query(search.words))[0].values())
+    fewest = min(range(len(counts)), key=counts.__getitem__)
+    return search.words[fewest] if counts[fewest] < DENSE_FROM else None
