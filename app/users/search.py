@@ -26,6 +26,9 @@ KEY_COLUMNS = ("first_name_key", "last_name_key", "email_domain_key")
 # Manage Users: below this many rows matching a word, the ids are collected through the key
 # indexes and sorted; from it, walking the primary key and filtering finds a page sooner.
 DENSE_FROM = 4000
+# With several words, a word matching many may still be the way in: together they match
+# far fewer, and the primary-key walk would read many rows to fill a page.
+DENSE_FROM_SEVERAL = 20000
 LISTED = "id, first_name, last_name, email, totp_enabled, last_login_at, last_login_ip, disabled"
 
 
@@ -301,9 +304,11 @@ async def manage_page(query: str, *, after: int = 0, size: int = 25) -> tuple[li
 
 
 async def driving_word(search: Search) -> Word | None:
-    """The word matching fewest users, if it matches fewer than DENSE_FROM (see page_query)."""
+    """The word matching fewest users, if it matches fewer than DENSE_FROM (one word) or
+    DENSE_FROM_SEVERAL (see page_query)."""
     if not search.words:
         return None
-    counts = list((await probe_query(search.words))[0].values())
+    dense = DENSE_FROM if len(search.words) == 1 else max(DENSE_FROM, DENSE_FROM_SEVERAL)
+    counts = list((await probe_query(search.words, dense))[0].values())
     fewest = min(range(len(counts)), key=counts.__getitem__)
-    return search.words[fewest] if counts[fewest] < DENSE_FROM else None
+    return search.words[fewest] if counts[fewest] < dense else None

@@ -136,6 +136,7 @@ def test_prefix_bounds():
 @pytest.mark.parametrize("dense_from", [1, 10**9], ids=["primary-key walk", "key indexes"])
 async def test_key_set_pages_neither_repeat_nor_skip(monkeypatch, dense_from):
     monkeypatch.setattr(search, "DENSE_FROM", dense_from)
+    monkeypatch.setattr(search, "DENSE_FROM_SEVERAL", dense_from)
     wanted = []
     for i in range(23):
         wanted.append((await make_user("Paige", f"Tester{i}", email=f"p{i}@example.com"))["id"])
