@@ -52,7 +52,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -464,8 +464,6 @@ def timed_samples(session: Session, paths: list[str], samples: int, cap: float) 
 def fig_search(staff: Session, engine: str, summary: dict, cfg: dict) -> dict:
     inputs = ["a", "jo", "john s", "smi", summary["sample_email"]]
     client_id = summary["clients"]["Bench 25"]
-    from urllib.parse import quote
-
     limit = 20 if engine == "postgresql" else 50
     out = {"inputs": inputs, "target_p95_ms": limit}
     out["user_search"] = timed_samples(
@@ -772,10 +770,16 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
         add("4 type-ahead", err(f), target, f)
     elif f:
         u, m = f["user_search"], f["manage_users"]
+
+        def slowest(samples: dict) -> str:
+            path, ms = max(samples["per_input_p50_ms"].items(), key=lambda item: item[1])
+            return f"{unquote(path.split('q=', 1)[1])!r} {ms:.0f}"
+
         add(
             f"4 type-ahead at {users:,} users",
             f"user-search p50 {u['p50_ms']:.1f} / p95 {u['p95_ms']:.1f} ms (n={u['n']}); "
-            f"Manage Users p50 {m['p50_ms']:.1f} / p95 {m['p95_ms']:.1f} ms (n={m['n']})",
+            f"Manage Users p50 {m['p50_ms']:.1f} / p95 {m['p95_ms']:.1f} ms (n={m['n']}); "
+            f"slowest input's p50: {slowest(u)}, {slowest(m)} ms",
             target,
             f,
         )
@@ -842,7 +846,11 @@ def main() -> int:
     p.add_argument("--postgres", default=os.environ.get("ROSTER_TEST_POSTGRES_URL") or None)
     p.add_argument("--engines", default="sqlite,postgresql")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")
+    p.add_argument("--show", type=Path, help="print the table of an earlier JSON; run nothing")
     args = p.parse_args()
+    if args.show:
+        print(table(json.loads(args.show.read_text())))
+        return 0
     profile = "quick" if args.quick else "full"
     cfg = {**PROFILES[profile], "connections": args.connections}
     for key in ("users", "reps", "seconds"):
