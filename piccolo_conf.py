@@ -5,7 +5,8 @@ from urllib.parse import urlsplit
 
 from piccolo.conf.apps import AppRegistry
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
+
+from app.sqlite_engine import ReusingSQLiteEngine
 
 DEFAULT_DATABASE_URL = "sqlite:///./roster.sqlite3"
 
@@ -15,7 +16,7 @@ def engine_for(url: str):
     if scheme == "sqlite":
         path = url.removeprefix("sqlite:///") or "roster.sqlite3"
         # timeout: how long a writer waits for another's lock before failing.
-        return SQLiteEngine(path=path, timeout=30)
+        return ReusingSQLiteEngine(path=path, timeout=30)
     if scheme in ("postgresql", "postgres"):
         return PostgresEngine(config={"dsn": url}, log_queries=False)
     raise ValueError(

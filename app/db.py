@@ -71,13 +71,21 @@ def locked(select, strength: str = "UPDATE"):
     return select if is_sqlite() else select.lock_rows(strength)
 
 
+async def _keep_session_state(connection) -> None:
+    """asyncpg's pool runs a reset query (UNLISTEN, RESET ALL, advisory unlocks…) on every release:
+    a second round trip per query. Roster sets no session state, and an open transaction is still
+    rolled back by the pool itself."""
+
+
 async def start() -> None:
     if is_sqlite():
         await DB.run_ddl("PRAGMA journal_mode=WAL")
     else:
-        await DB.start_connection_pool(min_size=1, max_size=20)
+        await DB.start_connection_pool(min_size=1, max_size=20, reset=_keep_session_state)
 
 
 async def stop() -> None:
-    if not is_sqlite():
+    if is_sqlite():
+        await DB.close_idle_connections()
+    else:
         await DB.close_connection_pool()
