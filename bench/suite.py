@@ -644,9 +644,17 @@ def guarded(results: dict, name: str, fn, *args):
     results[name]["figure_seconds"] = round(time.monotonic() - started, 1)
 
 
+def revision() -> str:
+    """The checked-out commit, `-dirty` when the working tree has edits (the suite measures the
+    working tree as it is)."""
+    return subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+
+
 def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"roster-bench-{engine}-"))
-    results: dict = {}
+    results: dict = {"revision_at_start": revision()}
     try:
         with scratch_database(engine, pg_server, workdir) as (url, db_name):
             env = {k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")}
@@ -864,11 +872,7 @@ def main() -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "profile": profile,
         "config": cfg,
-        "revision": subprocess.run(
-            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-        ).stdout.strip(),
+        "revision": revision(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_tool": "wrk" if load.wrk_path() else "python (bench/load.py)",
         "targets": TARGETS,
@@ -878,10 +882,18 @@ def main() -> int:
         started = time.monotonic()
         results["engines"][engine] = run_engine(engine, args.postgres, cfg)
         results["engines"][engine]["seconds"] = round(time.monotonic() - started, 1)
+        results["engines"][engine]["revision_at_end"] = revision()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print(table(results))
-    print(f"\nJSON: {args.out}")
+    changed = [
+        f"{e}: {r['revision_at_start']} -> {r['revision_at_end']}"
+        for e, r in results["engines"].items()
+        if r["revision_at_start"] != r["revision_at_end"]
+    ]
+    if changed:
+        print(f"\nThe code changed during the run ({'; '.join(changed)}): run it again.")
+    print(f"\nJSON: {args.out} (revision {results['revision']})")
     return 0
 
 
