@@ -13,8 +13,8 @@ from app.clients.tables import Client
 from app.dberrors import is_unique_violation
 from app.errors import DomainError, Forbidden, NotFound
 from app.invitations.tables import Invitation
-from app.users.services import full_name, get_user, matching_every_word
-from app.validation import clean_permissions, clean_search
+from app.users.services import full_name, get_user
+from app.validation import clean_permissions
 
 
 class Access(msgspec.Struct, frozen=True):
@@ -235,23 +235,3 @@ async def note_account_login(user_id: int, client_id: int) -> None:
 
 async def is_owner(user_id: int, client_id: int) -> bool:
     return await Client.exists().where((Client.id == client_id) & (Client.owner == user_id))
-
-
-async def association_candidates(client_id: int, query: str, limit: int = 8) -> list[dict]:
-    """Users whose name or email matches, for Associate User; those already associated are
-    flagged. Two queries whatever the number of matches."""
-    from app.users.tables import User
-
-    query = clean_search(query)
-    if len(query.replace(" ", "")) < 2:
-        return []
-    select = User.select(User.id, User.first_name, User.last_name, User.email)
-    for condition in matching_every_word(query):
-        select = select.where(condition)
-    rows = await select.order_by(User.first_name).order_by(User.last_name).limit(limit)
-    associated = {
-        g["user"] for g in await Grant.select(Grant.user).where(Grant.client == client_id)
-    }
-    for row in rows:
-        row["associated"] = row["id"] in associated
-    return rows

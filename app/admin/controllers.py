@@ -3,7 +3,6 @@
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
-from app.access import services as access
 from app.access import views
 from app.admin.services import MANAGE_USERS, VIEW_ACCOUNT_USERS
 from app.auth import services as auth
@@ -147,7 +146,7 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
         )
     except DomainError as exc:
         client = await clients.get_client(client_id)
-        matches = await access.association_candidates(client_id, form.get("q", ""))
+        matches = await association_candidates(client_id, form.get("q", ""))
         field = exc.field if exc.field in ("user", "permissions") else "form"
         return render(
             request,

@@ -242,18 +242,6 @@ async def delete_user(user_id: int, *, actor: Actor) -> None:
         raise
 
 
-def matching_every_word(query: str) -> list:
-    """The old substring conditions (ILIKE '%word%', no index can serve them). Used only by
-    app.access.services.association_candidates, which is being removed: search is
-    app.users.search now."""
-    return [
-        User.first_name.ilike(f"%{word}%")
-        | User.last_name.ilike(f"%{word}%")
-        | User.email.ilike(f"%{word}%")
-        for word in query.split()
-    ]
-
-
 async def search_users(
     query: str = "", *, after: int = 0, per_page: int = 25
 ) -> tuple[list[dict], bool]:
