@@ -2,16 +2,15 @@
 the admin Users tab shows, plus Invite New User."""
 
 from litestar import Request, Response, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from app.access import services as access
 from app.access import views
-from app.clients.services import get_client
 from app.errors import DomainError
 from app.invitations import services as invitations
 from app.web.guards import owner_required
 from app.web.middleware import viewer_of
-from app.web.render import flash, render
+from app.web.render import flash, render, wants_fragment
 
 SECTION = {"base": "/account", "area": "client"}
 
@@ -21,16 +20,23 @@ def current_client_id(request: Request) -> int:
 
 
 @get("/account/users", guards=[owner_required])
-async def user_management(request: Request) -> Response:
-    client_id = current_client_id(request)
-    client = await get_client(client_id)
-    await access.check_manager(viewer_of(request).actor, client)
-    context = {
-        "invite_form": {},
-        "invite_errors": {},
-        **await views.section_context(client_id, can_manage=True, client=client, **SECTION),
-    }
-    return render(request, "client/users.html", context)
+async def user_management(
+    request: Request,
+    q: FromQuery[str] = "",
+    after: FromQuery[int] = 0,
+    invites_after: FromQuery[int] = 0,
+    part: FromQuery[str] = "",
+) -> Response:
+    """The page; with `part` (people or invites), only that list: a search or a further page."""
+    viewer = viewer_of(request)
+    page = {"query": q, "after": after, "invites_after": invites_after}
+    section = await views.section_context(viewer.client["id"], can_manage=True, **page, **SECTION)
+    await access.check_manager(
+        viewer.actor, section["client"], turned_off=viewer.user_management_off
+    )
+    if part in views.PARTS and wants_fragment(request):
+        return render(request, views.SECTION, section, block=part)
+    return render(request, "client/users.html", {"invite_form": {}, "invite_errors": {}, **section})
 
 
 @post("/account/users/invite", guards=[owner_required])

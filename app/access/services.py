@@ -13,6 +13,7 @@ from app.clients.tables import Client
 from app.dberrors import is_unique_violation
 from app.errors import DomainError, Forbidden, NotFound
 from app.invitations.tables import Invitation
+from app.users import search
 from app.users.services import full_name, get_user
 from app.validation import clean_permissions
 
@@ -29,14 +30,17 @@ class Access(msgspec.Struct, frozen=True):
         return self.is_owner or key in self.permissions
 
 
-async def check_manager(actor: Actor, client: dict) -> None:
+async def check_manager(actor: Actor, client: dict, *, turned_off: bool | None = None) -> None:
     """Rule 2: in the client area only the owner manages users, and only while staff allow it.
-    Staff are checked by their role (app.web.guards)."""
+    Staff are checked by their role (app.web.guards). `turned_off`: the setting, when the caller
+    has already read it in this request."""
     if actor.kind != "user":
         return
     if client["owner"] != actor.id:
         raise Forbidden("Only the account owner can manage its users.")
-    if await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT):
+    if turned_off is None:
+        turned_off = await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT)
+    if turned_off:
         raise Forbidden(
             "User management is turned off for client accounts. "
             "Contact support to change who has access."
@@ -177,31 +181,86 @@ async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
     return await grant_access(client_id, removal.user_id, removal.keys, actor=actor)
 
 
-async def account_users(client_id: int, *, user_id: int | None = None) -> list[dict]:
-    """The account's users (or the one user) with their grant, owner first: one query whatever
-    the count."""
-    query = Grant.select(
-        Grant.id.as_alias("grant_id"),
-        Grant.permissions,
-        Grant.created_at,
-        Grant.last_login_at.as_alias("account_last_login_at"),
-        Grant.user.id.as_alias("user_id"),
-        Grant.user.first_name.as_alias("first_name"),
-        Grant.user.last_name.as_alias("last_name"),
-        Grant.user.email.as_alias("email"),
-        Grant.user.last_login_at.as_alias("last_login_at"),
-        Grant.user.last_login_ip.as_alias("last_login_ip"),
-        Grant.user.last_login_hostname.as_alias("last_login_hostname"),
-        Grant.client.owner.as_alias("owner_id"),
-    ).where(Grant.client == client_id)
+# The account and (a page of) its people, in one statement. The LEFT JOIN keeps the account's row
+# when no grant matches; the owner comes first, then grants in the order they were given, which
+# is also the key-set order of the pages after the first.
+_ACCOUNT_PEOPLE_SQL = """
+SELECT c.id AS client_id, c.company_name AS company_name, c.first_name AS client_first_name,
+  c.last_name AS client_last_name, c.email AS client_email, c.status AS status, c.owner AS owner,
+  c.created_at AS created_at,
+  (SELECT COUNT(*) FROM grants WHERE grants.client = c.id) AS user_count,
+  g.id AS grant_id, g.permissions AS permissions, g.last_login_at AS account_last_login_at,
+  u.id AS user_id, u.first_name AS first_name, u.last_name AS last_name, u.email AS email,
+  u.last_login_at AS last_login_at, u.last_login_ip AS last_login_ip,
+  u.last_login_hostname AS last_login_hostname
+FROM clients c
+LEFT JOIN (grants g JOIN users u ON u.id = g."user") ON g.client = c.id"""
+
+PEOPLE_PAGE = 25
+
+
+class AccountPeople(msgspec.Struct):
+    """An account, a page of its users (owner first), and what the pager needs."""
+
+    client: dict
+    users: list[dict]
+    user_count: int  # everyone in the account, whatever the search
+    more_after: int | None = None  # the grant id the next page starts after, if there is one
+
+
+def _person(row: dict) -> dict:
+    person = {k: row[k] for k in _PERSON_KEYS}
+    person["is_owner"] = row["owner"] == row["user_id"]
+    person["permission_keys"] = permissions.granted(row["permissions"], is_owner=person["is_owner"])
+    return person
+
+
+_PERSON_KEYS = (
+    "grant_id", "permissions", "account_last_login_at", "user_id", "first_name", "last_name",
+    "email", "last_login_at", "last_login_ip", "last_login_hostname",
+)  # fmt: skip
+
+
+async def account_people(
+    client_id: int,
+    *,
+    query: str = "",
+    after: int = 0,
+    size: int = PEOPLE_PAGE,
+    user_id: int | None = None,
+) -> AccountPeople:
+    """The account with a page of its users: `size` of them (owner first) whose names or email
+    start with the words of `query`, after grant `after`; or only `user_id`. One statement."""
+    if not db.valid_id(client_id):
+        raise NotFound("No such client account.")
+    sql = search.Sql().add(_ACCOUNT_PEOPLE_SQL)
     if user_id is not None:
-        query = query.where(Grant.user == user_id)
-    rows = await query.order_by(Grant.id)
-    for row in rows:
-        row["is_owner"] = row["owner_id"] == row["user_id"]
-        row["permission_keys"] = permissions.granted(row["permissions"], is_owner=row["is_owner"])
-    rows.sort(key=lambda r: not r["is_owner"])
-    return rows
+        sql.add(' AND g."user" = {}', user_id)
+    for word in search.parse(query).words:
+        sql.add(" AND ").word(word)
+    if after:
+        sql.add(' AND g.id > {} AND g."user" <> c.owner', after)
+    sql.add(" WHERE c.id = {}", client_id)
+    sql.add(' ORDER BY CASE WHEN g."user" = c.owner THEN 0 ELSE 1 END, g.id LIMIT {}', size + 1)
+    rows = await sql.raw()
+    if not rows:
+        raise NotFound("No such client account.")
+    first = rows[0]
+    client = {
+        "id": first["client_id"],
+        "company_name": first["company_name"],
+        "first_name": first["client_first_name"],
+        "last_name": first["client_last_name"],
+        "email": first["client_email"],
+        "status": first["status"],
+        "owner": first["owner"],
+        "created_at": first["created_at"],
+    }
+    people = [_person(r) for r in rows[:size] if r["user_id"] is not None]
+    more = len(rows) > size
+    return AccountPeople(
+        client, people, first["user_count"], people[-1]["grant_id"] if more else None
+    )
 
 
 async def user_accounts(user_id: int) -> list[dict]:

@@ -6,7 +6,8 @@ from litestar import Request, Response
 from app.access import services as access
 from app.access.permissions import ALL_KEYS
 from app.access.undo import removal_token
-from app.clients.services import display_name, get_client
+from app.clients.services import display_name
+from app.db import MAX_ID
 from app.errors import DomainError, NotFound, Throttled
 from app.invitations import services as invitations
 from app.users.services import full_name
@@ -15,16 +16,40 @@ from app.web.middleware import viewer_of
 from app.web.render import flash, render
 
 SECTION = "shared/account_users.html"
+# The section's lists that a search or a pager re-renders alone.
+PARTS = ("people", "invites")
 
 
 async def section_context(
-    client_id: int, *, base: str, area: str, can_manage: bool, client: dict | None = None
+    client_id: int,
+    *,
+    base: str,
+    area: str,
+    can_manage: bool,
+    query: str = "",
+    after: int = 0,
+    invites_after: int = 0,
 ) -> dict:
-    client = client or await get_client(client_id)
+    """The account, a page of its users and a page of its open invites: two statements."""
+    if not (0 <= after <= MAX_ID and 0 <= invites_after <= MAX_ID):
+        raise NotFound("There is no such page of this account's users.")
+    people = await access.account_people(client_id, query=query, after=after)
+    invites = await invitations.open_invites(
+        client_id, after=invites_after, size=invitations.INVITES_PAGE + 1
+    )
+    more_invites = len(invites) > invitations.INVITES_PAGE
+    invites = invites[: invitations.INVITES_PAGE]
     return {
-        "users": await access.account_users(client_id),
-        "invites": await invitations.pending_for_client(client_id),
-        "account_name": display_name(client),
+        "client": people.client,
+        "users": people.users,
+        "user_count": people.user_count,
+        "users_after": people.more_after,
+        "users_query": query,
+        "users_paged": bool(after or query),
+        "invites": invites,
+        "invites_after": invites[-1]["id"] if more_invites else None,
+        "invites_paged": bool(invites_after),
+        "account_name": display_name(people.client),
         "base": base,
         "area": area,
         "can_manage": can_manage,
@@ -39,13 +64,12 @@ async def render_section(
     area: str,
     can_manage: bool = True,
     status: int = 200,
-    client: dict | None = None,
+    block: str = "section",
+    **page,
 ) -> Response:
-    """The section alone; `client` when the caller already has the account."""
-    context = await section_context(
-        client_id, base=base, area=area, can_manage=can_manage, client=client
-    )
-    return render(request, SECTION, context, block="section", status=status)
+    """The section alone (or one of its blocks), `page` saying which users and invites."""
+    context = await section_context(client_id, base=base, area=area, can_manage=can_manage, **page)
+    return render(request, SECTION, context, block=block, status=status)
 
 
 async def run_action(
@@ -79,7 +103,7 @@ async def remove_access(
         f"Removed the access of {full_name(removed['user'])} to {display_name(removed['client'])}.",
         undo={"url": f"{base}/users/{user_id}/restore", "token": token},
     )
-    return await render_section(request, client_id, base=base, area=area, client=removed["client"])
+    return await render_section(request, client_id, base=base, area=area)
 
 
 async def restore_access(
@@ -104,19 +128,20 @@ def cancelled(email: str) -> str:
     return f"Invite to {email} cancelled: its link no longer works."
 
 
-async def account_user(client_id: int, user_id: int) -> dict:
-    rows = await access.account_users(client_id, user_id=user_id)
-    if not rows:
+async def account_user(client_id: int, user_id: int) -> tuple[dict, dict]:
+    """The account and one of its users."""
+    people = await access.account_people(client_id, user_id=user_id)
+    if not people.users:
         raise NotFound("This user no longer has access to this account.")
-    return rows[0]
+    return people.client, people.users[0]
 
 
 async def permissions_form(
     request: Request, client_id: int, user_id: int, *, base: str
 ) -> Response:
     """The Manage Permissions form of one user, loaded into the section's dialog on opening."""
-    await access.check_manager(viewer_of(request).actor, await get_client(client_id))
-    user = await account_user(client_id, user_id)
+    client, user = await account_user(client_id, user_id)
+    await access.check_manager(viewer_of(request).actor, client)
     if user["is_owner"]:
         raise DomainError("The owner always has every permission: theirs cannot be edited.")
     return render(request, SECTION, {"u": user, "base": base}, block="permissions_form")
@@ -131,7 +156,7 @@ async def edit_permissions(
             client_id, user_id, keys, actor=viewer_of(request).actor
         )
     except DomainError as exc:
-        user = await account_user(client_id, user_id)
+        _, user = await account_user(client_id, user_id)
         return render(
             request,
             SECTION,
@@ -141,7 +166,7 @@ async def edit_permissions(
             headers={"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"},
         )
     flash(request, f"Permissions of {full_name(saved['user'])} saved.")
-    return await render_section(request, client_id, base=base, area=area, client=saved["client"])
+    return await render_section(request, client_id, base=base, area=area)
 
 
 async def invite_form_values(request: Request) -> tuple[dict, list[str]]:

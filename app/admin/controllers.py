@@ -76,22 +76,34 @@ STATUS_NOTICES = {
 
 @get("/admin/clients/{client_id:int}/users", guards=[admin_permission(VIEW_ACCOUNT_USERS)])
 async def users_tab(
-    request: Request, client_id: FromPath[int], notice: FromQuery[str] = ""
+    request: Request,
+    client_id: FromPath[int],
+    notice: FromQuery[str] = "",
+    q: FromQuery[str] = "",
+    after: FromQuery[int] = 0,
+    invites_after: FromQuery[int] = 0,
+    part: FromQuery[str] = "",
 ) -> Response:
-    client = await clients.get_client(client_id)
-    can_manage = admin_allows(request, MANAGE_USERS)
+    """The Users tab; with `part` (people or invites), only that list: a search or a page."""
+    section = await views.section_context(
+        client_id,
+        can_manage=admin_allows(request, MANAGE_USERS),
+        query=q,
+        after=after,
+        invites_after=invites_after,
+        **section_options(client_id),
+    )
+    if part in views.PARTS and wants_fragment(request):
+        return render(request, views.SECTION, section, block=part)
     context = {
-        "client": client,
-        "client_name": clients.display_name(client),
+        "client_name": section["account_name"],
         "form": {},
         "errors": {},
         "matches": [],
         "new_email": None,
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
-        **await views.section_context(
-            client_id, can_manage=can_manage, client=client, **section_options(client_id)
-        ),
+        **section,
     }
     return render(request, "admin/clients/users.html", context)
 

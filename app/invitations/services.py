@@ -16,7 +16,6 @@ from app.dberrors import is_unique_violation
 from app.errors import DomainError, NotFound, Throttled
 from app.invitations.tables import Invitation
 from app.mail.services import enqueue
-from app.mail.tables import OutboundEmail
 from app.security import new_token, token_hash
 from app.users.services import find_by_email, full_name, get_user, register_user
 from app.users.tables import User
@@ -389,30 +388,39 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
     return client_id
 
 
-async def pending_for_client(client_id: int) -> list[dict]:
-    """Invites not accepted nor cancelled (pending or expired), oldest first: one query."""
-    rows = (
-        await Invitation.select()
-        .where((Invitation.client == client_id) & _is_open())
-        .order_by(Invitation.id)
-    )
-    latest_email = {}
-    if rows:
-        for email in (
-            await OutboundEmail.select(
-                OutboundEmail.invitation, OutboundEmail.status, OutboundEmail.last_error
-            )
-            .where(OutboundEmail.invitation.is_in([r["id"] for r in rows]))
-            .order_by(OutboundEmail.id)
-        ):
-            latest_email[email["invitation"]] = email
+# Open invites (pending or expired) with whether their latest email failed, in one statement.
+_OPEN_INVITES_SQL = """
+SELECT i.*,
+  (SELECT o.status FROM outbound_emails o WHERE o.invitation = i.id
+   ORDER BY o.id DESC LIMIT 1) AS mail_status,
+  (SELECT o.last_error FROM outbound_emails o WHERE o.invitation = i.id
+   ORDER BY o.id DESC LIMIT 1) AS mail_error
+FROM invitations i
+WHERE i.client = {} AND i.accepted_at IS NULL AND i.cancelled_at IS NULL AND i.id > {}
+ORDER BY i.id"""
+
+INVITES_PAGE = 25
+
+
+async def open_invites(client_id: int, *, after: int = 0, size: int | None = None) -> list[dict]:
+    """Invites not accepted nor cancelled (pending or expired), oldest first: `size` of them
+    (all if None) after invite `after`."""
+    sql, args = _OPEN_INVITES_SQL, [client_id, after]
+    if size is not None:
+        sql, args = sql + " LIMIT {}", [*args, size]
+    rows = await Invitation.raw(sql, *args)
     now = clock.now()
     for row in rows:
         row["status"] = status(row, now)
         row["permission_keys"] = permissions.deserialize(row["permissions"])
-        email = latest_email.get(row["id"])
-        row["delivery_failed"] = bool(email and email["status"] != "sent" and email["last_error"])
+        row["delivery_failed"] = bool(
+            row["mail_status"] not in (None, "sent") and row["mail_error"]
+        )
     return rows
+
+
+async def pending_for_client(client_id: int) -> list[dict]:
+    return await open_invites(client_id)
 
 
 async def associate(
