@@ -45,7 +45,7 @@ async def section_context(
         "user_count": people.user_count,
         "users_after": people.more_after,
         "users_query": query,
-        "users_paged": bool(after or query),
+        "users_paged": bool(after),
         "invites": invites,
         "invites_after": invites[-1]["id"] if more_invites else None,
         "invites_paged": bool(invites_after),
