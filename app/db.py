@@ -15,6 +15,20 @@ warnings.filterwarnings("ignore", message=".*SQLite doesn't support ILIKE")
 MAX_ID = 2**31 - 1
 
 
+class Record(dict):
+    """A row that also reads as attributes. Templates say `u.email`, and Jinja tries the
+    attribute before the key: on a plain dict each read is a failed lookup and a caught
+    exception (hundreds per Users tab)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def is_sqlite() -> bool:
     return isinstance(DB, SQLiteEngine)
 

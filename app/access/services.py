@@ -209,7 +209,7 @@ class AccountPeople(msgspec.Struct):
 
 
 def _person(row: dict) -> dict:
-    person = {k: row[k] for k in _PERSON_KEYS}
+    person = db.Record({k: row[k] for k in _PERSON_KEYS})
     person["is_owner"] = row["owner"] == row["user_id"]
     person["permission_keys"] = permissions.granted(row["permissions"], is_owner=person["is_owner"])
     return person

@@ -408,7 +408,7 @@ async def open_invites(client_id: int, *, after: int = 0, size: int | None = Non
     sql, args = _OPEN_INVITES_SQL, [client_id, after]
     if size is not None:
         sql, args = sql + " LIMIT {}", [*args, size]
-    rows = await Invitation.raw(sql, *args)
+    rows = [db.Record(row) for row in await Invitation.raw(sql, *args)]
     now = clock.now()
     for row in rows:
         row["status"] = status(row, now)

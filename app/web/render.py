@@ -3,6 +3,7 @@
 import json
 import re
 from datetime import datetime
+from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response
@@ -60,12 +61,21 @@ def linkify(text: str | None) -> Markup:
     return Markup(_ESCAPED_URL.sub(link, str(escape(text or ""))))
 
 
+@lru_cache(maxsize=1024)
+def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
+    """A grant in one line (shared/permission_summary.html), rendered once per distinct grant:
+    an account's rows share a handful, and a macro call per row is a tenth of a Users tab."""
+    macro = templates.get_template("shared/permission_summary.html").module.permission_summary
+    return Markup(macro(tuple(keys), owner))
+
+
 templates.filters["relative_time"] = relative_time
 templates.filters["datetime"] = format_datetime
 templates.filters["linkify"] = linkify
 # /static/<path>?v=<content hash>: cached for a year by browsers (app.web.delivery).
 templates.globals["static_url"] = static_url
 templates.globals["PERMISSIONS"] = PERMISSIONS
+templates.globals["permission_summary"] = permission_summary
 templates.globals["PERMISSION_LABELS"] = LABELS
 templates.globals["PERMISSION_SHORT"] = SHORT_LABELS
 # The server's length limits, given to the browser as maxlength (app.validation enforces them).
