@@ -7,8 +7,17 @@ is timed too, as raw SQL on the same data.
     python -m bench.search_timing --engine sqlite [--users 1000000] [--runs 50] [--old]
     python -m bench.search_timing --engine postgres --admin-url postgresql://postgres@127.0.0.1/test
 
+The names: --data bench (default) draws them as the benchmark suite's bench/data.py does (a few
+very common names: "John" and "Smith" about one user in ten each), --data faker from Faker's
+pools (many rarer names). PostgreSQL's table is VACUUM ANALYZEd after the load, SQLite's ANALYZEd.
+
+Before/after comparisons on the same data: --previous-indexes puts back the indexes as they were
+before roster_2026_12_02 (its `backwards`), --search-module PATH times another version of
+app/users/search.py (e.g. `git show REV:app/users/search.py > /tmp/search_rev.py`), and --name
+and --reuse keep several scratch databases side by side, measured in turn.
+
 SQLite: a file under /tmp, removed at the end (--keep keeps it). PostgreSQL: a scratch database
-roster_search_bench, dropped at the end (--keep keeps it)."""
+roster_search_bench (or --name), dropped at the end (--keep keeps it)."""
 
 import argparse
 import asyncio
@@ -22,7 +31,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-INPUTS = ["a", "jo", "john s", "smi", "maria gar", "zzq", "@exam", "#500000", "EMAIL"]
+INPUTS = ["a", "jo", "john s", "smi", "maria gar", "john smi", "zzq", "@exam", "#500000", "EMAIL"]
 DOMAINS = (
     ["gmail.com"] * 6
     + ["example.com"] * 3
@@ -56,10 +65,8 @@ def ascii_of(name: str) -> str:
     return "".join(c for c in name_key(name) if c.isalnum() and c.isascii()) or "x"
 
 
-def users(n: int, seed: int = 11):
-    """Rows (first, last, email, email_key, first_key, last_key, domain_key), in batches."""
-    from app.users.search import user_keys
-
+def faker_people(n: int, seed: int = 11):
+    """(first, last, email) from Faker's pools, skewed."""
     rng = random.Random(seed)
     firsts, lasts = pools()
     # A few names are common, most rare: a skewed pick, as in real lists.
@@ -67,12 +74,26 @@ def users(n: int, seed: int = 11):
     last_w = [1 / (i + 1) ** 0.8 for i in range(len(lasts))]
     rng.shuffle(first_w)
     rng.shuffle(last_w)
-    batch = []
     chosen_f = rng.choices(firsts, first_w, k=n)
     chosen_l = rng.choices(lasts, last_w, k=n)
     for i in range(n):
         first, last = chosen_f[i], chosen_l[i]
-        email = f"{ascii_of(first)}.{ascii_of(last)}{i}@{rng.choice(DOMAINS)}"
+        yield first, last, f"{ascii_of(first)}.{ascii_of(last)}{i}@{rng.choice(DOMAINS)}"
+
+
+def users(n: int, data: str = "bench"):
+    """Rows (first, last, email, email_key, first_key, last_key, domain_key), in batches."""
+    from app.users.search import user_keys
+
+    if data == "bench":
+        from bench.data import _people
+
+        people = _people(n, 11)
+    else:
+        people = faker_people(n)
+    batch = []
+    for first, last, email in people:
+        email = email.lower()
         keys = user_keys(first, last, email)
         batch.append(
             (
@@ -103,7 +124,7 @@ COLUMNS = (
 )
 
 
-def fill_sqlite(path: str, n: int) -> None:
+def fill_sqlite(path: str, n: int, data: str) -> None:
     import sqlite3
 
     conn = sqlite3.connect(path)
@@ -113,7 +134,7 @@ def fill_sqlite(path: str, n: int) -> None:
         f"INSERT INTO users ({', '.join(COLUMNS)}, password_hash, created_at)"
         f" VALUES ({', '.join('?' * len(COLUMNS))}, 'x', '2026-01-01 00:00:00+00:00')"
     )
-    for batch in users(n):
+    for batch in users(n, data):
         conn.executemany(sql, batch)
     conn.commit()
     conn.execute("ANALYZE")
@@ -121,14 +142,14 @@ def fill_sqlite(path: str, n: int) -> None:
     conn.close()
 
 
-async def fill_postgres(url: str, n: int) -> None:
+async def fill_postgres(url: str, n: int, data: str) -> None:
     import datetime
 
     import asyncpg
 
     conn = await asyncpg.connect(url)
     now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    for batch in users(n):
+    for batch in users(n, data):
         await conn.copy_records_to_table(
             "users",
             records=[(*row, "x", now) for row in batch],
@@ -177,6 +198,28 @@ async def timed(fn, runs: int) -> tuple[float, float]:
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def use_search_module(path: str) -> None:
+    """Makes `path` the app's app.users.search (before anything imports it)."""
+    import importlib.util
+
+    import app.users
+
+    spec = importlib.util.spec_from_file_location("app.users.search", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["app.users.search"] = module
+    spec.loader.exec_module(module)
+    app.users.search = module
+
+
+async def previous_indexes() -> None:
+    """The indexes as they were before roster_2026_12_02 (that migration's backwards)."""
+    from app.migrations import roster_2026_12_02t12_00_00_000000 as covering
+
+    manager = await covering.forwards()
+    for raw in manager.raw_backwards:
+        await raw()
 
 
 async def measure(runs: int, old: bool) -> None:
@@ -236,16 +279,26 @@ def main() -> int:
     parser.add_argument("--old", action="store_true", help="time the old substring search too")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true", help="use a kept scratch database")
+    parser.add_argument("--name", default="roster_search_bench", help="scratch database name")
+    parser.add_argument("--data", choices=["bench", "faker"], default="bench")
+    parser.add_argument(
+        "--previous-indexes",
+        action="store_true",
+        help="after the load, the indexes as before roster_2026_12_02",
+    )
+    parser.add_argument("--search-module", help="time this file as app/users/search.py")
     args = parser.parse_args()
 
     if args.engine == "sqlite":
-        path = str(Path(tempfile.gettempdir()) / "roster_search_bench.sqlite3")
+        path = str(Path(tempfile.gettempdir()) / f"{args.name}.sqlite3")
         url = f"sqlite:///{path}"
     else:
-        url = urlunsplit(urlsplit(args.admin_url)._replace(path="/roster_search_bench"))
+        url = urlunsplit(urlsplit(args.admin_url)._replace(path=f"/{args.name}"))
     os.environ["ROSTER_DATABASE_URL"] = url
     os.environ.setdefault("ROSTER_SECRET_KEY", "bench")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    if args.search_module:
+        use_search_module(args.search_module)
 
     async def admin(statement: str) -> None:
         import asyncpg
@@ -264,13 +317,18 @@ def main() -> int:
                 for suffix in ("", "-wal", "-shm"):
                     Path(path + suffix).unlink(missing_ok=True)
                 migrate(url)
-                fill_sqlite(path, args.users)
+                fill_sqlite(path, args.users, args.data)
             else:
-                asyncio.run(admin("DROP DATABASE IF EXISTS roster_search_bench WITH (FORCE)"))
-                asyncio.run(admin("CREATE DATABASE roster_search_bench"))
+                asyncio.run(admin(f"DROP DATABASE IF EXISTS {args.name} WITH (FORCE)"))
+                asyncio.run(admin(f"CREATE DATABASE {args.name}"))
                 migrate(url)
-                asyncio.run(fill_postgres(url, args.users))
-            print(f"{args.users} users in {time.perf_counter() - start:.0f} s ({args.engine})")
+                asyncio.run(fill_postgres(url, args.users, args.data))
+            if args.previous_indexes:
+                asyncio.run(previous_indexes())
+            print(
+                f"{args.users} users ({args.data}) in {time.perf_counter() - start:.0f} s"
+                f" ({args.engine}{', previous indexes' if args.previous_indexes else ''})"
+            )
         asyncio.run(measure(args.runs, args.old))
     finally:
         if not args.keep:
@@ -278,7 +336,7 @@ def main() -> int:
                 for suffix in ("", "-wal", "-shm"):
                     Path(path + suffix).unlink(missing_ok=True)
             else:
-                asyncio.run(admin("DROP DATABASE IF EXISTS roster_search_bench WITH (FORCE)"))
+                asyncio.run(admin(f"DROP DATABASE IF EXISTS {args.name} WITH (FORCE)"))
     return 0
 
 

@@ -175,48 +175,230 @@ class Sql:
 # Associate User ------------------------------------------------------------------------------
 
 # What each branch orders by, after the key it matched: the same tail for all, so that the
-# first rows of each branch include the first rows overall (see candidates).
+# first rows of each branch include the first rows overall (see candidates). Each is the order
+# of that key's index, which holds every other key too (roster_2026_12_02): a branch reads its
+# index only, and the names to show are fetched for its few rows at the end.
 _BRANCH_ORDER = {
     "first_name_key": "first_name_key, last_name_key, id",
     "last_name_key": "last_name_key, first_name_key, id",
     "email_key": "email_key",
     "email_domain_key": "email_domain_key, first_name_key, last_name_key, id",
 }
-_PICKED = "id, first_name, last_name, email, first_name_key, last_name_key"
+_KEYS = "id, first_name_key, last_name_key"
+# Several words: each combination of one key per word is a branch of its own. A first-name and
+# a last-name range together walk the pair's index from its start when the other key's range is
+# pinned to one value: the probe lists up to VALUES of the names each name range holds.
+VALUES = 8
+# The probe counts each range's users up to COUNT_TO: a branch is walked on its smallest range.
+COUNT_TO = 2000
+# A way whose every range holds COUNT_TO users or more, and no name pinned, has no short walk:
+# its walk stops after SCAN index entries (see candidates).
+SCAN = 2000
+# Beyond this many combinations (three words or more), the most telling word drives instead.
+COMBINATIONS = 40
 
 
-def candidates_query(search: Search, limit: int) -> Raw | None:
-    """Associate User's one statement: for the most telling word, one branch per key it may
-    match, each walking its index in order and stopping at `limit` rows (the other words
-    checked on the way); plus the typed id, if any. A UNION ALL of those few rows."""
+def combinations(words: list[Word]) -> list[dict[str, str]]:
+    """Each way the words can match, one key per word: {column: prefix}, the prefixes on one
+    column merged (the longer, when one starts the other; no way at all otherwise)."""
+    ways: list[dict[str, str]] = [{}]
+    for word in words:
+        grown = []
+        for way in ways:
+            for column, prefix in word.branches:
+                held = way.get(column)
+                if held is None or held.startswith(prefix):
+                    merged = held or prefix
+                elif prefix.startswith(held):
+                    merged = prefix
+                else:
+                    continue
+                new = {**way, column: merged}
+                if new not in grown:
+                    grown.append(new)
+        ways = grown
+        if len(ways) > COMBINATIONS:
+            return []
+    return ways
+
+
+def probe_ranges_query(ranges: list[tuple[str, str]], valued: list[tuple[str, str]]) -> Raw:
+    """One statement: for each range in `ranges`, how many users it holds (up to COUNT_TO); for
+    each in `valued`, the first VALUES + 1 distinct keys in it (a skip from key to key through
+    the index). Rows (r, value, count): r the range's position in `ranges`, or 1000 + its
+    position in `valued`."""
     sql = Sql()
+    ctes = []
+    for n, (column, prefix) in enumerate(valued):
+        high = after_prefix(prefix)
+        cte = Sql().add(f"v{n}(k, n) AS (SELECT (SELECT {column} FROM users WHERE ")
+        cte.range(column, prefix)
+        cte.add(f" ORDER BY {column} LIMIT 1), 1 UNION ALL SELECT (SELECT {column} FROM users")
+        cte.add(f" WHERE {column} > v{n}.k")
+        if high is not None:
+            cte.add(f" AND {column} < {{}}", high)
+        cte.add(f" ORDER BY {column} LIMIT 1), v{n}.n + 1 FROM v{n}")
+        cte.add(f" WHERE v{n}.k IS NOT NULL AND v{n}.n <= {{}})", VALUES)
+        ctes.append(cte)
+    if ctes:
+        sql.add("WITH RECURSIVE ")
+        for n, cte in enumerate(ctes):
+            sql.add(", " if n else "").add("".join(cte.parts), *cte.args)
+        sql.add(" ")
+    selects = []
+    for n, (column, prefix) in enumerate(ranges):
+        select = Sql().add(
+            f"SELECT {n} AS r, CAST(NULL AS VARCHAR(255)) AS value, (SELECT count(*) FROM"
+            " (SELECT 1 FROM users WHERE "
+        )
+        select.range(column, prefix).add(" LIMIT {}) AS c) AS count", COUNT_TO)
+        selects.append(select)
+    for n in range(len(valued)):
+        selects.append(
+            Sql().add(f"SELECT {1000 + n}, k, CAST(NULL AS INTEGER) FROM v{n} WHERE k IS NOT NULL")
+        )
+    for n, select in enumerate(selects):
+        sql.add(" UNION ALL " if n else "").add("".join(select.parts), *select.args)
+    return sql.raw()
+
+
+def _condition(sql: Sql, way: dict[str, str], skip: tuple[str, ...] = ()) -> Sql:
+    for column, prefix in way.items():
+        if column not in skip:
+            sql.add(" AND ").range(column, prefix)
+    return sql
+
+
+def combination_branches(
+    ways: list[dict[str, str]], counts: dict, values: dict, limit: int, capped: list | None
+) -> list[Sql]:
+    """The branches for the ways words match (see candidates_query). A way with no short walk
+    reads at most SCAN entries when `capped` is a list (True appended to it if there is one)."""
+    branches = []
+    for way in ways:
+        pinned = None
+        if "first_name_key" in way and "last_name_key" in way:
+            options = [
+                (len(values[(c, way[c])]), c)
+                for c in ("first_name_key", "last_name_key")
+                if len(values.get((c, way[c]), ())) <= VALUES
+            ]
+            if options:
+                pinned = min(options)[1]
+        if pinned is not None:
+            other = "last_name_key" if pinned == "first_name_key" else "first_name_key"
+            for value in values[(pinned, way[pinned])]:
+                branch = Sql().add(
+                    f"SELECT {_KEYS}, {pinned} AS matched FROM users WHERE {pinned} = {{}}",
+                    value,
+                )
+                _condition(branch, way, (pinned,))
+                branch.add(f" ORDER BY {other}, id LIMIT {{}}", limit)
+                branches.append(branch)
+            continue
+        order = ["first_name_key", "last_name_key", "email_domain_key", "email_key"]
+        driving = min((c for c in way), key=lambda c: (counts[(c, way[c])], order.index(c)))
+        branch = Sql()
+        if capped is not None and len(way) > 1 and counts[(driving, way[driving])] >= COUNT_TO:
+            capped.append(True)
+            keys = ", ".join(dict.fromkeys([*_KEYS.split(", "), *way]))
+            branch.add(f"SELECT {_KEYS}, {driving} AS matched FROM (SELECT {keys} FROM users")
+            branch.add(" WHERE ").range(driving, way[driving])
+            branch.add(f" ORDER BY {_BRANCH_ORDER[driving]} LIMIT {{}}) AS s WHERE 1 = 1", SCAN)
+        else:
+            branch.add(f"SELECT {_KEYS}, {driving} AS matched FROM users WHERE ")
+            branch.range(driving, way[driving])
+        _condition(branch, way, (driving,))
+        branch.add(f" ORDER BY {_BRANCH_ORDER[driving]} LIMIT {{}}", limit)
+        branches.append(branch)
+    return branches
+
+
+def candidates_query(
+    search: Search,
+    limit: int,
+    *,
+    counts: dict | None = None,
+    values: dict | None = None,
+    capped: list | None = None,
+) -> Raw | None:
+    """Associate User's one statement: a UNION ALL of a few branches, each walking one key
+    index in order, reading that index only, and stopping at `limit` rows; then the names of
+    those few rows. With one word, a branch per key it may match. With several, a branch per
+    way they may match together (`combinations`), on the ranges the probe (`counts`, `values`)
+    found smallest; without the probe, or with too many ways, the word with the longest prefix
+    drives, one branch per key it may match, the other words checked on the way. Plus the
+    typed id and the exact email, if any."""
     branches = []
     if search.user_id is not None:
         branches.append(
-            Sql().add(f"SELECT {_PICKED}, '' AS matched FROM users WHERE id = {{}}", search.user_id)
+            Sql().add(f"SELECT {_KEYS}, '' AS matched FROM users WHERE id = {{}}", search.user_id)
         )
     if search.email_key is not None:
         branches.append(
             Sql().add(
-                f"SELECT {_PICKED}, email_key AS matched FROM users WHERE email_key = {{}}",
+                f"SELECT {_KEYS}, email_key AS matched FROM users WHERE email_key = {{}}",
                 search.email_key,
             )
         )
-    if search.words:
+    if len(search.words) > 1 and counts is not None:
+        ways = combinations(search.words)
+        branches += combination_branches(ways, counts, values or {}, limit, capped)
+    elif search.words:
         driving = max(search.words, key=lambda w: w.weight)
         others = [w for w in search.words if w is not driving]
         for column, prefix in driving.branches:
-            branch = Sql().add(f"SELECT {_PICKED}, {column} AS matched FROM users WHERE ")
+            branch = Sql().add(f"SELECT {_KEYS}, {column} AS matched FROM users WHERE ")
             branch.range(column, prefix).words(others)
             branch.add(f" ORDER BY {_BRANCH_ORDER[column]} LIMIT {{}}", limit)
             branches.append(branch)
     if not branches:
         return None
+    sql = Sql().add(
+        "SELECT u.id, u.first_name, u.last_name, u.email, b.first_name_key, b.last_name_key,"
+        " b.matched FROM ("
+    )
     for n, branch in enumerate(branches):
         if n:
             sql.add(" UNION ALL ")
         sql.add("SELECT * FROM (").add("".join(branch.parts), *branch.args).add(f") AS b{n}")
-    return sql.raw()
+    return sql.add(") AS b JOIN users AS u ON u.id = b.id").raw()
+
+
+def combinations_possible(words: list[Word]) -> bool:
+    """Whether the words are few enough for a branch per way they may match."""
+    ways: list[dict] = [{}]
+    for word in words:
+        ways = [w for w in ways for _ in word.branches]
+        if len(ways) > COMBINATIONS:
+            return False
+    return True
+
+
+async def probe(search: Search) -> tuple[dict | None, dict | None]:
+    """For several words: the counts of their ranges and the names in their name ranges."""
+    if len(search.words) < 2 or not combinations_possible(search.words):
+        return None, None
+    ways = combinations(search.words)
+    ranges, valued = [], []
+    for way in ways:
+        for column, prefix in way.items():
+            if (column, prefix) not in ranges:
+                ranges.append((column, prefix))
+            pair = "first_name_key" in way and "last_name_key" in way
+            named = column in ("first_name_key", "last_name_key")
+            if pair and named and (column, prefix) not in valued:
+                valued.append((column, prefix))
+    if not ranges:
+        return {}, {}
+    counts: dict = {}
+    values: dict = {r: [] for r in valued}
+    for row in await probe_ranges_query(ranges, valued):
+        if row["r"] >= 1000:
+            values[valued[row["r"] - 1000]].append(row["value"])
+        else:
+            counts[ranges[row["r"]]] = row["count"]
+    return counts, values
 
 
 async def candidates(query: str, limit: int = 8) -> list[dict]:
@@ -225,11 +407,17 @@ async def candidates(query: str, limit: int = 8) -> list[dict]:
     search = parse(query)
     if search.everyone or (search.user_id is None and len(query.replace(" ", "")) < 2):
         return []
-    select = candidates_query(search, limit)
+    counts, values = await probe(search)
+    capped: list = []
+    select = candidates_query(search, limit, counts=counts, values=values, capped=capped)
     if select is None:
         return []
+    rows = await select
+    if capped and len({row["id"] for row in rows}) < limit:
+        # Fewer than asked for, and some walk stopped short: walk them all the way.
+        rows = await candidates_query(search, limit, counts=counts, values=values)
     best: dict[int, tuple] = {}
-    for row in await select:
+    for row in rows:
         rank = (row["matched"], row["first_name_key"], row["last_name_key"], row["id"])
         if row["id"] not in best or rank < best[row["id"]][0]:
             best[row["id"]] = (rank, row)
@@ -273,12 +461,16 @@ def page_query(search: Search, *, after: int, size: int, driving: Word | None = 
     elif search.email_key is not None:
         sql.add(" AND email_key = {}", search.email_key)
     elif driving is not None:
-        sql.add(" AND id IN (")
+        # Each range read from its covering index only, the other words checked there too; the
+        # first `size` ids of those found, then their rows.
+        others = [w for w in search.words if w is not driving]
+        sql.add(" AND id IN (SELECT id FROM (")
         for b, (column, prefix) in enumerate(driving.branches):
             if b:
-                sql.add(" UNION ALL ")
+                sql.add(" UNION ")
             sql.add("SELECT id FROM users WHERE ").range(column, prefix)
-        sql.add(")").words([w for w in search.words if w is not driving])
+            sql.add(" AND id > {}", after).words(others)
+        sql.add(") AS m ORDER BY id LIMIT {})", size)
     elif search.words:
         # The unary + keeps SQLite from reaching for the key indexes here (harmless text
         # concatenation of nothing on PostgreSQL would do the same; the planner there already
