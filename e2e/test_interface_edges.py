@@ -63,14 +63,17 @@ class Account:
         """A user with access to this account (the owner's password, so they could log in)."""
         now = str(datetime.now(UTC))
         self.roster.sql(
-            "INSERT INTO users (first_name, last_name, email, email_key, password_hash, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO users (first_name, last_name, email, email_key, password_hash, created_at,"
+            " first_name_key, last_name_key, email_domain_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             first,
             last,
             email,
             email.lower(),
             self._hash,
             now,
+            first.lower(),  # the search keys (app.users.search.user_keys, for ASCII names)
+            last.lower(),
+            email.lower().rpartition("@")[2],
         )
         user_id = self.roster.sql("SELECT id FROM users WHERE email_key = ?", email.lower())[0][0]
         self.roster.sql(
@@ -939,3 +942,31 @@ def test_staff_confirmations_dismissed_change_nothing(page: Page, base_url, rost
     expect(dialog).to_be_hidden()
     expect(make_owner).to_be_focused()
     assert roster.sql("SELECT owner FROM clients WHERE id = ?", account.id)[0][0] != member
+
+
+def test_a_big_account_is_found_by_search_and_walked_by_pages(page: Page, base_url, roster):
+    """60 members: the first page shows 25 (owner first); Next shows the following ones; typing
+    the start of a name narrows the list in place without losing the search field's focus."""
+    t = tag()
+    account = Account(roster, f"Big {t}", f"big-{t}@e2e.example", "Bianca")
+    for n in range(60):
+        account.member(f"Member{n:02d}", "Crowd", f"m{n:02d}-{t}@e2e.example")
+    login(page, base_url, account.owner_email)
+    page.goto(f"{base_url}/account/users")
+    rows = page.locator("#account-people tbody tr")
+    expect(rows).to_have_count(25)
+    expect(rows.first).to_contain_text("Bianca Owner")
+    people = page.locator("#account-people")
+    expect(people.get_by_text("25 shown of 61 users")).to_be_visible()
+    people.get_by_role("link", name="Next").click()
+    expect(rows.first).to_contain_text("Member24 Crowd")
+    expect(people.get_by_role("link", name="First page")).to_be_visible()
+    search = page.get_by_label(f"Find a user of Big {t}")
+    search.press_sequentially("member1")
+    expect(rows).to_have_count(10)  # Member10 to Member19
+    expect(people.get_by_text("10 shown of 61 users")).to_be_visible()
+    expect(search).to_be_focused()
+    search.fill("nobody")
+    expect(people).to_contain_text("No user of this account has a name or email address")
+    search.fill("")
+    expect(rows).to_have_count(25)
