@@ -1,4 +1,7 @@
-"""Guards: small pure functions over the viewer, checked on the server for every route."""
+"""Guards: small pure functions over the viewer, checked on the server for every route.
+
+They are coroutines although they never wait: Litestar runs a plain-function guard in a thread
+pool, a thread hop per guard on every request."""
 
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
@@ -10,34 +13,34 @@ class ChooseAccount(PermissionDeniedException):
     """The user is logged in but has no current account (or just lost it): go choose one."""
 
 
-def user_required(connection, _handler=None) -> None:
+async def user_required(connection, _handler=None) -> None:
     if viewer_of(connection).user is None:
         raise NotAuthorizedException("Log in to continue.")
 
 
-def account_required(connection, _handler=None) -> None:
+async def account_required(connection, _handler=None) -> None:
     """A logged-in user with a current account they still have access to (rule 8)."""
-    user_required(connection)
+    await user_required(connection)
     if viewer_of(connection).client is None:
         raise ChooseAccount("Choose an account first.")
 
 
-def owner_required(connection, _handler=None) -> None:
-    account_required(connection)
+async def owner_required(connection, _handler=None) -> None:
+    await account_required(connection)
     if not viewer_of(connection).is_owner:
         raise PermissionDeniedException("Only the account owner can manage its users.")
 
 
 def permission_required(key: str):
-    def guard(connection, _handler=None) -> None:
-        account_required(connection)
+    async def guard(connection, _handler=None) -> None:
+        await account_required(connection)
         if not viewer_of(connection).allows(key):
             raise PermissionDeniedException("You do not have permission to view this page.")
 
     return guard
 
 
-def admin_required(connection, _handler=None) -> None:
+async def admin_required(connection, _handler=None) -> None:
     if viewer_of(connection).admin is None:
         raise NotAuthorizedException("Log in as staff to continue.")
 
@@ -49,8 +52,8 @@ def admin_allows(connection, key: str) -> bool:
 
 
 def admin_permission(key: str):
-    def guard(connection, _handler=None) -> None:
-        admin_required(connection)
+    async def guard(connection, _handler=None) -> None:
+        await admin_required(connection)
         if not admin_allows(connection, key):
             raise PermissionDeniedException("Your admin role does not allow this.")
 
