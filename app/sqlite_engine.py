@@ -2,23 +2,30 @@
 
 Piccolo's SQLiteEngine opens a new connection, with a thread of its own, for every query outside a
 transaction, and makes four trips to that thread per query (PRAGMA, execute, commit, fetch).
-Here a query takes an idle connection (opened once, foreign keys on) and makes one trip.
-Connections run in autocommit mode (isolation_level=None), so an idle one holds no snapshot."""
+Here a query takes an idle connection (opened once, foreign keys on) and makes one trip; at most
+CONNECTIONS are open, and a query waits for one when all are busy (opening and closing them
+under load cost more than the queries). Connections run in autocommit mode
+(isolation_level=None), so an idle one holds no snapshot. Transactions keep Piccolo's own
+connection each."""
 
+import asyncio
 import sqlite3
+from collections import deque
 
 import aiosqlite
 from piccolo.engine.sqlite import SQLiteEngine, dict_factory
 
-IDLE_CONNECTIONS = 4
+CONNECTIONS = 4
 
 
 class ReusingSQLiteEngine(SQLiteEngine):
-    __slots__ = ("_idle",)
+    __slots__ = ("_idle", "_open", "_waiting")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._idle: list[aiosqlite.Connection] = []
+        self._open = 0
+        self._waiting: deque[asyncio.Future] = deque()
 
     async def _connect(self) -> aiosqlite.Connection:
         connection = aiosqlite.connect(**self.connection_kwargs)
@@ -29,8 +36,39 @@ class ReusingSQLiteEngine(SQLiteEngine):
         await connection.execute("PRAGMA foreign_keys = 1")
         return connection
 
+    async def _acquire(self) -> aiosqlite.Connection:
+        if self._idle:
+            return self._idle.pop()
+        if self._open < CONNECTIONS:
+            self._open += 1
+            try:
+                return await self._connect()
+            except BaseException:
+                self._open -= 1
+                raise
+        handed = asyncio.get_running_loop().create_future()
+        self._waiting.append(handed)
+        try:
+            return await handed
+        except asyncio.CancelledError:
+            if handed.done() and not handed.cancelled():
+                self._release(handed.result())  # handed over just as we were cancelled
+            raise
+
+    def _release(self, connection: aiosqlite.Connection) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        self._idle.append(connection)
+
+    def _discard(self, connection: aiosqlite.Connection) -> None:
+        connection.stop()
+        self._open -= 1
+
     async def _run_in_new_connection(self, query, args=None, query_type="generic", table=None):
-        connection = self._idle.pop() if self._idle else await self._connect()
+        connection = await self._acquire()
         try:
             rows = await connection.execute_fetchall(query, args or [])
         except sqlite3.Error:
@@ -38,7 +76,7 @@ class ReusingSQLiteEngine(SQLiteEngine):
             raise
         except BaseException:
             # Cancelled while the thread may still be running the statement: never reuse it.
-            connection.stop()
+            self._discard(connection)
             raise
         self._release(connection)
         return list(rows)
@@ -49,13 +87,8 @@ class ReusingSQLiteEngine(SQLiteEngine):
         # A transaction's connection (get_connection) already has foreign keys on.
         return list(await connection.execute_fetchall(query, args or []))
 
-    def _release(self, connection: aiosqlite.Connection) -> None:
-        if len(self._idle) < IDLE_CONNECTIONS:
-            self._idle.append(connection)
-        else:
-            connection.stop()
-
     async def close_idle_connections(self) -> None:
         idle, self._idle = self._idle, []
         for connection in idle:
             await connection.close()
+            self._open -= 1
