@@ -338,7 +338,9 @@ async def _postgres(url: str, users: int, seed: int, invite_accounts: int) -> di
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f'(SELECT max(id) FROM "{table}"))'
                 )
-        await con.execute("ANALYZE")
+        # VACUUM too: index-only scans (the search's covering indexes) need the visibility map,
+        # which a bulk load leaves empty until autovacuum comes by.
+        await con.execute("VACUUM ANALYZE")
         return _summary(plan, columns)
     finally:
         await con.close()
