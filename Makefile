@@ -24,16 +24,20 @@ run: $(STAMP)
 	@echo "Roster is starting on http://$(HOST):$(PORT) (Ctrl+C stops it)"
 	$(BIN)/roster serve --host $(HOST) --port $(PORT)
 
+# Debian's package $(1), as root or through passwordless sudo; fails where neither is possible.
+define apt_install
+if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then SUDO=; \
+elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=sudo; \
+else exit 1; fi; \
+$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1)
+endef
+
 # A Chromium for the browser tests: Debian's package where we can install it, else Playwright's.
 browser: $(STAMP)
 	@if [ -x /usr/bin/chromium ]; then \
 		echo "browser: /usr/bin/chromium"; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else \
-		$(BIN)/playwright install chromium; \
+		( $(call apt_install,chromium) ) || $(BIN)/playwright install chromium; \
 	fi
 
 test-sqlite: $(STAMP)
@@ -117,10 +121,7 @@ bench-quick: $(STAMP) bench-tools
 bench-tools:
 	@if command -v wrk >/dev/null 2>&1; then \
 		echo "bench-tools: $$(command -v wrk)"; \
-	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
-	elif command -v apt-get >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
-		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
 	else \
+		( $(call apt_install,wrk) ) || \
 		echo "bench-tools: wrk cannot be installed here: the Python load generator is used"; \
 	fi
