@@ -21,7 +21,14 @@ from app.config import FRONTEND_DIR, Settings, get_settings
 from app.invitations import controllers as invite_controllers
 from app.mail import worker
 from app.users import controllers as user_controllers
-from app.web.delivery import COMPRESSION, STATIC_PATH, app_script, static_caching
+from app.web.delivery import (
+    COMPRESSION,
+    STATIC_PATH,
+    app_script,
+    fixed_static_url,
+    static_caching,
+    static_url,
+)
 from app.web.errors import HANDLERS
 from app.web.middleware import head_as_get, security_headers, viewer_loader
 from app.web.render import templates
@@ -33,8 +40,10 @@ def create_app(
     settings: Settings | None = None, *, run_workers: bool = True, manage_database: bool = True
 ) -> Litestar:
     settings = settings or get_settings()
-    # Development picks up an edited template at once; production never stats template files.
+    # Development picks up an edited template or static file at once; production never stats
+    # template files, and versions each static file once.
     templates.auto_reload = not settings.production
+    templates.globals["static_url"] = fixed_static_url if settings.production else static_url
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar):

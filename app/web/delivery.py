@@ -119,6 +119,13 @@ def static_url(relative: str) -> str:
     return f"{url}?v={found[1]}" if found else url
 
 
+@lru_cache(maxsize=64)
+def fixed_static_url(relative: str) -> str:
+    """static_url for production, where the files do not change under a running process: the
+    file is read and hashed once, not resolved and stat'ed on every page."""
+    return static_url(relative)
+
+
 def static_caching(app):
     """Middleware of the static files router (it runs outside the compression): Cache-Control
     by version, an ETag from the content (weak: the same for every Content-Encoding), and 304

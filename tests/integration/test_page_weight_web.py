@@ -287,3 +287,30 @@ async def test_password_fields_ask_the_server_and_no_script_is_loaded(http):
     assert field.find_parent("form").find("input", attrs={"name": "_csrf_token"})
     assert not (STATIC / "vendor" / "zxcvbn-4.4.2").exists()
     assert (await http.get("/static/vendor/zxcvbn-4.4.2/zxcvbn.js")).status_code == 404
+
+
+def test_production_versions_each_static_file_once_per_process(monkeypatch):
+    """Development sees an edited file at once; production hashes each file once, instead of
+    resolving and stat'ing four files on every page."""
+    from app.asgi import create_app
+    from app.config import load_settings
+    from app.web import delivery
+    from app.web.render import templates
+
+    versioned = []
+    real = delivery.static_file
+    monkeypatch.setattr(delivery, "static_file", lambda rel: versioned.append(rel) or real(rel))
+    production = load_settings(
+        {"ROSTER_ENV": "production", "ROSTER_SECRET_KEY": "k" * 40, "ROSTER_BASE_URL": "https://x"}
+    )
+    create_app(production, run_workers=False, manage_database=False)
+    try:
+        delivery.fixed_static_url.cache_clear()
+        for _ in range(3):
+            url = templates.globals["static_url"]("css/roster.css")
+        assert versioned == ["css/roster.css"] and url.startswith("/static/css/roster.css?v=")
+        create_app(load_settings(), run_workers=False, manage_database=False)
+        templates.globals["static_url"]("css/roster.css")
+        assert len(versioned) == 2  # development looks at the file again
+    finally:
+        create_app(load_settings(), run_workers=False, manage_database=False)
