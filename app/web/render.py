@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from app import clock
 from app.access.permissions import LABELS, PERMISSIONS, SHORT_LABELS
 from app.config import FRONTEND_DIR
+from app.db import Record
 from app.security import MAX_PASSWORD_LENGTH
 from app.validation import COMPANY_MAX, EMAIL_MAX, NAME_MAX
 from app.web.delivery import static_url
@@ -69,6 +70,36 @@ def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
     return Markup(macro(tuple(keys), owner))
 
 
+def permission_checkboxes(selected, prefix: str, error: str | None = None) -> Markup:
+    """The permission checkboxes (macros.html), rendered once per distinct selection: every
+    Users tab carries them in its Associate User dialog."""
+    return _permission_checkboxes(tuple(selected), prefix, error)
+
+
+@lru_cache(maxsize=256)
+def _permission_checkboxes(selected: tuple, prefix: str, error: str | None) -> Markup:
+    macro = templates.get_template("macros.html").module.permission_checkboxes
+    return Markup(macro(selected, prefix, error))
+
+
+ROWS = "shared/account_rows.html"
+
+
+def cached_row(macro: str, row: dict, **context) -> Markup:
+    """One row of the account-users section (a macro of shared/account_rows.html), rendered once
+    per distinct row and context and then reused: rows change far less often than they are
+    shown, and rendering them was most of a Users tab's cost. The macros read only their
+    arguments, all of which are in the key; a template edited in development is a new key."""
+    return _rendered_row(
+        templates.get_template(ROWS), macro, tuple(row.items()), tuple(sorted(context.items()))
+    )
+
+
+@lru_cache(maxsize=2048)
+def _rendered_row(template, macro: str, row: tuple, context: tuple) -> Markup:
+    return Markup(getattr(template.module, macro)(Record(row), **dict(context)))
+
+
 templates.filters["relative_time"] = relative_time
 templates.filters["datetime"] = format_datetime
 templates.filters["linkify"] = linkify
@@ -76,6 +107,8 @@ templates.filters["linkify"] = linkify
 templates.globals["static_url"] = static_url
 templates.globals["PERMISSIONS"] = PERMISSIONS
 templates.globals["permission_summary"] = permission_summary
+templates.globals["cached_row"] = cached_row
+templates.globals["permission_checkboxes"] = permission_checkboxes
 templates.globals["PERMISSION_LABELS"] = LABELS
 templates.globals["PERMISSION_SHORT"] = SHORT_LABELS
 # The server's length limits, given to the browser as maxlength (app.validation enforces them).

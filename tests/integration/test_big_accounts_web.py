@@ -144,3 +144,26 @@ async def test_a_page_outside_the_id_range_is_not_found(http, admin_session, own
     client_id, _ = owner
     response = await http.get(f"/admin/clients/{client_id}/users?{query}")
     assert response.status_code == 404
+
+
+async def test_rows_rendered_for_one_viewer_never_show_another_what_is_not_theirs(http, owner):
+    """Rows are rendered once and reused (app.web.render.cached_row): who may act, the area and
+    the times shown are part of what a row is cached by."""
+    from tests.integration.conftest import log_in_as_staff
+
+    client_id, _ = owner
+    await add_people(client_id, 3)
+    url = f"/admin/clients/{client_id}/users"
+    await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Ada", "full")
+    full = page(await http.get(url))
+    assert len(full.select("#account-people button[id^=perm-]")) == 3
+    http.cookies.clear()
+    await log_in_as_staff(http, "sam@example.com", "support-passphrase-7", "Sam", "support")
+    support = page(await http.get(url))
+    assert support.select("#account-people button[id^=perm-]") == []
+    assert len(support.select("#account-people td")) and "View only" in support.get_text()
+    http.cookies.clear()
+    await http.login("fiona@example.com")
+    owners = page(await http.get("/account/users"))
+    assert len(owners.select("#account-people button[id^=perm-]")) == 3
+    assert not owners.select("#account-people a[href^='/admin/users/']")  # the client area's rows
