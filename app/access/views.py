@@ -64,12 +64,10 @@ async def render_section(
     area: str,
     can_manage: bool = True,
     status: int = 200,
-    block: str = "section",
-    **page,
 ) -> Response:
-    """The section alone (or one of its blocks), `page` saying which users and invites."""
-    context = await section_context(client_id, base=base, area=area, can_manage=can_manage, **page)
-    return render(request, SECTION, context, block=block, status=status)
+    """The section alone, from its first pages (after an action in it)."""
+    context = await section_context(client_id, base=base, area=area, can_manage=can_manage)
+    return render(request, SECTION, context, block="section", status=status)
 
 
 async def run_action(
