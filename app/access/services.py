@@ -236,7 +236,12 @@ async def account_people(
     sql = search.Sql().add(_ACCOUNT_PEOPLE_SQL)
     if user_id is not None:
         sql.add(' AND g."user" = {}', user_id)
-    for word in search.parse(query).words:
+    wanted = search.parse(query)  # the same reading of a query as Manage Users
+    if wanted.email_key is not None:
+        sql.add(" AND u.email_key = {}", wanted.email_key)
+    elif wanted.user_id is not None and not wanted.words:
+        sql.add(" AND u.id = {}", wanted.user_id)
+    for word in wanted.words:
         sql.add(" AND ").word(word)
     if after:
         sql.add(' AND g.id > {} AND g."user" <> c.owner', after)

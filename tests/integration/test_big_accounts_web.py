@@ -167,3 +167,33 @@ async def test_rows_rendered_for_one_viewer_never_show_another_what_is_not_their
     owners = page(await http.get("/account/users"))
     assert len(owners.select("#account-people button[id^=perm-]")) == 3
     assert not owners.select("#account-people a[href^='/admin/users/']")  # the client area's rows
+
+
+async def test_a_search_within_the_account_takes_a_whole_address_or_an_id(
+    http, admin_session, owner
+):
+    """A whole email address finds that person only, `#id` that user; before, both read as no
+    words at all and listed everyone."""
+    client_id, _ = owner
+    await add_people(client_id, 30)
+    url = f"/admin/clients/{client_id}/users"
+    exact = await http.get(url, params={"part": "people", "q": "BULK1@example.com"}, headers=HX)
+    (row,) = user_rows(exact)
+    assert "bulk1@example.com" in page(exact).select_one(f"#{row}").get_text()
+    user_id = int(row.removeprefix("user-"))
+    by_id = await http.get(url, params={"part": "people", "q": f"#{user_id}"}, headers=HX)
+    assert user_rows(by_id) == [row]
+    stranger = await http.get(url, params={"part": "people", "q": "#999999"}, headers=HX)
+    assert user_rows(stranger) == []
+
+
+@pytest.mark.parametrize("query", ["bulk\x00", "a" * 101, "\u202ebulk"])
+async def test_a_search_within_the_account_refuses_bad_input_plainly(
+    http, admin_session, owner, query
+):
+    client_id, _ = owner
+    response = await http.get(
+        f"/admin/clients/{client_id}/users", params={"part": "people", "q": query}, headers=HX
+    )
+    assert 400 <= response.status_code < 500
+    assert response.headers.get("hx-reswap") == "none"  # the list stays as it was
