@@ -34,11 +34,7 @@ async def section_context(
     if not (0 <= after <= MAX_ID and 0 <= invites_after <= MAX_ID):
         raise NotFound("There is no such page of this account's users.")
     people = await access.account_people(client_id, query=query, after=after)
-    invites = await invitations.open_invites(
-        client_id, after=invites_after, size=invitations.INVITES_PAGE + 1
-    )
-    more_invites = len(invites) > invitations.INVITES_PAGE
-    invites = invites[: invitations.INVITES_PAGE]
+    invites, next_invites = await invitations.open_invites_page(client_id, after=invites_after)
     return {
         "client": people.client,
         "users": people.users,
@@ -47,7 +43,7 @@ async def section_context(
         "users_query": query,
         "users_paged": bool(after),
         "invites": invites,
-        "invites_after": invites[-1]["id"] if more_invites else None,
+        "invites_after": next_invites,
         "invites_paged": bool(invites_after),
         "account_name": display_name(people.client),
         "base": base,
