@@ -6,6 +6,7 @@ from contextvars import ContextVar
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from app.errors import NotFound
 from piccolo_conf import DB
 
 # Piccolo runs ILIKE as LIKE on SQLite, which already ignores case for ASCII: what we want.
@@ -36,6 +37,13 @@ def is_sqlite() -> bool:
 def valid_id(value: int) -> bool:
     """Whether an id can exist at all: outside the column's range it is simply not found."""
     return 1 <= value <= MAX_ID
+
+
+def check_page_cursor(after: int) -> None:
+    """A key-set page starts after an id (0: the first page); outside the id column's range
+    there is no such page (and PostgreSQL would refuse the parameter)."""
+    if not (after == 0 or valid_id(after)):
+        raise NotFound("There is no such page.")
 
 
 # What waits for the outermost transaction of this task to commit (see after_commit).

@@ -233,6 +233,7 @@ async def account_people(
     start with the words of `query`, after grant `after`; or only `user_id`. One statement."""
     if not db.valid_id(client_id):
         raise NotFound("No such client account.")
+    db.check_page_cursor(after)
     sql = search.Sql().add(_ACCOUNT_PEOPLE_SQL)
     if user_id is not None:
         sql.add(' AND g."user" = {}', user_id)

@@ -7,7 +7,6 @@ from app.access import services as access
 from app.access.permissions import ALL_KEYS
 from app.access.undo import removal_token
 from app.clients.services import display_name
-from app.db import MAX_ID
 from app.errors import DomainError, NotFound, Throttled
 from app.invitations import services as invitations
 from app.users.services import full_name
@@ -31,8 +30,6 @@ async def section_context(
     invites_after: int = 0,
 ) -> dict:
     """The account, a page of its users and a page of its open invites: two statements."""
-    if not (0 <= after <= MAX_ID and 0 <= invites_after <= MAX_ID):
-        raise NotFound("There is no such page of this account's users.")
     people = await access.account_people(client_id, query=query, after=after)
     invites, next_invites = await invitations.open_invites_page(client_id, after=invites_after)
     return {

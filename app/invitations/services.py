@@ -423,6 +423,7 @@ async def open_invites_page(
     client_id: int, *, after: int = 0, size: int = INVITES_PAGE
 ) -> tuple[list[dict], int | None]:
     """A page of open_invites, and the invite the next page starts after (None: the last)."""
+    db.check_page_cursor(after)
     rows = await open_invites(client_id, after=after, size=size + 1)
     return rows[:size], rows[size - 1]["id"] if len(rows) > size else None
 
