@@ -10,7 +10,7 @@ from app.errors import DomainError
 from app.invitations import services as invitations
 from app.web.guards import owner_required
 from app.web.middleware import viewer_of
-from app.web.render import flash, render, wants_fragment
+from app.web.render import flash, render
 
 SECTION = {"base": "/account", "area": "client"}
 
@@ -29,12 +29,13 @@ async def user_management(
 ) -> Response:
     """The page; with `part` (people or invites), only that list: a search or a further page."""
     viewer = viewer_of(request)
-    page = {"query": q, "after": after, "invites_after": invites_after}
+    part = views.part_asked(request, part)
+    page = {"query": q, "after": after, "invites_after": invites_after, "part": part}
     section = await views.section_context(viewer.client["id"], can_manage=True, **page, **SECTION)
     await access.check_manager(
         viewer.actor, section["client"], turned_off=viewer.user_management_off
     )
-    if part in views.PARTS and wants_fragment(request):
+    if part:
         return render(request, views.SECTION, section, block=part)
     return render(request, "client/users.html", {"invite_form": {}, "invite_errors": {}, **section})
 

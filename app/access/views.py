@@ -12,11 +12,16 @@ from app.invitations import services as invitations
 from app.users.services import full_name
 from app.web.forms import read_form, read_list
 from app.web.middleware import viewer_of
-from app.web.render import flash, render
+from app.web.render import flash, render, wants_fragment
 
 SECTION = "shared/account_users.html"
 # The section's lists that a search or a pager re-renders alone.
 PARTS = ("people", "invites")
+
+
+def part_asked(request: Request, part: str) -> str:
+    """The one list an htmx search or pager asks for; "" for the whole page."""
+    return part if part in PARTS and wants_fragment(request) else ""
 
 
 async def section_context(
@@ -28,10 +33,14 @@ async def section_context(
     query: str = "",
     after: int = 0,
     invites_after: int = 0,
+    part: str = "",
 ) -> dict:
-    """The account, a page of its users and a page of its open invites: two statements."""
+    """The account, a page of its users and a page of its open invites: two statements; one
+    when only the users' list (`part` "people") is asked for."""
     people = await access.account_people(client_id, query=query, after=after)
-    invites, next_invites = await invitations.open_invites_page(client_id, after=invites_after)
+    invites, next_invites = [], None
+    if part != "people":
+        invites, next_invites = await invitations.open_invites_page(client_id, after=invites_after)
     return {
         "client": people.client,
         "users": people.users,

@@ -85,15 +85,17 @@ async def users_tab(
     part: FromQuery[str] = "",
 ) -> Response:
     """The Users tab; with `part` (people or invites), only that list: a search or a page."""
+    part = views.part_asked(request, part)
     section = await views.section_context(
         client_id,
         can_manage=admin_allows(request, MANAGE_USERS),
         query=q,
         after=after,
         invites_after=invites_after,
+        part=part,
         **section_options(client_id),
     )
-    if part in views.PARTS and wants_fragment(request):
+    if part:
         return render(request, views.SECTION, section, block=part)
     context = {
         "client_name": section["account_name"],

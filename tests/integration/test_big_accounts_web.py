@@ -197,3 +197,17 @@ async def test_a_search_within_the_account_refuses_bad_input_plainly(
     )
     assert 400 <= response.status_code < 500
     assert response.headers.get("hx-reswap") == "none"  # the list stays as it was
+
+
+async def test_a_search_reads_only_the_users_and_a_plain_request_gets_the_whole_page(
+    http, admin_session, owner, count_queries
+):
+    client_id, _ = owner
+    await invitations.invite(client_id, "first@example.com", ["quotes"], actor=ADMIN)
+    url = f"/admin/clients/{client_id}/users"
+    with count_queries() as counted:
+        people = await http.get(url, params={"part": "people", "q": "oli"}, headers=HX)
+    assert counted.n == 2  # the viewer, the account with its matching users: no invites
+    assert user_rows(people) and not page(people).select("#account-invites")
+    whole = await http.get(url, params={"part": "people", "q": "oli"})  # no htmx: the page
+    assert page(whole).select("#account-invites tr[id^=invite-]")
