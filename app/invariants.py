@@ -3,8 +3,7 @@
 Called by the tests and the soak run after concurrent work: every list it returns should be
 empty. Each check is one query, the same SQL on SQLite and PostgreSQL."""
 
-from app import clock
-from app.access import permissions
+from app import clock, permissions
 from app.clients.tables import Client
 
 # (what must hold, the query listing the rows that break it[, the values of its {} in order])

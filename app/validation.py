@@ -7,9 +7,9 @@ import unicodedata
 import email_validator
 from email_validator import EmailNotValidError, validate_email
 
-from app.access.permissions import ALL_KEYS, LABELS
 from app.db import valid_id
 from app.errors import DomainError
+from app.permissions import ALL_KEYS, LABELS
 
 NAME_MAX = 100
 COMPANY_MAX = 150

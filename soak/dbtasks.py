@@ -17,7 +17,7 @@ import sys
 async def seed(plan: dict) -> dict:
     """Staff, accounts with their owners and a few members, and users without any account (the
     targets of wrong passwords), all through the services and with one password."""
-    from app.access import permissions
+    from app import permissions
     from app.access.services import grant_access
     from app.activity.services import SYSTEM
     from app.admin import services as admin_services

@@ -2,32 +2,24 @@
 
 import msgspec
 
-from app import clock, db
-from app.access import permissions
+from app import clock, db, permissions
 from app.access.tables import Grant
 from app.access.undo import read_removal_token
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
-from app.clients.services import check_open, display_name, get_client
+from app.clients.services import (  # access_for: asked of this module too
+    Access,  # noqa: F401
+    access_for,  # noqa: F401
+    check_open,
+    display_name,
+    get_client,
+)
 from app.clients.tables import Client
 from app.dberrors import is_unique_violation
 from app.errors import DomainError, Forbidden, NotFound
-from app.invitations.tables import Invitation
 from app.users import search
-from app.users.services import full_name, get_user
+from app.users.services import close_invitations_of, full_name, get_user
 from app.validation import clean_permissions
-
-
-class Access(msgspec.Struct, frozen=True):
-    """What one user may do in one account, as decided by the server."""
-
-    client_id: int
-    user_id: int
-    is_owner: bool
-    permissions: tuple[str, ...]
-
-    def allows(self, key: str) -> bool:
-        return self.is_owner or key in self.permissions
 
 
 async def check_manager(actor: Actor, client: dict, *, turned_off: bool | None = None) -> None:
@@ -49,19 +41,6 @@ async def check_manager(actor: Actor, client: dict, *, turned_off: bool | None =
 
 def describe(keys) -> str:
     return ", ".join(keys) if keys else "none"
-
-
-async def access_for(user_id: int, client_id: int) -> Access | None:
-    row = (
-        await Grant.select(Grant.permissions, Grant.client.owner.as_alias("owner"))
-        .where((Grant.user == user_id) & (Grant.client == client_id))
-        .first()
-    )
-    if row is None:
-        return None
-    is_owner = row["owner"] == user_id
-    keys = permissions.granted(row["permissions"], is_owner=is_owner)
-    return Access(client_id, user_id, is_owner, keys)
 
 
 async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:
@@ -99,18 +78,6 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> d
             raise DomainError("This user already has access to this account.", "user") from exc
         raise
     return user
-
-
-async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
-    """Someone who has access needs no invitation: their open invites to these accounts are
-    cancelled. Call it inside the change's transaction, the accounts locked."""
-    if client_ids:
-        await Invitation.update({Invitation.cancelled_at: clock.now()}).where(
-            (Invitation.email_key == user["email_key"])
-            & Invitation.client.is_in(client_ids)
-            & Invitation.accepted_at.is_null()
-            & Invitation.cancelled_at.is_null()
-        )
 
 
 async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:

@@ -10,7 +10,7 @@ class Grant(Table, tablename="grants"):
 
     user = ForeignKey(references=User, null=False, on_delete=OnDelete.restrict)
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade)
-    permissions = Text(default="")  # comma-separated keys, see app.access.permissions
+    permissions = Text(default="")  # comma-separated keys, see app.permissions
     created_at = Timestamptz()
     updated_at = Timestamptz()
     last_login_at = Timestamptz(null=True, default=None)

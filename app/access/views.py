@@ -4,11 +4,11 @@ users with their permissions, pending invites, and the in-place actions on them.
 from litestar import Request, Response
 
 from app.access import services as access
-from app.access.permissions import ALL_KEYS
 from app.access.undo import removal_token
 from app.clients.services import display_name
 from app.errors import DomainError, NotFound, Throttled
 from app.invitations import services as invitations
+from app.permissions import ALL_KEYS
 from app.users.services import full_name
 from app.web.forms import read_form, read_list
 from app.web.middleware import viewer_of

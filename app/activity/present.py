@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from app.access.permissions import ALL_KEYS, LABELS
+from app.permissions import ALL_KEYS, LABELS
 
 # One key, whole (so "products" never matches inside "manageproducts"); longest first.
 _KEY = "|".join(sorted(map(re.escape, ALL_KEYS), key=len, reverse=True))

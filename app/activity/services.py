@@ -5,7 +5,10 @@ import msgspec
 from app import clock
 from app.activity import present
 from app.activity.tables import ActivityEntry
+from app.clients.tables import Client
+from app.names import display_name, full_name
 from app.paging import page_of
+from app.users.tables import User
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -59,11 +62,6 @@ async def log_page(
     entries grouped by day (`days`); and the names of the filtered account and user. At most
     four queries whatever the page length: the count, the page, then the accounts and the users
     named on it, each in one go."""
-    from app.clients.services import display_name  # (clients import this module)
-    from app.clients.tables import Client
-    from app.users.services import full_name
-    from app.users.tables import User
-
     total = await _filtered(ActivityEntry.count(), client_id, user_id)
     shown = page_of(page, size=per_page, total=total)
     rows = (

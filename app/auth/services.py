@@ -8,18 +8,17 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from app import clock, db
-from app.access import permissions
+from app import clock, db, permissions
 from app.activity.services import Actor, record
 from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT
 from app.admin.tables import Admin
 from app.auth.tables import PasswordReset, Session
-from app.auth.throttle import REGISTRATION_LIMIT, Limit
 from app.clients.services import display_name
 from app.config import get_settings
 from app.errors import DomainError, Throttled
 from app.mail.services import enqueue
 from app.security import new_token, token_hash, verify_password
+from app.throttle import REGISTRATION_LIMIT, Limit
 from app.users import services as users
 from app.users.tables import User
 from app.validation import email_key
@@ -94,7 +93,7 @@ class Viewer(msgspec.Struct):
 
 async def _check_password(area: str, table, email: str, password: str, ip: str) -> dict:
     """The row whose password this is, or DomainError; Throttled (429) past the limits. The
-    attempt is counted before the password is checked (see app.auth.throttle)."""
+    attempt is counted before the password is checked (see app.throttle)."""
     key = email_key(email)
     limit = LOGIN_LIMITS[area]
     attempt = await limit.take(key, ip)

@@ -1,21 +1,43 @@
 """Client accounts: each has exactly one owner, who holds every permission (rule 1)."""
 
-from app import clock, db
-from app.access import permissions
+import msgspec
+
+from app import clock, db, permissions
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.clients.tables import CLIENT_STATUSES, Client
 from app.errors import DomainError, Forbidden, NotFound
 from app.invitations.tables import Invitation
+from app.names import display_name
 from app.paging import Page, page_of
 from app.users import services as users
 from app.users.tables import User
 from app.validation import COMPANY_MAX, clean_email, clean_name, clean_search
 
 
-def display_name(row: dict) -> str:
-    """The account's name as people see it: the company, else the contact's name."""
-    return row.get("company_name") or f"{row['first_name']} {row['last_name']}".strip()
+class Access(msgspec.Struct, frozen=True):
+    """What one user may do in one account, as decided by the server."""
+
+    client_id: int
+    user_id: int
+    is_owner: bool
+    permissions: tuple[str, ...]
+
+    def allows(self, key: str) -> bool:
+        return self.is_owner or key in self.permissions
+
+
+async def access_for(user_id: int, client_id: int) -> Access | None:
+    row = (
+        await Grant.select(Grant.permissions, Grant.client.owner.as_alias("owner"))
+        .where((Grant.user == user_id) & (Grant.client == client_id))
+        .first()
+    )
+    if row is None:
+        return None
+    is_owner = row["owner"] == user_id
+    keys = permissions.granted(row["permissions"], is_owner=is_owner)
+    return Access(client_id, user_id, is_owner, keys)
 
 
 async def get_client(client_id: int, *, lock: bool = False) -> dict:
@@ -117,8 +139,6 @@ async def update_client(
     async with db.transaction():
         before = await get_client(client_id, lock=True)
         if actor.kind == "user":
-            from app.access.services import access_for  # (access imports this module)
-
             access = await access_for(actor.id, client_id)
             if access is None or not access.allows("profile") or status is not None:
                 raise Forbidden("You do not have permission to change this account's profile.")

@@ -3,11 +3,11 @@
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
-from app.access import services as access
 from app.activity.services import Actor
 from app.admin import services as admin_settings
 from app.auth import services as auth
 from app.auth.controllers import failure_status, log_in_user, login_errors, login_problems
+from app.clients import services as clients
 from app.errors import DomainError
 from app.invitations import services as invitations
 from app.users import registration
@@ -53,7 +53,7 @@ async def standing(request: Request, invitation: dict) -> str | None:
     user = viewer_of(request).user
     if user is None:
         return None
-    if await access.access_for(user["id"], invitation["client"]) is not None:
+    if await clients.access_for(user["id"], invitation["client"]) is not None:
         return "member"
     if (
         await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)

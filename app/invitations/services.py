@@ -4,9 +4,8 @@ import math
 from datetime import timedelta
 from typing import NamedTuple
 
-from app import clock, db
-from app.access import permissions
-from app.access.services import check_manager, close_invitations_of, grant_access
+from app import clock, db, permissions
+from app.access.services import check_manager, grant_access
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.admin import services as admin_settings
@@ -17,7 +16,13 @@ from app.errors import DomainError, NotFound, Throttled
 from app.invitations.tables import Invitation
 from app.mail.services import enqueue
 from app.security import new_token, token_hash
-from app.users.services import find_by_email, full_name, get_user, register_user
+from app.users.services import (
+    close_invitations_of,
+    find_by_email,
+    full_name,
+    get_user,
+    register_user,
+)
 from app.users.tables import User
 from app.validation import clean_email, clean_permissions, permission_labels
 

@@ -8,10 +8,12 @@ from app import clock, db
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.auth.tables import PasswordReset, Session
-from app.auth.throttle import registering
 from app.dberrors import is_foreign_key_violation, is_unique_violation
 from app.errors import DomainError, NotFound
+from app.invitations.tables import Invitation
+from app.names import full_name
 from app.security import check_new_password, hash_password
+from app.throttle import registering
 from app.users import search
 from app.users.search import key_values, user_keys
 from app.users.tables import User
@@ -20,8 +22,16 @@ from app.validation import clean_email, clean_name, email_key
 LANGUAGES = ("english", "french", "german", "spanish", "portuguese", "italian", "dutch")
 
 
-def full_name(row: dict) -> str:
-    return f"{row['first_name']} {row['last_name']}".strip()
+async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
+    """Someone who has access needs no invitation: their open invites to these accounts are
+    cancelled. Call it inside the change's transaction, the accounts locked."""
+    if client_ids:
+        await Invitation.update({Invitation.cancelled_at: clock.now()}).where(
+            (Invitation.email_key == user["email_key"])
+            & Invitation.client.is_in(client_ids)
+            & Invitation.accepted_at.is_null()
+            & Invitation.cancelled_at.is_null()
+        )
 
 
 async def get_user(user_id: int, *, lock: bool = False, keep: bool = False) -> dict:
@@ -163,8 +173,6 @@ async def update_user(
             ).where(User.id == user_id)
             if key != before["email_key"]:
                 # Invitations to the new address, in accounts the user already reaches, are moot.
-                from app.access.services import close_invitations_of  # (access imports us)
-
                 reached = await Grant.select(Grant.client).where(Grant.user == user_id)
                 await close_invitations_of(
                     {**before, "email_key": key}, [g["client"] for g in reached]

@@ -11,9 +11,9 @@ from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
 
 from app import clock
-from app.access.permissions import LABELS, PERMISSIONS, SHORT_LABELS
 from app.config import FRONTEND_DIR
 from app.db import Record
+from app.permissions import LABELS, PERMISSIONS, SHORT_LABELS
 from app.security import MAX_PASSWORD_LENGTH
 from app.validation import COMPANY_MAX, EMAIL_MAX, NAME_MAX
 from app.web.delivery import static_url

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 from app import clock
 from app.access import services as access
-from app.access.permissions import ALL_KEYS, LABELS
 from app.activity.present import describe, long_date
 from app.activity.services import record
 from app.activity.tables import ActivityEntry
 from app.invitations import services as invitations
+from app.permissions import ALL_KEYS, LABELS
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page
 

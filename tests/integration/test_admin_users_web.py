@@ -1,11 +1,11 @@
 """Manage Users (admin): the list, one user's page, and the changes made from it."""
 
 from app.access import services as access
-from app.access.permissions import ALL_KEYS
 from app.activity.tables import ActivityEntry
 from app.auth.tables import Session
 from app.clients.services import get_client
 from app.mail.tables import OutboundEmail
+from app.permissions import ALL_KEYS
 from app.users import services as users
 from app.users.tables import User
 from tests.factories import ADMIN, PASSWORD, make_client, make_user

@@ -5,9 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.access.services import access_for
 from app.admin.tables import Admin
-from app.clients.services import get_client
+from app.clients.services import access_for, get_client
 from app.clients.tables import Client
 from app.invitations.tables import Invitation
 from app.users.tables import User

@@ -4,6 +4,7 @@ import re
 
 from app.access import services as access
 from app.auth.tables import PasswordReset, Session
+from app.clients import services as clients
 from app.clients.services import get_client
 from app.mail.tables import OutboundEmail
 from app.users import services as users
@@ -120,7 +121,7 @@ async def test_register_on_the_invite_page_then_lands_in_the_account(http):
     response = await http.post(f"/invite/{token}/register", {**GOOD, "email": "other@example.com"})
     assert response.status_code == 303
     user = await users.find_by_email("other@example.com")
-    assert (await access.access_for(user["id"], client_id)).permissions == ("quotes",)
+    assert (await clients.access_for(user["id"], client_id)).permissions == ("quotes",)
     assert "Invite accepted" in text_of(await http.get("/account?welcome=1"))
 
 

@@ -72,7 +72,7 @@ async def test_a_throttled_login_says_so_with_429_and_a_correct_login_clears_the
 
 
 async def test_registrations_are_limited_per_ip(http, monkeypatch):
-    from app.auth import throttle
+    from app import throttle
 
     monkeypatch.setattr(throttle.REGISTRATION_LIMIT, "per_ip", 2)
     for i in range(3):
@@ -92,7 +92,7 @@ async def test_registrations_are_limited_per_ip(http, monkeypatch):
 
 
 async def test_a_refused_registration_does_not_count_against_the_limit(http, monkeypatch):
-    from app.auth import throttle
+    from app import throttle
 
     monkeypatch.setattr(throttle.REGISTRATION_LIMIT, "per_ip", 1)
     form = {"first_name": "A", "last_name": "B", "email": "ab@example.com", "accept_tos": "on"}

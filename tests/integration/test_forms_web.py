@@ -172,7 +172,7 @@ async def test_an_email_taken_meanwhile_is_answered_the_same_way(http, monkeypat
 
 
 async def test_the_registration_limit_is_a_message_for_the_whole_form(http, monkeypatch):
-    from app.auth import throttle
+    from app import throttle
 
     monkeypatch.setattr(throttle.REGISTRATION_LIMIT, "per_ip", 0)
     answer = await http.post("/register", GOOD, headers=HTMX)

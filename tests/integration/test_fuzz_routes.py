@@ -29,12 +29,12 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from app import clock, db, invariants
-from app.access.permissions import ALL_KEYS
 from app.access.services import grant_access
 from app.asgi import create_app
 from app.auth import services as auth
 from app.invitations import services as invitations
 from app.mail.tables import OutboundEmail
+from app.permissions import ALL_KEYS
 from app.piccolo_app import TABLES
 from piccolo_conf import DB
 from tests.factories import ADMIN, PASSWORD, make_client, make_user

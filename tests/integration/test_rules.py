@@ -6,7 +6,6 @@ import pytest
 
 from app import clock
 from app.access import services as access
-from app.access.permissions import ALL_KEYS
 from app.access.tables import Grant
 from app.activity.services import Actor
 from app.activity.tables import ActivityEntry
@@ -18,6 +17,7 @@ from app.errors import DomainError, NotFound
 from app.invitations import services as invitations
 from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
+from app.permissions import ALL_KEYS
 from app.security import token_hash
 from app.users import services as users
 from app.users.tables import User

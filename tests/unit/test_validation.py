@@ -1,6 +1,6 @@
 import pytest
 
-from app.access import permissions
+from app import permissions
 from app.config import load_settings
 from app.errors import DomainError
 from app.validation import clean_email, clean_name, clean_permissions
