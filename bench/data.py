@@ -28,7 +28,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from app.access.permissions import ALL_KEYS
+from app.permissions import ALL_KEYS
 from app.security import hash_password
 
 try:  # the search keys' own folding, where the app has it (issue #13's indexed search)
