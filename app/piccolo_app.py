@@ -7,6 +7,7 @@ from app.activity.tables import ActivityEntry
 from app.admin.tables import Admin, Setting
 from app.auth.tables import LoginFailure, PasswordReset, Session
 from app.clients.tables import Client
+from app.credentials.tables import ApiCredential
 from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
 from app.users.tables import User
@@ -23,6 +24,7 @@ TABLES = [
     Session,
     LoginFailure,
     PasswordReset,
+    ApiCredential,
 ]
 
 APP_CONFIG = AppConfig(

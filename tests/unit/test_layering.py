@@ -14,7 +14,17 @@ APP = Path(__file__).resolve().parents[2] / "app"
 
 # Lowest first. Tables and the leaf modules (app.errors, app.db, app.names, app.permissions...)
 # sit below all of them.
-SERVICE_ORDER = ("activity", "admin", "mail", "users", "clients", "access", "invitations", "auth")
+SERVICE_ORDER = (
+    "activity",
+    "admin",
+    "credentials",
+    "mail",
+    "users",
+    "clients",
+    "access",
+    "invitations",
+    "auth",
+)
 ENTRY_POINTS = ("app.__main__", "app.cli", "app.asgi", "app.demo", "app.piccolo_app")
 
 
