@@ -1,0 +1,1 @@
+"""The WHMCS-compatible API: POST /includes/api.php (see endpoint.py)."""
