@@ -248,3 +248,12 @@ async def revoke_credential(credential_id: int, *, actor: Actor) -> None:
             "api.credential_revoked",
             f"Revoked API credential {rows[0]['identifier']} of {staff['name']}",
         )
+
+
+async def staff_choices() -> list[dict]:
+    """The staff members a credential can be created for: the enabled ones, by name."""
+    return await (
+        Admin.select(Admin.id, Admin.name, Admin.email)
+        .where(Admin.disabled.eq(False))
+        .order_by(Admin.name, Admin.id)
+    )

@@ -13,8 +13,10 @@ from app.credentials.services import ApiAuthError
 from app.credentials.tables import ApiCredential
 from app.errors import DomainError, NotFound, Throttled
 from tests.factories import ADMIN, unique_email
+from tests.integration.conftest import message_texts, page, text_of
 
 IP = "203.0.113.7"
+HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 
 
 async def make_staff(name: str = "Stella Staff", role: str = "full") -> int:
@@ -196,3 +198,153 @@ async def test_the_secret_is_stored_only_hashed_and_never_logged(caplog):
     entries = await ActivityEntry.select()
     assert entries and not any(new.secret in str(e) for e in entries)
     assert new.secret not in caplog.text
+
+
+# The screen, /admin/api.
+
+
+async def ada_id() -> int:
+    return (await Admin.select(Admin.id).where(Admin.email_key == "ada@example.com").first())["id"]
+
+
+async def test_a_full_admin_creates_a_credential_and_sees_the_secret_once(http, admin_session):
+    empty = await http.get("/admin/api")
+    assert empty.status_code == 200
+    soup = page(empty)
+    assert soup.find("a", string="API", href="/admin/api")
+    assert "No API credentials yet" in text_of(empty)
+    # The staff select offers the enabled staff, the viewer first chosen.
+    other = await make_staff("Otto Other")
+    await Admin.update({Admin.disabled: True}).where(Admin.id == await make_staff("Gone Staff"))
+    soup = page(await http.get("/admin/api"))
+    options = {o["value"]: o for o in soup.select("select[name=admin_id] option")}
+    assert set(options) == {str(await ada_id()), str(other)}
+    assert options[str(await ada_id())].has_attr("selected")
+
+    response = await http.post(
+        "/admin/api",
+        {
+            "admin_id": str(other),
+            "description": "Billing sync",
+            "allowed_ips": "10.0.0.1\n10.1.0.0/16",
+        },
+        headers=HX,
+    )
+    assert response.status_code == 200
+    [listed] = await credentials.list_credentials()
+    assert listed["admin_id"] == other and listed["allowed_ips"] == ["10.0.0.1", "10.1.0.0/16"]
+    soup = page(response)
+    panel = soup.find(id="api-new-credential")
+    assert "Copy the secret now: it is not shown again" in panel.get_text()
+    secret = soup.find(id="api-new-secret")["value"]
+    assert soup.find(id="api-new-identifier")["value"] == listed["identifier"]
+    caller = await credentials.authenticate(listed["identifier"], secret, "10.1.2.3")
+    assert caller.admin_id == other
+    row = soup.find(id=f"credential-{listed['id']}")
+    assert listed["identifier"] in row.get_text() and "Otto Other" in row.get_text()
+    assert "Billing sync" in row.get_text() and "10.1.0.0/16" in row.get_text()
+    assert message_texts(response)
+
+    again = await http.get("/admin/api")
+    assert secret not in again.text and listed["identifier"] in again.text
+    assert not page(again).find(id="api-new-credential")
+    assert "from 10.1.2.3" in text_of(again)  # last used: time and address
+
+
+async def test_without_htmx_the_whole_page_answers(http, admin_session):
+    response = await http.post("/admin/api", {"admin_id": str(await ada_id())})
+    assert response.status_code == 200
+    soup = page(response)
+    assert soup.find("h1", string="API") and soup.find(id="api-new-secret")["value"]
+    [listed] = await credentials.list_credentials()
+    assert "Never" in soup.find(id=f"credential-{listed['id']}").get_text()
+
+
+async def test_a_refused_form_keeps_what_was_typed_and_creates_nothing(http, admin_session):
+    response = await http.post(
+        "/admin/api",
+        {
+            "admin_id": str(await ada_id()),
+            "description": "Sync",
+            "allowed_ips": "10.0.0.1, nonsense",
+        },
+        headers=HX,
+    )
+    assert response.status_code == 422
+    soup = page(response)
+    assert "nonsense" in soup.find(id="api-allowed-ips-error").get_text()
+    assert soup.find(id="api-description")["value"] == "Sync"
+    assert "nonsense" in soup.find(id="api-allowed-ips").get_text()
+    assert not soup.find(id="api-new-credential")
+    missing = await http.post("/admin/api", {"admin_id": "x"}, headers=HX)
+    assert missing.status_code == 422 and "Choose a staff member." in text_of(missing)
+    assert await ApiCredential.count() == 0
+
+
+async def test_revoke_removes_the_row_and_confirms(http, admin_session):
+    _, keep = await make_credential()
+    _, gone = await make_credential(description="Old script")
+    soup = page(await http.get("/admin/api"))
+    form = soup.find(id=f"credential-{gone.id}").find("form")
+    assert form["hx-post"] == f"/admin/api/{gone.id}/revoke" and form.has_attr("hx-confirm")
+    response = await http.post(f"/admin/api/{gone.id}/revoke", headers=HX)
+    assert response.status_code == 200
+    soup = page(response)
+    assert not soup.find(id=f"credential-{gone.id}") and soup.find(id=f"credential-{keep.id}")
+    assert message_texts(response) == ["API credential revoked: it no longer authenticates."]
+    assert await failure(gone.identifier, gone.secret) == "Authentication Failed"
+    # Without htmx: back to the list, with the confirmation.
+    plain = await http.post(f"/admin/api/{keep.id}/revoke")
+    assert plain.status_code == 303
+    shown = await http.get(plain.headers["location"])
+    assert "API credential revoked" in text_of(shown) and "No API credentials yet" in text_of(shown)
+    assert (await http.post(f"/admin/api/{keep.id}/revoke", headers=HX)).status_code == 404
+
+
+async def test_a_support_operator_sees_the_list_but_cannot_create_or_revoke(http, support_session):
+    _, new = await make_credential(description="Sync")
+    response = await http.get("/admin/api")
+    assert response.status_code == 200
+    soup = page(response)
+    assert soup.find(id=f"credential-{new.id}")
+    assert not soup.find(id="api-create-form") and not soup.select("form[action$=revoke]")
+    assert "can view the API credentials but not create or revoke them" in text_of(response)
+    sam = (await Admin.select(Admin.id).first())["id"]
+    assert (await http.post("/admin/api", {"admin_id": str(sam)}, headers=HX)).status_code == 403
+    revoke = await http.post(f"/admin/api/{new.id}/revoke", headers=HX)
+    assert revoke.status_code == 403
+    assert len(await credentials.list_credentials()) == 1
+
+
+async def test_logged_out_and_client_users_cannot_see_the_screen(http):
+    response = await http.get("/admin/api")
+    assert response.status_code in (303, 401)
+    assert (await http.post("/admin/api", {"admin_id": "1"})).status_code in (303, 401)
+
+
+async def test_csrf_is_enforced(http, admin_session):
+    response = await http.post("/admin/api", {"admin_id": str(await ada_id())}, csrf=False)
+    assert response.status_code == 403
+    assert await ApiCredential.count() == 0
+
+
+async def test_a_description_with_markup_is_shown_as_text(http, admin_session):
+    _, new = await make_credential(description='<script>alert("x")</script><b>bold</b>')
+    response = await http.get("/admin/api")
+    soup = page(response)
+    row = soup.find(id=f"credential-{new.id}")
+    assert not row.find("script") and not row.find("b")
+    assert '<script>alert("x")</script><b>bold</b>' in row.get_text()
+    assert "&lt;script&gt;" in response.text
+
+
+async def test_the_how_to_panel_gives_the_endpoints_of_this_server(http, admin_session):
+    text = text_of(await http.get("/admin/api"))
+    assert "POST http://testserver.local/includes/api.php" in text
+    assert (
+        "curl -s http://testserver.local/includes/api.php -d action=GetUsers"
+        " -d identifier=IDENTIFIER -d secret=SECRET -d responsetype=json"
+    ) in text
+    assert 'curl -s -H "Authorization: Bearer IDENTIFIER:SECRET"' in text
+    assert "http://testserver.local/api/v1/clients" in text
+    assert "http://testserver.local/api/v1/schema" in text
