@@ -102,6 +102,25 @@ def cmd_create_client(args) -> int:
     return 0
 
 
+def cmd_create_api_credential(args) -> int:
+    import json
+
+    from app.activity.services import SYSTEM
+    from app.credentials.services import create_credential_for_staff_email
+
+    created = asyncio.run(
+        _with_db(
+            create_credential_for_staff_email,
+            args.email,
+            description=args.description or "",
+            allowed_ips=args.allow_ip or [],
+            actor=SYSTEM,
+        )
+    )
+    print(json.dumps({"identifier": created.identifier, "secret": created.secret}))
+    return 0
+
+
 def cmd_mail_worker(_args) -> int:
     from app.config import get_settings
     from app.logging_setup import configure_logging
@@ -150,6 +169,20 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--owner-password")
     c.add_argument("--company")
     c.set_defaults(func=cmd_create_client)
+
+    k = sub.add_parser(
+        "create-api-credential",
+        help="create an API credential for a staff member; prints its identifier and secret",
+    )
+    k.add_argument("--email", required=True, help="the staff member's email address")
+    k.add_argument("--description")
+    k.add_argument(
+        "--allow-ip",
+        action="append",
+        metavar="IP",
+        help="an address or CIDR network the credential may be used from (repeatable)",
+    )
+    k.set_defaults(func=cmd_create_api_credential)
 
     sub.add_parser("mail-worker", help="deliver queued emails until stopped").set_defaults(
         func=cmd_mail_worker

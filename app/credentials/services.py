@@ -18,7 +18,7 @@ from app.admin.tables import Admin
 from app.credentials.tables import ApiCredential
 from app.errors import DomainError, NotFound
 from app.throttle import Limit
-from app.validation import clean_name
+from app.validation import clean_name, email_key
 
 IDENTIFIER_LENGTH = 32
 SECRET_LENGTH = 32
@@ -256,4 +256,16 @@ async def staff_choices() -> list[dict]:
         Admin.select(Admin.id, Admin.name, Admin.email)
         .where(Admin.disabled.eq(False))
         .order_by(Admin.name, Admin.id)
+    )
+
+
+async def create_credential_for_staff_email(
+    email: str, *, description: str = "", allowed_ips: list[str] | tuple = (), actor: Actor
+) -> NewCredential:
+    """create_credential for the staff member with this email address (the CLI's way in)."""
+    staff = await Admin.select(Admin.id).where(Admin.email_key == email_key(email)).first()
+    if staff is None:
+        raise DomainError(f"There is no staff member with the email address {email!r}.", "email")
+    return await create_credential(
+        staff["id"], description=description, allowed_ips=allowed_ips, actor=actor
     )

@@ -90,3 +90,51 @@ def test_python_dash_m_app_is_the_same_command():
     assert result.returncode == 0
     for command in ("serve", "migrate", "demo", "create-admin", "create-client"):
         assert command in result.stdout
+
+
+async def test_create_api_credential_prints_one_json_object_that_authenticates():
+    import json
+
+    from app.credentials.services import authenticate, list_credentials
+
+    made = roster("create-admin", "--email", "ops@example.com", "--password", "ops-passphrase-9")
+    assert made.returncode == 0, made.stderr
+    result = roster(
+        "create-api-credential",
+        "--email",
+        "OPS@example.com",
+        "--description",
+        "Provisioning",
+        "--allow-ip",
+        "10.0.0.0/8",
+        "--allow-ip",
+        "192.0.2.1",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = json.loads(result.stdout)  # the whole of stdout is the one object
+    assert set(printed) == {"identifier", "secret"}
+    caller = await authenticate(printed["identifier"], printed["secret"], "10.20.30.40")
+    assert caller.admin_name == "Administrator" and caller.can_write
+    [listed] = await list_credentials()
+    assert listed["description"] == "Provisioning"
+    assert listed["allowed_ips"] == ["10.0.0.0/8", "192.0.2.1"]
+    assert printed["secret"] not in result.stderr
+
+
+async def test_create_api_credential_refuses_unknown_and_disabled_staff():
+    from app.credentials.tables import ApiCredential
+
+    unknown = roster("create-api-credential", "--email", "nobody@example.com")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert "no staff member" in unknown.stderr
+    made = roster("create-admin", "--email", "off@example.com", "--password", "off-passphrase-9")
+    assert made.returncode == 0, made.stderr
+    await Admin.update({Admin.disabled: True}).where(Admin.email_key == "off@example.com")
+    disabled = roster("create-api-credential", "--email", "off@example.com")
+    assert disabled.returncode == 1 and disabled.stdout == ""
+    assert "disabled" in disabled.stderr
+    bad_ip = roster("create-admin", "--email", "ip@example.com", "--password", "ip-passphrase-99")
+    assert bad_ip.returncode == 0, bad_ip.stderr
+    refused = roster("create-api-credential", "--email", "ip@example.com", "--allow-ip", "10.0.0.")
+    assert refused.returncode == 1 and "10.0.0." in refused.stderr
+    assert await ApiCredential.count() == 0
