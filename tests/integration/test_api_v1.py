@@ -1,0 +1,420 @@
+"""The JSON API under /api/v1: bearer credentials, each resource through the same services as
+the web pages, problem+json errors, and nothing of the web pages' sessions or CSRF."""
+
+import logging
+
+import httpx
+import pytest
+
+from app.activity.tables import ActivityEntry
+from app.admin.services import create_admin
+from app.credentials.services import create_credential
+from app.logging_setup import SHOWS_LINKS
+from app.users.services import find_by_email, get_user
+from tests.factories import ADMIN, make_client, make_user, unique_email
+from tests.integration.conftest import text_of
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def api():
+    from app.asgi import create_app
+
+    app = create_app(run_workers=False, manage_database=False)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+        yield client
+
+
+async def bearer(role: str = "full") -> dict:
+    """The Authorization header of a new credential of a new staff member with this role."""
+    admin_id = await create_admin(
+        email=unique_email("staff"),
+        password="staff-passphrase-77",
+        name="Stan Staff",
+        role=role,
+        actor=ADMIN,
+    )
+    credential = await create_credential(admin_id, description="tests", actor=ADMIN)
+    return {"Authorization": f"Bearer {credential.identifier}:{credential.secret}"}
+
+
+@pytest.fixture
+async def full():
+    return await bearer("full")
+
+
+@pytest.fixture
+async def support():
+    return await bearer("support")
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+async def test_without_a_valid_bearer_credential_every_resource_is_401(api, full):
+    good = full["Authorization"]
+    identifier, secret = good.removeprefix("Bearer ").split(":")
+    for headers in (
+        {},
+        {"Authorization": f"Bearer {identifier}:wrong{secret}"},
+        {"Authorization": f"Bearer {identifier}"},
+        {"Authorization": f"Basic {identifier}:{secret}"},
+    ):
+        response = await api.get("/api/v1/clients", headers=headers)
+        assert_problem(response, 401)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+    # The same answer for an unknown identifier and a wrong secret.
+    unknown = await api.get("/api/v1/users", headers={"Authorization": "Bearer nobody:nothing"})
+    assert assert_problem(unknown, 401)["detail"] == "The bearer credential is missing or invalid."
+
+
+async def test_api_answers_set_no_cookie_and_need_no_csrf_token(api, full):
+    client_id, _ = await make_client()
+    response = await api.patch(
+        f"/api/v1/clients/{client_id}", json={"company_name": "Renamed Ltd"}, headers=full
+    )
+    assert response.status_code == 200, response.text
+    assert "set-cookie" not in response.headers
+    assert "set-cookie" not in (await api.get("/api/v1/permissions", headers=full)).headers
+    # The web pages keep their CSRF check.
+    refused = await api.post("/admin/login", data={"email": "a@example.com", "password": "x"})
+    assert refused.status_code == 403
+
+
+async def test_permissions_are_listed_in_order(api, full):
+    body = (await api.get("/api/v1/permissions", headers=full)).json()
+    assert body["total"] == 13
+    assert body["items"][0] == {
+        "key": "profile",
+        "label": "Modify Master Account Profile",
+        "description": "Change the account's company name, contact name and email.",
+    }
+
+
+async def test_clients_create_read_list_update_delete(api, full):
+    email = unique_email("apiowner")
+    created = await api.post(
+        "/api/v1/clients",
+        json={
+            "owner_email": email,
+            "owner_first_name": "Ana",
+            "owner_last_name": "Api",
+            "company_name": "Api Hosting",
+            "country": "DE",
+            "city": "Berlin",
+        },
+        headers=full,
+    )
+    assert created.status_code == 201, created.text
+    client = created.json()
+    owner = await find_by_email(email)
+    assert client["owner_id"] == owner["id"]
+    assert (client["company_name"], client["country"], client["city"]) == (
+        "Api Hosting",
+        "DE",
+        "Berlin",
+    )
+    assert client["status"] == "Active"
+
+    read = (await api.get(f"/api/v1/clients/{client['id']}", headers=full)).json()
+    assert read == client
+
+    listed = await api.get(
+        "/api/v1/clients", params={"search": "Api Host", "limit": 5}, headers=full
+    )
+    body = listed.json()
+    assert body["total"] >= 1 and body["offset"] == 0 and body["limit"] == 5
+    assert client["id"] in [c["id"] for c in body["items"]]
+
+    updated = await api.patch(
+        f"/api/v1/clients/{client['id']}",
+        json={"status": "Inactive", "phone_number": "+49 30 1234"},
+        headers=full,
+    )
+    assert updated.status_code == 200, updated.text
+    after = updated.json()
+    assert (after["status"], after["phone_number"]) == ("Inactive", "+49 30 1234")
+    assert (after["company_name"], after["first_name"], after["city"]) == (
+        "Api Hosting",
+        "Ana",
+        "Berlin",
+    )
+
+    deleted = await api.delete(
+        f"/api/v1/clients/{client['id']}", params={"delete_users": "true"}, headers=full
+    )
+    assert deleted.status_code == 200, deleted.text
+    assert deleted.json() == {"id": client["id"], "deleted_user_ids": [owner["id"]]}
+    assert_problem(await api.get(f"/api/v1/clients/{client['id']}", headers=full), 404)
+
+
+async def test_writes_are_in_the_activity_log_under_the_credential(api, full):
+    identifier = full["Authorization"].removeprefix("Bearer ").split(":")[0]
+    client_id, _ = await make_client()
+    await api.patch(f"/api/v1/clients/{client_id}", json={"company_name": "Logged"}, headers=full)
+    entry = (
+        await ActivityEntry.select()
+        .where(ActivityEntry.client_id == client_id)
+        .order_by(ActivityEntry.id, ascending=False)
+        .first()
+    )
+    assert entry["action"] == "client.updated"
+    assert entry["actor_type"] == "admin"
+    assert entry["actor_name"] == f"Stan Staff (API credential {identifier})"
+
+
+async def test_bad_bodies_are_422_problems_naming_the_fields(api, full):
+    missing = await api.post("/api/v1/clients", json={"owner_first_name": "A"}, headers=full)
+    assert "owner_email" in str(assert_problem(missing, 422)["errors"])
+
+    for field, value in (
+        ("owner_first_name", "Nul\x00Byte"),
+        ("owner_email", "not-an-address@"),
+        ("country", "XX"),
+        ("phone_number", "call me"),
+        ("owner_first_name", "   "),
+    ):
+        body = {
+            "owner_email": unique_email(),
+            "owner_first_name": "Ana",
+            "owner_last_name": "Api",
+            field: value,
+        }
+        response = await api.post("/api/v1/clients", json=body, headers=full)
+        assert field in assert_problem(response, 422)["errors"], (field, response.text)
+
+    not_json = await api.post(
+        "/api/v1/clients",
+        content=b"{nope",
+        headers={**full, "content-type": "application/json"},
+    )
+    assert_problem(not_json, 400)
+
+    weak = await api.post(
+        "/api/v1/users",
+        json={"first_name": "W", "last_name": "P", "email": unique_email(), "password": "aaaaaaaa"},
+        headers=full,
+    )
+    assert "password" in assert_problem(weak, 422)["errors"]
+
+
+async def test_a_refused_change_is_a_409_and_changes_nothing(api, full):
+    _, owner = await make_client()
+    taken = await api.post(
+        "/api/v1/clients",
+        json={"owner_email": owner["email"], "owner_first_name": "A", "owner_last_name": "B"},
+        headers=full,
+    )
+    assert "email" in assert_problem(taken, 409)["errors"]
+    duplicate = await api.post(
+        "/api/v1/users",
+        json={"first_name": "A", "last_name": "B", "email": owner["email"]},
+        headers=full,
+    )
+    assert_problem(duplicate, 409)
+    still_has_access = await api.delete(f"/api/v1/users/{owner['id']}", headers=full)
+    assert_problem(still_has_access, 409)
+    assert await get_user(owner["id"])
+
+
+async def test_impossible_ids_and_paths_are_404_or_422_never_500(api, full):
+    for path in (
+        "/api/v1/clients/99999999999999999999",
+        "/api/v1/users/0",
+        "/api/v1/clients/2147483648/users",
+        "/api/v1/clients/1/invitations/-1/resend",
+    ):
+        method = "POST" if path.endswith("resend") else "GET"
+        response = await api.request(method, path, headers=full)
+        assert response.status_code in (404, 422), (path, response.text)
+        assert response.headers["content-type"] == PROBLEM
+    for path in ("/api/v1/clients/2147483647", "/api/v1/clients/abc", "/api/v1/nowhere"):
+        assert_problem(await api.get(path, headers=full), 404)
+    nul = await api.get("/api/v1/users", params={"search": "a\x00b"}, headers=full)
+    assert "search" in str(assert_problem(nul, 422)["errors"]) or nul.status_code == 422
+    paging = await api.get("/api/v1/users", params={"limit": 101}, headers=full)
+    assert "limit" in assert_problem(paging, 422)["errors"]
+    assert_problem(await api.put("/api/v1/clients", headers=full), 405)
+
+
+async def test_a_support_operators_credential_reads_but_cannot_write(api, support):
+    client_id, owner = await make_client()
+    assert (await api.get(f"/api/v1/clients/{client_id}", headers=support)).status_code == 200
+    assert (await api.get(f"/api/v1/clients/{client_id}/users", headers=support)).status_code == 200
+    for method, path, body in (
+        ("PATCH", f"/api/v1/clients/{client_id}", {"company_name": "No"}),
+        ("DELETE", f"/api/v1/clients/{client_id}", None),
+        ("POST", "/api/v1/users", {"first_name": "a", "last_name": "b", "email": "x@y.z"}),
+        ("PUT", f"/api/v1/clients/{client_id}/users/{owner['id']}", {"permissions": ["profile"]}),
+        ("POST", f"/api/v1/clients/{client_id}/invitations", {"email": "a@example.com"}),
+    ):
+        response = await api.request(method, path, json=body, headers=support)
+        assert_problem(response, 403)
+    assert (await api.get(f"/api/v1/clients/{client_id}", headers=support)).json()[
+        "company_name"
+    ] == "Acme Hosting"
+
+
+async def test_users_create_read_list_update_delete(api, full):
+    email = unique_email("apiuser")
+    created = await api.post(
+        "/api/v1/users",
+        json={"first_name": "Una", "last_name": "Api", "email": email, "language": "french"},
+        headers=full,
+    )
+    assert created.status_code == 201, created.text
+    user = created.json()
+    assert (user["email"], user["language"], user["clients"]) == (email, "french", [])
+    assert user["last_login_at"] is None
+
+    listed = (await api.get("/api/v1/users", params={"search": email}, headers=full)).json()
+    assert [u["id"] for u in listed["items"]] == [user["id"]] and listed["total"] == 1
+
+    patched = await api.patch(
+        f"/api/v1/users/{user['id']}", json={"last_name": "Renamed"}, headers=full
+    )
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["last_name"], patched.json()["language"]) == ("Renamed", "french")
+
+    client_id, _ = await make_client()
+    await api.post(
+        f"/api/v1/clients/{client_id}/users",
+        json={"user_id": user["id"], "permissions": ["invoices"]},
+        headers=full,
+    )
+    read = (await api.get(f"/api/v1/users/{user['id']}", headers=full)).json()
+    assert read["clients"] == [{"id": client_id, "is_owner": False}]
+
+    assert (
+        await api.delete(f"/api/v1/clients/{client_id}/users/{user['id']}", headers=full)
+    ).status_code == 204
+    assert (await api.delete(f"/api/v1/users/{user['id']}", headers=full)).status_code == 204
+    assert_problem(await api.get(f"/api/v1/users/{user['id']}", headers=full), 404)
+
+
+async def test_an_accounts_users_grant_read_change_remove(api, full):
+    client_id, owner = await make_client()
+    member = await make_user()
+    base = f"/api/v1/clients/{client_id}/users"
+
+    granted = await api.post(
+        base, json={"user_id": member["id"], "permissions": ["tickets", "profile"]}, headers=full
+    )
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["permissions"] == ["profile", "tickets"]
+    again = await api.post(
+        base, json={"user_id": member["id"], "permissions": ["tickets"]}, headers=full
+    )
+    assert_problem(again, 409)
+    unknown_key = await api.post(
+        base, json={"user_id": member["id"], "permissions": ["root"]}, headers=full
+    )
+    assert list(assert_problem(unknown_key, 422)["errors"]) == ["permissions[0]"]
+    assert_problem(
+        await api.post(
+            base, json={"user_id": 2147483647, "permissions": ["tickets"]}, headers=full
+        ),
+        404,
+    )
+
+    listed = (await api.get(base, headers=full)).json()
+    assert [(g["user_id"], g["is_owner"]) for g in listed["items"]] == [
+        (owner["id"], True),
+        (member["id"], False),
+    ]
+    assert len(listed["items"][0]["permissions"]) == 13 and listed["total"] == 2
+
+    changed = await api.put(
+        f"{base}/{member['id']}", json={"permissions": ["domains"]}, headers=full
+    )
+    assert changed.json()["permissions"] == ["domains"]
+    assert (await api.get(f"{base}/{member['id']}", headers=full)).json()["permissions"] == [
+        "domains"
+    ]
+    assert_problem(
+        await api.put(f"{base}/{owner['id']}", json={"permissions": ["domains"]}, headers=full),
+        409,
+    )
+    assert_problem(await api.delete(f"{base}/{owner['id']}", headers=full), 409)
+    assert (await api.delete(f"{base}/{member['id']}", headers=full)).status_code == 204
+    assert_problem(await api.get(f"{base}/{member['id']}", headers=full), 404)
+    assert_problem(await api.delete(f"{base}/{member['id']}", headers=full), 404)
+
+
+async def test_invitations_through_the_api_reach_the_users_tab_and_never_show_the_token(
+    api, full, http, admin_session, monkeypatch, caplog
+):
+    from app.invitations import services as invitations
+
+    tokens = []
+    real_new_token = invitations.new_token
+
+    def remembered_token():
+        token, digest = real_new_token()
+        tokens.append(token)
+        return token, digest
+
+    monkeypatch.setattr(invitations, "new_token", remembered_token)
+    caplog.set_level(logging.INFO)  # the level the server logs at (app.logging_setup)
+    client_id, _ = await make_client()
+    base = f"/api/v1/clients/{client_id}/invitations"
+    email = unique_email("invitee")
+
+    created = await api.post(base, json={"email": email, "permissions": ["invoices"]}, headers=full)
+    assert created.status_code == 201, created.text
+    invitation = created.json()
+    assert (invitation["email"], invitation["status"], invitation["permissions"]) == (
+        email,
+        "pending",
+        ["invoices"],
+    )
+    assert_problem(await api.post(base, json={"email": email, "permissions": ["invoices"]},
+                                  headers=full), 409)  # fmt: skip
+
+    users_tab = await http.get(f"/admin/clients/{client_id}/users")
+    assert email in text_of(users_tab)
+
+    listed = await api.get(base, headers=full)
+    assert [i["id"] for i in listed.json()["items"]] == [invitation["id"]]
+    resent = await api.post(f"{base}/{invitation['id']}/resend", headers=full)
+    assert resent.status_code == 200, resent.text
+    assert resent.json()["times_sent"] == 2
+
+    answers = [created, listed, resent]
+    cancelled = await api.delete(f"{base}/{invitation['id']}", headers=full)
+    assert cancelled.status_code == 204
+    assert (await api.get(base, headers=full)).json()["items"] == []
+    assert_problem(await api.delete(f"{base}/{invitation['id']}", headers=full), 404)
+
+    assert len(tokens) == 3  # created, the refused second invite, resent
+    # Only the development outbox shows links on purpose (SPEC §7: no SMTP, development).
+    logged = "\n".join(r.getMessage() for r in caplog.records if not getattr(r, SHOWS_LINKS, False))
+    for token in tokens:
+        assert not any(token in a.text or token in str(a.headers) for a in answers)
+        assert token not in logged
+
+
+async def test_inviting_to_an_unknown_or_closed_account(api, full):
+    assert_problem(
+        await api.post(
+            "/api/v1/clients/2147483647/invitations",
+            json={"email": "a@example.com", "permissions": ["invoices"]},
+            headers=full,
+        ),
+        404,
+    )
+    client_id, _ = await make_client()
+    await api.patch(f"/api/v1/clients/{client_id}", json={"status": "Closed"}, headers=full)
+    closed = await api.post(
+        f"/api/v1/clients/{client_id}/invitations",
+        json={"email": "a@example.com", "permissions": ["invoices"]},
+        headers=full,
+    )
+    assert_problem(closed, 409)
