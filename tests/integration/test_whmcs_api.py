@@ -720,3 +720,65 @@ async def test_zz_no_secret_nor_invitation_token_in_the_server_output(
     assert len(seen_secrets) > 10  # every test's credentials, not only this one's
     assert not [secret for secret in seen_secrets if secret in output]
     assert token not in output
+
+
+# --- in process: faults, throttling, the IP allow-list ---------------------------------------
+
+
+async def in_process_credential(**options) -> tuple[str, str]:
+    from app.admin.services import create_admin
+    from app.credentials.services import create_credential
+
+    admin_id = await create_admin(
+        email=unique_email("staff"), password="staff-passphrase-2026", name="Staff", role="full",
+        actor=ADMIN,
+    )  # fmt: skip
+    made = await create_credential(admin_id, actor=ADMIN, **options)
+    return made.identifier, made.secret
+
+
+async def test_an_unexpected_fault_answers_a_generic_json_500_and_is_logged(
+    http, monkeypatch, caplog
+):
+    from app.whmcs import actions
+
+    async def broken(params, call):
+        raise RuntimeError("internal detail: table users, row 7")
+
+    monkeypatch.setitem(actions.ACTIONS, "getusers", actions.Action(broken, False))
+    identifier, secret = await in_process_credential()
+    response = await http.client.post(
+        "/includes/api.php", data={"identifier": identifier, "secret": secret, "action": "GetUsers"}
+    )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "result": "error",
+        "message": "An unexpected error occurred. Nothing was changed; try again in a moment.",
+    }
+    logged = caplog.text
+    assert "Unhandled error in the WHMCS API" in logged and "internal detail" in logged
+    assert secret not in logged
+
+
+async def test_failed_authentications_are_throttled_with_json_429(http):
+    identifier, secret = await in_process_credential()
+    statuses = []
+    for _ in range(21):
+        response = await http.client.post(
+            "/includes/api.php",
+            data={"identifier": identifier, "secret": "wrong", "action": "GetUsers"},
+        )
+        statuses.append(response.status_code)
+    assert statuses == [403] * 20 + [429]
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["result"] == "error" and int(response.headers["retry-after"]) > 0
+
+
+async def test_a_caller_outside_the_allow_list_gets_invalid_ip(http):
+    identifier, secret = await in_process_credential(allowed_ips=["10.0.0.0/8"])
+    response = await http.client.post(
+        "/includes/api.php", data={"identifier": identifier, "secret": secret, "action": "GetUsers"}
+    )
+    assert response.status_code == 403
+    assert response.json() == {"result": "error", "message": "Invalid IP 127.0.0.1"}
