@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 import warnings
@@ -103,8 +104,6 @@ def cmd_create_client(args) -> int:
 
 
 def cmd_create_api_credential(args) -> int:
-    import json
-
     from app.activity.services import SYSTEM
     from app.credentials.services import create_credential_for_staff_email
 

@@ -1,5 +1,6 @@
 """The roster command (SPEC §7), run as a user would, against the test database."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,6 +9,8 @@ from pathlib import Path
 from app.admin.tables import Admin
 from app.clients.services import access_for, get_client
 from app.clients.tables import Client
+from app.credentials.services import authenticate, list_credentials
+from app.credentials.tables import ApiCredential
 from app.invitations.tables import Invitation
 from app.users.tables import User
 
@@ -93,10 +96,6 @@ def test_python_dash_m_app_is_the_same_command():
 
 
 async def test_create_api_credential_prints_one_json_object_that_authenticates():
-    import json
-
-    from app.credentials.services import authenticate, list_credentials
-
     made = roster("create-admin", "--email", "ops@example.com", "--password", "ops-passphrase-9")
     assert made.returncode == 0, made.stderr
     result = roster(
@@ -122,8 +121,6 @@ async def test_create_api_credential_prints_one_json_object_that_authenticates()
 
 
 async def test_create_api_credential_refuses_unknown_and_disabled_staff():
-    from app.credentials.tables import ApiCredential
-
     unknown = roster("create-api-credential", "--email", "nobody@example.com")
     assert unknown.returncode == 1 and unknown.stdout == ""
     assert "no staff member" in unknown.stderr
