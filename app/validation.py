@@ -5,6 +5,7 @@ import re
 import unicodedata
 
 import email_validator
+import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from app.db import valid_id
@@ -16,6 +17,31 @@ COMPANY_MAX = 150
 EMAIL_MAX = 254
 SEARCH_MAX_LENGTH = 100
 SEARCH_MAX_WORDS = 6
+PHONE_MAX = 30
+# The client account's contact fields: their labels, in the order forms show them, and their
+# lengths (the columns' in app/clients/tables.py).
+CONTACT_LABELS = {
+    "address1": "Address 1",
+    "address2": "Address 2",
+    "city": "City",
+    "state": "State/Region",
+    "postcode": "Postcode",
+    "country": "Country",
+    "phone_number": "Phone Number",
+    "tax_id": "Tax ID",
+}
+CONTACT_LIMITS = {
+    "address1": 100,
+    "address2": 100,
+    "city": 100,
+    "state": 100,
+    "postcode": 20,
+    "country": 2,
+    "phone_number": PHONE_MAX,
+    "tax_id": 50,
+}
+# Page sizes a caller may ask a list for (an API's limitnum): larger asks are clamped.
+LIST_LIMIT_MAX = 1000
 
 # Intranets and staging set-ups use these, and every peer accepts them: only names that can
 # never be an address (.invalid, .onion, .arpa, localhost) stay refused.
@@ -83,6 +109,55 @@ def clean_search(value: str) -> str:
             "q",
         )
     return value
+
+
+def _sort_key(name: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+
+
+# (ISO 3166-1 alpha-2 code, name) of every country, by name: the Country select's options.
+COUNTRIES: tuple[tuple[str, str], ...] = tuple(
+    sorted(
+        ((c.alpha_2, getattr(c, "common_name", c.name)) for c in pycountry.countries),
+        key=lambda pair: _sort_key(pair[1]).casefold(),
+    )
+)
+_COUNTRY_CODES = frozenset(code for code, _ in COUNTRIES)
+COUNTRY_NAMES = dict(COUNTRIES)
+
+# Digits, spaces and + - ( ) . only, as WHMCS accepts them.
+_PHONE = re.compile(r"[0-9 +\-().]*")
+
+
+def clean_country(value: str) -> str:
+    """An ISO 3166-1 alpha-2 code, upper case ("" stays "": no country given)."""
+    code = (value or "").strip().upper()
+    if code and code not in _COUNTRY_CODES:
+        raise DomainError("Valid country required", "country")
+    return code
+
+
+def clean_phone(value: str) -> str:
+    """A phone number as people type it, spaces collapsed; full-width digits read as digits."""
+    invalid = DomainError("Invalid telephone phone number", "phone_number")
+    value = unicodedata.normalize("NFKC", value or "")
+    if has_control_characters(value):
+        raise invalid
+    value = " ".join(value.split())
+    if len(value) > PHONE_MAX or not _PHONE.fullmatch(value):
+        raise invalid
+    return value
+
+
+def clean_page(offset: int, limit: int) -> tuple[int, int]:
+    """A list's slice as a caller asks for it, clamped: offset 0 or more, limit 1 to
+    LIST_LIMIT_MAX (an API client asking for "everything" gets the largest page)."""
+    return min(max(offset, 0), 2**62), min(max(limit, 1), LIST_LIMIT_MAX)
+
+
+def escape_like(value: str) -> str:
+    """`value` for a LIKE pattern with ESCAPE '\\': its %, _ and \\ match themselves."""
+    return re.sub(r"([\\%_])", r"\\\1", value)
 
 
 _ASCII_ID = re.compile(r"[0-9]{1,10}")

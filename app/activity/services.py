@@ -1,6 +1,9 @@
 """The activity log: every change writes one entry, inside the change's transaction."""
 
+from datetime import UTC, date, datetime, time, timedelta
+
 import msgspec
+from piccolo.columns.combination import WhereRaw
 
 from app import clock
 from app.activity import present
@@ -9,6 +12,7 @@ from app.clients.tables import Client
 from app.names import display_name, full_name
 from app.paging import page_of
 from app.users.tables import User
+from app.validation import clean_page, email_key, escape_like
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -113,3 +117,60 @@ async def log_page(
         "client_name": account_names.get(client_id),
         "user_name": full_name(person) if person else None,
     }
+
+
+async def entries(
+    *,
+    client_id: int | None = None,
+    user: str | None = None,
+    description: str | None = None,
+    ip: str | None = None,
+    day: date | None = None,
+    offset: int = 0,
+    limit: int = 25,
+) -> tuple[int, list[dict]]:
+    """The log's entries matching every filter given, newest first, as (how many match in all,
+    the page asked for; limit clamped, see clean_page). Rows are the entries' columns.
+
+    - `client_id`: the entries about that account;
+    - `user`: those whose actor has that name (an admin's, a user's: case-insensitive, whole),
+      and, when it holds an '@', also those about the user with that email address;
+    - `description`: those whose description contains it, case-insensitive (ASCII case only on
+      SQLite);
+    - `ip`: those made from that address;
+    - `day`: those made that day (UTC)."""
+    offset, limit = clean_page(offset, limit)
+    conditions = []
+    if client_id is not None:
+        conditions.append(ActivityEntry.client_id == client_id)
+    if user is not None:
+        user = user.strip()
+        by_actor = WhereRaw("lower(actor_name) = lower({})", user)
+        if "@" in user:
+            about = ActivityEntry.user_id.is_in(
+                User.select(User.id).where(User.email_key == email_key(user))
+            )
+            by_actor = by_actor | about
+        conditions.append(by_actor)
+    if description:
+        conditions.append(
+            WhereRaw(
+                "lower(description) LIKE lower({}) ESCAPE '\\'",
+                f"%{escape_like(description)}%",
+            )
+        )
+    if ip is not None:
+        conditions.append(ActivityEntry.ip == ip.strip())
+    if day is not None:
+        start = datetime.combine(day, time.min, tzinfo=UTC)
+        conditions.append(
+            (ActivityEntry.created_at >= start)
+            & (ActivityEntry.created_at < start + timedelta(days=1))
+        )
+    count = ActivityEntry.count()
+    select = ActivityEntry.select()
+    if conditions:
+        count = count.where(*conditions)
+        select = select.where(*conditions)
+    rows = await select.order_by(ActivityEntry.id, ascending=False).limit(limit).offset(offset)
+    return await count, rows

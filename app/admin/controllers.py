@@ -7,9 +7,11 @@ from app.access import views
 from app.admin.services import MANAGE_USERS, VIEW_ACCOUNT_USERS
 from app.auth import services as auth
 from app.clients import services as clients
+from app.clients.controllers import profile_context, save_profile_form
 from app.config import get_settings
 from app.errors import DomainError
 from app.invitations import services as invitations
+from app.names import display_name
 from app.users.services import association_candidates, full_name
 from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
@@ -119,6 +121,32 @@ async def change_status(request: Request, client_id: FromPath[int]) -> Response:
     )
     notice = "closed" if client["status"] == "Closed" else "reopened"
     return redirect(request, f"/admin/clients/{client_id}/users?notice={notice}")
+
+
+@get("/admin/clients/{client_id:int}/profile", guards=[admin_permission(VIEW_ACCOUNT_USERS)])
+async def profile_tab(request: Request, client_id: FromPath[int]) -> Response:
+    """The Profile tab: the account's names, email and contact details."""
+    client = await clients.get_client(client_id)
+    return render(request, "admin/clients/profile.html", admin_profile(request, client, client))
+
+
+@post("/admin/clients/{client_id:int}/profile", guards=[admin_permission(MANAGE_USERS)])
+async def save_profile(request: Request, client_id: FromPath[int]) -> Response:
+    values, errors = await save_profile_form(request, client_id)
+    if errors:
+        client = await clients.get_client(client_id)
+        context = admin_profile(request, client, values, errors)
+        return render(request, "admin/clients/profile.html", context, status=400)
+    return redirect(request, f"/admin/clients/{client_id}/profile?saved=1")
+
+
+def admin_profile(request: Request, client: dict, form: dict, errors: dict | None = None) -> dict:
+    return {
+        **profile_context(form, errors or {}),
+        "client": client,
+        "client_name": display_name(client),
+        "can_manage": admin_allows(request, MANAGE_USERS),
+    }
 
 
 @get("/admin/clients/{client_id:int}/user-search", guards=[admin_permission(MANAGE_USERS)])
@@ -294,6 +322,8 @@ ROUTES = [
     client_list,
     create_client,
     users_tab,
+    profile_tab,
+    save_profile,
     change_status,
     user_search,
     permissions_form,

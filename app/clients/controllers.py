@@ -8,6 +8,7 @@ from app.access import services as access
 from app.auth import services as auth
 from app.clients import services as clients
 from app.errors import DomainError
+from app.validation import COUNTRIES
 from app.web.forms import read_form
 from app.web.guards import account_required, permission_required, user_required
 from app.web.middleware import viewer_of
@@ -46,27 +47,43 @@ async def account_home(request: Request) -> Response:
     return render(request, "client/account.html")
 
 
+# The account profile form (client area and admin): the account's names and email, then its
+# contact details.
+ACCOUNT_FIELDS = ("company_name", "first_name", "last_name", "email")
+
+
+def profile_context(form: dict, errors: dict) -> dict:
+    return {"form": form, "errors": errors, "countries": COUNTRIES}
+
+
+async def save_profile_form(request: Request, client_id: int) -> tuple[dict, dict]:
+    """Saves the posted account profile. Returns the values posted (every field, "" when
+    absent) and the errors ({} when saved)."""
+    form = await read_form(request)
+    values = {k: form.get(k, "") for k in (*ACCOUNT_FIELDS, *clients.CONTACT_FIELDS)}
+    try:
+        await clients.update_client(
+            client_id,
+            **{k: values[k] for k in ACCOUNT_FIELDS},
+            contact={k: values[k] for k in clients.CONTACT_FIELDS},
+            actor=viewer_of(request).actor,
+        )
+    except DomainError as exc:
+        return values, {exc.field or "form": exc.message}
+    return values, {}
+
+
 @get("/account/profile", guards=[permission_required("profile")])
 async def profile_page(request: Request) -> Response:
     client = await clients.get_client(viewer_of(request).client["id"])
-    return render(request, "client/profile.html", {"form": client, "errors": {}})
+    return render(request, "client/profile.html", profile_context(client, {}))
 
 
 @post("/account/profile", guards=[permission_required("profile")])
 async def save_profile(request: Request) -> Response:
-    form = await read_form(request)
-    kept = {k: form.get(k, "") for k in ("company_name", "first_name", "last_name", "email")}
-    try:
-        await clients.update_client(
-            viewer_of(request).client["id"], **kept, actor=viewer_of(request).actor
-        )
-    except DomainError as exc:
-        return render(
-            request,
-            "client/profile.html",
-            {"form": kept, "errors": {exc.field or "form": exc.message}},
-            status=400,
-        )
+    values, errors = await save_profile_form(request, viewer_of(request).client["id"])
+    if errors:
+        return render(request, "client/profile.html", profile_context(values, errors), status=400)
     return redirect(request, "/account/profile?saved=1")
 
 

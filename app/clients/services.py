@@ -1,18 +1,65 @@
 """Client accounts: each has exactly one owner, who holds every permission (rule 1)."""
 
 import msgspec
+from piccolo.columns.combination import WhereRaw
+from piccolo.query.functions.string import Lower
 
 from app import clock, db, permissions
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.clients.tables import CLIENT_STATUSES, Client
+from app.dberrors import is_foreign_key_violation
 from app.errors import DomainError, Forbidden, NotFound
 from app.invitations.tables import Invitation
-from app.names import display_name
+from app.names import display_name, full_name
 from app.paging import Page, page_of
 from app.users import services as users
 from app.users.tables import User
-from app.validation import COMPANY_MAX, clean_email, clean_name, clean_search
+from app.validation import (
+    COMPANY_MAX,
+    CONTACT_LABELS,
+    CONTACT_LIMITS,
+    clean_country,
+    clean_email,
+    clean_name,
+    clean_page,
+    clean_phone,
+    clean_search,
+    escape_like,
+)
+
+# The contact details kept on the account, as WHMCS keeps them on the client (its API names
+# phone_number `phonenumber`).
+CONTACT_FIELDS = (
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "phone_number",
+    "tax_id",
+)
+# The fields of an account as the activity log names them.
+FIELD_LABELS = {
+    "company_name": "company name",
+    "first_name": "first name",
+    "last_name": "last name",
+    "email": "email",
+    "status": "status",
+    **{key: label.lower() for key, label in CONTACT_LABELS.items()},
+}
+# list_clients' order_by, in WHMCS's names (GetClients' orderby), and the columns they sort.
+# Names sort case-insensitively, the same on both engines.
+CLIENT_ORDERS = {
+    "id": Client.id,
+    "firstname": Lower(Client.first_name),
+    "lastname": Lower(Client.last_name),
+    "companyname": Lower(Client.company_name),
+    "email": Lower(Client.email),
+    "datecreated": Client.created_at,
+    "status": Client.status,
+}
 
 
 class Access(msgspec.Struct, frozen=True):
@@ -55,6 +102,35 @@ async def get_client(client_id: int, *, lock: bool = False) -> dict:
     return row
 
 
+def clean_contact(contact: dict) -> dict:
+    """The contact details given (keys of CONTACT_FIELDS; a None value: not given), checked and
+    tidied: text trimmed, no control characters, lengths capped; the country an ISO code, the
+    phone number digits, spaces and + - ( ) . only."""
+    unknown = sorted(set(contact) - set(CONTACT_FIELDS))
+    if unknown:
+        raise DomainError(f"Unknown contact field: {unknown[0][:40]}.", unknown[0][:40])
+    cleaned = {}
+    for field in CONTACT_FIELDS:
+        value = contact.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise DomainError(f"{CONTACT_LABELS[field]} must be text.", field)
+        if field == "country":
+            cleaned[field] = clean_country(value)
+        elif field == "phone_number":
+            cleaned[field] = clean_phone(value)
+        else:
+            cleaned[field] = clean_name(
+                value,
+                CONTACT_LABELS[field],
+                field,
+                required=False,
+                max_length=CONTACT_LIMITS[field],
+            )
+    return cleaned
+
+
 def check_open(client: dict) -> None:
     """A closed account takes no invitations and no new access."""
     if client["status"] == "Closed":
@@ -69,21 +145,52 @@ async def create_client(
     owner_password: str | None = None,
     company: str = "",
     actor: Actor,
+    contact: dict | None = None,
+    owner_user_id: int | None = None,
+    new_owner_only: bool = False,
 ) -> int:
-    """Creates the account and its owner (reusing the user with that email, if any).
-
-    The account's contact details start as the owner's."""
+    """Creates the account and its owner: the user with that email, reused if there is one (or,
+    with `new_owner_only`, refused), else a new user. With `owner_user_id`, that existing user
+    owns it instead. Either way the account's contact name and email are the ones given, and
+    `contact` its other contact details (see clean_contact)."""
     company = clean_name(company, "Company name", "company", required=False, max_length=COMPANY_MAX)
     first = clean_name(owner_first, "First name", "owner_first")
     last = clean_name(owner_last, "Last name", "owner_last")
     email, _ = clean_email(owner_email, "owner_email")
+    details = clean_contact(contact or {})
+    invalid_owner = DomainError("Invalid Owner User ID", "owner_user_id")
+    if owner_user_id is not None and (
+        isinstance(owner_user_id, bool)
+        or not isinstance(owner_user_id, int)
+        or not db.valid_id(owner_user_id)
+    ):
+        raise invalid_owner
+    user_exists = DomainError("A user already exists with that email address", "email")
     now = clock.now()
     async with db.transaction():
-        owner = await users.find_by_email(email)
+        if owner_user_id is not None:
+            try:
+                owner = await users.get_user(owner_user_id, keep=True)
+            except NotFound:
+                raise invalid_owner from None
+        else:
+            owner = await users.find_by_email(email)
+            if owner is not None and new_owner_only:
+                raise user_exists
         if owner is None:
-            owner = await users.create_user(
-                first_name=first, last_name=last, email=email, password=owner_password, actor=actor
-            )
+            try:
+                owner = await users.create_user(
+                    first_name=first,
+                    last_name=last,
+                    email=email,
+                    password=owner_password,
+                    actor=actor,
+                )
+            except DomainError as exc:
+                # Created by someone else meanwhile: reused as before, or refused the same way.
+                if exc.field != "email" or not new_owner_only:
+                    raise
+                raise user_exists from exc
         rows = await Client.insert(
             Client(
                 company_name=company,
@@ -93,6 +200,7 @@ async def create_client(
                 status="Active",
                 owner=owner["id"],
                 created_at=now,
+                **details,
             )
         ).returning(Client.id)
         client_id = rows[0]["id"]
@@ -119,54 +227,125 @@ async def create_client(
 async def update_client(
     client_id: int,
     *,
-    company_name: str,
-    first_name: str,
-    last_name: str,
-    email: str,
     actor: Actor,
+    company_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
     status: str | None = None,
+    contact: dict | None = None,
 ) -> dict:
-    """Staff may change everything; a client user needs the `profile` permission here and
-    cannot change the status."""
-    company = clean_name(
-        company_name, "Company name", "company_name", required=False, max_length=COMPANY_MAX
-    )
-    first = clean_name(first_name, "First name", "first_name")
-    last = clean_name(last_name, "Last name", "last_name")
-    email, _ = clean_email(email)
-    if status is not None and status not in CLIENT_STATUSES:
-        raise DomainError("Choose Active, Inactive or Closed.", "status")
+    """Changes the fields given (None: unchanged; `contact` only its keys present, see
+    clean_contact). Staff may change everything; a client user needs the `profile` permission
+    here and cannot change the status. Closing cancels the open invitations. Returns the
+    account."""
+    wanted = {}
+    if company_name is not None:
+        wanted["company_name"] = clean_name(
+            company_name, "Company name", "company_name", required=False, max_length=COMPANY_MAX
+        )
+    if first_name is not None:
+        wanted["first_name"] = clean_name(first_name, "First name", "first_name")
+    if last_name is not None:
+        wanted["last_name"] = clean_name(last_name, "Last name", "last_name")
+    if email is not None:
+        wanted["email"], _ = clean_email(email)
+    if status is not None:
+        if status not in CLIENT_STATUSES:
+            raise DomainError("Choose Active, Inactive or Closed.", "status")
+        wanted["status"] = status
+    wanted.update(clean_contact(contact or {}))
     async with db.transaction():
         before = await get_client(client_id, lock=True)
         if actor.kind == "user":
             access = await access_for(actor.id, client_id)
             if access is None or not access.allows("profile") or status is not None:
                 raise Forbidden("You do not have permission to change this account's profile.")
-        after = {
-            "company_name": company,
-            "first_name": first,
-            "last_name": last,
-            "email": email,
-            "status": status or before["status"],
-        }
-        changes = [
-            f"{col.replace('_', ' ')}: {before[col]!r} -> {new!r}"
-            for col, new in after.items()
-            if before[col] != new
-        ]
-        if changes:
-            await Client.update({getattr(Client, col): v for col, v in after.items()}).where(
+        changed = {col: new for col, new in wanted.items() if before[col] != new}
+        if changed:
+            await Client.update({getattr(Client, col): v for col, v in changed.items()}).where(
                 Client.id == client_id
             )
-            if after["status"] == "Closed" and before["status"] != "Closed":
+            if changed.get("status") == "Closed":
                 await _cancel_open_invitations(Invitation.client == client_id)
             await record(
                 actor,
                 "client.updated",
-                f"Updated account {display_name(before)}: " + "; ".join(changes),
+                f"Updated account {display_name(before)}: "
+                + "; ".join(
+                    f"{FIELD_LABELS[col]}: {before[col]!r} -> {new!r}"
+                    for col, new in changed.items()
+                ),
                 client_id=client_id,
             )
     return await get_client(client_id)
+
+
+async def delete_client(client_id: int, *, delete_users: bool = False, actor: Actor) -> list[int]:
+    """Staff only: deletes the account with its grants and invitations (their emails stay in the
+    outbox, the activity log keeps its entries). With `delete_users`, also the account's users
+    (its owner included) who reach no other account; never one who still does. Returns the ids
+    of the users deleted."""
+    if actor.kind != "admin":
+        raise Forbidden("Only staff can delete a client account.")
+    try:
+        async with db.transaction():
+            client = await get_client(client_id, lock=True)
+            members = {
+                g["user"] for g in await Grant.select(Grant.user).where(Grant.client == client_id)
+            }
+            leaving = (
+                await _users_only_here(client_id, sorted(members | {client["owner"]}))
+                if delete_users
+                else []
+            )
+            await Grant.delete().where(Grant.client == client_id)
+            await Invitation.delete().where(Invitation.client == client_id)
+            await Client.delete().where(Client.id == client_id)
+            if leaving:
+                await User.delete().where(User.id.is_in([u["id"] for u in leaving]))
+            name = display_name(client)
+            await record(
+                actor,
+                "client.deleted",
+                f"Deleted client account {name} (#{client_id})"
+                + (f"; {len(leaving)} user(s) with no other account deleted" if leaving else ""),
+                client_id=client_id,
+            )
+            for user in leaving:
+                await record(
+                    actor,
+                    "user.deleted",
+                    f"Deleted user {full_name(user)} <{user['email']}> with client account"
+                    f" {name} (#{client_id}), their only account",
+                    client_id=client_id,
+                    user_id=user["id"],
+                )
+    except Exception as exc:
+        if is_foreign_key_violation(exc):  # access given to one of them meanwhile
+            raise DomainError("The account's users changed meanwhile. Try again.") from exc
+        raise
+    return [u["id"] for u in leaving]
+
+
+async def _users_only_here(client_id: int, user_ids: list[int]) -> list[dict]:
+    """Of these users of the account, those who reach no other account (no grant there, and own
+    none), locked until the commit: no access elsewhere can be given to them meanwhile (a grant
+    waits for the lock, then finds them gone). Locked in id order, so that two deletions sharing
+    users never wait for each other in a circle."""
+    rows = await db.locked(User.select().where(User.id.is_in(user_ids)).order_by(User.id))
+    elsewhere = {
+        g["user"]
+        for g in await Grant.select(Grant.user).where(
+            Grant.user.is_in(user_ids) & (Grant.client != client_id)
+        )
+    } | {
+        c["owner"]
+        for c in await Client.select(Client.owner).where(
+            Client.owner.is_in(user_ids) & (Client.id != client_id)
+        )
+    }
+    return [row for row in rows if row["id"] not in elsewhere]
 
 
 async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor) -> dict:
@@ -271,6 +450,111 @@ async def search_clients(
     shown = page_of(page, size=per_page, total=await count)
     rows = await select.order_by(Client.id).limit(shown.size).offset(shown.offset)
     return rows, shown
+
+
+# What list_clients' search looks at the start of.
+_SEARCHED = ("email", "first_name", "last_name", "first_name || ' ' || last_name", "company_name")
+
+
+async def list_clients(
+    *,
+    search: str = "",
+    status: str | None = None,
+    order_by: str = "id",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 25,
+) -> tuple[int, list[dict]]:
+    """The accounts matching, as (how many match in all, the page asked for). `search`: the
+    start of the email, first name, last name, "first last" or company name, case-insensitive
+    (ASCII case only on SQLite). `order_by`: a CLIENT_ORDERS name (ties in id order). The limit
+    is clamped to 1..LIST_LIMIT_MAX (see clean_page)."""
+    if order_by not in CLIENT_ORDERS:
+        raise DomainError(f"Order by one of: {', '.join(CLIENT_ORDERS)}.", "order_by")
+    if status is not None and status not in CLIENT_STATUSES:
+        raise DomainError("Choose Active, Inactive or Closed.", "status")
+    offset, limit = clean_page(offset, limit)
+    condition = None
+    search = clean_search(search)
+    if search:
+        pattern = escape_like(search) + "%"
+        condition = WhereRaw(
+            "("
+            + " OR ".join(f"lower({column}) LIKE lower({{}}) ESCAPE '\\'" for column in _SEARCHED)
+            + ")",
+            *[pattern] * len(_SEARCHED),
+        )
+    if status is not None:
+        by_status = Client.status == status
+        condition = by_status if condition is None else condition & by_status
+    count = Client.count()
+    select = Client.select(
+        Client.id,
+        Client.first_name,
+        Client.last_name,
+        Client.company_name,
+        Client.email,
+        Client.created_at,
+        Client.status,
+        Client.owner,
+    )
+    if condition is not None:
+        count = count.where(condition)
+        select = select.where(condition)
+    ascending = not descending
+    select = select.order_by(CLIENT_ORDERS[order_by], ascending=ascending)
+    if order_by != "id":
+        select = select.order_by(Client.id, ascending=ascending)
+    return await count, await select.limit(limit).offset(offset)
+
+
+async def find_client_by_email(email: str) -> dict | None:
+    """The account (the lowest id) whose contact email is `email`, case-insensitive."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    return (
+        await Client.select()
+        .where(WhereRaw("lower(email) = lower({})", email))
+        .order_by(Client.id)
+        .first()
+    )
+
+
+async def client_users(client_id: int) -> list[dict]:
+    """Everyone with access to the account: id, names, email, is_owner and their permission
+    keys here (every key for the owner); the owner first, then in grant order. One query (an
+    unknown account has nobody)."""
+    if not db.valid_id(client_id):
+        return []
+    rows = (
+        await Grant.select(
+            Grant.id.as_alias("grant_id"),
+            Grant.user.as_alias("id"),
+            Grant.user.first_name.as_alias("first_name"),
+            Grant.user.last_name.as_alias("last_name"),
+            Grant.user.email.as_alias("email"),
+            Grant.permissions,
+            Grant.client.owner.as_alias("owner"),
+        )
+        .where(Grant.client == client_id)
+        .order_by(Grant.id)
+    )
+    people = [
+        {
+            "id": row["id"],
+            "first_name": row["first_name"],
+            "last_name": row["last_name"],
+            "email": row["email"],
+            "is_owner": row["id"] == row["owner"],
+            "permissions": permissions.granted(
+                row["permissions"], is_owner=row["id"] == row["owner"]
+            ),
+        }
+        for row in rows
+    ]
+    people.sort(key=lambda person: not person["is_owner"])  # stable: grant order otherwise
+    return people
 
 
 async def register_owner(

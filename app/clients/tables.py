@@ -16,3 +16,13 @@ class Client(Table, tablename="clients"):
     status = Varchar(length=10, default="Active", choices=None)
     owner = ForeignKey(references=User, null=False, on_delete=OnDelete.restrict)
     created_at = Timestamptz()
+    # The contact details WHMCS keeps on the client (app.clients.services.CONTACT_FIELDS); the
+    # lengths are app.validation's CONTACT_LIMITS (a test holds them equal).
+    address1 = Varchar(length=100, default="")
+    address2 = Varchar(length=100, default="")
+    city = Varchar(length=100, default="")
+    state = Varchar(length=100, default="")
+    postcode = Varchar(length=20, default="")
+    country = Varchar(length=2, default="")  # ISO 3166-1 alpha-2, upper case; "" when unknown
+    phone_number = Varchar(length=30, default="")
+    tax_id = Varchar(length=50, default="")

@@ -504,3 +504,34 @@ async def driving_word(search: Search) -> Word | None:
     counts = list((await probe_query(search.words, dense))[0].values())
     fewest = min(range(len(counts)), key=counts.__getitem__)
     return search.words[fewest] if counts[fewest] < dense else None
+
+
+# A page of users with a total (the APIs' user lists) -------------------------------------------
+
+
+def matching(query: str) -> Sql:
+    """The condition (SQL for a WHERE clause) of the users a query finds, read as `parse` reads
+    it: "#123" that user; a whole address that address; else every word the start of one of
+    its keys (so a full name finds its person), and a bare number also user #number. An empty
+    query finds everyone."""
+    search = parse(query)
+    if search.email_key is not None:
+        return Sql().add("email_key = {}", search.email_key)
+    if search.everyone:
+        return Sql().add("1 = 1")
+    ways = []
+    if search.user_id is not None:
+        ways.append(Sql().add("id = {}", search.user_id))
+    if search.words:
+        words = Sql().add("(")
+        for n, word in enumerate(search.words):
+            if n:
+                words.add(" AND ")
+            words.word(word)
+        ways.append(words.add(")"))
+    sql = Sql().add("(")
+    for n, way in enumerate(ways):
+        if n:
+            sql.add(" OR ")
+        sql.add("".join(way.parts), *way.args)
+    return sql.add(")")
