@@ -96,8 +96,7 @@ def _domain_error(_request: Request, exc: DomainError) -> Response:
 def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code >= 500:
         return _server_error(request, exc)
-    headers = {"Allow": exc.headers["allow"]} if exc.headers and "allow" in exc.headers else None
-    return problem(exc.status_code, exc.detail, headers=headers)
+    return problem(exc.status_code, exc.detail, headers=exc.headers)  # e.g. a 405's Allow
 
 
 def _server_error(request: Request, exc: Exception) -> Response:

@@ -26,14 +26,36 @@ from app.validation import (
 
 from .problems import InvalidInput
 
+
+def _example(value) -> dict:
+    """An example value for the OpenAPI document (schemathesis sends it too)."""
+    return {"examples": [value]}
+
+
 # Printable text: no control characters (NUL included), as app.validation refuses them.
 _PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID, description="A positive id.")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX, pattern=_PRINTABLE)]
-Company = Annotated[str, msgspec.Meta(max_length=COMPANY_MAX, pattern=_PRINTABLE)]
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=NAME_MAX, pattern=_PRINTABLE, extra_json_schema=_example("Ana")
+    ),
+]
+Company = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=COMPANY_MAX, pattern=_PRINTABLE, extra_json_schema=_example("Api Hosting")
+    ),
+]
 Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=EMAIL_MAX, pattern=r"^[^@\s\x00-\x1f]+@[^@\s]+$")
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=EMAIL_MAX,
+        pattern=r"^[^@\s\x00-\x1f]+@[^@\s]+$",
+        extra_json_schema=_example("ana.api@example.com"),
+    ),
 ]
 Password = Annotated[
     str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
@@ -45,13 +67,23 @@ def _contact_text(field: str):
 
 
 Country = Annotated[
-    str, msgspec.Meta(pattern=r"^([A-Z]{2})?$", description="ISO 3166-1 alpha-2, or empty.")
+    str,
+    msgspec.Meta(
+        pattern=r"^([A-Z]{2})?$",
+        description="ISO 3166-1 alpha-2, or empty.",
+        extra_json_schema=_example("DE"),
+    ),
 ]
 Phone = Annotated[str, msgspec.Meta(max_length=PHONE_MAX, pattern=r"^[0-9 +\-().]*$")]
 PermissionKey = Literal[ALL_KEYS]  # type: ignore[valid-type]
 PermissionKeys = Annotated[
     list[PermissionKey],
-    msgspec.Meta(min_length=1, max_length=len(ALL_KEYS) * 2, description="Permission keys."),
+    msgspec.Meta(
+        min_length=1,
+        max_length=len(ALL_KEYS) * 2,
+        description="Permission keys.",
+        extra_json_schema=_example(["invoices", "tickets"]),
+    ),
 ]
 Language = Literal[LANGUAGES]  # type: ignore[valid-type]
 ClientStatus = Literal["Active", "Inactive", "Closed"]

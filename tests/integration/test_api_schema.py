@@ -140,6 +140,9 @@ def test_the_generated_calls_were_authenticated_and_reached_the_resources():
     assert not [op for op, codes in STATUSES.items() if codes == {401}]
     for listing in ("GET /api/v1/clients", "GET /api/v1/users", "GET /api/v1/permissions"):
         assert 200 in STATUSES[listing], STATUSES[listing]
+    # The documented examples make a valid body: creates went through.
+    for create in ("POST /api/v1/clients", "POST /api/v1/users"):
+        assert 201 in STATUSES[create], STATUSES[create]
 
 
 def api_document_operations() -> list[tuple[str, str]]:
