@@ -11,7 +11,12 @@ from litestar import Request, Response, post
 from litestar.exceptions import HTTPException
 
 from app.config import get_settings
-from app.credentials.services import ApiAuthError, authenticate
+from app.credentials.services import (
+    AUTH_FAILED,
+    UNKNOWN_IDENTIFIER,
+    ApiAuthError,
+    authenticate,
+)
 from app.errors import DomainError, Throttled
 from app.web.errors import HANDLERS as APP_HANDLERS
 from app.web.forms import client_ip
@@ -20,8 +25,6 @@ from app.whmcs.logs import PATH, guard_access_log
 from app.whmcs.params import ApiError, Params, parse_pairs
 
 CSRF_EXCLUDE = "^" + re.escape(PATH) + "$"  # API callers hold a credential, not a cookie
-AUTHENTICATION_FAILED = "Authentication Failed"
-UNKNOWN_IDENTIFIER = "Invalid or missing credentials"
 SERVER_FAULT = "An unexpected error occurred. Nothing was changed; try again in a moment."
 
 log = logging.getLogger("roster.whmcs")
@@ -86,7 +89,7 @@ async def whmcs_api(request: Request) -> Response:
         if as_username and message == UNKNOWN_IDENTIFIER:
             # An admin login name with an MD5 password (WHMCS's legacy form): Roster keeps
             # argon2id hashes only, so it cannot check one.
-            message = AUTHENTICATION_FAILED
+            message = AUTH_FAILED
         return error(message, 403)
     except Throttled as exc:
         return error(exc.message, 429, {"Retry-After": str(exc.retry_after)})
@@ -107,6 +110,7 @@ async def whmcs_api(request: Request) -> Response:
         return error(exc.message)
 
 
+# In every process that serves this route (each `roster serve --workers` process imports it).
 guard_access_log()
 
 ROUTES = [whmcs_api]
