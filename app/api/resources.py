@@ -11,14 +11,14 @@ from app import permissions
 from app.access import services as access
 from app.clients import services as clients
 from app.db import MAX_ID
-from app.errors import NotFound
+from app.errors import DomainError, NotFound
 from app.invitations import services as invitations
 from app.users import services as users
 from app.validation import clean_search
 
 from . import schemas as s
 from .auth import caller_of, writer_required
-from .problems import problem_responses
+from .problems import InvalidInput, problem_responses
 
 ClientId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The client account's id.")]
 UserId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The user's id.")]
@@ -52,8 +52,10 @@ CLIENT_ORDER = {
 
 
 def searched(search: str) -> str:
-    with s.checked_input():
+    try:
         return clean_search(search)
+    except DomainError as exc:
+        raise InvalidInput(exc.message, "search") from exc
 
 
 def client_summary(row: dict) -> s.ClientSummary:
@@ -108,9 +110,11 @@ class Clients(Controller):
         )
         return s.ClientList([client_summary(r) for r in rows], total, offset, limit)
 
-    @post(summary="Create a client account and its owner", guards=WRITERS, responses=WRITE)
+    @post(summary="Create a client account and its owner", guards=WRITERS, responses=WRITE_ONE)
     async def create_client(self, request: Request, data: JSONBody[s.ClientCreate]) -> s.ClientOut:
         data.check()
+        if data.owner_user_id is not None:
+            await users.get_user(data.owner_user_id)  # 404 when there is no such user
         client_id = await clients.create_client(
             owner_email=data.owner_email,
             owner_first=data.owner_first_name,
