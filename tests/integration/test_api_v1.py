@@ -465,3 +465,12 @@ async def test_inviting_to_an_unknown_or_closed_account(api, full):
         headers=full,
     )
     assert_problem(closed, 409)
+
+
+async def test_a_staff_session_cookie_does_not_authenticate_the_api(http, admin_session):
+    # The API takes no CSRF token, so it must never act on a browser's cookies.
+    response = await http.client.post(
+        "/api/v1/users", json={"first_name": "C", "last_name": "S", "email": unique_email()}
+    )
+    assert_problem(response, 401)
+    assert_problem(await http.client.get("/api/v1/clients"), 401)
