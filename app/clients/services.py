@@ -291,14 +291,11 @@ async def delete_client(client_id: int, *, delete_users: bool = False, actor: Ac
     try:
         async with db.transaction():
             client = await get_client(client_id, lock=True)
-            members = {
-                g["user"] for g in await Grant.select(Grant.user).where(Grant.client == client_id)
-            }
-            leaving = (
-                await _users_only_here(client_id, sorted(members | {client["owner"]}))
-                if delete_users
-                else []
-            )
+            leaving = []
+            if delete_users:
+                members = await Grant.select(Grant.user).where(Grant.client == client_id)
+                member_ids = {g["user"] for g in members} | {client["owner"]}
+                leaving = await _users_only_here(client_id, sorted(member_ids))
             await Grant.delete().where(Grant.client == client_id)
             await Invitation.delete().where(Invitation.client == client_id)
             await Client.delete().where(Client.id == client_id)
