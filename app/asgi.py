@@ -13,11 +13,13 @@ from app import db
 from app.access import controllers as access_controllers
 from app.admin import controllers as admin_controllers
 from app.admin import screens as admin_screens
+from app.api.app import create_api_app, serving_api
 from app.auth import controllers as auth_controllers
 from app.auth import services as auth_services
 from app.auth import strength
 from app.clients import controllers as client_controllers
 from app.config import FRONTEND_DIR, Settings, get_settings
+from app.credentials import controllers as credential_controllers
 from app.invitations import controllers as invite_controllers
 from app.mail import worker
 from app.users import controllers as user_controllers
@@ -32,6 +34,7 @@ from app.web.delivery import (
 from app.web.errors import HANDLERS
 from app.web.middleware import head_as_get, security_headers, viewer_loader
 from app.web.render import templates
+from app.whmcs import endpoint as whmcs_endpoint
 
 log = logging.getLogger("roster")
 
@@ -70,9 +73,11 @@ def create_app(
             *invite_controllers.ROUTES,
             *admin_controllers.ROUTES,
             *admin_screens.ROUTES,
+            *credential_controllers.ROUTES,
             *access_controllers.ROUTES,
             *user_controllers.ROUTES,
             *strength.ROUTES,
+            *whmcs_endpoint.ROUTES,
             app_script,
             create_static_files_router(
                 path="/static",
@@ -89,7 +94,7 @@ def create_app(
             cookie_samesite="lax",
             cookie_httponly=False,
             # Static files change nothing and set no cookie (shared caches may keep them).
-            exclude=[f"^{STATIC_PATH}"],
+            exclude=[f"^{STATIC_PATH}", whmcs_endpoint.CSRF_EXCLUDE],
         ),
         compression_config=COMPRESSION,
         middleware=[viewer_loader],
@@ -99,7 +104,8 @@ def create_app(
         lifespan=[lifespan],
         debug=False,
     )
-    app.asgi_handler = head_as_get(app.asgi_handler)
+    api = create_api_app(production=settings.production)
+    app.asgi_handler = head_as_get(serving_api(api, app.asgi_handler))
     return app
 
 

@@ -15,7 +15,7 @@ from app.config import FRONTEND_DIR
 from app.db import Record
 from app.permissions import LABELS, PERMISSIONS, SHORT_LABELS
 from app.security import MAX_PASSWORD_LENGTH
-from app.validation import COMPANY_MAX, EMAIL_MAX, NAME_MAX
+from app.validation import COMPANY_MAX, CONTACT_LIMITS, EMAIL_MAX, NAME_MAX
 from app.web.delivery import static_url
 from app.web.middleware import viewer_of
 
@@ -116,6 +116,7 @@ templates.globals["FIELD_LIMITS"] = {
     **dict.fromkeys(("first_name", "last_name", "owner_first", "owner_last"), NAME_MAX),
     **dict.fromkeys(("company", "company_name", "name"), COMPANY_MAX),
     **dict.fromkeys(("email", "owner_email", "new_email"), EMAIL_MAX),
+    **{k: v for k, v in CONTACT_LIMITS.items() if k != "country"},
     "password": MAX_PASSWORD_LENGTH,
 }
 
