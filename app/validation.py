@@ -129,17 +129,21 @@ COUNTRY_NAMES = dict(COUNTRIES)
 _PHONE = re.compile(r"[0-9 +\-().]*")
 
 
+BAD_COUNTRY = "Choose a country from the list."
+BAD_PHONE = "Enter a phone number: digits, spaces and + - ( ) . only, up to 30 characters."
+
+
 def clean_country(value: str) -> str:
     """An ISO 3166-1 alpha-2 code, upper case ("" stays "": no country given)."""
     code = (value or "").strip().upper()
     if code and code not in _COUNTRY_CODES:
-        raise DomainError("Valid country required", "country")
+        raise DomainError(BAD_COUNTRY, "country")
     return code
 
 
 def clean_phone(value: str) -> str:
     """A phone number as people type it, spaces collapsed; full-width digits read as digits."""
-    invalid = DomainError("Invalid telephone phone number", "phone_number")
+    invalid = DomainError(BAD_PHONE, "phone_number")
     value = unicodedata.normalize("NFKC", value or "")
     if has_control_characters(value):
         raise invalid

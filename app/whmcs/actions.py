@@ -238,6 +238,12 @@ REQUIRED_CONTACT = (
     ("phonenumber", "You did not enter your phone number"),
 )
 
+# WHMCS's texts for the values the service refuses in its own words.
+CONTACT_ERRORS = {
+    "country": "Valid country required",
+    "phone_number": "Invalid telephone phone number",
+}
+
 
 def _contact(params: Params, *, required: bool) -> dict:
     """The contact fields sent (WHMCS's required ones checked when `required`), as columns."""
@@ -245,10 +251,13 @@ def _contact(params: Params, *, required: bool) -> dict:
         for name, error in REQUIRED_CONTACT:
             if not params.has(name):
                 raise ApiError(error)
-    # The service checks the values, with WHMCS's texts for the country and the phone number.
-    return {
+    contact = {
         column: params.text(name) for name, column in CONTACT_PARAMS.items() if params.has(name)
     }
+    try:
+        return clients.clean_contact(contact)
+    except DomainError as exc:
+        raise ApiError(CONTACT_ERRORS.get(exc.field, exc.message)) from None
 
 
 async def add_client(params: Params, call: Call) -> dict:

@@ -20,7 +20,7 @@ from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
 from app.users import services as users
 from app.users.tables import User
-from app.validation import CONTACT_LIMITS, LIST_LIMIT_MAX
+from app.validation import BAD_COUNTRY, BAD_PHONE, CONTACT_LIMITS, LIST_LIMIT_MAX
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
 from tests.integration.conftest import page, text_of
 
@@ -70,10 +70,10 @@ async def test_create_client_keeps_the_contact_details_tidied():
 @pytest.mark.parametrize(
     ("contact", "message", "field"),
     [
-        ({"country": "ZZ"}, "Valid country required", "country"),
-        ({"country": "USA"}, "Valid country required", "country"),
-        ({"phone_number": "555-CALL-NOW"}, "Invalid telephone phone number", "phone_number"),
-        ({"phone_number": "1" * 31}, "Invalid telephone phone number", "phone_number"),
+        ({"country": "ZZ"}, BAD_COUNTRY, "country"),
+        ({"country": "USA"}, BAD_COUNTRY, "country"),
+        ({"phone_number": "555-CALL-NOW"}, BAD_PHONE, "phone_number"),
+        ({"phone_number": "1" * 31}, BAD_PHONE, "phone_number"),
         ({"city": "Spring\x00field"}, "City cannot contain control characters.", "city"),
         ({"address1": "x" * 101}, "Address 1 is limited to 100 characters.", "address1"),
         ({"fax": "123"}, "Unknown contact field: fax.", "fax"),
@@ -506,7 +506,7 @@ async def test_the_client_area_profile_shows_and_saves_the_contact_details(http)
     )
     assert refused.status_code == 400
     error = page(refused).find(id="f-country-error")
-    assert error.get_text() == "Valid country required"
+    assert error.get_text() == BAD_COUNTRY
     assert labelled_values(refused)["City"] == "Nice"  # what was typed is kept
     assert (await clients.get_client(client_id))["city"] == "Lyon"
 
@@ -533,9 +533,7 @@ async def test_the_admin_profile_tab_shows_and_saves_the_contact_details(http, a
         {**PROFILE, "email": "billing@acme.example", "phone_number": "call me", "tax_id": "NEW"},
     )
     assert refused.status_code == 400
-    assert page(refused).find(id="f-phone_number-error").get_text() == (
-        "Invalid telephone phone number"
-    )
+    assert page(refused).find(id="f-phone_number-error").get_text() == (BAD_PHONE)
     assert (await clients.get_client(client_id))["tax_id"] == "FR123"
 
 
