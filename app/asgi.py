@@ -11,6 +11,7 @@ from litestar.static_files import create_static_files_router
 
 from app import db
 from app.access import controllers as access_controllers
+from app.account_security import page as security_page
 from app.admin import controllers as admin_controllers
 from app.admin import screens as admin_screens
 from app.api.app import create_api_app, serving_api
@@ -74,6 +75,7 @@ def create_app(
             *admin_controllers.ROUTES,
             *admin_screens.ROUTES,
             *credential_controllers.ROUTES,
+            *security_page.ROUTES,
             *access_controllers.ROUTES,
             *user_controllers.ROUTES,
             *strength.ROUTES,

@@ -67,6 +67,8 @@ def settings_form(form: dict) -> dict:
     return {
         admin.DISABLE_CLIENT_USER_MANAGEMENT: bool(form.get(admin.DISABLE_CLIENT_USER_MANAGEMENT)),
         admin.REQUIRE_INVITED_EMAIL: bool(form.get(admin.REQUIRE_INVITED_EMAIL)),
+        admin.REQUIRE_STAFF_TWO_FACTOR: bool(form.get(admin.REQUIRE_STAFF_TWO_FACTOR)),
+        admin.REQUIRE_VERIFIED_EMAIL: bool(form.get(admin.REQUIRE_VERIFIED_EMAIL)),
         admin.COMPANY_NAME: form.get(admin.COMPANY_NAME) or "",
     }
 

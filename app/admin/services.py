@@ -31,15 +31,21 @@ ROLES: dict[str, tuple[str, frozenset[str]]] = {
 DISABLE_CLIENT_USER_MANAGEMENT = "disable_client_user_management"
 REQUIRE_INVITED_EMAIL = "require_invited_email"
 COMPANY_NAME = "company_name"
+REQUIRE_STAFF_TWO_FACTOR = "require_staff_two_factor"
+REQUIRE_VERIFIED_EMAIL = "require_verified_email"
 SETTING_DEFAULTS = {
     DISABLE_CLIENT_USER_MANAGEMENT: "false",
     REQUIRE_INVITED_EMAIL: "false",
+    REQUIRE_STAFF_TWO_FACTOR: "false",
+    REQUIRE_VERIFIED_EMAIL: "false",
     COMPANY_NAME: "Roster",
 }
 # As the settings page names them (and so the activity log).
 SETTING_LABELS = {
     DISABLE_CLIENT_USER_MANAGEMENT: "Disable Client Area User Management",
     REQUIRE_INVITED_EMAIL: "Require the invited email to match",
+    REQUIRE_STAFF_TWO_FACTOR: "Require two-factor authentication for staff",
+    REQUIRE_VERIFIED_EMAIL: "Require a verified email address to accept invitations",
     COMPANY_NAME: "Company name",
 }
 
@@ -88,7 +94,12 @@ async def flag(key: str) -> bool:
     return await get_setting(key) == "true"
 
 
-FLAG_SETTINGS = (DISABLE_CLIENT_USER_MANAGEMENT, REQUIRE_INVITED_EMAIL)
+FLAG_SETTINGS = (
+    DISABLE_CLIENT_USER_MANAGEMENT,
+    REQUIRE_INVITED_EMAIL,
+    REQUIRE_STAFF_TWO_FACTOR,
+    REQUIRE_VERIFIED_EMAIL,
+)
 COMPANY_NAME_MAX = 100
 
 

@@ -4,6 +4,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from app.access import services as access
+from app.account_security import page as security_page
 from app.admin.services import DELETE_USERS, LIST_USERS, MANAGE_USERS
 from app.auth import services as auth
 from app.clients import services as clients
@@ -50,6 +51,7 @@ async def detail_context(request: Request, user_id: int, **extra) -> dict:
         "can_delete": admin_allows(request, DELETE_USERS),
         "form": {k: user[k] for k in ("first_name", "last_name", "email", "language")},
         "errors": {},
+        **await security_page.admin_user_context(request, user),
         **extra,
     }
 
