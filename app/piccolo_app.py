@@ -3,6 +3,7 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from app.access.tables import Grant
+from app.active_sessions.tables import KnownBrowser, SignInAlertOptOut
 from app.activity.tables import ActivityEntry
 from app.admin.tables import Admin, Setting
 from app.auth.tables import LoginFailure, PasswordReset, Session
@@ -25,6 +26,8 @@ TABLES = [
     LoginFailure,
     PasswordReset,
     ApiCredential,
+    KnownBrowser,
+    SignInAlertOptOut,
 ]
 
 APP_CONFIG = AppConfig(

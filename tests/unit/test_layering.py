@@ -19,6 +19,7 @@ SERVICE_ORDER = (
     "admin",
     "credentials",
     "mail",
+    "active_sessions",
     "users",
     "clients",
     "access",
