@@ -6,11 +6,12 @@ from app.access.tables import Grant
 from app.active_sessions.tables import KnownBrowser, SignInAlertOptOut
 from app.activity.tables import ActivityEntry
 from app.admin.tables import Admin, Setting
-from app.auth.tables import LoginFailure, PasswordReset, Session
+from app.auth.tables import LoginFailure, PasswordReset, PendingSignIn, Session
 from app.clients.tables import Client
 from app.credentials.tables import ApiCredential
 from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
+from app.two_factor.tables import RecoveryCode, TwoFactor
 from app.users.tables import User
 
 TABLES = [
@@ -26,6 +27,9 @@ TABLES = [
     LoginFailure,
     PasswordReset,
     ApiCredential,
+    TwoFactor,
+    RecoveryCode,
+    PendingSignIn,
     KnownBrowser,
     SignInAlertOptOut,
 ]

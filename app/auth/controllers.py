@@ -8,10 +8,13 @@ from litestar.background_tasks import BackgroundTask
 from litestar.params import FromPath, FromQuery
 
 from app.access import services as access
+from app.active_sessions import services as active_sessions
+from app.admin import services as admin_settings
 from app.auth import services as auth
 from app.clients import services as clients
 from app.config import get_settings
 from app.errors import DomainError, Throttled
+from app.two_factor import services as two_factor
 from app.users import registration
 from app.users import services as users
 from app.validation import EMAIL_MAX
@@ -35,23 +38,66 @@ async def reverse_lookup(ip: str) -> str | None:
     return host
 
 
-def with_session_cookie(response: Response, session_id: str | None) -> Response:
-    if session_id is None:
-        response.delete_cookie(SESSION_COOKIE, path="/")
+def _cookie(response: Response, name: str, value: str | None, max_age: int) -> Response:
+    """HttpOnly, SameSite=Lax, Secure in production, for the whole site; None deletes it."""
+    if value is None:
+        response.delete_cookie(name, path="/")
     else:
         response.set_cookie(
-            SESSION_COOKIE,
-            session_id,
+            name,
+            value,
             path="/",
             httponly=True,
             samesite="lax",
             secure=get_settings().production,
-            max_age=int(auth.session_max().total_seconds()),
+            max_age=max_age,
         )
     return response
 
 
+def with_session_cookie(response: Response, session_id: str | None) -> Response:
+    return _cookie(response, SESSION_COOKIE, session_id, int(auth.session_max().total_seconds()))
+
+
+# The login waiting for its Authentication Code (app.auth.services.begin_pending_sign_in).
+PENDING_COOKIE = "roster_pending_sign_in"
+BROWSER_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def with_pending_cookie(response: Response, token: str | None) -> Response:
+    max_age = int(auth.PENDING_SIGN_IN_VALID_FOR.total_seconds())
+    return _cookie(response, PENDING_COOKIE, token, max_age)
+
+
+async def signed_in(
+    request: Request, response: Response, *, user_id: int | None = None, admin_id=None
+) -> Response:
+    """A sign-in is complete (after the second factor, when there is one): the browser is
+    noted (app.active_sessions: "new sign-in" emails) and keeps its token for a year."""
+    browser = await active_sessions.note_sign_in(
+        user_id=user_id,
+        admin_id=admin_id,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent", ""),
+        browser_token=request.cookies.get(active_sessions.BROWSER_COOKIE),
+    )
+    return _cookie(response, active_sessions.BROWSER_COOKIE, browser, BROWSER_COOKIE_MAX_AGE)
+
+
 async def log_in_user(
+    request: Request, user: dict, *, client_id: int | None = None, next_url: str | None = None
+) -> Response:
+    """After a correct password (or a reset, or a registration): a user with two-factor
+    authentication is sent to the code step first; anyone else is logged in at once."""
+    if await two_factor.is_enabled(two_factor.Person("user", user["id"])):
+        token = await auth.begin_pending_sign_in(
+            user_id=user["id"], client_id=client_id, next_url=next_url or ""
+        )
+        return with_pending_cookie(redirect(request, "/login/code"), token)
+    return await complete_user_login(request, user, client_id=client_id, next_url=next_url)
+
+
+async def complete_user_login(
     request: Request, user: dict, *, client_id: int | None = None, next_url: str | None = None
 ) -> Response:
     """Starts a fresh session for `user` and sends them on: to `client_id` if given, to their only
@@ -72,7 +118,8 @@ async def log_in_user(
         replacing=session_cookie_value(request.scope),
     )
     default = "/account" if client_id is not None else "/accounts"
-    return with_session_cookie(redirect(request, safe_next(next_url, default)), session_id)
+    response = with_session_cookie(redirect(request, safe_next(next_url, default)), session_id)
+    return await signed_in(request, response, user_id=user["id"])
 
 
 def failure_status(exc: DomainError) -> int:
@@ -174,13 +221,100 @@ async def admin_login(request: Request) -> Response:
             block="login_errors",
             status=status,
         )
+    if await two_factor.is_enabled(two_factor.Person("admin", admin["id"])):
+        token = await auth.begin_pending_sign_in(admin_id=admin["id"])
+        return with_pending_cookie(redirect(request, "/admin/login/code"), token)
+    return await complete_admin_login(request, admin)
+
+
+async def complete_admin_login(request: Request, admin: dict) -> Response:
+    """A staff session; staff who must enrol in two-factor authentication first (the setting
+    is on and they have none) go to the Security page, the one place they can reach."""
     session_id = await auth.start_session(
         admin_id=admin["id"],
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent", ""),
         replacing=session_cookie_value(request.scope),
     )
-    return with_session_cookie(redirect(request, "/admin/clients"), session_id)
+    must_enrol = await admin_settings.flag(admin_settings.REQUIRE_STAFF_TWO_FACTOR)
+    target = "/admin/security" if must_enrol else "/admin/clients"
+    response = with_session_cookie(redirect(request, target), session_id)
+    return await signed_in(request, response, admin_id=admin["id"])
+
+
+CODE_FIELDS = ("code",)
+
+
+def code_errors(problems=()) -> FormErrors:
+    return FormErrors(problems, prefix="f", order=CODE_FIELDS, fallback="code")
+
+
+CODE_STEPS = {  # area: (the code step's path, its template, the login page)
+    "user": ("/login/code", "auth/login_code.html", "/login"),
+    "admin": ("/admin/login/code", "auth/login_code.html", "/admin/login"),
+}
+
+
+async def _code_page(request: Request, kind: str) -> Response:
+    path, template, login_path = CODE_STEPS[kind]
+    if await auth.pending_sign_in(request.cookies.get(PENDING_COOKIE), kind) is None:
+        return with_pending_cookie(redirect(request, f"{login_path}?ended=1"), None)
+    return render(request, template, {"action": path, "errors": code_errors()}, headers=NO_STORE)
+
+
+async def _submit_code(request: Request, kind: str) -> Response:
+    path, template, login_path = CODE_STEPS[kind]
+    form = await read_form(request)
+    token = request.cookies.get(PENDING_COOKIE)
+    try:
+        pending = await auth.complete_pending_sign_in(
+            token, kind, form.get("code", ""), client_ip(request)
+        )
+    except DomainError as exc:
+        if exc.message == auth.SIGN_IN_EXPIRED:
+            return with_pending_cookie(redirect(request, f"{login_path}?ended=1"), None)
+        problems = {exc.field or "form": exc.message}
+        return refused(
+            request,
+            template,
+            {"action": path, "errors": code_errors(problems)},
+            block="code_errors",
+            status=failure_status(exc),
+            headers=NO_STORE,
+        )
+    if kind == "admin":
+        response = await complete_admin_login(request, pending["person"])
+    else:
+        response = await complete_user_login(
+            request,
+            pending["person"],
+            client_id=pending["client"],
+            next_url=pending["next_url"] or None,
+        )
+    return with_pending_cookie(response, None)
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@get("/login/code")
+async def login_code_page(request: Request) -> Response:
+    return await _code_page(request, "user")
+
+
+@post("/login/code")
+async def login_code(request: Request) -> Response:
+    return await _submit_code(request, "user")
+
+
+@get("/admin/login/code")
+async def admin_login_code_page(request: Request) -> Response:
+    return await _code_page(request, "admin")
+
+
+@post("/admin/login/code")
+async def admin_login_code(request: Request) -> Response:
+    return await _submit_code(request, "admin")
 
 
 @post("/admin/logout")
@@ -316,6 +450,10 @@ ROUTES = [
     admin_login_page,
     admin_login,
     admin_logout,
+    login_code_page,
+    login_code,
+    admin_login_code_page,
+    admin_login_code,
     register_page,
     register,
     reset_request_page,

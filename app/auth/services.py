@@ -10,15 +10,16 @@ import msgspec
 
 from app import clock, db, permissions
 from app.activity.services import Actor, record
-from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT
+from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT, REQUIRE_STAFF_TWO_FACTOR
 from app.admin.tables import Admin
-from app.auth.tables import PasswordReset, Session
+from app.auth.tables import PasswordReset, PendingSignIn, Session
 from app.clients.services import display_name
 from app.config import get_settings
 from app.errors import DomainError, Throttled
 from app.mail.services import enqueue
 from app.security import new_token, token_hash, verify_password
 from app.throttle import REGISTRATION_LIMIT, Limit
+from app.two_factor import services as two_factor
 from app.users import services as users
 from app.users.tables import User
 from app.validation import email_key
@@ -72,6 +73,9 @@ class Viewer(msgspec.Struct):
     account_count: int = 0
     user_management_off: bool = False  # the admin setting (SPEC §5.7)
     ip: str = ""  # the client's address, recorded with every change as the actor's
+    # Staff who must enrol in two-factor authentication (the setting is on, they have none):
+    # the admin area shows them nothing but /admin/security until they do.
+    must_enrol_two_factor: bool = False
 
     @property
     def manages_users(self) -> bool:
@@ -167,7 +171,10 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        c.status AS client_status, c.owner AS client_owner, g.permissions,
        (SELECT COUNT(*) FROM grants g2 WHERE g2."user" = s."user") AS account_count,
        (SELECT value FROM settings WHERE key = {})
-           AS user_management_off
+           AS user_management_off,
+       (SELECT value FROM settings WHERE key = {}) AS staff_two_factor_required,
+       (SELECT COUNT(*) FROM two_factor t WHERE t.admin = s.admin AND t.secret IS NOT NULL)
+           AS admin_two_factor
 FROM sessions s
 LEFT JOIN users u ON u.id = s."user"
 LEFT JOIN admins a ON a.id = s.admin
@@ -183,7 +190,10 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
     if not session_cookie:
         return Viewer()
     rows = await Session.raw(
-        _VIEWER_SQL, DISABLE_CLIENT_USER_MANAGEMENT, token_hash(session_cookie)
+        _VIEWER_SQL,
+        DISABLE_CLIENT_USER_MANAGEMENT,
+        REQUIRE_STAFF_TWO_FACTOR,
+        token_hash(session_cookie),
     )
     if not rows:
         return Viewer()
@@ -216,6 +226,9 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
             "email": row["admin_email"],
             "role": row["admin_role"],
         }
+        viewer.must_enrol_two_factor = (
+            row["staff_two_factor_required"] == "true" and not row["admin_two_factor"]
+        )
     if row["permissions"] is not None and row["client_status"] != "Closed":
         viewer.client = {
             "id": row["client_id"],
@@ -231,6 +244,75 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
         viewer.is_owner = row["client_owner"] == row["user_id"]
         viewer.permissions = permissions.granted(row["permissions"], is_owner=viewer.is_owner)
     return viewer
+
+
+PENDING_SIGN_IN_VALID_FOR = timedelta(minutes=5)
+
+
+async def begin_pending_sign_in(
+    *,
+    user_id: int | None = None,
+    admin_id: int | None = None,
+    client_id: int | None = None,
+    next_url: str = "",
+) -> str:
+    """The password was right and an Authentication Code is still to come: a token for the code
+    step (only its hash is stored), valid PENDING_SIGN_IN_VALID_FOR. It is no session: every
+    other page sees the browser as logged out."""
+    token, digest = new_token()
+    now = clock.now()
+    await PendingSignIn.insert(
+        PendingSignIn(
+            token_hash=digest,
+            user=user_id,
+            admin=admin_id,
+            client=client_id,
+            next_url=next_url[:500],
+            created_at=now,
+            expires_at=now + PENDING_SIGN_IN_VALID_FOR,
+        )
+    )
+    return token
+
+
+async def pending_sign_in(token: str | None, kind: str) -> dict | None:
+    """The half-done login of this token for a "user" or an "admin", if it has not expired."""
+    if not token:
+        return None
+    row = await PendingSignIn.select().where(PendingSignIn.token_hash == token_hash(token)).first()
+    if row is None or row["expires_at"] <= clock.now() or row[kind] is None:
+        return None
+    return row
+
+
+SIGN_IN_EXPIRED = "Your sign-in took too long. Log in again."
+
+
+async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: str) -> dict:
+    """The second factor: `code` (an Authentication Code or a recovery code) for the pending
+    login of `token`, within the code limit. Returns the pending row, used up, with the user's
+    or admin's row as "person"; DomainError otherwise (the field "code" when only the code was
+    wrong)."""
+    row = await pending_sign_in(token, kind)
+    if row is None:
+        raise DomainError(SIGN_IN_EXPIRED)
+    if not two_factor.normalized(code):
+        raise DomainError("Enter the Authentication Code from your app.", "code")
+    await two_factor.check_code(two_factor.Person(kind, row[kind]), code, ip)
+    won = (
+        await PendingSignIn.delete()
+        .where(PendingSignIn.id == row["id"])
+        .returning(PendingSignIn.id)
+    )
+    if not won:  # completed meanwhile by another request with another code
+        raise DomainError(SIGN_IN_EXPIRED)
+    if kind == "user":
+        person = await users.get_user(row["user"])
+    else:
+        person = await Admin.select().where(Admin.id == row["admin"]).first()
+    if person is None or person["disabled"]:
+        raise DomainError(SIGN_IN_EXPIRED)
+    return {**row, "person": person}
 
 
 async def request_password_reset(email: str, *, base_url: str, ip: str) -> None:
@@ -316,8 +398,8 @@ SWEEP_EVERY = timedelta(minutes=10)
 
 
 async def sweep() -> dict[str, int]:
-    """Deletes what can no longer be used: expired sessions, attempts outside every limit's
-    window, and reset links that expired or were used. Returns how many of each."""
+    """Deletes what can no longer be used: expired sessions and pending sign-ins, attempts outside
+    every limit's window, and reset links that expired or were used. Returns how many of each."""
     now = clock.now()
     sessions = (
         await Session.delete()
@@ -329,10 +411,21 @@ async def sweep() -> dict[str, int]:
         .where((PasswordReset.expires_at <= now) | PasswordReset.used_at.is_not_null())
         .returning(PasswordReset.id)
     )
+    pending = (
+        await PendingSignIn.delete()
+        .where(PendingSignIn.expires_at <= now)
+        .returning(PendingSignIn.id)
+    )
     attempts = 0
-    for limit in (*LOGIN_LIMITS.values(), RESET_LIMIT, REGISTRATION_LIMIT):
+    limits = (*LOGIN_LIMITS.values(), RESET_LIMIT, REGISTRATION_LIMIT, two_factor.CODE_LIMIT)
+    for limit in limits:
         attempts += await limit.sweep()
-    return {"sessions": len(sessions), "reset_links": len(resets), "attempts": attempts}
+    # A login waiting for its Authentication Code counts as a session (one not begun yet).
+    return {
+        "sessions": len(sessions) + len(pending),
+        "reset_links": len(resets),
+        "attempts": attempts,
+    }
 
 
 async def run_sweeper(stop) -> None:

@@ -37,3 +37,18 @@ class PasswordReset(Table, tablename="password_resets"):
     created_at = Timestamptz()
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
+
+
+class PendingSignIn(Table, tablename="pending_sign_ins"):
+    """A login half done: the password was right and the Authentication Code is still to come.
+    The browser holds a random token (its own cookie, not the session's); only its SHA-256 is
+    stored. It reaches no page but the code step, and expires within minutes. `client` and
+    `next_url` are where the completed login goes."""
+
+    token_hash = Varchar(length=64, unique=True)
+    user = ForeignKey(references=User, null=True, on_delete=OnDelete.cascade)
+    admin = ForeignKey(references=Admin, null=True, on_delete=OnDelete.cascade)
+    client = ForeignKey(references=Client, null=True, on_delete=OnDelete.set_null)
+    next_url = Varchar(length=500, default="")
+    created_at = Timestamptz()
+    expires_at = Timestamptz(index=True)

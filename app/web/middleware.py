@@ -80,6 +80,30 @@ def session_cookie_value(scope) -> str | None:
     return None
 
 
+# What staff who must enrol in two-factor authentication can reach of the admin area.
+ENROLMENT_PATHS = ("/admin/security", "/admin/logout", "/admin/login")
+
+
+def kept_from_admin_area(viewer: Viewer, path: str) -> bool:
+    """Staff without two-factor authentication while it is required see only the Security
+    page (and its two-factor routes) until they enrol."""
+    return (
+        viewer.admin is not None
+        and viewer.must_enrol_two_factor
+        and path.startswith("/admin")
+        and not any(path == p or path.startswith(p + "/") for p in ENROLMENT_PATHS)
+    )
+
+
+async def send_to_enrolment(scope, send) -> None:
+    """A 303 to /admin/security; for htmx, HX-Location (htmx follows no redirect into a swap)."""
+    htmx = any(name == b"hx-request" and value == b"true" for name, value in scope["headers"])
+    target = [(b"hx-location", b"/admin/security")] if htmx else [(b"location", b"/admin/security")]
+    headers = [*target, (b"content-length", b"0"), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": 200 if htmx else 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
 def viewer_loader(app):
     """Loads the viewer once per request (static files excepted) into scope state."""
 
@@ -88,6 +112,8 @@ def viewer_loader(app):
             viewer = await load_viewer(session_cookie_value(scope))
             viewer.ip = scope["client"][0] if scope.get("client") else ""
             scope.setdefault("state", {})["viewer"] = viewer
+            if kept_from_admin_area(viewer, scope["path"]):
+                return await send_to_enrolment(scope, send)
         await app(scope, receive, send)
 
     return middleware
