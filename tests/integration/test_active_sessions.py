@@ -5,18 +5,20 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from bs4 import BeautifulSoup
 
 from app import clock
 from app.active_sessions import services as active
 from app.active_sessions.tables import KnownBrowser, SignInAlertOptOut
 from app.activity.tables import ActivityEntry
 from app.admin.tables import Admin
-from app.auth.services import load_viewer, start_session
+from app.auth.services import Viewer, load_viewer, start_session
 from app.auth.tables import Session
 from app.errors import NotFound
 from app.mail.tables import OutboundEmail
 from app.security import hash_password, token_hash
 from app.web.middleware import SESSION_COOKIE
+from app.web.render import templates
 from tests.factories import make_user, user_actor
 from tests.integration.conftest import message_texts, page, text_of
 
@@ -324,3 +326,16 @@ async def test_a_support_operator_cannot_end_sessions(http, support_session):
 async def test_ending_the_sessions_of_nobody_is_not_found(http, admin_session):
     response = await http.post("/admin/users/999999/sessions/end", headers=HX)
     assert response.status_code == 404
+
+
+def test_the_end_the_others_offer_posts_to_the_sign_out_others_action():
+    html = templates.get_template("security/_end_others_offer.html").render(
+        viewer=Viewer(user={"id": 1}), csrf_token="t"
+    )
+    form = BeautifulSoup(html, "html.parser").select_one("form")
+    assert form["action"] == form["hx-post"] == "/account/security/sessions/sign-out-others"
+    assert form["hx-target"] == "#security-sessions"
+    staff = templates.get_template("security/_end_others_offer.html").render(
+        viewer=Viewer(admin={"id": 1}), csrf_token="t"
+    )
+    assert "/admin/security/sessions/sign-out-others" in staff
