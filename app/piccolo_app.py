@@ -13,6 +13,7 @@ from app.invitations.tables import Invitation
 from app.mail.tables import OutboundEmail
 from app.two_factor.tables import RecoveryCode, TwoFactor
 from app.users.tables import User
+from app.verification.tables import EmailVerification
 
 TABLES = [
     User,
@@ -32,6 +33,7 @@ TABLES = [
     PendingSignIn,
     KnownBrowser,
     SignInAlertOptOut,
+    EmailVerification,
 ]
 
 APP_CONFIG = AppConfig(

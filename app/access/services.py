@@ -159,7 +159,8 @@ SELECT c.id AS client_id, c.company_name AS company_name, c.first_name AS client
   g.id AS grant_id, g.permissions AS permissions, g.last_login_at AS account_last_login_at,
   u.id AS user_id, u.first_name AS first_name, u.last_name AS last_name, u.email AS email,
   u.last_login_at AS last_login_at, u.last_login_ip AS last_login_ip,
-  u.last_login_hostname AS last_login_hostname
+  u.last_login_hostname AS last_login_hostname,
+  CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END AS email_verified
 FROM clients c
 LEFT JOIN (grants g JOIN users u ON u.id = g."user") ON g.client = c.id"""
 
@@ -184,7 +185,7 @@ def _person(row: dict) -> dict:
 
 _PERSON_KEYS = (
     "grant_id", "permissions", "account_last_login_at", "user_id", "first_name", "last_name",
-    "email", "last_login_at", "last_login_ip", "last_login_hostname",
+    "email", "last_login_at", "last_login_ip", "last_login_hostname", "email_verified",
 )  # fmt: skip
 
 

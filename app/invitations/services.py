@@ -30,6 +30,10 @@ VALID_FOR = timedelta(days=7)
 INVITES_PER_ACCOUNT_PER_DAY = 50
 
 NO_PENDING_INVITE = "No pending invite matches this link. Ask the account owner for a new one."
+VERIFY_FIRST = (
+    "Verify your email address before accepting this invite: open the link in the verification "
+    "email we sent you (logged in, Resend sends a new one), then open this invite again."
+)
 
 
 class InviteUnavailable(DomainError):
@@ -339,6 +343,10 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                 )
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
                 raise AlreadyAssociated("You already have access to this account.")
+            if user["email_verified_at"] is None and await admin_settings.flag(
+                admin_settings.REQUIRE_VERIFIED_EMAIL
+            ):
+                raise DomainError(VERIFY_FIRST)
             won = (
                 await Invitation.update(
                     {
@@ -466,11 +474,16 @@ async def associate(
 
 async def register_and_accept(
     token: str, *, first_name: str, last_name: str, email: str, password: str, ip: str
-) -> tuple[dict, int]:
-    """A new user who accepts at once; both or neither (a dead link creates no user)."""
+) -> tuple[dict, int | None]:
+    """A new user who accepts at once; both or neither (a dead link creates no user). While
+    staff require a verified address to accept, the new user's address is not verified yet:
+    the login is created, the invite stays pending (client id None) until the user verifies
+    the address and opens the invite again."""
     await pending_invite(token)  # refuse a dead link before validating anything else
 
-    async def accept_invite(user: dict) -> int:
+    async def accept_invite(user: dict) -> int | None:
+        if await admin_settings.flag(admin_settings.REQUIRE_VERIFIED_EMAIL):
+            return None
         return await accept(token, user["id"], actor=Actor("user", user["id"], full_name(user), ip))
 
     return await register_user(

@@ -19,6 +19,7 @@ from app.users import search
 from app.users.search import key_values, matching, user_keys
 from app.users.tables import User
 from app.validation import clean_email, clean_name, clean_page, email_key
+from app.verification import services as verification
 
 LANGUAGES = ("english", "french", "german", "spanish", "portuguese", "italian", "dutch")
 
@@ -135,14 +136,16 @@ async def register_user(
         inputs = [first_name, last_name, email]
         password_hash = await new_password_hash(password or "", inputs)
         async with db.transaction():
+            actor = Actor("system", ip=ip)
             user = await create_user(
                 first_name=first_name,
                 last_name=last_name,
                 email=email,
                 password=None,
                 password_hash=password_hash,
-                actor=Actor("system", ip=ip),
+                actor=actor,
             )
+            await verification.send_link(user, actor=actor)
             return user, await then(user)
 
     return await registering(ip, register)
@@ -178,6 +181,10 @@ async def update_user(
                 await close_invitations_of(
                     {**before, "email_key": key}, [g["client"] for g in reached]
                 )
+                after = {**before, "first_name": first, "last_name": last}
+                await verification.address_changed(
+                    before, {**after, "email": email, "email_key": key}, actor=actor
+                )
             changes = [
                 f"{label}: {before[col]!r} -> {new!r}"
                 for label, col, new in (
@@ -200,6 +207,23 @@ async def update_user(
             raise DomainError("Another user already has this email address.", "email") from exc
         raise
     return await get_user(user_id)
+
+
+async def change_email(user_id: int, new_email: str, *, actor: Actor) -> dict:
+    """A user's own Change Email Address (the caller has checked their password): update_user
+    with the new address alone, so verification and the old address's notice follow."""
+    user = await get_user(user_id)
+    email, key = clean_email(new_email)
+    if key == user["email_key"]:
+        raise DomainError("This is already your email address.", "email")
+    return await update_user(
+        user_id,
+        first_name=user["first_name"],
+        last_name=user["last_name"],
+        email=email,
+        language=user["language"],
+        actor=actor,
+    )
 
 
 async def set_password(

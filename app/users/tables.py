@@ -27,3 +27,6 @@ class User(Table, tablename="users"):
     last_login_hostname = Varchar(length=255, null=True, default=None)
     disabled = Boolean(default=False)
     totp_enabled = Boolean(default=False)
+    # When the current address was proved by a verification link; NULL until then, and again
+    # after every change of address (app.verification.services).
+    email_verified_at = Timestamptz(null=True, default=None)

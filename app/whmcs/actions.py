@@ -407,7 +407,7 @@ async def get_clients_details(params: Params, call: Call) -> dict:
         "credit": "0.00",
         "language": owner["language"],
         "lastlogin": _last_login(owner),
-        "email_verified": False,  # Roster does not verify addresses (accepting an invite is not)
+        "email_verified": owner["email_verified_at"] is not None,  # the owner's current address
         "datecreated": client["created_at"].strftime("%Y-%m-%d"),
         "users": {
             "user": [

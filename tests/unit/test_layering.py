@@ -20,6 +20,7 @@ SERVICE_ORDER = (
     "credentials",
     "mail",
     "active_sessions",
+    "verification",
     "users",
     "clients",
     "access",
