@@ -236,7 +236,9 @@ async def complete_admin_login(request: Request, admin: dict) -> Response:
         user_agent=request.headers.get("user-agent", ""),
         replacing=session_cookie_value(request.scope),
     )
-    must_enrol = await admin_settings.flag(admin_settings.REQUIRE_STAFF_TWO_FACTOR)
+    must_enrol = await admin_settings.flag(
+        admin_settings.REQUIRE_STAFF_TWO_FACTOR
+    ) and not await two_factor.is_enabled(two_factor.Person("admin", admin["id"]))
     target = "/admin/security" if must_enrol else "/admin/clients"
     response = with_session_cookie(redirect(request, target), session_id)
     return await signed_in(request, response, admin_id=admin["id"])
