@@ -105,6 +105,10 @@ async def test_login_asks_for_the_code_after_the_password(http):
     assert step.status_code == 200 and "Authentication Code" in text_of(step)
     wrong = await http.post("/login/code", {"code": "123456"})
     assert wrong.status_code == 400 and "That code is not right" in text_of(wrong)
+    # htmx gets the error slots alone, out of band: the form stays as typed.
+    swapped = await http.post("/login/code", {"code": "123456"}, headers={"hx-request": "true"})
+    assert swapped.headers["hx-reswap"] == "none"
+    assert page(swapped).find(id="f-code-error").get_text().startswith("That code is not right")
     done = await http.post("/login/code", {"code": code(secret, 1)})
     assert done.status_code == 303 and done.headers["location"] == "/account/profile"
     assert SESSION_COOKIE in http.cookies
