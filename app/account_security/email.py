@@ -102,10 +102,13 @@ async def resend(request: Request) -> Response:
     from_banner = (await read_form(request)).get("shown_in") == "banner"
     try:
         user = await verification.resend(viewer.user["id"], actor=viewer.actor, ip=viewer.ip)
+    except verification.AlreadyVerified as exc:
+        if from_banner and is_htmx(request):
+            return Response("", status_code=200)  # the banner goes
+        flash(request, exc.message, "error")
+        return await _section(request, status=_status(exc))
     except DomainError as exc:
         if from_banner and is_htmx(request):
-            if str(exc.message) == verification.ALREADY_VERIFIED:
-                return Response("", status_code=200)  # the banner goes
             return await _banner(request, error=exc.message, throttled=True)
         flash(request, exc.message, "error")
         return await _section(request, status=_status(exc))

@@ -18,7 +18,12 @@ from app.users.tables import User
 from app.verification.tables import EmailVerification
 
 VALID_FOR = timedelta(hours=24)
-ALREADY_VERIFIED = "This email address is already verified."
+
+
+class AlreadyVerified(DomainError):
+    def __init__(self) -> None:
+        super().__init__("This email address is already verified.")
+
 
 # Verification emails asked for again (Resend, by the user or by staff): 3 an hour for one
 # user, 10 an hour from one IP address.
@@ -113,7 +118,7 @@ async def resend(user_id: int, *, actor: Actor, ip: str) -> dict:
     if user is None:
         raise NotFound("No such user.")
     if user["email_verified_at"] is not None:
-        raise DomainError(ALREADY_VERIFIED)
+        raise AlreadyVerified()
     await RESEND_LIMIT.take(f"user:{user_id}", ip)
     await RESEND_LIMIT.sweep()  # nothing else sweeps this limit's old attempts
     async with db.transaction():
