@@ -4,7 +4,7 @@ request lines, messages nor exception traces."""
 import logging
 import re
 
-_TOKEN_PATH = re.compile(r"(/(?:invite|password/reset)/)[^/\s?#\"']+")
+_TOKEN_PATH = re.compile(r"(/(?:invite|password/reset|verify-email)/)[^/\s?#\"']+")
 
 
 def redact(text: str) -> str:

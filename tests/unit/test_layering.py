@@ -22,6 +22,7 @@ SERVICE_ORDER = (
     "active_sessions",
     "verification",
     "users",
+    "two_factor",
     "clients",
     "access",
     "invitations",
