@@ -1,6 +1,7 @@
 """Login and logout, for client users and for staff."""
 
 import asyncio
+import re
 import socket
 
 from litestar import Request, Response, get, post
@@ -67,6 +68,23 @@ BROWSER_COOKIE_MAX_AGE = 365 * 24 * 3600
 def with_pending_cookie(response: Response, token: str | None) -> Response:
     max_age = int(auth.PENDING_SIGN_IN_VALID_FOR.total_seconds())
     return _cookie(response, PENDING_COOKIE, token, max_age)
+
+
+# An invitation whose acceptance waits for the Authentication Code: its page comes back once
+# the sign-in is complete. Kept in the browser only (the database holds invite tokens hashed).
+RESUME_INVITE_COOKIE = "roster_resume_invite"
+_INVITE_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def with_invite_to_resume(response: Response, invite_token: str | None) -> Response:
+    max_age = int(auth.PENDING_SIGN_IN_VALID_FOR.total_seconds())
+    return _cookie(response, RESUME_INVITE_COOKIE, invite_token, max_age)
+
+
+def invite_to_resume(request: Request) -> str | None:
+    """The invitation page to return to after the code step, if a well-formed one waits."""
+    token = request.cookies.get(RESUME_INVITE_COOKIE, "")
+    return f"/invite/{token}" if _INVITE_TOKEN.fullmatch(token) else None
 
 
 async def signed_in(
@@ -287,12 +305,15 @@ async def _submit_code(request: Request, kind: str) -> Response:
     if kind == "admin":
         response = await complete_admin_login(request, pending["person"])
     else:
+        resume = invite_to_resume(request)
         response = await complete_user_login(
             request,
             pending["person"],
             client_id=pending["client"],
-            next_url=pending["next_url"] or None,
+            next_url=resume or pending["next_url"] or None,
         )
+        if resume:
+            response = with_invite_to_resume(response, None)
     return with_pending_cookie(response, None)
 
 

@@ -6,10 +6,17 @@ from litestar.params import FromPath, FromQuery
 from app.activity.services import Actor
 from app.admin import services as admin_settings
 from app.auth import services as auth
-from app.auth.controllers import failure_status, log_in_user, login_errors, login_problems
+from app.auth.controllers import (
+    failure_status,
+    log_in_user,
+    login_errors,
+    login_problems,
+    with_invite_to_resume,
+)
 from app.clients import services as clients
 from app.errors import DomainError
 from app.invitations import services as invitations
+from app.two_factor import services as two_factor
 from app.users import registration
 from app.validation import EMAIL_MAX, email_key
 from app.web.form_errors import FormErrors, refused
@@ -162,6 +169,9 @@ async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
         except DomainError as exc:
             errors, status = login_errors({"form": exc.message}, prefix="l"), failure_status(exc)
         else:
+            if await two_factor.is_enabled(two_factor.Person("user", user["id"])):
+                # Only a complete sign-in accepts: after the code, the invitation again.
+                return with_invite_to_resume(await log_in_user(request, user), token)
             return await _accept_as(request, token, user, fresh_login=True)
     return await refused_on_page(
         request,

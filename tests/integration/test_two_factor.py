@@ -10,6 +10,8 @@ from app.activity.tables import ActivityEntry
 from app.admin.services import REQUIRE_STAFF_TWO_FACTOR, create_admin, set_setting
 from app.admin.tables import Admin
 from app.auth.tables import PendingSignIn
+from app.clients import services as clients
+from app.invitations import services as invitations
 from app.mail.tables import OutboundEmail
 from app.two_factor import services as two_factor
 from app.two_factor.tables import TwoFactor
@@ -283,3 +285,20 @@ async def test_required_staff_two_factor_forces_enrolment(http):
     done = await http.post("/admin/login/code", {"code": code(secret, 1)})
     assert done.headers["location"] == "/admin/clients"
     assert (await http.get("/admin/users")).status_code == 200
+
+
+async def test_an_invitation_is_accepted_only_after_the_code(http):
+    owner, secret, _ = await user_with_two_factor()
+    client_id, _ = await make_client("Other Co")
+    _, token = await invitations.invite(client_id, owner["email"], ["tickets"], actor=ADMIN)
+    answered = await http.post(
+        f"/invite/{token}/login", {"email": owner["email"], "password": PASSWORD}
+    )
+    assert answered.headers["location"] == "/login/code"
+    assert await clients.access_for(owner["id"], client_id) is None  # the password alone: no
+    done = await http.post("/login/code", {"code": code(secret, 1)})
+    assert done.headers["location"] == f"/invite/{token}"
+    assert "roster_resume_invite" not in http.cookies
+    accepted = await http.post(f"/invite/{token}/accept")
+    assert accepted.status_code == 303
+    assert (await clients.access_for(owner["id"], client_id)).permissions == ("tickets",)
