@@ -10,7 +10,11 @@ import msgspec
 
 from app import clock, db, permissions
 from app.activity.services import Actor, record
-from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT, REQUIRE_STAFF_TWO_FACTOR
+from app.admin.services import (
+    DISABLE_CLIENT_USER_MANAGEMENT,
+    REQUIRE_STAFF_TWO_FACTOR,
+    REQUIRE_VERIFIED_EMAIL,
+)
 from app.admin.tables import Admin
 from app.auth.tables import PasswordReset, PendingSignIn, Session
 from app.clients.services import display_name
@@ -72,6 +76,7 @@ class Viewer(msgspec.Struct):
     is_owner: bool = False
     account_count: int = 0
     user_management_off: bool = False  # the admin setting (SPEC §5.7)
+    verified_email_required: bool = False  # to accept invitations (the admin setting)
     ip: str = ""  # the client's address, recorded with every change as the actor's
     # Staff who must enrol in two-factor authentication (the setting is on, they have none):
     # the admin area shows them nothing but /admin/security until they do.
@@ -164,7 +169,7 @@ async def select_client(session_id: int, client_id: int | None) -> None:
 _VIEWER_SQL = """
 SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        s.created_at, s.expires_at, s.last_seen_at,
-       u.first_name, u.last_name, u.email, u.disabled AS user_disabled,
+       u.first_name, u.last_name, u.email, u.disabled AS user_disabled, u.email_verified_at,
        a.name AS admin_name, a.email AS admin_email, a.role AS admin_role,
        a.disabled AS admin_disabled,
        c.company_name, c.first_name AS client_first_name, c.last_name AS client_last_name,
@@ -173,6 +178,7 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        (SELECT value FROM settings WHERE key = {})
            AS user_management_off,
        (SELECT value FROM settings WHERE key = {}) AS staff_two_factor_required,
+       (SELECT value FROM settings WHERE key = {}) AS verified_email_required,
        (SELECT COUNT(*) FROM two_factor t WHERE t.admin = s.admin AND t.secret IS NOT NULL)
            AS admin_two_factor
 FROM sessions s
@@ -193,6 +199,7 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
         _VIEWER_SQL,
         DISABLE_CLIENT_USER_MANAGEMENT,
         REQUIRE_STAFF_TWO_FACTOR,
+        REQUIRE_VERIFIED_EMAIL,
         token_hash(session_cookie),
     )
     if not rows:
@@ -211,6 +218,7 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
         session_id=row["id"],
         account_count=row["account_count"] or 0,
         user_management_off=row["user_management_off"] == "true",
+        verified_email_required=row["verified_email_required"] == "true",
     )
     if row["user_id"] is not None:
         viewer.user = {
@@ -218,6 +226,7 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
             "first_name": row["first_name"],
             "last_name": row["last_name"],
             "email": row["email"],
+            "email_verified": row["email_verified_at"] is not None,
         }
     if row["admin_id"] is not None:
         viewer.admin = {
