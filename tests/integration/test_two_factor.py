@@ -85,6 +85,8 @@ async def test_enabling_needs_a_right_code_and_a_pending_secret_enables_nothing(
     assert done.status_code == 200
     codes = page(done).select("#recovery-codes code")
     assert len(codes) == 10
+    offer = page(done).find("form", class_="end-others-offer")  # the others may end now
+    assert offer["action"] == "/account/security/sessions/sign-out-others"
     assert (await User.select().where(User.id == owner["id"]).first())["totp_enabled"]
     assert await ActivityEntry.exists().where(ActivityEntry.action == "user.two_factor_enabled")
     mail = (
