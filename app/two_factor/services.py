@@ -23,6 +23,7 @@ from markupsafe import Markup
 from app import clock, db
 from app.activity.services import Actor, record
 from app.admin.tables import Admin
+from app.dberrors import is_unique_violation
 from app.errors import DomainError
 from app.mail.services import enqueue
 from app.names import full_name
@@ -238,16 +239,22 @@ async def begin_enrolment(person: Person) -> str:
     if await is_enabled(person):
         raise DomainError("Two-factor authentication is already on.")
     secret = pyotp.random_base32()  # 160 bits
-    async with db.transaction():
-        row = await db.locked(TwoFactor.select(TwoFactor.id).where(_of(person))).first()
-        if row is None:
-            owner = {"user": person.id} if person.kind == "user" else {"admin": person.id}
-            await TwoFactor.insert(TwoFactor(**owner, pending_secret=secret))
-        else:
-            await TwoFactor.update({TwoFactor.pending_secret: secret}).where(
-                TwoFactor.id == row["id"]
-            )
-    return secret
+    for attempt in (1, 2):
+        try:
+            async with db.transaction():
+                row = await db.locked(TwoFactor.select(TwoFactor.id).where(_of(person))).first()
+                if row is None:
+                    owner = {"user": person.id} if person.kind == "user" else {"admin": person.id}
+                    await TwoFactor.insert(TwoFactor(**owner, pending_secret=secret))
+                else:
+                    await TwoFactor.update({TwoFactor.pending_secret: secret}).where(
+                        TwoFactor.id == row["id"]
+                    )
+            return secret
+        except Exception as exc:
+            # Two first Enables at once (two tabs): the other inserted the row; update it.
+            if attempt == 2 or not is_unique_violation(exc):
+                raise
 
 
 async def pending_secret(person: Person) -> str | None:

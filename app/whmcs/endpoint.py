@@ -7,7 +7,7 @@ import logging
 import re
 
 import msgspec
-from litestar import Request, Response, post
+from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException
 
 from app.config import get_settings
@@ -110,7 +110,13 @@ async def whmcs_api(request: Request) -> Response:
         return error(exc.message)
 
 
+@get(PATH)
+async def whmcs_api_get() -> Response:
+    """Callers that mistake the method still get JSON, as every client here expects."""
+    return error("The API takes POST requests, form-encoded.", 405, {"Allow": "POST"})
+
+
 # In every process that serves this route (each `roster serve --workers` process imports it).
 guard_access_log()
 
-ROUTES = [whmcs_api]
+ROUTES = [whmcs_api, whmcs_api_get]

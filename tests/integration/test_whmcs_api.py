@@ -782,3 +782,10 @@ async def test_a_caller_outside_the_allow_list_gets_invalid_ip(http):
     )
     assert response.status_code == 403
     assert response.json() == {"result": "error", "message": "Invalid IP 127.0.0.1"}
+
+
+async def test_a_get_is_answered_in_json_too(http):
+    response = await http.client.get("/includes/api.php?action=GetUsers")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["result"] == "error"
