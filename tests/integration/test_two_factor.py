@@ -304,4 +304,3 @@ async def test_an_invitation_is_accepted_only_after_the_code(http):
     accepted = await http.post(f"/invite/{token}/accept")
     assert accepted.status_code == 303
     assert (await clients.access_for(owner["id"], client_id)).permissions == ("tickets",)
-
