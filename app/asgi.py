@@ -33,6 +33,7 @@ from app.web.delivery import (
     static_url,
 )
 from app.web.errors import HANDLERS
+from app.web.health import serving_health
 from app.web.middleware import head_as_get, security_headers, viewer_loader
 from app.web.render import templates
 from app.whmcs import endpoint as whmcs_endpoint
@@ -107,7 +108,7 @@ def create_app(
         debug=False,
     )
     api = create_api_app(production=settings.production)
-    app.asgi_handler = head_as_get(serving_api(api, app.asgi_handler))
+    app.asgi_handler = serving_health(head_as_get(serving_api(api, app.asgi_handler)))
     return app
 
 

@@ -1,6 +1,7 @@
 """Logging for the server: tokens in URLs (invites, password resets) never reach the logs, not in
 request lines, messages nor exception traces."""
 
+import contextvars
 import logging
 import re
 
@@ -24,9 +25,22 @@ class RedactingFormatter(logging.Formatter):
         return text if getattr(record, SHOWS_LINKS, False) else redact(text)
 
 
+# The id of the request being served (app.web.health sets it), on every log line.
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id.get()
+        return True
+
+
 def configure_logging() -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

@@ -1,0 +1,62 @@
+"""/healthz, /readyz and X-Request-ID (app/web/health.py)."""
+
+import logging
+import re
+
+from piccolo.apps.migrations.tables import Migration
+
+from app import logging_setup
+from app.web import health
+
+
+async def test_healthz_answers_without_the_database(http, monkeypatch):
+    async def unreachable(**_):
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(Migration, "get_migrations_which_ran", unreachable)
+    response = await http.client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.headers["content-type"] == "application/json"
+    assert "set-cookie" not in response.headers
+
+
+async def test_readyz_is_ready_on_a_migrated_database(http):
+    response = await http.client.get("/readyz")
+    assert response.status_code == 200 and response.json()["status"] == "ready"
+
+
+async def test_readyz_is_503_when_the_database_does_not_answer(http, monkeypatch):
+    async def unreachable(**_):
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(Migration, "get_migrations_which_ran", unreachable)
+    response = await http.client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "detail": "The database does not answer."}
+
+
+async def test_readyz_is_503_while_a_migration_has_not_run(http, monkeypatch):
+    expected = health.expected_migrations() | {"2099-01-01T00:00:00:000000"}
+    monkeypatch.setattr(health, "expected_migrations", lambda: expected)
+    response = await http.client.get("/readyz")
+    assert response.status_code == 503 and "roster migrate" in response.json()["detail"]
+
+
+async def test_every_answer_carries_a_request_id(http):
+    first = (await http.client.get("/login")).headers["x-request-id"]
+    second = (await http.client.get("/login")).headers["x-request-id"]
+    assert re.fullmatch("[0-9a-f]{32}", first) and first != second
+    kept = await http.client.get("/healthz", headers={"x-request-id": "lb-1234.abc"})
+    assert kept.headers["x-request-id"] == "lb-1234.abc"
+    odd = await http.client.get("/healthz", headers={"x-request-id": "bad id\u00e9"[:6]})
+    assert re.fullmatch("[0-9a-f]{32}", odd.headers["x-request-id"])
+
+
+def test_log_records_carry_the_request_id():
+    record = logging.LogRecord("roster", logging.INFO, __file__, 1, "hello", (), None)
+    token = logging_setup.request_id.set("req-42")
+    try:
+        assert logging_setup.RequestIdFilter().filter(record)
+    finally:
+        logging_setup.request_id.reset(token)
+    assert record.request_id == "req-42"
