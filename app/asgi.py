@@ -106,6 +106,7 @@ def create_app(
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         debug=False,
+        logging_config=None,  # logging is app.logging_setup's: redacting, with request ids
     )
     api = create_api_app(production=settings.production)
     app.asgi_handler = serving_health(head_as_get(serving_api(api, app.asgi_handler)))

@@ -84,6 +84,7 @@ def create_api_app(*, production: bool) -> Litestar:
         compression_config=COMPRESSION,
         before_send=[headers],
         debug=False,
+        logging_config=None,  # logging is app.logging_setup's: redacting, with request ids
     )
 
 

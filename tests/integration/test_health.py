@@ -1,12 +1,20 @@
 """/healthz, /readyz and X-Request-ID (app/web/health.py)."""
 
 import logging
+import os
 import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
+import httpx
+import pytest
 from piccolo.apps.migrations.tables import Migration
 
 from app import logging_setup
 from app.web import health
+from soak.servers import running_servers
 
 
 async def test_healthz_answers_without_the_database(http, monkeypatch):
@@ -60,3 +68,26 @@ def test_log_records_carry_the_request_id():
     finally:
         logging_setup.request_id.reset(token)
     assert record.request_id == "req-42"
+
+
+@pytest.fixture(scope="module")
+def server(database):
+    workdir = Path(tempfile.mkdtemp(prefix="roster-health-"))
+    with running_servers(1, dict(os.environ), workdir) as (started,):
+        yield started
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_real_server_logs_request_ids_and_no_token(server):
+    """`roster serve`'s own log lines (Litestar must not replace the logging set up for it)."""
+    token = "Tok3nThatMustNotBeLogged"
+    answered = httpx.get(f"{server.url}/invite/{token}", headers={"x-request-id": "probe-77"})
+    assert answered.headers["x-request-id"] == "probe-77"
+    assert httpx.get(f"{server.url}/readyz").json()["status"] == "ready"
+    for _ in range(50):  # the access line is written as the answer goes out
+        output = server.log_tail(20000)
+        if "probe-77" in output:
+            break
+        time.sleep(0.1)
+    assert "[probe-77]: 127.0.0.1" in output and "GET /invite/[redacted]" in output
+    assert token not in output
