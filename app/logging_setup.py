@@ -2,7 +2,9 @@
 request lines, messages nor exception traces."""
 
 import contextvars
+import json
 import logging
+import os
 import re
 
 _TOKEN_PATH = re.compile(r"(/(?:invite|password/reset|verify-email)/)[^/\s?#\"']+")
@@ -35,12 +37,39 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class JsonLinesFormatter(RedactingFormatter):
+    """One JSON object per line (ROSTER_LOG_FORMAT=json), redacted like the text lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        text = json.dumps(entry, ensure_ascii=False)
+        return text if getattr(record, SHOWS_LINKS, False) else redact(text)
+
+
+LOG_FORMATS = {
+    "text": lambda: RedactingFormatter(
+        "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+    ),
+    "json": JsonLinesFormatter,
+}
+
+
 def configure_logging() -> None:
+    """Every log line to stderr, as text or JSON lines (ROSTER_LOG_FORMAT)."""
+    chosen = os.environ.get("ROSTER_LOG_FORMAT") or "text"
+    if chosen not in LOG_FORMATS:
+        raise ValueError(f"ROSTER_LOG_FORMAT must be text or json, not {chosen!r}")
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        RedactingFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
-    )
+    handler.setFormatter(LOG_FORMATS[chosen]())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

@@ -59,3 +59,37 @@ def test_long_passwords_are_scored_not_refused_by_the_estimator():
 
     check_new_password("correct horse battery staple " * 8)  # 232 characters, no ValueError
     check_new_password("q7-Vt" * (MAX_PASSWORD_LENGTH // 5))
+
+
+def test_json_log_lines_carry_the_request_id_and_no_token(monkeypatch, capsys):
+    import json
+    import logging
+
+    from app import logging_setup
+
+    monkeypatch.setenv("ROSTER_LOG_FORMAT", "json")
+    root = logging.getLogger()
+    before = root.handlers[:], root.level
+    try:
+        logging_setup.configure_logging()
+        token = logging_setup.request_id.set("req-9")
+        try:
+            logging.getLogger("roster.test").info('"GET /invite/S3cretTok HTTP/1.1" 200')
+        finally:
+            logging_setup.request_id.reset(token)
+    finally:
+        root.handlers[:], level = before
+        root.setLevel(level)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["request_id"] == "req-9" and line["logger"] == "roster.test"
+    assert line["message"] == '"GET /invite/[redacted] HTTP/1.1" 200'
+
+
+def test_an_unknown_log_format_is_refused(monkeypatch):
+    import pytest
+
+    from app import logging_setup
+
+    monkeypatch.setenv("ROSTER_LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="ROSTER_LOG_FORMAT"):
+        logging_setup.configure_logging()
