@@ -5,6 +5,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 
 from app.credentials.services import ApiAuthError, ApiCaller, authenticate
+from app.web.forms import client_ip
 
 from .problems import ApiAuthenticationFailed
 
@@ -28,9 +29,8 @@ async def authenticated(connection: ASGIConnection, _handler=None) -> None:
     token = bearer_token(connection)
     if token is None:
         raise ApiAuthenticationFailed(BAD_CREDENTIALS)
-    ip = connection.client.host if connection.client else ""
     try:
-        caller = await authenticate(*token, ip)
+        caller = await authenticate(*token, client_ip(connection))
     except ApiAuthError as exc:
         detail = exc.message if exc.message.startswith("Invalid IP") else BAD_CREDENTIALS
         raise ApiAuthenticationFailed(detail) from None

@@ -3,6 +3,7 @@
 import re
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 
 from app.errors import DomainError
 
@@ -29,8 +30,9 @@ async def read_list(request: Request, key: str) -> list[str]:
     return form.getall(key) if key in form else []
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+def client_ip(connection: ASGIConnection) -> str:
+    """The caller's address, as throttles, allow-lists and the activity log see it."""
+    return connection.client.host if connection.client else ""
 
 
 def safe_next(url: str | None, default: str) -> str:
