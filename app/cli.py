@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import warnings
 
@@ -36,15 +37,32 @@ async def _with_db(coro_fn, *args, **kwargs):
 
 
 def cmd_serve(args) -> int:
-    import uvicorn
-
-    from app.asgi import create_app
+    from app import serving
+    from app.config import get_settings
+    from app.db import is_sqlite
     from app.logging_setup import configure_logging
 
     configure_logging()
+    settings = get_settings()  # checked (and a development secret made) before any worker
+    options = serving.ServeOptions(
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        graceful_timeout=args.graceful_timeout,
+        proxy_headers=settings.proxy_headers if args.proxy_headers is None else args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips or settings.forwarded_allow_ips,
+    )
+    if options.workers > 1 and is_sqlite():
+        print(serving.SQLITE_ONE_PROCESS, file=sys.stderr)
+        return 2
+    if not is_sqlite():
+        budget = asyncio.run(serving.read_connection_budget(settings.database_url))
+        refusal = serving.budget_refusal(budget, options.workers, settings.db_pool_size)
+        if refusal:
+            print(refusal, file=sys.stderr)
+            return 2
     asyncio.run(migrate())
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, proxy_headers=False)
-    return 0
+    return serving.serve(options)
 
 
 def cmd_migrate(_args) -> int:
@@ -133,11 +151,48 @@ def cmd_mail_worker(_args) -> int:
 
     async def main():
         stop = asyncio.Event()
-        await _with_db(run_worker, settings, stop)
+        task = asyncio.create_task(_with_db(run_worker, settings, stop))
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        def on_signal() -> None:
+            # The first signal: finish the email being sent, then stop. Another one: stop now
+            # (the email being sent is given back to the queue).
+            if stop.is_set():
+                task.cancel()
+            stop.set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
     return 0
+
+
+def _positive_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, not {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, 0 or more, not {text!r}")
+    return value
+
+
+def _address_list(text: str) -> tuple[str, ...]:
+    from app.config import address_list
+
+    try:
+        return address_list(text, "--forwarded-allow-ips")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -147,6 +202,34 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="run the web app under uvicorn (applies migrations first)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    s.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own socket on the port (above 1: PostgreSQL only)",
+    )
+    s.add_argument(
+        "--graceful-timeout",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM or Ctrl+C, how long open requests may take to finish (default 30)",
+    )
+    s.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="take the client address (and scheme) from X-Forwarded-For (-Proto) when the "
+        "request comes from a trusted proxy (default: ROSTER_PROXY_HEADERS, else off)",
+    )
+    s.add_argument(
+        "--forwarded-allow-ips",
+        type=_address_list,
+        metavar="LIST",
+        help="comma-separated addresses or CIDR networks of the trusted proxies "
+        "(default: ROSTER_FORWARDED_ALLOW_IPS, else 127.0.0.1)",
+    )
     s.set_defaults(func=cmd_serve)
 
     sub.add_parser("migrate", help="apply the database migrations").set_defaults(func=cmd_migrate)

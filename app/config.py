@@ -1,5 +1,6 @@
 """Settings from the ROSTER_* environment variables (SPEC §7)."""
 
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -24,6 +25,9 @@ class Settings(msgspec.Struct, frozen=True):
     session_idle_hours: float = 12
     session_max_days: float = 30
     resend_cooldown_seconds: float = 60
+    db_pool_size: int = 10
+    proxy_headers: bool = False
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def production(self) -> bool:
@@ -52,6 +56,41 @@ def _number(env, name: str, default: float, *, zero_allowed: bool = False) -> fl
     return value
 
 
+def db_pool_size(env) -> int:
+    """ROSTER_DB_POOL_SIZE: the most PostgreSQL connections one process keeps (default 10)."""
+    raw = env.get("ROSTER_DB_POOL_SIZE") or "10"
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= 10_000):
+        raise ValueError(f"ROSTER_DB_POOL_SIZE must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
+def flag(env, name: str) -> bool:
+    raw = (env.get(name) or "0").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 or 0, not {raw!r}")
+
+
+def address_list(raw: str, name: str = "ROSTER_FORWARDED_ALLOW_IPS") -> tuple[str, ...]:
+    """Comma-separated addresses and CIDR networks (or `*`: any peer), each checked, since a
+    misspelt entry would otherwise never match and trust nothing without a word."""
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    if not items:
+        raise ValueError(f"{name} must list at least one address or network")
+    if items == ("*",):
+        return items
+    for item in items:
+        try:
+            ipaddress.ip_network(item)  # an address is a network of one
+        except ValueError as exc:
+            raise ValueError(
+                f"{name}: {item!r} is not an IP address or a network such as 10.0.0.0/8 ({exc})"
+            ) from None
+    return items
+
+
 def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
     env = os.environ if environ is None else environ
     mode = env.get("ROSTER_ENV") or "development"
@@ -74,6 +113,9 @@ def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
         resend_cooldown_seconds=_number(
             env, "ROSTER_RESEND_COOLDOWN_SECONDS", 60, zero_allowed=True
         ),
+        db_pool_size=db_pool_size(env),
+        proxy_headers=flag(env, "ROSTER_PROXY_HEADERS"),
+        forwarded_allow_ips=address_list(env.get("ROSTER_FORWARDED_ALLOW_IPS") or "127.0.0.1"),
     )
 
 

@@ -1,11 +1,13 @@
 """Transactions, row locks and the connection pool, the same way on SQLite and PostgreSQL."""
 
+import os
 import warnings
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
+from app.config import db_pool_size
 from app.errors import NotFound
 from piccolo_conf import DB
 
@@ -100,10 +102,15 @@ async def _keep_session_state(connection) -> None:
 
 
 async def start() -> None:
+    """Opens the pool: on PostgreSQL at most ROSTER_DB_POOL_SIZE connections for this process
+    (read here rather than through the settings, which commands such as `roster migrate` do not
+    otherwise need)."""
     if is_sqlite():
         await DB.run_ddl("PRAGMA journal_mode=WAL")
     else:
-        await DB.start_connection_pool(min_size=1, max_size=20, reset=_keep_session_state)
+        await DB.start_connection_pool(
+            min_size=1, max_size=db_pool_size(os.environ), reset=_keep_session_state
+        )
 
 
 async def stop() -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -44,15 +45,16 @@ def answering(url: str, process: subprocess.Popen, deadline: float) -> bool:
 
 
 class Server:
-    """One `roster serve` process; its output goes to `log_path`."""
+    """One `roster serve` process; its output goes to `log_path`. `args` are more options for
+    `roster serve` (e.g. `["--workers", "2"]`)."""
 
-    def __init__(self, env: dict, workdir: Path, name: str) -> None:
+    def __init__(self, env: dict, workdir: Path, name: str, args: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"{name}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 (open while the process runs)
         self.process = subprocess.Popen(
-            [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
             env=env,
             cwd=workdir,
             stdout=self._log,
@@ -84,14 +86,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_servers(count: int, env: dict, workdir: Path):
-    """`count` servers started together on one database, each answering before this yields;
-    all stopped on the way out."""
+def running_servers(count: int, env: dict, workdir: Path, args: Sequence[str] = ()):
+    """`count` servers started together on one database (each with the extra `roster serve`
+    options `args`), each answering before this yields; all stopped on the way out."""
     workdir = Path(workdir)
     servers: list[Server] = []
     try:
         for n in range(count):
-            servers.append(Server(env, workdir, f"server-{n + 1}"))
+            servers.append(Server(env, workdir, f"server-{n + 1}", args))
         deadline = time.monotonic() + START_TIMEOUT
         for server in servers:
             server.wait_ready(deadline)

@@ -3,7 +3,11 @@
 Several workers may run at once on PostgreSQL: each claims one email at a time with FOR UPDATE
 SKIP LOCKED and a lease (locked_until), so no email is sent twice: a lease (5 minutes) always
 outlives the one send it covers (at most SEND_TIMEOUT), however slow the SMTP server is. A
-worker that dies mid-send leaves a lease that expires and the email is claimed again."""
+worker that dies mid-send leaves a lease that expires and the email is claimed again.
+
+A worker that is stopped finishes the email it is sending and stops before the next one; one that
+is cancelled mid-send gives the email back at once (queued, no lease, attempts unchanged), so a
+stopped process leaves no email leased."""
 
 import asyncio
 import contextlib
@@ -128,28 +132,70 @@ async def _mark_failed(row: dict, error: str) -> None:
     ).where(OutboundEmail.id == row["id"])
 
 
-async def deliver_due(settings: Settings, limit: int = 20) -> int:
+async def _release(row: dict) -> None:
+    """Gives back an email whose send was interrupted: due again at once, for any worker, and
+    the interrupted try not counted."""
+    await OutboundEmail.update(
+        {OutboundEmail.status: "queued", OutboundEmail.locked_until: None}
+    ).where((OutboundEmail.id == row["id"]) & (OutboundEmail.status == "sending"))
+
+
+async def _uninterrupted(coro):
+    """Runs `coro` (a write that settles an email) to its end even when the caller is cancelled
+    meanwhile; returns its result and whether a cancellation arrived, for the caller to re-raise
+    once the email is settled. Only a cancellation of the write itself (the event loop closing)
+    cuts it short."""
+    task = asyncio.ensure_future(coro)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+            cancelled = True
+    return task.result(), cancelled
+
+
+async def deliver_due(
+    settings: Settings, limit: int = 20, stop: asyncio.Event | None = None
+) -> int:
     """Sends up to `limit` due emails, claiming each just before it is sent; returns how many
-    were sent. Does nothing without an SMTP URL."""
+    were sent. Stops before the next email once `stop` is set. Does nothing without an SMTP URL.
+    Cancelled while an email is being sent, it releases that email before the cancellation goes
+    on; a claim or an outcome being written is finished first."""
     if not settings.smtp_url:
         return 0
     smtp = parse_smtp_url(settings.smtp_url)
     sent = 0
     for _ in range(limit):
-        claimed = await claim_due(1)
+        if stop is not None and stop.is_set():
+            break
+        claimed, cancelled = await _uninterrupted(claim_due(1))
         if not claimed:
+            if cancelled:
+                raise asyncio.CancelledError
             break
         row = claimed[0]
+        if cancelled:
+            await _uninterrupted(_release(row))
+            raise asyncio.CancelledError
         try:
             await aiosmtplib.send(
                 build_message(row, settings.mail_from), timeout=SEND_TIMEOUT, **smtp
             )
+        except asyncio.CancelledError:
+            log.info("Delivery of email %s interrupted; it is queued again", row["id"])
+            await _uninterrupted(_release(row))
+            raise
         except Exception as exc:  # any failure: keep the email, retry later
             log.warning("Delivery of email %s to %s failed: %s", row["id"], row["to_address"], exc)
-            await _mark_failed(row, f"{type(exc).__name__}: {exc}")
+            _, cancelled = await _uninterrupted(_mark_failed(row, f"{type(exc).__name__}: {exc}"))
         else:
-            await _mark_sent(row)
+            _, cancelled = await _uninterrupted(_mark_sent(row))
             sent += 1
+        if cancelled:
+            raise asyncio.CancelledError
     return sent
 
 
@@ -159,16 +205,18 @@ async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 
     while not stop.is_set():
         _wake.clear()
         try:
-            await deliver_due(settings)
+            await deliver_due(settings, stop=stop)
         except Exception:
             log.exception("Mail worker pass failed; retrying")
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(_wake.wait())]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED), interval
-            )
-        for waiter in waiters:
-            waiter.cancel()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED), interval
+                )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
     log.info("Mail worker stopped")
 
 
