@@ -9,7 +9,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import NotFoundException
 from litestar.static_files import create_static_files_router
 
-from app import db
+from app import db, lifecycle
 from app.access import controllers as access_controllers
 from app.account_security import page as security_page
 from app.admin import controllers as admin_controllers
@@ -22,8 +22,13 @@ from app.clients import controllers as client_controllers
 from app.config import FRONTEND_DIR, Settings, get_settings
 from app.credentials import controllers as credential_controllers
 from app.invitations import controllers as invite_controllers
+from app.live import controllers as live_controllers
+from app.live.broker import BROKER
+from app.live.expiry import watch_expiry
+from app.live.listener import listen
 from app.mail import worker
 from app.users import controllers as user_controllers
+from app.web import metrics
 from app.web.delivery import (
     COMPRESSION,
     STATIC_PATH,
@@ -60,9 +65,16 @@ def create_app(
             tasks.append(asyncio.create_task(auth_services.run_sweeper(stop)))
             if settings.smtp_url:
                 tasks.append(asyncio.create_task(worker.run_worker(settings, stop)))
+            # Live updates: news from other processes (PostgreSQL), and invites expiring.
+            if not db.is_sqlite():
+                tasks.append(asyncio.create_task(listen(settings.database_url, stop)))
+            tasks.append(asyncio.create_task(watch_expiry(stop)))
+        BROKER.open()
+        lifecycle.when_draining(BROKER.close_all)
         try:
             yield
         finally:
+            BROKER.close_all()
             stop.set()
             await asyncio.gather(*tasks)
             if manage_database:
@@ -78,9 +90,11 @@ def create_app(
             *credential_controllers.ROUTES,
             *security_page.ROUTES,
             *access_controllers.ROUTES,
+            *live_controllers.ROUTES,
             *user_controllers.ROUTES,
             *strength.ROUTES,
             *whmcs_endpoint.ROUTES,
+            *metrics.ROUTES,
             app_script,
             create_static_files_router(
                 path="/static",
@@ -109,7 +123,11 @@ def create_app(
         logging_config=None,  # logging is app.logging_setup's: redacting, with request ids
     )
     api = create_api_app(production=settings.production)
-    app.asgi_handler = serving_health(head_as_get(serving_api(api, app.asgi_handler)))
+    # Measured inside serving_health (the probes are not) and inside head_as_get, which hands
+    # on a copy of the scope: measured must see the dict Litestar writes the route template to.
+    app.asgi_handler = serving_health(
+        head_as_get(metrics.measured(serving_api(api, app.asgi_handler)))
+    )
     return app
 
 

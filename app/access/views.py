@@ -48,6 +48,8 @@ async def section_context(
         "users_after": people.more_after,
         "users_query": query,
         "users_paged": bool(after),
+        "users_from": after,
+        "invites_from": invites_after,
         "invites": invites,
         "invites_after": next_invites,
         "invites_paged": bool(invites_after),

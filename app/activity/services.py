@@ -9,6 +9,8 @@ from app import clock
 from app.activity import present
 from app.activity.tables import ActivityEntry
 from app.clients.tables import Client
+from app.live import broker as live
+from app.live.events import changed
 from app.names import display_name, full_name
 from app.paging import page_of
 from app.users.tables import User
@@ -47,6 +49,12 @@ async def record(
             description=description,
             ip=actor.ip,
         )
+    )
+    # The live pages that show what this entry is about re-fetch themselves once it commits.
+    await changed(
+        live.account(client_id) if client_id is not None else "",
+        live.CLIENTS if action.startswith("client.") else "",
+        live.MAIL if action.startswith("mail.") else "",
     )
 
 

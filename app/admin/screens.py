@@ -137,17 +137,16 @@ async def mail_list(
     def url(**changes) -> str:
         return query_url("/admin/mail", **{"status": status, "page": shown.number, **changes})
 
-    return render(
-        request,
-        "admin/mail.html",
-        {
-            **result,
-            **mail_context(request),
-            "status": status,
-            "statuses": mail.STATUSES,
-            "url": url,
-        },
-    )
+    context = {
+        **result,
+        **mail_context(request),
+        "status": status,
+        "statuses": mail.STATUSES,
+        "url": url,
+    }
+    if wants_fragment(request):  # a live update (app/live): the counts and the list only
+        return render(request, "admin/mail.html", context, block="outbox")
+    return render(request, "admin/mail.html", context)
 
 
 @post("/admin/mail/{email_id:int}/retry", guards=[admin_permission(MANAGE_USERS)])

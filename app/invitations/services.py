@@ -494,3 +494,14 @@ async def register_and_accept(
         ip=ip,
         then=accept_invite,
     )
+
+
+async def accounts_with_invites_expiring(after, until) -> list[int]:
+    """The accounts with an open invite whose expiry falls in (after, until]: what they show as
+    Pending has become Expired."""
+    rows = await (
+        Invitation.select(Invitation.client)
+        .where(_is_open() & (Invitation.expires_at > after) & (Invitation.expires_at <= until))
+        .distinct()
+    )
+    return [row["client"] for row in rows]

@@ -10,6 +10,8 @@ from app import clock, db
 from app.activity.services import Actor, record
 from app.config import FRONTEND_DIR, get_settings
 from app.errors import DomainError, NotFound
+from app.live import broker as live
+from app.live.events import changed
 from app.logging_setup import SHOWS_LINKS
 from app.mail.tables import OutboundEmail
 from app.paging import page_of
@@ -67,6 +69,7 @@ async def enqueue(
             " ".join(_LINK.findall(text)) or "none",
             extra={SHOWS_LINKS: True},
         )
+    await changed(live.MAIL)
     from app.mail import worker
 
     db.after_commit(worker.wake)  # woken earlier, it could look before the email is there

@@ -9,9 +9,12 @@ from app import clock, db
 from app.access.tables import Grant
 from app.activity.services import Actor, record
 from app.auth.tables import PasswordReset, Session
+from app.clients.tables import Client
 from app.dberrors import is_foreign_key_violation, is_unique_violation
 from app.errors import DomainError, NotFound
 from app.invitations.tables import Invitation
+from app.live import broker as live
+from app.live.events import changed
 from app.names import full_name
 from app.security import check_new_password, hash_password
 from app.throttle import registering
@@ -151,6 +154,14 @@ async def register_user(
     return await registering(ip, register)
 
 
+async def users_shown_changed(user_id: int) -> None:
+    """A user's name or email changed: the live lists of every account they reach show it, and
+    the clients list shows the owners'."""
+    reached = await Grant.select(Grant.client).where(Grant.user == user_id)
+    owns = await Client.exists().where(Client.owner == user_id)
+    await changed(*(live.account(g["client"]) for g in reached), live.CLIENTS if owns else "")
+
+
 async def update_user(
     user_id: int, *, first_name: str, last_name: str, email: str, language: str, actor: Actor
 ) -> dict:
@@ -196,6 +207,7 @@ async def update_user(
                 if before[col] != new
             ]
             if changes:
+                await users_shown_changed(user_id)
                 await record(
                     actor,
                     "user.updated",

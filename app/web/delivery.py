@@ -226,4 +226,5 @@ COMPRESSION = CompressionConfig(
     gzip_compress_level=6,
     minimum_size=1024,
     middleware_class=VaryingCompression,
+    exclude="^/live/",  # an event must leave at once, not wait in a compressor's buffer
 )

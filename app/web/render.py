@@ -100,6 +100,15 @@ def _rendered_row(template, macro: str, row: tuple, context: tuple) -> Markup:
     return Markup(getattr(template.module, macro)(Record(row), **dict(context)))
 
 
+def live_stream(url: str, regions: str) -> Markup:
+    """A page's live-update stream (app/live, hx-sse): on each change, the regions named (ids,
+    space-separated) are fetched again from their own data-live-src (app.js)."""
+    return Markup(
+        '<div class="live-stream" hidden hx-sse:connect="{}" hx-swap="none" '
+        'data-live-regions="{}"></div>'
+    ).format(url, regions)
+
+
 templates.filters["relative_time"] = relative_time
 templates.filters["datetime"] = format_datetime
 templates.filters["linkify"] = linkify
@@ -108,6 +117,7 @@ templates.globals["static_url"] = static_url
 templates.globals["PERMISSIONS"] = PERMISSIONS
 templates.globals["permission_summary"] = permission_summary
 templates.globals["cached_row"] = cached_row
+templates.globals["live_stream"] = live_stream
 templates.globals["permission_checkboxes"] = permission_checkboxes
 templates.globals["PERMISSION_LABELS"] = LABELS
 templates.globals["PERMISSION_SHORT"] = SHORT_LABELS

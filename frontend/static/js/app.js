@@ -262,7 +262,9 @@
     ctx.rosterDisabled = controls.filter(function (c) { return c.tagName === "BUTTON" && !c.disabled; });
     controls.forEach(function (c) { c.setAttribute("aria-busy", "true"); c.classList.add("is-busy"); });
     ctx.rosterDisabled.forEach(function (c) { c.disabled = true; });
-    rememberFocus(source);
+    // A live refresh: focus, if it is inside the region, goes back to the same control.
+    var active = document.activeElement;
+    rememberFocus(source.hasAttribute("data-live-src") && source.contains(active) ? active : source);
   });
   document.addEventListener("htmx:finally:request", function (event) {
     var ctx = event.detail.ctx;
@@ -629,6 +631,59 @@
       menu.removeAttribute("open");
       menu.querySelector("summary").focus();
     });
+  });
+
+  // ---------------------------------------------------------------------------------------
+  // Live updates (app/live, the hx-sse extension). A page's stream is a hidden element
+  // [hx-sse:connect][data-live-regions="ID ..."]; the server says only "roster:changed", and each
+  // region named is fetched again from its own data-live-src (its current search and page), with
+  // this browser's session. A region is left alone while the person is in the middle of
+  // something: a dialog open, a menu open in it, a field in it focused, a request under way.
+  // It is refreshed as soon as that is over. After a reconnect (the stream dropped, the tab was
+  // in the background, a server restarted) the regions are fetched again: nothing said while
+  // the stream was down is missed. A stream the server turns away (204: the session ended, the
+  // permission went) stops, and the regions are fetched once more so the page shows why.
+  var LIVE_RETRY_MS = 700;
+  var liveWaiting = {};
+  function liveBusy(region) {
+    if (document.querySelector("dialog[open]")) return true;
+    if (region.querySelector("details[open]")) return true;
+    if (document.querySelector(".htmx-request:not([hx-sse\\:connect])")) return true;
+    var active = document.activeElement;
+    return !!active && region.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
+  }
+  function liveRefresh(id) {
+    var region = document.getElementById(id);
+    if (!region || !region.hasAttribute("data-live-src")) return;
+    if (liveWaiting[id]) return;  // one refresh at a time; later news is folded into it
+    if (liveBusy(region)) {
+      liveWaiting[id] = setTimeout(function () { delete liveWaiting[id]; liveRefresh(id); }, LIVE_RETRY_MS);
+      return;
+    }
+    liveWaiting[id] = true;
+    htmx.ajax("GET", region.getAttribute("data-live-src"), { source: region, target: region, swap: "outerHTML" })
+      .catch(function () { /* said by the failure model, or the page went */ })
+      .then(function () { delete liveWaiting[id]; });
+  }
+  function liveRegions(stream) {
+    return (stream.getAttribute("data-live-regions") || "").split(/\s+/).filter(Boolean);
+  }
+  document.addEventListener("roster:changed", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-live-regions")) {
+      liveRegions(event.target).forEach(liveRefresh);
+    }
+  });
+  document.addEventListener("htmx:sse:after:connection", function (event) {
+    var stream = event.target;
+    var connection = event.detail.connection;
+    if (!stream.hasAttribute("data-live-regions") || !connection) return;
+    if (connection.status === 204) {
+      var regions = liveRegions(stream);
+      stream.remove();
+      regions.forEach(liveRefresh);
+    } else if (connection.attempt > 0) {
+      liveRegions(stream).forEach(liveRefresh);
+    }
   });
 
   function init() { armRenderedMessages(); restoreKeptForm(); }
