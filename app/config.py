@@ -28,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True):
     db_pool_size: int = 10
     proxy_headers: bool = False
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
+    live_heartbeat_seconds: float = 25
 
     @property
     def production(self) -> bool:
@@ -116,6 +117,7 @@ def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
         db_pool_size=db_pool_size(env),
         proxy_headers=flag(env, "ROSTER_PROXY_HEADERS"),
         forwarded_allow_ips=address_list(env.get("ROSTER_FORWARDED_ALLOW_IPS") or "127.0.0.1"),
+        live_heartbeat_seconds=_number(env, "ROSTER_LIVE_HEARTBEAT_SECONDS", 25),
     )
 
 

@@ -19,6 +19,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.admin.services import VIEW_ACCOUNT_USERS
 from app.auth.services import load_viewer
+from app.config import get_settings
 from app.errors import DomainError
 from app.live import broker as live
 from app.live.broker import BROKER
@@ -26,7 +27,6 @@ from app.web import metrics
 from app.web.guards import admin_permission, admin_required, owner_required
 from app.web.middleware import session_cookie_value, viewer_of
 
-HEARTBEAT_SECONDS = 25.0
 STREAMS_PER_SESSION = 8  # in one process: tabs open on live pages at once
 RETRY_MS = 1000  # the browser's first reconnect delay, doubled on each failure (hx-sse)
 
@@ -43,6 +43,7 @@ async def _allowed(request: Request, check: Check) -> str | None:
 
 
 async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
+    heartbeat = get_settings().live_heartbeat_seconds
     session_id = viewer_of(request).session_id
     cookie = session_cookie_value(request.scope)
     metrics.LIVE_STREAMS.inc()
@@ -51,7 +52,7 @@ async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
         with BROKER.subscribe(topic) as subscription:
             yield ServerSentEventMessage(data=None, retry=RETRY_MS, comment="connected")
             while not subscription.closed:
-                if await subscription.wait(HEARTBEAT_SECONDS):
+                if await subscription.wait(heartbeat):
                     if subscription.closed:
                         return  # the process is stopping; the browser reconnects elsewhere
                     yield ServerSentEventMessage(event="roster:changed", data=topic)
