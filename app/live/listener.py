@@ -17,6 +17,7 @@ log = logging.getLogger("roster.live")
 
 RETRY_DELAYS = [0.5, 1, 2, 5, 10]
 CHECK_EVERY = 10  # seconds: a lost connection is noticed within this
+APPLICATION_NAME = "roster-live"  # how pg_stat_activity names the listening connections
 
 
 async def listen(dsn: str, stop: asyncio.Event, broker: Broker = BROKER) -> None:
@@ -26,7 +27,9 @@ async def listen(dsn: str, stop: asyncio.Event, broker: Broker = BROKER) -> None
         connection = None
         lost = asyncio.Event()
         try:
-            connection = await asyncpg.connect(dsn, timeout=10)
+            connection = await asyncpg.connect(
+                dsn, timeout=10, server_settings={"application_name": APPLICATION_NAME}
+            )
             connection.add_termination_listener(lambda _c, lost=lost: lost.set())
             await connection.add_listener(
                 CHANNEL, lambda _c, _pid, _channel, payload: broker.publish(payload.split())

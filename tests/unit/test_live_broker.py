@@ -1,0 +1,53 @@
+"""The live-update broker: who hears what, news folded while a stream is busy, the end of every
+stream when the process stops."""
+
+import asyncio
+
+from app.live.broker import CLIENTS, MAIL, Broker, account
+
+
+async def test_a_subscriber_hears_only_its_topic():
+    broker = Broker()
+    with broker.subscribe(account(1)) as one, broker.subscribe(account(2)) as two:
+        broker.publish([account(1), CLIENTS])
+        assert await one.wait(0.1)
+        assert not await two.wait(0.05)
+
+
+async def test_news_that_comes_while_busy_is_folded_into_one():
+    broker = Broker()
+    with broker.subscribe(MAIL) as mail:
+        for _ in range(5):
+            broker.publish([MAIL])
+        assert await mail.wait(0.1)
+        assert not await mail.wait(0.05)  # five publications, one wake-up
+
+
+async def test_a_closed_subscription_is_forgotten():
+    broker = Broker()
+    with broker.subscribe(CLIENTS):
+        assert broker.count() == 1
+    assert broker.count() == 0
+    broker.publish([CLIENTS])  # nobody left: nothing to do, nothing fails
+
+
+async def test_stopping_wakes_and_closes_every_subscription_and_refuses_new_ones():
+    broker = Broker()
+    with broker.subscribe(account(7)) as seven:
+        waiting = asyncio.create_task(seven.wait(5))
+        await asyncio.sleep(0)
+        broker.close_all()
+        assert await waiting
+        assert seven.closed
+        with broker.subscribe(CLIENTS) as late:
+            assert late.closed
+    broker.open()
+    with broker.subscribe(CLIENTS) as fresh:
+        assert not fresh.closed
+
+
+async def test_after_a_lost_channel_everyone_is_told():
+    broker = Broker()
+    with broker.subscribe(account(1)) as one, broker.subscribe(MAIL) as mail:
+        broker.publish_all()
+        assert await one.wait(0.1) and await mail.wait(0.1)
