@@ -21,6 +21,9 @@ import aiosmtplib
 
 from app import clock, db
 from app.config import Settings
+from app.invitations.tables import Invitation
+from app.live import broker as live
+from app.live.events import changed
 from app.mail.tables import OutboundEmail
 
 log = logging.getLogger("roster.mail")
@@ -115,6 +118,7 @@ async def _mark_sent(row: dict) -> None:
             OutboundEmail.locked_until: None,
         }
     ).where(OutboundEmail.id == row["id"])
+    await _tell_live_pages(row, invite_row_changed=bool(row["last_error"]))
 
 
 async def _mark_failed(row: dict, error: str) -> None:
@@ -130,6 +134,22 @@ async def _mark_failed(row: dict, error: str) -> None:
             OutboundEmail.locked_until: None,
         }
     ).where(OutboundEmail.id == row["id"])
+    await _tell_live_pages(row, invite_row_changed=True)
+
+
+async def _tell_live_pages(row: dict, *, invite_row_changed: bool) -> None:
+    """The outbox shows every outcome; an account's pending invites show that an invitation's
+    delivery is failing (and, once it went, no longer)."""
+    topics = [live.MAIL]
+    if row["invitation"] is not None and invite_row_changed:
+        invitation = (
+            await Invitation.select(Invitation.client)
+            .where(Invitation.id == row["invitation"])
+            .first()
+        )
+        if invitation is not None:
+            topics.append(live.account(invitation["client"]))
+    await changed(*topics)
 
 
 async def _release(row: dict) -> None:

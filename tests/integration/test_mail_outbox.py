@@ -199,3 +199,35 @@ async def test_two_workers_and_a_slow_smtp_server_deliver_each_email_exactly_onc
     recipients = [e.rcpt_tos[0] for e in collector.envelopes]
     assert len(recipients) == 8 and sorted(recipients) == sorted(set(recipients))
     assert await OutboundEmail.count().where(OutboundEmail.status == "sent") == 8
+
+
+async def test_delivery_outcomes_tell_the_live_outbox_and_the_invites_account(
+    monkeypatch, smtp_server
+):
+    """A failing invitation shows on its account's invites ("Delivery failed, retrying"), and
+    stops showing once it went; every outcome shows in the outbox."""
+    from app.invitations import services as invitations
+    from app.live import broker as live
+    from tests.factories import ADMIN, make_client, unique_email
+
+    client_id, _ = await make_client(company="Mailed")
+    await invitations.invite(client_id, unique_email("mailed"), ["tickets"], actor=ADMIN)
+    told: list[tuple[str, ...]] = []
+
+    async def record_topics(*topics):
+        told.append(topics)
+
+    monkeypatch.setattr(worker, "changed", record_topics)
+    await worker.deliver_due(settings_for(free_port()))  # nothing listens: it fails
+    assert told == [(live.MAIL, live.account(client_id))]
+
+    told.clear()
+    await OutboundEmail.update({OutboundEmail.next_attempt_at: clock.now()}, force=True)
+    _collector, port = smtp_server
+    assert await worker.deliver_due(settings_for(port)) == 1
+    assert told == [(live.MAIL, live.account(client_id))]  # the failure note goes
+
+    told.clear()
+    await queue()  # not an invitation: the outbox only
+    await worker.deliver_due(settings_for(port))
+    assert told == [(live.MAIL,)]
