@@ -210,8 +210,23 @@ def run_worker(options: ServeOptions, on_ready=None) -> int:
     return 0
 
 
-def _worker_process(options: ServeOptions, ready) -> None:
+def _end_with_parent(parent: int) -> None:
+    """Linux: this process gets SIGTERM (a graceful stop) when its parent dies, even killed, so
+    no worker is left serving on its own."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_process(options: ServeOptions, ready, parent: int) -> None:
     """A child process's entry point (spawned: a fresh interpreter)."""
+    _end_with_parent(parent)
     configure_logging()
 
     def tell_ready() -> None:
@@ -278,7 +293,7 @@ class Supervisor:
         reader, writer = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=_worker_process,
-            args=(self.options, writer),
+            args=(self.options, writer, os.getpid()),
             name=f"roster-worker-{slot}",
         )
         process.start()
