@@ -16,6 +16,7 @@ passes SIGTERM on and waits for them. Each worker stops gracefully: live streams
 its email)."""
 
 import contextlib
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -263,9 +264,8 @@ class Supervisor:
 
     # Prometheus' multiprocess mode: each worker writes its metrics to files in one directory.
     def _prepare_metrics(self) -> None:
-        try:
-            import prometheus_client  # noqa: F401
-        except ImportError:
+        # Not imported here: prometheus_client reads the variable when it is first imported.
+        if importlib.util.find_spec("prometheus_client") is None:
             return
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             self.metrics_dir = tempfile.mkdtemp(prefix="roster-prometheus-")

@@ -220,7 +220,8 @@ async def deliver_due(
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 2.0) -> None:
-    """Delivers until `stop` is set; wakes early when an email is queued."""
+    """Delivers until `stop` is set (checked between emails: the one being sent is finished);
+    wakes early when an email is queued. Cancelled mid-send, it gives that email back first."""
     log.info("Mail worker started")
     while not stop.is_set():
         _wake.clear()

@@ -143,6 +143,18 @@ def stop_within(server: Server, seconds: float) -> tuple[int | None, float]:
     return code, took
 
 
+def login_pages_counted(exposition: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "roster_http_requests_total"
+        and sample.labels == {"method": "GET", "route": "/login", "status": "200"}
+    )
+
+
 async def staff_browser(base_url: str, email: str) -> Browser:
     from app.admin.services import create_admin
 
@@ -160,8 +172,9 @@ async def staff_browser(base_url: str, email: str) -> Browser:
 @postgres_only
 async def test_two_workers_both_take_connections_and_another_server_reads_their_writes(serve):
     """`--workers 2` starts two worker processes, each with its own socket on the port: 40 fresh
-    connections (each answered, then held open) are spread over both. A second `roster serve` on
-    another port sees what was written through the first: the staff session, a new client."""
+    connections (each answered, then held open) are spread over both, and /metrics, answered by
+    either, counts the requests of both. A second `roster serve` on another port sees what was
+    written through the first: the staff session, a new client."""
     multi = serve("multi", ["--workers", "2", "--graceful-timeout", str(GRACEFUL)])
     single = serve("single")
     held: list[http.client.HTTPConnection] = []
@@ -170,7 +183,7 @@ async def test_two_workers_both_take_connections_and_another_server_reads_their_
         assert len(pids) == 2, multi.log_tail()
         for _ in range(40):
             conn = http.client.HTTPConnection("127.0.0.1", multi.port, timeout=10)
-            conn.request("GET", "/healthz")
+            conn.request("GET", "/login")
             response = conn.getresponse()
             response.read()
             assert response.status == 200
@@ -180,6 +193,9 @@ async def test_two_workers_both_take_connections_and_another_server_reads_their_
         assert all(count > 0 for count in counts.values()), counts
 
         staff = await staff_browser(multi.url, unique_email("staff"))
+        scraped = await staff.get("/metrics")
+        assert scraped.status_code == 200
+        assert login_pages_counted(scraped.text) >= 40  # more than either worker served alone
         created = await staff.post(
             "/admin/clients",
             {
