@@ -30,6 +30,16 @@ bench/data.py's rows, `roster create-admin`; then the figures, each bounded in t
    ("Bench 25"'s Users tab, /account/users, the clients list, a user's page, login, static
    files, searches); not "Bench 1000"'s pages, whose 2 MB renders figure 3 is about.
 
+On PostgreSQL only (bench/scale.py, also runnable alone), with the same data:
+
+8. live-update latency: 500 Server-Sent Event streams open on one `roster serve` process (A),
+   20 of them on "Bench 25"'s Users tab; changes to that account made through another process
+   (B), one at a time: the time to each watcher's `roster:changed` event and to the re-fetched
+   fragments (the update visible in a second browser); no other account's stream may be told;
+9. workers: figure 1's request against `roster serve --workers 1` and `--workers 2`, runs
+   interleaved; ratio of the median requests/s, with the CPU of the server, the load generator,
+   PostgreSQL and the machine for each run.
+
 Servers run `roster serve` with ROSTER_ENV=production (templates not re-checked on disk) and
 ROSTER_SMTP_URL pointing at the sink. JSON goes to --out; a table is printed."""
 
@@ -702,6 +712,10 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 finally:
                     server.stop()
                 guarded(results, "rss", fig_rss, server_env, workdir, summary, cfg)
+                if engine == "postgresql":
+                    from bench import scale
+
+                    scale.run_figures(results, server_env, workdir, summary, cfg, guarded)
             finally:
                 sink.stop()
     finally:
@@ -825,6 +839,11 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
             TARGETS["rss"],
             f,
         )
+    if engine == "postgresql":
+        from bench import scale
+
+        for name, measured, target, fig in scale.rows(r):
+            add(name, measured, target, fig)
     return out
 
 
@@ -841,6 +860,8 @@ def table(results: dict) -> str:
     lines.append(fmt.format(*header))
     lines.append("-+-".join("-" * w for w in widths))
     lines.extend(fmt.format(*row) for row in body)
+    if results.get("postgres_only_note"):
+        lines.append(f"\nNote: {results['postgres_only_note']}.")
     return "\n".join(lines)
 
 
@@ -859,8 +880,10 @@ def main() -> int:
     if args.show:
         print(table(json.loads(args.show.read_text())))
         return 0
+    from bench import scale
+
     profile = "quick" if args.quick else "full"
-    cfg = {**PROFILES[profile], "connections": args.connections}
+    cfg = {**PROFILES[profile], **scale.PROFILES[profile], "connections": args.connections}
     for key in ("users", "reps", "seconds"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
@@ -875,9 +898,13 @@ def main() -> int:
         "revision": revision(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_tool": "wrk" if load.wrk_path() else "python (bench/load.py)",
-        "targets": TARGETS,
+        "targets": {**TARGETS, **scale.TARGETS},
         "engines": {},
     }
+    if "postgresql" not in engines:
+        why = scale.NO_URL if not args.postgres else "--engines without postgresql"
+        results["postgres_only_note"] = scale.NOT_MEASURED.format(why=why)
+        say(results["postgres_only_note"])
     for engine in engines:
         started = time.monotonic()
         results["engines"][engine] = run_engine(engine, args.postgres, cfg)
