@@ -9,6 +9,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,7 @@ from conftest import (
     ADMIN_PASSWORD,
     OWNER_PASSWORD,
     ROSTER,
+    free_port,
     link_in,
     login,
 )
@@ -220,3 +222,55 @@ def test_an_update_waits_for_an_open_dialog_and_never_wipes_typing(browser, base
     expect(invites.get_by_text("first.invite@example.net")).to_be_visible()
     expect(owner.get_by_label("Email Address")).to_have_value("half-typed@exa")
     not_reloaded(owner)
+
+
+# ---------------------------------------------------------------------------------------------
+# A server that stops and comes back
+
+
+def serve_on(roster, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=roster.env,
+        cwd=roster.workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(150):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("roster serve did not start")
+
+
+def test_a_dropped_stream_says_so_and_catches_up_when_it_is_back(browser, server, roster):
+    roster.create_client("Comeback Ltd", "owner@comeback.example", "Cole")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = serve_on(roster, port)
+    try:
+        owner = browser.new_context().new_page()
+        login(owner, url, "owner@comeback.example")
+        owner.goto(f"{url}/account/users")
+        mark_loaded(owner)
+        note = owner.get_by_text("Live updates paused: reconnecting…")
+        expect(note).to_be_hidden()
+
+        process.terminate()
+        process.wait(20)
+        expect(note).to_be_visible(timeout=10_000)
+        # A change while the page could not hear of it.
+        roster.sql("UPDATE users SET first_name = 'Renamed' WHERE email = 'owner@comeback.example'")
+        process = serve_on(roster, port)
+        expect(owner.locator("#account-people").get_by_text("Renamed Owner")).to_be_visible(
+            timeout=30_000
+        )
+        expect(note).to_be_hidden()
+        not_reloaded(owner)
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -262,9 +262,11 @@
     ctx.rosterDisabled = controls.filter(function (c) { return c.tagName === "BUTTON" && !c.disabled; });
     controls.forEach(function (c) { c.setAttribute("aria-busy", "true"); c.classList.add("is-busy"); });
     ctx.rosterDisabled.forEach(function (c) { c.disabled = true; });
-    // A live refresh: focus, if it is inside the region, goes back to the same control.
+    // A live refresh moves focus only back to the same control, when focus was in the region.
     var active = document.activeElement;
-    rememberFocus(source.hasAttribute("data-live-src") && source.contains(active) ? active : source);
+    if (!source.hasAttribute("data-live-src")) rememberFocus(source);
+    else if (source.contains(active)) rememberFocus(active);
+    else focusPlan = null;
   });
   document.addEventListener("htmx:finally:request", function (event) {
     var ctx = event.detail.ctx;
@@ -673,10 +675,16 @@
       liveRegions(event.target).forEach(liveRefresh);
     }
   });
+  document.addEventListener("htmx:sse:error", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-live-regions")) {
+      event.target.setAttribute("data-state", "reconnecting");
+    }
+  });
   document.addEventListener("htmx:sse:after:connection", function (event) {
     var stream = event.target;
     var connection = event.detail.connection;
     if (!stream.hasAttribute("data-live-regions") || !connection) return;
+    stream.removeAttribute("data-state");
     if (connection.status === 204) {
       var regions = liveRegions(stream);
       stream.remove();
