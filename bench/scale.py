@@ -657,6 +657,10 @@ def fig_workers(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
                             "loadgen": round(loadgen_s / wall, 2),
                             "postgres": round(postgres_s / wall, 2),
                             "machine_busy": round(busy_s / wall, 2),
+                            # everything else on the machine (other work, this process)
+                            "other": round(
+                                max(0.0, busy_s - server_s - loadgen_s - postgres_s) / wall, 2
+                            ),
                             "steal": round(steal_s / wall, 2),
                         },
                     }
@@ -667,7 +671,8 @@ def fig_workers(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
                     f"server {result['cores_used']['server']} cores "
                     f"({result['cpu_ms_per_request']} ms/req), load generator "
                     f"{result['cores_used']['loadgen']}, postgres "
-                    f"{result['cores_used']['postgres']}, machine busy "
+                    f"{result['cores_used']['postgres']}, other "
+                    f"{result['cores_used']['other']}, machine busy "
                     f"{result['cores_used']['machine_busy']} of {os.cpu_count()}, steal "
                     f"{result['cores_used']['steal']}, errors {result['errors']}"
                 )
@@ -691,7 +696,7 @@ def fig_workers(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
             "cpu_ms_per_request": spread(r["cpu_ms_per_request"] for r in rs),
             "cores_used": {
                 k: round(statistics.median(r["cores_used"][k] for r in rs), 2)
-                for k in ("server", "loadgen", "postgres", "machine_busy", "steal")
+                for k in ("server", "loadgen", "postgres", "other", "machine_busy", "steal")
             },
             "machine_busy_ms_per_request": round(
                 statistics.median(r["machine_busy_ms_per_request"] for r in rs), 3
@@ -764,11 +769,11 @@ def rows(r: dict) -> list[tuple[str, str, str, dict]]:
                     f"{w1['rps']['min']:.0f}–{w1['rps']['max']:.0f}); p95 "
                     f"{w2['p95_ms']['median']:.0f} vs {w1['p95_ms']['median']:.0f} ms; server "
                     f"CPU/req {w2['cpu_ms_per_request']['median']:.2f} vs "
-                    f"{w1['cpu_ms_per_request']['median']:.2f} ms; cores server/loadgen/pg/busy "
+                    f"{w1['cpu_ms_per_request']['median']:.2f} ms; cores server/loadgen/pg/other "
                     f"{w2['cores_used']['server']}/{w2['cores_used']['loadgen']}/"
-                    f"{w2['cores_used']['postgres']}/{w2['cores_used']['machine_busy']} vs "
+                    f"{w2['cores_used']['postgres']}/{w2['cores_used']['other']} vs "
                     f"{w1['cores_used']['server']}/{w1['cores_used']['loadgen']}/"
-                    f"{w1['cores_used']['postgres']}/{w1['cores_used']['machine_busy']} "
+                    f"{w1['cores_used']['postgres']}/{w1['cores_used']['other']} "
                     f"of {f['cpus']}; the cores allow ≤ {f['cpu_bound_ratio']}×",
                     TARGETS["workers"],
                     f,
