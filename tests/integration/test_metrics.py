@@ -317,3 +317,31 @@ async def test_a_scrape_sums_every_process_sharing_the_directory(two_processes):
             assert requests_of(samples, "GET", "/register", 200) == 8
             assert timed(samples, "GET", "/register") == 8
             assert value(samples, "roster_outbox_emails", status="queued") == 0
+
+
+@pytest.mark.skipif(
+    os.environ.get("ROSTER_TEST_ENGINE", "sqlite") != "postgres",
+    reason="roster serve --workers N refuses SQLite",
+)
+async def test_roster_serve_workers_share_their_metrics(database):
+    """`roster serve --workers 2`: requests spread over both workers (SO_REUSEPORT, one
+    connection each), and every scrape, whichever worker answers it, counts all of them."""
+    token = await new_credential()
+    workdir = Path(tempfile.mkdtemp(prefix="roster-metrics-workers-"))
+    shared = workdir / "prometheus"
+    shared.mkdir()
+    env = {**os.environ, metrics.MULTIPROCESS_ENV: str(shared)}
+    env.pop("ROSTER_SMTP_URL", None)
+    with running_servers(1, env, workdir, ["--workers", "2"]) as (server,):
+        asked = 20
+        for _ in range(asked):
+            async with httpx.AsyncClient() as client:  # a new connection: either worker
+                assert (await client.get(f"{server.url}/register")).status_code == 200
+        # Each worker that counted a request has its own file of counters.
+        assert len(list(shared.glob("counter_*.db"))) == 2
+        for _ in range(6):
+            async with httpx.AsyncClient() as client:
+                response = await client.get(f"{server.url}/metrics", headers=bearer(token))
+            assert response.status_code == 200, response.text
+            assert requests_of(parsed(response.text), "GET", "/register", 200) == asked
+    shutil.rmtree(workdir, ignore_errors=True)
