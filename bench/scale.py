@@ -490,6 +490,11 @@ async def _live(
                     "people_ms": [round(f["people_ms"], 1) for f in change["fetched"]],
                     "refetch_statuses": [f["statuses"] for f in change["fetched"]],
                     "stale": stale,
+                    # session re-checks on A while this change was on its way (they come in
+                    # bursts: the streams were opened together)
+                    "heartbeats": sum(
+                        1 for s in streams for t in s.heartbeats if t0 <= t <= time.perf_counter()
+                    ),
                 }
             )
             await asyncio.sleep(rng.uniform(0.1, 0.5))
@@ -587,6 +592,9 @@ async def _live(
         "server_a_cpu_seconds": round(a_cpu, 2),
         "heartbeats_during_changes": sum(
             1 for s in streams for t in s.heartbeats if measured_from <= t <= ended_at
+        ),
+        "visible_ms_with_heartbeats": ms_summary(
+            ms for r in measured if r["heartbeats"] for ms in r["visible_ms"]
         ),
         "control": control_result,
         "per_change": records,
