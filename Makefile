@@ -7,7 +7,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 8000
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
-.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing page-weight click-timing bench bench-quick bench-tools
+.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing page-weight click-timing bench bench-quick bench-scale bench-tools
 
 venv: $(STAMP)
 
@@ -109,13 +109,19 @@ click-timing: $(STAMP) browser
 # The benchmark suite of issue #13 (bench/suite.py): every figure with its target and verdict, on
 # SQLite and, when ROSTER_TEST_POSTGRES_URL names a server, PostgreSQL (a scratch database each,
 # dropped); JSON in bench/results/latest.json. Not part of `make test`. `bench` generates
-# 1,000,000 users (about 20 minutes per engine); `bench-quick` 50,000 (a few minutes).
+# 1,000,000 users (about 20 minutes per engine); `bench-quick` 50,000 (a few minutes). Figures 8
+# (live-update latency, 500 streams) and 9 (--workers 2 vs 1) run on PostgreSQL only;
+# `bench-scale` runs just those two (bench/scale.py, its own scratch database; JSON in
+# bench/results/scale.json), e.g. `make bench-scale BENCH_FLAGS=--quick`.
 BENCH_FLAGS ?=
 bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench.suite $(BENCH_FLAGS)
 
 bench-quick: $(STAMP) bench-tools
 	$(BIN)/python -m bench.suite --quick $(BENCH_FLAGS)
+
+bench-scale: $(STAMP) bench-tools
+	$(BIN)/python -m bench.scale $(BENCH_FLAGS)
 
 # wrk, the load generator, from Debian where we can install it; else bench/load.py's own client.
 bench-tools:
