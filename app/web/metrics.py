@@ -21,6 +21,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -40,6 +41,10 @@ LIVE_PREFIX = "/live/"  # Server-Sent Events: open for hours, so kept out of the
 UNMATCHED = "unmatched"
 # Any other method (a client may send any token) is counted as "other": bounded labels.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# No `_created` series: the text format makes each one a series of its own, a timestamp nobody
+# reads (and multiprocess mode has none, so both modes export the same series).
+disable_created_metrics()
+
 # From 5 ms (a cached fragment) to 10 s (far past any answer the app should give).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import clock
-from app.admin.services import create_admin
+from app.admin.services import REQUIRE_STAFF_TWO_FACTOR, create_admin, set_setting
 from app.credentials.services import API_LIMIT, create_credential
 from app.mail.tables import OutboundEmail
 from app.web import metrics
@@ -84,6 +84,8 @@ async def test_a_staff_session_reads_the_text_format(http, admin_session):
     assert families["roster_http_request_duration_seconds"] == "histogram"
     assert families["roster_live_streams"] == "gauge"
     assert families["roster_outbox_emails"] == "gauge"
+    # No `_created` series: one more series per counter, which nobody reads.
+    assert not [line for line in response.text.splitlines() if "_created" in line]
 
 
 async def test_a_support_operator_reads_them_too(http, support_session):
@@ -137,6 +139,22 @@ async def test_failed_bearers_are_throttled_with_the_native_apis_count(http):
     # One count: the native API refuses the right secret too.
     api = await http.client.get("/api/v1/clients", headers=bearer(token))
     assert api.status_code == 429
+
+
+async def test_staff_kept_to_enrolment_are_kept_from_the_metrics(http):
+    """Like the admin area: staff who must enrol in two-factor authentication first."""
+    await set_setting(REQUIRE_STAFF_TWO_FACTOR, "true", actor=ADMIN)
+    await create_admin(
+        email="tess@example.com",
+        password="staff-passphrase-42",
+        name="Tess",
+        role="full",
+        actor=ADMIN,
+    )
+    await http.login("tess@example.com", "staff-passphrase-42", path="/admin/login")
+    assert (await http.client.get("/metrics")).status_code == 403
+    page = await http.client.get("/metrics", headers=HTML)
+    assert page.status_code == 303 and page.headers["location"] == "/admin/security"
 
 
 # What is counted.
