@@ -7,7 +7,9 @@ updates and `roster serve --workers` hold up.
    per-process cap): `live_watchers` (20) watch "Bench 25"'s Users tab, the rest watch the other
    accounts' Users tabs (three quarters), the clients list and the outbox. Then `live_changes`
    changes (quick: 20) are made through B over HTTP, one at a time with a random pause of
-   0.1–0.5 s: a full admin sets the permissions of one "Bench 25" member (POST
+   0.1–0.5 s (longer when needed for the changes to last past the streams' first heartbeat, whose
+   session re-checks come in one burst since the streams were opened together, as after a
+   restart): a full admin sets the permissions of one "Bench 25" member (POST
    /admin/clients/{id}/users/{user}/permissions as htmx sends it), alternating two sets. For
    each change and each watcher: the time from just before the POST is sent to the watcher's
    `event: roster:changed` line arriving; for `live_refetch` (3) watchers per change, in turn,
@@ -214,6 +216,7 @@ class SseStream:
         self.events: list[float] = []
         self.heartbeats: list[float] = []  # the session re-checks (every 25 s by default)
         self.ended = False
+        self.connected_at = 0.0
         self.on_event = None
         self._writer = None
         self._task = None
@@ -239,6 +242,7 @@ class SseStream:
             if not line:
                 raise RuntimeError(f"{self.path} ended before it said it was connected")
             if line.startswith(b": connected"):
+                self.connected_at = time.perf_counter()
                 break
         self._task = asyncio.create_task(self._read(reader))
 
@@ -441,6 +445,16 @@ async def _live(
         deadline = time.monotonic() + cfg["live_cap"]
         a_cpu_before = cpu_seconds(a.process.pid)
         total = WARMUP_CHANGES + cfg["live_changes"]
+        # The streams were opened together (as after a restart, when every browser reconnects at
+        # once), so their session re-checks come in one burst per heartbeat: the changes are
+        # spread until a little past the first, so that it falls among them. The pauses stay
+        # 0.1–0.5 s when the changes take that long anyway (60 of them do).
+        heartbeat = float(env.get("ROSTER_LIVE_HEARTBEAT_SECONDS") or 25)
+        until = opened_at + heartbeat + open_seconds + 3
+        mean_pause = max(0.3, (until - time.monotonic()) / total - 0.06)
+        # One change is sent just as that burst begins (the first stream's first heartbeat).
+        burst_at = min(s.connected_at for s in streams) + heartbeat
+        aimed = None
         for k in range(total):
             if time.monotonic() > deadline:
                 break
@@ -497,11 +511,18 @@ async def _live(
                     ),
                 }
             )
-            await asyncio.sleep(rng.uniform(0.1, 0.5))
+            pause = rng.uniform(0.1, 2 * mean_pause - 0.1)
+            now = time.perf_counter()
+            if aimed is None and k + 1 >= WARMUP_CHANGES and now < burst_at <= now + pause + 1:
+                pause, aimed = burst_at - now, k + 1
+            await asyncio.sleep(pause)
         a_cpu = cpu_seconds(a.process.pid) - a_cpu_before
         await asyncio.sleep(QUIET)
         ended_at = time.perf_counter()
         ended_early = sum(1 for s in streams if s.ended)
+        firsts = [s.heartbeats[0] for s in streams if s.heartbeats]
+        # (the watchers' heartbeats are put off by every event: theirs come later)
+        burst_seconds = max(firsts) - min(firsts) if firsts else None
         control_result = None
         if control is not None:
             control_id, control_user = control
@@ -571,6 +592,9 @@ async def _live(
         "capped": len(measured) < cfg["live_changes"],
         "warmup_changes": WARMUP_CHANGES,
         "refetch_per_change": cfg["live_refetch"],
+        "pause_seconds": [0.1, round(2 * mean_pause - 0.1, 2)],
+        "change_sent_at_heartbeat_burst": aimed,
+        "heartbeat_burst_seconds": round(burst_seconds, 2) if burst_seconds else None,
         "event_ms": ms_summary(events),
         "visible_ms": ms_summary(visible),
         "people_fragment_ms": ms_summary(people),
