@@ -797,6 +797,12 @@ def rows(r: dict) -> list[tuple[str, str, str, dict]]:
                     f"{f['changes']} changes); NOTIFY p50 {n['p50']} ms; other accounts' "
                     f"streams told {f['other_account_events']}, stale {f['stale_fragments']}"
                     + (
+                        f"; changes met by the heartbeat burst: visible max "
+                        f"{f['visible_ms_with_heartbeats']['max']} ms"
+                        if f.get("visible_ms_with_heartbeats", {}).get("n")
+                        else ""
+                    )
+                    + (
                         f"; control: {f['control']['told']}/{f['control']['streams']} streams "
                         "of Bench 1000 told of a change there"
                         if f.get("control")
