@@ -9,7 +9,8 @@ updates and `roster serve --workers` hold up.
    changes (quick: 20) are made through B over HTTP, one at a time with a random pause of
    0.1–0.5 s (longer when needed for the changes to last past the streams' first heartbeat, whose
    session re-checks come in one burst since the streams were opened together, as after a
-   restart): a full admin sets the permissions of one "Bench 25" member (POST
+   restart; one change is sent in the middle of that burst): a full admin sets the permissions
+   of one "Bench 25" member (POST
    /admin/clients/{id}/users/{user}/permissions as htmx sends it), alternating two sets. For
    each change and each watcher: the time from just before the POST is sent to the watcher's
    `event: roster:changed` line arriving; for `live_refetch` (3) watchers per change, in turn,
@@ -452,8 +453,11 @@ async def _live(
         heartbeat = float(env.get("ROSTER_LIVE_HEARTBEAT_SECONDS") or 25)
         until = opened_at + heartbeat + open_seconds + 3
         mean_pause = max(0.3, (until - time.monotonic()) / total - 0.06)
-        # One change is sent just as that burst begins (the first stream's first heartbeat).
-        burst_at = min(s.connected_at for s in streams) + heartbeat
+        # One change is sent in the middle of that burst (the watchers' heartbeats are put off by
+        # every event, so the burst is the other streams').
+        burst_at = (
+            statistics.median(s.connected_at for s in streams if s.kind != "watched") + heartbeat
+        )
         aimed = None
         for k in range(total):
             if time.monotonic() > deadline:
