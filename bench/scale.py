@@ -885,8 +885,6 @@ def main() -> int:
             cfg[key] = getattr(args, key)
     if args.changes is not None:
         cfg["live_changes"] = args.changes
-    if args.users is None:
-        cfg["users"] = min(cfg["users"], 200_000)
     results = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "profile": profile,
