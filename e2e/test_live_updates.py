@@ -21,6 +21,7 @@ from conftest import (
     ADMIN_PASSWORD,
     OWNER_PASSWORD,
     ROSTER,
+    confirm,
     free_port,
     link_in,
     login,
@@ -274,3 +275,25 @@ def test_a_dropped_stream_says_so_and_catches_up_when_it_is_back(browser, server
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_a_closed_account_shows_closed_on_another_staff_members_users_tab(
+    browser, base_url: str, roster
+):
+    account = roster.create_client("Closing Soon", "owner@closing.example", "Cleo")
+    watcher, closer = (browser.new_context().new_page() for _ in range(2))
+    for page in (watcher, closer):
+        login(page, base_url, ADMIN_EMAIL, ADMIN_PASSWORD, path="/admin/login")
+        page.goto(f"{base_url}/admin/clients/{account}/users")
+    mark_loaded(watcher)
+    header = watcher.locator("#account-header")
+    expect(header.get_by_text("Active", exact=True)).to_be_visible()
+
+    closer.get_by_role("button", name="Close Account").click()
+    confirm(closer, "Close Account")
+    expect(closer.get_by_text("Account closed")).to_be_visible()
+
+    expect(header.get_by_text("Closed", exact=True)).to_be_visible(timeout=LIVE)
+    expect(header.get_by_role("button", name="Reopen Account")).to_be_visible()
+    expect(header.get_by_text("This account is closed")).to_be_visible()
+    not_reloaded(watcher)

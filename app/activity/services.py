@@ -52,10 +52,21 @@ async def record(
     )
     # The live pages that show what this entry is about re-fetch themselves once it commits.
     await changed(
-        live.account(client_id) if client_id is not None else "",
+        live.account(client_id, *_KINDS_SHOWN.get(action.split(".")[0], _ALL_KINDS))
+        if client_id is not None
+        else "",
         live.CLIENTS if action.startswith("client.") else "",
         live.MAIL if action.startswith("mail.") else "",
     )
+
+
+# What an account's live pages must re-fetch after an entry about it, by the action's prefix.
+_ALL_KINDS = (live.PEOPLE, live.INVITES, live.ACCOUNT)
+_KINDS_SHOWN = {
+    "access": (live.PEOPLE,),
+    "user": (live.PEOPLE,),
+    "invite": (live.INVITES, live.PEOPLE),  # an accepted invite adds a user
+}
 
 
 def _filtered(query, client_id: int | None, user_id: int | None):

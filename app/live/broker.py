@@ -1,9 +1,12 @@
-"""This process's live-update subscribers, by topic. A topic names what changed and where, never
-what it now holds: `account:<id>` (the people and invites of one account), `clients` (the list
-of accounts) and `mail` (the outbox). Each browser that hears of a change fetches its own
-fragment again with its own session, so a topic can never show anyone what they may not see.
+"""This process's live-update subscribers, by topic. News names where something changed and what
+kind of thing, never what it now holds: `account:<id>#people` (its users and their
+permissions), `account:<id>#invites`, `account:<id>#account` (its name, status, owner),
+`clients` (the list of accounts) and `mail` (the outbox). Each browser that hears of a change
+fetches its own fragment again with its own session, so news can never show anyone what they may
+not see.
 
-A subscriber is one flag: changes that come while it is busy sending fold into one."""
+A subscriber collects the kinds it was told of until it takes them: news that comes while it is
+busy sending folds into its next message."""
 
 import asyncio
 from collections import defaultdict
@@ -13,8 +16,20 @@ CLIENTS = "clients"
 MAIL = "mail"
 
 
-def account(client_id: int) -> str:
-    return f"account:{client_id}"
+PEOPLE, INVITES, ACCOUNT = "people", "invites", "account"
+EVERYTHING = "all"  # a page re-fetches every region it has
+
+
+def account(client_id: int, *kinds: str) -> str:
+    """The topic of one account (to subscribe to), or news of it (`kinds`: what changed)."""
+    topic = f"account:{client_id}"
+    return " ".join(f"{topic}#{kind}" for kind in kinds) if kinds else topic
+
+
+def parse(news: str) -> tuple[str, str]:
+    """("account:5", "invites") from "account:5#invites"; ("mail", "mail") from "mail"."""
+    topic, _, kind = news.partition("#")
+    return topic, kind or topic
 
 
 class Subscription:
@@ -22,23 +37,27 @@ class Subscription:
         self.topic = topic
         self._broker = broker
         self._changed = asyncio.Event()
+        self._kinds: set[str] = set()
         self.closed = False
 
-    def notify(self) -> None:
+    def notify(self, kind: str) -> None:
+        self._kinds.add(kind)
         self._changed.set()
 
     def close(self) -> None:
         self.closed = True
         self._changed.set()
 
-    async def wait(self, seconds: float) -> bool:
-        """Whether something changed (or the subscription was closed) within `seconds`."""
+    async def wait(self, seconds: float) -> set[str] | None:
+        """The kinds of change told since the last wait (empty when the subscription was
+        closed), or None when nothing came within `seconds`."""
         try:
             await asyncio.wait_for(self._changed.wait(), seconds)
         except TimeoutError:
-            return False
+            return None
         self._changed.clear()
-        return True
+        kinds, self._kinds = self._kinds, set()
+        return kinds
 
     def __enter__(self) -> "Subscription":
         return self
@@ -66,14 +85,18 @@ class Broker:
             if not subscribers:
                 del self._by_topic[subscription.topic]
 
-    def publish(self, topics: Iterable[str]) -> None:
-        for topic in topics:
+    def publish(self, news: Iterable[str]) -> None:
+        """Tells the subscribers of each item's topic (items as `parse` reads them)."""
+        for item in news:
+            topic, kind = parse(item)
             for subscription in self._by_topic.get(topic, ()):
-                subscription.notify()
+                subscription.notify(kind)
 
     def publish_all(self) -> None:
         """Everything may have changed: after the cross-process channel was lost for a while."""
-        self.publish(list(self._by_topic))
+        for subscribers in self._by_topic.values():
+            for subscription in subscribers:
+                subscription.notify(EVERYTHING)
 
     def open(self) -> None:
         """Serving (again, in a test process that starts several apps)."""

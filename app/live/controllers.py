@@ -1,13 +1,13 @@
 """The live-update streams (Server-Sent Events), one per live page: the admin Users tab of an
 account, the owner's User Management, the admin clients list and the mail outbox.
 
-A stream says only `roster:changed` (what and where is its own URL); the page then fetches its lists
-again with its own session, through the same routes and guards as any click. The same guards
-open a stream; anyone they would turn away gets 204 No Content (never a redirect or a page: a
-stream has nowhere to show one), on which the page's script stops asking. The session and the
-permission are checked again at every heartbeat: a stream whose viewer lost either says
-`changed` one last time (the re-fetch then meets the login page or the refusal as a click would)
-and ends."""
+A stream says only `roster:changed` and the kinds of change (people, invites, account; where is
+its own URL); the page then fetches the lists that show them again, with its own session,
+through the same routes and guards as any click. The same guards open a stream; anyone they
+would turn away gets 204 No Content (never a redirect or a page: a stream has nowhere to show
+one), on which the page's script stops asking. The session and the permission are checked again
+at every heartbeat: a stream whose viewer lost either says `roster:changed` one last time (the
+re-fetch then meets the login page or the refusal, as a click would) and ends."""
 
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,6 +27,7 @@ from app.web import metrics
 from app.web.guards import admin_permission, admin_required, owner_required
 from app.web.middleware import session_cookie_value, viewer_of
 
+EVENT = "roster:changed"  # its data: the kinds of change, space-separated (app.live.broker)
 STREAMS_PER_SESSION = 8  # in one process: tabs open on live pages at once
 RETRY_MS = 1000  # the browser's first reconnect delay, doubled on each failure (hx-sse)
 
@@ -52,14 +53,15 @@ async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
         with BROKER.subscribe(topic) as subscription:
             yield ServerSentEventMessage(data=None, retry=RETRY_MS, comment="connected")
             while not subscription.closed:
-                if await subscription.wait(heartbeat):
+                kinds = await subscription.wait(heartbeat)
+                if kinds is not None:
                     if subscription.closed:
                         return  # the process is stopping; the browser reconnects elsewhere
-                    yield ServerSentEventMessage(event="roster:changed", data=topic)
+                    yield ServerSentEventMessage(event=EVENT, data=" ".join(sorted(kinds)))
                     continue
                 request.scope["state"]["viewer"] = await load_viewer(cookie)
                 if await _allowed(request, check) != topic:
-                    yield ServerSentEventMessage(event="roster:changed", data=topic)
+                    yield ServerSentEventMessage(event=EVENT, data=live.EVERYTHING)
                     return
                 yield ServerSentEventMessage(data=None, comment="heartbeat")
     finally:

@@ -13,13 +13,28 @@ from app.live.broker import BROKER
 from piccolo_conf import DB
 
 CHANNEL = "roster_live"
+PAYLOAD_MAX = 7_000  # characters (ASCII): under PostgreSQL's 8,000-byte NOTIFY payload
 
 
-async def changed(*topics: str) -> None:
-    topics = tuple(dict.fromkeys(t for t in topics if t))
-    if not topics:
+async def changed(*news: str) -> None:
+    """`news`: items as app.live.broker makes them (`account(5, INVITES)`, `MAIL`...), each
+    possibly several separated by spaces; empty ones are ignored."""
+    items = tuple(dict.fromkeys(" ".join(news).split()))
+    if not items:
         return
     if db.is_sqlite():
-        db.after_commit(lambda: BROKER.publish(topics))
-    else:
-        await DB.run_querystring(QueryString("SELECT pg_notify({}, {})", CHANNEL, " ".join(topics)))
+        db.after_commit(lambda: BROKER.publish(items))
+        return
+    for payload in _payloads(items):
+        await DB.run_querystring(QueryString("SELECT pg_notify({}, {})", CHANNEL, payload))
+
+
+def _payloads(items: tuple[str, ...]) -> list[str]:
+    """The items in as few NOTIFY payloads as fit PostgreSQL's limit (8,000 bytes each)."""
+    payloads, current = [], ""
+    for item in items:
+        if current and len(current) + 1 + len(item) > PAYLOAD_MAX:
+            payloads.append(current)
+            current = ""
+        current = f"{current} {item}" if current else item
+    return [*payloads, current]

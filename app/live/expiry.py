@@ -8,7 +8,7 @@ import logging
 
 from app import clock
 from app.invitations import services as invitations
-from app.live.broker import BROKER, Broker, account
+from app.live.broker import BROKER, INVITES, Broker, account
 
 log = logging.getLogger("roster.live")
 
@@ -27,4 +27,4 @@ async def watch_expiry(stop: asyncio.Event, broker: Broker = BROKER, every: floa
             log.warning("Live updates: could not look for expired invites: %s", exc)
             continue
         checked_until = now
-        broker.publish(account(client_id) for client_id in accounts)
+        broker.publish(account(client_id, INVITES) for client_id in accounts)

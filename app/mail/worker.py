@@ -148,7 +148,7 @@ async def _tell_live_pages(row: dict, *, invite_row_changed: bool) -> None:
             .first()
         )
         if invitation is not None:
-            topics.append(live.account(invitation["client"]))
+            topics.append(live.account(invitation["client"], live.INVITES))
     await changed(*topics)
 
 

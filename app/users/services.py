@@ -159,7 +159,9 @@ async def users_shown_changed(user_id: int) -> None:
     the clients list shows the owners'."""
     reached = await Grant.select(Grant.client).where(Grant.user == user_id)
     owns = await Client.exists().where(Client.owner == user_id)
-    await changed(*(live.account(g["client"]) for g in reached), live.CLIENTS if owns else "")
+    await changed(
+        *(live.account(g["client"], live.PEOPLE) for g in reached), live.CLIENTS if owns else ""
+    )
 
 
 async def update_user(

@@ -60,6 +60,7 @@ class Stream:
         self.browser, self.path = browser, path
         self.status = 0
         self.events: list[str] = []
+        self.kinds: list[set[str]] = []  # each event's data: the kinds of change
         self.read = 0  # how many of the events the test has taken
         self.ended = asyncio.Event()
         self._opened = asyncio.Event()
@@ -78,6 +79,10 @@ class Stream:
                 async for line in response.aiter_lines():
                     if line.startswith("event: "):
                         self.events.append(line.removeprefix("event: "))
+                        self.kinds.append(set())
+                    elif line.startswith("data: ") and self.kinds:
+                        self.kinds[-1] = set(line.removeprefix("data: ").split())
+                    elif line == "" and self.events:
                         self._new.set()
         except httpx.HTTPError:
             pass
@@ -204,9 +209,20 @@ async def test_a_change_reaches_the_streams_that_show_it_and_no_other(server, br
     await invite(await owner(browser(server.url), watched), unique_email("new"))
 
     assert await users_tab.next_event() == "roster:changed"
+    assert users_tab.kinds[-1] == {"invites", "people"}  # an invitation (accepted: a user)
     assert await owners_page.next_event() == "roster:changed"
     assert await outbox.next_event() == "roster:changed"  # the invitation email was queued
     assert await other_tab.next_event(within=HEARTBEAT * 2.5) is None
+
+    # Staff give someone access: people, not invites.
+    member = await make_user(first="Gil", email=unique_email("gil"))
+    await admin.post(
+        f"/admin/clients/{watched[0]}/associate",
+        {"user_id": str(member["id"]), "permissions": ["tickets"], "send_invite": "no"},
+        headers={"hx-request": "true"},
+    )
+    assert await users_tab.next_event() == "roster:changed"
+    assert users_tab.kinds[-1] == {"people"}
 
 
 async def test_the_clients_list_hears_of_a_new_account(server, browser, streams):

@@ -39,10 +39,10 @@ async def test_an_invite_expiring_tells_its_account_and_no_other(monkeypatch):
     ):
         watcher = asyncio.create_task(watch_expiry(stop, broker, every=0.05))
         await asyncio.sleep(0.15)
-        assert not await watched.wait(0.01)  # nothing expired yet
+        assert await watched.wait(0.01) is None  # nothing expired yet
         shift["by"] = timedelta(minutes=1)
-        assert await watched.wait(2)
-        assert not await other.wait(0.2)
+        assert await watched.wait(2) == {live.INVITES}
+        assert await other.wait(0.2) is None
         stop.set()
         await watcher
 
@@ -64,19 +64,19 @@ async def test_the_listener_hears_notify_and_tells_everyone_after_a_lost_connect
         talker = await asyncpg.connect(url)
         try:
             for _ in range(50):  # until the listener is listening
-                await talker.execute("SELECT pg_notify($1, $2)", CHANNEL, "account:41")
-                if await watched.wait(0.1):
+                await talker.execute("SELECT pg_notify($1, $2)", CHANNEL, "account:41#people")
+                if await watched.wait(0.1) == {live.PEOPLE}:
                     break
             else:
                 pytest.fail("the listener never heard NOTIFY")
-            assert not await mail.wait(0.1)
+            assert await mail.wait(0.1) is None
             # Its connection is cut: when it is back, everyone re-fetches what they show.
             await talker.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE application_name = $1 AND datname = current_database()",
                 APPLICATION_NAME,
             )
-            assert await mail.wait(15)
+            assert await mail.wait(15) == {live.EVERYTHING}
         finally:
             await talker.close()
             stop.set()

@@ -219,13 +219,13 @@ async def test_delivery_outcomes_tell_the_live_outbox_and_the_invites_account(
 
     monkeypatch.setattr(worker, "changed", record_topics)
     await worker.deliver_due(settings_for(free_port()))  # nothing listens: it fails
-    assert told == [(live.MAIL, live.account(client_id))]
+    assert told == [(live.MAIL, live.account(client_id, live.INVITES))]
 
     told.clear()
     await OutboundEmail.update({OutboundEmail.next_attempt_at: clock.now()}, force=True)
     _collector, port = smtp_server
     assert await worker.deliver_due(settings_for(port)) == 1
-    assert told == [(live.MAIL, live.account(client_id))]  # the failure note goes
+    assert told == [(live.MAIL, live.account(client_id, live.INVITES))]  # the failure note goes
 
     told.clear()
     await queue()  # not an invitation: the outbox only

@@ -1,26 +1,42 @@
-"""The live-update broker: who hears what, news folded while a stream is busy, the end of every
-stream when the process stops."""
+"""The live-update broker: who hears what and which kinds, news folded while a stream is busy,
+the end of every stream when the process stops."""
 
 import asyncio
 
-from app.live.broker import CLIENTS, MAIL, Broker, account
+from app.live.broker import (
+    CLIENTS,
+    EVERYTHING,
+    INVITES,
+    MAIL,
+    PEOPLE,
+    Broker,
+    account,
+    parse,
+)
 
 
-async def test_a_subscriber_hears_only_its_topic():
+def test_news_names_where_and_what():
+    assert account(5) == "account:5"
+    assert account(5, INVITES, PEOPLE) == "account:5#invites account:5#people"
+    assert parse("account:5#invites") == ("account:5", "invites")
+    assert parse(MAIL) == (MAIL, MAIL)
+
+
+async def test_a_subscriber_hears_only_its_topic_with_the_kinds_told():
     broker = Broker()
     with broker.subscribe(account(1)) as one, broker.subscribe(account(2)) as two:
-        broker.publish([account(1), CLIENTS])
-        assert await one.wait(0.1)
-        assert not await two.wait(0.05)
+        broker.publish([*account(1, INVITES).split(), CLIENTS])
+        assert await one.wait(0.1) == {INVITES}
+        assert await two.wait(0.05) is None
 
 
 async def test_news_that_comes_while_busy_is_folded_into_one():
     broker = Broker()
-    with broker.subscribe(MAIL) as mail:
-        for _ in range(5):
-            broker.publish([MAIL])
-        assert await mail.wait(0.1)
-        assert not await mail.wait(0.05)  # five publications, one wake-up
+    with broker.subscribe(account(3)) as three:
+        for news in (account(3, PEOPLE), account(3, INVITES), account(3, PEOPLE)):
+            broker.publish([news])
+        assert await three.wait(0.1) == {PEOPLE, INVITES}
+        assert await three.wait(0.05) is None  # three publications, one wake-up
 
 
 async def test_a_closed_subscription_is_forgotten():
@@ -37,7 +53,7 @@ async def test_stopping_wakes_and_closes_every_subscription_and_refuses_new_ones
         waiting = asyncio.create_task(seven.wait(5))
         await asyncio.sleep(0)
         broker.close_all()
-        assert await waiting
+        assert await waiting == set()
         assert seven.closed
         with broker.subscribe(CLIENTS) as late:
             assert late.closed
@@ -46,8 +62,9 @@ async def test_stopping_wakes_and_closes_every_subscription_and_refuses_new_ones
         assert not fresh.closed
 
 
-async def test_after_a_lost_channel_everyone_is_told():
+async def test_after_a_lost_channel_everyone_is_told_everything():
     broker = Broker()
     with broker.subscribe(account(1)) as one, broker.subscribe(MAIL) as mail:
         broker.publish_all()
-        assert await one.wait(0.1) and await mail.wait(0.1)
+        assert await one.wait(0.1) == {EVERYTHING}
+        assert await mail.wait(0.1) == {EVERYTHING}

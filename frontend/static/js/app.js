@@ -206,7 +206,7 @@
   // A whole page never lands inside a fragment, whatever answered (a proxy, a login page).
   document.addEventListener("htmx:before:swap", function (event) {
     var ctx = event.detail.ctx;
-    if (!ctx || !ctx.text || ctx.target === document.body || ctx.swap === "none") return;
+    if (!ctx || !ctx.text || ctx.target === document.body || ctx.swap === "none" || ctx.select) return;
     var swapsBody = (event.detail.tasks || []).some(function (t) { return t.target === document.body; });
     if (!swapsBody && /^\s*<!doctype html|<html[\s>]/i.test(ctx.text)) {
       event.preventDefault();
@@ -636,10 +636,11 @@
   });
 
   // ---------------------------------------------------------------------------------------
-  // Live updates (app/live, the hx-sse extension). A page's stream is a hidden element
-  // [hx-sse:connect][data-live-regions="ID ..."]; the server says only "roster:changed", and each
-  // region named is fetched again from its own data-live-src (its current search and page), with
-  // this browser's session. A region is left alone while the person is in the middle of
+  // Live updates (app/live, the hx-sse extension). A page's stream is an element
+  // [hx-sse:connect][data-live-regions="ID ..."]; the server says only "roster:changed" and the
+  // kinds of change, and each region named that shows such a change is fetched again from its
+  // own data-live-src (its current search and page; data-live-select: the part of a page to
+  // take), with this browser's session. A region is left alone while the person is in the middle of
   // something: a dialog open, a menu open in it, a field in it focused, a request under way.
   // It is refreshed as soon as that is over. After a reconnect (the stream dropped, the tab was
   // in the background, a server restarted) the regions are fetched again: nothing said while
@@ -663,17 +664,27 @@
       return;
     }
     liveWaiting[id] = true;
-    htmx.ajax("GET", region.getAttribute("data-live-src"), { source: region, target: region, swap: "outerHTML" })
+    var options = { source: region, target: region, swap: "outerHTML" };
+    if (region.hasAttribute("data-live-select")) options.select = region.getAttribute("data-live-select");
+    htmx.ajax("GET", region.getAttribute("data-live-src"), options)
       .catch(function () { /* said by the failure model, or the page went */ })
       .then(function () { delete liveWaiting[id]; });
   }
   function liveRegions(stream) {
     return (stream.getAttribute("data-live-regions") || "").split(/\s+/).filter(Boolean);
   }
+  // The event's data: the kinds of change ("people invites", "all"); a region re-fetches when
+  // one of its data-live-kinds is among them (a region without kinds: on any change).
+  function concerns(id, kinds) {
+    var region = document.getElementById(id);
+    var own = region && region.getAttribute("data-live-kinds");
+    return !own || kinds.indexOf("all") >= 0 ||
+      own.split(/\s+/).some(function (kind) { return kinds.indexOf(kind) >= 0; });
+  }
   document.addEventListener("roster:changed", function (event) {
-    if (event.target.hasAttribute && event.target.hasAttribute("data-live-regions")) {
-      liveRegions(event.target).forEach(liveRefresh);
-    }
+    if (!event.target.hasAttribute || !event.target.hasAttribute("data-live-regions")) return;
+    var kinds = String((event.detail && event.detail.data) || "all").split(/\s+/);
+    liveRegions(event.target).filter(function (id) { return concerns(id, kinds); }).forEach(liveRefresh);
   });
   document.addEventListener("htmx:sse:error", function (event) {
     if (event.target.hasAttribute && event.target.hasAttribute("data-live-regions")) {
