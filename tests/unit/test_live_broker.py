@@ -68,3 +68,13 @@ async def test_after_a_lost_channel_everyone_is_told_everything():
         broker.publish_all()
         assert await one.wait(0.1) == {EVERYTHING}
         assert await mail.wait(0.1) == {EVERYTHING}
+
+
+def test_notify_payloads_stay_under_postgresqls_limit():
+    from app.live.events import PAYLOAD_MAX, _payloads
+
+    items = tuple(account(n, PEOPLE) for n in range(1, 2_000))  # a user in 2,000 accounts
+    payloads = _payloads(items)
+    assert len(payloads) > 1
+    assert all(len(p.encode()) <= PAYLOAD_MAX for p in payloads)
+    assert " ".join(payloads).split() == list(items)
