@@ -14,10 +14,12 @@ updates and `roster serve --workers` hold up.
    /admin/clients/{id}/users/{user}/permissions as htmx sends it), alternating two sets. For
    each change and each watcher: the time from just before the POST is sent to the watcher's
    `event: roster:changed` line arriving; for `live_refetch` (3) watchers per change, in turn,
-   the time until both regions the page re-fetches on that event (its two data-live-src URLs,
-   `?part=people…` and `?part=invites…`, with HX-Request: true, at once, with that watcher's
-   session) have arrived: the update visible in a second browser. The re-fetched people list
-   must differ from the previous change's (a fragment of before the change is "stale"). Beside:
+   the time until every region the page's script re-fetches on that event has arrived (read
+   from the page as app.js reads it: the ids its [data-live-regions] names, each re-fetched from
+   its data-live-src, e.g. `?part=people…`, when the event's data names one of its
+   data-live-kinds or it has none; at once, with HX-Request: true and that watcher's session):
+   the update visible in a second browser. The people list must be among them and differ from
+   the previous change's (a fragment of before the change is "stale"). Beside:
    the time to the NOTIFY reaching a LISTEN connection of this process (B's request up to its
    commit, plus PostgreSQL's delivery), and the POST's answer time. The streams of other accounts
    must hear nothing; those of the clients list and the outbox are counted too (a permission
@@ -248,16 +250,22 @@ class SseStream:
         self._task = asyncio.create_task(self._read(reader))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        pending = None  # when the event line of a message not yet complete arrived
+        data = ""
         try:
             while True:
                 line = await reader.readline()
                 if not line:
                     break
                 if line.startswith(b"event: roster:changed"):
-                    now = time.perf_counter()
-                    self.events.append(now)
+                    pending, data = time.perf_counter(), ""
+                    self.events.append(pending)
+                elif pending is not None and line.startswith(b"data:"):
+                    data = line[5:].strip().decode()
+                elif pending is not None and not line.strip():  # the message's end
                     if self.on_event is not None:
-                        self.on_event(self, now)
+                        self.on_event(self, pending, data or "all")
+                    pending = None
                 elif line.startswith(b": heartbeat"):
                     self.heartbeats.append(time.perf_counter())
         except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -276,7 +284,33 @@ class SseStream:
                 await self._writer.wait_closed()
 
 
-LIVE_SRC = re.compile(r'id="(account-people|account-invites)"[^>]*data-live-src="([^"]+)"')
+TAG = re.compile(r"<[a-z][^>]*>", re.IGNORECASE)
+ATTRIBUTE = re.compile(r'([\w:-]+)="([^"]*)"')
+
+
+def live_regions(html: str) -> dict[str, dict]:
+    """The regions a page's script re-fetches on its stream's events (app.js): the ids its
+    [data-live-regions] element names, each with its data-live-src and data-live-kinds."""
+    named, regions = [], {}
+    for tag in TAG.findall(html):
+        if "data-live-" not in tag:
+            continue
+        attributes = {k: unescape(v) for k, v in ATTRIBUTE.findall(tag)}
+        if "data-live-regions" in attributes and not named:
+            named = attributes["data-live-regions"].split()
+        if "data-live-src" in attributes and "id" in attributes:
+            kinds = attributes.get("data-live-kinds", "").split()
+            regions[attributes["id"]] = {"src": attributes["data-live-src"], "kinds": kinds}
+    return {name: regions[name] for name in named if name in regions}
+
+
+def concerned(region: dict, data: str) -> bool:
+    """Whether an event whose data is `data` (kinds of change, space-separated) makes the page
+    re-fetch `region`, as app.js decides: a region without kinds on any event."""
+    kinds = data.split()
+    return not region["kinds"] or "all" in kinds or any(k in kinds for k in region["kinds"])
+
+
 MEMBER = re.compile(r"/admin/clients/\d+/users/(\d+)/permissions")
 
 
@@ -316,10 +350,10 @@ def fig_live_latency(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict
         tab = viewers[0].get(f"/admin/clients/{watched}/users")
         if tab.status_code != 200:
             raise RuntimeError(f"the Users tab answered {tab.status_code}")
-        regions = {name: unescape(src) for name, src in LIVE_SRC.findall(tab.text)}
+        regions = live_regions(tab.text)
         members = [int(m) for m in dict.fromkeys(MEMBER.findall(tab.text))]
-        if set(regions) != {"account-people", "account-invites"} or not members:
-            raise RuntimeError("the Users tab has no live regions or no member to change")
+        if "account-people" not in regions or not members:
+            raise RuntimeError("the Users tab has no live people region or no member to change")
         target_user = members[-1]
         # A change on another account at the end shows that those streams do hear their own.
         control = None
@@ -390,30 +424,37 @@ async def _live(
             fetcher.cookies.clear()
             return answer, time.perf_counter()
 
-        people_path, invites_path = regions["account-people"], regions["account-invites"]
+        people_path = regions["account-people"]["src"]
         change: dict = {"active": False}
 
-        async def refetch(stream: SseStream, t0: float, k: int) -> None:
-            (people, t_people), (invites, t_invites) = await asyncio.gather(
-                fetch(people_path, stream.cookie), fetch(invites_path, stream.cookie)
+        async def refetch(stream: SseStream, t0: float, k: int, data: str) -> None:
+            """What the page does on the event: every region it concerns, fetched at once."""
+            names = [name for name, region in regions.items() if concerned(region, data)]
+            answers = await asyncio.gather(
+                *(fetch(regions[name]["src"], stream.cookie) for name in names)
             )
+            got = dict(zip(names, answers, strict=True))
+            people = got.get("account-people")
             change["fetched"].append(
                 {
-                    "visible_ms": (max(t_people, t_invites) - t0) * 1000,
-                    "people_ms": (t_people - t0) * 1000,
-                    "statuses": (people.status_code, invites.status_code),
-                    "people": people.text,
+                    "regions": names,
+                    "data": data,
+                    "visible_ms": (max(t for _, t in answers) - t0) * 1000 if answers else None,
+                    "people_ms": (people[1] - t0) * 1000 if people else None,
+                    "statuses": [a.status_code for a, _ in answers],
+                    "people": people[0].text if people else None,
                     "change": k,
                 }
             )
 
-        def on_event(stream: SseStream, when: float) -> None:
+        def on_event(stream: SseStream, when: float, data: str) -> None:
             if not change["active"] or stream.kind != "watched" or stream.index in change["got"]:
                 return
             change["got"][stream.index] = when
+            change["data"].add(data)
             if stream.index in change["fetchers"]:
                 change["tasks"].append(
-                    asyncio.create_task(refetch(stream, change["t0"], change["k"]))
+                    asyncio.create_task(refetch(stream, change["t0"], change["k"], data))
                 )
             if len(change["got"]) == len(watchers):
                 change["all_in"].set()
@@ -455,6 +496,7 @@ async def _live(
         mean_pause = max(0.3, (until - time.monotonic()) / total - 0.06)
         # One change is sent in the middle of that burst (the watchers' heartbeats are put off by
         # every event, so the burst is the other streams').
+        first_connected = min(s.connected_at for s in streams)
         burst_at = (
             statistics.median(s.connected_at for s in streams if s.kind != "watched") + heartbeat
         )
@@ -468,7 +510,7 @@ async def _live(
             }
             change.update(
                 active=True, k=k, got={}, fetchers=fetchers, tasks=[], fetched=[],
-                all_in=asyncio.Event(),
+                all_in=asyncio.Event(), data=set(),
             )  # fmt: skip
             t0 = time.perf_counter()
             change["t0"] = t0
@@ -485,29 +527,42 @@ async def _live(
                 (
                     t
                     for t, payload in notified
-                    if t >= t0 and f"account:{watched}" in payload.split()
+                    if t >= t0
+                    and f"account:{watched}" in (i.split("#")[0] for i in payload.split())
                 ),
                 None,
             )
-            stale = 0
+            # The member's permissions show in the people list: it must be re-fetched, and new.
+            stale = unshown = 0
             for fetched in change["fetched"]:
-                if fetched["people"] == previous_people:
+                if fetched["people"] is None:
+                    unshown += 1
+                elif fetched["people"] == previous_people:
                     stale += 1
-            if change["fetched"]:
-                previous_people = change["fetched"][-1]["people"]
+            shown = [f["people"] for f in change["fetched"] if f["people"] is not None]
+            if shown:
+                previous_people = shown[-1]
             records.append(
                 {
                     "k": k,
+                    "at_s": round(t0 - first_connected, 2),  # since the first stream opened
                     "warmup": k < WARMUP_CHANGES,
                     "post_status": answer.status_code,
                     "post_ms": round(post_ms, 1),
                     "notify_ms": round((notify - t0) * 1000, 1) if notify else None,
                     "event_ms": [round((t - t0) * 1000, 1) for t in change["got"].values()],
                     "missed": len(watchers) - len(change["got"]),
-                    "visible_ms": [round(f["visible_ms"], 1) for f in change["fetched"]],
-                    "people_ms": [round(f["people_ms"], 1) for f in change["fetched"]],
-                    "refetch_statuses": [f["statuses"] for f in change["fetched"]],
+                    "event_data": sorted(change["data"]),
+                    "regions_fetched": sorted({r for f in change["fetched"] for r in f["regions"]}),
+                    "visible_ms": [
+                        round(f["visible_ms"], 1) for f in change["fetched"] if f["visible_ms"]
+                    ],
+                    "people_ms": [
+                        round(f["people_ms"], 1) for f in change["fetched"] if f["people_ms"]
+                    ],
+                    "refetch_statuses": [st for f in change["fetched"] for st in f["statuses"]],
                     "stale": stale,
+                    "people_not_refetched": unshown,
                     # session re-checks on A while this change was on its way (they come in
                     # bursts: the streams were opened together)
                     "heartbeats": sum(
@@ -527,6 +582,7 @@ async def _live(
         firsts = [s.heartbeats[0] for s in streams if s.heartbeats]
         # (the watchers' heartbeats are put off by every event: theirs come later)
         burst_seconds = max(firsts) - min(firsts) if firsts else None
+        burst_from = round(min(firsts) - first_connected, 2) if firsts else None
         control_result = None
         if control is not None:
             control_id, control_user = control
@@ -574,7 +630,7 @@ async def _live(
     ]
     watcher_events = heard("watched")
     expected = len(measured) * len(watchers)
-    bad_refetch = sum(1 for r in measured for st in r["refetch_statuses"] if st != (200, 200))
+    bad_refetch = sum(1 for r in measured for st in r["refetch_statuses"] if st != 200)
     bad_posts = sum(1 for r in measured if r["post_status"] != 200)
     out = {
         "streams": {
@@ -599,6 +655,7 @@ async def _live(
         "pause_seconds": [0.1, round(2 * mean_pause - 0.1, 2)],
         "change_sent_at_heartbeat_burst": aimed,
         "heartbeat_burst_seconds": round(burst_seconds, 2) if burst_seconds else None,
+        "heartbeat_burst_from_s": burst_from,  # since the first stream opened
         "event_ms": ms_summary(events),
         "visible_ms": ms_summary(visible),
         "people_fragment_ms": ms_summary(people),
@@ -615,6 +672,9 @@ async def _live(
         "clients_list_events": heard("clients"),
         "outbox_events": heard("mail"),
         "stale_fragments": sum(r["stale"] for r in measured),
+        "people_not_refetched": sum(r["people_not_refetched"] for r in measured),
+        "event_data": sorted({d for r in measured for d in r["event_data"]}),
+        "regions_fetched": sorted({g for r in measured for g in r["regions_fetched"]}),
         "refetch_errors": bad_refetch,
         "post_errors": bad_posts,
         "server_a_cpu_seconds": round(a_cpu, 2),
@@ -633,6 +693,7 @@ async def _live(
         and out["other_account_events"] == 0
         and out["missed"] == 0
         and out["stale_fragments"] == 0
+        and out["people_not_refetched"] == 0
         and bad_refetch == 0
         and bad_posts == 0
         and out["streams"]["ended_early"] == 0
