@@ -486,6 +486,15 @@ async def _live(
         measured_from = None
         deadline = time.monotonic() + cfg["live_cap"]
         a_cpu_before = cpu_seconds(a.process.pid)
+        # A's CPU, sampled every 0.25 s: where its busy moments fall (the heartbeat burst)
+        a_samples: list[tuple[float, float]] = []
+
+        async def sample_a() -> None:
+            while True:
+                a_samples.append((time.perf_counter(), cpu_seconds(a.process.pid)))
+                await asyncio.sleep(0.25)
+
+        sampler = asyncio.create_task(sample_a())
         total = WARMUP_CHANGES + cfg["live_changes"]
         # The streams were opened together (as after a restart, when every browser reconnects at
         # once), so their session re-checks come in one burst per heartbeat: the changes are
@@ -576,6 +585,9 @@ async def _live(
                 pause, aimed = burst_at - now, k + 1
             await asyncio.sleep(pause)
         a_cpu = cpu_seconds(a.process.pid) - a_cpu_before
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
         await asyncio.sleep(QUIET)
         ended_at = time.perf_counter()
         ended_early = sum(1 for s in streams if s.ended)
@@ -583,6 +595,13 @@ async def _live(
         # (the watchers' heartbeats are put off by every event: theirs come later)
         burst_seconds = max(firsts) - min(firsts) if firsts else None
         burst_from = round(min(firsts) - first_connected, 2) if firsts else None
+        # A's busiest second (cores), and its median second, from the samples
+        per_second = [
+            ((c2 - c1) / (t2 - t1), t1 - first_connected)
+            for (t1, c1), (t2, c2) in zip(a_samples, a_samples[4:], strict=False)
+        ]
+        a_busiest = max(per_second) if per_second else None
+        a_median = statistics.median(c for c, _ in per_second) if per_second else None
         control_result = None
         if control is not None:
             control_id, control_user = control
@@ -656,6 +675,13 @@ async def _live(
         "change_sent_at_heartbeat_burst": aimed,
         "heartbeat_burst_seconds": round(burst_seconds, 2) if burst_seconds else None,
         "heartbeat_burst_from_s": burst_from,  # since the first stream opened
+        "server_a_busiest_second": {
+            "cores": round(a_busiest[0], 2),
+            "from_s": round(a_busiest[1], 2),  # since the first stream opened
+        }
+        if a_busiest
+        else None,
+        "server_a_median_second_cores": round(a_median, 2) if a_median is not None else None,
         "event_ms": ms_summary(events),
         "visible_ms": ms_summary(visible),
         "people_fragment_ms": ms_summary(people),
