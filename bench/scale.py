@@ -105,6 +105,7 @@ PROFILES = {
     },
 }
 
+NOISY_CORES = 0.25  # other work on the machine (median cores) beyond which figure 9 is noisy
 STREAMS_PER_SESSION = 8  # app/live/controllers.py's cap, per session and process
 CHANNEL = "roster_live"  # app/live/events.py
 WARMUP_CHANGES = 2
@@ -864,6 +865,10 @@ def fig_workers(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
     }
     out["tool"] = runs["1"][0]["tool"]
     out["met"] = out["ratio"] >= 1.7 and w1["errors"] == 0 and w2["errors"] == 0
+    # Other work on the machine takes more from one worker (one process among the runnable ones)
+    # than from two, which inflates the ratio: beyond a quarter of a core, the verdict is noisy.
+    out["other_cores"] = max(w1["cores_used"]["other"], w2["cores_used"]["other"])
+    out["noisy"] = out["other_cores"] > NOISY_CORES
     return out
 
 
@@ -923,7 +928,12 @@ def rows(r: dict) -> list[tuple[str, str, str, dict]]:
                     f"{w1['cores_used']['server']}/{w1['cores_used']['loadgen']}/"
                     f"{w1['cores_used']['postgres']}/{w1['cores_used']['other']} "
                     f"of {f['cpus']}; {f['cpus']} idle cores would allow ≤ "
-                    f"{f['idle_machine_bound']['ratio']}×",
+                    f"{f['idle_machine_bound']['ratio']}×"
+                    + (
+                        f" (NOISY: other work used {f['other_cores']} cores)"
+                        if f.get("noisy")
+                        else ""
+                    ),
                     TARGETS["workers"],
                     f,
                 )

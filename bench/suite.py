@@ -730,7 +730,8 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
 def verdict(figure: dict) -> str:
     if "error" in figure:
         return "ERROR"
-    return "met" if figure.get("met") else "not met"
+    said = "met" if figure.get("met") else "not met"
+    return f"{said} (noisy)" if figure.get("noisy") else said
 
 
 def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
