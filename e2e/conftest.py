@@ -280,3 +280,23 @@ def pick_user(dialog, query: str, option) -> None:
             break
     box.press("Enter")
     expect(dialog.locator(".chosen")).to_be_visible()
+
+
+def register_from_invite(page, first: str, last: str, email: str | None = None) -> None:
+    """On an invitation's page: registers a new login (a generated strong password, the Terms
+    accepted), with another email address than the invited one when `email` is given."""
+    import re
+
+    from playwright.sync_api import expect
+
+    register = page.locator("section", has=page.get_by_role("heading", name="Register"))
+    register.get_by_label("First Name").fill(first)
+    register.get_by_label("Last Name").fill(last)
+    if email is not None:
+        register.get_by_label("Email Address").fill(email)
+    register.get_by_role("button", name="Generate").click()
+    expect(
+        register.get_by_text(re.compile("Password Strength: (Strong|Very strong)"))
+    ).to_be_visible()
+    register.get_by_label("I have read and agree to the Terms of Service").check()
+    register.get_by_role("button", name="Register").click()

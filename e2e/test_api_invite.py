@@ -2,10 +2,9 @@
 arrives by email, is accepted in the browser, and the new user reaches the account."""
 
 import json
-import re
 
 import whmcspy
-from conftest import ADMIN_EMAIL, link_in
+from conftest import ADMIN_EMAIL, link_in, register_from_invite
 from playwright.sync_api import Page, expect
 
 
@@ -28,17 +27,7 @@ def test_an_api_invitation_is_accepted_in_the_browser(page: Page, base_url, rost
     expect(
         page.get_by_role("heading", name="You have been invited to Api Invite Co")
     ).to_be_visible()
-    register = page.locator("section", has=page.get_by_role("heading", name="Register"))
-    register.get_by_label("First Name").fill("Ivy")
-    register.get_by_label("Last Name").fill("Invited")
-    register.get_by_label("Email Address").fill(invitee)
-    register.get_by_role("button", name="Generate").click()
-    expect(
-        register.get_by_text(re.compile("Password Strength: (Strong|Very strong)"))
-    ).to_be_visible()
-    register.get_by_label("I have read and agree to the Terms of Service").check()
-    register.get_by_role("button", name="Register").click()
-
+    register_from_invite(page, "Ivy", "Invited", invitee)
     expect(page.get_by_text("Hello, Ivy!")).to_be_visible()
     expect(page.get_by_text("Invite accepted")).to_be_visible()
     expect(page.get_by_role("heading", name="Api Invite Co")).to_be_visible()

@@ -2,6 +2,7 @@
 
 import re
 
+from conftest import register_from_invite
 from playwright.sync_api import Page, expect
 
 
@@ -18,17 +19,7 @@ def test_the_emailed_invite_registers_a_user_with_another_email(page: Page, base
     expect(
         page.get_by_text("Fiona Ritterling has given you access to the Client Test account.")
     ).to_be_visible()
-    register = page.locator("section", has=page.get_by_role("heading", name="Register"))
-    register.get_by_label("First Name").fill("Rita")
-    register.get_by_label("Last Name").fill("Newcomer")
-    register.get_by_label("Email Address").fill("rita.other@example.net")
-    register.get_by_role("button", name="Generate").click()
-    expect(
-        register.get_by_text(re.compile("Password Strength: (Strong|Very strong)"))
-    ).to_be_visible()
-    register.get_by_label("I have read and agree to the Terms of Service").check()
-    register.get_by_role("button", name="Register").click()
-
+    register_from_invite(page, "Rita", "Newcomer", "rita.other@example.net")
     expect(page.get_by_text("Hello, Rita!")).to_be_visible()
     expect(page.get_by_text("Invite accepted")).to_be_visible()
     expect(page.get_by_role("heading", name="Client Test")).to_be_visible()

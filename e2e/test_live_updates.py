@@ -25,6 +25,7 @@ from conftest import (
     free_port,
     link_in,
     login,
+    register_from_invite,
 )
 from playwright.sync_api import Page, expect
 
@@ -154,15 +155,7 @@ def test_owner_and_staff_on_two_processes_see_each_other_live(browser, postgres_
     message = smtp_inbox.wait_for("nia.newhire@example.net", "has invited you")
     invitee = browser.new_context().new_page()
     invitee.goto(first_url + urlsplit(link_in(smtp_inbox.text_of(message))).path)
-    register = invitee.locator("section", has=invitee.get_by_role("heading", name="Register"))
-    register.get_by_label("First Name").fill("Nia")
-    register.get_by_label("Last Name").fill("Newhire")
-    register.get_by_role("button", name="Generate").click()
-    expect(
-        register.get_by_text(re.compile("Password Strength: (Strong|Very strong)"))
-    ).to_be_visible()
-    register.get_by_label("I have read and agree to the Terms of Service").check()
-    register.get_by_role("button", name="Register").click()
+    register_from_invite(invitee, "Nia", "Newhire")
     expect(invitee.get_by_text("Hello, Nia!")).to_be_visible()
     for people, invites in ((owner_people, owner_invites), (staff_people, staff_invites)):
         expect(people.get_by_text("Nia Newhire")).to_be_visible(timeout=LIVE)
