@@ -29,7 +29,6 @@ from app.web.middleware import session_cookie_value, viewer_of
 
 EVENT = "roster:changed"  # its data: the kinds of change, space-separated (app.live.broker)
 STREAMS_PER_SESSION = 8  # in one process: tabs open on live pages at once
-RETRY_MS = 1000  # the browser's first reconnect delay, doubled on each failure (hx-sse)
 
 _open_by_session: Counter[int] = Counter()
 
@@ -51,7 +50,7 @@ async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
     _open_by_session[session_id] += 1
     try:
         with BROKER.subscribe(topic) as subscription:
-            yield ServerSentEventMessage(data=None, retry=RETRY_MS, comment="connected")
+            yield ServerSentEventMessage(data=None, comment="connected")
             while not subscription.closed:
                 kinds = await subscription.wait(heartbeat)
                 if kinds is not None:
@@ -59,7 +58,10 @@ async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
                         return  # the process is stopping; the browser reconnects elsewhere
                     yield ServerSentEventMessage(event=EVENT, data=" ".join(sorted(kinds)))
                     continue
-                request.scope["state"]["viewer"] = await load_viewer(cookie)
+                try:
+                    request.scope["state"]["viewer"] = await load_viewer(cookie)
+                except Exception:  # the database is away: the browser reconnects when it is back
+                    return
                 if await _allowed(request, check) != topic:
                     yield ServerSentEventMessage(event=EVENT, data=live.EVERYTHING)
                     return
