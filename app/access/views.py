@@ -1,8 +1,14 @@
 """The account-users section shared by the admin Users tab and the client User Management page:
 users with their permissions, pending invites, and the in-place actions on them."""
 
-from litestar import Request, Response
+from collections import OrderedDict
+from datetime import timedelta
 
+import msgspec
+from litestar import Request, Response
+from markupsafe import Markup
+
+from app import clock
 from app.access import services as access
 from app.access.undo import removal_token
 from app.clients.services import display_name
@@ -12,7 +18,7 @@ from app.permissions import ALL_KEYS
 from app.users.services import full_name
 from app.web.forms import read_form, read_list
 from app.web.middleware import viewer_of
-from app.web.render import flash, render, wants_fragment
+from app.web.render import flash, render, render_block, wants_fragment
 
 SECTION = "shared/account_users.html"
 # The section's lists that a search or a pager re-renders alone.
@@ -58,6 +64,100 @@ async def section_context(
         "area": area,
         "can_manage": can_manage,
     }
+
+
+# The rendered section (or the one list a search or pager asks for), kept per process and
+# shown again while the account's version (clients.version, which triggers replace on every
+# change to what the section shows; read with the session, app.auth.services.load_viewer) is
+# the same: a hit runs one statement (the viewer's) and renders nothing of the section.
+SECTION_CACHE_SIZE = 256  # entries; a 25-user section is about 25 KB
+# Relative times in the rows ("Invite Sent: 2 minutes ago", "expires in 6 days") and an invite
+# turning Expired depend on the clock, not on a change: an entry lasts at most this long, and
+# never past the moment one of its invites expires.
+SECTION_CACHE_TTL = timedelta(seconds=10)
+
+
+class SectionCache:
+    """A bounded LRU of rendered sections: key -> (valid until, value)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict = OrderedDict()
+
+    def get(self, key, now):
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            self.entries.pop(key, None)
+            return None
+        self.entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key, value, until) -> None:
+        self.entries[key] = (until, value)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+SECTION_CACHE = SectionCache(SECTION_CACHE_SIZE)
+
+
+class KeptSection(msgspec.Struct, frozen=True):
+    """What a page needs of a kept section: the account (its header) and the HTML."""
+
+    client: dict
+    account_name: str
+    html: Markup
+
+
+async def kept_section(
+    client_id: int,
+    version: int | None,
+    *,
+    base: str,
+    area: str,
+    can_manage: bool,
+    query: str = "",
+    after: int = 0,
+    invites_after: int = 0,
+    part: str = "",
+) -> KeptSection:
+    """The section's HTML (block `part`, else the whole section), from the cache when the
+    account's version read with this request's session is the one it was kept under; else
+    rendered (two statements) and kept. `version` None (no version read): always rendered."""
+    key = (client_id, version, base, area, can_manage, query, after, invites_after, part)
+    now = clock.now()
+    if version is not None:
+        kept = SECTION_CACHE.get(key, now)
+        if kept is not None:
+            return kept
+    section = await section_context(
+        client_id,
+        base=base,
+        area=area,
+        can_manage=can_manage,
+        query=query,
+        after=after,
+        invites_after=invites_after,
+        part=part,
+    )
+    kept = KeptSection(
+        section["client"],
+        section["account_name"],
+        render_block(SECTION, part or "section", section),
+    )
+    if version is not None:
+        until = now + SECTION_CACHE_TTL
+        for invite in section["invites"]:
+            if invite["expires_at"] is not None and now < invite["expires_at"] < until:
+                until = invite["expires_at"]
+        SECTION_CACHE.put(key, kept, until)
+    return kept
 
 
 async def render_section(

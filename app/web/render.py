@@ -193,9 +193,24 @@ def render(
         "now": clock.now(),
         **(context or {}),
     }
-    extra = trigger_header(request, ctx["flashes"]) if wants_fragment(request) else {}
     tmpl = templates.get_template(template)
     html = "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
+    return html_response(request, html, status=status, headers=headers)
+
+
+def render_block(template: str, block: str, context: dict) -> Markup:
+    """One block of a template as HTML, from `context` alone (no request): for what is kept
+    and shown again (app.access.views' section cache)."""
+    tmpl = templates.get_template(template)
+    return Markup("".join(tmpl.blocks[block](tmpl.new_context(context))))
+
+
+def html_response(
+    request: Request, html: str, *, status: int = 200, headers: dict | None = None
+) -> Response:
+    """HTML already rendered, with what render() adds: Vary, and a fragment's HX-Trigger."""
+    flashes = request.scope.get("state", {}).get("flashes", [])
+    extra = trigger_header(request, flashes) if wants_fragment(request) else {}
     return Response(
         html,
         status_code=status,
