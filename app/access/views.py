@@ -107,12 +107,26 @@ class SectionCache:
 SECTION_CACHE = SectionCache(SECTION_CACHE_SIZE)
 
 
-class KeptSection(msgspec.Struct, frozen=True):
-    """What a page needs of a kept section: the account (its header) and the HTML."""
+class KeptSection(msgspec.Struct):
+    """What a page needs of a kept section: the account (its header) and the HTML; and whole
+    pages around it, rendered for a few viewers (keep_page), which go when it goes."""
 
     client: dict
     account_name: str
     html: Markup
+    pages: dict = msgspec.field(default_factory=dict)
+
+    def page(self, key) -> str | None:
+        return self.pages.get(key)
+
+    def keep_page(self, key, html: str) -> None:
+        if len(self.pages) >= PAGES_PER_SECTION:
+            self.pages.pop(next(iter(self.pages)))
+        self.pages[key] = html
+
+
+# Whole pages kept per section: one per staff member (and CSRF token) looking at it.
+PAGES_PER_SECTION = 8
 
 
 async def kept_section(

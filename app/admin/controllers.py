@@ -17,7 +17,17 @@ from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
 from app.web.guards import admin_allows, admin_permission, admin_required
 from app.web.middleware import viewer_of
-from app.web.render import flash, html_response, redirect, render, trigger, wants_fragment
+from app.web.render import (
+    csrf_token,
+    flash,
+    has_flashes,
+    html_response,
+    redirect,
+    render,
+    render_html,
+    trigger,
+    wants_fragment,
+)
 
 PAGE_SIZE = 25
 
@@ -101,6 +111,15 @@ async def users_tab(
     )
     if part:
         return html_response(request, kept.html)
+    # The page around the section depends on the section, the staff member (the admin bar),
+    # the CSRF token and the notice: kept with the section when no message is to be shown.
+    viewer = viewer_of(request)
+    page_key = None
+    if viewer.admin is not None and viewer.user is None and not has_flashes(request):
+        page_key = (tuple(viewer.admin.items()), csrf_token(request), notice, request.url.path)
+        html = kept.page(page_key)
+        if html is not None:
+            return html_response(request, html)
     context = {
         "client": kept.client,
         "client_name": kept.account_name,
@@ -113,7 +132,10 @@ async def users_tab(
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
     }
-    return render(request, "admin/clients/users.html", context)
+    html = render_html(request, "admin/clients/users.html", context)
+    if page_key is not None:
+        kept.keep_page(page_key, html)
+    return html_response(request, html)
 
 
 @post("/admin/clients/{client_id:int}/status", guards=[admin_permission(MANAGE_USERS)])

@@ -161,6 +161,10 @@ def flash(request: Request, text: str, kind: str = "success", *, undo: dict | No
     request.scope.setdefault("state", {}).setdefault("flashes", []).append(message)
 
 
+def has_flashes(request: Request) -> bool:
+    return bool(request.scope.get("state", {}).get("flashes"))
+
+
 def trigger(request: Request, event: str, detail: object = None) -> None:
     """A client-side event sent with the response (HX-Trigger), fired after the swap."""
     request.scope.setdefault("state", {}).setdefault("triggers", {})[event] = detail
@@ -185,6 +189,14 @@ def render(
     headers: dict | None = None,
 ) -> Response:
     """The whole page, or only `block` of it (for htmx swaps of that part)."""
+    html = render_html(request, template, context, block=block)
+    return html_response(request, html, status=status, headers=headers)
+
+
+def render_html(
+    request: Request, template: str, context: dict | None = None, *, block: str | None = None
+) -> str:
+    """What render() answers, as text."""
     ctx = {
         "request": request,
         "viewer": viewer_of(request),
@@ -194,8 +206,7 @@ def render(
         **(context or {}),
     }
     tmpl = templates.get_template(template)
-    html = "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
-    return html_response(request, html, status=status, headers=headers)
+    return "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
 
 
 def render_block(template: str, block: str, context: dict) -> Markup:
