@@ -378,7 +378,7 @@ def fig_first_load(base_url: str, cookie_header: str, path: str) -> dict:
     }
 
 
-def start_profile(pid: int, directory: Path, seconds: float) -> subprocess.Popen:
+def start_profile(pid: int, directory: Path, seconds: float, *, gil: bool) -> subprocess.Popen:
     """py-spy recording `pid` for the run's length (collapsed stacks: one line per stack with its
     sample count), started beside the load; bench/profile_top.py summarises the file."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -440,7 +440,9 @@ def fig_throughput(server: Server, staff: Session, client_id: int, cfg: dict, wo
                 pid, url, headers = targets[name]
                 spy = None
                 if cfg.get("profile_dir") and name == "app" and rep == 0:
-                    spy = start_profile(pid, Path(cfg["profile_dir"]), cfg["seconds"])
+                    spy = start_profile(
+                        pid, Path(cfg["profile_dir"]), cfg["seconds"], gil=cfg["profile_gil"]
+                    )
                 before = cpu_seconds(pid)
                 result = load.run(
                     url, connections=cfg["connections"], seconds=cfg["seconds"], headers=headers
@@ -916,6 +918,12 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")
     p.add_argument("--show", type=Path, help="print the table of an earlier JSON; run nothing")
     p.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: only the thread holding the GIL is sampled (Python's own CPU, "
+        "without time blocked in system calls such as socket writes)",
+    )
+    p.add_argument(
         "--only",
         help="run only these figures (comma-separated: statements, big_account, first_load, "
         "throughput, search, invite_mail, rss, scale), e.g. --only throughput",
@@ -936,6 +944,7 @@ def main() -> int:
     cfg = {**PROFILES[profile], **scale.PROFILES[profile], "connections": args.connections}
     cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
     cfg["profile_dir"] = str(args.profile) if args.profile else None
+    cfg["profile_gil"] = args.profile_gil
     for key in ("users", "reps", "seconds"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)

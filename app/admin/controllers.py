@@ -110,7 +110,7 @@ async def users_tab(
         **section_options(client_id),
     )
     if part:
-        return html_response(request, kept.html)
+        return html_response(request, kept.body)
     # The page around the section depends on the section, the staff member (the admin bar),
     # the CSRF token and the notice: kept with the section when no message is to be shown.
     viewer = viewer_of(request)
@@ -132,10 +132,10 @@ async def users_tab(
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
     }
-    html = render_html(request, "admin/clients/users.html", context)
+    body = render_html(request, "admin/clients/users.html", context).encode()
     if page_key is not None:
-        kept.keep_page(page_key, html)
-    return html_response(request, html)
+        kept.keep_page(page_key, body)
+    return html_response(request, body)
 
 
 @post("/admin/clients/{client_id:int}/status", guards=[admin_permission(MANAGE_USERS)])

@@ -217,7 +217,7 @@ def render_block(template: str, block: str, context: dict) -> Markup:
 
 
 def html_response(
-    request: Request, html: str, *, status: int = 200, headers: dict | None = None
+    request: Request, html: str | bytes, *, status: int = 200, headers: dict | None = None
 ) -> Response:
     """HTML already rendered, with what render() adds: Vary, and a fragment's HX-Trigger."""
     flashes = request.scope.get("state", {}).get("flashes", [])
