@@ -70,68 +70,97 @@ async def section_context(
 # shown again while the account's version (clients.version, which triggers replace on every
 # change to what the section shows; read with the session, app.auth.services.load_viewer) is
 # the same: a hit runs one statement (the viewer's) and renders nothing of the section.
-SECTION_CACHE_SIZE = 256  # entries; a 25-user section is about 25 KB
+# At most this many bytes of HTML kept per process (sections and the pages around them; a
+# Users tab of 25 users is about 25 KB as a section, 40 KB as a page), least recently used first
+# out; and at most SECTION_CACHE_ENTRIES sections.
+SECTION_CACHE_BYTES = 16 * 1024 * 1024
+SECTION_CACHE_ENTRIES = 512
 # Relative times in the rows ("Invite Sent: 2 minutes ago", "expires in 6 days") and an invite
 # turning Expired depend on the clock, not on a change: an entry lasts at most this long, and
 # never past the moment one of its invites expires.
 SECTION_CACHE_TTL = timedelta(seconds=10)
+# Whole pages kept per section: one per staff member (and CSRF token) looking at it.
+PAGES_PER_SECTION = 4
 
 
 class SectionCache:
-    """A bounded LRU of rendered sections: key -> (valid until, value)."""
+    """A bounded LRU of rendered sections: key -> (valid until, value); each value's `size()`
+    (bytes) counts towards `max_bytes`, and a value that grows says so (`grew`)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, max_bytes: int, max_entries: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
         self.entries: OrderedDict = OrderedDict()
+        self.bytes = 0
 
     def get(self, key, now):
         entry = self.entries.get(key)
         if entry is None:
             return None
         if entry[0] <= now:
-            self.entries.pop(key, None)
+            self._drop(key)
             return None
         self.entries.move_to_end(key)
         return entry[1]
 
     def put(self, key, value, until) -> None:
+        if key in self.entries:
+            self._drop(key)
         self.entries[key] = (until, value)
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+        self.bytes += value.size()
+        self._trim()
+
+    def grew(self, by: int) -> None:
+        self.bytes += by
+        self._trim()
+
+    def _drop(self, key) -> None:
+        _, value = self.entries.pop(key)
+        self.bytes -= value.size()
+
+    def _trim(self) -> None:
+        while self.entries and (
+            self.bytes > self.max_bytes or len(self.entries) > self.max_entries
+        ):
+            self._drop(next(iter(self.entries)))
 
     def clear(self) -> None:
         self.entries.clear()
+        self.bytes = 0
 
 
-SECTION_CACHE = SectionCache(SECTION_CACHE_SIZE)
+SECTION_CACHE = SectionCache(SECTION_CACHE_BYTES, SECTION_CACHE_ENTRIES)
 
 
 class KeptSection(msgspec.Struct):
-    """What a page needs of a kept section: the account (its header) and the HTML; and whole
-    pages around it, rendered for a few viewers (keep_page), which go when it goes."""
+    """What a page needs of a kept section: the account (its header) and the HTML, as sent
+    (UTF-8: encoding a page's text again was a tenth of a kept render); and whole pages around
+    it, rendered for a few viewers (keep_page), which go when it goes."""
 
     client: dict
     account_name: str
-    html: Markup
+    body: bytes
     pages: dict = msgspec.field(default_factory=dict)
-    # The HTML as it is sent (UTF-8): encoding a page's text again is a tenth of a kept render.
-    body: bytes = b""
 
-    def __post_init__(self) -> None:
-        self.body = self.html.encode()
+    @property
+    def html(self) -> Markup:
+        return Markup(self.body.decode())
+
+    def size(self) -> int:
+        return len(self.body) + sum(len(page) for page in self.pages.values())
 
     def page(self, key) -> bytes | None:
         return self.pages.get(key)
 
-    def keep_page(self, key, body: bytes) -> None:
-        if len(self.pages) >= PAGES_PER_SECTION:
+    def keep_page(self, key, body: bytes, cache: SectionCache | None = None) -> None:
+        """Keeps a page (PAGES_PER_SECTION at most, the oldest out); `cache`, the cache this
+        section is in, counts the bytes."""
+        before = self.size()
+        if key not in self.pages and len(self.pages) >= PAGES_PER_SECTION:
             self.pages.pop(next(iter(self.pages)))
         self.pages[key] = body
-
-
-# Whole pages kept per section: one per staff member (and CSRF token) looking at it.
-PAGES_PER_SECTION = 8
+        if cache is not None:
+            cache.grew(self.size() - before)
 
 
 async def kept_section(
@@ -168,7 +197,7 @@ async def kept_section(
     kept = KeptSection(
         section["client"],
         section["account_name"],
-        render_block(SECTION, part or "section", section),
+        render_block(SECTION, part or "section", section).encode(),
     )
     if version is not None:
         until = now + SECTION_CACHE_TTL

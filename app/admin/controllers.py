@@ -134,7 +134,7 @@ async def users_tab(
     }
     body = render_html(request, "admin/clients/users.html", context).encode()
     if page_key is not None:
-        kept.keep_page(page_key, body)
+        kept.keep_page(page_key, body, views.SECTION_CACHE)
     return html_response(request, body)
 
 

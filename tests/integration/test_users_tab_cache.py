@@ -148,11 +148,26 @@ async def test_an_invite_shows_expired_as_soon_as_it_expires(http, admin_session
 def test_the_cache_is_bounded_and_drops_the_least_recently_used():
     now = clock.now()
     until = now + timedelta(seconds=10)
-    cache = views.SectionCache(2)
-    cache.put("a", 1, until)
-    cache.put("b", 2, until)
-    assert cache.get("a", now) == 1  # a is now the most recent
-    cache.put("c", 3, until)
-    assert cache.get("b", now) is None and cache.get("a", now) == 1 and cache.get("c", now) == 3
+
+    def kept(size: int) -> views.KeptSection:
+        return views.KeptSection({}, "", b"x" * size)
+
+    cache = views.SectionCache(max_bytes=300, max_entries=3)
+    a, b = kept(100), kept(100)
+    cache.put("a", a, until)
+    cache.put("b", b, until)
+    assert cache.get("a", now) is a  # a is now the most recent
+    cache.put("c", kept(100), until)
+    assert cache.bytes == 300 and len(cache.entries) == 3
+    a.keep_page("page", b"y" * 50, cache)  # a grows past the budget: the least recent goes
+    assert cache.get("b", now) is None and cache.get("a", now) is a
+    assert cache.bytes == 250
+    for n in range(4):
+        a.keep_page(n, b"z", cache)
+    assert len(a.pages) == views.PAGES_PER_SECTION
     assert cache.get("a", until) is None  # expired
-    assert len(cache.entries) == 1
+    assert cache.bytes == cache.get("c", now).size() == 100
+    many = views.SectionCache(max_bytes=10_000, max_entries=2)
+    for n in range(5):
+        many.put(n, kept(1), until)
+    assert list(many.entries) == [3, 4] and many.bytes == 2
