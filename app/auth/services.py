@@ -185,7 +185,7 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        (SELECT value FROM settings WHERE key = {}) AS verified_email_required,
        (SELECT COUNT(*) FROM two_factor t WHERE t.admin = s.admin AND t.secret IS NOT NULL)
            AS admin_two_factor,
-       (SELECT version FROM clients pc WHERE pc.id = {}) AS page_client_version
+       {page_client_version} AS page_client_version
 FROM sessions s
 LEFT JOIN users u ON u.id = s."user"
 LEFT JOIN admins a ON a.id = s.admin
@@ -195,6 +195,18 @@ WHERE s.id_hash = {}
 """
 
 
+# The account's version (app/migrations/roster_2026_12_08…): a column of clients on SQLite, a
+# table of its own on PostgreSQL, where an account never changed since has no row: 0.
+_PAGE_CLIENT_VERSION = {
+    True: "(SELECT version FROM clients pc WHERE pc.id = {})",
+    False: "COALESCE((SELECT version FROM client_versions pc WHERE pc.client = {}), 0)",
+}
+
+
+def _viewer_sql() -> str:
+    return _VIEWER_SQL.replace("{page_client_version}", _PAGE_CLIENT_VERSION[db.is_sqlite()])
+
+
 async def load_viewer(session_cookie: str | None, page_client: int | None = None) -> Viewer:
     """One query: the session, its user or admin, and the current account only if the user's
     grant still exists (rule 8: removed access is gone on the very next request); and the
@@ -202,7 +214,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
     if not session_cookie:
         return Viewer()
     rows = await Session.raw(
-        _VIEWER_SQL,
+        _viewer_sql(),
         DISABLE_CLIENT_USER_MANAGEMENT,
         REQUIRE_STAFF_TWO_FACTOR,
         REQUIRE_VERIFIED_EMAIL,

@@ -1,4 +1,5 @@
-"""clients.version (issue #13): a number that every change to what an account's Users tab shows
+"""An account's version (issue #13; clients.version on SQLite, client_versions on PostgreSQL): a
+number that every change to what an account's Users tab shows
 replaces, in the same transaction, so that a process may keep the tab's rendered lists and
 know, from one column read with the request's session, whether they are still current
 (app.access.section_cache). Triggers bump it, so no writer can forget: a grant or an invite of
@@ -9,7 +10,9 @@ Each new version is a random 63-bit number, not the old one plus one: an account
 repeat, even when its id is used again (tables emptied between tests, a restored backup), so a
 kept rendering can never pass for another state's.
 
-Raw SQL per engine (SQLite triggers; PostgreSQL trigger functions)."""
+Raw SQL per engine. SQLite (one writer at a time, no deadlock possible) bumps clients.version as
+each change is made; PostgreSQL bumps client_versions when the transaction commits (see
+POSTGRES)."""
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
@@ -60,52 +63,76 @@ SQLITE = [
     f"WHEN OLD.version = NEW.version BEGIN {BUMP} = NEW.id; END",
 ]
 
+# PostgreSQL: a table of its own, bumped when the transaction commits (deferred constraint
+# triggers). Bumping clients.version as the change is made, as on SQLite, deadlocked (make owner
+# vs remove vs a login, in the soak run): services lock the account's row first and then its
+# grants, while a login or the mail worker changes a grant or an email first, and the trigger
+# then wanted the account's row. client_versions has no foreign key (whose check would take a
+# lock on clients) and is only ever written at commit, by these triggers, in client order.
 POSTGRES = [
-    "ALTER TABLE clients ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL "
-    f"DEFAULT {POSTGRES_RANDOM}",
-    f"""CREATE OR REPLACE FUNCTION roster_bump_by_client() RETURNS trigger LANGUAGE plpgsql AS $$
+    "CREATE TABLE IF NOT EXISTS client_versions "
+    "(client INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+    f"INSERT INTO client_versions (client, version) SELECT id, {POSTGRES_RANDOM} FROM clients "
+    "ON CONFLICT (client) DO NOTHING",
+    f"""CREATE OR REPLACE FUNCTION roster_bump(ids integer[]) RETURNS void LANGUAGE sql AS $$
+INSERT INTO client_versions (client, version)
+SELECT c, {POSTGRES_RANDOM}
+FROM (SELECT DISTINCT c FROM unnest(ids) AS c WHERE c IS NOT NULL) AS wanted
+ORDER BY c
+ON CONFLICT (client) DO UPDATE SET version = EXCLUDED.version
+$$""",
+    """CREATE OR REPLACE FUNCTION roster_bump_by_client() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' THEN {PG_BUMP} = NEW.client;
-  ELSIF TG_OP = 'DELETE' THEN {PG_BUMP} = OLD.client;
-  ELSE {PG_BUMP} IN (OLD.client, NEW.client);
+  IF TG_OP = 'INSERT' THEN PERFORM roster_bump(ARRAY[NEW.client]);
+  ELSIF TG_OP = 'DELETE' THEN PERFORM roster_bump(ARRAY[OLD.client]);
+  ELSE PERFORM roster_bump(ARRAY[OLD.client, NEW.client]);
   END IF;
   RETURN NULL;
 END $$""",
-    f"""CREATE OR REPLACE FUNCTION roster_bump_by_invitation() RETURNS trigger
+    """CREATE OR REPLACE FUNCTION roster_bump_by_invitation() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  wanted integer[];
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    {PG_BUMP} = (SELECT client FROM invitations WHERE id = NEW.invitation);
+    wanted := ARRAY[NEW.invitation];
   ELSIF TG_OP = 'DELETE' THEN
-    {PG_BUMP} = (SELECT client FROM invitations WHERE id = OLD.invitation);
+    wanted := ARRAY[OLD.invitation];
   ELSIF (OLD.status, OLD.last_error, OLD.invitation)
       IS DISTINCT FROM (NEW.status, NEW.last_error, NEW.invitation) THEN
-    {PG_BUMP} IN (SELECT client FROM invitations WHERE id IN (OLD.invitation, NEW.invitation));
+    wanted := ARRAY[OLD.invitation, NEW.invitation];
+  ELSE
+    RETURN NULL;
   END IF;
+  PERFORM roster_bump(ARRAY(SELECT client FROM invitations WHERE id = ANY(wanted)));
   RETURN NULL;
 END $$""",
-    f"""CREATE OR REPLACE FUNCTION roster_bump_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION roster_bump_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  {PG_BUMP} IN (SELECT client FROM grants WHERE "user" = NEW.id);
+  PERFORM roster_bump(ARRAY(SELECT client FROM grants WHERE "user" = NEW.id));
   RETURN NULL;
 END $$""",
-    f"""CREATE OR REPLACE FUNCTION roster_bump_client() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE OR REPLACE FUNCTION roster_bump_client() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  NEW.version := {POSTGRES_RANDOM};
-  RETURN NEW;
+  PERFORM roster_bump(ARRAY[NEW.id]);
+  RETURN NULL;
 END $$""",
-    "CREATE TRIGGER grants_bump AFTER INSERT OR UPDATE OR DELETE ON grants "
-    "FOR EACH ROW EXECUTE FUNCTION roster_bump_by_client()",
-    "CREATE TRIGGER invitations_bump AFTER INSERT OR UPDATE OR DELETE ON invitations "
-    "FOR EACH ROW EXECUTE FUNCTION roster_bump_by_client()",
-    "CREATE TRIGGER outbound_emails_bump AFTER INSERT OR UPDATE OR DELETE ON outbound_emails "
-    "FOR EACH ROW EXECUTE FUNCTION roster_bump_by_invitation()",
-    f"CREATE TRIGGER users_bump AFTER UPDATE OF {USER_COLUMNS} ON users FOR EACH ROW "
+    *(
+        f"CREATE CONSTRAINT TRIGGER {table}_bump AFTER INSERT OR UPDATE OR DELETE ON {table} "
+        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {function}()"
+        for table, function in (
+            ("grants", "roster_bump_by_client"),
+            ("invitations", "roster_bump_by_client"),
+            ("outbound_emails", "roster_bump_by_invitation"),
+        )
+    ),
+    f"CREATE CONSTRAINT TRIGGER users_bump AFTER UPDATE OF {USER_COLUMNS} ON users "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
     f"WHEN (({', '.join('OLD.' + c for c in USER_COLUMNS.split(', '))}) IS DISTINCT FROM "
     f"({', '.join('NEW.' + c for c in USER_COLUMNS.split(', '))})) "
     "EXECUTE FUNCTION roster_bump_by_user()",
-    "CREATE TRIGGER clients_bump BEFORE UPDATE ON clients FOR EACH ROW "
-    "WHEN (OLD.version = NEW.version) EXECUTE FUNCTION roster_bump_client()",
+    "CREATE CONSTRAINT TRIGGER clients_bump AFTER INSERT OR UPDATE ON clients "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION roster_bump_client()",
 ]
 
 TRIGGERS = {
@@ -138,7 +165,8 @@ DROP_POSTGRES = [
             "roster_bump_client",
         )
     ),  # fmt: skip
-    "ALTER TABLE clients DROP COLUMN IF EXISTS version",
+    "DROP FUNCTION IF EXISTS roster_bump(integer[])",
+    "DROP TABLE IF EXISTS client_versions",
 ]
 
 
