@@ -131,8 +131,10 @@ def create_app(
     return app
 
 
-def reject_impossible_ids(request: Request) -> None:
-    """An id outside the columns' range names nothing: 404, before any query sees it."""
+async def reject_impossible_ids(request: Request) -> None:
+    """An id outside the columns' range names nothing: 404, before any query sees it. Async so
+    that Litestar calls it in the event loop: a plain function would go to a thread, a hop per
+    request (about a tenth of a Users tab's CPU)."""
     ids = [v for v in request.path_params.values() if isinstance(v, int)]
     ids += [
         int(v)

@@ -378,6 +378,34 @@ def fig_first_load(base_url: str, cookie_header: str, path: str) -> dict:
     }
 
 
+def start_profile(pid: int, directory: Path, seconds: float, *, gil: bool) -> subprocess.Popen:
+    """py-spy recording `pid` for the run's length (collapsed stacks: one line per stack with its
+    sample count), started beside the load; bench/profile_top.py summarises the file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    out = directory / f"profile-{pid}-{time.strftime('%H%M%S')}.txt"
+    spy = Path(sys.executable).parent / "py-spy"
+    say(f"  py-spy -> {out}")
+    return subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(max(1, round(seconds))),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def fig_throughput(server: Server, staff: Session, client_id: int, cfg: dict, workdir: Path):
     path = f"/admin/clients/{client_id}/users"
     captured = staff.get(path)
@@ -410,11 +438,18 @@ def fig_throughput(server: Server, staff: Session, client_id: int, cfg: dict, wo
             order = ["app", "bare"] if rep % 2 == 0 else ["bare", "app"]
             for name in order:
                 pid, url, headers = targets[name]
+                spy = None
+                if cfg.get("profile_dir") and name == "app" and rep == 0:
+                    spy = start_profile(
+                        pid, Path(cfg["profile_dir"]), cfg["seconds"], gil=cfg["profile_gil"]
+                    )
                 before = cpu_seconds(pid)
                 result = load.run(
                     url, connections=cfg["connections"], seconds=cfg["seconds"], headers=headers
                 )
                 used = cpu_seconds(pid) - before
+                if spy is not None:
+                    spy.wait(60)
                 result["cpu_ms_per_request"] = (
                     round(used / result["requests"] * 1000, 3) if result["requests"] else None
                 )
@@ -642,8 +677,14 @@ def roster(env: dict, *args: str) -> str:
     ).stdout
 
 
+ONLY: set | None = None
+
+
 def guarded(results: dict, name: str, fn, *args):
-    """Runs one figure; an error is recorded, not raised, so the others still run."""
+    """Runs one figure; an error is recorded, not raised, so the others still run. With --only,
+    a figure not named is skipped."""
+    if ONLY is not None and name not in ONLY:
+        return
     say(f"{name} …")
     started = time.monotonic()
     try:
@@ -712,7 +753,7 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 finally:
                     server.stop()
                 guarded(results, "rss", fig_rss, server_env, workdir, summary, cfg)
-                if engine == "postgresql":
+                if engine == "postgresql" and (ONLY is None or "scale" in ONLY):
                     from bench import scale
 
                     scale.run_figures(results, server_env, workdir, summary, cfg, guarded)
@@ -877,6 +918,23 @@ def main() -> int:
     p.add_argument("--engines", default="sqlite,postgresql")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "latest.json")
     p.add_argument("--show", type=Path, help="print the table of an earlier JSON; run nothing")
+    p.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: only the thread holding the GIL is sampled (Python's own CPU, "
+        "without time blocked in system calls such as socket writes)",
+    )
+    p.add_argument(
+        "--only",
+        help="run only these figures (comma-separated: statements, big_account, first_load, "
+        "throughput, search, invite_mail, rss, scale), e.g. --only throughput",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="with throughput: py-spy (the venv's) records the app server during its first "
+        "measured run into this directory (collapsed stacks, text)",
+    )
     args = p.parse_args()
     if args.show:
         print(table(json.loads(args.show.read_text())))
@@ -885,6 +943,9 @@ def main() -> int:
 
     profile = "quick" if args.quick else "full"
     cfg = {**PROFILES[profile], **scale.PROFILES[profile], "connections": args.connections}
+    cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
+    cfg["profile_dir"] = str(args.profile) if args.profile else None
+    cfg["profile_gil"] = args.profile_gil
     for key in ("users", "reps", "seconds"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
@@ -906,6 +967,8 @@ def main() -> int:
         why = scale.NO_URL if not args.postgres else "--engines without postgresql"
         results["postgres_only_note"] = scale.NOT_MEASURED.format(why=why)
         say(results["postgres_only_note"])
+    global ONLY
+    ONLY = cfg["only"]
     for engine in engines:
         started = time.monotonic()
         results["engines"][engine] = run_engine(engine, args.postgres, cfg)

@@ -151,6 +151,9 @@ async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
 # The account and (a page of) its people, in one statement. The LEFT JOIN keeps the account's row
 # when no grant matches; the owner comes first, then grants in the order they were given, which
 # is also the key-set order of the pages after the first.
+# The account's id is given inside the parenthesised join as well: without it SQLite builds that
+# join for every grant of every account before picking this account's (a scan of grants, most of
+# a Users tab's SQL time); with it, it reads this account's grants by grants_client_idx.
 _ACCOUNT_PEOPLE_SQL = """
 SELECT c.id AS client_id, c.company_name AS company_name, c.first_name AS client_first_name,
   c.last_name AS client_last_name, c.email AS client_email, c.status AS status, c.owner AS owner,
@@ -162,7 +165,7 @@ SELECT c.id AS client_id, c.company_name AS company_name, c.first_name AS client
   u.last_login_hostname AS last_login_hostname,
   CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END AS email_verified
 FROM clients c
-LEFT JOIN (grants g JOIN users u ON u.id = g."user") ON g.client = c.id"""
+LEFT JOIN (grants g JOIN users u ON u.id = g."user" AND g.client = {}) ON g.client = c.id"""
 
 PEOPLE_PAGE = 25
 
@@ -202,7 +205,7 @@ async def account_people(
     if not db.valid_id(client_id):
         raise NotFound("No such client account.")
     db.check_page_cursor(after)
-    sql = search.Sql().add(_ACCOUNT_PEOPLE_SQL)
+    sql = search.Sql().add(_ACCOUNT_PEOPLE_SQL, client_id)
     if user_id is not None:
         sql.add(' AND g."user" = {}', user_id)
     wanted = search.parse(query)  # the same reading of a query as Manage Users

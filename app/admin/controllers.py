@@ -17,7 +17,17 @@ from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
 from app.web.guards import admin_allows, admin_permission, admin_required
 from app.web.middleware import viewer_of
-from app.web.render import flash, redirect, render, trigger, wants_fragment
+from app.web.render import (
+    csrf_token,
+    flash,
+    has_flashes,
+    html_response,
+    redirect,
+    render,
+    render_html,
+    trigger,
+    wants_fragment,
+)
 
 PAGE_SIZE = 25
 
@@ -88,9 +98,11 @@ async def users_tab(
 ) -> Response:
     """The Users tab; with `part` (people or invites), only that list: a search or a page."""
     part = views.part_asked(request, part)
-    section = await views.section_context(
+    can_manage = admin_allows(request, MANAGE_USERS)
+    kept = await views.kept_section(
         client_id,
-        can_manage=admin_allows(request, MANAGE_USERS),
+        viewer_of(request).page_client_version,
+        can_manage=can_manage,
         query=q,
         after=after,
         invites_after=invites_after,
@@ -98,18 +110,32 @@ async def users_tab(
         **section_options(client_id),
     )
     if part:
-        return render(request, views.SECTION, section, block=part)
+        return html_response(request, kept.body)
+    # The page around the section depends on the section, the staff member (the admin bar),
+    # the CSRF token and the notice: kept with the section when no message is to be shown.
+    viewer = viewer_of(request)
+    page_key = None
+    if viewer.admin is not None and viewer.user is None and not has_flashes(request):
+        page_key = (tuple(viewer.admin.items()), csrf_token(request), notice, request.url.path)
+        html = kept.page(page_key)
+        if html is not None:
+            return html_response(request, html)
     context = {
-        "client_name": section["account_name"],
+        "client": kept.client,
+        "client_name": kept.account_name,
+        "can_manage": can_manage,
+        "section_html": kept.html,
         "form": {},
         "errors": {},
         "matches": [],
         "new_email": None,
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
-        **section,
     }
-    return render(request, "admin/clients/users.html", context)
+    body = render_html(request, "admin/clients/users.html", context).encode()
+    if page_key is not None:
+        kept.keep_page(page_key, body, views.SECTION_CACHE)
+    return html_response(request, body)
 
 
 @post("/admin/clients/{client_id:int}/status", guards=[admin_permission(MANAGE_USERS)])

@@ -81,6 +81,10 @@ class Viewer(msgspec.Struct):
     # Staff who must enrol in two-factor authentication (the setting is on, they have none):
     # the admin area shows them nothing but /admin/security until they do.
     must_enrol_two_factor: bool = False
+    # clients.version of the account the request's path names (/admin/clients/<id>/...), read
+    # with the session: whether a kept rendering of its Users tab is current (None: no such
+    # account, or the path names none).
+    page_client_version: int | None = None
 
     @property
     def manages_users(self) -> bool:
@@ -180,7 +184,8 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        (SELECT value FROM settings WHERE key = {}) AS staff_two_factor_required,
        (SELECT value FROM settings WHERE key = {}) AS verified_email_required,
        (SELECT COUNT(*) FROM two_factor t WHERE t.admin = s.admin AND t.secret IS NOT NULL)
-           AS admin_two_factor
+           AS admin_two_factor,
+       {page_client_version} AS page_client_version
 FROM sessions s
 LEFT JOIN users u ON u.id = s."user"
 LEFT JOIN admins a ON a.id = s.admin
@@ -190,16 +195,30 @@ WHERE s.id_hash = {}
 """
 
 
-async def load_viewer(session_cookie: str | None) -> Viewer:
+# The account's version (app/migrations/roster_2026_12_08…): a column of clients on SQLite, a
+# table of its own on PostgreSQL, where an account never changed since has no row: 0.
+_PAGE_CLIENT_VERSION = {
+    True: "(SELECT version FROM clients pc WHERE pc.id = {})",
+    False: "COALESCE((SELECT version FROM client_versions pc WHERE pc.client = {}), 0)",
+}
+
+
+def _viewer_sql() -> str:
+    return _VIEWER_SQL.replace("{page_client_version}", _PAGE_CLIENT_VERSION[db.is_sqlite()])
+
+
+async def load_viewer(session_cookie: str | None, page_client: int | None = None) -> Viewer:
     """One query: the session, its user or admin, and the current account only if the user's
-    grant still exists (rule 8: removed access is gone on the very next request)."""
+    grant still exists (rule 8: removed access is gone on the very next request); and the
+    version of `page_client`, the account the page is about, if any."""
     if not session_cookie:
         return Viewer()
     rows = await Session.raw(
-        _VIEWER_SQL,
+        _viewer_sql(),
         DISABLE_CLIENT_USER_MANAGEMENT,
         REQUIRE_STAFF_TWO_FACTOR,
         REQUIRE_VERIFIED_EMAIL,
+        page_client,
         token_hash(session_cookie),
     )
     if not rows:
@@ -219,6 +238,7 @@ async def load_viewer(session_cookie: str | None) -> Viewer:
         account_count=row["account_count"] or 0,
         user_management_off=row["user_management_off"] == "true",
         verified_email_required=row["verified_email_required"] == "true",
+        page_client_version=row["page_client_version"],
     )
     if row["user_id"] is not None:
         viewer.user = {

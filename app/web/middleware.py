@@ -1,9 +1,11 @@
 """ASGI middleware: security headers on every response; the viewer loaded from the session."""
 
+import re
 from http.cookies import SimpleCookie
 
 from litestar.datastructures import MutableScopeHeaders
 
+from app import db
 from app.auth.services import Viewer, load_viewer
 
 SESSION_COOKIE = "roster_session"
@@ -104,12 +106,24 @@ async def send_to_enrolment(scope, send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
+# The account an admin page is about: its version is read with the session (section_cache).
+_PAGE_CLIENT = re.compile(r"/admin/clients/([1-9][0-9]{0,9})/users\Z")
+
+
+def page_client_id(path: str) -> int | None:
+    match = _PAGE_CLIENT.match(path)
+    if match is None:
+        return None
+    client_id = int(match.group(1))
+    return client_id if db.valid_id(client_id) else None
+
+
 def viewer_loader(app):
     """Loads the viewer once per request (static files excepted) into scope state."""
 
     async def middleware(scope, receive, send):
         if scope["type"] == "http" and not scope["path"].startswith("/static/"):
-            viewer = await load_viewer(session_cookie_value(scope))
+            viewer = await load_viewer(session_cookie_value(scope), page_client_id(scope["path"]))
             viewer.ip = scope["client"][0] if scope.get("client") else ""
             scope.setdefault("state", {})["viewer"] = viewer
             if kept_from_admin_area(viewer, scope["path"]):

@@ -161,6 +161,10 @@ def flash(request: Request, text: str, kind: str = "success", *, undo: dict | No
     request.scope.setdefault("state", {}).setdefault("flashes", []).append(message)
 
 
+def has_flashes(request: Request) -> bool:
+    return bool(request.scope.get("state", {}).get("flashes"))
+
+
 def trigger(request: Request, event: str, detail: object = None) -> None:
     """A client-side event sent with the response (HX-Trigger), fired after the swap."""
     request.scope.setdefault("state", {}).setdefault("triggers", {})[event] = detail
@@ -185,6 +189,14 @@ def render(
     headers: dict | None = None,
 ) -> Response:
     """The whole page, or only `block` of it (for htmx swaps of that part)."""
+    html = render_html(request, template, context, block=block)
+    return html_response(request, html, status=status, headers=headers)
+
+
+def render_html(
+    request: Request, template: str, context: dict | None = None, *, block: str | None = None
+) -> str:
+    """What render() answers, as text."""
     ctx = {
         "request": request,
         "viewer": viewer_of(request),
@@ -193,9 +205,23 @@ def render(
         "now": clock.now(),
         **(context or {}),
     }
-    extra = trigger_header(request, ctx["flashes"]) if wants_fragment(request) else {}
     tmpl = templates.get_template(template)
-    html = "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
+    return "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
+
+
+def render_block(template: str, block: str, context: dict) -> Markup:
+    """One block of a template as HTML, from `context` alone (no request): for what is kept
+    and shown again (app.access.views' section cache)."""
+    tmpl = templates.get_template(template)
+    return Markup("".join(tmpl.blocks[block](tmpl.new_context(context))))
+
+
+def html_response(
+    request: Request, html: str | bytes, *, status: int = 200, headers: dict | None = None
+) -> Response:
+    """HTML already rendered, with what render() adds: Vary, and a fragment's HX-Trigger."""
+    flashes = request.scope.get("state", {}).get("flashes", [])
+    extra = trigger_header(request, flashes) if wants_fragment(request) else {}
     return Response(
         html,
         status_code=status,

@@ -222,7 +222,7 @@ async def test_an_error_on_an_invite_route_keeps_the_token_out_of_the_logs(http,
 async def test_an_unreachable_database_is_a_503_page_and_an_htmx_message(http, monkeypatch):
     from app.web import middleware
 
-    async def refused(_cookie):
+    async def refused(*_args):  # the session cookie, the page's account
         raise ConnectionRefusedError(111, "Connect call failed")
 
     monkeypatch.setattr(middleware, "load_viewer", refused)

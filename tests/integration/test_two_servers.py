@@ -19,7 +19,7 @@ import pytest
 
 from soak.servers import running_servers
 from tests.factories import ADMIN, PASSWORD, make_client, make_user, unique_email
-from tests.integration.conftest import Browser
+from tests.integration.conftest import Browser, page
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("ROSTER_TEST_ENGINE", "sqlite") != "postgres",
@@ -306,3 +306,35 @@ async def test_ten_concurrent_accepts_give_one_grant(servers, browser):
     winner = [r for r in responses if r.status_code == 303][0]
     assert winner.headers["location"] == "/account?welcome=1"
     await assert_invariants()
+
+
+async def test_a_users_tab_kept_by_one_server_shows_what_the_other_changed(servers, browser):
+    """Server A keeps the rendered Users tab (issue #13); changes made through server B show on
+    A's very next render: the account's version is read from the database with the session."""
+    staff_a = await staff_on(browser(servers[0]), "ada@example.com")
+    staff_b = await staff_on(browser(servers[1]), "bob@example.com")
+    client_id, _ = await make_client("Kept Across")
+    member = await member_of(client_id, "Kim")
+    url = f"/admin/clients/{client_id}/users"
+
+    async def section_on_a() -> str:
+        response = await staff_a.get(url)
+        assert response.status_code == 200
+        return str(page(response).select_one("#account-users"))
+
+    for _ in range(2):  # the second render comes from A's cache
+        assert "Invoices" not in await section_on_a()
+    saved = await staff_b.post(
+        f"{url}/{member['id']}/permissions", {"permissions": ["tickets", "invoices"]}
+    )
+    no_server_errors(saved)
+    assert "Invoices" in await section_on_a()
+    invited = await staff_b.post(
+        f"/admin/clients/{client_id}/associate",
+        {"user_id": "new", "new_email": "across@example.com", "permissions": ["tickets"]},
+    )
+    no_server_errors(invited)
+    assert "across@example.com" in await section_on_a()
+    removed = await staff_b.post(f"{url}/{member['id']}/remove")
+    no_server_errors(removed)
+    assert f"user-{member['id']}" not in await section_on_a()
