@@ -678,12 +678,18 @@ def roster(env: dict, *args: str) -> str:
 
 
 ONLY: set | None = None
+SCALE_FIGURES = {"live_latency", "workers"}  # bench/scale.py's; "scale" names both
+
+
+def wanted(name: str) -> bool:
+    """Whether --only (if given) names this figure."""
+    return ONLY is None or name in ONLY or (name in SCALE_FIGURES and "scale" in ONLY)
 
 
 def guarded(results: dict, name: str, fn, *args):
     """Runs one figure; an error is recorded, not raised, so the others still run. With --only,
     a figure not named is skipped."""
-    if ONLY is not None and name not in ONLY:
+    if not wanted(name):
         return
     say(f"{name} …")
     started = time.monotonic()
@@ -753,7 +759,7 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 finally:
                     server.stop()
                 guarded(results, "rss", fig_rss, server_env, workdir, summary, cfg)
-                if engine == "postgresql" and (ONLY is None or "scale" in ONLY):
+                if engine == "postgresql" and any(wanted(f) for f in SCALE_FIGURES):
                     from bench import scale
 
                     scale.run_figures(results, server_env, workdir, summary, cfg, guarded)
@@ -927,7 +933,8 @@ def main() -> int:
     p.add_argument(
         "--only",
         help="run only these figures (comma-separated: statements, big_account, first_load, "
-        "throughput, search, invite_mail, rss, scale), e.g. --only throughput",
+        "throughput, search, invite_mail, rss, live_latency, workers; scale: the last two), "
+        "e.g. --only throughput",
     )
     p.add_argument(
         "--profile",
