@@ -154,13 +154,13 @@ async def register_user(
     return await registering(ip, register)
 
 
-async def users_shown_changed(user_id: int) -> None:
-    """A user's name or email changed: the live lists of every account they reach show it, and
-    the clients list shows the owners'."""
-    reached = await Grant.select(Grant.client).where(Grant.user == user_id)
+async def users_shown_changed(user_id: int, reached: list[int]) -> None:
+    """A user's name or email changed: the live lists of every account they reach (`reached`)
+    show it, and the clients list shows the owners'."""
     owns = await Client.exists().where(Client.owner == user_id)
     await changed(
-        *(live.account(g["client"], live.PEOPLE) for g in reached), live.CLIENTS if owns else ""
+        *(live.account(client_id, live.PEOPLE) for client_id in reached),
+        live.CLIENTS if owns else "",
     )
 
 
@@ -188,16 +188,6 @@ async def update_user(
                     User.language: language,
                 }
             ).where(User.id == user_id)
-            if key != before["email_key"]:
-                # Invitations to the new address, in accounts the user already reaches, are moot.
-                reached = await Grant.select(Grant.client).where(Grant.user == user_id)
-                await close_invitations_of(
-                    {**before, "email_key": key}, [g["client"] for g in reached]
-                )
-                after = {**before, "first_name": first, "last_name": last}
-                await verification.address_changed(
-                    before, {**after, "email": email, "email_key": key}, actor=actor
-                )
             changes = [
                 f"{label}: {before[col]!r} -> {new!r}"
                 for label, col, new in (
@@ -209,7 +199,19 @@ async def update_user(
                 if before[col] != new
             ]
             if changes:
-                await users_shown_changed(user_id)
+                reached = [
+                    g["client"]
+                    for g in await Grant.select(Grant.client).where(Grant.user == user_id)
+                ]
+                if key != before["email_key"]:
+                    # Invitations to the new address, in accounts the user already reaches, are
+                    # moot.
+                    await close_invitations_of({**before, "email_key": key}, reached)
+                    after = {**before, "first_name": first, "last_name": last}
+                    await verification.address_changed(
+                        before, {**after, "email": email, "email_key": key}, actor=actor
+                    )
+                await users_shown_changed(user_id, reached)
                 await record(
                     actor,
                     "user.updated",
