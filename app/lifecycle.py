@@ -8,8 +8,10 @@ _when_draining: list[Callable[[], None]] = []
 
 
 def when_draining(callback: Callable[[], None]) -> None:
-    """Calls `callback` (no arguments, on the event loop's thread) when the shutdown begins."""
-    _when_draining.append(callback)
+    """Calls `callback` (no arguments, on the event loop's thread) when the shutdown begins; once,
+    however often it is registered (each app's startup registers its own again)."""
+    if callback not in _when_draining:
+        _when_draining.append(callback)
 
 
 def start_draining() -> None:
