@@ -81,3 +81,39 @@ async def test_the_listener_hears_notify_and_tells_everyone_after_a_lost_connect
             await talker.close()
             stop.set()
             await listener
+
+
+async def test_a_rename_tells_every_account_the_user_reaches_and_the_clients_list(monkeypatch):
+    from app.access.services import grant_access
+    from app.users import services as users
+
+    first, owner = await make_client(company="Renamed Owner's")
+    second, _ = await make_client(company="Where They Also Work")
+    await grant_access(second, owner["id"], ["tickets"], actor=ADMIN)
+    told: list[str] = []
+
+    async def record_news(*news):
+        told.extend(" ".join(news).split())
+
+    monkeypatch.setattr(users, "changed", record_news)
+    await users.update_user(
+        owner["id"],
+        first_name="Renata",
+        last_name=owner["last_name"],
+        email=owner["email"],
+        language=owner["language"],
+        actor=ADMIN,
+    )
+    assert sorted(told) == sorted(
+        [live.account(first, live.PEOPLE), live.account(second, live.PEOPLE), live.CLIENTS]
+    )
+    told.clear()
+    await users.update_user(  # nothing changes: nobody is told
+        owner["id"],
+        first_name="Renata",
+        last_name=owner["last_name"],
+        email=owner["email"],
+        language=owner["language"],
+        actor=ADMIN,
+    )
+    assert told == []
