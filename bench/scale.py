@@ -50,7 +50,6 @@ import os
 import random
 import re
 import resource
-import secrets
 import shutil
 import statistics
 import sys
@@ -68,6 +67,7 @@ from bench.suite import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
     REPO,
+    bench_env,
     cpu_seconds,
     percentile,
     revision,
@@ -997,17 +997,7 @@ def main() -> int:
     started = time.monotonic()
     try:
         with scratch_database("postgresql", args.postgres, workdir) as (url, _name):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")}
-            env.update(
-                {
-                    "ROSTER_DATABASE_URL": url,
-                    "ROSTER_SECRET_KEY": secrets.token_urlsafe(32),
-                    "ROSTER_ENV": "production",
-                    "ROSTER_BASE_URL": "http://127.0.0.1:8000",
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-                }
-            )
-            env.pop("PICCOLO_CONF", None)
+            env = bench_env(url)
             say(f"postgresql: migrate, {cfg['users']:,} users")
             roster(env, "migrate")
             summary = data.generate(url, cfg["users"])

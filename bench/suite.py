@@ -671,6 +671,23 @@ def fig_rss(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
 # One engine
 
 
+def bench_env(database_url: str) -> dict:
+    """The environment of the benchmarked `roster` processes: this one's without its ROSTER_*
+    variables, production mode on `database_url`, this checkout's code first."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")}
+    env.pop("PICCOLO_CONF", None)
+    env.update(
+        {
+            "ROSTER_DATABASE_URL": database_url,
+            "ROSTER_SECRET_KEY": secrets.token_urlsafe(32),
+            "ROSTER_ENV": "production",
+            "ROSTER_BASE_URL": "http://127.0.0.1:8000",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        }
+    )
+    return env
+
+
 def roster(env: dict, *args: str) -> str:
     return subprocess.run(
         [ROSTER, *args], env=env, cwd=REPO, check=True, capture_output=True, text=True, timeout=600
@@ -714,17 +731,7 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
     results: dict = {"revision_at_start": revision()}
     try:
         with scratch_database(engine, pg_server, workdir) as (url, db_name):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("ROSTER_")}
-            env.update(
-                {
-                    "ROSTER_DATABASE_URL": url,
-                    "ROSTER_SECRET_KEY": secrets.token_urlsafe(32),
-                    "ROSTER_ENV": "production",
-                    "ROSTER_BASE_URL": "http://127.0.0.1:8000",
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
-                }
-            )
-            env.pop("PICCOLO_CONF", None)
+            env = bench_env(url)
             say(f"{engine}: migrate, {cfg['users']:,} users")
             roster(env, "migrate")
             invite_accounts = math.ceil(cfg["invites"] / 45)
