@@ -4,8 +4,10 @@ import os
 import warnings
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.querystring import QueryString
 
 from app.config import db_pool_size
 from app.errors import NotFound
@@ -86,6 +88,26 @@ def after_commit(callback) -> None:
         callback()
     else:
         waiting.append(callback)
+
+
+@lru_cache(maxsize=32)
+def _compiled(sql: str, engine_type: str) -> str:
+    """`{}` placeholders as the engine's: ? on SQLite, $1, $2… on PostgreSQL."""
+    return QueryString(sql, *[None] * sql.count("{}")).compile_string(engine_type)[0]
+
+
+async def fetch_quick(sql: str, *args) -> list[dict]:
+    """A short read by key, outside any transaction, with `{}` placeholders: the viewer's, run
+    by every request. Without Piccolo's query building: on SQLite in the event loop's own
+    thread (app.sqlite_engine.read_inline), on PostgreSQL straight on a pooled connection."""
+    text = _compiled(sql, DB.engine_type)
+    if is_sqlite():
+        rows = DB.read_inline(text, args)
+        if rows is None:
+            rows = await DB._run_in_new_connection(text, list(args))
+        return rows
+    async with DB.pool.acquire() as connection:
+        return [dict(row) for row in await connection.fetch(text, *args)]
 
 
 def locked(select, strength: str = "UPDATE"):

@@ -1,8 +1,7 @@
 """The account-users section shared by the admin Users tab and the client User Management page:
 users with their permissions, pending invites, and the in-place actions on them."""
 
-from collections import OrderedDict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 from litestar import Request, Response
@@ -17,6 +16,7 @@ from app.invitations import services as invitations
 from app.permissions import ALL_KEYS
 from app.users.services import full_name
 from app.web.forms import read_form, read_list
+from app.web.kept import KeptCache
 from app.web.middleware import viewer_of
 from app.web.render import flash, render, render_block, wants_fragment
 
@@ -67,100 +67,37 @@ async def section_context(
 
 
 # The rendered section (or the one list a search or pager asks for), kept per process and
-# shown again while the account's version (clients.version, which triggers replace on every
-# change to what the section shows; read with the session, app.auth.services.load_viewer) is
-# the same: a hit runs one statement (the viewer's) and renders nothing of the section.
-# At most this many bytes of HTML kept per process (sections and the pages around them; a
-# Users tab of 25 users is about 25 KB as a section, 40 KB as a page), least recently used first
-# out; and at most SECTION_CACHE_ENTRIES sections.
+# shown again while the account's version (which triggers replace on every change to what the
+# section shows; read with the session, app.auth.services.load_viewer) is the same: a hit runs
+# one statement (the viewer's) and renders nothing of the section. At most this many bytes of
+# HTML kept per process (a Users tab of 25 users is about 25 KB as a section), least recently
+# used first out; and at most SECTION_CACHE_ENTRIES sections.
 SECTION_CACHE_BYTES = 16 * 1024 * 1024
 SECTION_CACHE_ENTRIES = 512
 # Relative times in the rows ("Invite Sent: 2 minutes ago", "expires in 6 days") and an invite
 # turning Expired depend on the clock, not on a change: an entry lasts at most this long, and
 # never past the moment one of its invites expires.
 SECTION_CACHE_TTL = timedelta(seconds=10)
-# Whole pages kept per section: one per staff member (and CSRF token) looking at it.
-PAGES_PER_SECTION = 4
 
-
-class SectionCache:
-    """A bounded LRU of rendered sections: key -> (valid until, value); each value's `size()`
-    (bytes) counts towards `max_bytes`, and a value that grows says so (`grew`)."""
-
-    def __init__(self, max_bytes: int, max_entries: int) -> None:
-        self.max_bytes = max_bytes
-        self.max_entries = max_entries
-        self.entries: OrderedDict = OrderedDict()
-        self.bytes = 0
-
-    def get(self, key, now):
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= now:
-            self._drop(key)
-            return None
-        self.entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, key, value, until) -> None:
-        if key in self.entries:
-            self._drop(key)
-        self.entries[key] = (until, value)
-        self.bytes += value.size()
-        self._trim()
-
-    def grew(self, by: int) -> None:
-        self.bytes += by
-        self._trim()
-
-    def _drop(self, key) -> None:
-        _, value = self.entries.pop(key)
-        self.bytes -= value.size()
-
-    def _trim(self) -> None:
-        while self.entries and (
-            self.bytes > self.max_bytes or len(self.entries) > self.max_entries
-        ):
-            self._drop(next(iter(self.entries)))
-
-    def clear(self) -> None:
-        self.entries.clear()
-        self.bytes = 0
-
-
-SECTION_CACHE = SectionCache(SECTION_CACHE_BYTES, SECTION_CACHE_ENTRIES)
+SECTION_CACHE = KeptCache(SECTION_CACHE_BYTES, SECTION_CACHE_ENTRIES)
 
 
 class KeptSection(msgspec.Struct):
     """What a page needs of a kept section: the account (its header) and the HTML, as sent
-    (UTF-8: encoding a page's text again was a tenth of a kept render); and whole pages around
-    it, rendered for a few viewers (keep_page), which go when it goes."""
+    (UTF-8: encoding a page's text again was a tenth of a kept render), and until when it is
+    true (a page around it is kept no longer: app.web.kept.keep_answer)."""
 
     client: dict
     account_name: str
     body: bytes
-    pages: dict = msgspec.field(default_factory=dict)
+    until: datetime
 
     @property
     def html(self) -> Markup:
         return Markup(self.body.decode())
 
     def size(self) -> int:
-        return len(self.body) + sum(len(page) for page in self.pages.values())
-
-    def page(self, key) -> bytes | None:
-        return self.pages.get(key)
-
-    def keep_page(self, key, body: bytes, cache: SectionCache | None = None) -> None:
-        """Keeps a page (PAGES_PER_SECTION at most, the oldest out); `cache`, the cache this
-        section is in, counts the bytes."""
-        before = self.size()
-        if key not in self.pages and len(self.pages) >= PAGES_PER_SECTION:
-            self.pages.pop(next(iter(self.pages)))
-        self.pages[key] = body
-        if cache is not None:
-            cache.grew(self.size() - before)
+        return len(self.body)
 
 
 async def kept_section(
@@ -194,16 +131,17 @@ async def kept_section(
         invites_after=invites_after,
         part=part,
     )
+    until = now + SECTION_CACHE_TTL
+    for invite in section["invites"]:
+        if invite["expires_at"] is not None and now < invite["expires_at"] < until:
+            until = invite["expires_at"]
     kept = KeptSection(
         section["client"],
         section["account_name"],
         render_block(SECTION, part or "section", section).encode(),
+        until,
     )
     if version is not None:
-        until = now + SECTION_CACHE_TTL
-        for invite in section["invites"]:
-            if invite["expires_at"] is not None and now < invite["expires_at"] < until:
-                until = invite["expires_at"]
         SECTION_CACHE.put(key, kept, until)
     return kept
 

@@ -15,16 +15,15 @@ from app.names import display_name
 from app.users.services import association_candidates, full_name
 from app.validation import clean_email, email_key, parse_id
 from app.web.forms import read_form, read_list
-from app.web.guards import admin_allows, admin_permission, admin_required
+from app.web.guards import admin_allows, admin_permission, admin_required, role_allows
+from app.web.kept import answered_again, keep_answer, varying_headers
 from app.web.middleware import viewer_of
 from app.web.render import (
-    csrf_token,
     flash,
     has_flashes,
     html_response,
     redirect,
     render,
-    render_html,
     trigger,
     wants_fragment,
 )
@@ -86,7 +85,34 @@ STATUS_NOTICES = {
 }
 
 
-@get("/admin/clients/{client_id:int}/users", guards=[admin_permission(VIEW_ACCOUNT_USERS)])
+def users_tab_key(scope) -> tuple | None:
+    """What a Users tab's answer depends on besides its account's version (read with the session):
+    the page asked for, the staff member (the admin bar), the request's cookies (the CSRF token it
+    carries) and htmx and encoding headers. None (not kept, not answered again) without a staff
+    session, a version, or the route's permission."""
+    viewer = scope.get("state", {}).get("viewer")
+    if (
+        viewer is None
+        or viewer.admin is None
+        or viewer.user is not None
+        or viewer.page_client_version is None
+        or not role_allows(viewer.admin, VIEW_ACCOUNT_USERS)
+    ):
+        return None
+    return (
+        scope["path"],
+        scope["query_string"],
+        viewer.page_client_version,
+        tuple(viewer.admin.items()),
+        varying_headers(scope),
+    )
+
+
+@get(
+    "/admin/clients/{client_id:int}/users",
+    guards=[admin_permission(VIEW_ACCOUNT_USERS)],
+    middleware=[answered_again(users_tab_key)],
+)
 async def users_tab(
     request: Request,
     client_id: FromPath[int],
@@ -96,34 +122,28 @@ async def users_tab(
     invites_after: FromQuery[int] = 0,
     part: FromQuery[str] = "",
 ) -> Response:
-    """The Users tab; with `part` (people or invites), only that list: a search or a page."""
+    """The Users tab; with `part` (people or invites), only that list: a search or a page.
+    Its answer is kept as long as its section (the next request with the same key is answered
+    before this handler)."""
     part = views.part_asked(request, part)
-    can_manage = admin_allows(request, MANAGE_USERS)
     kept = await views.kept_section(
         client_id,
         viewer_of(request).page_client_version,
-        can_manage=can_manage,
+        can_manage=admin_allows(request, MANAGE_USERS),
         query=q,
         after=after,
         invites_after=invites_after,
         part=part,
         **section_options(client_id),
     )
+    if not has_flashes(request):
+        keep_answer(request, kept.until)
     if part:
         return html_response(request, kept.body)
-    # The page around the section depends on the section, the staff member (the admin bar),
-    # the CSRF token and the notice: kept with the section when no message is to be shown.
-    viewer = viewer_of(request)
-    page_key = None
-    if viewer.admin is not None and viewer.user is None and not has_flashes(request):
-        page_key = (tuple(viewer.admin.items()), csrf_token(request), notice, request.url.path)
-        html = kept.page(page_key)
-        if html is not None:
-            return html_response(request, html)
     context = {
         "client": kept.client,
         "client_name": kept.account_name,
-        "can_manage": can_manage,
+        "can_manage": admin_allows(request, MANAGE_USERS),
         "section_html": kept.html,
         "form": {},
         "errors": {},
@@ -132,10 +152,7 @@ async def users_tab(
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
     }
-    body = render_html(request, "admin/clients/users.html", context).encode()
-    if page_key is not None:
-        kept.keep_page(page_key, body, views.SECTION_CACHE)
-    return html_response(request, body)
+    return render(request, "admin/clients/users.html", context)
 
 
 @post("/admin/clients/{client_id:int}/status", guards=[admin_permission(MANAGE_USERS)])

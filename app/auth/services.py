@@ -213,7 +213,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
     version of `page_client`, the account the page is about, if any."""
     if not session_cookie:
         return Viewer()
-    rows = await Session.raw(
+    rows = await db.fetch_quick(
         _viewer_sql(),
         DISABLE_CLIENT_USER_MANAGEMENT,
         REQUIRE_STAFF_TWO_FACTOR,

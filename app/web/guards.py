@@ -45,10 +45,14 @@ async def admin_required(connection, _handler=None) -> None:
         raise NotAuthorizedException("Log in as staff to continue.")
 
 
+def role_allows(admin: dict, key: str) -> bool:
+    """Whether a staff member's role holds this admin permission (SPEC §5.6)."""
+    return key in role_permissions(admin["role"])
+
+
 def admin_allows(connection, key: str) -> bool:
-    """Whether the staff member's role holds this admin permission (SPEC §5.6)."""
     admin = viewer_of(connection).admin
-    return admin is not None and key in role_permissions(admin["role"])
+    return admin is not None and role_allows(admin, key)
 
 
 def admin_permission(key: str):

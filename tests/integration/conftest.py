@@ -106,22 +106,28 @@ class _Counter:
 @pytest.fixture
 def count_queries(monkeypatch):
     """Counts the SQL statements run inside the `with` block (every Piccolo query, raw ones too,
-    goes through the engine's run_querystring), and keeps their text."""
+    goes through the engine's run_querystring; the viewer's through db.fetch_quick), and keeps
+    their text."""
     import contextlib
 
+    from app import db
     from piccolo_conf import DB
 
     engine_class = type(DB)
-    original = engine_class.run_querystring
     active: list[_Counter] = []
 
-    async def counting(self, *args, **kwargs):
-        for counter in active:
-            counter.n += 1
-            counter.statements.append(str(args[0]) if args else "")
-        return await original(self, *args, **kwargs)
+    def counted_call(original):
+        async def counting(*args, **kwargs):
+            for counter in active:
+                counter.n += 1
+                counter.statements.append(str(args[1] if original is run_querystring else args[0]))
+            return await original(*args, **kwargs)
 
-    monkeypatch.setattr(engine_class, "run_querystring", counting)
+        return counting
+
+    run_querystring = engine_class.run_querystring
+    monkeypatch.setattr(engine_class, "run_querystring", counted_call(run_querystring))
+    monkeypatch.setattr(db, "fetch_quick", counted_call(db.fetch_quick))
 
     @contextlib.contextmanager
     def counted():

@@ -11,6 +11,7 @@ from app.access import services as access
 from app.access import views
 from app.invitations import services as invitations
 from app.invitations.tables import Invitation
+from app.web.kept import KeptCache
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page
 
@@ -150,24 +151,21 @@ def test_the_cache_is_bounded_and_drops_the_least_recently_used():
     until = now + timedelta(seconds=10)
 
     def kept(size: int) -> views.KeptSection:
-        return views.KeptSection({}, "", b"x" * size)
+        return views.KeptSection({}, "", b"x" * size, until)
 
-    cache = views.SectionCache(max_bytes=300, max_entries=3)
-    a, b = kept(100), kept(100)
+    cache = KeptCache(max_bytes=300, max_entries=3)
+    a = kept(100)
     cache.put("a", a, until)
-    cache.put("b", b, until)
+    cache.put("b", kept(100), until)
     assert cache.get("a", now) is a  # a is now the most recent
     cache.put("c", kept(100), until)
     assert cache.bytes == 300 and len(cache.entries) == 3
-    a.keep_page("page", b"y" * 50, cache)  # a grows past the budget: the least recent goes
+    cache.put("d", kept(50), until)  # past the budget: the least recent goes
     assert cache.get("b", now) is None and cache.get("a", now) is a
     assert cache.bytes == 250
-    for n in range(4):
-        a.keep_page(n, b"z", cache)
-    assert len(a.pages) == views.PAGES_PER_SECTION
     assert cache.get("a", until) is None  # expired
-    assert cache.bytes == cache.get("c", now).size() == 100
-    many = views.SectionCache(max_bytes=10_000, max_entries=2)
+    assert cache.bytes == 150
+    many = KeptCache(max_bytes=10_000, max_entries=2)
     for n in range(5):
         many.put(n, kept(1), until)
     assert list(many.entries) == [3, 4] and many.bytes == 2

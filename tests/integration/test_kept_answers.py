@@ -1,0 +1,127 @@
+"""A Users tab's answer kept and sent again before Litestar's layers (app.web.kept, issue #13):
+the same bytes and headers for the same request, never for another request, staff member,
+session or encoding, and never past the route's permission or the account's next change."""
+
+import pytest
+
+from app.access import views
+from app.admin import services as admin_services
+from app.admin.tables import Admin
+from app.auth.tables import Session
+from app.invitations import services as invitations
+from tests.factories import ADMIN, make_client
+from tests.integration.conftest import page
+
+SECURITY = ("content-security-policy", "x-frame-options", "x-content-type-options")
+
+
+@pytest.fixture
+async def users_tab(admin_session):
+    client_id, _ = await make_client("Kept Answers Hosting")
+    await invitations.invite(client_id, "kept@example.com", ["quotes"], actor=ADMIN)
+    return f"/admin/clients/{client_id}/users"
+
+
+@pytest.fixture
+def renders(monkeypatch):
+    """How many times the Users tab's handler ran (it always asks for the section)."""
+    calls = []
+    kept_section = views.kept_section
+
+    async def counted(*args, **kwargs):
+        calls.append(kwargs.get("part", ""))
+        return await kept_section(*args, **kwargs)
+
+    monkeypatch.setattr(views, "kept_section", counted)
+    return calls
+
+
+def headers_of(response) -> dict:
+    return {k: v for k, v in response.headers.items() if k != "x-request-id"}
+
+
+async def test_a_kept_answer_is_sent_again_as_it_was(http, users_tab, renders):
+    first = await http.get(users_tab)
+    again = await http.get(users_tab)
+    assert first.status_code == again.status_code == 200
+    assert len(renders) == 1  # the second never reached the handler
+    assert again.content == first.content and "kept@example.com" in again.text
+    assert headers_of(again) == headers_of(first)
+    for name in SECURITY:
+        assert again.headers[name]
+    assert again.headers["cache-control"] == "no-store"  # a logged-in page
+    assert again.headers["x-request-id"] != first.headers["x-request-id"]
+    head = await http.client.head(users_tab)
+    assert head.status_code == 200 and head.content == b"" and len(renders) == 1
+    assert head.headers["content-length"] == first.headers["content-length"]
+    # A fragment (a live update, a search) is its own request and its own answer.
+    people = await http.get(users_tab, params={"part": "people"}, headers={"HX-Request": "true"})
+    assert "<html" not in people.text and renders == ["", "people"]
+    assert (
+        await http.get(users_tab, params={"part": "people"}, headers={"HX-Request": "true"})
+    ).content == people.content
+    assert renders == ["", "people"]
+
+
+async def test_each_encoding_has_its_own_answer(http, users_tab, renders):
+    brotli = await http.get(users_tab, headers={"Accept-Encoding": "br"})
+    assert brotli.headers["content-encoding"] == "br"
+    plain = await http.get(users_tab, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert len(renders) == 2
+    brotli_again = await http.get(users_tab, headers={"Accept-Encoding": "br"})
+    assert brotli_again.headers["content-encoding"] == "br" and len(renders) == 2
+    assert brotli_again.text == brotli.text == plain.text
+    assert "Accept-Encoding" in brotli_again.headers["vary"]
+
+
+async def test_a_change_to_the_account_is_shown_at_once(http, users_tab, renders):
+    await http.get(users_tab)
+    client_id = int(users_tab.split("/")[3])
+    await invitations.invite(client_id, "second@example.com", ["quotes"], actor=ADMIN)
+    assert "second@example.com" in (await http.get(users_tab)).text
+    assert len(renders) == 2
+
+
+async def test_another_csrf_token_or_staff_member_gets_its_own_answer(http, users_tab, renders):
+    first = await http.get(users_tab)
+    http.cookies.set("roster_csrf", "another-token", domain="testserver.local")
+    other = await http.get(users_tab)
+    assert len(renders) == 2
+    assert 'value="another-token"' in other.text or "another-token" in other.text
+    assert "another-token" not in first.text
+    # The staff member's name changes the page (its admin bar): not the kept answer.
+    await Admin.update({Admin.name: "Ada Renamed"}).where(Admin.email == "ada@example.com")
+    renamed = await http.get(users_tab)
+    assert len(renders) == 3 and "Ada Renamed" in renamed.text
+
+
+async def test_the_routes_permission_is_checked_on_every_answer(
+    http, users_tab, renders, monkeypatch
+):
+    assert (await http.get(users_tab)).status_code == 200
+    without = dict(admin_services.ROLES)
+    name, permissions = without["full"]
+    without["full"] = (name, permissions - {admin_services.VIEW_ACCOUNT_USERS})
+    monkeypatch.setattr(admin_services, "ROLES", without)
+    refused = await http.get(users_tab)
+    assert refused.status_code == 403 and "kept@example.com" not in refused.text
+
+
+async def test_an_ended_session_is_never_answered(http, users_tab, renders):
+    assert (await http.get(users_tab)).status_code == 200
+    await Session.delete(force=True)
+    gone = await http.get(users_tab)
+    assert gone.status_code in (303, 401) and "kept@example.com" not in gone.text
+
+
+async def test_an_answer_that_sets_a_cookie_is_not_kept(http, users_tab, renders):
+    """Without a CSRF cookie each answer sets a new one: sent again, two would share it."""
+    session = http.cookies.get("roster_session")
+    only_session = {"cookie": f"roster_session={session}"}
+    first = await http.client.get(users_tab, headers=only_session)
+    second = await http.client.get(users_tab, headers=only_session)
+    assert len(renders) == 2
+    tokens = [r.cookies.get("roster_csrf") for r in (first, second)]
+    assert all(tokens) and tokens[0] != tokens[1]
+    assert page(second).select_one("#account-users") is not None
