@@ -1,9 +1,8 @@
 """ASGI middleware: security headers on every response; the viewer loaded from the session."""
 
 import re
-from http.cookies import SimpleCookie
 
-from litestar.datastructures import MutableScopeHeaders
+from litestar._parsers import parse_cookie_string
 
 from app import db
 from app.auth.services import Viewer, load_viewer
@@ -28,24 +27,33 @@ SECURITY_HEADERS = {
 
 HSTS = "max-age=63072000; includeSubDomains"
 
+_SECURITY_LINES = tuple((name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items())
+_NO_STORE = (b"cache-control", b"no-store")
+_HSTS_LINE = (b"strict-transport-security", HSTS.encode())
+
 
 def security_headers(*, production: bool):
     """A `before_send` hook: it sees every response, including the router's own 404s. Pages
     shown to someone logged in are never stored (Back after Logout shows nothing private);
-    production adds HSTS."""
+    production adds HSTS. (Plain lists of byte pairs: the header classes cost 16 µs an answer.)"""
 
     async def add_security_headers(message, scope) -> None:
         if message["type"] != "http.response.start":
             return
-        headers = MutableScopeHeaders.from_message(message)
-        for name, value in SECURITY_HEADERS.items():
-            if name not in headers:  # a route may set a stricter one (the invite page)
-                headers[name] = value
         viewer = scope.get("state", {}).get("viewer")
-        if viewer is not None and viewer.session_id is not None:
-            headers["cache-control"] = "no-store"
+        logged_in = viewer is not None and viewer.session_id is not None
+        replaced = {b"cache-control"} if logged_in else set()
         if production:
-            headers["strict-transport-security"] = HSTS
+            replaced.add(_HSTS_LINE[0])
+        headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in replaced]
+        present = {name.lower() for name, _ in headers}
+        # A route may set a stricter one (the invite page).
+        headers += [line for line in _SECURITY_LINES if line[0] not in present]
+        if logged_in:
+            headers.append(_NO_STORE)
+        if production:
+            headers.append(_HSTS_LINE)
+        message["headers"] = headers
 
     return add_security_headers
 
@@ -70,15 +78,11 @@ def head_as_get(app):
 
 
 def session_cookie_value(scope) -> str | None:
+    """The session cookie, read as Litestar reads cookies (`request.cookies`: the CSRF
+    middleware's), with its parser's cache of recent Cookie headers."""
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            cookie = SimpleCookie()
-            try:
-                cookie.load(value.decode("latin-1"))
-            except Exception:
-                return None
-            if SESSION_COOKIE in cookie:
-                return cookie[SESSION_COOKIE].value
+            return parse_cookie_string(value.decode("latin-1")).get(SESSION_COOKIE) or None
     return None
 
 
