@@ -5,7 +5,8 @@ statements) on the scratch database named by ROSTER_DATABASE_URL, set by bench/s
 gets no hook of its own; this process counts around it:
 
 - piccolo: calls of the engine's run_querystring (every Piccolo query, raw ones too; not the
-  BEGIN/COMMIT of transactions), as tests/integration/conftest.py `count_queries` does;
+  BEGIN/COMMIT of transactions, nor the viewer's read, which app.db.fetch_quick runs without
+  Piccolo: the counts below see it);
 - sqlite (SQLite): statements the SQLite library ran, from sqlite3's trace callback on every
   connection opened (PRAGMAs, BEGIN and COMMIT included), and the connections opened;
 - wire (PostgreSQL): round trips asyncpg made (execute, fetch, fetchrow, fetchval, executemany,

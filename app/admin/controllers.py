@@ -126,10 +126,11 @@ async def users_tab(
     Its answer is kept as long as its section (the next request with the same key is answered
     before this handler)."""
     part = views.part_asked(request, part)
+    can_manage = admin_allows(request, MANAGE_USERS)
     kept = await views.kept_section(
         client_id,
         viewer_of(request).page_client_version,
-        can_manage=admin_allows(request, MANAGE_USERS),
+        can_manage=can_manage,
         query=q,
         after=after,
         invites_after=invites_after,
@@ -143,7 +144,7 @@ async def users_tab(
     context = {
         "client": kept.client,
         "client_name": kept.account_name,
-        "can_manage": admin_allows(request, MANAGE_USERS),
+        "can_manage": can_manage,
         "section_html": kept.html,
         "form": {},
         "errors": {},
