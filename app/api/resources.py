@@ -287,9 +287,9 @@ class AccountUsers(Controller):
         self, client_id: ClientId, offset: Offset = 0, limit: Limit = 25
     ) -> s.GrantList:
         await clients.get_client(client_id)
-        rows = await clients.client_users(client_id)
-        page = rows[offset : offset + limit]
-        return s.GrantList([grant_out(r) for r in page], len(rows), offset, limit)
+        rows = await clients.client_users(client_id, offset=offset, limit=limit)
+        total = await clients.count_client_users(client_id)
+        return s.GrantList([grant_out(r) for r in rows], total, offset, limit)
 
     @post(
         summary="Give an existing user access with these permissions",
@@ -371,9 +371,9 @@ class Invitations(Controller):
         self, client_id: ClientId, offset: Offset = 0, limit: Limit = 25
     ) -> s.InvitationList:
         await clients.get_client(client_id)
-        rows = await invitations.open_invites(client_id)
-        page = rows[offset : offset + limit]
-        return s.InvitationList([invitation_out(r) for r in page], len(rows), offset, limit)
+        rows = await invitations.open_invites(client_id, size=limit, offset=offset)
+        total = await invitations.count_open_invites(client_id)
+        return s.InvitationList([invitation_out(r) for r in rows], total, offset, limit)
 
     @post(
         summary="Invite an email address to the account",

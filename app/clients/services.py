@@ -518,40 +518,40 @@ async def find_client_by_email(email: str) -> dict | None:
     )
 
 
-async def client_users(client_id: int) -> list[dict]:
+_CLIENT_USERS_SQL = """
+SELECT g."user" AS id, u.first_name, u.last_name, u.email, g.permissions,
+       g."user" = c.owner AS is_owner
+FROM grants g
+JOIN users u ON u.id = g."user"
+JOIN clients c ON c.id = g.client
+WHERE g.client = {}
+ORDER BY CASE WHEN g."user" = c.owner THEN 0 ELSE 1 END, g.id"""
+
+
+async def client_users(client_id: int, *, offset: int = 0, limit: int | None = None) -> list[dict]:
     """Everyone with access to the account: id, names, email, is_owner and their permission
-    keys here (every key for the owner); the owner first, then in grant order. One query (an
-    unknown account has nobody)."""
+    keys here (every key for the owner); the owner first, then in grant order; `limit` of them
+    from `offset` (all if None). One query (an unknown account has nobody)."""
     if not db.valid_id(client_id):
         return []
-    rows = (
-        await Grant.select(
-            Grant.id.as_alias("grant_id"),
-            Grant.user.as_alias("id"),
-            Grant.user.first_name.as_alias("first_name"),
-            Grant.user.last_name.as_alias("last_name"),
-            Grant.user.email.as_alias("email"),
-            Grant.permissions,
-            Grant.client.owner.as_alias("owner"),
-        )
-        .where(Grant.client == client_id)
-        .order_by(Grant.id)
-    )
-    people = [
+    sql, args = _CLIENT_USERS_SQL, [client_id]
+    if limit is not None:
+        sql, args = sql + " LIMIT {} OFFSET {}", [*args, limit, offset]
+    return [
         {
             "id": row["id"],
             "first_name": row["first_name"],
             "last_name": row["last_name"],
             "email": row["email"],
-            "is_owner": row["id"] == row["owner"],
-            "permissions": permissions.granted(
-                row["permissions"], is_owner=row["id"] == row["owner"]
-            ),
+            "is_owner": bool(row["is_owner"]),
+            "permissions": permissions.granted(row["permissions"], is_owner=bool(row["is_owner"])),
         }
-        for row in rows
+        for row in await Grant.raw(sql, *args)
     ]
-    people.sort(key=lambda person: not person["is_owner"])  # stable: grant order otherwise
-    return people
+
+
+async def count_client_users(client_id: int) -> int:
+    return await Grant.count().where(Grant.client == client_id) if db.valid_id(client_id) else 0
 
 
 async def register_owner(

@@ -415,12 +415,14 @@ ORDER BY i.id"""
 INVITES_PAGE = 25
 
 
-async def open_invites(client_id: int, *, after: int = 0, size: int | None = None) -> list[dict]:
+async def open_invites(
+    client_id: int, *, after: int = 0, size: int | None = None, offset: int = 0
+) -> list[dict]:
     """Invites not accepted nor cancelled (pending or expired), oldest first: `size` of them
-    (all if None) after invite `after`."""
+    (all if None) after invite `after`, skipping `offset`."""
     sql, args = _OPEN_INVITES_SQL, [client_id, after]
     if size is not None:
-        sql, args = sql + " LIMIT {}", [*args, size]
+        sql, args = sql + " LIMIT {} OFFSET {}", [*args, size, offset]
     rows = [db.Record(row) for row in await Invitation.raw(sql, *args)]
     now = clock.now()
     for row in rows:
@@ -439,6 +441,14 @@ async def open_invites_page(
     db.check_page_cursor(after)
     rows = await open_invites(client_id, after=after, size=size + 1)
     return rows[:size], rows[size - 1]["id"] if len(rows) > size else None
+
+
+async def count_open_invites(client_id: int) -> int:
+    return await Invitation.count().where(
+        (Invitation.client == client_id)
+        & Invitation.accepted_at.is_null()
+        & Invitation.cancelled_at.is_null()
+    )
 
 
 async def pending_for_client(client_id: int) -> list[dict]:

@@ -474,3 +474,37 @@ async def test_a_staff_session_cookie_does_not_authenticate_the_api(http, admin_
     )
     assert_problem(response, 401)
     assert_problem(await http.client.get("/api/v1/clients"), 401)
+
+
+async def test_an_accounts_users_and_invitations_are_paged_by_the_database(
+    api, full, count_queries
+):
+    """offset/limit go to the database (LIMIT/OFFSET and a count), not a slice of every row:
+    the owner first, then by grant; open invitations oldest first."""
+    from app.access import services as access
+    from app.invitations import services as invitations
+
+    client_id, owner = await make_client()
+    members = [await make_user() for _ in range(4)]
+    for member in members:
+        await access.grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
+    emails = [unique_email("paged") for _ in range(3)]
+    for email in emails:
+        await invitations.invite(client_id, email, ["quotes"], actor=ADMIN)
+    users = f"/api/v1/clients/{client_id}/users"
+
+    first = (await api.get(users, params={"limit": 2}, headers=full)).json()
+    assert [g["user_id"] for g in first["items"]] == [owner["id"], members[0]["id"]]
+    assert (first["total"], first["offset"], first["limit"]) == (5, 0, 2)
+    with count_queries() as counted:
+        last = (await api.get(users, params={"offset": 3, "limit": 2}, headers=full)).json()
+    assert [g["user_id"] for g in last["items"]] == [m["id"] for m in members[2:]]
+    assert last["total"] == 5
+    assert any("LIMIT" in s and "OFFSET" in s for s in counted.statements)
+    beyond = (await api.get(users, params={"offset": 2147483647}, headers=full)).json()
+    assert beyond["items"] == [] and beyond["total"] == 5
+
+    invites = f"/api/v1/clients/{client_id}/invitations"
+    page = (await api.get(invites, params={"offset": 1, "limit": 1}, headers=full)).json()
+    assert [i["email"] for i in page["items"]] == [emails[1]] and page["total"] == 3
+    assert (await api.get(invites, params={"offset": 3}, headers=full)).json()["items"] == []
