@@ -1,5 +1,6 @@
 """Transactions, row locks and the connection pool, the same way on SQLite and PostgreSQL."""
 
+import asyncio
 import os
 import warnings
 from contextlib import asynccontextmanager
@@ -123,16 +124,68 @@ async def _keep_session_state(connection) -> None:
     rolled back by the pool itself."""
 
 
+class FairPool:
+    """asyncpg's pool, its connections handed out in the order they were asked for. asyncpg
+    waits on an asyncio queue, where a task that comes along just as a connection is given back
+    takes it before the waiter it was meant for, which goes to the back of the line: at 32
+    concurrent requests on a pool of 10, a Users tab's p50 was 11 ms and its p99 200 ms. A
+    semaphore of the pool's size in front of it (asyncio's is first come, first served) keeps
+    the queue from ever having a waiter. Piccolo only calls acquire (awaited, or as a context)
+    and release."""
+
+    def __init__(self, pool, size: int) -> None:
+        self.pool = pool
+        self.turns = asyncio.Semaphore(size)
+
+    def acquire(self) -> "_Acquiring":
+        return _Acquiring(self)
+
+    async def take(self):
+        await self.turns.acquire()
+        try:
+            return await self.pool.acquire()
+        except BaseException:
+            self.turns.release()
+            raise
+
+    async def release(self, connection) -> None:
+        try:
+            await self.pool.release(connection)
+        finally:
+            self.turns.release()
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class _Acquiring:
+    """What asyncpg's `pool.acquire()` is: awaited, a connection; `async with`, one given back
+    at the end."""
+
+    def __init__(self, pool: FairPool) -> None:
+        self.pool, self.connection = pool, None
+
+    def __await__(self):
+        return self.pool.take().__await__()
+
+    async def __aenter__(self):
+        self.connection = await self.pool.take()
+        return self.connection
+
+    async def __aexit__(self, *exc) -> None:
+        await self.pool.release(self.connection)
+
+
 async def start() -> None:
     """Opens the pool: on PostgreSQL at most ROSTER_DB_POOL_SIZE connections for this process
     (read here rather than through the settings, which commands such as `roster migrate` do not
-    otherwise need)."""
+    otherwise need), handed out first come, first served."""
     if is_sqlite():
         await DB.run_ddl("PRAGMA journal_mode=WAL")
     else:
-        await DB.start_connection_pool(
-            min_size=1, max_size=db_pool_size(os.environ), reset=_keep_session_state
-        )
+        size = db_pool_size(os.environ)
+        await DB.start_connection_pool(min_size=1, max_size=size, reset=_keep_session_state)
+        DB.pool = FairPool(DB.pool, size)
 
 
 async def stop() -> None:
