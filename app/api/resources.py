@@ -287,8 +287,7 @@ class AccountUsers(Controller):
         self, client_id: ClientId, offset: Offset = 0, limit: Limit = 25
     ) -> s.GrantList:
         await clients.get_client(client_id)
-        rows = await clients.client_users(client_id, offset=offset, limit=limit)
-        total = await clients.count_client_users(client_id)
+        total, rows = await clients.client_users_page(client_id, offset=offset, limit=limit)
         return s.GrantList([grant_out(r) for r in rows], total, offset, limit)
 
     @post(
@@ -371,8 +370,7 @@ class Invitations(Controller):
         self, client_id: ClientId, offset: Offset = 0, limit: Limit = 25
     ) -> s.InvitationList:
         await clients.get_client(client_id)
-        rows = await invitations.open_invites(client_id, size=limit, offset=offset)
-        total = await invitations.count_open_invites(client_id)
+        total, rows = await invitations.open_invites_slice(client_id, offset=offset, limit=limit)
         return s.InvitationList([invitation_out(r) for r in rows], total, offset, limit)
 
     @post(

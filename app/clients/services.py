@@ -537,21 +537,30 @@ async def client_users(client_id: int, *, offset: int = 0, limit: int | None = N
     sql, args = _CLIENT_USERS_SQL, [client_id]
     if limit is not None:
         sql, args = sql + " LIMIT {} OFFSET {}", [*args, limit, offset]
-    return [
-        {
-            "id": row["id"],
-            "first_name": row["first_name"],
-            "last_name": row["last_name"],
-            "email": row["email"],
-            "is_owner": bool(row["is_owner"]),
-            "permissions": permissions.granted(row["permissions"], is_owner=bool(row["is_owner"])),
-        }
-        for row in await Grant.raw(sql, *args)
-    ]
+    people = []
+    for row in await Grant.raw(sql, *args):
+        is_owner = bool(row["is_owner"])  # 0/1 on SQLite
+        people.append(
+            {
+                "id": row["id"],
+                "first_name": row["first_name"],
+                "last_name": row["last_name"],
+                "email": row["email"],
+                "is_owner": is_owner,
+                "permissions": permissions.granted(row["permissions"], is_owner=is_owner),
+            }
+        )
+    return people
 
 
-async def count_client_users(client_id: int) -> int:
-    return await Grant.count().where(Grant.client == client_id) if db.valid_id(client_id) else 0
+async def client_users_page(client_id: int, *, offset: int, limit: int) -> tuple[int, list[dict]]:
+    """A slice of client_users, as (how many in all, the slice), the way list_clients answers:
+    the database pages, the limit clamped to 1..LIST_LIMIT_MAX (see clean_page)."""
+    if not db.valid_id(client_id):
+        return 0, []
+    offset, limit = clean_page(offset, limit)
+    total = await Grant.count().where(Grant.client == client_id)
+    return total, await client_users(client_id, offset=offset, limit=limit)
 
 
 async def register_owner(

@@ -24,7 +24,7 @@ from app.users.services import (
     register_user,
 )
 from app.users.tables import User
-from app.validation import clean_email, clean_permissions, permission_labels
+from app.validation import clean_email, clean_page, clean_permissions, permission_labels
 
 VALID_FOR = timedelta(days=7)
 INVITES_PER_ACCOUNT_PER_DAY = 50
@@ -443,12 +443,12 @@ async def open_invites_page(
     return rows[:size], rows[size - 1]["id"] if len(rows) > size else None
 
 
-async def count_open_invites(client_id: int) -> int:
-    return await Invitation.count().where(
-        (Invitation.client == client_id)
-        & Invitation.accepted_at.is_null()
-        & Invitation.cancelled_at.is_null()
-    )
+async def open_invites_slice(client_id: int, *, offset: int, limit: int) -> tuple[int, list[dict]]:
+    """A slice of open_invites, as (how many in all, the slice), the way list_clients answers:
+    the database pages, the limit clamped to 1..LIST_LIMIT_MAX (see clean_page)."""
+    offset, limit = clean_page(offset, limit)
+    total = await Invitation.count().where((Invitation.client == client_id) & _is_open())
+    return total, await open_invites(client_id, size=limit, offset=offset)
 
 
 async def pending_for_client(client_id: int) -> list[dict]:

@@ -365,6 +365,17 @@ async def test_client_users_lists_the_owner_first_then_by_grant(count_queries):
     assert await clients.client_users(client_id + 100) == []
 
 
+async def test_a_slice_of_client_users_is_clamped_and_counted_by_the_service():
+    client_id, owner = await make_client("Sliced")
+    member = await make_user("Mo", "M")
+    await access.grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
+    total, rows = await clients.client_users_page(client_id, offset=-5, limit=0)
+    assert total == 2 and [r["id"] for r in rows] == [owner["id"]]  # offset 0, limit 1
+    total, rows = await clients.client_users_page(client_id, offset=1, limit=10**9)
+    assert total == 2 and [r["id"] for r in rows] == [member["id"]]
+    assert await clients.client_users_page(2**40, offset=0, limit=5) == (0, [])
+
+
 # list_users ---------------------------------------------------------------------------------
 
 
