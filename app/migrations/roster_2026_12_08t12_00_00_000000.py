@@ -2,7 +2,7 @@
 number that every change to what an account's Users tab shows
 replaces, in the same transaction, so that a process may keep the tab's rendered lists and
 know, from one column read with the request's session, whether they are still current
-(app.access.section_cache). Triggers bump it, so no writer can forget: a grant or an invite of
+(app.access.views.kept_section). Triggers bump it, so no writer can forget: a grant or an invite of
 the account added, changed or removed; an invitation email's outcome; one of the account's users
 renamed, their email changed or verified, their last login; the account itself changed.
 
@@ -23,7 +23,6 @@ DESCRIPTION = "clients.version, bumped by triggers on what the Users tab shows"
 SQLITE_RANDOM = "abs(random() >> 1)"
 POSTGRES_RANDOM = "floor(random() * 9.2e18)::bigint"
 BUMP = f"UPDATE clients SET version = {SQLITE_RANDOM} WHERE id"
-PG_BUMP = f"UPDATE clients SET version = {POSTGRES_RANDOM} WHERE id"
 # The users' columns the Users tab shows (app.access.services._ACCOUNT_PEOPLE_SQL).
 USER_COLUMNS = (
     "first_name, last_name, email, email_verified_at, last_login_at, last_login_ip, "

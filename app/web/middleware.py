@@ -110,7 +110,7 @@ async def send_to_enrolment(scope, send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-# The account an admin page is about: its version is read with the session (section_cache).
+# The account an admin page is about: its version is read with the session (kept_section).
 _PAGE_CLIENT = re.compile(r"/admin/clients/([1-9][0-9]{0,9})/users\Z")
 
 

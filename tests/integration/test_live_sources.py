@@ -96,24 +96,21 @@ async def test_a_rename_tells_every_account_the_user_reaches_and_the_clients_lis
         told.extend(" ".join(news).split())
 
     monkeypatch.setattr(users, "changed", record_news)
-    await users.update_user(
-        owner["id"],
-        first_name="Renata",
-        last_name=owner["last_name"],
-        email=owner["email"],
-        language=owner["language"],
-        actor=ADMIN,
-    )
+
+    async def rename_to_renata() -> None:
+        await users.update_user(
+            owner["id"],
+            first_name="Renata",
+            last_name=owner["last_name"],
+            email=owner["email"],
+            language=owner["language"],
+            actor=ADMIN,
+        )
+
+    await rename_to_renata()
     assert sorted(told) == sorted(
         [live.account(first, live.PEOPLE), live.account(second, live.PEOPLE), live.CLIENTS]
     )
     told.clear()
-    await users.update_user(  # nothing changes: nobody is told
-        owner["id"],
-        first_name="Renata",
-        last_name=owner["last_name"],
-        email=owner["email"],
-        language=owner["language"],
-        actor=ADMIN,
-    )
+    await rename_to_renata()  # nothing changes: nobody is told
     assert told == []
