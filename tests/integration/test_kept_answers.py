@@ -2,6 +2,8 @@
 the same bytes and headers for the same request, never for another request, staff member,
 session or encoding, and never past the route's permission or the account's next change."""
 
+import asyncio
+
 import pytest
 
 from app.access import views
@@ -9,6 +11,7 @@ from app.admin import services as admin_services
 from app.admin.tables import Admin
 from app.auth.tables import Session
 from app.invitations import services as invitations
+from app.web.kept import ANSWERS
 from tests.factories import ADMIN, make_client
 from tests.integration.conftest import page
 
@@ -17,6 +20,7 @@ SECURITY = ("content-security-policy", "x-frame-options", "x-content-type-option
 
 @pytest.fixture
 async def users_tab(admin_session):
+    ANSWERS.clear()  # the process's answers: only this test's from here on
     client_id, _ = await make_client("Kept Answers Hosting")
     await invitations.invite(client_id, "kept@example.com", ["quotes"], actor=ADMIN)
     return f"/admin/clients/{client_id}/users"
@@ -125,3 +129,53 @@ async def test_an_answer_that_sets_a_cookie_is_not_kept(http, users_tab, renders
     tokens = [r.cookies.get("roster_csrf") for r in (first, second)]
     assert all(tokens) and tokens[0] != tokens[1]
     assert page(second).select_one("#account-users") is not None
+
+
+async def test_the_same_page_asked_twice_at_once_is_kept_once(http, users_tab, renders):
+    first, second = await asyncio.gather(http.get(users_tab), http.get(users_tab))
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content
+    kept = [key for key in ANSWERS.entries if key[0] == users_tab]
+    assert len(kept) == 1
+    assert (await http.get(users_tab)).content == first.content
+    assert len(renders) <= 2  # each of the two at once may render; the third never does
+
+
+async def test_bad_input_is_answered_each_time_and_never_kept(http, users_tab, renders):
+    for query in ("after=abc", "invites_after=99999999999", "q=a%00b&part=people"):
+        answers = [await http.get(f"{users_tab}?{query}") for _ in range(2)]
+        assert answers[0].status_code == answers[1].status_code
+        if answers[0].status_code != 200:
+            assert not [k for k in ANSWERS.entries if k[1] == query.encode()], query
+
+
+async def test_a_database_that_stops_answering_is_never_hidden_by_a_kept_answer(
+    http, users_tab, renders, monkeypatch
+):
+    from app import db
+
+    assert (await http.get(users_tab)).status_code == 200
+
+    async def refused(*_args):
+        raise ConnectionRefusedError(111, "Connect call failed")
+
+    monkeypatch.setattr(db, "fetch_quick", refused)
+    stopped = await http.get(users_tab)
+    assert stopped.status_code == 503 and "kept@example.com" not in stopped.text
+
+
+async def test_an_answer_that_fails_after_the_handler_vouched_for_it_is_not_kept(
+    http, users_tab, renders, monkeypatch
+):
+    from app.admin import controllers
+
+    render = controllers.render
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the page around the section failed")
+
+    monkeypatch.setattr(controllers, "render", broken)
+    assert (await http.get(users_tab)).status_code == 500
+    monkeypatch.setattr(controllers, "render", render)
+    again = await http.get(users_tab)
+    assert again.status_code == 200 and "kept@example.com" in again.text
