@@ -91,7 +91,7 @@ format: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache e2e/artifacts
 
-# Whether a password-reset request takes longer for an address that has an account (issue #8).
+# Whether a password-reset request takes longer for an address that has an account.
 reset-timing: $(STAMP)
 	$(BIN)/python -m bench.reset_timing
 
@@ -106,7 +106,7 @@ CLICK_AFTER  ?= HEAD
 click-timing: $(STAMP) browser
 	$(BIN)/python -m bench.click_timing --before $(CLICK_BEFORE) --after $(CLICK_AFTER) $(CLICK_FLAGS)
 
-# The benchmark suite of issue #13 (bench/suite.py): every figure with its target and verdict, on
+# The benchmark suite (bench/suite.py): every figure with its target and verdict, on
 # SQLite and, when ROSTER_TEST_POSTGRES_URL names a server, PostgreSQL (a scratch database each,
 # dropped); JSON in bench/results/latest.json. Not part of `make test`. `bench` generates
 # 1,000,000 users (about 20 minutes per engine); `bench-quick` 50,000 (a few minutes). Figures 8

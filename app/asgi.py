@@ -9,27 +9,25 @@ from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import NotFoundException
 from litestar.static_files import create_static_files_router
 
-from app import db, lifecycle
-from app.access import controllers as access_controllers
-from app.account_security import page as security_page
-from app.admin import controllers as admin_controllers
-from app.admin import screens as admin_screens
-from app.api.app import create_api_app, serving_api
-from app.auth import controllers as auth_controllers
-from app.auth import services as auth_services
-from app.auth import strength
-from app.clients import controllers as client_controllers
-from app.config import FRONTEND_DIR, Settings, get_settings
-from app.credentials import controllers as credential_controllers
-from app.invitations import controllers as invite_controllers
-from app.live import controllers as live_controllers
-from app.live.broker import BROKER
-from app.live.expiry import watch_expiry
-from app.live.listener import listen
-from app.mail import worker
-from app.users import controllers as user_controllers
-from app.web import metrics
-from app.web.delivery import (
+from app.core import db, lifecycle
+from app.core.config import FRONTEND_DIR, Settings, get_settings
+from app.core.policy import Permission
+from app.domain.auth import services as auth_services
+from app.domain.invitations.expiry import watch_expiry
+from app.domain.live.broker import BROKER
+from app.domain.live.listener import listen
+from app.domain.mail import worker
+from app.http.admin import account_users as admin_controllers
+from app.http.admin import credentials as credential_controllers
+from app.http.admin import screens as admin_screens
+from app.http.admin import users as user_controllers
+from app.http.api.app import create_api_app, serving_api
+from app.http.client import accounts as client_controllers
+from app.http.client import user_management as access_controllers
+from app.http.live import streams as live_controllers
+from app.http.metrics import routes as metrics_routes
+from app.http.plumbing import metrics
+from app.http.plumbing.delivery import (
     COMPRESSION,
     STATIC_PATH,
     app_script,
@@ -37,11 +35,16 @@ from app.web.delivery import (
     static_caching,
     static_url,
 )
-from app.web.errors import HANDLERS
-from app.web.health import serving_health
-from app.web.middleware import head_as_get, security_headers, viewer_loader
-from app.web.render import templates
-from app.whmcs import endpoint as whmcs_endpoint
+from app.http.plumbing.errors import HANDLERS
+from app.http.plumbing.guards import authorize
+from app.http.plumbing.health import serving_health
+from app.http.plumbing.middleware import head_as_get, security_headers, viewer_loader
+from app.http.plumbing.render import templates
+from app.http.public import invite as invite_controllers
+from app.http.public import login as auth_controllers
+from app.http.public import strength
+from app.http.shared import security as security_page
+from app.http.whmcs import endpoint as whmcs_endpoint
 
 log = logging.getLogger("roster")
 
@@ -94,13 +97,14 @@ def create_app(
             *user_controllers.ROUTES,
             *strength.ROUTES,
             *whmcs_endpoint.ROUTES,
-            *metrics.ROUTES,
+            *metrics_routes.ROUTES,
             app_script,
             create_static_files_router(
                 path="/static",
                 directories=[FRONTEND_DIR / "static"],
                 send_as_attachment=False,
                 middleware=[static_caching],
+                opt={"permission": Permission.PUBLIC},
             ),
         ],
         csrf_config=CSRFConfig(
@@ -114,13 +118,15 @@ def create_app(
             exclude=[f"^{STATIC_PATH}", whmcs_endpoint.CSRF_EXCLUDE],
         ),
         compression_config=COMPRESSION,
+        guards=[authorize],  # every route names its permission (app.core.policy)
+        openapi_config=None,  # the JSON API has its own (/api/v1/schema)
         middleware=[viewer_loader],
         before_request=reject_impossible_ids,
         before_send=[security_headers(production=settings.production)],
         exception_handlers=HANDLERS,
         lifespan=[lifespan],
         debug=False,
-        logging_config=None,  # logging is app.logging_setup's: redacting, with request ids
+        logging_config=None,  # logging is app.core.logging_setup's: redacting, with request ids
     )
     api = create_api_app(production=settings.production)
     # Measured inside serving_health (the probes are not) and inside head_as_get, which hands

@@ -1,4 +1,4 @@
-"""The `roster` command (also `python -m app`): SPEC §7."""
+"""The `roster` command (also `python -m app`)."""
 
 import argparse
 import asyncio
@@ -9,13 +9,13 @@ import signal
 import sys
 import warnings
 
-from app.errors import DomainError
+from app.core.errors import DomainError
 
 
 async def migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    from app import db
+    from app.core import db
 
     await db.start()
     try:
@@ -27,7 +27,7 @@ async def migrate() -> None:
 
 
 async def _with_db(coro_fn, *args, **kwargs):
-    from app import db
+    from app.core import db
 
     await db.start()
     try:
@@ -38,9 +38,9 @@ async def _with_db(coro_fn, *args, **kwargs):
 
 def cmd_serve(args) -> int:
     from app import serving
-    from app.config import get_settings
-    from app.db import is_sqlite
-    from app.logging_setup import configure_logging
+    from app.core.config import get_settings
+    from app.core.db import is_sqlite
+    from app.core.logging_setup import configure_logging
 
     configure_logging()
     settings = get_settings()  # checked (and a development secret made) before any worker
@@ -71,7 +71,7 @@ def cmd_migrate(_args) -> int:
 
 
 def cmd_demo(_args) -> int:
-    from app.config import get_settings
+    from app.core.config import get_settings
     from app.demo import load_demo
 
     if get_settings().production:
@@ -85,8 +85,8 @@ def cmd_demo(_args) -> int:
 
 
 def cmd_create_admin(args) -> int:
-    from app.activity.services import SYSTEM
-    from app.admin.services import create_admin
+    from app.domain.activity.services import SYSTEM
+    from app.domain.staff.services import create_admin
 
     admin_id = asyncio.run(
         _with_db(
@@ -103,8 +103,8 @@ def cmd_create_admin(args) -> int:
 
 
 def cmd_create_client(args) -> int:
-    from app.activity.services import SYSTEM
-    from app.clients.services import create_client
+    from app.domain.activity.services import SYSTEM
+    from app.domain.clients.services import create_client
 
     client_id = asyncio.run(
         _with_db(
@@ -122,8 +122,8 @@ def cmd_create_client(args) -> int:
 
 
 def cmd_create_api_credential(args) -> int:
-    from app.activity.services import SYSTEM
-    from app.credentials.services import create_credential_for_staff_email
+    from app.domain.activity.services import SYSTEM
+    from app.domain.credentials.services import create_credential_for_staff_email
 
     created = asyncio.run(
         _with_db(
@@ -139,9 +139,9 @@ def cmd_create_api_credential(args) -> int:
 
 
 def cmd_mail_worker(_args) -> int:
-    from app.config import get_settings
-    from app.logging_setup import configure_logging
-    from app.mail.worker import run_worker
+    from app.core.config import get_settings
+    from app.core.logging_setup import configure_logging
+    from app.domain.mail.worker import run_worker
 
     configure_logging()
     settings = get_settings()
@@ -187,7 +187,7 @@ def _seconds(text: str) -> float:
 
 
 def _address_list(text: str) -> tuple[str, ...]:
-    from app.config import address_list
+    from app.core.config import address_list
 
     try:
         return address_list(text, "--forwarded-allow-ips")
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"roster: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
-        from app.dberrors import is_database_unavailable
+        from app.core.dberrors import is_database_unavailable
 
         if not is_database_unavailable(exc):
             raise
@@ -298,7 +298,7 @@ def _database_shown() -> str:
     """The database URL without its password."""
     from urllib.parse import urlsplit
 
-    from app.config import get_settings
+    from app.core.config import get_settings
 
     url = get_settings().database_url
     password = urlsplit(url).password

@@ -1,13 +1,13 @@
 """Demo data for `roster demo` and `make run`: loaded once, skipped when already there."""
 
-from app.access import services as access
-from app.activity.services import SYSTEM, Actor
-from app.admin import services as admins
-from app.admin.tables import Admin
-from app.clients import services as clients
-from app.clients.tables import Client
-from app.invitations import services as invitations
-from app.users import services as users
+from app.domain.access import services as access
+from app.domain.activity.services import SYSTEM, Actor
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.staff import services as admins
+from app.domain.users import services as users
+from app.schema.clients import Client
+from app.schema.staff import Admin
 
 ADMIN = ("admin@example.com", "admin-demo-2026", "Ada Admin", "full")
 SUPPORT = ("support@example.com", "support-demo-2026", "Sam Support", "support")

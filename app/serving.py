@@ -11,7 +11,7 @@ Linux spreads the incoming connections across them.
 The parent (cli.cmd_serve has already checked the settings, the database's connection budget and
 applied the migrations) starts the workers, restarts one that dies, and on SIGTERM or SIGINT
 passes SIGTERM on and waits for them. Each worker stops gracefully: live streams are told first
-(app.lifecycle), then uvicorn stops accepting, lets open requests finish (at most
+(app.core.lifecycle), then uvicorn stops accepting, lets open requests finish (at most
 `graceful_timeout` seconds) and runs the app's shutdown (the mail worker finishes or gives back
 its email)."""
 
@@ -32,8 +32,8 @@ from multiprocessing.connection import wait
 import uvicorn
 from uvicorn.server import HANDLED_SIGNALS
 
-from app.lifecycle import start_draining
-from app.logging_setup import configure_logging
+from app.core.lifecycle import start_draining
+from app.core.logging_setup import configure_logging
 
 log = logging.getLogger("roster.serve")
 
@@ -48,8 +48,8 @@ SQLITE_ONE_PROCESS = (
 CONNECTIONS_BEYOND_POOL = 2
 
 # After SIGTERM, a worker gets its graceful timeout plus this long (the app's own shutdown: the
-# mail worker may be in the middle of one send, at most app.mail.worker.SEND_TIMEOUT) before it
-# is killed.
+# mail worker may be in the middle of one send, at most app.domain.mail.worker.SEND_TIMEOUT) before
+# it is killed.
 SHUTDOWN_MARGIN = 30.0
 
 # A worker that dies is started again after 1 s, then 2, 4… at most 30 s while it keeps dying;
@@ -152,7 +152,7 @@ def uvicorn_config(options: ServeOptions) -> uvicorn.Config:
         factory=True,
         host=options.host,
         port=options.port,
-        log_config=None,  # app.logging_setup's handlers: redacted, with request ids
+        log_config=None,  # app.core.logging_setup's handlers: redacted, with request ids
         proxy_headers=options.proxy_headers,
         forwarded_allow_ips=list(options.forwarded_allow_ips),
         timeout_graceful_shutdown=options.graceful_timeout,

@@ -1,4 +1,4 @@
-"""The bare stack for the throughput baseline (issue #13): a plain Litestar handler answering
+"""The bare stack for the throughput baseline: a plain Litestar handler answering
 the bytes of a page captured from the real app, under the same uvicorn settings as `roster serve`
 (app/cli.py: log_config=None, proxy_headers=False).
 

@@ -1,8 +1,8 @@
-"""Click-to-update medians (issue #9's closing note): two git revisions side by side.
+"""Click-to-update medians: two git revisions side by side.
 
 For each revision (--after, default HEAD, and --before, e.g. 86b6fd1, the state before the
-interface work of issue #9) the committed tree is exported with `git archive` into a scratch
-directory (the working tree and its uncommitted edits play no part) and served from there:
+interface work) the committed tree is exported with `git archive` into a scratch directory
+(the working tree and its uncommitted edits play no part) and served from there:
 `python -m app migrate`, `demo`, `create-client` (an owner of its own, for Send Invite), then
 `serve` on a scratch SQLite database, in development without SMTP (emails are only queued and
 logged) and with ROSTER_RESEND_COOLDOWN_SECONDS=0 so Resend can be repeated. The venv's packages
@@ -440,7 +440,7 @@ def main() -> None:
     parser.add_argument(
         "--before",
         default=BASELINE,
-        help=f"the baseline revision ({BASELINE}: before issue #9's interface work)",
+        help=f"the baseline revision ({BASELINE}: before the interface work)",
     )
     parser.add_argument("--after", default="HEAD", help="the revision to compare (HEAD)")
     parser.add_argument("--runs", type=int, default=15, help="measured runs per action (15)")

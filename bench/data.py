@@ -1,4 +1,4 @@
-"""Benchmark data written straight into a migrated database (issue #13).
+"""Benchmark data written straight into a migrated database.
 
 `generate(url, users, seed)` inserts, after `roster migrate` and before anything else:
 
@@ -11,7 +11,7 @@
 
 The users table's columns are read from the live database, so columns added by later migrations
 are filled when the generator knows them (first_name_key / last_name_key: the names folded by
-app.users.search.name_key, else casefolded; email_domain_key: the email's domain) and
+app.schema.users.name_key, else casefolded; email_domain_key: the email's domain) and
 left to their defaults otherwise. Ids are given explicitly (after any rows already there) and the
 PostgreSQL sequences moved past them. PostgreSQL: COPY (asyncpg copy_records_to_table); SQLite:
 one transaction of executemany, the users indexes re-created after the insert. ANALYZE at the
@@ -28,11 +28,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from app.permissions import ALL_KEYS
-from app.security import hash_password
+from app.core.permissions import ALL_KEYS
+from app.core.security import hash_password
 
-try:  # the search keys' own folding, where the app has it (issue #13's indexed search)
-    from app.users.search import name_key
+try:  # the search keys' own folding, where the app has it
+    from app.schema.users import name_key
 except ImportError:
 
     def name_key(name: str) -> str:

@@ -320,7 +320,7 @@ def server_checks(base_url: str, count: int) -> dict | None:
 
 
 def email_width(browser) -> dict:
-    from app.mail.services import render_email
+    from app.domain.mail.services import render_email
 
     _, _, html = render_email(
         "invitation",

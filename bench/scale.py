@@ -1,4 +1,4 @@
-"""Figures 8 and 9 of the benchmark suite (issue #12, "Measured"), on PostgreSQL only: how live
+"""Figures 8 and 9 of the benchmark suite, on PostgreSQL only: how live
 updates and `roster serve --workers` hold up.
 
 8. live-update latency: two `roster serve` processes, A and B, on one database (production mode,
@@ -382,7 +382,7 @@ async def _live(
 ) -> dict:
     import asyncpg
 
-    from app.permissions import ALL_KEYS
+    from app.core.permissions import ALL_KEYS
 
     rng = random.Random(12)
     a_port = int(a.url.rsplit(":", 1)[1])

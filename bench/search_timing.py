@@ -1,4 +1,4 @@
-"""User search at scale (issue #13): fills a scratch database with N users (default 1,000,000)
+"""User search at scale: fills a scratch database with N users (default 1,000,000)
 after `roster migrate`, then times Associate User's type-ahead and Manage Users' search, the
 service functions the endpoints call, for typical inputs: p50/p95 over --runs runs each. With
 --old, the substring search they replaced (ILIKE '%word%' and an exact COUNT(*), offset paging)
@@ -60,7 +60,7 @@ def pools(seed: int = 7) -> tuple[list[str], list[str]]:
 
 
 def ascii_of(name: str) -> str:
-    from app.users.search import name_key
+    from app.schema.users import name_key
 
     return "".join(c for c in name_key(name) if c.isalnum() and c.isascii()) or "x"
 
@@ -83,7 +83,7 @@ def faker_people(n: int, seed: int = 11):
 
 def users(n: int, data: str = "bench"):
     """Rows (first, last, email, email_key, first_key, last_key, domain_key), in batches."""
-    from app.users.search import user_keys
+    from app.schema.users import user_keys
 
     if data == "bench":
         from bench.data import _people
@@ -169,9 +169,9 @@ def migrate(url: str) -> None:
 def old_queries(text: str):
     """The search as it was: substring ILIKE per word on the names and the email; Manage Users
     with its exact count and an offset page; Associate User ordered by name, 8 rows."""
-    from app.users.services import matching_every_word
-    from app.users.tables import User
-    from app.validation import clean_search, parse_id
+    from app.core.validation import clean_search, parse_id
+    from app.domain.users.services import matching_every_word
+    from app.schema.users import User
 
     text = clean_search(text)
     user_id = parse_id(text.lstrip("#"))
@@ -201,21 +201,21 @@ async def timed(fn, runs: int) -> tuple[float, float]:
 
 
 def use_search_module(path: str) -> None:
-    """Makes `path` the app's app.users.search (before anything imports it)."""
+    """Makes `path` the app's app.domain.users.search (before anything imports it)."""
     import importlib.util
 
     import app.users
 
-    spec = importlib.util.spec_from_file_location("app.users.search", path)
+    spec = importlib.util.spec_from_file_location("app.domain.users.search", path)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["app.users.search"] = module
+    sys.modules["app.domain.users.search"] = module
     spec.loader.exec_module(module)
-    app.users.search = module
+    app.domain.users.search = module
 
 
 async def previous_indexes() -> None:
     """The indexes as they were before roster_2026_12_02 (that migration's backwards)."""
-    from app.migrations import roster_2026_12_02t12_00_00_000000 as covering
+    from app.schema.migrations import roster_2026_12_02t12_00_00_000000 as covering
 
     manager = await covering.forwards()
     for raw in manager.raw_backwards:
@@ -223,10 +223,10 @@ async def previous_indexes() -> None:
 
 
 async def measure(runs: int, old: bool) -> None:
-    from app import db
-    from app.users import search
-    from app.users.services import search_users
-    from app.users.tables import User
+    from app.core import db
+    from app.domain.users import search
+    from app.domain.users.services import search_users
+    from app.schema.users import User
 
     await db.start()
     try:

@@ -1,11 +1,11 @@
-"""SQL statements per render (issue #13, figure 2), in a process of its own.
+"""SQL statements per render, in a process of its own.
 
 The app runs in this process (httpx's ASGITransport, no lifespan: no mail worker or sweeper adds
 statements) on the scratch database named by ROSTER_DATABASE_URL, set by bench/suite.py. The app
 gets no hook of its own; this process counts around it:
 
 - piccolo: calls of the engine's run_querystring (every Piccolo query, raw ones too; not the
-  BEGIN/COMMIT of transactions, nor the viewer's read, which app.db.fetch_quick runs without
+  BEGIN/COMMIT of transactions, nor the viewer's read, which app.core.db.fetch_quick runs without
   Piccolo: the counts below see it);
 - sqlite (SQLite): statements the SQLite library ran, from sqlite3's trace callback on every
   connection opened (PRAGMAs, BEGIN and COMMIT included), and the connections opened;
@@ -126,8 +126,8 @@ async def run(args) -> dict:
     from piccolo_conf import DB
 
     patch(type(DB))
-    from app import db
     from app.asgi import create_app
+    from app.core import db
 
     app = create_app(run_workers=False, manage_database=False)
     await db.start()

@@ -1,5 +1,5 @@
-"""The benchmark suite of issue #13: every figure of the issue's table, with its target and
-verdict, on SQLite and (when a server is given) PostgreSQL.
+"""The benchmark suite: every figure with its target and verdict, on SQLite and (when a
+server is given) PostgreSQL.
 
     .venv/bin/python -m bench.suite [--quick] [--users N] [--postgres URL] [--engines ...]
                                     [--out bench/results/latest.json]
@@ -921,7 +921,7 @@ def table(results: dict) -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="Roster's benchmark suite (issue #13).")
+    p = argparse.ArgumentParser(description="Roster's benchmark suite.")
     p.add_argument("--quick", action="store_true", help="50,000 users, shorter runs")
     p.add_argument("--users", type=int)
     p.add_argument("--reps", type=int)

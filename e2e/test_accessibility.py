@@ -1,5 +1,5 @@
 """axe-core on every screen of Roster and every dialog open, at 1280 px (a few at 390 px too): no
-serious or critical violation anywhere (issue #9, item 14).
+serious or critical violation anywhere.
 
 Each entry of SCREENS is one scan (one test): who looks (a role, one logged-in browser context
 each, reused from scan to scan), where (a path, which may name the ids and tokens made by

@@ -1,4 +1,4 @@
-"""Close Account and Reopen Account (issue #8): staff close an account from its Users tab; its
+"""Close Account and Reopen Account: staff close an account from its Users tab; its
 pending invite stops working and its owner can no longer enter it, until it is reopened."""
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, confirm, login

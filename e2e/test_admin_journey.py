@@ -1,4 +1,4 @@
-"""The staff side end to end (SPEC §5): the Users tab, Associate User, invites, roles."""
+"""The staff side end to end: the Users tab, Associate User, invites, roles."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""Settings, the outbox and the activity log end to end (SPEC §5.5, §5.7, §5.8)."""
+"""Settings, the outbox and the activity log end to end."""
 
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, OWNER_PASSWORD, login
 from playwright.sync_api import Browser, Page, expect

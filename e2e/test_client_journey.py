@@ -1,4 +1,4 @@
-"""The client area end to end (SPEC §4): owners invite, invitees accept, access follows rules."""
+"""The client area end to end: owners invite, invitees accept, access follows rules."""
 
 import re
 

@@ -1,4 +1,4 @@
-"""Email verification (issue #11): a new user registers, sees the banner, sends the link again
+"""Email verification: a new user registers, sees the banner, sends the link again
 with Resend, opens the link from the email the SMTP server received, the banner goes, and staff
 see the address verified on the admin user page.
 

@@ -1,4 +1,4 @@
-"""The interface when things go wrong, wait, or run long (issue #9, items 1-7, 9 and 10), as the
+"""The interface when things go wrong, wait, or run long, as the
 people who use Roster meet it: a session that ended mid-action, a server that cannot be reached
 or answers with a fault, feedback that must be seen and heard, focus after every swap, very long
 names, a double click, Select User with the keyboard alone, and in-page confirmations with Undo.
@@ -71,7 +71,7 @@ class Account:
             email.lower(),
             self._hash,
             now,
-            first.lower(),  # the search keys (app.users.search.user_keys, for ASCII names)
+            first.lower(),  # the search keys (app.domain.users.search.user_keys, for ASCII names)
             last.lower(),
             email.lower().rpartition("@")[2],
         )

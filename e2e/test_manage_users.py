@@ -1,4 +1,4 @@
-"""Manage Users end to end (SPEC §5.4): find a user, edit them, make them owner, delete them
+"""Manage Users end to end: find a user, edit them, make them owner, delete them
 only once they have no access left; a Support Operator can look and change nothing."""
 
 import re

@@ -1,4 +1,4 @@
-"""The register and login forms as a person meets them (issue #9, item 8): every mistake shown
+"""The register and login forms as a person meets them: every mistake shown
 at once, nothing typed lost (the password, a generated one, the Terms box), and "This email
 already has a login: use Login" switching to Login with the email filled in."""
 

@@ -1,4 +1,4 @@
-"""Sessions people can see and end (issue #11): one person signed in from two browsers ends the
+"""Sessions people can see and end: one person signed in from two browsers ends the
 other one from the Security page, and that browser is logged out on its next request.
 
 With SESSIONS_SCREENSHOTS=<dir>, the Security page is saved at 1280 and 390 px wide."""

@@ -17,12 +17,12 @@ import sys
 async def seed(plan: dict) -> dict:
     """Staff, accounts with their owners and a few members, and users without any account (the
     targets of wrong passwords), all through the services and with one password."""
-    from app import permissions
-    from app.access.services import grant_access
-    from app.activity.services import SYSTEM
-    from app.admin import services as admin_services
-    from app.clients.services import create_client
-    from app.users import services as user_services
+    from app.core import permissions
+    from app.domain.access.services import grant_access
+    from app.domain.activity.services import SYSTEM
+    from app.domain.clients.services import create_client
+    from app.domain.staff import services as admin_services
+    from app.domain.users import services as user_services
 
     # Every seeded user has the same password: hash it once (argon2 is slow on purpose).
     for module in (user_services, admin_services):
@@ -65,13 +65,13 @@ async def seed(plan: dict) -> dict:
 
 
 async def check() -> dict:
-    from app.invariants import violations
+    from app.schema.invariants import violations
 
     return {"violations": await violations()}
 
 
 async def main(task: str, argument: str | None) -> dict:
-    from app import db
+    from app.core import db
 
     await db.start()
     try:

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from app.permissions import ALL_KEYS  # plain data: no database is bound by importing it
+from app.core.permissions import ALL_KEYS  # plain data: no database is bound by importing it
 from soak.servers import ROSTER, MailSink, normalised, running_servers
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/test"

@@ -66,8 +66,8 @@ async def database():
     """Migrates a fresh database once for the whole run, with the real migrations."""
     if ENGINE == "postgres":
         await _create_scratch_database()
-    from app import db
     from app.cli import migrate
+    from app.core import db
 
     await migrate()
     await db.start()
@@ -81,7 +81,7 @@ async def database():
 async def clean_tables(database):
     """Every test starts from empty tables."""
     yield
-    from app.piccolo_app import TABLES
+    from app.schema.piccolo_app import TABLES
     from piccolo_conf import DB
 
     names = ", ".join(f'"{t._meta.tablename}"' for t in TABLES)

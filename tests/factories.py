@@ -2,7 +2,7 @@
 
 import itertools
 
-from app.activity.services import Actor
+from app.domain.activity.services import Actor
 
 ADMIN = Actor("admin", None, "Ada Admin", "127.0.0.1")  # staff, without an admin row
 PASSWORD = "correct-horse-battery-9"
@@ -16,7 +16,7 @@ def unique_email(prefix: str = "user") -> str:
 async def make_user(
     first: str = "Una", last: str = "User", email: str | None = None, password: str = PASSWORD
 ) -> dict:
-    from app.users.services import create_user
+    from app.domain.users.services import create_user
 
     return await create_user(
         first_name=first,
@@ -31,8 +31,8 @@ async def make_client(
     company: str = "Acme Hosting", owner_email: str | None = None, password: str = PASSWORD
 ) -> tuple[int, dict]:
     """A client account and its owner user."""
-    from app.clients.services import create_client
-    from app.users.services import find_by_email
+    from app.domain.clients.services import create_client
+    from app.domain.users.services import find_by_email
 
     email = owner_email or unique_email("owner")
     client_id = await create_client(

@@ -78,7 +78,7 @@ def seen(response) -> str:
 
 
 async def log_in_as_staff(http, email: str, password: str, name: str, role: str) -> None:
-    from app.admin.services import create_admin
+    from app.domain.staff.services import create_admin
     from tests.factories import ADMIN
 
     await create_admin(email=email, password=password, name=name, role=role, actor=ADMIN)
@@ -110,7 +110,7 @@ def count_queries(monkeypatch):
     their text."""
     import contextlib
 
-    from app import db
+    from app.core import db
     from piccolo_conf import DB
 
     engine_class = type(DB)

@@ -1,4 +1,4 @@
-"""The account services the APIs call (issue #10): contact details on the account, partial
+"""The account services the APIs call: contact details on the account, partial
 updates, deletion, and the lists of accounts, users and activity; and the profile pages that
 show and edit the contact details."""
 
@@ -7,20 +7,20 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.access import services as access
-from app.access.tables import Grant
-from app.activity.services import entries, record
-from app.activity.tables import ActivityEntry
-from app.clients import services as clients
-from app.clients.tables import Client
-from app.errors import DomainError, Forbidden, NotFound
-from app.invitations import services as invitations
-from app.invitations.tables import Invitation
-from app.mail.tables import OutboundEmail
-from app.users import services as users
-from app.users.tables import User
-from app.validation import BAD_COUNTRY, BAD_PHONE, CONTACT_LIMITS, LIST_LIMIT_MAX
+from app.core import clock
+from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.validation import BAD_COUNTRY, BAD_PHONE, CONTACT_LIMITS, LIST_LIMIT_MAX
+from app.domain.access import services as access
+from app.domain.activity.services import entries, record
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.users import services as users
+from app.schema.activity import ActivityEntry
+from app.schema.clients import Client
+from app.schema.grants import Grant
+from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
+from app.schema.users import User
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
 from tests.integration.conftest import page, text_of
 

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from app.access import services as access
-from app.admin.services import DISABLE_CLIENT_USER_MANAGEMENT, set_setting
-from app.invitations import services as invitations
-from app.invitations.tables import Invitation
-from app.mail.tables import OutboundEmail
+from app.domain.access import services as access
+from app.domain.invitations import services as invitations
+from app.domain.staff.services import DISABLE_CLIENT_USER_MANAGEMENT, set_setting
+from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import message_texts, messages_of, page, seen, text_of
 
@@ -356,8 +356,8 @@ async def test_undo_is_refused_when_forged_late_or_for_someone_else(
 ):
     from datetime import timedelta
 
-    from app import clock
-    from app.access.undo import UNDO_SECONDS, removal_token
+    from app.core import clock
+    from app.domain.access.undo import UNDO_SECONDS, removal_token
 
     client_id, owner, member = owner_session
     removed = messages_of(await http.post(f"/account/users/{member['id']}/remove", headers=HX))

@@ -1,4 +1,4 @@
-"""Sessions people can see and end (issue #11 item 4), and the "new sign-in from a new browser"
+"""Sessions people can see and end, and the "new sign-in from a new browser"
 email (item 5): the services, the Security page section and the admin user page's."""
 
 import hashlib
@@ -7,18 +7,18 @@ from datetime import timedelta
 import pytest
 from bs4 import BeautifulSoup
 
-from app import clock
-from app.active_sessions import services as active
-from app.active_sessions.tables import KnownBrowser, SignInAlertOptOut
-from app.activity.tables import ActivityEntry
-from app.admin.tables import Admin
-from app.auth.services import Viewer, load_viewer, start_session
-from app.auth.tables import Session
-from app.errors import NotFound
-from app.mail.tables import OutboundEmail
-from app.security import hash_password, token_hash
-from app.web.middleware import SESSION_COOKIE
-from app.web.render import templates
+from app.core import clock
+from app.core.errors import NotFound
+from app.core.security import hash_password, token_hash
+from app.domain.active_sessions import services as active
+from app.domain.auth.services import Viewer, load_viewer, start_session
+from app.http.plumbing.middleware import SESSION_COOKIE
+from app.http.plumbing.render import templates
+from app.schema.activity import ActivityEntry
+from app.schema.browsers import KnownBrowser, SignInAlertOptOut
+from app.schema.mail import OutboundEmail
+from app.schema.sessions import Session
+from app.schema.staff import Admin
 from tests.factories import make_user, user_actor
 from tests.integration.conftest import message_texts, page, text_of
 

@@ -1,15 +1,15 @@
 """The activity log as staff read it: permission labels (never the stored keys), a heading per
-day, and one row per change (issue #9, item 12)."""
+day, and one row per change."""
 
 from datetime import timedelta
 
-from app import clock
-from app.access import services as access
-from app.activity.present import describe, long_date
-from app.activity.services import record
-from app.activity.tables import ActivityEntry
-from app.invitations import services as invitations
-from app.permissions import ALL_KEYS, LABELS
+from app.core import clock
+from app.core.permissions import ALL_KEYS, LABELS
+from app.domain.access import services as access
+from app.domain.activity.present import describe, long_date
+from app.domain.activity.services import record
+from app.domain.invitations import services as invitations
+from app.schema.activity import ActivityEntry
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page
 

@@ -1,19 +1,19 @@
-"""The admin screens: the activity log, the settings and the outbox (SPEC §5.5, §5.7, §5.8)."""
+"""The admin screens: the activity log, the settings and the outbox."""
 
 import re
 from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.activity.services import record
-from app.activity.tables import ActivityEntry
-from app.admin import services as admin
-from app.admin.services import flag, get_setting, set_setting
-from app.clients.services import update_client
-from app.invitations import services as invitations
-from app.mail.tables import OutboundEmail
-from app.mail.worker import MAX_ATTEMPTS
+from app.core import clock
+from app.domain.activity.services import record
+from app.domain.clients.services import update_client
+from app.domain.invitations import services as invitations
+from app.domain.mail.worker import MAX_ATTEMPTS
+from app.domain.staff import services as admin
+from app.domain.staff.services import flag, get_setting, set_setting
+from app.schema.activity import ActivityEntry
+from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import message_texts, page, text_of
 
@@ -457,8 +457,8 @@ async def test_the_message_view_makes_links_clickable_and_escapes(http, admin_se
 
 
 async def test_the_message_view_does_not_exist_in_production(http, admin_session, monkeypatch):
-    from app.admin import screens
-    from app.config import load_settings
+    from app.core.config import load_settings
+    from app.http.admin import screens
 
     email_id = await add_email()
     production = load_settings({"ROSTER_ENV": "production", "ROSTER_SECRET_KEY": "k"})
@@ -472,8 +472,8 @@ async def test_the_message_view_does_not_exist_in_production(http, admin_session
 async def test_two_retries_at_once_put_the_email_back_once():
     import asyncio
 
-    from app.errors import DomainError
-    from app.mail import services as mail
+    from app.core.errors import DomainError
+    from app.domain.mail import services as mail
 
     email_id = await add_email(error="SMTPConnectError: refused")
     outcomes = await asyncio.gather(

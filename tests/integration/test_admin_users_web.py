@@ -1,13 +1,13 @@
 """Manage Users (admin): the list, one user's page, and the changes made from it."""
 
-from app.access import services as access
-from app.activity.tables import ActivityEntry
-from app.auth.tables import Session
-from app.clients.services import get_client
-from app.mail.tables import OutboundEmail
-from app.permissions import ALL_KEYS
-from app.users import services as users
-from app.users.tables import User
+from app.core.permissions import ALL_KEYS
+from app.domain.access import services as access
+from app.domain.clients.services import get_client
+from app.domain.users import services as users
+from app.schema.activity import ActivityEntry
+from app.schema.mail import OutboundEmail
+from app.schema.sessions import Session
+from app.schema.users import User
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import message_texts, page, text_of
 
@@ -268,7 +268,7 @@ async def test_change_password_ends_the_users_sessions(http, admin_session):
     assert response.status_code == 200
     assert flash_of(response) == "Password changed; the user's sessions were ended."
     assert not await Session.exists().where(Session.user == user["id"])
-    from app.security import verify_password
+    from app.core.security import verify_password
 
     stored = (await users.get_user(user["id"]))["password_hash"]
     assert verify_password(stored, NEW_PASSWORD) and not verify_password(stored, PASSWORD)

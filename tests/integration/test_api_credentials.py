@@ -1,17 +1,18 @@
-"""API credentials (issue #10): the service the two API front doors authenticate with, and the
+"""API credentials: the service the two API front doors authenticate with, and the
 admin screen /admin/api."""
 
 import logging
 
 import pytest
 
-from app.activity.tables import ActivityEntry
-from app.admin.services import create_admin
-from app.admin.tables import Admin
-from app.credentials import services as credentials
-from app.credentials.services import ApiAuthError
-from app.credentials.tables import ApiCredential
-from app.errors import DomainError, NotFound, Throttled
+from app.core.errors import DomainError, NotFound, Throttled
+from app.core.policy import Permission, role_allows
+from app.domain.credentials import services as credentials
+from app.domain.credentials.services import ApiAuthError
+from app.domain.staff.services import create_admin
+from app.schema.activity import ActivityEntry
+from app.schema.credentials import ApiCredential
+from app.schema.staff import Admin
 from tests.factories import ADMIN, unique_email
 from tests.integration.conftest import message_texts, page, text_of
 
@@ -85,7 +86,7 @@ async def test_authenticate_names_the_caller_and_records_the_use():
     assert caller.credential_id == new.id and caller.identifier == new.identifier
     assert (caller.admin_id, caller.admin_name, caller.role) == (admin_id, "Stella Staff", "full")
     assert caller.description == "Sync" and caller.ip == IP
-    assert caller.can_write
+    assert role_allows(caller.role, Permission.MANAGE_USERS)
     assert caller.actor.kind == "admin" and caller.actor.id == admin_id
     assert caller.actor.name == f"Stella Staff (API credential {new.identifier})"
     assert caller.actor.ip == IP
@@ -106,7 +107,7 @@ async def test_every_failure_has_whmcs_message():
 async def test_support_operator_credential_reads_only():
     _, new = await make_credential(role="support")
     caller = await credentials.authenticate(new.identifier, new.secret, IP)
-    assert caller.role == "support" and not caller.can_write
+    assert caller.role == "support" and not role_allows(caller.role, Permission.MANAGE_USERS)
 
 
 async def test_allow_list_of_addresses_and_networks():

@@ -21,10 +21,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.admin.services import create_admin
-from app.api.app import create_api_app
-from app.clients.services import create_client
-from app.credentials.services import create_credential
+from app.domain.clients.services import create_client
+from app.domain.credentials.services import create_credential
+from app.domain.staff.services import create_admin
+from app.http.api.app import create_api_app
 from soak.servers import running_servers
 from tests.factories import ADMIN, unique_email
 
@@ -110,8 +110,8 @@ def test_the_reference_page_is_served_with_its_own_policy(server):
 
 schema = schemathesis.openapi.from_dict(api_document())
 # The coverage phase sends requests without the credential or with a broken one: enough of them
-# to reach the failed-authentication throttle (app.credentials.services.API_LIMIT), after which
-# every call, the authenticated ones too, is a 429. Authentication has its own tests
+# to reach the failed-authentication throttle (app.domain.credentials.services.API_LIMIT), after
+# which every call, the authenticated ones too, is a 429. Authentication has its own tests
 # (test_api_v1.py); here the examples and the fuzzing phases, positive and negative data.
 schema.config.phases.coverage.enabled = False
 

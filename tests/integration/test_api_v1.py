@@ -8,12 +8,12 @@ import re
 import httpx
 import pytest
 
-from app.activity.tables import ActivityEntry
-from app.admin.services import create_admin
-from app.api.app import create_api_app
-from app.credentials.services import create_credential
-from app.logging_setup import SHOWS_LINKS
-from app.users.services import find_by_email, get_user
+from app.core.logging_setup import SHOWS_LINKS
+from app.domain.credentials.services import create_credential
+from app.domain.staff.services import create_admin
+from app.domain.users.services import find_by_email, get_user
+from app.http.api.app import create_api_app
+from app.schema.activity import ActivityEntry
 from tests.factories import ADMIN, make_client, make_user, unique_email
 from tests.integration.conftest import text_of
 
@@ -398,7 +398,7 @@ async def test_an_accounts_users_grant_read_change_remove(api, full):
 async def test_invitations_through_the_api_reach_the_users_tab_and_never_show_the_token(
     api, full, http, admin_session, monkeypatch, caplog
 ):
-    from app.invitations import services as invitations
+    from app.domain.invitations import services as invitations
 
     tokens = []
     real_new_token = invitations.new_token
@@ -409,7 +409,7 @@ async def test_invitations_through_the_api_reach_the_users_tab_and_never_show_th
         return token, digest
 
     monkeypatch.setattr(invitations, "new_token", remembered_token)
-    caplog.set_level(logging.INFO)  # the level the server logs at (app.logging_setup)
+    caplog.set_level(logging.INFO)  # the level the server logs at (app.core.logging_setup)
     client_id, _ = await make_client()
     base = f"/api/v1/clients/{client_id}/invitations"
     email = unique_email("invitee")
@@ -441,7 +441,7 @@ async def test_invitations_through_the_api_reach_the_users_tab_and_never_show_th
     assert_problem(await api.delete(f"{base}/{invitation['id']}", headers=full), 404)
 
     assert len(tokens) == 3  # created, the refused second invite, resent
-    # Only the development outbox shows links on purpose (SPEC §7: no SMTP, development).
+    # Only the development outbox shows links on purpose.
     logged = "\n".join(r.getMessage() for r in caplog.records if not getattr(r, SHOWS_LINKS, False))
     for token in tokens:
         assert not any(token in a.text or token in str(a.headers) for a in answers)
@@ -481,8 +481,8 @@ async def test_an_accounts_users_and_invitations_are_paged_by_the_database(
 ):
     """offset/limit go to the database (LIMIT/OFFSET and a count), not a slice of every row:
     the owner first, then by grant; open invitations oldest first."""
-    from app.access import services as access
-    from app.invitations import services as invitations
+    from app.domain.access import services as access
+    from app.domain.invitations import services as invitations
 
     client_id, owner = await make_client()
     members = [await make_user() for _ in range(4)]

@@ -2,11 +2,11 @@
 
 import pytest
 
-from app.access import services as access
-from app.auth.tables import Session
-from app.security import token_hash
-from app.users import services as users
-from app.web.middleware import SESSION_COOKIE
+from app.core.security import token_hash
+from app.domain.access import services as access
+from app.domain.users import services as users
+from app.http.plumbing.middleware import SESSION_COOKIE
+from app.schema.sessions import Session
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import page, text_of
 
@@ -123,7 +123,7 @@ async def test_choose_account_lists_owned_first_and_refuses_others(http):
     stranger_id, _ = await make_client("Not Mine")
     for cid in (other_id, closed_id):
         await access.grant_access(cid, me["id"], ["tickets"], actor=ADMIN)
-    from app.clients.services import get_client, update_client
+    from app.domain.clients.services import get_client, update_client
 
     closed = await get_client(closed_id)
     await update_client(
@@ -150,7 +150,7 @@ async def test_choose_account_lists_owned_first_and_refuses_others(http):
 
 
 async def test_admin_login_is_separate_from_user_login(http):
-    from app.admin.services import create_admin
+    from app.domain.staff.services import create_admin
 
     await create_admin(
         email="staff@example.com",
@@ -177,8 +177,8 @@ async def test_client_pages_need_a_login(http, url):
 
 
 async def test_production_cookies_are_secure(http, monkeypatch):
-    from app.auth import controllers
-    from app.config import load_settings
+    from app.core.config import load_settings
+    from app.http.public import login as controllers
 
     production = load_settings({"ROSTER_ENV": "production", "ROSTER_SECRET_KEY": "k"})
     monkeypatch.setattr(controllers, "get_settings", lambda: production)

@@ -1,15 +1,14 @@
-"""Big accounts (issue #13): the Users tab and User Management stay small and cheap at 1,000
+"""Big accounts: the Users tab and User Management stay small and cheap at 1,000
 users: three statements per render whatever the size, pages of 25 (owner first), a search
 within the account, and pages of pending invites."""
 
 import pytest
 
-from app import clock
-from app.access.tables import Grant
-from app.invitations import services as invitations
-from app.users.search import user_keys
-from app.users.tables import User
-from app.validation import email_key
+from app.core import clock
+from app.core.validation import email_key
+from app.domain.invitations import services as invitations
+from app.schema.grants import Grant
+from app.schema.users import User, user_keys
 from tests.factories import ADMIN, make_client
 from tests.integration.conftest import page
 
@@ -147,8 +146,8 @@ async def test_a_page_outside_the_id_range_is_not_found(http, admin_session, own
 
 
 async def test_rows_rendered_for_one_viewer_never_show_another_what_is_not_theirs(http, owner):
-    """Rows are rendered once and reused (app.web.render.cached_row): who may act, the area and
-    the times shown are part of what a row is cached by."""
+    """Rows are rendered once and reused (app.http.plumbing.render.cached_row): who may act, the
+    area and the times shown are part of what a row is cached by."""
     from tests.integration.conftest import log_in_as_staff
 
     client_id, _ = owner

@@ -1,4 +1,4 @@
-"""The roster command (SPEC §7), run as a user would, against the test database."""
+"""The roster command, run as a user would, against the test database."""
 
 import json
 import os
@@ -6,13 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.admin.tables import Admin
-from app.clients.services import access_for, get_client
-from app.clients.tables import Client
-from app.credentials.services import authenticate, list_credentials
-from app.credentials.tables import ApiCredential
-from app.invitations.tables import Invitation
-from app.users.tables import User
+from app.core.policy import Permission, role_allows
+from app.domain.clients.services import access_for, get_client
+from app.domain.credentials.services import authenticate, list_credentials
+from app.schema.clients import Client
+from app.schema.credentials import ApiCredential
+from app.schema.invitations import Invitation
+from app.schema.staff import Admin
+from app.schema.users import User
 
 ROSTER = str(Path(sys.executable).parent / "roster")
 
@@ -113,7 +114,9 @@ async def test_create_api_credential_prints_one_json_object_that_authenticates()
     printed = json.loads(result.stdout)  # the whole of stdout is the one object
     assert set(printed) == {"identifier", "secret"}
     caller = await authenticate(printed["identifier"], printed["secret"], "10.20.30.40")
-    assert caller.admin_name == "Administrator" and caller.can_write
+    assert caller.admin_name == "Administrator" and role_allows(
+        caller.role, Permission.MANAGE_USERS
+    )
     [listed] = await list_credentials()
     assert listed["description"] == "Provisioning"
     assert listed["allowed_ips"] == ["10.0.0.0/8", "192.0.2.1"]

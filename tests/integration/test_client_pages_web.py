@@ -2,14 +2,14 @@
 
 import re
 
-from app.access import services as access
-from app.auth.tables import PasswordReset, Session
-from app.clients import services as clients
-from app.clients.services import get_client
-from app.mail.tables import OutboundEmail
-from app.users import services as users
-from app.users.tables import User
-from app.web.middleware import SESSION_COOKIE
+from app.domain.access import services as access
+from app.domain.clients import services as clients
+from app.domain.clients.services import get_client
+from app.domain.users import services as users
+from app.http.plumbing.middleware import SESSION_COOKIE
+from app.schema.mail import OutboundEmail
+from app.schema.sessions import PasswordReset, Session
+from app.schema.users import User
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page, text_of
 
@@ -114,7 +114,7 @@ async def test_the_profile_needs_the_profile_permission(http):
 
 
 async def test_register_on_the_invite_page_then_lands_in_the_account(http):
-    from app.invitations import services as invitations
+    from app.domain.invitations import services as invitations
 
     client_id, owner = await make_client("Client Test")
     _, token = await invitations.invite(client_id, "invited@example.com", ["quotes"], actor=ADMIN)
@@ -126,7 +126,7 @@ async def test_register_on_the_invite_page_then_lands_in_the_account(http):
 
 
 async def test_a_failed_invite_registration_creates_no_user(http):
-    from app.invitations import services as invitations
+    from app.domain.invitations import services as invitations
 
     client_id, _ = await make_client()
     _, token = await invitations.invite(client_id, "i@example.com", ["quotes"], actor=ADMIN)

@@ -2,9 +2,9 @@
 
 import asyncio
 
-from app.access.tables import Grant
-from app.invitations import services as invitations
-from app.invitations.tables import Invitation
+from app.domain.invitations import services as invitations
+from app.schema.grants import Grant
+from app.schema.invitations import Invitation
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
 
 ATTEMPTS = 20

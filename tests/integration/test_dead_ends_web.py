@@ -1,10 +1,10 @@
-"""Dead ends (issue #9, item 12): the account home of a user with few permissions, and the
+"""Dead ends: the account home of a user with few permissions, and the
 confirmation after a password reset."""
 
 import re
 
-from app.access import services as access
-from app.mail.tables import OutboundEmail
+from app.domain.access import services as access
+from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import page, text_of
 

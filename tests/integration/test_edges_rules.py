@@ -1,4 +1,4 @@
-"""Issue #8 at the service layer: the lock order, limits, closed accounts, the inviter's
+"""Edges at the service layer: the lock order, limits, closed accounts, the inviter's
 authority, long names, email normalisation, reset links, the mail lease. Each race runs with real
 concurrency on PostgreSQL (a pool of connections) and serialised on SQLite."""
 
@@ -7,19 +7,20 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock, invariants
-from app.access import services as access
-from app.access.tables import Grant
-from app.activity.tables import ActivityEntry
-from app.auth import services as auth
-from app.auth.tables import PasswordReset
-from app.clients import services as clients
-from app.errors import DomainError, Throttled
-from app.invitations import services as invitations
-from app.invitations.tables import Invitation
-from app.mail.tables import OutboundEmail
-from app.security import token_hash
-from app.users import services as users
+from app.core import clock
+from app.core.errors import DomainError, Throttled
+from app.core.security import token_hash
+from app.domain.access import services as access
+from app.domain.auth import services as auth
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.users import services as users
+from app.schema import invariants
+from app.schema.activity import ActivityEntry
+from app.schema.grants import Grant
+from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
+from app.schema.sessions import PasswordReset
 from tests.factories import ADMIN, PASSWORD, make_client, make_user, unique_email, user_actor
 
 
@@ -141,7 +142,7 @@ async def test_an_inviter_demoted_without_the_cancel_is_still_refused_at_accepta
     _, token = await invitations.invite(
         client_id, unique_email(), ["tickets"], actor=user_actor(owner)
     )
-    from app.clients.tables import Client
+    from app.schema.clients import Client
 
     await Client.update({Client.owner: member["id"]}).where(Client.id == client_id)
     invitee = await make_user()
@@ -308,7 +309,7 @@ async def test_changing_an_email_to_an_invited_address_cancels_that_invite_where
 
 
 async def test_undo_twice_at_once_restores_one_grant_and_never_into_a_closed_account():
-    from app.access.undo import removal_token
+    from app.domain.access.undo import removal_token
 
     client_id, _ = await make_client()
     member = await make_user()

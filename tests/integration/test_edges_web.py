@@ -1,4 +1,4 @@
-"""Issue #8 over HTTP: bad input is a clear 4xx that writes nothing, limits answer 429, failure
+"""Edges over HTTP: bad input is a clear 4xx that writes nothing, limits answer 429, failure
 paths, caching and lifetimes of sessions, and secrets kept out of the logs."""
 
 import asyncio
@@ -9,14 +9,14 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.auth.tables import Session
-from app.clients import services as clients
-from app.invitations import services as invitations
-from app.logging_setup import RedactingFormatter
-from app.mail.tables import OutboundEmail
-from app.users.tables import User
-from app.web.middleware import SESSION_COOKIE
+from app.core import clock
+from app.core.logging_setup import RedactingFormatter
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.http.plumbing.middleware import SESSION_COOKIE
+from app.schema.mail import OutboundEmail
+from app.schema.sessions import Session
+from app.schema.users import User
 from tests.factories import ADMIN, PASSWORD, make_client, make_user, unique_email
 from tests.integration.conftest import text_of
 
@@ -48,7 +48,7 @@ async def test_the_right_password_in_a_burst_of_wrong_ones_is_checked_only_withi
 
 
 async def test_parallel_wrong_staff_passwords_check_at_most_the_limit(http):
-    from app.admin.services import create_admin
+    from app.domain.staff.services import create_admin
 
     await create_admin(
         email="staff@example.com", password="staff-passphrase-1", name="S", role="full", actor=ADMIN
@@ -72,7 +72,7 @@ async def test_a_throttled_login_says_so_with_429_and_a_correct_login_clears_the
 
 
 async def test_registrations_are_limited_per_ip(http, monkeypatch):
-    from app import throttle
+    from app.domain import throttle
 
     monkeypatch.setattr(throttle.REGISTRATION_LIMIT, "per_ip", 2)
     for i in range(3):
@@ -92,7 +92,7 @@ async def test_registrations_are_limited_per_ip(http, monkeypatch):
 
 
 async def test_a_refused_registration_does_not_count_against_the_limit(http, monkeypatch):
-    from app import throttle
+    from app.domain import throttle
 
     monkeypatch.setattr(throttle.REGISTRATION_LIMIT, "per_ip", 1)
     form = {"first_name": "A", "last_name": "B", "email": "ab@example.com", "accept_tos": "on"}
@@ -220,7 +220,7 @@ async def test_an_error_on_an_invite_route_keeps_the_token_out_of_the_logs(http,
 
 
 async def test_an_unreachable_database_is_a_503_page_and_an_htmx_message(http, monkeypatch):
-    from app.web import middleware
+    from app.http.plumbing import middleware
 
     async def refused(*_args):  # the session cookie, the page's account
         raise ConnectionRefusedError(111, "Connect call failed")
@@ -244,7 +244,7 @@ async def test_an_htmx_request_never_gets_a_whole_page_on_an_error(http, monkeyp
     async def broken(*_args, **_kwargs):
         raise RuntimeError("boom")
 
-    from app.access import views
+    from app.http.shared import account_users as views
 
     monkeypatch.setattr(views, "section_context", broken)
     answer = await http.post("/account/invites/1/resend", headers=HX)
@@ -264,7 +264,7 @@ async def test_production_sends_hsts():
     import httpx
 
     from app.asgi import create_app
-    from app.config import load_settings
+    from app.core.config import load_settings
 
     settings = load_settings({"ROSTER_ENV": "production", "ROSTER_SECRET_KEY": "k" * 40})
     app = create_app(settings, run_workers=False, manage_database=False)
@@ -276,8 +276,8 @@ async def test_production_sends_hsts():
 
 def test_production_never_checks_template_files_on_disk():
     from app.asgi import create_app
-    from app.config import load_settings
-    from app.web.render import templates
+    from app.core.config import load_settings
+    from app.http.plumbing.render import templates
 
     try:
         create_app(load_settings({"ROSTER_ENV": "production", "ROSTER_SECRET_KEY": "k" * 40}))

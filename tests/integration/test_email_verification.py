@@ -1,4 +1,4 @@
-"""Email verification (issue #11): the link sent on registration and after every change of
+"""Email verification: the link sent on registration and after every change of
 address, the banner and Resend, Change Email Address, staff's view, and the setting that requires
 a verified address to accept invitations."""
 
@@ -6,16 +6,16 @@ import logging
 import re
 from datetime import timedelta
 
-from app import clock
-from app.access.tables import Grant
-from app.activity.tables import ActivityEntry
-from app.admin import services as admin_settings
-from app.invitations import services as invitations
-from app.logging_setup import SHOWS_LINKS, RedactingFormatter
-from app.mail.tables import OutboundEmail
-from app.users import services as users
-from app.verification import services as verification
-from app.verification.tables import EmailVerification
+from app.core import clock
+from app.core.logging_setup import SHOWS_LINKS, RedactingFormatter
+from app.domain.invitations import services as invitations
+from app.domain.staff import services as admin_settings
+from app.domain.users import services as users
+from app.domain.verification import services as verification
+from app.schema.activity import ActivityEntry
+from app.schema.grants import Grant
+from app.schema.mail import OutboundEmail
+from app.schema.verification import EmailVerification
 from tests.factories import ADMIN, PASSWORD, make_client, make_user, user_actor
 from tests.integration.conftest import message_texts, page, seen, text_of
 
@@ -277,7 +277,7 @@ async def test_the_setting_off_lets_unverified_users_accept(http):
     await http.login("free@example.com")
     assert (await http.post(f"/invite/{token}/accept")).status_code == 303
     assert await Grant.exists().where(Grant.user == member["id"])
-    # Accepting an invitation proves nothing about the address (SPEC rule 4).
+    # Accepting an invitation proves nothing about the address.
     assert (await users.get_user(member["id"]))["email_verified_at"] is None
 
 
@@ -300,9 +300,9 @@ async def test_registering_on_an_invite_with_the_setting_on_waits_for_verificati
 
 
 async def test_whmcs_client_details_give_the_owners_real_state():
-    from app.credentials.services import ApiCaller
-    from app.whmcs.actions import Call, get_clients_details
-    from app.whmcs.params import Params
+    from app.domain.credentials.services import ApiCaller
+    from app.http.whmcs.actions import Call, get_clients_details
+    from app.http.whmcs.params import Params
 
     client_id, owner = await make_client(owner_email="api@example.com")
     caller = ApiCaller(1, "id", "test", 1, "Ada", "full", "127.0.0.1")

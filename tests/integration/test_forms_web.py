@@ -1,4 +1,4 @@
-"""The register and login forms (issue #9, item 8): every field's error at once, nothing typed
+"""The register and login forms: every field's error at once, nothing typed
 lost (htmx gets the errors alone, swapped out of band into their slots; a plain post gets the
 page again), "This email already has a login: use Login", and an invite page that offers only
 what works."""
@@ -7,11 +7,11 @@ import re
 
 from bs4 import BeautifulSoup
 
-from app.auth.tables import LoginFailure
-from app.invitations import services as invitations
-from app.users import registration
-from app.users import services as users
-from app.users.tables import User
+from app.domain.invitations import services as invitations
+from app.domain.users import registration
+from app.domain.users import services as users
+from app.schema.sessions import LoginFailure
+from app.schema.users import User
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import page, text_of
 
@@ -172,7 +172,7 @@ async def test_an_email_taken_meanwhile_is_answered_the_same_way(http, monkeypat
 
 
 async def test_the_registration_limit_is_a_message_for_the_whole_form(http, monkeypatch):
-    from app import throttle
+    from app.domain import throttle
 
     monkeypatch.setattr(throttle.REGISTRATION_LIMIT, "per_ip", 0)
     answer = await http.post("/register", GOOD, headers=HTMX)
@@ -319,7 +319,7 @@ async def test_someone_with_access_is_offered_the_account_not_accept(http):
 
 
 async def test_a_different_email_is_told_before_accepting_when_the_settings_require_it(http):
-    from app.admin import services as admin_settings
+    from app.domain.staff import services as admin_settings
 
     await admin_settings.set_setting(admin_settings.REQUIRE_INVITED_EMAIL, "true", actor=ADMIN)
     _, token = await invite_token("invited@example.com")

@@ -28,14 +28,15 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from app import clock, db, invariants
-from app.access.services import grant_access
 from app.asgi import create_app
-from app.auth import services as auth
-from app.invitations import services as invitations
-from app.mail.tables import OutboundEmail
-from app.permissions import ALL_KEYS
-from app.piccolo_app import TABLES
+from app.core import clock, db
+from app.core.permissions import ALL_KEYS
+from app.domain.access.services import grant_access
+from app.domain.auth import services as auth
+from app.domain.invitations import services as invitations
+from app.schema import invariants
+from app.schema.mail import OutboundEmail
+from app.schema.piccolo_app import TABLES
 from piccolo_conf import DB
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import Browser, log_in_as_staff

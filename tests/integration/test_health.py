@@ -12,8 +12,8 @@ import httpx
 import pytest
 from piccolo.apps.migrations.tables import Migration
 
-from app import logging_setup
-from app.web import health
+from app.core import logging_setup
+from app.http.plumbing import health
 from soak.servers import running_servers
 
 

@@ -1,7 +1,7 @@
 """The invitation page over HTTP: one page for every dead link, private headers, accepting."""
 
-from app.access import services as access
-from app.invitations import services as invitations
+from app.domain.access import services as access
+from app.domain.invitations import services as invitations
 from tests.factories import ADMIN, make_client, make_user, user_actor
 from tests.integration.conftest import page, text_of
 
@@ -105,8 +105,8 @@ async def test_simultaneous_accepts_from_different_browsers_give_one_grant(http)
 
     import httpx
 
-    from app.access.tables import Grant
     from app.asgi import create_app
+    from app.schema.grants import Grant
     from tests.integration.conftest import Browser
 
     client_id, _ = await make_client("Client Test")

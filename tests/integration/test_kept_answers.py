@@ -1,17 +1,17 @@
-"""A Users tab's answer kept and sent again before Litestar's layers (app.web.kept, issue #13):
-the same bytes and headers for the same request, never for another request, staff member,
+"""A Users tab's answer kept and sent again before Litestar's layers (app.http.plumbing.kept, issue
+#13): the same bytes and headers for the same request, never for another request, staff member,
 session or encoding, and never past the route's permission or the account's next change."""
 
 import asyncio
 
 import pytest
 
-from app.access import views
-from app.admin import services as admin_services
-from app.admin.tables import Admin
-from app.auth.tables import Session
-from app.invitations import services as invitations
-from app.web.kept import ANSWERS
+from app.core import policy
+from app.domain.invitations import services as invitations
+from app.http.plumbing.kept import ANSWERS
+from app.http.shared import account_users as views
+from app.schema.sessions import Session
+from app.schema.staff import Admin
 from tests.factories import ADMIN, make_client
 from tests.integration.conftest import page
 
@@ -104,10 +104,10 @@ async def test_the_routes_permission_is_checked_on_every_answer(
     http, users_tab, renders, monkeypatch
 ):
     assert (await http.get(users_tab)).status_code == 200
-    without = dict(admin_services.ROLES)
+    without = dict(policy.ROLES)
     name, permissions = without["full"]
-    without["full"] = (name, permissions - {admin_services.VIEW_ACCOUNT_USERS})
-    monkeypatch.setattr(admin_services, "ROLES", without)
+    without["full"] = policy.Role(name, permissions - {policy.Permission.VIEW_ACCOUNT_USERS})
+    monkeypatch.setattr(policy, "ROLES", without)
     refused = await http.get(users_tab)
     assert refused.status_code == 403 and "kept@example.com" not in refused.text
 
@@ -152,7 +152,7 @@ async def test_bad_input_is_answered_each_time_and_never_kept(http, users_tab, r
 async def test_a_database_that_stops_answering_is_never_hidden_by_a_kept_answer(
     http, users_tab, renders, monkeypatch
 ):
-    from app import db
+    from app.core import db
 
     assert (await http.get(users_tab)).status_code == 200
 
@@ -167,7 +167,7 @@ async def test_a_database_that_stops_answering_is_never_hidden_by_a_kept_answer(
 async def test_an_answer_that_fails_after_the_handler_vouched_for_it_is_not_kept(
     http, users_tab, renders, monkeypatch
 ):
-    from app.admin import controllers
+    from app.http.admin import account_users as controllers
 
     render = controllers.render
 

@@ -133,7 +133,7 @@ async def streams():
 
 
 async def staff(browser: Browser, role: str = "full") -> Browser:
-    from app.admin.services import create_admin
+    from app.domain.staff.services import create_admin
     from tests.factories import ADMIN
 
     email = unique_email("staff")
@@ -168,7 +168,7 @@ async def test_each_stream_opens_only_for_those_its_page_is_for(server, browser,
     support = await staff(browser(server.url), role="support")
     the_owner = await owner(browser(server.url), account)
     member = await make_user(first="Mia", email=unique_email("mia"))
-    from app.access.services import grant_access
+    from app.domain.access.services import grant_access
     from tests.factories import ADMIN
 
     await grant_access(account[0], member["id"], ["tickets"], actor=ADMIN)
@@ -255,7 +255,7 @@ async def test_a_stream_whose_session_ended_says_so_once_and_ends(server, browse
 
 
 async def test_streams_per_session_are_capped(server, browser, streams):
-    from app.live.controllers import STREAMS_PER_SESSION
+    from app.http.live.streams import STREAMS_PER_SESSION
 
     admin = await staff(browser(server.url))
     opened = [await streams(admin, "/live/admin/clients") for _ in range(STREAMS_PER_SESSION)]

@@ -7,15 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.live import broker as live
-from app.live.broker import Broker
+from app.core import clock
+from app.domain.live import broker as live
+from app.domain.live.broker import Broker
 from tests.factories import ADMIN, make_client, unique_email
 
 
 async def test_an_invite_expiring_tells_its_account_and_no_other(monkeypatch):
-    from app.invitations import services as invitations
-    from app.live.expiry import watch_expiry
+    from app.domain.invitations import services as invitations
+    from app.domain.invitations.expiry import watch_expiry
 
     expiring, _ = await make_client(company="Expiring")
     quiet, _ = await make_client(company="Quiet")
@@ -25,7 +25,7 @@ async def test_an_invite_expiring_tells_its_account_and_no_other(monkeypatch):
     real_now = clock.now()
     shift = {"by": timedelta(0)}
     monkeypatch.setattr(clock, "now", lambda: real_now + shift["by"])
-    from app.invitations.tables import Invitation
+    from app.schema.invitations import Invitation
 
     # The first account's invite expires a little after the watcher starts; the other's later.
     await Invitation.update({Invitation.expires_at: real_now + timedelta(seconds=30)}).where(
@@ -54,8 +54,8 @@ async def test_an_invite_expiring_tells_its_account_and_no_other(monkeypatch):
 async def test_the_listener_hears_notify_and_tells_everyone_after_a_lost_connection():
     import asyncpg
 
-    from app.live.events import CHANNEL
-    from app.live.listener import APPLICATION_NAME, listen
+    from app.domain.live.events import CHANNEL
+    from app.domain.live.listener import APPLICATION_NAME, listen
 
     url = os.environ["ROSTER_DATABASE_URL"]
     broker, stop = Broker(), asyncio.Event()
@@ -84,8 +84,8 @@ async def test_the_listener_hears_notify_and_tells_everyone_after_a_lost_connect
 
 
 async def test_a_rename_tells_every_account_the_user_reaches_and_the_clients_list(monkeypatch):
-    from app.access.services import grant_access
-    from app.users import services as users
+    from app.domain.access.services import grant_access
+    from app.domain.users import services as users
 
     first, owner = await make_client(company="Renamed Owner's")
     second, _ = await make_client(company="Where They Also Work")

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from aiosmtpd.controller import Controller
 
-from app import clock, db
-from app.config import load_settings
-from app.mail import worker
-from app.mail.services import enqueue
-from app.mail.tables import OutboundEmail
+from app.core import clock, db
+from app.core.config import load_settings
+from app.domain.mail import worker
+from app.domain.mail.services import enqueue
+from app.schema.mail import OutboundEmail
 
 CONTEXT = {"first_name": "Jo", "reset_url": "http://x/password/reset/abc", "valid_hours": 2}
 
@@ -65,7 +65,7 @@ async def test_an_email_is_queued_only_if_its_transaction_commits():
 
 async def test_the_worker_is_woken_after_the_commit_and_never_for_a_rollback(monkeypatch):
     """Woken inside the transaction, a worker on another connection (or process) looks before
-    the email is there and then sleeps a whole poll interval (issue #13: 2 s on PostgreSQL)."""
+    the email is there and then sleeps a whole poll interval."""
     from piccolo_conf import DB
 
     seen = []
@@ -206,8 +206,8 @@ async def test_delivery_outcomes_tell_the_live_outbox_and_the_invites_account(
 ):
     """A failing invitation shows on its account's invites ("Delivery failed, retrying"), and
     stops showing once it went; every outcome shows in the outbox."""
-    from app.invitations import services as invitations
-    from app.live import broker as live
+    from app.domain.invitations import services as invitations
+    from app.domain.live import broker as live
     from tests.factories import ADMIN, make_client, unique_email
 
     client_id, _ = await make_client(company="Mailed")

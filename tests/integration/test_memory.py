@@ -1,10 +1,10 @@
-"""Memory under compressed traffic (issue #13: RSS ≤ 150 MB after 10,000 requests, flat).
+"""Memory under compressed traffic.
 
 A brotli encoder mallocs its buffers per answer, each above glibc's initial 128 KB mmap
 threshold. glibc raises the threshold to the size of any mmapped chunk freed, so after the first
-answer they all came from the heap and stayed resident (86 -> 210 MB). app.web.delivery fixes
-the thresholds when imported; these check that a large buffer is still mmapped after a larger one
-was freed, and that the window stays small."""
+answer they all came from the heap and stayed resident (86 -> 210 MB). app.http.plumbing.delivery
+fixes the thresholds when imported; these check that a large buffer is still mmapped after a larger
+one was freed, and that the window stays small."""
 
 import subprocess
 import sys
@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from app.web.delivery import COMPRESSION
+from app.http.plumbing.delivery import COMPRESSION
 
 PROBE = textwrap.dedent(
     """

@@ -13,11 +13,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import clock
-from app.admin.services import REQUIRE_STAFF_TWO_FACTOR, create_admin, set_setting
-from app.credentials.services import API_LIMIT, create_credential
-from app.mail.tables import OutboundEmail
-from app.web import metrics
+from app.core import clock
+from app.domain.credentials.services import API_LIMIT, create_credential
+from app.domain.staff.services import REQUIRE_STAFF_TWO_FACTOR, create_admin, set_setting
+from app.http.plumbing import metrics
+from app.schema.mail import OutboundEmail
 from soak.servers import running_servers
 from tests.factories import ADMIN, PASSWORD, make_client, unique_email
 

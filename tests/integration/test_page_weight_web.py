@@ -1,4 +1,4 @@
-"""Page weight (issue #9, item 13): compressed answers, long-lived caching of versioned static
+"""Page weight: compressed answers, long-lived caching of versioned static
 files, and a password meter answered by the server instead of an 822 KB script."""
 
 import gzip
@@ -10,11 +10,11 @@ import brotli
 import pytest
 import rjsmin
 
-from app.access import services as access
-from app.auth.strength import LABELS
-from app.config import FRONTEND_DIR
-from app.errors import DomainError
-from app.security import MAX_PASSWORD_LENGTH, check_new_password
+from app.core.config import FRONTEND_DIR
+from app.core.errors import DomainError
+from app.core.security import MAX_PASSWORD_LENGTH, check_new_password
+from app.domain.access import services as access
+from app.http.public.strength import LABELS
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import page
 
@@ -165,7 +165,7 @@ async def test_our_script_is_sent_minified_and_the_js_of_a_page_stays_under_20_k
         "gzip",
     )
     assert decoded(vendor, vendor_body) == (STATIC / "vendor/htmx-4.0.1/htmx.min.js").read_bytes()
-    assert len(body) + len(vendor_body) <= 20 * 1024  # issue #9's budget for the Users tab
+    assert len(body) + len(vendor_body) <= 20 * 1024  # the Users tab's budget
 
 
 async def test_static_files_set_no_cookie(http):
@@ -293,9 +293,9 @@ def test_production_versions_each_static_file_once_per_process(monkeypatch):
     """Development sees an edited file at once; production hashes each file once, instead of
     resolving and stat'ing four files on every page."""
     from app.asgi import create_app
-    from app.config import load_settings
-    from app.web import delivery
-    from app.web.render import templates
+    from app.core.config import load_settings
+    from app.http.plumbing import delivery
+    from app.http.plumbing.render import templates
 
     versioned = []
     real = delivery.static_file

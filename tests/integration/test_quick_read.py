@@ -1,4 +1,4 @@
-"""db.fetch_quick, the viewer's read on every request (issue #13): the same rows as a Piccolo
+"""db.fetch_quick, the viewer's read on every request: the same rows as a Piccolo
 query; on SQLite in the event loop's own thread, and never blocking it on a lock."""
 
 import asyncio
@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from app import db
-from app.sqlite_engine import ReusingSQLiteEngine
-from app.users.tables import User
+from app.core import db
+from app.core.engines import ReusingSQLiteEngine
+from app.schema.users import User
 from piccolo_conf import DB
 from tests.factories import make_user
 

@@ -1,26 +1,26 @@
-"""SPEC §3 rules as domain operations, against the real database (SQLite or PostgreSQL)."""
+"""The rules as domain operations, against the real database (SQLite or PostgreSQL)."""
 
 from datetime import timedelta
 
 import pytest
 
-from app import clock
-from app.access import services as access
-from app.access.tables import Grant
-from app.activity.services import Actor
-from app.activity.tables import ActivityEntry
-from app.admin import services as admin_services
-from app.clients import services as clients
-from app.clients.tables import Client
-from app.dberrors import is_unique_violation
-from app.errors import DomainError, NotFound
-from app.invitations import services as invitations
-from app.invitations.tables import Invitation
-from app.mail.tables import OutboundEmail
-from app.permissions import ALL_KEYS
-from app.security import token_hash
-from app.users import services as users
-from app.users.tables import User
+from app.core import clock
+from app.core.dberrors import is_unique_violation
+from app.core.errors import DomainError, NotFound
+from app.core.permissions import ALL_KEYS
+from app.core.security import token_hash
+from app.domain.access import services as access
+from app.domain.activity.services import Actor
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.staff import services as admin_services
+from app.domain.users import services as users
+from app.schema.activity import ActivityEntry
+from app.schema.clients import Client
+from app.schema.grants import Grant
+from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
+from app.schema.users import User
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
 
 
@@ -411,7 +411,7 @@ async def test_only_the_owner_manages_users_in_the_client_area():
     member = await make_user()
     await access.grant_access(client_id, member["id"], ["profile"], actor=ADMIN)
     other = await make_user()
-    from app.errors import Forbidden
+    from app.core.errors import Forbidden
 
     as_member = user_actor(member)
     for attempt in (
@@ -427,7 +427,7 @@ async def test_only_the_owner_manages_users_in_the_client_area():
 
 async def test_disabling_client_user_management_stops_owners_but_not_staff():
     client_id, owner = await make_client()
-    from app.errors import Forbidden
+    from app.core.errors import Forbidden
 
     await admin_services.set_setting(
         admin_services.DISABLE_CLIENT_USER_MANAGEMENT, "true", actor=ADMIN

@@ -156,7 +156,7 @@ def login_pages_counted(exposition: str) -> float:
 
 
 async def staff_browser(base_url: str, email: str) -> Browser:
-    from app.admin.services import create_admin
+    from app.domain.staff.services import create_admin
 
     await create_admin(
         email=email, password=STAFF_PASSWORD, name="Sam Staff", role="full", actor=ADMIN
@@ -347,7 +347,7 @@ def test_workers_that_would_run_postgresql_out_of_connections_are_refused(tmp_pa
 
 async def login_through(server: Server, forwarded_for: str) -> str:
     """Logs a new user in through `server` with X-Forwarded-For; the session's stored address."""
-    from app.auth.tables import Session
+    from app.schema.sessions import Session
 
     user = await make_user(email=unique_email("proxied"))
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
@@ -415,13 +415,13 @@ class StalledSmtp:
 
 
 def mail_settings(smtp_url: str):
-    from app.config import load_settings
+    from app.core.config import load_settings
 
     return load_settings({"ROSTER_SMTP_URL": smtp_url, "ROSTER_SECRET_KEY": "k"})
 
 
 async def queue_emails(n: int) -> list[int]:
-    from app.mail.services import enqueue
+    from app.domain.mail.services import enqueue
 
     context = {"first_name": "Jo", "reset_url": "http://x/password/reset/abc", "valid_hours": 2}
     return [
@@ -431,7 +431,7 @@ async def queue_emails(n: int) -> list[int]:
 
 
 async def email_row(email_id: int) -> dict:
-    from app.mail.tables import OutboundEmail
+    from app.schema.mail import OutboundEmail
 
     return await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
 
@@ -447,7 +447,7 @@ async def wait_until(condition, seconds: float = 20) -> None:
 async def test_a_send_cancelled_midway_gives_the_email_back(entry):
     """The SMTP server stalls; the worker's task is cancelled during the send: the email is
     queued again with no lease and no attempt counted, for the next worker."""
-    from app.mail import worker
+    from app.domain.mail import worker
 
     [email_id] = await queue_emails(1)
     async with StalledSmtp() as smtp:
@@ -473,7 +473,7 @@ async def test_a_send_cancelled_midway_gives_the_email_back(entry):
 async def test_the_worker_stops_between_two_emails_of_a_pass():
     """`stop` set while an email goes out: that one is sent, the others stay queued (a pass
     takes up to 20 emails, each up to 20 s: the stop must not wait for them all)."""
-    from app.mail import worker
+    from app.domain.mail import worker
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,9 +6,9 @@ import sqlite3
 
 import pytest
 
-from app import db
-from app.sqlite_engine import CONNECTIONS
-from app.users.tables import User
+from app.core import db
+from app.core.engines import CONNECTIONS
+from app.schema.users import User
 from piccolo_conf import DB
 
 pytestmark = pytest.mark.skipif(not db.is_sqlite(), reason="SQLite's engine only")

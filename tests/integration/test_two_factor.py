@@ -6,17 +6,17 @@ import contextlib
 
 import httpx
 
-from app.activity.tables import ActivityEntry
-from app.admin.services import REQUIRE_STAFF_TWO_FACTOR, create_admin, set_setting
-from app.admin.tables import Admin
-from app.auth.tables import PendingSignIn
-from app.clients import services as clients
-from app.invitations import services as invitations
-from app.mail.tables import OutboundEmail
-from app.two_factor import services as two_factor
-from app.two_factor.tables import TwoFactor
-from app.users.tables import User
-from app.web.middleware import SESSION_COOKIE
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.staff.services import REQUIRE_STAFF_TWO_FACTOR, create_admin, set_setting
+from app.domain.two_factor import services as two_factor
+from app.http.plumbing.middleware import SESSION_COOKIE
+from app.schema.activity import ActivityEntry
+from app.schema.mail import OutboundEmail
+from app.schema.sessions import PendingSignIn
+from app.schema.staff import Admin
+from app.schema.two_factor import TwoFactor
+from app.schema.users import User
 from tests.factories import ADMIN, PASSWORD, make_client, user_actor
 from tests.integration.conftest import Browser, page, text_of
 
@@ -156,7 +156,7 @@ async def test_the_half_logged_in_state_reaches_nothing_else(http):
 async def test_the_code_step_expires(http, monkeypatch):
     from datetime import timedelta
 
-    from app import clock
+    from app.core import clock
 
     owner, secret, _ = await user_with_two_factor()
     await http.login(owner["email"])

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 STAFF_PASSWORD = "staff-passphrase-2026"
-LOGIN_LIMIT = 5  # app.auth.services.LOGIN_LIMITS: attempts per email in the window
+LOGIN_LIMIT = 5  # app.domain.auth.services.LOGIN_LIMITS: attempts per email in the window
 
 
 def serve_pair(resend_cooldown_seconds: int):
@@ -80,7 +80,7 @@ async def browser():
 
 async def staff_on(browser: Browser, email: str) -> Browser:
     """A Full Administrator created now and logged in through `browser`."""
-    from app.admin.services import create_admin
+    from app.domain.staff.services import create_admin
 
     await create_admin(email=email, password=STAFF_PASSWORD, name=email, role="full", actor=ADMIN)
     await browser.login(email, STAFF_PASSWORD, path="/admin/login")
@@ -88,7 +88,7 @@ async def staff_on(browser: Browser, email: str) -> Browser:
 
 
 async def member_of(client_id: int, first: str, keys=("tickets",)) -> dict:
-    from app.access.services import grant_access
+    from app.domain.access.services import grant_access
 
     user = await make_user(first=first, last="Member", email=unique_email(first.lower()))
     await grant_access(client_id, user["id"], list(keys), actor=ADMIN)
@@ -96,19 +96,19 @@ async def member_of(client_id: int, first: str, keys=("tickets",)) -> dict:
 
 
 async def owner_of(client_id: int) -> int:
-    from app.clients.tables import Client
+    from app.schema.clients import Client
 
     return (await Client.select(Client.owner).where(Client.id == client_id).first())["owner"]
 
 
 async def has_grant(user_id: int, client_id: int) -> bool:
-    from app.access.tables import Grant
+    from app.schema.grants import Grant
 
     return await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id))
 
 
 async def log_entries(client_id: int, *actions: str) -> list[dict]:
-    from app.activity.tables import ActivityEntry
+    from app.schema.activity import ActivityEntry
 
     return (
         await ActivityEntry.select()
@@ -118,7 +118,7 @@ async def log_entries(client_id: int, *actions: str) -> list[dict]:
 
 
 async def assert_invariants() -> None:
-    from app.invariants import violations
+    from app.schema.invariants import violations
 
     assert await violations() == []
 
@@ -170,7 +170,7 @@ OWNER_CHANGE = re.compile(r"^Owner of .+?: (?P<old>.+) -> (?P<new>.+?)(?:; .*)?$
 async def test_two_admins_making_two_members_owner_at_once(servers, browser):
     """Both transfers happen one after the other: one owner at the end, and the log's entries
     chain (the second one's previous owner is the first one's new owner)."""
-    from app.users.services import full_name, get_user
+    from app.domain.users.services import full_name, get_user
 
     staff_a = await staff_on(browser(servers[0]), "ada@example.com")
     staff_b = await staff_on(browser(servers[1]), "bob@example.com")
@@ -228,7 +228,7 @@ async def test_login_throttle_holds_across_processes(servers, browser):
 
 
 async def test_admin_login_throttle_holds_across_processes(servers, browser):
-    from app.admin.services import create_admin
+    from app.domain.staff.services import create_admin
 
     await create_admin(
         email="target@example.com", password=STAFF_PASSWORD, name="Tess", role="full", actor=ADMIN
@@ -243,10 +243,10 @@ async def test_admin_login_throttle_holds_across_processes(servers, browser):
 async def test_concurrent_resends_queue_one_email(cooldown_servers, browser):
     """20 Resend clicks at once, by staff on one server and the owner on the other, with the
     cooldown on: one new email, one new send."""
-    from app import clock
-    from app.invitations import services as invitations
-    from app.invitations.tables import Invitation
-    from app.mail.tables import OutboundEmail
+    from app.core import clock
+    from app.domain.invitations import services as invitations
+    from app.schema.invitations import Invitation
+    from app.schema.mail import OutboundEmail
 
     client_id, owner = await make_client()
     invitation_id, _ = await invitations.invite(
@@ -283,9 +283,9 @@ async def test_concurrent_resends_queue_one_email(cooldown_servers, browser):
 
 async def test_ten_concurrent_accepts_give_one_grant(servers, browser):
     """Ten logged-in users accept one invitation at once through both servers: one wins."""
-    from app.access.tables import Grant
-    from app.invitations import services as invitations
-    from app.invitations.tables import Invitation
+    from app.domain.invitations import services as invitations
+    from app.schema.grants import Grant
+    from app.schema.invitations import Invitation
 
     client_id, owner = await make_client()
     invitation_id, token = await invitations.invite(
@@ -309,7 +309,7 @@ async def test_ten_concurrent_accepts_give_one_grant(servers, browser):
 
 
 async def test_a_users_tab_kept_by_one_server_shows_what_the_other_changed(servers, browser):
-    """Server A keeps the rendered Users tab (issue #13); changes made through server B show on
+    """Server A keeps the rendered Users tab; changes made through server B show on
     A's very next render: the account's version is read from the database with the session."""
     staff_a = await staff_on(browser(servers[0]), "ada@example.com")
     staff_b = await staff_on(browser(servers[1]), "bob@example.com")

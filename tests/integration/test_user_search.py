@@ -1,12 +1,12 @@
-"""User search by prefix on indexed keys (issue #13): what matches, key-set pages, the indexes,
+"""User search by prefix on indexed keys: what matches, key-set pages, the indexes,
 and the plans of the statements the app runs (EXPLAIN), on both engines."""
 
 import pytest
 from piccolo.querystring import QueryString
 
-from app.users import search
-from app.users import services as users
-from app.users.tables import User
+from app.domain.users import search
+from app.domain.users import services as users
+from app.schema.users import User, name_key
 from piccolo_conf import DB
 from tests.conftest import ENGINE
 from tests.factories import ADMIN
@@ -130,7 +130,7 @@ def test_prefix_bounds():
     assert search.after_prefix("a\U0010ffff") == "b"
     assert search.after_prefix("\U0010ffff") is None
     assert search.after_prefix("a\ud7ff") == "a\ue000"
-    assert search.name_key("  ") == "  " and search.name_key("Ǆemal") == "dzemal"
+    assert name_key("  ") == "  " and name_key("Ǆemal") == "dzemal"
 
 
 @pytest.mark.parametrize("dense_from", [1, 10**9], ids=["primary-key walk", "key indexes"])

@@ -1,17 +1,17 @@
-"""The Users tab's kept section (app.access.views.kept_section, issue #13): a repeated render runs
-one statement and renders no section; any change to what the section shows, however it is
-written (here: plain SQL, as another process or a later writer would), shows on the very next
+"""The Users tab's kept section (app.http.shared.account_users.kept_section): a repeated
+render runs one statement and renders no section; any change to what the section shows, however it
+is written (here: plain SQL, as another process or a later writer would), shows on the very next
 request, because triggers replace clients.version in the writing transaction and the version is
 read with the session; relative times and expiries are at most SECTION_CACHE_TTL old."""
 
 from datetime import timedelta
 
-from app import clock
-from app.access import services as access
-from app.access import views
-from app.invitations import services as invitations
-from app.invitations.tables import Invitation
-from app.web.kept import KeptCache
+from app.core import clock
+from app.domain.access import services as access
+from app.domain.invitations import services as invitations
+from app.http.plumbing.kept import KeptCache
+from app.http.shared import account_users as views
+from app.schema.invitations import Invitation
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page
 

@@ -61,8 +61,8 @@ def seen_secrets():
 
 async def credential_for(role: str, email: str, seen_secrets: list) -> tuple[str, str, str]:
     """(identifier, secret, staff name) of a new credential of a new staff member."""
-    from app.admin.services import create_admin
-    from app.credentials.services import create_credential
+    from app.domain.credentials.services import create_credential
+    from app.domain.staff.services import create_admin
 
     name = f"{role.title()} Staff"
     admin_id = await create_admin(
@@ -190,7 +190,7 @@ async def test_support_operator_reads_but_cannot_write(support_api):
     assert str(raised.value) == 'Invalid Permissions: API action "adduser" is not allowed'
     with pytest.raises(exceptions.MissingPermission, match='"deleteclient" is not allowed'):
         support_api.call("DeleteClient", clientid=client_id)
-    from app.clients.services import get_client
+    from app.domain.clients.services import get_client
 
     assert (await get_client(client_id))["status"] == "Active"
 
@@ -199,7 +199,7 @@ async def test_support_operator_reads_but_cannot_write(support_api):
 
 
 async def test_add_user(api):
-    from app.users.services import get_user
+    from app.domain.users.services import get_user
 
     email = unique_email("added")
     answer = api.call(
@@ -234,7 +234,7 @@ async def test_add_user(api):
 
 
 async def test_update_user_changes_only_what_is_sent(api):
-    from app.users.services import get_user
+    from app.domain.users.services import get_user
 
     user = await make_user(first="Old", last="Name")
     answer = api.call("UpdateUser", user_id=user["id"], firstname="New")
@@ -324,7 +324,7 @@ def wait_for_mail(mail: MailSink, to: str, count: int = 1, timeout: float = 20) 
 
 
 async def test_create_client_invite_sends_a_link_and_answers_no_token(api, mail):
-    from app.invitations.tables import Invitation
+    from app.schema.invitations import Invitation
 
     client_id, owner = await make_client()
     email = unique_email("invitee")
@@ -346,7 +346,7 @@ async def test_create_client_invite_sends_a_link_and_answers_no_token(api, mail)
     assert await Invitation.exists().where(Invitation.email == second)
 
     member = await make_user()
-    from app.access.services import grant_access
+    from app.domain.access.services import grant_access
 
     await grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
     for params, text in (
@@ -365,7 +365,7 @@ async def test_create_client_invite_sends_a_link_and_answers_no_token(api, mail)
 
 
 async def test_user_permissions_read_and_replaced_in_every_list_form(api):
-    from app.access.services import grant_access
+    from app.domain.access.services import grant_access
 
     client_id, owner = await make_client()
     member = await make_user()
@@ -413,9 +413,9 @@ async def test_user_permissions_read_and_replaced_in_every_list_form(api):
 
 
 async def test_delete_user_client_removes_the_grant_not_the_user(api):
-    from app.access.services import grant_access
-    from app.clients.services import access_for
-    from app.users.services import get_user
+    from app.domain.access.services import grant_access
+    from app.domain.clients.services import access_for
+    from app.domain.users.services import get_user
 
     client_id, owner = await make_client()
     member = await make_user()
@@ -435,8 +435,8 @@ async def test_delete_user_client_removes_the_grant_not_the_user(api):
 
 
 async def test_add_client_creates_its_owner(api):
-    from app.clients.services import get_client
-    from app.users.services import find_by_email
+    from app.domain.clients.services import get_client
+    from app.domain.users.services import find_by_email
 
     email = unique_email("newclient")
     answer = api.call(
@@ -496,7 +496,7 @@ async def test_add_client_errors_are_whmcs_texts(api):
     ]
     for change, text in cases:
         assert error_of(api, "AddClient", **{**base, **change}) == text
-    from app.clients.tables import Client
+    from app.schema.clients import Client
 
     assert await Client.count() == 0
 
@@ -505,7 +505,7 @@ async def test_get_clients_shape_filters_and_paging(api):
     for n in range(30):
         await make_client(f"Company {n:02d}")
     closed_id, _ = await make_client("Zed Closed")
-    from app.clients.services import set_status
+    from app.domain.clients.services import set_status
 
     await set_status(closed_id, "Closed", actor=ADMIN)
 
@@ -536,7 +536,7 @@ async def test_get_clients_shape_filters_and_paging(api):
 
 
 async def test_get_clients_details(api):
-    from app.access.services import grant_access
+    from app.domain.access.services import grant_access
 
     email = unique_email("details")
     added = api.call(
@@ -596,8 +596,8 @@ async def test_get_clients_details(api):
 
 
 async def test_update_close_and_delete_client(api):
-    from app.clients.services import get_client
-    from app.users.services import find_by_email
+    from app.domain.clients.services import get_client
+    from app.domain.users.services import find_by_email
 
     client_id, owner = await make_client("Before Co")
     answer = api.call(
@@ -702,7 +702,7 @@ async def test_zz_no_secret_nor_invitation_token_in_the_server_output(
     api, server, mail, seen_secrets
 ):
     """Runs last in the module: a secret sent in the query string too, then the whole log."""
-    from app.invitations.tables import Invitation
+    from app.schema.invitations import Invitation
 
     client_id, _ = await make_client()
     email = unique_email("secretcheck")
@@ -726,8 +726,8 @@ async def test_zz_no_secret_nor_invitation_token_in_the_server_output(
 
 
 async def in_process_credential(**options) -> tuple[str, str]:
-    from app.admin.services import create_admin
-    from app.credentials.services import create_credential
+    from app.domain.credentials.services import create_credential
+    from app.domain.staff.services import create_admin
 
     admin_id = await create_admin(
         email=unique_email("staff"), password="staff-passphrase-2026", name="Staff", role="full",
@@ -740,7 +740,7 @@ async def in_process_credential(**options) -> tuple[str, str]:
 async def test_an_unexpected_fault_answers_a_generic_json_500_and_is_logged(
     http, monkeypatch, caplog
 ):
-    from app.whmcs import actions
+    from app.http.whmcs import actions
 
     async def broken(params, call):
         raise RuntimeError("internal detail: table users, row 7")

@@ -1,4 +1,4 @@
-"""app.db.FairPool (issue #13): connections handed out in the order they were asked for, even
+"""app.core.db.FairPool: connections handed out in the order they were asked for, even
 when the pool beneath lets a newcomer take a connection given back for a waiter, as asyncpg's
 queue does (asyncio.Queue: the woken waiter finds it gone and goes to the back)."""
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from app.db import FairPool
+from app.core.db import FairPool
 
 
 class BargingPool:

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from jinja2 import UndefinedError
 
-from app.mail.services import render_email
-from app.mail.worker import build_message, parse_smtp_url
+from app.domain.mail.services import render_email
+from app.domain.mail.worker import build_message, parse_smtp_url
 
 INVITE = {
     "sender_name": "Fiona Ritterling",

@@ -1,9 +1,9 @@
 import pytest
 
-from app import security
-from app.errors import DomainError
-from app.logging_setup import redact
-from app.web.forms import safe_next
+from app.core import security
+from app.core.errors import DomainError
+from app.core.logging_setup import redact
+from app.http.plumbing.forms import safe_next
 
 
 def test_passwords_are_hashed_with_argon2id_and_verify():
@@ -55,7 +55,7 @@ def test_next_urls_stay_on_this_site(url, expected):
 
 def test_long_passwords_are_scored_not_refused_by_the_estimator():
     """zxcvbn raises on more than 72 characters: the check scores the first 72."""
-    from app.security import MAX_PASSWORD_LENGTH, check_new_password
+    from app.core.security import MAX_PASSWORD_LENGTH, check_new_password
 
     check_new_password("correct horse battery staple " * 8)  # 232 characters, no ValueError
     check_new_password("q7-Vt" * (MAX_PASSWORD_LENGTH // 5))
@@ -65,7 +65,7 @@ def test_json_log_lines_carry_the_request_id_and_no_token(monkeypatch, capsys):
     import json
     import logging
 
-    from app import logging_setup
+    from app.core import logging_setup
 
     monkeypatch.setenv("ROSTER_LOG_FORMAT", "json")
     root = logging.getLogger()
@@ -88,7 +88,7 @@ def test_json_log_lines_carry_the_request_id_and_no_token(monkeypatch, capsys):
 def test_an_unknown_log_format_is_refused(monkeypatch):
     import pytest
 
-    from app import logging_setup
+    from app.core import logging_setup
 
     monkeypatch.setenv("ROSTER_LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="ROSTER_LOG_FORMAT"):

@@ -8,7 +8,7 @@ import pytest
 
 from app import serving
 from app.cli import parser
-from app.config import load_settings
+from app.core.config import load_settings
 
 
 def serve_args(*argv: str):

@@ -3,7 +3,7 @@ new-sign-in email: from its User-Agent, with ua-parser."""
 
 import pytest
 
-from app.active_sessions.services import UNKNOWN_BROWSER, describe_browser
+from app.domain.active_sessions.services import UNKNOWN_BROWSER, describe_browser
 
 CASES = [
     (

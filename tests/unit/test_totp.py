@@ -6,9 +6,9 @@ from datetime import timedelta
 import pyotp
 import pytest
 
-from app import clock
-from app.two_factor import services as two_factor
-from app.two_factor.tables import RecoveryCode
+from app.core import clock
+from app.domain.two_factor import services as two_factor
+from app.schema.two_factor import RecoveryCode
 from tests.factories import make_user, user_actor
 
 SECRET = pyotp.random_base32()

@@ -1,9 +1,9 @@
 import pytest
 
-from app import permissions
-from app.config import load_settings
-from app.errors import DomainError
-from app.validation import clean_email, clean_name, clean_permissions
+from app.core import permissions
+from app.core.config import load_settings
+from app.core.errors import DomainError
+from app.core.validation import clean_email, clean_name, clean_permissions
 
 
 def test_permission_keys_are_the_thirteen_of_the_spec_in_order():

@@ -3,8 +3,8 @@ them (../shared/WHMCS-API.md §1.6)."""
 
 import pytest
 
-from app.whmcs.logs import redact_query
-from app.whmcs.params import MAX_OFFSET, MAX_PAGE_SIZE, ApiError, Params, parse_pairs
+from app.http.whmcs.logs import redact_query
+from app.http.whmcs.params import MAX_OFFSET, MAX_PAGE_SIZE, ApiError, Params, parse_pairs
 
 
 def params(query_string: str, query: str = "") -> Params:

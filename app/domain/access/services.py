@@ -1,0 +1,273 @@
+"""Grants: a user's access to a client account, with its own permissions (rules 1, 2, 7, 8)."""
+
+import msgspec
+
+from app.core import clock, db, permissions
+from app.core.dberrors import is_unique_violation
+from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.validation import clean_permissions
+from app.domain.access.undo import read_removal_token
+from app.domain.activity.services import Actor, record
+from app.domain.clients.services import (  # access_for: asked of this module too
+    Access,  # noqa: F401
+    access_for,  # noqa: F401
+    check_open,
+    display_name,
+    get_client,
+)
+from app.domain.staff import services as admin_settings
+from app.domain.users import search
+from app.domain.users.services import close_invitations_of, full_name, get_user
+from app.schema.clients import Client
+from app.schema.grants import Grant
+
+
+async def check_manager(actor: Actor, client: dict, *, turned_off: bool | None = None) -> None:
+    """Rule 2: in the client area only the owner manages users, and only while staff allow it.
+    Staff are checked by their role (app.http.plumbing.guards). `turned_off`: the setting, when the
+    caller has already read it in this request."""
+    if actor.kind != "user":
+        return
+    if client["owner"] != actor.id:
+        raise Forbidden("Only the account owner can manage its users.")
+    if turned_off is None:
+        turned_off = await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT)
+    if turned_off:
+        raise Forbidden(
+            "User management is turned off for client accounts. "
+            "Contact support to change who has access."
+        )
+
+
+def describe(keys) -> str:
+    return ", ".join(keys) if keys else "none"
+
+
+async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:
+    """Gives the user access with these keys; returns the user."""
+    keys = clean_permissions(keys)
+    now = clock.now()
+    try:
+        async with db.transaction():
+            client = await get_client(client_id, lock=True)
+            await check_manager(actor, client)
+            check_open(client)
+            user = await get_user(user_id, keep=True)
+            if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
+                raise DomainError(f"{full_name(user)} already has access to this account.", "user")
+            await Grant.insert(
+                Grant(
+                    user=user_id,
+                    client=client_id,
+                    permissions=permissions.serialize(keys),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await close_invitations_of(user, [client_id])
+            await record(
+                actor,
+                "access.granted",
+                f"Gave {full_name(user)} access to {display_name(client)}: "
+                f"none -> {describe(keys)}",
+                client_id=client_id,
+                user_id=user_id,
+            )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError("This user already has access to this account.", "user") from exc
+        raise
+    return user
+
+
+async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:
+    """Sets the user's keys on the account; returns the user and the account."""
+    keys = clean_permissions(keys)
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        await check_manager(actor, client)
+        if client["owner"] == user_id:
+            raise DomainError("The owner always has every permission; they cannot be changed.")
+        grant = (
+            await Grant.select()
+            .where((Grant.user == user_id) & (Grant.client == client_id))
+            .first()
+        )
+        if grant is None:
+            raise NotFound("This user no longer has access to this account.")
+        user = await get_user(user_id)
+        before = permissions.deserialize(grant["permissions"])
+        if before == keys:
+            return {"user": user, "client": client}
+        await Grant.update(
+            {Grant.permissions: permissions.serialize(keys), Grant.updated_at: clock.now()}
+        ).where(Grant.id == grant["id"])
+        await record(
+            actor,
+            "access.permissions_changed",
+            f"Permissions of {full_name(user)} on {display_name(client)}: "
+            f"{describe(before)} -> {describe(keys)}",
+            client_id=client_id,
+            user_id=user_id,
+        )
+    return {"user": user, "client": client}
+
+
+async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
+    """Deletes the grant, never the user. The owner's access cannot be removed. Returns the user,
+    the account and the keys they held (what Undo gives back)."""
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        await check_manager(actor, client)
+        if client["owner"] == user_id:
+            raise DomainError("The owner's access cannot be removed. Transfer ownership first.")
+        grant = (
+            await Grant.select()
+            .where((Grant.user == user_id) & (Grant.client == client_id))
+            .first()
+        )
+        if grant is None:
+            raise NotFound("This user no longer has access to this account.")
+        user = await get_user(user_id)
+        await Grant.delete().where(Grant.id == grant["id"])
+        await record(
+            actor,
+            "access.revoked",
+            f"Removed the access of {full_name(user)} to {display_name(client)}: "
+            f"{describe(permissions.deserialize(grant['permissions']))} -> none",
+            client_id=client_id,
+            user_id=user_id,
+        )
+    return {"user": user, "client": client, "keys": permissions.deserialize(grant["permissions"])}
+
+
+async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
+    """Undo of Remove: the same grant again, for whoever removed it, within UNDO_SECONDS.
+    Returns the user."""
+    removal = read_removal_token(token, client_id=client_id, actor=actor)
+    return await grant_access(client_id, removal.user_id, removal.keys, actor=actor)
+
+
+# The account and (a page of) its people, in one statement. The LEFT JOIN keeps the account's row
+# when no grant matches; the owner comes first, then grants in the order they were given, which
+# is also the key-set order of the pages after the first.
+# The account's id is given inside the parenthesised join as well: without it SQLite builds that
+# join for every grant of every account before picking this account's (a scan of grants, most of
+# a Users tab's SQL time); with it, it reads this account's grants by grants_client_idx.
+_ACCOUNT_PEOPLE_SQL = """
+SELECT c.id AS client_id, c.company_name AS company_name, c.first_name AS client_first_name,
+  c.last_name AS client_last_name, c.email AS client_email, c.status AS status, c.owner AS owner,
+  c.created_at AS created_at,
+  (SELECT COUNT(*) FROM grants WHERE grants.client = c.id) AS user_count,
+  g.id AS grant_id, g.permissions AS permissions, g.last_login_at AS account_last_login_at,
+  u.id AS user_id, u.first_name AS first_name, u.last_name AS last_name, u.email AS email,
+  u.last_login_at AS last_login_at, u.last_login_ip AS last_login_ip,
+  u.last_login_hostname AS last_login_hostname,
+  CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END AS email_verified
+FROM clients c
+LEFT JOIN (grants g JOIN users u ON u.id = g."user" AND g.client = {}) ON g.client = c.id"""
+
+PEOPLE_PAGE = 25
+
+
+class AccountPeople(msgspec.Struct):
+    """An account, a page of its users (owner first), and what the pager needs."""
+
+    client: dict
+    users: list[dict]
+    user_count: int  # everyone in the account, whatever the search
+    more_after: int | None = None  # the grant id the next page starts after, if there is one
+
+
+def _person(row: dict) -> dict:
+    person = db.Record({k: row[k] for k in _PERSON_KEYS})
+    person["is_owner"] = row["owner"] == row["user_id"]
+    person["permission_keys"] = permissions.granted(row["permissions"], is_owner=person["is_owner"])
+    return person
+
+
+_PERSON_KEYS = (
+    "grant_id", "permissions", "account_last_login_at", "user_id", "first_name", "last_name",
+    "email", "last_login_at", "last_login_ip", "last_login_hostname", "email_verified",
+)  # fmt: skip
+
+
+async def account_people(
+    client_id: int,
+    *,
+    query: str = "",
+    after: int = 0,
+    size: int = PEOPLE_PAGE,
+    user_id: int | None = None,
+) -> AccountPeople:
+    """The account with a page of its users: `size` of them (owner first) whose names or email
+    start with the words of `query`, after grant `after`; or only `user_id`. One statement."""
+    if not db.valid_id(client_id):
+        raise NotFound("No such client account.")
+    db.check_page_cursor(after)
+    sql = search.Sql().add(_ACCOUNT_PEOPLE_SQL, client_id)
+    if user_id is not None:
+        sql.add(' AND g."user" = {}', user_id)
+    wanted = search.parse(query)  # the same reading of a query as Manage Users
+    if wanted.email_key is not None:
+        sql.add(" AND u.email_key = {}", wanted.email_key)
+    elif wanted.user_id is not None and not wanted.words:
+        sql.add(" AND u.id = {}", wanted.user_id)
+    for word in wanted.words:
+        sql.add(" AND ").word(word)
+    if after:
+        sql.add(' AND g.id > {} AND g."user" <> c.owner', after)
+    sql.add(" WHERE c.id = {}", client_id)
+    sql.add(' ORDER BY CASE WHEN g."user" = c.owner THEN 0 ELSE 1 END, g.id LIMIT {}', size + 1)
+    rows = await sql.raw()
+    if not rows:
+        raise NotFound("No such client account.")
+    first = rows[0]
+    client = {
+        "id": first["client_id"],
+        "company_name": first["company_name"],
+        "first_name": first["client_first_name"],
+        "last_name": first["client_last_name"],
+        "email": first["client_email"],
+        "status": first["status"],
+        "owner": first["owner"],
+        "created_at": first["created_at"],
+    }
+    people = [_person(r) for r in rows[:size] if r["user_id"] is not None]
+    more = len(rows) > size
+    return AccountPeople(
+        client, people, first["user_count"], people[-1]["grant_id"] if more else None
+    )
+
+
+async def user_accounts(user_id: int) -> list[dict]:
+    """The user's accounts, owned first, then by name: one query."""
+    rows = await Grant.select(
+        Grant.client.id.as_alias("client_id"),
+        Grant.client.company_name.as_alias("company_name"),
+        Grant.client.first_name.as_alias("first_name"),
+        Grant.client.last_name.as_alias("last_name"),
+        Grant.client.status.as_alias("status"),
+        Grant.client.owner.as_alias("owner_id"),
+        Grant.client.owner.first_name.as_alias("owner_first_name"),
+        Grant.client.owner.last_name.as_alias("owner_last_name"),
+        Grant.permissions,
+        Grant.last_login_at,
+    ).where(Grant.user == user_id)
+    for row in rows:
+        row["is_owner"] = row["owner_id"] == user_id
+        row["name"] = display_name(row)
+        row["closed"] = row["status"] == "Closed"
+        row["permission_keys"] = permissions.granted(row["permissions"], is_owner=row["is_owner"])
+    rows.sort(key=lambda r: (not r["is_owner"], r["name"].lower(), r["client_id"]))
+    return rows
+
+
+async def note_account_login(user_id: int, client_id: int) -> None:
+    await Grant.update({Grant.last_login_at: clock.now()}).where(
+        (Grant.user == user_id) & (Grant.client == client_id)
+    )
+
+
+async def is_owner(user_id: int, client_id: int) -> bool:
+    return await Client.exists().where((Client.id == client_id) & (Client.owner == user_id))

@@ -1,0 +1,263 @@
+"""Where a person is signed in: their sessions described for people (browser, OS, IP), ending
+them, and the browsers they sign in from, with an email when a sign-in comes from a new one.
+
+A person is a user or a staff member: every function takes `user_id=` or `admin_id=`, exactly
+one of them."""
+
+from datetime import datetime
+from functools import lru_cache
+
+import ua_parser
+
+from app.core import clock, db
+from app.core.config import get_settings
+from app.core.errors import NotFound
+from app.core.names import full_name
+from app.core.security import new_token, token_hash
+from app.domain.activity.services import Actor, record
+from app.domain.mail.services import enqueue
+from app.schema.browsers import KnownBrowser, SignInAlertOptOut
+from app.schema.sessions import Session
+from app.schema.staff import Admin
+from app.schema.users import User
+
+BROWSER_COOKIE = "roster_browser"
+UNKNOWN_BROWSER = "Unknown browser"
+# ua-parser's names where people know another one.
+_OS_NAMES = {"Mac OS X": "macOS"}
+_TOKEN_MAX = 64  # new_token() gives 43 characters; anything longer was not made here
+
+
+@lru_cache(maxsize=512)
+def describe_browser(user_agent: str, *, with_version: bool = True) -> str:
+    """The browser and OS a User-Agent names: "Chrome 120 on Linux" ("Chrome on Linux" without
+    the version); "Unknown browser" when it names none."""
+    parsed = ua_parser.parse(user_agent or "")
+    agent, system = parsed.user_agent, parsed.os
+    if agent is None or agent.family == "Other":
+        return UNKNOWN_BROWSER
+    browser = agent.family
+    if with_version and agent.major:
+        browser = f"{browser} {agent.major}"
+    if system is None or system.family == "Other":
+        return browser
+    return f"{browser} on {_OS_NAMES.get(system.family, system.family)}"
+
+
+def _person(table, user_id: int | None, admin_id: int | None):
+    """The where-clause selecting the person's rows of `table` (one with `user` and `admin`)."""
+    if (user_id is None) == (admin_id is None):
+        raise ValueError("Give exactly one of user_id and admin_id.")
+    return table.user == user_id if user_id is not None else table.admin == admin_id
+
+
+def _active(now: datetime):
+    return Session.expires_at > now
+
+
+# -- Sessions ------------------------------------------------------------------------------
+
+
+async def list_sessions(
+    *, user_id: int | None = None, admin_id: int | None = None, current_id: int | None = None
+) -> list[dict]:
+    """The person's unexpired sessions, the most recently active first, each with `browser`
+    ("Chrome 120 on Linux") and `current` (whether it is `current_id`, the viewer's)."""
+    rows = (
+        await Session.select(
+            Session.id, Session.created_at, Session.last_seen_at, Session.ip, Session.user_agent
+        )
+        .where(_person(Session, user_id, admin_id) & _active(clock.now()))
+        .order_by(Session.last_seen_at, ascending=False)
+        .order_by(Session.id, ascending=False)
+    )
+    for row in rows:
+        row["browser"] = describe_browser(row.pop("user_agent"))
+        row["current"] = row["id"] == current_id
+    # This device first, then the others by last activity.
+    return sorted(rows, key=lambda row: not row["current"])
+
+
+async def end_session(
+    session_id: int,
+    *,
+    current_id: int | None,
+    actor: Actor,
+    user_id: int | None = None,
+    admin_id: int | None = None,
+) -> dict:
+    """Ends one of the person's other sessions (its browser is logged out on its next request)
+    and returns it. Someone else's session, the current one, or none at all: NotFound, and
+    nothing ends."""
+    async with db.transaction():
+        query = Session.delete().where(
+            (Session.id == session_id) & _person(Session, user_id, admin_id) & _active(clock.now())
+        )
+        if current_id is not None:
+            query = query.where(Session.id != current_id)
+        ended = await query.returning(Session.ip, Session.user_agent)
+        if not ended:
+            raise NotFound("No such session: it may have ended already.")
+        where = f"{describe_browser(ended[0]['user_agent'], with_version=False)}, {ended[0]['ip']}"
+        await record(actor, "session.ended", f"Signed out a session ({where})", user_id=user_id)
+    return {"browser": describe_browser(ended[0]["user_agent"]), "ip": ended[0]["ip"]}
+
+
+async def end_other_sessions(
+    *, current_id: int, actor: Actor, user_id: int | None = None, admin_id: int | None = None
+) -> int:
+    """Ends every session of the person but the current one; returns how many ended."""
+    async with db.transaction():
+        ended = (
+            await Session.delete()
+            .where(_person(Session, user_id, admin_id) & (Session.id != current_id))
+            .returning(Session.id)
+        )
+        if ended:
+            await record(
+                actor,
+                "session.ended_others",
+                f"Signed out all other sessions ({len(ended)})",
+                user_id=user_id,
+            )
+    return len(ended)
+
+
+async def end_all_sessions(user_id: int, *, actor: Actor) -> int:
+    """Staff's End All Sessions for one user: every browser of theirs is logged out on its next
+    request. Returns how many ended."""
+    async with db.transaction():
+        user = await User.select(User.first_name, User.last_name).where(User.id == user_id).first()
+        if user is None:
+            raise NotFound("No such user.")
+        ended = await Session.delete().where(Session.user == user_id).returning(Session.id)
+        await record(
+            actor,
+            "session.ended_all",
+            f"{actor.name} ended all sessions of {full_name(user)} ({len(ended)})",
+            user_id=user_id,
+        )
+    return len(ended)
+
+
+# -- New-browser alerts --------------------------------------------------------------------
+
+
+async def sign_in_alerts_on(*, user_id: int | None = None, admin_id: int | None = None) -> bool:
+    """Whether the person is emailed about sign-ins from a new browser (on unless opted out)."""
+    return not await SignInAlertOptOut.exists().where(_person(SignInAlertOptOut, user_id, admin_id))
+
+
+async def set_sign_in_alerts(
+    on: bool, *, actor: Actor, user_id: int | None = None, admin_id: int | None = None
+) -> bool:
+    """Turns the new-browser emails on or off; returns whether anything changed."""
+    async with db.transaction():
+        if await sign_in_alerts_on(user_id=user_id, admin_id=admin_id) == on:
+            return False
+        if on:
+            await SignInAlertOptOut.delete().where(_person(SignInAlertOptOut, user_id, admin_id))
+        else:
+            await SignInAlertOptOut.insert(
+                SignInAlertOptOut(user=user_id, admin=admin_id, created_at=clock.now())
+            )
+        await record(
+            actor,
+            "session.alerts_changed",
+            f"Emails about sign-ins from a new browser turned {'on' if on else 'off'}",
+            user_id=user_id,
+        )
+    return True
+
+
+async def _recipient(user_id: int | None, admin_id: int | None, ip: str) -> tuple[dict, Actor, str]:
+    """(name and email, the person as the actor of their sign-in, their Security page path)."""
+    if user_id is not None:
+        user = (
+            await User.select(User.first_name, User.last_name, User.email)
+            .where(User.id == user_id)
+            .first()
+        )
+        if user is None:
+            raise NotFound("No such user.")
+        person = {"name": full_name(user), "first_name": user["first_name"], "email": user["email"]}
+        return person, Actor("user", user_id, person["name"], ip), "/account/security"
+    admin = await Admin.select(Admin.name, Admin.email).where(Admin.id == admin_id).first()
+    if admin is None:
+        raise NotFound("No such staff member.")
+    person = {"name": admin["name"], "first_name": admin["name"], "email": admin["email"]}
+    return person, Actor("admin", admin_id, admin["name"], ip), "/admin/security"
+
+
+async def note_sign_in(
+    *,
+    user_id: int | None = None,
+    admin_id: int | None = None,
+    ip: str,
+    user_agent: str,
+    browser_token: str | None,
+) -> str:
+    """Called once a sign-in is complete. Returns the browser token to (re)set in the
+    BROWSER_COOKIE cookie: the browser's own when this server made it, else a new one.
+
+    A browser new to this person, who has signed in before from another one and has not opted
+    out, gets them the "New sign-in to your Roster login" email; every sign-in from a new
+    browser but the first is in the activity log."""
+    person_filter = _person(KnownBrowser, user_id, admin_id)
+    token = browser_token if browser_token and len(browser_token) <= _TOKEN_MAX else None
+    now = clock.now()
+    async with db.transaction():
+        if token is None or not await KnownBrowser.exists().where(
+            KnownBrowser.token_hash == token_hash(token)
+        ):
+            token = new_token()[0]  # unknown here: not trusted as this browser's name
+        digest = token_hash(token)
+        known_before = await KnownBrowser.exists().where(person_filter)
+        added = await (
+            KnownBrowser.insert(
+                KnownBrowser(
+                    token_hash=digest,
+                    user=user_id,
+                    admin=admin_id,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                )
+            )
+            .on_conflict(action="DO NOTHING")
+            .returning(KnownBrowser.id)
+        )
+        if not added:
+            await KnownBrowser.update({KnownBrowser.last_seen_at: now}).where(
+                person_filter & (KnownBrowser.token_hash == digest)
+            )
+        elif known_before:
+            await _alert_new_browser(user_id, admin_id, ip=ip, user_agent=user_agent, at=now)
+    return token
+
+
+async def _alert_new_browser(
+    user_id: int | None, admin_id: int | None, *, ip: str, user_agent: str, at: datetime
+) -> None:
+    person, actor, security_path = await _recipient(user_id, admin_id, ip)
+    browser = describe_browser(user_agent)
+    emailed = await sign_in_alerts_on(user_id=user_id, admin_id=admin_id)
+    if emailed:
+        await enqueue(
+            to=person["email"],
+            template="new_sign_in",
+            context={
+                "first_name": person["first_name"],
+                "browser": browser,
+                "ip": ip or "unknown",
+                "signed_in_at": at.strftime("%d %B %Y, %H:%M UTC"),
+                "security_url": f"{get_settings().base_url}{security_path}",
+                "staff": admin_id is not None,
+            },
+        )
+    await record(
+        actor,
+        "session.new_browser",
+        f"Signed in from a new browser ({browser}, {ip or 'unknown address'})"
+        + ("; emailed" if emailed else "; not emailed (turned off)"),
+        user_id=user_id,
+    )

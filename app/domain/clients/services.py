@@ -1,0 +1,587 @@
+"""Client accounts: each has exactly one owner, who holds every permission (rule 1)."""
+
+import msgspec
+from piccolo.columns.combination import WhereRaw
+from piccolo.query.functions.string import Lower
+
+from app.core import clock, db, permissions
+from app.core.dberrors import is_foreign_key_violation
+from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.names import display_name, full_name
+from app.core.paging import Page, page_of
+from app.core.validation import (
+    COMPANY_MAX,
+    CONTACT_LABELS,
+    CONTACT_LIMITS,
+    clean_country,
+    clean_email,
+    clean_name,
+    clean_page,
+    clean_phone,
+    clean_search,
+    escape_like,
+)
+from app.domain.activity.services import Actor, record
+from app.domain.users import services as users
+from app.schema.clients import CLIENT_STATUSES, Client
+from app.schema.grants import Grant
+from app.schema.invitations import Invitation
+from app.schema.users import User
+
+# The contact details kept on the account, as WHMCS keeps them on the client (its API names
+# phone_number `phonenumber`).
+CONTACT_FIELDS = (
+    "address1",
+    "address2",
+    "city",
+    "state",
+    "postcode",
+    "country",
+    "phone_number",
+    "tax_id",
+)
+# The fields of an account as the activity log names them.
+FIELD_LABELS = {
+    "company_name": "company name",
+    "first_name": "first name",
+    "last_name": "last name",
+    "email": "email",
+    "status": "status",
+    **{key: label.lower() for key, label in CONTACT_LABELS.items()},
+}
+# list_clients' order_by, in WHMCS's names (GetClients' orderby), and the columns they sort.
+# Names sort case-insensitively, the same on both engines.
+CLIENT_ORDERS = {
+    "id": Client.id,
+    "firstname": Lower(Client.first_name),
+    "lastname": Lower(Client.last_name),
+    "companyname": Lower(Client.company_name),
+    "email": Lower(Client.email),
+    "datecreated": Client.created_at,
+    "status": Client.status,
+}
+
+
+class Access(msgspec.Struct, frozen=True):
+    """What one user may do in one account, as decided by the server."""
+
+    client_id: int
+    user_id: int
+    is_owner: bool
+    permissions: tuple[str, ...]
+
+    def allows(self, key: str) -> bool:
+        return self.is_owner or key in self.permissions
+
+
+async def access_for(user_id: int, client_id: int) -> Access | None:
+    row = (
+        await Grant.select(Grant.permissions, Grant.client.owner.as_alias("owner"))
+        .where((Grant.user == user_id) & (Grant.client == client_id))
+        .first()
+    )
+    if row is None:
+        return None
+    is_owner = row["owner"] == user_id
+    keys = permissions.granted(row["permissions"], is_owner=is_owner)
+    return Access(client_id, user_id, is_owner, keys)
+
+
+async def get_client(client_id: int, *, lock: bool = False) -> dict:
+    """The account. With `lock` (inside a transaction) its row stays locked until the commit.
+
+    The lock order: every change to an account's people (ownership, grants, invitations,
+    acceptance, status) locks the account row first, then re-reads what it decides on. Changes
+    to one account are serialised, and no two changes wait for each other in a circle."""
+    if not db.valid_id(client_id):
+        raise NotFound("No such client account.")
+    query = Client.select().where(Client.id == client_id)
+    row = await (db.locked(query) if lock else query).first()
+    if row is None:
+        raise NotFound("No such client account.")
+    return row
+
+
+def clean_contact(contact: dict) -> dict:
+    """The contact details given (keys of CONTACT_FIELDS; a None value: not given), checked and
+    tidied: text trimmed, no control characters, lengths capped; the country an ISO code, the
+    phone number digits, spaces and + - ( ) . only."""
+    unknown = sorted(set(contact) - set(CONTACT_FIELDS))
+    if unknown:
+        raise DomainError(f"Unknown contact field: {unknown[0][:40]}.", unknown[0][:40])
+    cleaned = {}
+    for field in CONTACT_FIELDS:
+        value = contact.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise DomainError(f"{CONTACT_LABELS[field]} must be text.", field)
+        if field == "country":
+            cleaned[field] = clean_country(value)
+        elif field == "phone_number":
+            cleaned[field] = clean_phone(value)
+        else:
+            cleaned[field] = clean_name(
+                value,
+                CONTACT_LABELS[field],
+                field,
+                required=False,
+                max_length=CONTACT_LIMITS[field],
+            )
+    return cleaned
+
+
+def check_open(client: dict) -> None:
+    """A closed account takes no invitations and no new access."""
+    if client["status"] == "Closed":
+        raise DomainError("This account is closed. Reopen it first.")
+
+
+async def create_client(
+    *,
+    owner_email: str,
+    owner_first: str,
+    owner_last: str,
+    owner_password: str | None = None,
+    company: str = "",
+    actor: Actor,
+    contact: dict | None = None,
+    owner_user_id: int | None = None,
+    new_owner_only: bool = False,
+) -> int:
+    """Creates the account and its owner: the user with that email, reused if there is one (or,
+    with `new_owner_only`, refused), else a new user. With `owner_user_id`, that existing user
+    owns it instead. Either way the account's contact name and email are the ones given, and
+    `contact` its other contact details (see clean_contact)."""
+    company = clean_name(company, "Company name", "company", required=False, max_length=COMPANY_MAX)
+    first = clean_name(owner_first, "First name", "owner_first")
+    last = clean_name(owner_last, "Last name", "owner_last")
+    email, _ = clean_email(owner_email, "owner_email")
+    details = clean_contact(contact or {})
+    invalid_owner = DomainError("Invalid Owner User ID", "owner_user_id")
+    if owner_user_id is not None and (
+        isinstance(owner_user_id, bool)
+        or not isinstance(owner_user_id, int)
+        or not db.valid_id(owner_user_id)
+    ):
+        raise invalid_owner
+    user_exists = DomainError("A user already exists with that email address", "email")
+    now = clock.now()
+    async with db.transaction():
+        if owner_user_id is not None:
+            try:
+                owner = await users.get_user(owner_user_id, keep=True)
+            except NotFound:
+                raise invalid_owner from None
+        else:
+            owner = await users.find_by_email(email)
+            if owner is not None and new_owner_only:
+                raise user_exists
+        if owner is None:
+            try:
+                owner = await users.create_user(
+                    first_name=first,
+                    last_name=last,
+                    email=email,
+                    password=owner_password,
+                    actor=actor,
+                )
+            except DomainError as exc:
+                # Created by someone else meanwhile: reused as before, or refused the same way.
+                if exc.field != "email" or not new_owner_only:
+                    raise
+                raise user_exists from exc
+        rows = await Client.insert(
+            Client(
+                company_name=company,
+                first_name=first,
+                last_name=last,
+                email=email,
+                status="Active",
+                owner=owner["id"],
+                created_at=now,
+                **details,
+            )
+        ).returning(Client.id)
+        client_id = rows[0]["id"]
+        await Grant.insert(
+            Grant(
+                user=owner["id"],
+                client=client_id,
+                permissions=permissions.serialize(permissions.ALL_KEYS),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        name = company or f"{first} {last}"
+        await record(
+            actor,
+            "client.created",
+            f"Created client account {name} owned by {users.full_name(owner)}",
+            client_id=client_id,
+            user_id=owner["id"],
+        )
+    return client_id
+
+
+async def update_client(
+    client_id: int,
+    *,
+    actor: Actor,
+    company_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
+    status: str | None = None,
+    contact: dict | None = None,
+) -> dict:
+    """Changes the fields given (None: unchanged; `contact` only its keys present, see
+    clean_contact). Staff may change everything; a client user needs the `profile` permission
+    here and cannot change the status. Closing cancels the open invitations. Returns the
+    account."""
+    wanted = {}
+    if company_name is not None:
+        wanted["company_name"] = clean_name(
+            company_name, "Company name", "company_name", required=False, max_length=COMPANY_MAX
+        )
+    if first_name is not None:
+        wanted["first_name"] = clean_name(first_name, "First name", "first_name")
+    if last_name is not None:
+        wanted["last_name"] = clean_name(last_name, "Last name", "last_name")
+    if email is not None:
+        wanted["email"], _ = clean_email(email)
+    if status is not None:
+        if status not in CLIENT_STATUSES:
+            raise DomainError("Choose Active, Inactive or Closed.", "status")
+        wanted["status"] = status
+    wanted.update(clean_contact(contact or {}))
+    async with db.transaction():
+        before = await get_client(client_id, lock=True)
+        if actor.kind == "user":
+            access = await access_for(actor.id, client_id)
+            if access is None or not access.allows("profile") or status is not None:
+                raise Forbidden("You do not have permission to change this account's profile.")
+        changed = {col: new for col, new in wanted.items() if before[col] != new}
+        if changed:
+            await Client.update({getattr(Client, col): v for col, v in changed.items()}).where(
+                Client.id == client_id
+            )
+            if changed.get("status") == "Closed":
+                await _cancel_open_invitations(Invitation.client == client_id)
+            await record(
+                actor,
+                "client.updated",
+                f"Updated account {display_name(before)}: "
+                + "; ".join(
+                    f"{FIELD_LABELS[col]}: {before[col]!r} -> {new!r}"
+                    for col, new in changed.items()
+                ),
+                client_id=client_id,
+            )
+    return await get_client(client_id)
+
+
+async def delete_client(client_id: int, *, delete_users: bool = False, actor: Actor) -> list[int]:
+    """Staff only: deletes the account with its grants and invitations (their emails stay in the
+    outbox, the activity log keeps its entries). With `delete_users`, also the account's users
+    (its owner included) who reach no other account; never one who still does. Returns the ids
+    of the users deleted."""
+    if actor.kind != "admin":
+        raise Forbidden("Only staff can delete a client account.")
+    try:
+        async with db.transaction():
+            client = await get_client(client_id, lock=True)
+            leaving = []
+            if delete_users:
+                members = await Grant.select(Grant.user).where(Grant.client == client_id)
+                member_ids = {g["user"] for g in members} | {client["owner"]}
+                leaving = await _users_only_here(client_id, sorted(member_ids))
+            await Grant.delete().where(Grant.client == client_id)
+            await Invitation.delete().where(Invitation.client == client_id)
+            await Client.delete().where(Client.id == client_id)
+            if leaving:
+                await User.delete().where(User.id.is_in([u["id"] for u in leaving]))
+            name = display_name(client)
+            await record(
+                actor,
+                "client.deleted",
+                f"Deleted client account {name} (#{client_id})"
+                + (f"; {len(leaving)} user(s) with no other account deleted" if leaving else ""),
+                client_id=client_id,
+            )
+            for user in leaving:
+                await record(
+                    actor,
+                    "user.deleted",
+                    f"Deleted user {full_name(user)} <{user['email']}> with client account"
+                    f" {name} (#{client_id}), their only account",
+                    client_id=client_id,
+                    user_id=user["id"],
+                )
+    except Exception as exc:
+        if is_foreign_key_violation(exc):  # access given to one of them meanwhile
+            raise DomainError("The account's users changed meanwhile. Try again.") from exc
+        raise
+    return [u["id"] for u in leaving]
+
+
+async def _users_only_here(client_id: int, user_ids: list[int]) -> list[dict]:
+    """Of these users of the account, those who reach no other account (no grant there, and own
+    none), locked until the commit: no access elsewhere can be given to them meanwhile (a grant
+    waits for the lock, then finds them gone). Locked in id order, so that two deletions sharing
+    users never wait for each other in a circle."""
+    rows = await db.locked(User.select().where(User.id.is_in(user_ids)).order_by(User.id))
+    elsewhere = {
+        g["user"]
+        for g in await Grant.select(Grant.user).where(
+            Grant.user.is_in(user_ids) & (Grant.client != client_id)
+        )
+    } | {
+        c["owner"]
+        for c in await Client.select(Client.owner).where(
+            Client.owner.is_in(user_ids) & (Client.id != client_id)
+        )
+    }
+    return [row for row in rows if row["id"] not in elsewhere]
+
+
+async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor) -> dict:
+    """Rule 1: only an admin, only to a user already associated; the old owner keeps full access.
+    Returns the account."""
+    if actor.kind != "admin":
+        raise DomainError("Only staff can transfer the ownership of an account.")
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        if client["owner"] == new_owner_id:
+            raise DomainError("This user already owns the account.")
+        grant = (
+            await Grant.select(Grant.id)
+            .where((Grant.client == client_id) & (Grant.user == new_owner_id))
+            .first()
+        )
+        if grant is None:
+            raise DomainError("Only a user already associated with the account can own it.")
+        old = await User.select().where(User.id == client["owner"]).first()
+        new = await users.get_user(new_owner_id)
+        now = clock.now()
+        all_keys = permissions.serialize(permissions.ALL_KEYS)
+        await Client.update({Client.owner: new_owner_id}).where(Client.id == client_id)
+        await Grant.update({Grant.permissions: all_keys, Grant.updated_at: now}).where(
+            (Grant.client == client_id) & Grant.user.is_in([new_owner_id, client["owner"]])
+        )
+        # The previous owner's invitations lose their sender's authority (they would be void at
+        # acceptance anyway): cancelled now, so nobody sees them as pending.
+        voided = await _cancel_open_invitations(
+            (Invitation.client == client_id) & (Invitation.invited_by_user == client["owner"])
+        )
+        await record(
+            actor,
+            "client.owner_changed",
+            f"Owner of {display_name(client)}: {users.full_name(old)} -> {users.full_name(new)}"
+            + (f"; {voided} invite(s) sent by the previous owner cancelled" if voided else ""),
+            client_id=client_id,
+            user_id=new_owner_id,
+        )
+    return {**client, "owner": new_owner_id}
+
+
+async def _cancel_open_invitations(condition) -> int:
+    """Cancels the open invitations matching `condition`; returns how many."""
+    rows = (
+        await Invitation.update({Invitation.cancelled_at: clock.now()})
+        .where(condition & Invitation.accepted_at.is_null() & Invitation.cancelled_at.is_null())
+        .returning(Invitation.id)
+    )
+    return len(rows)
+
+
+async def set_status(client_id: int, status: str, *, actor: Actor) -> dict:
+    """Staff's Close and Reopen (and Inactive). Closing cancels the account's open invitations;
+    its users can no longer enter it. Returns the account."""
+    if actor.kind != "admin":
+        raise Forbidden("Only staff can change an account's status.")
+    if status not in CLIENT_STATUSES:
+        raise DomainError("Choose Active, Inactive or Closed.", "status")
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        if client["status"] == status:
+            return client
+        await Client.update({Client.status: status}).where(Client.id == client_id)
+        cancelled = 0
+        if status == "Closed":
+            cancelled = await _cancel_open_invitations(Invitation.client == client_id)
+        await record(
+            actor,
+            "client.status_changed",
+            f"Status of {display_name(client)}: {client['status']} -> {status}"
+            + (f"; {cancelled} pending invite(s) cancelled" if cancelled else ""),
+            client_id=client_id,
+        )
+    return {**client, "status": status}
+
+
+async def search_clients(
+    query: str = "", *, page: int = 1, per_page: int = 25
+) -> tuple[list[dict], Page]:
+    """Accounts whose company, contact or owner matches, with the owner's name; and the page
+    shown."""
+    select = Client.select(
+        *Client.all_columns(),
+        Client.owner.first_name.as_alias("owner_first_name"),
+        Client.owner.last_name.as_alias("owner_last_name"),
+        Client.owner.email.as_alias("owner_email"),
+    )
+    count = Client.count()
+    query = clean_search(query)
+    if query:
+        pattern = f"%{query}%"
+        condition = (
+            Client.company_name.ilike(pattern)
+            | Client.first_name.ilike(pattern)
+            | Client.last_name.ilike(pattern)
+            | Client.email.ilike(pattern)
+            | Client.owner.email.ilike(pattern)
+        )
+        select = select.where(condition)
+        count = count.where(condition)
+    shown = page_of(page, size=per_page, total=await count)
+    rows = await select.order_by(Client.id).limit(shown.size).offset(shown.offset)
+    return rows, shown
+
+
+# What list_clients' search looks at the start of.
+_SEARCHED = ("email", "first_name", "last_name", "first_name || ' ' || last_name", "company_name")
+
+
+async def list_clients(
+    *,
+    search: str = "",
+    status: str | None = None,
+    order_by: str = "id",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 25,
+) -> tuple[int, list[dict]]:
+    """The accounts matching, as (how many match in all, the page asked for). `search`: the
+    start of the email, first name, last name, "first last" or company name, case-insensitive
+    (ASCII case only on SQLite). `order_by`: a CLIENT_ORDERS name (ties in id order). The limit
+    is clamped to 1..LIST_LIMIT_MAX (see clean_page)."""
+    if order_by not in CLIENT_ORDERS:
+        raise DomainError(f"Order by one of: {', '.join(CLIENT_ORDERS)}.", "order_by")
+    if status is not None and status not in CLIENT_STATUSES:
+        raise DomainError("Choose Active, Inactive or Closed.", "status")
+    offset, limit = clean_page(offset, limit)
+    condition = None
+    search = clean_search(search)
+    if search:
+        pattern = escape_like(search) + "%"
+        condition = WhereRaw(
+            "("
+            + " OR ".join(f"lower({column}) LIKE lower({{}}) ESCAPE '\\'" for column in _SEARCHED)
+            + ")",
+            *[pattern] * len(_SEARCHED),
+        )
+    if status is not None:
+        by_status = Client.status == status
+        condition = by_status if condition is None else condition & by_status
+    count = Client.count()
+    select = Client.select(
+        Client.id,
+        Client.first_name,
+        Client.last_name,
+        Client.company_name,
+        Client.email,
+        Client.created_at,
+        Client.status,
+        Client.owner,
+    )
+    if condition is not None:
+        count = count.where(condition)
+        select = select.where(condition)
+    ascending = not descending
+    select = select.order_by(CLIENT_ORDERS[order_by], ascending=ascending)
+    if order_by != "id":
+        select = select.order_by(Client.id, ascending=ascending)
+    return await count, await select.limit(limit).offset(offset)
+
+
+async def find_client_by_email(email: str) -> dict | None:
+    """The account (the lowest id) whose contact email is `email`, case-insensitive."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    return (
+        await Client.select()
+        .where(WhereRaw("lower(email) = lower({})", email))
+        .order_by(Client.id)
+        .first()
+    )
+
+
+_CLIENT_USERS_SQL = """
+SELECT g."user" AS id, u.first_name, u.last_name, u.email, g.permissions,
+       g."user" = c.owner AS is_owner
+FROM grants g
+JOIN users u ON u.id = g."user"
+JOIN clients c ON c.id = g.client
+WHERE g.client = {}
+ORDER BY CASE WHEN g."user" = c.owner THEN 0 ELSE 1 END, g.id"""
+
+
+async def client_users(client_id: int, *, offset: int = 0, limit: int | None = None) -> list[dict]:
+    """Everyone with access to the account: id, names, email, is_owner and their permission
+    keys here (every key for the owner); the owner first, then in grant order; `limit` of them
+    from `offset` (all if None). One query (an unknown account has nobody)."""
+    if not db.valid_id(client_id):
+        return []
+    sql, args = _CLIENT_USERS_SQL, [client_id]
+    if limit is not None:
+        sql, args = sql + " LIMIT {} OFFSET {}", [*args, limit, offset]
+    people = []
+    for row in await Grant.raw(sql, *args):
+        is_owner = bool(row["is_owner"])  # 0/1 on SQLite
+        people.append(
+            {
+                "id": row["id"],
+                "first_name": row["first_name"],
+                "last_name": row["last_name"],
+                "email": row["email"],
+                "is_owner": is_owner,
+                "permissions": permissions.granted(row["permissions"], is_owner=is_owner),
+            }
+        )
+    return people
+
+
+async def client_users_page(client_id: int, *, offset: int, limit: int) -> tuple[int, list[dict]]:
+    """A slice of client_users, as (how many in all, the slice), the way list_clients answers:
+    the database pages, the limit clamped to 1..LIST_LIMIT_MAX (see clean_page)."""
+    if not db.valid_id(client_id):
+        return 0, []
+    offset, limit = clean_page(offset, limit)
+    total = await Grant.count().where(Grant.client == client_id)
+    return total, await client_users(client_id, offset=offset, limit=limit)
+
+
+async def register_owner(
+    *, first_name: str, last_name: str, email: str, password: str, company: str, ip: str
+) -> tuple[dict, int]:
+    """Self-registration: a new user and a new client account they own, both or neither."""
+
+    async def own_account(user: dict) -> int:
+        return await create_client(
+            owner_email=user["email"],
+            owner_first=user["first_name"],
+            owner_last=user["last_name"],
+            company=company,
+            actor=Actor("user", user["id"], users.full_name(user), ip),
+        )
+
+    return await users.register_user(
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        password=password,
+        ip=ip,
+        then=own_account,
+    )

@@ -1,0 +1,517 @@
+"""Invitations (rules 3, 4, 5, 6): one-time links valid 7 days, stored only as SHA-256."""
+
+import math
+from datetime import timedelta
+from typing import NamedTuple
+
+from app.core import clock, db, permissions
+from app.core.config import get_settings
+from app.core.dberrors import is_unique_violation
+from app.core.errors import DomainError, NotFound, Throttled
+from app.core.security import new_token, token_hash
+from app.core.validation import clean_email, clean_page, clean_permissions, permission_labels
+from app.domain.access.services import check_manager, grant_access
+from app.domain.activity.services import Actor, record
+from app.domain.clients.services import check_open, display_name, get_client
+from app.domain.mail.services import enqueue
+from app.domain.staff import services as admin_settings
+from app.domain.users.services import (
+    close_invitations_of,
+    find_by_email,
+    full_name,
+    get_user,
+    register_user,
+)
+from app.schema.grants import Grant
+from app.schema.invitations import Invitation
+from app.schema.users import User
+
+VALID_FOR = timedelta(days=7)
+INVITES_PER_ACCOUNT_PER_DAY = 50
+
+NO_PENDING_INVITE = "No pending invite matches this link. Ask the account owner for a new one."
+VERIFY_FIRST = (
+    "Verify your email address before accepting this invite: open the link in the verification "
+    "email we sent you (logged in, Resend sends a new one), then open this invite again."
+)
+
+
+class InviteUnavailable(DomainError):
+    """Accepted, cancelled, expired or unknown: deliberately one message for all four."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_PENDING_INVITE)
+
+
+class AlreadyAssociated(DomainError):
+    pass
+
+
+def status(row: dict, now=None) -> str:
+    now = now or clock.now()
+    if row["accepted_at"] is not None:
+        return "accepted"
+    if row["cancelled_at"] is not None:
+        return "cancelled"
+    if row["expires_at"] <= now:
+        return "expired"
+    return "pending"
+
+
+def _is_open():
+    return Invitation.accepted_at.is_null() & Invitation.cancelled_at.is_null()
+
+
+def resend_cooldown() -> timedelta:
+    """How long after a send the same invite can be sent again (a double click is one send)."""
+    return timedelta(seconds=get_settings().resend_cooldown_seconds)
+
+
+def usable(invitation: dict, client: dict, now=None) -> bool:
+    """Whether the invitation can still be accepted: pending, its account open, and its sender
+    still entitled to invite (an owner who lost the ownership voids their invitations; staff
+    invitations stay valid while the account is open)."""
+    sender = invitation["invited_by_user"]
+    return (
+        status(invitation, now) == "pending"
+        and client["status"] != "Closed"
+        and (sender is None or sender == client["owner"])
+    )
+
+
+async def _check_daily_limit(client_id: int, now) -> None:
+    """Call with the account locked: the count cannot change under us."""
+    sent_today = await Invitation.count().where(
+        (Invitation.client == client_id) & (Invitation.created_at > now - timedelta(days=1))
+    )
+    if sent_today >= INVITES_PER_ACCOUNT_PER_DAY:
+        raise Throttled(
+            f"This account has sent {INVITES_PER_ACCOUNT_PER_DAY} invites in the last 24 hours, "
+            "the most allowed. Try again tomorrow.",
+            retry_after=3600,
+            field="email",
+        )
+
+
+def accept_url(token: str) -> str:
+    return f"{get_settings().base_url}/invite/{token}"
+
+
+async def _queue_invitation_email(
+    invitation_id: int, *, to: str, token: str, client: dict, keys, sender_name: str, by_admin: bool
+) -> None:
+    await enqueue(
+        to=to,
+        template="invitation",
+        invitation_id=invitation_id,
+        context={
+            "sender_name": sender_name,
+            "account_name": display_name(client),
+            "permission_labels": permission_labels(keys),
+            "accept_url": accept_url(token),
+            "sent_by_admin": by_admin,
+            "company": await admin_settings.get_setting(admin_settings.COMPANY_NAME),
+        },
+    )
+
+
+async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int, str]:
+    """Creates a pending invitation, queues its email; returns (id, token). Rule 5 refusals."""
+    keys = clean_permissions(keys)
+    email, email_key = clean_email(email)
+    token, digest = new_token()
+    now = clock.now()
+    try:
+        async with db.transaction():
+            client = await get_client(client_id, lock=True)
+            await check_manager(actor, client)
+            check_open(client)
+            await _check_daily_limit(client_id, now)
+            existing = await find_by_email(email_key)
+            if existing and await Grant.exists().where(
+                (Grant.user == existing["id"]) & (Grant.client == client_id)
+            ):
+                raise DomainError(f"{email} already has access to this account.", "email")
+            open_invite = (
+                await Invitation.select()
+                .where(
+                    (Invitation.client == client_id)
+                    & (Invitation.email_key == email_key)
+                    & _is_open()
+                )
+                .first()
+            )
+            if open_invite is not None:
+                if status(open_invite, now) == "pending":
+                    raise DomainError(
+                        f"An invite to {email} is already pending. "
+                        "Use Resend Invite to send it again.",
+                        "email",
+                    )
+                # An expired invite makes way for the new one.
+                await Invitation.update({Invitation.cancelled_at: now}).where(
+                    Invitation.id == open_invite["id"]
+                )
+            rows = await Invitation.insert(
+                Invitation(
+                    client=client_id,
+                    email=email,
+                    email_key=email_key,
+                    permissions=permissions.serialize(keys),
+                    token_hash=digest,
+                    invited_by_admin=actor.id if actor.kind == "admin" else None,
+                    invited_by_user=actor.id if actor.kind == "user" else None,
+                    sender_name=actor.name,
+                    created_at=now,
+                    last_sent_at=now,
+                    times_sent=1,
+                    expires_at=now + VALID_FOR,
+                )
+            ).returning(Invitation.id)
+            invitation_id = rows[0]["id"]
+            await _queue_invitation_email(
+                invitation_id,
+                to=email,
+                token=token,
+                client=client,
+                keys=keys,
+                sender_name=actor.name,
+                by_admin=actor.kind == "admin",
+            )
+            await record(
+                actor,
+                "invite.sent",
+                f"Invited {email} to {display_name(client)} with {', '.join(keys)}",
+                client_id=client_id,
+                user_id=existing["id"] if existing else None,
+            )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError(
+                f"An invite to {email} is already pending. Use Resend Invite to send it again.",
+                "email",
+            ) from exc
+        raise
+    return invitation_id, token
+
+
+async def _open_invitation(client_id: int, invitation_id: int) -> dict:
+    row = (
+        await Invitation.select()
+        .where((Invitation.id == invitation_id) & (Invitation.client == client_id))
+        .first()
+    )
+    if row is None or status(row) in ("accepted", "cancelled"):
+        raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+    return row
+
+
+class Associated(NamedTuple):
+    invited: bool  # an invitation went out; else access was given at once
+    email: str
+    name: str  # the existing user's full name, or "" for a new email
+
+
+class Resent(NamedTuple):
+    token: str
+    email: str
+
+
+async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
+    """A fresh token (the old link stops working) and 7 days again."""
+    token, digest = new_token()
+    now = clock.now()
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        await check_manager(actor, client)
+        check_open(client)
+        row = await _open_invitation(client_id, invitation_id)
+        wait = row["last_sent_at"] + resend_cooldown() - now
+        if wait.total_seconds() > 0:
+            seconds = math.ceil(wait.total_seconds())
+            raise Throttled(
+                f"The invite to {row['email']} was sent moments ago. "
+                f"You can send it again in {seconds} second{'s' if seconds != 1 else ''}.",
+                retry_after=seconds,
+            )
+        updated = (
+            await Invitation.update(
+                {
+                    Invitation.token_hash: digest,
+                    Invitation.last_sent_at: now,
+                    Invitation.expires_at: now + VALID_FOR,
+                    Invitation.times_sent: Invitation.times_sent + 1,
+                }
+            )
+            .where((Invitation.id == invitation_id) & _is_open())
+            .returning(Invitation.id)
+        )
+        if not updated:
+            raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+        keys = permissions.deserialize(row["permissions"])
+        await _queue_invitation_email(
+            invitation_id,
+            to=row["email"],
+            token=token,
+            client=client,
+            keys=keys,
+            sender_name=row["sender_name"],
+            by_admin=row["invited_by_user"] is None,
+        )
+        await record(
+            actor,
+            "invite.resent",
+            f"Resent the invite to {row['email']} for {display_name(client)}; "
+            f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
+            client_id=client_id,
+        )
+    return Resent(token, row["email"])
+
+
+async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:
+    """The link stops working; the invitee is not told. Returns the invited email."""
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        await check_manager(actor, client)
+        row = await _open_invitation(client_id, invitation_id)
+        updated = (
+            await Invitation.update({Invitation.cancelled_at: clock.now()})
+            .where((Invitation.id == invitation_id) & _is_open())
+            .returning(Invitation.id)
+        )
+        if not updated:
+            raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+        await record(
+            actor,
+            "invite.cancelled",
+            f"Cancelled the invite to {row['email']} for {display_name(client)}",
+            client_id=client_id,
+        )
+    return row["email"]
+
+
+async def pending_invite(token: str) -> dict:
+    """The pending invitation behind a token, with its account's name; else InviteUnavailable."""
+    row = (
+        await Invitation.select(
+            *Invitation.all_columns(),
+            Invitation.client.company_name.as_alias("company_name"),
+            Invitation.client.first_name.as_alias("first_name"),
+            Invitation.client.last_name.as_alias("last_name"),
+            Invitation.client.status.as_alias("client_status"),
+            Invitation.client.owner.as_alias("client_owner"),
+        )
+        .where(Invitation.token_hash == token_hash(token))
+        .first()
+    )
+    if row is None or not usable(
+        row, {"status": row["client_status"], "owner": row["client_owner"]}
+    ):
+        raise InviteUnavailable()
+    row["account_name"] = display_name(row)
+    row["permission_keys"] = permissions.deserialize(row["permissions"])
+    return row
+
+
+async def accept(token: str, user_id: int, *, actor: Actor) -> int:
+    """Rule 4: atomic, one winner among concurrent attempts. Returns the client id."""
+    digest = token_hash(token)
+    now = clock.now()
+    try:
+        async with db.transaction():
+            found = (
+                await Invitation.select(Invitation.client)
+                .where(Invitation.token_hash == digest)
+                .first()
+            )
+            if found is None:
+                raise InviteUnavailable()
+            client_id = found["client"]
+            # The lock order: the account first, then decide on what is read under the lock.
+            client = await get_client(client_id, lock=True)
+            invitation = await Invitation.select().where(Invitation.token_hash == digest).first()
+            if invitation is None or not usable(invitation, client, now):
+                raise InviteUnavailable()
+            user = await get_user(user_id, keep=True)
+            if (
+                await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
+                and user["email_key"] != invitation["email_key"]
+            ):
+                raise DomainError(
+                    "This invite was sent to a different email address. "
+                    "Log in or register with the invited address to accept it."
+                )
+            if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
+                raise AlreadyAssociated("You already have access to this account.")
+            if user["email_verified_at"] is None and await admin_settings.flag(
+                admin_settings.REQUIRE_VERIFIED_EMAIL
+            ):
+                raise DomainError(VERIFY_FIRST)
+            won = (
+                await Invitation.update(
+                    {
+                        Invitation.accepted_at: now,
+                        Invitation.accepted_by: user_id,
+                    }
+                )
+                .where(
+                    (Invitation.id == invitation["id"])
+                    & (Invitation.token_hash == digest)
+                    & _is_open()
+                    & (Invitation.expires_at > now)
+                )
+                .returning(Invitation.id)
+            )
+            if not won:
+                raise InviteUnavailable()
+            await Grant.insert(
+                Grant(
+                    user=user_id,
+                    client=client_id,
+                    permissions=invitation["permissions"],
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await close_invitations_of(user, [client_id])  # one sent to their own address
+            owner = await User.select().where(User.id == client["owner"]).first()
+            await enqueue(
+                to=owner["email"],
+                template="invite_accepted",
+                context={
+                    "owner_first_name": owner["first_name"],
+                    "invitee_name": full_name(user),
+                    "invitee_email": user["email"],
+                    "account_name": display_name(client),
+                },
+            )
+            await record(
+                actor,
+                "invite.accepted",
+                f"{full_name(user)} <{user['email']}> accepted the invite sent to "
+                f"{invitation['email']} for {display_name(client)}: none -> "
+                f"{invitation['permissions'].replace(',', ', ')}",
+                client_id=client_id,
+                user_id=user_id,
+            )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise AlreadyAssociated("You already have access to this account.") from exc
+        raise
+    return client_id
+
+
+# Open invites (pending or expired) with whether their latest email failed, in one statement.
+_OPEN_INVITES_SQL = """
+SELECT i.*,
+  (SELECT o.status FROM outbound_emails o WHERE o.invitation = i.id
+   ORDER BY o.id DESC LIMIT 1) AS mail_status,
+  (SELECT o.last_error FROM outbound_emails o WHERE o.invitation = i.id
+   ORDER BY o.id DESC LIMIT 1) AS mail_error
+FROM invitations i
+WHERE i.client = {} AND i.accepted_at IS NULL AND i.cancelled_at IS NULL AND i.id > {}
+ORDER BY i.id"""
+
+INVITES_PAGE = 25
+
+
+async def open_invites(
+    client_id: int, *, after: int = 0, size: int | None = None, offset: int = 0
+) -> list[dict]:
+    """Invites not accepted nor cancelled (pending or expired), oldest first: `size` of them
+    (all if None) after invite `after`, skipping `offset`."""
+    sql, args = _OPEN_INVITES_SQL, [client_id, after]
+    if size is not None:
+        sql, args = sql + " LIMIT {} OFFSET {}", [*args, size, offset]
+    rows = [db.Record(row) for row in await Invitation.raw(sql, *args)]
+    now = clock.now()
+    for row in rows:
+        row["status"] = status(row, now)
+        row["permission_keys"] = permissions.deserialize(row["permissions"])
+        row["delivery_failed"] = bool(
+            row["mail_status"] not in (None, "sent") and row["mail_error"]
+        )
+    return rows
+
+
+async def open_invites_page(
+    client_id: int, *, after: int = 0, size: int = INVITES_PAGE
+) -> tuple[list[dict], int | None]:
+    """A page of open_invites, and the invite the next page starts after (None: the last)."""
+    db.check_page_cursor(after)
+    rows = await open_invites(client_id, after=after, size=size + 1)
+    return rows[:size], rows[size - 1]["id"] if len(rows) > size else None
+
+
+async def open_invites_slice(client_id: int, *, offset: int, limit: int) -> tuple[int, list[dict]]:
+    """A slice of open_invites, as (how many in all, the slice), the way list_clients answers:
+    the database pages, the limit clamped to 1..LIST_LIMIT_MAX (see clean_page)."""
+    offset, limit = clean_page(offset, limit)
+    total = await Invitation.count().where((Invitation.client == client_id) & _is_open())
+    return total, await open_invites(client_id, size=limit, offset=offset)
+
+
+async def pending_for_client(client_id: int) -> list[dict]:
+    return await open_invites(client_id)
+
+
+async def associate(
+    client_id: int,
+    *,
+    actor: Actor,
+    keys,
+    send_invite: bool,
+    user_id: int | None = None,
+    email: str | None = None,
+) -> Associated:
+    """Admin Associate User (rule 6): an existing user without an invite is associated at once;
+    a new email is always invited."""
+    keys = clean_permissions(keys)
+    if user_id is None:
+        address, _ = clean_email(email or "", "email")
+        existing = await find_by_email(address)
+        if existing is None:
+            await invite(client_id, address, keys, actor=actor)
+            return Associated(True, address, "")
+        user_id = existing["id"]
+    user = await get_user(user_id)
+    if send_invite:
+        await invite(client_id, user["email"], keys, actor=actor)
+    else:
+        await grant_access(client_id, user_id, keys, actor=actor)
+    return Associated(send_invite, user["email"], full_name(user))
+
+
+async def register_and_accept(
+    token: str, *, first_name: str, last_name: str, email: str, password: str, ip: str
+) -> tuple[dict, int | None]:
+    """A new user who accepts at once; both or neither (a dead link creates no user). While
+    staff require a verified address to accept, the new user's address is not verified yet:
+    the login is created, the invite stays pending (client id None) until the user verifies
+    the address and opens the invite again."""
+    await pending_invite(token)  # refuse a dead link before validating anything else
+
+    async def accept_invite(user: dict) -> int | None:
+        if await admin_settings.flag(admin_settings.REQUIRE_VERIFIED_EMAIL):
+            return None
+        return await accept(token, user["id"], actor=Actor("user", user["id"], full_name(user), ip))
+
+    return await register_user(
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        password=password,
+        ip=ip,
+        then=accept_invite,
+    )
+
+
+async def accounts_with_invites_expiring(after, until) -> list[int]:
+    """The accounts with an open invite whose expiry falls in (after, until]: what they show as
+    Pending has become Expired."""
+    rows = await (
+        Invitation.select(Invitation.client)
+        .where(_is_open() & (Invitation.expires_at > after) & (Invitation.expires_at <= until))
+        .distinct()
+    )
+    return [row["client"] for row in rows]

@@ -1,0 +1,142 @@
+"""The outbox: emails are rendered and queued inside the transaction of the change causing them."""
+
+import logging
+import re
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from piccolo.query.functions.aggregate import Count
+
+from app.core import clock, db
+from app.core.config import FRONTEND_DIR, get_settings
+from app.core.errors import DomainError, NotFound
+from app.core.logging_setup import SHOWS_LINKS
+from app.core.paging import page_of
+from app.domain.activity.services import Actor, record
+from app.domain.live import broker as live
+from app.domain.live.events import changed
+from app.schema.mail import OutboundEmail
+
+log = logging.getLogger("roster.mail")
+
+_templates = Environment(
+    loader=FileSystemLoader(FRONTEND_DIR / "templates" / "emails"),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+SUBJECT_MAX = 255
+_LINK = re.compile(r"https?://\S+")
+
+
+def render_email(template: str, context: dict) -> tuple[str, str, str]:
+    """(subject, text body, HTML body) from emails/<template>.{subject.txt,txt,html}."""
+    subject = _templates.get_template(f"{template}.subject.txt").render(context)
+    text = _templates.get_template(f"{template}.txt").render(context)
+    html = _templates.get_template(f"{template}.html").render(context)
+    return " ".join(subject.split()), text, html
+
+
+async def enqueue(
+    *, to: str, template: str, context: dict, invitation_id: int | None = None
+) -> int:
+    """Queues an email. Call it inside the change's transaction: both are kept, or neither."""
+    subject, text, html = render_email(template, context)
+    if len(subject) > SUBJECT_MAX:  # names can be long: the subject column cannot
+        subject = subject[: SUBJECT_MAX - 1] + "…"
+    now = clock.now()
+    rows = await OutboundEmail.insert(
+        OutboundEmail(
+            to_address=to,
+            subject=subject,
+            text_body=text,
+            html_body=html,
+            template=template,
+            invitation=invitation_id,
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    ).returning(OutboundEmail.id)
+    settings = get_settings()
+    if settings.smtp_url is None and not settings.production:
+        # Development without SMTP: the links are logged so the developer can follow them.
+        log.info(
+            "Queued %r for %s (no SMTP configured); links: %s",
+            subject,
+            to,
+            " ".join(_LINK.findall(text)) or "none",
+            extra={SHOWS_LINKS: True},
+        )
+    await changed(live.MAIL)
+    from app.domain.mail import worker
+
+    db.after_commit(worker.wake)  # woken earlier, it could look before the email is there
+    return rows[0]["id"]
+
+
+STATUSES = ("queued", "sending", "sent", "failed")
+_LIST_COLUMNS = (
+    OutboundEmail.id,
+    OutboundEmail.to_address,
+    OutboundEmail.subject,
+    OutboundEmail.template,
+    OutboundEmail.status,
+    OutboundEmail.attempts,
+    OutboundEmail.next_attempt_at,
+    OutboundEmail.last_error,
+    OutboundEmail.created_at,
+    OutboundEmail.sent_at,
+)
+
+
+async def status_counts() -> dict[str, int]:
+    """How many emails are in each status (one query)."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for row in await OutboundEmail.select(OutboundEmail.status, Count(alias="n")).group_by(
+        OutboundEmail.status
+    ):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+async def outbox_page(*, status: str | None = None, page: int = 1, per_page: int = 50) -> dict:
+    """One page of the outbox, newest first (without the bodies), optionally of one status;
+    with the number of emails in each status. Two queries whatever the page length."""
+    if status is not None and status not in STATUSES:
+        raise DomainError(f"Unknown status {status!r}.", "status")
+    counts = await status_counts()
+    total = counts.get(status, 0) if status else sum(counts.values())
+    shown = page_of(page, size=per_page, total=total)
+    query = OutboundEmail.select(*_LIST_COLUMNS).order_by(OutboundEmail.id, ascending=False)
+    if status:
+        query = query.where(OutboundEmail.status == status)
+    rows = await query.limit(shown.size).offset(shown.offset)
+    return {"emails": rows, "counts": counts, "all": sum(counts.values()), "shown": shown}
+
+
+async def get_email(email_id: int) -> dict:
+    row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
+    if row is None:
+        raise NotFound("No such email in the outbox.")
+    return row
+
+
+async def retry(email_id: int, *, actor: Actor) -> dict:
+    """The admin's Retry: a failed email goes back in the queue, due now. Any other status is
+    refused (a queued email is retried anyway; a sent one must not go twice)."""
+    from app.domain.mail import worker
+
+    async with db.transaction():
+        row = await worker.retry_now(email_id)
+        if row is None:
+            status = (await get_email(email_id))["status"]
+            raise DomainError(f"Only a failed email can be retried; this one is {status}.")
+        await record(
+            actor,
+            "mail.retried",
+            f"Email #{email_id} to {row['to_address']} ({row['subject']}): failed -> queued",
+        )
+    worker.wake()
+    return row

@@ -1,0 +1,150 @@
+"""Staff accounts and the admin settings. What each role may do is app.core.policy's."""
+
+import asyncio
+
+from app.core import clock, db
+from app.core.dberrors import is_unique_violation
+from app.core.errors import DomainError
+from app.core.policy import ROLES
+from app.core.security import check_new_password, hash_password
+from app.core.validation import clean_email, clean_name
+from app.domain.activity.services import Actor, record
+from app.schema.staff import Admin, Setting
+
+# The roles and what they hold: app.core.policy.
+
+# Admin settings and their defaults.
+DISABLE_CLIENT_USER_MANAGEMENT = "disable_client_user_management"
+REQUIRE_INVITED_EMAIL = "require_invited_email"
+COMPANY_NAME = "company_name"
+REQUIRE_STAFF_TWO_FACTOR = "require_staff_two_factor"
+REQUIRE_VERIFIED_EMAIL = "require_verified_email"
+SETTING_DEFAULTS = {
+    DISABLE_CLIENT_USER_MANAGEMENT: "false",
+    REQUIRE_INVITED_EMAIL: "false",
+    REQUIRE_STAFF_TWO_FACTOR: "false",
+    REQUIRE_VERIFIED_EMAIL: "false",
+    COMPANY_NAME: "Roster",
+}
+# As the settings page names them (and so the activity log).
+SETTING_LABELS = {
+    DISABLE_CLIENT_USER_MANAGEMENT: "Disable Client Area User Management",
+    REQUIRE_INVITED_EMAIL: "Require the invited email to match",
+    REQUIRE_STAFF_TWO_FACTOR: "Require two-factor authentication for staff",
+    REQUIRE_VERIFIED_EMAIL: "Require a verified email address to accept invitations",
+    COMPANY_NAME: "Company name",
+}
+
+
+async def create_admin(*, email: str, password: str, name: str, role: str, actor: Actor) -> int:
+    if role not in ROLES:
+        raise DomainError(f"Role must be one of: {', '.join(ROLES)}.", "role")
+    name = clean_name(name, "Name", "name", max_length=150)
+    email, email_key = clean_email(email)
+    check_new_password(password, [name, email])
+    password_hash = await asyncio.to_thread(hash_password, password)  # argon2: off the loop
+    try:
+        async with db.transaction():
+            if await Admin.exists().where(Admin.email_key == email_key):
+                raise DomainError("An admin with this email address already exists.", "email")
+            rows = await Admin.insert(
+                Admin(
+                    name=name,
+                    email=email,
+                    email_key=email_key,
+                    password_hash=password_hash,
+                    role=role,
+                    created_at=clock.now(),
+                )
+            ).returning(Admin.id)
+            await record(
+                actor, "admin.created", f"Created admin {name} <{email}> as {ROLES[role][0]}"
+            )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError("An admin with this email address already exists.", "email") from exc
+        raise
+    return rows[0]["id"]
+
+
+async def get_setting(key: str) -> str:
+    row = await Setting.select(Setting.value).where(Setting.key == key).first()
+    return row["value"] if row else SETTING_DEFAULTS[key]
+
+
+async def flag(key: str) -> bool:
+    return await get_setting(key) == "true"
+
+
+FLAG_SETTINGS = (
+    DISABLE_CLIENT_USER_MANAGEMENT,
+    REQUIRE_INVITED_EMAIL,
+    REQUIRE_STAFF_TWO_FACTOR,
+    REQUIRE_VERIFIED_EMAIL,
+)
+COMPANY_NAME_MAX = 100
+
+
+async def _stored_settings() -> dict[str, str]:
+    """Every setting's stored form, defaults filled in (one query)."""
+    stored = {r["key"]: r["value"] for r in await Setting.select(Setting.key, Setting.value)}
+    return {key: stored.get(key, default) for key, default in SETTING_DEFAULTS.items()}
+
+
+async def all_settings() -> dict:
+    """Every setting with its current value: flags as booleans, text as text."""
+    return {
+        key: (value == "true" if key in FLAG_SETTINGS else value)
+        for key, value in (await _stored_settings()).items()
+    }
+
+
+def clean_settings(values: dict) -> dict[str, str]:
+    """The settings form's values, checked and in their stored form; DomainError otherwise."""
+    unknown = sorted(set(values) - set(SETTING_DEFAULTS))
+    if unknown:
+        raise DomainError(f"Unknown setting: {', '.join(unknown)}.")
+    cleaned = {}
+    for key, value in values.items():
+        if key in FLAG_SETTINGS:
+            if value not in (True, False, "true", "false"):
+                raise DomainError(f"Setting {key} is either on or off.", key)
+            cleaned[key] = "true" if value in (True, "true") else "false"
+        else:
+            cleaned[key] = clean_name(
+                value, "Company name", key, required=True, max_length=COMPANY_NAME_MAX
+            )
+    return cleaned
+
+
+async def set_setting(key: str, value: str, *, actor: Actor) -> None:
+    """One setting, checked, written (insert or update in one statement) and logged."""
+    value = clean_settings({key: value})[key]
+    async with db.transaction():
+        before = await get_setting(key)
+        if before == value:
+            return
+        await Setting.insert(Setting(key=key, value=value)).on_conflict(
+            target=Setting.key, action="DO UPDATE", values=[Setting.value]
+        )
+        await record(
+            actor,
+            "settings.changed",
+            f"Setting “{SETTING_LABELS[key]}”: {_shown(key, before)} -> {_shown(key, value)}",
+        )
+
+
+def _shown(key: str, stored: str) -> str:
+    return {"true": "on", "false": "off"}[stored] if key in FLAG_SETTINGS else stored
+
+
+async def save_settings(values: dict, *, actor: Actor) -> list[str]:
+    """Checks every value first, then writes the changed ones in one transaction (one activity
+    entry each). Returns the keys that changed."""
+    cleaned = clean_settings(values)
+    async with db.transaction():
+        stored = await _stored_settings()
+        changed = [key for key, value in cleaned.items() if stored[key] != value]
+        for key in changed:
+            await set_setting(key, cleaned[key], actor=actor)
+    return changed

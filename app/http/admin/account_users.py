@@ -1,0 +1,381 @@
+"""The admin area: client accounts, and the Users tab of a client's profile."""
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+
+from app.core.config import get_settings
+from app.core.errors import DomainError
+from app.core.names import display_name
+from app.core.policy import Permission
+from app.core.validation import clean_email, email_key, parse_id
+from app.domain.auth import services as auth
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.users.services import association_candidates, full_name
+from app.http.plumbing.forms import read_form, read_list
+from app.http.plumbing.guards import admin_allows, role_allows
+from app.http.plumbing.kept import answered_again, keep_answer, varying_headers
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import (
+    flash,
+    has_flashes,
+    html_response,
+    redirect,
+    render,
+    trigger,
+    wants_fragment,
+)
+from app.http.shared import account_users as views
+from app.http.shared.profile import profile_context, save_profile_form
+
+PAGE_SIZE = 25
+
+
+@get("/admin", permission=Permission.STAFF)
+async def admin_home(request: Request) -> Response:
+    return redirect(request, "/admin/clients")
+
+
+@get("/admin/clients", permission=Permission.STAFF)
+async def client_list(
+    request: Request, q: FromQuery[str] = "", page: FromQuery[int] = 1
+) -> Response:
+    rows, shown = await clients.search_clients(q, page=page, per_page=PAGE_SIZE)
+    context = {
+        "clients": rows,
+        "q": q,
+        "shown": shown,
+        "form": {},
+        "errors": {},
+        "can_create": admin_allows(request, Permission.MANAGE_USERS),
+    }
+    if wants_fragment(request):
+        return render(request, "admin/clients/list.html", context, block="results")
+    return render(request, "admin/clients/list.html", context)
+
+
+@post("/admin/clients", permission=Permission.MANAGE_USERS)
+async def create_client(request: Request) -> Response:
+    form = await read_form(request)
+    try:
+        client_id = await clients.create_client(
+            owner_email=form.get("owner_email", ""),
+            owner_first=form.get("owner_first", ""),
+            owner_last=form.get("owner_last", ""),
+            company=form.get("company", ""),
+            actor=viewer_of(request).actor,
+        )
+    except DomainError as exc:
+        return render(
+            request,
+            "admin/clients/create_form.html",
+            {"form": form, "errors": {exc.field or "form": exc.message}},
+            status=422,
+        )
+    return redirect(request, f"/admin/clients/{client_id}/users")
+
+
+def section_options(client_id: int) -> dict:
+    return {"base": f"/admin/clients/{client_id}", "area": "admin"}
+
+
+STATUS_NOTICES = {
+    "closed": "Account closed: its pending invites were cancelled and its users cannot enter it.",
+    "reopened": "Account reopened: its users can enter it again.",
+}
+
+
+def users_tab_key(scope) -> tuple | None:
+    """What a Users tab's answer depends on besides its account's version (read with the session):
+    the page asked for, the staff member (the admin bar), the request's cookies (the CSRF token it
+    carries) and htmx and encoding headers. None (not kept, not answered again) without a staff
+    session, a version, or the route's permission."""
+    viewer = scope.get("state", {}).get("viewer")
+    if (
+        viewer is None
+        or viewer.admin is None
+        or viewer.user is not None
+        or viewer.page_client_version is None
+        or not role_allows(viewer.admin, Permission.VIEW_ACCOUNT_USERS)
+    ):
+        return None
+    return (
+        scope["path"],
+        scope["query_string"],
+        viewer.page_client_version,
+        tuple(viewer.admin.items()),
+        varying_headers(scope),
+    )
+
+
+@get(
+    "/admin/clients/{client_id:int}/users",
+    permission=Permission.VIEW_ACCOUNT_USERS,
+    middleware=[answered_again(users_tab_key)],
+)
+async def users_tab(
+    request: Request,
+    client_id: FromPath[int],
+    notice: FromQuery[str] = "",
+    q: FromQuery[str] = "",
+    after: FromQuery[int] = 0,
+    invites_after: FromQuery[int] = 0,
+    part: FromQuery[str] = "",
+) -> Response:
+    """The Users tab; with `part` (people or invites), only that list: a search or a page.
+    Its answer is kept as long as its section (the next request with the same key is answered
+    before this handler)."""
+    part = views.part_asked(request, part)
+    can_manage = admin_allows(request, Permission.MANAGE_USERS)
+    kept = await views.kept_section(
+        client_id,
+        viewer_of(request).page_client_version,
+        can_manage=can_manage,
+        query=q,
+        after=after,
+        invites_after=invites_after,
+        part=part,
+        **section_options(client_id),
+    )
+    if not has_flashes(request):
+        keep_answer(request, kept.until)
+    if part:
+        return html_response(request, kept.body)
+    context = {
+        "client": kept.client,
+        "client_name": kept.account_name,
+        "can_manage": can_manage,
+        "section_html": kept.html,
+        "form": {},
+        "errors": {},
+        "matches": [],
+        "new_email": None,
+        "query": "",
+        "status_notice": STATUS_NOTICES.get(notice),
+    }
+    return render(request, "admin/clients/users.html", context)
+
+
+@post("/admin/clients/{client_id:int}/status", permission=Permission.MANAGE_USERS)
+async def change_status(request: Request, client_id: FromPath[int]) -> Response:
+    """Close Account / Reopen Account, from the Users tab's header."""
+    form = await read_form(request)
+    client = await clients.set_status(
+        client_id, form.get("status") or "", actor=viewer_of(request).actor
+    )
+    notice = "closed" if client["status"] == "Closed" else "reopened"
+    return redirect(request, f"/admin/clients/{client_id}/users?notice={notice}")
+
+
+@get("/admin/clients/{client_id:int}/profile", permission=Permission.VIEW_ACCOUNT_USERS)
+async def profile_tab(request: Request, client_id: FromPath[int]) -> Response:
+    """The Profile tab: the account's names, email and contact details."""
+    client = await clients.get_client(client_id)
+    return render(request, "admin/clients/profile.html", admin_profile(request, client, client))
+
+
+@post("/admin/clients/{client_id:int}/profile", permission=Permission.MANAGE_USERS)
+async def save_profile(request: Request, client_id: FromPath[int]) -> Response:
+    values, errors = await save_profile_form(request, client_id)
+    if errors:
+        client = await clients.get_client(client_id)
+        context = admin_profile(request, client, values, errors)
+        return render(request, "admin/clients/profile.html", context, status=400)
+    return redirect(request, f"/admin/clients/{client_id}/profile?saved=1")
+
+
+def admin_profile(request: Request, client: dict, form: dict, errors: dict | None = None) -> dict:
+    return {
+        **profile_context(form, errors or {}),
+        "client": client,
+        "client_name": display_name(client),
+        "can_manage": admin_allows(request, Permission.MANAGE_USERS),
+    }
+
+
+@get("/admin/clients/{client_id:int}/user-search", permission=Permission.MANAGE_USERS)
+async def user_search(
+    request: Request, client_id: FromPath[int], q: FromQuery[str] = ""
+) -> Response:
+    """Select User, as you type: matching users, or Create new user for a new email."""
+    query = q.strip()
+    matches = await association_candidates(client_id, query)
+    new_email = None
+    try:
+        address, key = clean_email(query)
+        if not any(email_key(m["email"]) == key for m in matches):
+            new_email = address
+    except DomainError:
+        pass
+    return render(
+        request,
+        "admin/clients/user_search_results.html",
+        {"matches": matches, "new_email": new_email, "query": query, "form": {}},
+    )
+
+
+@post("/admin/clients/{client_id:int}/associate", permission=Permission.MANAGE_USERS)
+async def associate_user(request: Request, client_id: FromPath[int]) -> Response:
+    form = await read_form(request)
+    keys = await read_list(request, "permissions")
+    choice = form.get("user_id") or ""
+    try:
+        if not choice:
+            raise DomainError("Select a user, or type an email and choose Create new user.", "user")
+        outcome = await invitations.associate(
+            client_id,
+            actor=viewer_of(request).actor,
+            keys=keys,
+            send_invite=form.get("send_invite") != "no",
+            user_id=parse_id(choice),
+            email=form.get("new_email") if choice == "new" else None,
+        )
+    except DomainError as exc:
+        client = await clients.get_client(client_id)
+        matches = await association_candidates(client_id, form.get("q", ""))
+        field = exc.field if exc.field in ("user", "permissions") else "form"
+        return render(
+            request,
+            "admin/clients/associate_form.html",
+            {
+                "client": client,
+                "form": {**form, "permissions": keys},
+                "errors": {field: exc.message},
+                "matches": matches,
+                "new_email": form.get("new_email"),
+                "query": form.get("q", ""),
+                "chosen": chosen_label(choice, form.get("new_email"), matches),
+            },
+            status=422,
+            headers={"HX-Retarget": "#associate-form", "HX-Reswap": "outerHTML"},
+        )
+    flash(request, associated(outcome))
+    trigger(request, "roster:associated")
+    return await views.render_section(request, client_id, **section_options(client_id))
+
+
+def chosen_label(choice: str, new_email: str | None, matches: list[dict]) -> str:
+    """What Select User shows as picked when the form comes back with an error."""
+    if choice == "new" and new_email:
+        return f"Create new user: {new_email}"
+    picked = next((m for m in matches if str(m["id"]) == choice), None)
+    return f"{full_name(picked)} ({picked['email']})" if picked else ""
+
+
+def associated(outcome) -> str:
+    """The confirmation of Associate User, naming whom."""
+    if outcome.invited:
+        return f"Invite sent to {outcome.email}."
+    return f"{outcome.name} can now reach this account."
+
+
+@get(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
+    permission=Permission.MANAGE_USERS,
+)
+async def permissions_form(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    base = section_options(client_id)["base"]
+    return await views.permissions_form(request, client_id, user_id, base=base)
+
+
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
+    permission=Permission.MANAGE_USERS,
+)
+async def edit_permissions(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    return await views.edit_permissions(request, client_id, user_id, **section_options(client_id))
+
+
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/remove",
+    permission=Permission.MANAGE_USERS,
+)
+async def remove_user(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    return await views.remove_access(request, client_id, user_id, **section_options(client_id))
+
+
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/restore",
+    permission=Permission.MANAGE_USERS,
+)
+async def restore_user(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    """Undo of Remove."""
+    return await views.restore_access(request, client_id, user_id, **section_options(client_id))
+
+
+@post(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/password-reset",
+    permission=Permission.MANAGE_USERS,
+)
+async def send_password_reset(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    return await views.run_action(
+        request,
+        client_id,
+        lambda actor: auth.send_password_reset(
+            user_id, base_url=get_settings().base_url, actor=actor
+        ),
+        lambda user: f"Password reset email sent to {user['email']}.",
+        **section_options(client_id),
+    )
+
+
+@post(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/resend",
+    permission=Permission.MANAGE_USERS,
+)
+async def resend_invite(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    return await views.run_action(
+        request,
+        client_id,
+        lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
+        views.resent,
+        **section_options(client_id),
+    )
+
+
+@post(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/cancel",
+    permission=Permission.MANAGE_USERS,
+)
+async def cancel_invite(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    return await views.run_action(
+        request,
+        client_id,
+        lambda actor: invitations.cancel(client_id, invitation_id, actor=actor),
+        views.cancelled,
+        **section_options(client_id),
+    )
+
+
+ROUTES = [
+    admin_home,
+    client_list,
+    create_client,
+    users_tab,
+    profile_tab,
+    save_profile,
+    change_status,
+    user_search,
+    permissions_form,
+    associate_user,
+    edit_permissions,
+    remove_user,
+    restore_user,
+    send_password_reset,
+    resend_invite,
+    cancel_invite,
+]

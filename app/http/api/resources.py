@@ -1,0 +1,447 @@
+"""The resources of /api/v1: thin handlers over the same services as the web pages. Every write
+acts as the credential (`caller.actor`), so the activity log names it."""
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, Request, delete, get, patch, post, put
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+
+from app.core import permissions
+from app.core.db import MAX_ID
+from app.core.errors import DomainError, NotFound
+from app.core.policy import Permission
+from app.core.validation import clean_search
+from app.domain.access import services as access
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.users import services as users
+
+from . import schemas as s
+from .auth import caller_of
+from .problems import InvalidInput, problem_responses
+
+ClientId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The client account's id.")]
+UserId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The user's id.")]
+InvitationId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The invitation's id.")]
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="Items to skip.")]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page (1 to 100).")]
+Search = Annotated[
+    str,
+    QueryParameter(
+        max_length=100,
+        description="Words that names or the email start with (case-insensitive).",
+    ),
+]
+
+READ = problem_responses()
+READ_ONE = problem_responses(404)
+WRITE = problem_responses(400, 403, 409)
+WRITE_ONE = problem_responses(400, 403, 404, 409)
+
+# Our field names, and the names app.domain.clients.services.list_clients orders by.
+CLIENT_ORDER = {
+    "id": "id",
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "company_name": "companyname",
+    "email": "email",
+    "created_at": "datecreated",
+    "status": "status",
+}
+
+
+def searched(search: str) -> str:
+    try:
+        return clean_search(search)
+    except DomainError as exc:
+        raise InvalidInput(exc.message, "search") from exc
+
+
+def client_summary(row: dict) -> s.ClientSummary:
+    return s.ClientSummary(
+        id=row["id"],
+        company_name=row["company_name"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        email=row["email"],
+        status=row["status"],
+        owner_id=row["owner"],
+        created_at=row["created_at"],
+    )
+
+
+def client_out(row: dict) -> s.ClientOut:
+    summary = msgspec.structs.asdict(client_summary(row))
+    return s.ClientOut(**summary, **{f: row[f] for f in clients.CONTACT_FIELDS})
+
+
+class Permissions(Controller):
+    path = "/permissions"
+    tags = ["Permissions"]
+
+    @get(
+        summary="The permission keys a grant or an invitation can hold",
+        responses=READ,
+        permission=Permission.STAFF,
+    )
+    async def list_permissions(self) -> s.PermissionList:
+        items = [s.Permission(p.key, p.label, p.description) for p in permissions.PERMISSIONS]
+        return s.PermissionList(items=items, total=len(items))
+
+
+class Clients(Controller):
+    path = "/clients"
+    tags = ["Clients"]
+
+    @get(summary="List client accounts", responses=READ, permission=Permission.STAFF)
+    async def list_clients(
+        self,
+        search: Search = "",
+        status: FromQuery[s.ClientStatus | None] = None,
+        order_by: FromQuery[Literal[tuple(CLIENT_ORDER)]] = "id",  # type: ignore[valid-type]
+        descending: FromQuery[bool] = False,
+        offset: Offset = 0,
+        limit: Limit = 25,
+    ) -> s.ClientList:
+        total, rows = await clients.list_clients(
+            search=searched(search),
+            status=status,
+            order_by=CLIENT_ORDER[order_by],
+            descending=descending,
+            offset=offset,
+            limit=limit,
+        )
+        return s.ClientList([client_summary(r) for r in rows], total, offset, limit)
+
+    @post(
+        summary="Create a client account and its owner",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def create_client(self, request: Request, data: JSONBody[s.ClientCreate]) -> s.ClientOut:
+        data.check()
+        if data.owner_user_id is not None:
+            await users.get_user(data.owner_user_id)  # 404 when there is no such user
+        client_id = await clients.create_client(
+            owner_email=data.owner_email,
+            owner_first=data.owner_first_name,
+            owner_last=data.owner_last_name,
+            owner_password=data.owner_password,
+            company=data.company_name,
+            contact=data.contact(),
+            owner_user_id=data.owner_user_id,
+            new_owner_only=data.owner_user_id is None,
+            actor=caller_of(request).actor,
+        )
+        return client_out(await clients.get_client(client_id))
+
+    @get(
+        "/{client_id:int}",
+        summary="One client account",
+        responses=READ_ONE,
+        permission=Permission.VIEW_ACCOUNT_USERS,
+    )
+    async def get_client(self, client_id: ClientId) -> s.ClientOut:
+        return client_out(await clients.get_client(client_id))
+
+    @patch(
+        "/{client_id:int}",
+        summary="Change a client account (only the fields sent)",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def update_client(
+        self, request: Request, client_id: ClientId, data: JSONBody[s.ClientUpdate]
+    ) -> s.ClientOut:
+        data.check()
+        row = await clients.update_client(
+            client_id,
+            actor=caller_of(request).actor,
+            company_name=data.company_name,
+            first_name=data.first_name,
+            last_name=data.last_name,
+            email=data.email,
+            status=data.status,
+            contact=data.contact(),
+        )
+        return client_out(row)
+
+    @delete(
+        "/{client_id:int}",
+        summary="Delete a client account",
+        description="Its grants and invitations go with it. With `delete_users`, its users who "
+        "reach no other account are deleted too (never one who still reaches another).",
+        status_code=200,
+        permission=Permission.MANAGE_USERS,
+        responses=problem_responses(403, 404, 409),
+    )
+    async def delete_client(
+        self, request: Request, client_id: ClientId, delete_users: FromQuery[bool] = False
+    ) -> s.ClientDeleted:
+        deleted = await clients.delete_client(
+            client_id, delete_users=delete_users, actor=caller_of(request).actor
+        )
+        return s.ClientDeleted(id=client_id, deleted_user_ids=list(deleted))
+
+
+def user_out(row: dict, accounts: list[dict]) -> s.UserOut:
+    return s.UserOut(
+        id=row["id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        email=row["email"],
+        language=row["language"],
+        created_at=row["created_at"],
+        last_login_at=row["last_login_at"],
+        clients=[s.UserAccount(a["id"], a["is_owner"]) for a in accounts],
+    )
+
+
+async def user_with_accounts(user_id: int) -> s.UserOut:
+    user = await users.get_user(user_id)
+    accounts = await access.user_accounts(user_id)
+    return user_out(user, [{"id": a["client_id"], "is_owner": a["is_owner"]} for a in accounts])
+
+
+class Users(Controller):
+    path = "/users"
+    tags = ["Users"]
+
+    @get(summary="List users", responses=READ, permission=Permission.LIST_USERS)
+    async def list_users(
+        self,
+        search: Search = "",
+        descending: FromQuery[bool] = False,
+        offset: Offset = 0,
+        limit: Limit = 25,
+    ) -> s.UserList:
+        total, rows = await users.list_users(
+            search=searched(search), descending=descending, offset=offset, limit=limit
+        )
+        return s.UserList([user_out(r, r["clients"]) for r in rows], total, offset, limit)
+
+    @post(summary="Create a user", permission=Permission.MANAGE_USERS, responses=WRITE)
+    async def create_user(self, request: Request, data: JSONBody[s.UserCreate]) -> s.UserOut:
+        data.check()
+        user = await users.create_user(
+            first_name=data.first_name,
+            last_name=data.last_name,
+            email=data.email,
+            password=data.password,
+            language=data.language,
+            actor=caller_of(request).actor,
+        )
+        return user_out(user, [])
+
+    @get(
+        "/{user_id:int}",
+        summary="One user, with the accounts they reach",
+        responses=READ_ONE,
+        permission=Permission.LIST_USERS,
+    )
+    async def get_user(self, user_id: UserId) -> s.UserOut:
+        return await user_with_accounts(user_id)
+
+    @patch(
+        "/{user_id:int}",
+        summary="Change a user (only the fields sent)",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def update_user(
+        self, request: Request, user_id: UserId, data: JSONBody[s.UserUpdate]
+    ) -> s.UserOut:
+        data.check()
+        before = await users.get_user(user_id)
+        await users.update_user(
+            user_id,
+            first_name=before["first_name"] if data.first_name is None else data.first_name,
+            last_name=before["last_name"] if data.last_name is None else data.last_name,
+            email=before["email"] if data.email is None else data.email,
+            language=data.language or before["language"],
+            actor=caller_of(request).actor,
+        )
+        return await user_with_accounts(user_id)
+
+    @delete(
+        "/{user_id:int}",
+        summary="Delete a user who has no access to any account",
+        permission=Permission.DELETE_USERS,
+        responses=problem_responses(403, 404, 409),
+    )
+    async def delete_user(self, request: Request, user_id: UserId) -> None:
+        await users.delete_user(user_id, actor=caller_of(request).actor)
+
+
+def grant_out(row: dict) -> s.Grant:
+    return s.Grant(
+        user_id=row["id"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        email=row["email"],
+        is_owner=row["is_owner"],
+        permissions=list(row["permissions"]),
+    )
+
+
+async def one_grant(client_id: int, user_id: int) -> s.Grant:
+    await clients.get_client(client_id)
+    found = await access.access_for(user_id, client_id)
+    if found is None:
+        raise NotFound("This user has no access to this account.")
+    user = await users.get_user(user_id)
+    return grant_out({**user, "is_owner": found.is_owner, "permissions": found.permissions})
+
+
+class AccountUsers(Controller):
+    """An account's users: each one's access (a grant) with its permissions."""
+
+    path = "/clients/{client_id:int}/users"
+    tags = ["Account users"]
+
+    @get(
+        summary="The account's users, the owner first",
+        responses=READ_ONE,
+        permission=Permission.VIEW_ACCOUNT_USERS,
+    )
+    async def list_grants(
+        self, client_id: ClientId, offset: Offset = 0, limit: Limit = 25
+    ) -> s.GrantList:
+        await clients.get_client(client_id)
+        total, rows = await clients.client_users_page(client_id, offset=offset, limit=limit)
+        return s.GrantList([grant_out(r) for r in rows], total, offset, limit)
+
+    @post(
+        summary="Give an existing user access with these permissions",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def grant(
+        self, request: Request, client_id: ClientId, data: JSONBody[s.GrantCreate]
+    ) -> s.Grant:
+        data.check()
+        await access.grant_access(
+            client_id, data.user_id, data.permissions, actor=caller_of(request).actor
+        )
+        return await one_grant(client_id, data.user_id)
+
+    @get(
+        "/{user_id:int}",
+        summary="One user's access to the account",
+        responses=READ_ONE,
+        permission=Permission.VIEW_ACCOUNT_USERS,
+    )
+    async def get_grant(self, client_id: ClientId, user_id: UserId) -> s.Grant:
+        return await one_grant(client_id, user_id)
+
+    @put(
+        "/{user_id:int}",
+        summary="Set a user's permissions on the account (not the owner's)",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def set_permissions(
+        self,
+        request: Request,
+        client_id: ClientId,
+        user_id: UserId,
+        data: JSONBody[s.PermissionsBody],
+    ) -> s.Grant:
+        data.check()
+        await access.update_permissions(
+            client_id, user_id, data.permissions, actor=caller_of(request).actor
+        )
+        return await one_grant(client_id, user_id)
+
+    @delete(
+        "/{user_id:int}",
+        summary="Remove a user's access (never the user; not the owner)",
+        permission=Permission.MANAGE_USERS,
+        responses=problem_responses(403, 404, 409),
+    )
+    async def revoke(self, request: Request, client_id: ClientId, user_id: UserId) -> None:
+        await access.revoke_access(client_id, user_id, actor=caller_of(request).actor)
+
+
+def invitation_out(row: dict) -> s.Invitation:
+    return s.Invitation(
+        id=row["id"],
+        email=row["email"],
+        permissions=list(row["permission_keys"]),
+        status=row["status"],
+        sender_name=row["sender_name"],
+        created_at=row["created_at"],
+        last_sent_at=row["last_sent_at"],
+        expires_at=row["expires_at"],
+        times_sent=row["times_sent"],
+        delivery_failed=row["delivery_failed"],
+    )
+
+
+async def open_invitation(client_id: int, invitation_id: int) -> s.Invitation:
+    rows = await invitations.open_invites(client_id, after=invitation_id - 1, size=1)
+    if not rows or rows[0]["id"] != invitation_id:
+        raise NotFound("This invite is no longer pending.")
+    return invitation_out(rows[0])
+
+
+class Invitations(Controller):
+    """An account's open invitations. Their links go by email only: no response holds one."""
+
+    path = "/clients/{client_id:int}/invitations"
+    tags = ["Invitations"]
+
+    @get(
+        summary="The account's open invitations (pending or expired)",
+        responses=READ_ONE,
+        permission=Permission.VIEW_ACCOUNT_USERS,
+    )
+    async def list_invitations(
+        self, client_id: ClientId, offset: Offset = 0, limit: Limit = 25
+    ) -> s.InvitationList:
+        await clients.get_client(client_id)
+        total, rows = await invitations.open_invites_slice(client_id, offset=offset, limit=limit)
+        return s.InvitationList([invitation_out(r) for r in rows], total, offset, limit)
+
+    @post(
+        summary="Invite an email address to the account",
+        description="The invitation is emailed; its link is in no response.",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def invite(
+        self, request: Request, client_id: ClientId, data: JSONBody[s.InvitationCreate]
+    ) -> s.Invitation:
+        data.check()
+        invitation_id, _link_token = await invitations.invite(
+            client_id, data.email, data.permissions, actor=caller_of(request).actor
+        )
+        return await open_invitation(client_id, invitation_id)
+
+    @post(
+        "/{invitation_id:int}/resend",
+        summary="Send the invitation again: a new link, valid 7 days again",
+        status_code=200,
+        permission=Permission.MANAGE_USERS,
+        responses=problem_responses(403, 404, 409),
+    )
+    async def resend(
+        self, request: Request, client_id: ClientId, invitation_id: InvitationId
+    ) -> s.Invitation:
+        await invitations.resend(client_id, invitation_id, actor=caller_of(request).actor)
+        return await open_invitation(client_id, invitation_id)
+
+    @delete(
+        "/{invitation_id:int}",
+        summary="Cancel the invitation (its link stops working; the invitee is not told)",
+        permission=Permission.MANAGE_USERS,
+        responses=problem_responses(403, 404, 409),
+    )
+    async def cancel(
+        self, request: Request, client_id: ClientId, invitation_id: InvitationId
+    ) -> None:
+        await invitations.cancel(client_id, invitation_id, actor=caller_of(request).actor)
+
+
+CONTROLLERS = [Permissions, Clients, Users, AccountUsers, Invitations]

@@ -1,0 +1,360 @@
+"""The bodies of /api/v1: a msgspec Struct for every request and response. The constraints
+(`msgspec.Meta`) are enforced when a body is decoded and published in the OpenAPI document."""
+
+import contextlib
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.core.db import MAX_ID
+from app.core.errors import DomainError
+from app.core.permissions import ALL_KEYS
+from app.core.security import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_new_password
+from app.core.validation import (
+    COMPANY_MAX,
+    CONTACT_LIMITS,
+    EMAIL_MAX,
+    NAME_MAX,
+    PHONE_MAX,
+    clean_email,
+    clean_name,
+    clean_permissions,
+)
+from app.domain.clients.services import CONTACT_FIELDS, clean_contact
+from app.domain.users.services import LANGUAGES
+
+from .problems import InvalidInput
+
+
+def _example(value) -> dict:
+    """An example value for the OpenAPI document (schemathesis sends it too)."""
+    return {"examples": [value]}
+
+
+# Printable text: no control characters (NUL included), as app.core.validation refuses them.
+_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID, description="A positive id.")]
+Name = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1, max_length=NAME_MAX, pattern=_PRINTABLE, extra_json_schema=_example("Ana")
+    ),
+]
+Company = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=COMPANY_MAX, pattern=_PRINTABLE, extra_json_schema=_example("Api Hosting")
+    ),
+]
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3,
+        max_length=EMAIL_MAX,
+        pattern=r"^[^@\s\x00-\x1f]+@[^@\s]+$",
+        extra_json_schema=_example("ana.api@example.com"),
+    ),
+]
+Password = Annotated[
+    str, msgspec.Meta(min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH)
+]
+
+
+def _contact_text(field: str):
+    return Annotated[str, msgspec.Meta(max_length=CONTACT_LIMITS[field], pattern=_PRINTABLE)]
+
+
+Country = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^([A-Z]{2})?$",
+        description="ISO 3166-1 alpha-2, or empty.",
+        extra_json_schema=_example("DE"),
+    ),
+]
+Phone = Annotated[str, msgspec.Meta(max_length=PHONE_MAX, pattern=r"^[0-9 +\-().]*$")]
+PermissionKey = Literal[ALL_KEYS]  # type: ignore[valid-type]
+PermissionKeys = Annotated[
+    list[PermissionKey],
+    msgspec.Meta(
+        min_length=1,
+        max_length=len(ALL_KEYS) * 2,
+        description="Permission keys.",
+        extra_json_schema=_example(["invoices", "tickets"]),
+    ),
+]
+Language = Literal[LANGUAGES]  # type: ignore[valid-type]
+ClientStatus = Literal["Active", "Inactive", "Closed"]
+
+
+@contextlib.contextmanager
+def checked_input():
+    """Runs the services' own value checks before any change: what they refuse is invalid input
+    (422), told apart from a service refusing a change for the state things are in (409)."""
+    try:
+        yield
+    except InvalidInput:
+        raise
+    except DomainError as exc:
+        raise InvalidInput(exc.message, exc.field) from exc
+
+
+# ---- lists -------------------------------------------------------------------------------
+
+
+class Permission(msgspec.Struct):
+    key: str
+    label: str
+    description: str
+
+
+class PermissionList(msgspec.Struct):
+    items: list[Permission]
+    total: int
+
+
+# ---- clients -------------------------------------------------------------------------------
+
+
+class Contact(msgspec.Struct, kw_only=True):
+    """The account's contact details (WHMCS keeps them on the client)."""
+
+    address1: _contact_text("address1") | None = None
+    address2: _contact_text("address2") | None = None
+    city: _contact_text("city") | None = None
+    state: _contact_text("state") | None = None
+    postcode: _contact_text("postcode") | None = None
+    country: Country | None = None
+    phone_number: Phone | None = None
+    tax_id: _contact_text("tax_id") | None = None
+
+    def contact(self) -> dict[str, str] | None:
+        """The contact fields sent (None: unchanged), or None when none was."""
+        sent = {f: getattr(self, f) for f in CONTACT_FIELDS if getattr(self, f) is not None}
+        return sent or None
+
+    def check_contact(self) -> None:
+        with checked_input():
+            clean_contact(self.contact() or {})
+
+
+class ClientCreate(Contact, kw_only=True):
+    """A new account. Its owner is `owner_user_id`, an existing user, or else a new user made
+    from the owner fields (an email that already has a user is refused: 409)."""
+
+    owner_email: Email
+    owner_first_name: Name
+    owner_last_name: Name
+    owner_password: Password | None = None
+    owner_user_id: Id | None = None
+    company_name: Company = ""
+
+    def check(self) -> None:
+        self.check_contact()
+        with checked_input():
+            first = clean_name(self.owner_first_name, "First name", "owner_first_name")
+            last = clean_name(self.owner_last_name, "Last name", "owner_last_name")
+            clean_name(self.company_name, "Company name", "company_name", required=False,
+                       max_length=COMPANY_MAX)  # fmt: skip
+            email, _ = clean_email(self.owner_email, "owner_email")
+            if self.owner_password is not None and self.owner_user_id is None:
+                check_password(self.owner_password, [first, last, email], "owner_password")
+
+
+class ClientUpdate(Contact, kw_only=True):
+    """Only the fields sent change (null or absent: unchanged)."""
+
+    company_name: Company | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: Email | None = None
+    status: ClientStatus | None = None
+
+    def check(self) -> None:
+        self.check_contact()
+        with checked_input():
+            for field, label in (("first_name", "First name"), ("last_name", "Last name")):
+                if getattr(self, field) is not None:
+                    clean_name(getattr(self, field), label, field)
+            if self.company_name is not None:
+                clean_name(self.company_name, "Company name", "company_name", required=False,
+                           max_length=COMPANY_MAX)  # fmt: skip
+            if self.email is not None:
+                clean_email(self.email, "email")
+
+
+class ClientSummary(msgspec.Struct):
+    id: int
+    company_name: str
+    first_name: str
+    last_name: str
+    email: str
+    status: ClientStatus
+    owner_id: int
+    created_at: datetime
+
+
+class ClientOut(ClientSummary):
+    """The account with its contact details."""
+
+    address1: str
+    address2: str
+    city: str
+    state: str
+    postcode: str
+    country: str
+    phone_number: str
+    tax_id: str
+
+
+class ClientList(msgspec.Struct):
+    items: list[ClientSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+class ClientDeleted(msgspec.Struct):
+    id: int
+    deleted_user_ids: list[int]
+
+
+# ---- users ---------------------------------------------------------------------------------
+
+
+class UserAccount(msgspec.Struct):
+    """An account the user reaches."""
+
+    id: int
+    is_owner: bool
+
+
+class UserOut(msgspec.Struct):
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    language: str
+    created_at: datetime
+    last_login_at: datetime | None
+    clients: list[UserAccount]
+
+
+class UserList(msgspec.Struct):
+    items: list[UserOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class UserCreate(msgspec.Struct, kw_only=True):
+    """A new user. Without a password they cannot log in until a password reset sets one."""
+
+    first_name: Name
+    last_name: Name
+    email: Email
+    password: Password | None = None
+    language: Language = "english"
+
+    def check(self) -> None:
+        with checked_input():
+            first = clean_name(self.first_name, "First name", "first_name")
+            last = clean_name(self.last_name, "Last name", "last_name")
+            email, _ = clean_email(self.email)
+            if self.password is not None:
+                check_password(self.password, [first, last, email], "password")
+
+
+class UserUpdate(msgspec.Struct, kw_only=True):
+    """Only the fields sent change (null or absent: unchanged)."""
+
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: Email | None = None
+    language: Language | None = None
+
+    def check(self) -> None:
+        with checked_input():
+            for field, label in (("first_name", "First name"), ("last_name", "Last name")):
+                if getattr(self, field) is not None:
+                    clean_name(getattr(self, field), label, field)
+            if self.email is not None:
+                clean_email(self.email)
+
+
+def check_password(password: str, inputs: list[str], field: str) -> None:
+    try:
+        check_new_password(password, inputs)
+    except DomainError as exc:
+        raise InvalidInput(exc.message, field) from exc
+
+
+# ---- an account's users (grants) -------------------------------------------------------------
+
+
+class Grant(msgspec.Struct):
+    """A user's access to the account. The owner holds every permission."""
+
+    user_id: int
+    first_name: str
+    last_name: str
+    email: str
+    is_owner: bool
+    permissions: list[str]
+
+
+class GrantList(msgspec.Struct):
+    items: list[Grant]
+    total: int
+    offset: int
+    limit: int
+
+
+class PermissionsBody(msgspec.Struct, kw_only=True):
+    permissions: PermissionKeys
+
+    def check(self) -> None:
+        with checked_input():
+            clean_permissions(self.permissions)
+
+
+class GrantCreate(PermissionsBody, kw_only=True):
+    """Gives an existing user access to the account at once (no invitation)."""
+
+    user_id: Id
+
+
+# ---- invitations ---------------------------------------------------------------------------
+
+
+class Invitation(msgspec.Struct):
+    """An open invitation (pending or expired). Its link is emailed, never returned."""
+
+    id: int
+    email: str
+    permissions: list[str]
+    status: Literal["pending", "expired"]
+    sender_name: str
+    created_at: datetime
+    last_sent_at: datetime
+    expires_at: datetime
+    times_sent: int
+    delivery_failed: bool
+
+
+class InvitationList(msgspec.Struct):
+    items: list[Invitation]
+    total: int
+    offset: int
+    limit: int
+
+
+class InvitationCreate(PermissionsBody, kw_only=True):
+    email: Email
+
+    def check(self) -> None:
+        super().check()
+        with checked_input():
+            clean_email(self.email)

@@ -1,0 +1,67 @@
+"""The client area's account pages: Choose Account and the account home."""
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import PermissionDeniedException
+from litestar.params import FromPath
+
+from app.core.policy import Permission
+from app.domain.access import services as access
+from app.domain.auth import services as auth
+from app.domain.clients import services as clients
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import redirect, render
+from app.http.shared.profile import profile_context, save_profile_form
+
+
+@get("/", permission=Permission.PUBLIC)
+async def home(request: Request) -> Response:
+    viewer = viewer_of(request)
+    if viewer.admin and not viewer.user:
+        return redirect(request, "/admin/clients")
+    return redirect(request, "/account" if viewer.user else "/login")
+
+
+@get("/accounts", permission=Permission.SIGNED_IN)
+async def choose_account(request: Request) -> Response:
+    viewer = viewer_of(request)
+    accounts = await access.user_accounts(viewer.user["id"])
+    return render(request, "client/accounts.html", {"accounts": accounts})
+
+
+@post("/accounts/{client_id:int}/select", permission=Permission.SIGNED_IN)
+async def select_account(request: Request, client_id: FromPath[int]) -> Response:
+    viewer = viewer_of(request)
+    accounts = {a["client_id"]: a for a in await access.user_accounts(viewer.user["id"])}
+    chosen = accounts.get(client_id)
+    if chosen is None or chosen["closed"]:
+        raise PermissionDeniedException("You do not have access to this account.")
+    await auth.select_client(viewer.session_id, client_id)
+    await access.note_account_login(viewer.user["id"], client_id)
+    return redirect(request, "/account")
+
+
+@get("/account", permission=Permission.ACCOUNT_MEMBER)
+async def account_home(request: Request) -> Response:
+    return render(request, "client/account.html")
+
+
+@get("/account/profile", permission=Permission.ACCOUNT_PROFILE)
+async def profile_page(request: Request) -> Response:
+    client = await clients.get_client(viewer_of(request).client["id"])
+    return render(request, "client/profile.html", profile_context(client, {}))
+
+
+@post("/account/profile", permission=Permission.ACCOUNT_PROFILE)
+async def save_profile(request: Request) -> Response:
+    values, errors = await save_profile_form(request, viewer_of(request).client["id"])
+    if errors:
+        return render(request, "client/profile.html", profile_context(values, errors), status=400)
+    return redirect(request, "/account/profile?saved=1")
+
+
+@get("/terms", permission=Permission.PUBLIC)
+async def terms(request: Request) -> Response:
+    return render(request, "client/terms.html")
+
+
+ROUTES = [home, choose_account, select_account, account_home, profile_page, save_profile, terms]

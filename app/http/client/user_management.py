@@ -1,0 +1,130 @@
+"""User Management in the client area (/account/users): the owner's view of the same section
+the admin Users tab shows, plus Invite New User."""
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+
+from app.core.errors import DomainError
+from app.core.policy import Permission
+from app.domain.access import services as access
+from app.domain.invitations import services as invitations
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import flash, render
+from app.http.shared import account_users as views
+
+SECTION = {"base": "/account", "area": "client"}
+
+
+def current_client_id(request: Request) -> int:
+    return viewer_of(request).client["id"]
+
+
+@get("/account/users", permission=Permission.ACCOUNT_OWNER)
+async def user_management(
+    request: Request,
+    q: FromQuery[str] = "",
+    after: FromQuery[int] = 0,
+    invites_after: FromQuery[int] = 0,
+    part: FromQuery[str] = "",
+) -> Response:
+    """The page; with `part` (people or invites), only that list: a search or a further page."""
+    viewer = viewer_of(request)
+    part = views.part_asked(request, part)
+    page = {"query": q, "after": after, "invites_after": invites_after, "part": part}
+    section = await views.section_context(viewer.client["id"], can_manage=True, **page, **SECTION)
+    await access.check_manager(
+        viewer.actor, section["client"], turned_off=viewer.user_management_off
+    )
+    if part:
+        return render(request, views.SECTION, section, block=part)
+    return render(request, "client/users.html", {"invite_form": {}, "invite_errors": {}, **section})
+
+
+@post("/account/users/invite", permission=Permission.ACCOUNT_OWNER)
+async def invite_new_user(request: Request) -> Response:
+    client_id = current_client_id(request)
+    form, keys = await views.invite_form_values(request)
+    try:
+        await invitations.invite(
+            client_id, form.get("email", ""), keys, actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        return render(
+            request,
+            "client/users.html",
+            {
+                "invite_form": {**form, "permissions": keys},
+                "invite_errors": {exc.field or "form": exc.message},
+            },
+            block="invite_form",
+            status=422,
+        )
+    flash(request, f"Invite sent to {form.get('email', '').strip()}.")
+    # A fresh, empty form; the section below is refreshed out of band.
+    context = {
+        "invite_form": {},
+        "invite_errors": {},
+        "oob": True,
+        **await views.section_context(client_id, can_manage=True, **SECTION),
+    }
+    return render(request, "client/users.html", context, block="invite_result")
+
+
+@get("/account/users/{user_id:int}/permissions", permission=Permission.ACCOUNT_OWNER)
+async def permissions_form(request: Request, user_id: FromPath[int]) -> Response:
+    return await views.permissions_form(
+        request, current_client_id(request), user_id, base=SECTION["base"]
+    )
+
+
+@post("/account/users/{user_id:int}/permissions", permission=Permission.ACCOUNT_OWNER)
+async def edit_permissions(request: Request, user_id: FromPath[int]) -> Response:
+    return await views.edit_permissions(request, current_client_id(request), user_id, **SECTION)
+
+
+@post("/account/users/{user_id:int}/remove", permission=Permission.ACCOUNT_OWNER)
+async def remove_access(request: Request, user_id: FromPath[int]) -> Response:
+    client_id = current_client_id(request)
+    return await views.remove_access(request, client_id, user_id, **SECTION)
+
+
+@post("/account/users/{user_id:int}/restore", permission=Permission.ACCOUNT_OWNER)
+async def restore_access(request: Request, user_id: FromPath[int]) -> Response:
+    """Undo of Remove Access."""
+    return await views.restore_access(request, current_client_id(request), user_id, **SECTION)
+
+
+@post("/account/invites/{invitation_id:int}/resend", permission=Permission.ACCOUNT_OWNER)
+async def resend_invite(request: Request, invitation_id: FromPath[int]) -> Response:
+    client_id = current_client_id(request)
+    return await views.run_action(
+        request,
+        client_id,
+        lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
+        views.resent,
+        **SECTION,
+    )
+
+
+@post("/account/invites/{invitation_id:int}/cancel", permission=Permission.ACCOUNT_OWNER)
+async def cancel_invite(request: Request, invitation_id: FromPath[int]) -> Response:
+    client_id = current_client_id(request)
+    return await views.run_action(
+        request,
+        client_id,
+        lambda actor: invitations.cancel(client_id, invitation_id, actor=actor),
+        views.cancelled,
+        **SECTION,
+    )
+
+
+ROUTES = [
+    user_management,
+    invite_new_user,
+    permissions_form,
+    edit_permissions,
+    remove_access,
+    restore_access,
+    resend_invite,
+    cancel_invite,
+]

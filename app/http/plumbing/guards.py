@@ -1,0 +1,65 @@
+"""The check of every route: the permission its decorator names (`permission=` in the route's
+options), from the one map in app.core.policy. A route that names none is refused.
+
+Pure functions of the viewer, tested with fakes. They are coroutines although they never wait:
+Litestar runs a plain-function guard in a thread pool, a thread hop on every request."""
+
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+
+from app.core.policy import CLIENT_AREA, Permission, is_staff_permission
+from app.core.policy import role_allows as role_holds
+from app.http.plumbing.middleware import viewer_of
+
+
+class ChooseAccount(PermissionDeniedException):
+    """The user is logged in but has no current account (or just lost it): go choose one."""
+
+
+def permission_of(handler) -> Permission | None:
+    return handler.opt.get("permission") if handler is not None else None
+
+
+async def authorize(connection, handler) -> None:
+    """The app's one guard. OPTIONS (Litestar's own answers: the allowed methods) pass."""
+    if connection.scope.get("method") == "OPTIONS":
+        return
+    permission = permission_of(handler)
+    if permission is None:
+        raise PermissionDeniedException("This route names no permission.")
+    await check(connection, permission)
+
+
+async def check(connection, permission: Permission) -> None:
+    """Raises NotAuthorizedException (log in first), ChooseAccount (choose an account first) or
+    PermissionDeniedException (403) unless the viewer holds `permission`."""
+    if permission is Permission.PUBLIC:
+        return
+    viewer = viewer_of(connection)
+    if is_staff_permission(permission):
+        if viewer.admin is None:
+            raise NotAuthorizedException("Log in as staff to continue.")
+        if not role_holds(viewer.admin["role"], permission):
+            raise PermissionDeniedException("Your admin role does not allow this.")
+        return
+    if viewer.user is None:
+        raise NotAuthorizedException("Log in to continue.")
+    if permission is Permission.SIGNED_IN:
+        return
+    if viewer.client is None:
+        raise ChooseAccount("Choose an account first.")
+    if permission is Permission.ACCOUNT_OWNER and not viewer.is_owner:
+        raise PermissionDeniedException("Only the account owner can manage its users.")
+    key = CLIENT_AREA[permission]
+    if key is not None and not viewer.allows(key):
+        raise PermissionDeniedException("You do not have permission to view this page.")
+
+
+def role_allows(admin: dict, permission: Permission) -> bool:
+    """Whether a staff member's role holds this permission."""
+    return role_holds(admin["role"], permission)
+
+
+def admin_allows(connection, permission: Permission) -> bool:
+    """For what a page offers (a button): whether the staff member viewing it may use it."""
+    admin = viewer_of(connection).admin
+    return admin is not None and role_allows(admin, permission)

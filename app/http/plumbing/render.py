@@ -1,0 +1,237 @@
+"""Rendering pages and fragments (htmx), redirects that work for htmx and plain requests."""
+
+import json
+import re
+from datetime import datetime
+from functools import lru_cache
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Request, Response
+from litestar.utils.scope.state import ScopeState
+from markupsafe import Markup, escape
+
+from app.core import clock
+from app.core.config import FRONTEND_DIR
+from app.core.db import Record
+from app.core.permissions import LABELS, PERMISSIONS, SHORT_LABELS
+from app.core.security import MAX_PASSWORD_LENGTH
+from app.core.validation import COMPANY_MAX, CONTACT_LIMITS, EMAIL_MAX, NAME_MAX
+from app.http.plumbing.delivery import static_url
+from app.http.plumbing.middleware import viewer_of
+
+templates = Environment(
+    loader=FileSystemLoader(FRONTEND_DIR / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> str:
+    if value is None:
+        return "Never"
+    seconds = int(((now or clock.now()) - value).total_seconds())
+    future = seconds < 0
+    seconds = abs(seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            text = f"{n} {unit}{'s' if n != 1 else ''}"
+            return f"in {text}" if future else f"{text} ago"
+    return "just now"
+
+
+def format_datetime(value: datetime | None) -> str:
+    return value.strftime("%d/%m/%Y %H:%M") if value else "Never"
+
+
+# A web address inside already-escaped text: it stops at whitespace and at an escaped quote or
+# angle bracket, so it can never leave the href attribute it is put in.
+_ESCAPED_URL = re.compile(r"https?://(?:(?!&lt;|&gt;|&#34;|&#39;|&quot;)[^\s<>\"'])+")
+
+
+def linkify(text: str | None) -> Markup:
+    """Plain text, escaped first, with its http(s) addresses turned into links."""
+
+    def link(match: re.Match) -> str:
+        url = match.group(0)
+        trail = len(url) - len(url.rstrip(".,:!?)]"))
+        url, rest = (url[:-trail], url[-trail:]) if trail else (url, "")
+        return f'<a href="{url}" rel="noopener noreferrer" target="_blank">{url}</a>{rest}'
+
+    return Markup(_ESCAPED_URL.sub(link, str(escape(text or ""))))
+
+
+@lru_cache(maxsize=1024)
+def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
+    """A grant in one line (shared/permission_summary.html), rendered once per distinct grant:
+    an account's rows share a handful, and a macro call per row is a tenth of a Users tab."""
+    macro = templates.get_template("shared/permission_summary.html").module.permission_summary
+    return Markup(macro(tuple(keys), owner))
+
+
+def permission_checkboxes(selected, prefix: str, error: str | None = None) -> Markup:
+    """The permission checkboxes (macros.html), rendered once per distinct selection: every
+    Users tab carries them in its Associate User dialog."""
+    return _permission_checkboxes(tuple(selected), prefix, error)
+
+
+@lru_cache(maxsize=256)
+def _permission_checkboxes(selected: tuple, prefix: str, error: str | None) -> Markup:
+    macro = templates.get_template("macros.html").module.permission_checkboxes
+    return Markup(macro(selected, prefix, error))
+
+
+ROWS = "shared/account_rows.html"
+
+
+def cached_row(macro: str, row: dict, **context) -> Markup:
+    """One row of the account-users section (a macro of shared/account_rows.html), rendered once
+    per distinct row and context and then reused: rows change far less often than they are
+    shown, and rendering them was most of a Users tab's cost. The macros read only their
+    arguments, all of which are in the key; a template edited in development is a new key."""
+    return _rendered_row(
+        templates.get_template(ROWS), macro, tuple(row.items()), tuple(sorted(context.items()))
+    )
+
+
+@lru_cache(maxsize=2048)
+def _rendered_row(template, macro: str, row: tuple, context: tuple) -> Markup:
+    return Markup(getattr(template.module, macro)(Record(row), **dict(context)))
+
+
+def live_stream(url: str, regions: str) -> Markup:
+    """A page's live-update stream (app/live, hx-sse): on each change, the regions named (ids,
+    space-separated) are fetched again from their own data-live-src (app.js). Its note shows
+    only while the stream is down (data-state="reconnecting")."""
+    return Markup(
+        '<div class="live-stream" role="status" hx-sse:connect="{}" hx-swap="none" '
+        'data-live-regions="{}"><span class="live-stream-note">Live updates paused: '
+        "reconnecting…</span></div>"
+    ).format(url, regions)
+
+
+templates.filters["relative_time"] = relative_time
+templates.filters["datetime"] = format_datetime
+templates.filters["linkify"] = linkify
+# /static/<path>?v=<content hash>: cached for a year by browsers (app.http.plumbing.delivery).
+templates.globals["static_url"] = static_url
+templates.globals["PERMISSIONS"] = PERMISSIONS
+templates.globals["permission_summary"] = permission_summary
+templates.globals["cached_row"] = cached_row
+templates.globals["live_stream"] = live_stream
+templates.globals["permission_checkboxes"] = permission_checkboxes
+templates.globals["PERMISSION_LABELS"] = LABELS
+templates.globals["PERMISSION_SHORT"] = SHORT_LABELS
+# The server's length limits, given to the browser as maxlength (app.core.validation enforces them).
+templates.globals["FIELD_LIMITS"] = {
+    **dict.fromkeys(("first_name", "last_name", "owner_first", "owner_last"), NAME_MAX),
+    **dict.fromkeys(("company", "company_name", "name"), COMPANY_MAX),
+    **dict.fromkeys(("email", "owner_email", "new_email"), EMAIL_MAX),
+    **{k: v for k, v in CONTACT_LIMITS.items() if k != "country"},
+    "password": MAX_PASSWORD_LENGTH,
+}
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def wants_fragment(request: Request) -> bool:
+    """An htmx request that swaps part of a page (not a boosted navigation)."""
+    return (
+        is_htmx(request)
+        and request.headers.get("hx-boosted") != "true"
+        and request.headers.get("hx-request-type", "partial") == "partial"
+    )
+
+
+def csrf_token(request: Request) -> str:
+    token = ScopeState.from_scope(request.scope).csrf_token  # an Empty sentinel when unset
+    return token if isinstance(token, str) else ""
+
+
+def flash(request: Request, text: str, kind: str = "success", *, undo: dict | None = None) -> None:
+    """A message shown by the page's one live region (#flash): rendered into it on a whole page,
+    sent as a roster:flash event (HX-Trigger) with a fragment. `undo` ({"url", "token"}) adds an
+    Undo button that posts the token to the url."""
+    message = {"kind": kind, "text": text}
+    if undo:
+        message["undo"] = undo
+    request.scope.setdefault("state", {}).setdefault("flashes", []).append(message)
+
+
+def has_flashes(request: Request) -> bool:
+    return bool(request.scope.get("state", {}).get("flashes"))
+
+
+def trigger(request: Request, event: str, detail: object = None) -> None:
+    """A client-side event sent with the response (HX-Trigger), fired after the swap."""
+    request.scope.setdefault("state", {}).setdefault("triggers", {})[event] = detail
+
+
+def trigger_header(request: Request, flashes: list[dict]) -> dict:
+    """HX-Trigger for a fragment: its events, and its messages as one roster:flash event. JSON
+    escapes every non-ASCII character, so names in any script travel safely in a header."""
+    events = dict(request.scope.get("state", {}).get("triggers", {}))
+    if flashes:
+        events["roster:flash"] = {"messages": flashes}
+    return {"HX-Trigger": json.dumps(events)} if events else {}
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict | None = None,
+    *,
+    status: int = 200,
+    block: str | None = None,
+    headers: dict | None = None,
+) -> Response:
+    """The whole page, or only `block` of it (for htmx swaps of that part)."""
+    html = render_html(request, template, context, block=block)
+    return html_response(request, html, status=status, headers=headers)
+
+
+def render_html(
+    request: Request, template: str, context: dict | None = None, *, block: str | None = None
+) -> str:
+    """What render() answers, as text."""
+    ctx = {
+        "request": request,
+        "viewer": viewer_of(request),
+        "csrf_token": csrf_token(request),
+        "flashes": request.scope.get("state", {}).get("flashes", []),
+        "now": clock.now(),
+        **(context or {}),
+    }
+    tmpl = templates.get_template(template)
+    return "".join(tmpl.blocks[block](tmpl.new_context(ctx))) if block else tmpl.render(ctx)
+
+
+def render_block(template: str, block: str, context: dict) -> Markup:
+    """One block of a template as HTML, from `context` alone (no request): for what is kept
+    and shown again (app.http.shared.account_users' section cache)."""
+    tmpl = templates.get_template(template)
+    return Markup("".join(tmpl.blocks[block](tmpl.new_context(context))))
+
+
+def html_response(
+    request: Request, html: str | bytes, *, status: int = 200, headers: dict | None = None
+) -> Response:
+    """HTML already rendered, with what render() adds: Vary, and a fragment's HX-Trigger."""
+    flashes = request.scope.get("state", {}).get("flashes", [])
+    extra = trigger_header(request, flashes) if wants_fragment(request) else {}
+    return Response(
+        html,
+        status_code=status,
+        media_type="text/html",
+        headers={"Vary": "HX-Request", **extra, **(headers or {})},
+    )
+
+
+def redirect(request: Request, url: str) -> Response:
+    """A 303 for a browser; for htmx, HX-Location so htmx navigates without a full reload."""
+    if is_htmx(request):
+        return Response("", status_code=200, headers={"HX-Location": url})
+    return Response("", status_code=303, headers={"Location": url})

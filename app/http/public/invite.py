@@ -1,0 +1,236 @@
+"""The invitation page (/invite/{token}): accept as the current user, or log in first."""
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+
+from app.core.errors import DomainError
+from app.core.policy import Permission
+from app.core.validation import EMAIL_MAX, email_key
+from app.domain.activity.services import Actor
+from app.domain.auth import services as auth
+from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
+from app.domain.staff import services as admin_settings
+from app.domain.two_factor import services as two_factor
+from app.domain.users import registration
+from app.http.plumbing.form_errors import FormErrors, refused
+from app.http.plumbing.forms import client_ip, read_form
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import redirect, render, wants_fragment
+from app.http.public.login import (
+    failure_status,
+    log_in_user,
+    login_errors,
+    login_problems,
+    with_invite_to_resume,
+)
+
+# The token is in the URL: keep it out of Referer headers and caches.
+PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def private(request: Request) -> dict:
+    """PRIVATE, and for the answer to a form (boosted by htmx) the address bar left at the
+    invite page: the form's own URL answers only POST."""
+    return PRIVATE if request.method == "GET" else {**PRIVATE, "HX-Push-Url": "false"}
+
+
+# The page's two forms: Login (inputs l-*) and Register (inputs r-*).
+REGISTER_FIELDS = ("first_name", "last_name", "email", "password", "accept_tos")
+
+
+def register_errors(problems=()) -> FormErrors:
+    return FormErrors(problems, prefix="r", order=REGISTER_FIELDS, fallback="summary")
+
+
+def unavailable(request: Request) -> Response:
+    return render(
+        request,
+        "invite/unavailable.html",
+        {"message": invitations.NO_PENDING_INVITE},
+        status=404,
+        headers=private(request),
+    )
+
+
+async def standing(request: Request, invitation: dict) -> str | None:
+    """What Accept Invite would meet for the logged-in user, so that the page offers what
+    works instead (invitations.accept still decides): "member" when they already have access
+    (go to the account), "other_email" when the settings require the invited address and theirs
+    differs (use another user); None when Accept Invite is the way."""
+    user = viewer_of(request).user
+    if user is None:
+        return None
+    if await clients.access_for(user["id"], invitation["client"]) is not None:
+        return "member"
+    if (
+        await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
+        and email_key(user["email"]) != invitation["email_key"]
+    ):
+        return "other_email"
+    return None
+
+
+async def page_context(request: Request, token: str, invitation: dict) -> dict:
+    return {
+        "token": token,
+        "invitation": invitation,
+        "standing": await standing(request, invitation),
+        "login_form": {},
+        "login_errors": login_errors(prefix="l"),
+        "register_form": {},
+        "register_errors": register_errors(),
+        "has_login": False,
+    }
+
+
+async def invite_page(
+    request: Request,
+    token: str,
+    invitation: dict,
+    *,
+    status: int = 200,
+    block: str | None = None,
+    **context,
+) -> Response:
+    return render(
+        request,
+        "invite/page.html",
+        {**await page_context(request, token, invitation), **context},
+        status=status,
+        block=block,
+        headers=private(request),
+    )
+
+
+async def invite_or_unavailable(request: Request, token: str, **context) -> Response:
+    try:
+        invitation = await invitations.pending_invite(token)
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+    return await invite_page(request, token, invitation, **context)
+
+
+@get("/invite/{token:str}", permission=Permission.PUBLIC)
+async def show_invite(
+    request: Request, token: FromPath[str], email: FromQuery[str] = ""
+) -> Response:
+    """`email` (from "This email already has a login: use Login") fills in the Login form; an
+    htmx request for part of the page (that link) gets the Login section alone."""
+    return await invite_or_unavailable(
+        request,
+        token,
+        login_form={"email": email[:EMAIL_MAX]},
+        block="invite_login" if wants_fragment(request) else None,
+    )
+
+
+async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: bool) -> Response:
+    viewer = viewer_of(request)
+    actor = Actor(
+        "user", user["id"], f"{user['first_name']} {user['last_name']}", client_ip(request)
+    )
+    try:
+        client_id = await invitations.accept(token, user["id"], actor=actor)
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+    except DomainError as exc:
+        try:
+            invitation = await invitations.pending_invite(token)
+        except invitations.InviteUnavailable:
+            return unavailable(request)
+        return await invite_page(request, token, invitation, status=409, error=exc.message)
+    if fresh_login:
+        return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
+    await auth.select_client(viewer.session_id, client_id)
+    return redirect(request, "/account?welcome=1")
+
+
+@post("/invite/{token:str}/accept", permission=Permission.PUBLIC)
+async def accept_invite(request: Request, token: FromPath[str]) -> Response:
+    viewer = viewer_of(request)
+    if viewer.user is None:  # logged out meanwhile: log in or register on the page itself
+        return await invite_or_unavailable(request, token)
+    return await _accept_as(request, token, viewer.user, fresh_login=False)
+
+
+@post("/invite/{token:str}/login", permission=Permission.PUBLIC)
+async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
+    form = await read_form(request)
+    try:
+        invitation = await invitations.pending_invite(token)
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+    errors, status = login_problems(form, prefix="l"), 400
+    if not errors:
+        try:
+            user = await auth.authenticate_user(
+                form.get("email", ""), form.get("password", ""), client_ip(request)
+            )
+        except DomainError as exc:
+            errors, status = login_errors({"form": exc.message}, prefix="l"), failure_status(exc)
+        else:
+            if await two_factor.is_enabled(two_factor.Person("user", user["id"])):
+                # Only a complete sign-in accepts: after the code, the invitation again.
+                return with_invite_to_resume(await log_in_user(request, user), token)
+            return await _accept_as(request, token, user, fresh_login=True)
+    return await refused_on_page(
+        request,
+        token,
+        invitation,
+        block="login_errors",
+        status=status,
+        login_errors=errors,
+        login_form={"email": form.get("email", "")},
+    )
+
+
+@post("/invite/{token:str}/register", permission=Permission.PUBLIC)
+async def register_and_accept(request: Request, token: FromPath[str]) -> Response:
+    """Every field is checked first and all problems answered at once (an email that already
+    has a login offers Login instead); then the user is created and accepts, both or neither."""
+    form = await read_form(request)
+    try:
+        invitation = await invitations.pending_invite(token)
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+
+    async def register_and_accept(**values):
+        return await invitations.register_and_accept(token, **values, ip=client_ip(request))
+
+    try:
+        tried = await registration.attempt(
+            form,
+            ("first_name", "last_name", "email"),
+            register_and_accept,
+            passes=(invitations.InviteUnavailable,),
+        )
+    except invitations.InviteUnavailable:
+        return unavailable(request)
+    if tried.result:
+        user, client_id = tried.result
+        return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
+    return await refused_on_page(
+        request,
+        token,
+        invitation,
+        block="register_errors",
+        status=tried.status,
+        register_errors=register_errors(tried.problems),
+        register_form=tried.shown,
+        has_login=tried.problems.get("email") == registration.EMAIL_HAS_LOGIN,
+    )
+
+
+async def refused_on_page(
+    request: Request, token: str, invitation: dict, *, block: str, status: int, **context
+) -> Response:
+    """A refused Login or Register: its errors alone for htmx, else the whole page (see
+    app.http.plumbing.form_errors)."""
+    context = {**await page_context(request, token, invitation), **context}
+    return refused(
+        request, "invite/page.html", context, block=block, status=status, headers=PRIVATE
+    )
+
+
+ROUTES = [show_invite, accept_invite, login_and_accept, register_and_accept]

@@ -1,0 +1,265 @@
+"""The account-users section shared by the admin Users tab and the client User Management page:
+users with their permissions, pending invites, and the in-place actions on them."""
+
+from datetime import datetime, timedelta
+
+import msgspec
+from litestar import Request, Response
+from markupsafe import Markup
+
+from app.core import clock
+from app.core.errors import DomainError, NotFound, Throttled
+from app.core.permissions import ALL_KEYS
+from app.domain.access import services as access
+from app.domain.access.undo import removal_token
+from app.domain.clients.services import display_name
+from app.domain.invitations import services as invitations
+from app.domain.users.services import full_name
+from app.http.plumbing.forms import read_form, read_list
+from app.http.plumbing.kept import KeptCache
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import flash, render, render_block, wants_fragment
+
+SECTION = "shared/account_users.html"
+# The section's lists that a search or a pager re-renders alone.
+PARTS = ("people", "invites")
+
+
+def part_asked(request: Request, part: str) -> str:
+    """The one list an htmx search or pager asks for; "" for the whole page."""
+    return part if part in PARTS and wants_fragment(request) else ""
+
+
+async def section_context(
+    client_id: int,
+    *,
+    base: str,
+    area: str,
+    can_manage: bool,
+    query: str = "",
+    after: int = 0,
+    invites_after: int = 0,
+    part: str = "",
+) -> dict:
+    """The account, a page of its users and a page of its open invites: two statements; one
+    when only the users' list (`part` "people") is asked for."""
+    people = await access.account_people(client_id, query=query, after=after)
+    invites, next_invites = [], None
+    if part != "people":
+        invites, next_invites = await invitations.open_invites_page(client_id, after=invites_after)
+    return {
+        "client": people.client,
+        "users": people.users,
+        "user_count": people.user_count,
+        "users_after": people.more_after,
+        "users_query": query,
+        "users_paged": bool(after),
+        "users_from": after,
+        "invites_from": invites_after,
+        "invites": invites,
+        "invites_after": next_invites,
+        "invites_paged": bool(invites_after),
+        "account_name": display_name(people.client),
+        "base": base,
+        "area": area,
+        "can_manage": can_manage,
+    }
+
+
+# The rendered section (or the one list a search or pager asks for), kept per process and
+# shown again while the account's version (which triggers replace on every change to what the
+# section shows; read with the session, app.domain.auth.services.load_viewer) is the same: a hit
+# runs one statement (the viewer's) and renders nothing of the section. At most this many bytes of
+# HTML kept per process (a Users tab of 25 users is about 25 KB as a section), least recently
+# used first out; and at most SECTION_CACHE_ENTRIES sections.
+SECTION_CACHE_BYTES = 16 * 1024 * 1024
+SECTION_CACHE_ENTRIES = 512
+# Relative times in the rows ("Invite Sent: 2 minutes ago", "expires in 6 days") and an invite
+# turning Expired depend on the clock, not on a change: an entry lasts at most this long, and
+# never past the moment one of its invites expires.
+SECTION_CACHE_TTL = timedelta(seconds=10)
+
+SECTION_CACHE = KeptCache(SECTION_CACHE_BYTES, SECTION_CACHE_ENTRIES)
+
+
+class KeptSection(msgspec.Struct):
+    """What a page needs of a kept section: the account (its header) and the HTML, as sent
+    (UTF-8: encoding a page's text again was a tenth of a kept render), and until when it is
+    true (a page around it is kept no longer: app.http.plumbing.kept.keep_answer)."""
+
+    client: dict
+    account_name: str
+    body: bytes
+    until: datetime
+
+    @property
+    def html(self) -> Markup:
+        return Markup(self.body.decode())
+
+    def size(self) -> int:
+        return len(self.body)
+
+
+async def kept_section(
+    client_id: int,
+    version: int | None,
+    *,
+    base: str,
+    area: str,
+    can_manage: bool,
+    query: str = "",
+    after: int = 0,
+    invites_after: int = 0,
+    part: str = "",
+) -> KeptSection:
+    """The section's HTML (block `part`, else the whole section), from the cache when the
+    account's version read with this request's session is the one it was kept under; else
+    rendered (two statements) and kept. `version` None (no version read): always rendered."""
+    key = (client_id, version, base, area, can_manage, query, after, invites_after, part)
+    now = clock.now()
+    if version is not None:
+        kept = SECTION_CACHE.get(key, now)
+        if kept is not None:
+            return kept
+    section = await section_context(
+        client_id,
+        base=base,
+        area=area,
+        can_manage=can_manage,
+        query=query,
+        after=after,
+        invites_after=invites_after,
+        part=part,
+    )
+    until = now + SECTION_CACHE_TTL
+    for invite in section["invites"]:
+        if invite["expires_at"] is not None and now < invite["expires_at"] < until:
+            until = invite["expires_at"]
+    kept = KeptSection(
+        section["client"],
+        section["account_name"],
+        render_block(SECTION, part or "section", section).encode(),
+        until,
+    )
+    if version is not None:
+        SECTION_CACHE.put(key, kept, until)
+    return kept
+
+
+async def render_section(
+    request: Request,
+    client_id: int,
+    *,
+    base: str,
+    area: str,
+    can_manage: bool = True,
+    status: int = 200,
+) -> Response:
+    """The section alone, from its first pages (after an action in it)."""
+    context = await section_context(client_id, base=base, area=area, can_manage=can_manage)
+    return render(request, SECTION, context, block="section", status=status)
+
+
+async def run_action(
+    request: Request, client_id: int, action, confirm, *, base: str, area: str
+) -> Response:
+    """Runs one service call and answers with the refreshed section; `confirm(result)` says
+    what was done (naming whom), or the refusal is said instead."""
+    try:
+        result = await action(viewer_of(request).actor)
+    except DomainError as exc:
+        flash(request, exc.message, "error")
+        status = 429 if isinstance(exc, Throttled) else 409
+        return await render_section(request, client_id, base=base, area=area, status=status)
+    flash(request, confirm(result))
+    return await render_section(request, client_id, base=base, area=area)
+
+
+async def remove_access(
+    request: Request, client_id: int, user_id: int, *, base: str, area: str
+) -> Response:
+    """Remove, confirmed with the person's name and an Undo that gives the same grant back."""
+    actor = viewer_of(request).actor
+    try:
+        removed = await access.revoke_access(client_id, user_id, actor=actor)
+    except DomainError as exc:
+        flash(request, exc.message, "error")
+        return await render_section(request, client_id, base=base, area=area, status=409)
+    token = removal_token(client_id, user_id, removed["keys"], actor=actor)
+    flash(
+        request,
+        f"Removed the access of {full_name(removed['user'])} to {display_name(removed['client'])}.",
+        undo={"url": f"{base}/users/{user_id}/restore", "token": token},
+    )
+    return await render_section(request, client_id, base=base, area=area)
+
+
+async def restore_access(
+    request: Request, client_id: int, user_id: int, *, base: str, area: str
+) -> Response:
+    form = await read_form(request)
+    return await run_action(
+        request,
+        client_id,
+        lambda actor: access.restore_access(client_id, form.get("token") or "", actor=actor),
+        lambda user: f"Access of {full_name(user)} restored, with the same permissions.",
+        base=base,
+        area=area,
+    )
+
+
+def resent(result) -> str:
+    return f"Invite sent again to {result.email}, with a new link valid for 7 days."
+
+
+def cancelled(email: str) -> str:
+    return f"Invite to {email} cancelled: its link no longer works."
+
+
+async def account_user(client_id: int, user_id: int) -> tuple[dict, dict]:
+    """The account and one of its users."""
+    people = await access.account_people(client_id, user_id=user_id)
+    if not people.users:
+        raise NotFound("This user no longer has access to this account.")
+    return people.client, people.users[0]
+
+
+async def permissions_form(
+    request: Request, client_id: int, user_id: int, *, base: str
+) -> Response:
+    """The Manage Permissions form of one user, loaded into the section's dialog on opening."""
+    client, user = await account_user(client_id, user_id)
+    await access.check_manager(viewer_of(request).actor, client)
+    if user["is_owner"]:
+        raise DomainError("The owner always has every permission: theirs cannot be edited.")
+    return render(request, SECTION, {"u": user, "base": base}, block="permissions_form")
+
+
+async def edit_permissions(
+    request: Request, client_id: int, user_id: int, *, base: str, area: str
+) -> Response:
+    keys = await read_list(request, "permissions")
+    try:
+        saved = await access.update_permissions(
+            client_id, user_id, keys, actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        _, user = await account_user(client_id, user_id)
+        return render(
+            request,
+            SECTION,
+            {"u": {**user, "permission_keys": tuple(keys)}, "base": base, "error": exc.message},
+            block="permissions_form",
+            status=422,
+            headers={"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"},
+        )
+    flash(request, f"Permissions of {full_name(saved['user'])} saved.")
+    return await render_section(request, client_id, base=base, area=area)
+
+
+async def invite_form_values(request: Request) -> tuple[dict, list[str]]:
+    form = await read_form(request)
+    keys = await read_list(request, "permissions")
+    if form.get("scope") == "all":
+        keys = list(ALL_KEYS)
+    return form, keys

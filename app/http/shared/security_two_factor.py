@@ -1,0 +1,193 @@
+"""The Security page's section on two-factor authentication: what it shows on /account/security and
+/admin/security (page_context), on the admin user page (admin_user_context), and its routes.
+
+The section has three states: its status (with Enable, or with new recovery codes and Disable),
+the enrolment step (QR code, manual key, Authentication Code) and the recovery codes shown once.
+Each form posts to a route below: htmx swaps the section; without script, the answer is a page
+holding the section alone."""
+
+from litestar import Request, Response, post
+from litestar.params import FromPath
+
+from app.core.errors import DomainError, Throttled
+from app.core.policy import Permission
+from app.domain.two_factor import services as two_factor
+from app.domain.users import services as users
+from app.http.plumbing.forms import read_form
+from app.http.plumbing.guards import admin_allows
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import flash, is_htmx, redirect, render, wants_fragment
+
+SECTION = "security/_two_factor.html"
+SECTION_PAGE = "security/two_factor_page.html"
+ADMIN_SECTION = "admin/users/_two_factor.html"
+USER_BASE = "/account/security/two-factor"
+STAFF_BASE = "/admin/security/two-factor"
+
+
+def _is_staff(request: Request) -> bool:
+    return request.url.path.startswith("/admin")
+
+
+def _person(request: Request) -> two_factor.Person:
+    viewer = viewer_of(request)
+    if _is_staff(request):
+        return two_factor.Person("admin", viewer.admin["id"])
+    return two_factor.Person("user", viewer.user["id"])
+
+
+async def _section(request: Request, **state) -> dict:
+    """The section's context: the person's status, where its forms post, and `state` (the step
+    shown, errors, the recovery codes to show once)."""
+    person = _person(request)
+    return {
+        "two_factor": {
+            **await two_factor.status(person),
+            "base": STAFF_BASE if person.kind == "admin" else USER_BASE,
+            "required": viewer_of(request).must_enrol_two_factor,
+            "step": "status",
+            "errors": {},
+            **state,
+        }
+    }
+
+
+async def page_context(request: Request) -> dict:
+    return await _section(request)
+
+
+async def _enrolment(request: Request, secret: str, **state) -> dict:
+    viewer = viewer_of(request)
+    account = viewer.admin["email"] if _is_staff(request) else viewer.user["email"]
+    uri = two_factor.provisioning_uri(secret, account)
+    return await _section(
+        request,
+        step="enrol",
+        qr_svg=two_factor.qr_svg(uri),
+        manual_key=two_factor.grouped(secret),
+        **state,
+    )
+
+
+def _answer(request: Request, context: dict, *, status: int = 200) -> Response:
+    """The section alone for htmx, else a page holding it; never stored (it may show codes)."""
+    template = SECTION if wants_fragment(request) else SECTION_PAGE
+    headers = {"Cache-Control": "no-store"}
+    return render(request, template, context, status=status, headers=headers)
+
+
+def _status_of(exc: DomainError) -> int:
+    return 429 if isinstance(exc, Throttled) else 400
+
+
+async def enable(request: Request) -> Response:
+    try:
+        secret = await two_factor.begin_enrolment(_person(request))
+    except DomainError as exc:
+        return _answer(request, await _section(request, errors={"form": exc.message}), status=400)
+    return _answer(request, await _enrolment(request, secret))
+
+
+async def confirm(request: Request) -> Response:
+    form = await read_form(request)
+    person = _person(request)
+    try:
+        codes = await two_factor.confirm_enrolment(
+            person, form.get("code", ""), actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        secret = await two_factor.pending_secret(person)
+        if secret is None:
+            errors = {"form": exc.message}
+            return _answer(request, await _section(request, errors=errors), status=400)
+        errors = {exc.field or "form": exc.message}
+        context = await _enrolment(request, secret, errors=errors)
+        return _answer(request, context, status=_status_of(exc))
+    flash(request, "Two-factor authentication is on.")
+    if _is_staff(request) and viewer_of(request).must_enrol_two_factor:
+        viewer_of(request).must_enrol_two_factor = False  # enrolled: the admin area is open
+    return _answer(request, await _section(request, step="codes", codes=codes))
+
+
+async def regenerate(request: Request) -> Response:
+    form = await read_form(request)
+    try:
+        codes = await two_factor.regenerate_recovery_codes(
+            _person(request), form.get("proof", ""), actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        context = await _section(request, errors={"regenerate": exc.message})
+        return _answer(request, context, status=_status_of(exc))
+    flash(request, "New recovery codes generated; the old ones no longer work.")
+    return _answer(request, await _section(request, step="codes", codes=codes))
+
+
+async def disable(request: Request) -> Response:
+    form = await read_form(request)
+    try:
+        await two_factor.disable(
+            _person(request), form.get("proof", ""), actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        context = await _section(request, errors={"disable": exc.message})
+        return _answer(request, context, status=_status_of(exc))
+    flash(request, "Two-factor authentication is off.")
+    return _answer(request, await _section(request))
+
+
+def _routes(base: str, permission: Permission, handlers) -> list:
+    return [
+        post(f"{base}/{name}", permission=permission, name=f"{base}/{name}")(handler)
+        for name, handler in handlers
+    ]
+
+
+_HANDLERS = (
+    ("enable", enable),
+    ("confirm", confirm),
+    ("recovery-codes", regenerate),
+    ("disable", disable),
+)
+
+
+# --- the admin user page -----------------------------------------------------------------------
+
+
+async def admin_user_context(request: Request, user: dict) -> dict:
+    return {
+        "user_two_factor": {
+            **await two_factor.status(two_factor.Person("user", user["id"])),
+            "can_manage": admin_allows(request, Permission.MANAGE_USERS),
+        }
+    }
+
+
+@post("/admin/users/{user_id:int}/two-factor/disable", permission=Permission.MANAGE_USERS)
+async def staff_disable(request: Request, user_id: FromPath[int]) -> Response:
+    """Staff turning a user's two-factor authentication off (the user is emailed). For htmx the
+    section is swapped, and the page heading's 2FA badge with it (out of band)."""
+    try:
+        await two_factor.staff_disable(user_id, actor=viewer_of(request).actor)
+    except DomainError as exc:
+        if not is_htmx(request):
+            raise
+        error = exc.message
+    else:
+        if not is_htmx(request):
+            return redirect(request, f"/admin/users/{user_id}")
+        error = None
+        flash(request, "Two-factor authentication disabled; the user was emailed.")
+    user = await users.get_user(user_id)
+    context = {"user": user, **await admin_user_context(request, user)}
+    context["user_two_factor"]["error"] = error
+    section = render(request, ADMIN_SECTION, context, status=400 if error else 200)
+    heading = render(request, "admin/users/detail.html", {**context, "oob": True}, block="heading")
+    section.content += heading.content
+    return section
+
+
+ROUTES: list = [
+    *_routes(USER_BASE, Permission.SIGNED_IN, _HANDLERS),
+    *_routes(STAFF_BASE, Permission.STAFF, _HANDLERS),
+    staff_disable,
+]

@@ -1,0 +1,16 @@
+from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz
+from piccolo.table import Table
+
+from app.schema.clients import Client
+from app.schema.users import User
+
+
+class Grant(Table, tablename="grants"):
+    """A user's access to one client account. Unique per (user, client): see the migration."""
+
+    user = ForeignKey(references=User, null=False, on_delete=OnDelete.restrict)
+    client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade)
+    permissions = Text(default="")  # comma-separated keys, see app.core.permissions
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    last_login_at = Timestamptz(null=True, default=None)

@@ -1,0 +1,23 @@
+from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+from app.schema.invitations import Invitation
+
+
+class OutboundEmail(Table, tablename="outbound_emails"):
+    """An email in the outbox. Status: queued -> sending -> sent, or back to queued with
+    last_error and a later next_attempt_at, and `failed` once attempts run out."""
+
+    to_address = Varchar(length=254)
+    subject = Varchar(length=255)
+    text_body = Text()
+    html_body = Text()
+    template = Varchar(length=60)
+    invitation = ForeignKey(references=Invitation, null=True, on_delete=OnDelete.set_null)
+    status = Varchar(length=10, default="queued", index=True)
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz()
+    locked_until = Timestamptz(null=True, default=None)
+    last_error = Text(default="")
+    created_at = Timestamptz()
+    sent_at = Timestamptz(null=True, default=None)

@@ -1,0 +1,45 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from app.schema.activity import ActivityEntry
+from app.schema.browsers import KnownBrowser, SignInAlertOptOut
+from app.schema.clients import Client
+from app.schema.credentials import ApiCredential
+from app.schema.grants import Grant
+from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
+from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
+from app.schema.staff import Admin, Setting
+from app.schema.two_factor import RecoveryCode, TwoFactor
+from app.schema.users import User
+from app.schema.verification import EmailVerification
+
+TABLES = [
+    User,
+    Admin,
+    Setting,
+    Client,
+    Grant,
+    Invitation,
+    OutboundEmail,
+    ActivityEntry,
+    Session,
+    LoginFailure,
+    PasswordReset,
+    ApiCredential,
+    TwoFactor,
+    RecoveryCode,
+    PendingSignIn,
+    KnownBrowser,
+    SignInAlertOptOut,
+    EmailVerification,
+]
+
+APP_CONFIG = AppConfig(
+    app_name="roster",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "migrations"),
+    table_classes=TABLES,
+    migration_dependencies=[],
+    commands=[],
+)

@@ -1,0 +1,22 @@
+from piccolo.columns import Boolean, Text, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class Admin(Table, tablename="admins"):
+    """A staff member. `role` is a key of app.core.policy.ROLES."""
+
+    name = Varchar(length=150)
+    email = Varchar(length=254)
+    email_key = Varchar(length=254, unique=True)
+    password_hash = Text()
+    role = Varchar(length=20, default="full")
+    created_at = Timestamptz()
+    last_login_at = Timestamptz(null=True, default=None)
+    disabled = Boolean(default=False)
+
+
+class Setting(Table, tablename="settings"):
+    """Admin settings as key/value rows (values are 'true' / 'false' or text)."""
+
+    key = Varchar(length=60, unique=True)
+    value = Text()
