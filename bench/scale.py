@@ -106,8 +106,8 @@ PROFILES = {
 }
 
 NOISY_CORES = 0.25  # other work on the machine (median cores) beyond which figure 9 is noisy
-STREAMS_PER_SESSION = 8  # app/live/controllers.py's cap, per session and process
-CHANNEL = "roster_live"  # app/live/events.py
+STREAMS_PER_SESSION = 8  # app.http.live.streams' cap, per session and process
+CHANNEL = "roster_live"  # app.domain.live.news.CHANNEL
 WARMUP_CHANGES = 2
 EVENT_WAIT = 10.0  # seconds a change's events may take before they count as missed
 QUIET = 2.0  # seconds after the last change in which no stray event may come

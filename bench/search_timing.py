@@ -13,8 +13,8 @@ pools (many rarer names). PostgreSQL's table is VACUUM ANALYZEd after the load, 
 
 Before/after comparisons on the same data: --previous-indexes puts back the indexes as they were
 before roster_2026_12_02 (its `backwards`), --search-module PATH times another version of
-app/users/search.py (e.g. `git show REV:app/users/search.py > /tmp/search_rev.py`), and --name
-and --reuse keep several scratch databases side by side, measured in turn.
+app/domain/users/search.py (e.g. `git show REV:app/domain/users/search.py > /tmp/search_rev.py`),
+and --name and --reuse keep several scratch databases side by side, measured in turn.
 
 SQLite: a file under /tmp, removed at the end (--keep keeps it). PostgreSQL: a scratch database
 roster_search_bench (or --name), dropped at the end (--keep keeps it)."""
@@ -286,7 +286,7 @@ def main() -> int:
         action="store_true",
         help="after the load, the indexes as before roster_2026_12_02",
     )
-    parser.add_argument("--search-module", help="time this file as app/users/search.py")
+    parser.add_argument("--search-module", help="time this file as app/domain/users/search.py")
     args = parser.parse_args()
 
     if args.engine == "sqlite":

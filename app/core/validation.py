@@ -19,7 +19,7 @@ SEARCH_MAX_LENGTH = 100
 SEARCH_MAX_WORDS = 6
 PHONE_MAX = 30
 # The client account's contact fields: their labels, in the order forms show them, and their
-# lengths (the columns' in app/clients/tables.py).
+# lengths (the columns' in app/schema/clients.py).
 CONTACT_LABELS = {
     "address1": "Address 1",
     "address2": "Address 2",

@@ -11,7 +11,7 @@ from app.core import clock
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.validation import BAD_COUNTRY, BAD_PHONE, CONTACT_LIMITS, LIST_LIMIT_MAX
 from app.domain.access import services as access
-from app.domain.activity.services import entries, record
+from app.domain.activity.services import entries, write_entry
 from app.domain.clients import services as clients
 from app.domain.invitations import services as invitations
 from app.domain.users import services as users
@@ -426,8 +426,8 @@ async def test_list_users_searches_by_prefix_and_pages():
 async def test_entries_filter_by_account_user_text_ip_and_day():
     acme_id, owner = await make_client("Acme", owner_email="olivia@acme.example")
     staff = ADMIN.__class__("admin", 7, "Sam Staff", "10.0.0.9")
-    await record(staff, "note", "Checked the 100% Uptime promise", client_id=acme_id)
-    await record(user_actor(owner), "note", "Looked at INVOICES", user_id=owner["id"])
+    await write_entry(staff, "note", "Checked the 100% Uptime promise", client_id=acme_id)
+    await write_entry(user_actor(owner), "note", "Looked at INVOICES", user_id=owner["id"])
     await ActivityEntry.update({ActivityEntry.created_at: clock.now() - timedelta(days=3)}).where(
         ActivityEntry.actor_name == "Sam Staff"
     )

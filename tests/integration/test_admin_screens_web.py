@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from app.core import clock
-from app.domain.activity.services import record
+from app.domain.activity.services import write_entry
 from app.domain.clients.services import update_client
 from app.domain.invitations import services as invitations
 from app.domain.mail.worker import MAX_ATTEMPTS
@@ -59,8 +59,12 @@ async def test_activity_filters_by_account_and_by_user(http, admin_session):
     acme_id, acme_owner = await make_client("Acme")
     globex_id, _ = await make_client("Globex")
     member = await make_user("Jo", "Walker")
-    await record(ADMIN, "test", "Acme note: off -> on", client_id=acme_id, user_id=member["id"])
-    await record(ADMIN, "test", "Globex note: off -> on", client_id=globex_id, user_id=member["id"])
+    await write_entry(
+        ADMIN, "test", "Acme note: off -> on", client_id=acme_id, user_id=member["id"]
+    )
+    await write_entry(
+        ADMIN, "test", "Globex note: off -> on", client_id=globex_id, user_id=member["id"]
+    )
 
     by_account = await http.get(f"/admin/activity?client_id={acme_id}")
     text = text_of(by_account)
@@ -110,7 +114,7 @@ async def test_activity_escapes_markup_in_names(http, admin_session):
 async def test_activity_pages_by_fifty_keeping_the_filters(http, admin_session):
     client_id, _ = await make_client("Acme")
     for i in range(60):
-        await record(ADMIN, "test", f"Step {i}: {i} -> {i + 1}", client_id=client_id)
+        await write_entry(ADMIN, "test", f"Step {i}: {i} -> {i + 1}", client_id=client_id)
     first = await http.get(f"/admin/activity?client_id={client_id}")
     assert len(page(first).select("tbody tr")) == 50
     assert "Page 1 of 2 · 61 entries" in text_of(first)
@@ -130,7 +134,7 @@ async def test_activity_runs_a_constant_number_of_queries(http, admin_session, c
     await ActivityEntry.delete(force=True)
     client_id, owner = await make_client("Acme")
     await ActivityEntry.delete(force=True)
-    await record(ADMIN, "test", "One: a -> b", client_id=client_id, user_id=owner["id"])
+    await write_entry(ADMIN, "test", "One: a -> b", client_id=client_id, user_id=owner["id"])
 
     async def statements():
         with count_queries() as counted:
@@ -143,7 +147,7 @@ async def test_activity_runs_a_constant_number_of_queries(http, admin_session, c
     others = [await make_client(f"Client {i}", password=None) for i in range(3)]
     for i in range(60):
         other_id, other_owner = others[i % 3]
-        await record(
+        await write_entry(
             ADMIN,
             "test",
             f"Entry {i}: a -> b",

@@ -1,4 +1,4 @@
-"""/healthz, /readyz and X-Request-ID (app/web/health.py)."""
+"""/healthz, /readyz and X-Request-ID (app.http.plumbing.health)."""
 
 import logging
 import os

@@ -295,3 +295,39 @@ async def test_a_change_on_one_process_reaches_a_stream_on_another(database, bro
         await invite(await owner(browser(second.url), watched), unique_email("across"))
         assert await users_tab.next_event() == "roster:changed"
         assert time.monotonic() - started < 5
+
+
+async def test_a_sign_in_and_a_verified_address_reach_an_open_users_tab(server, browser, streams):
+    """The Users tab shows each person's last login and whether their address is verified:
+    both reach a tab that is open, not only one that is reloaded."""
+    from app.core import db
+    from app.domain.access.services import grant_access
+    from app.domain.verification import services as verification
+    from app.schema.mail import OutboundEmail
+    from tests.factories import ADMIN
+
+    watched = await make_client(company="Signed In")
+    member = await make_user(first="Lin", email=unique_email("lin"))
+    await grant_access(watched[0], member["id"], ["tickets"], actor=ADMIN)
+    admin = await staff(browser(server.url))
+    users_tab = await streams(admin, f"/live/admin/clients/{watched[0]}/users")
+
+    await browser(server.url).login(member["email"], PASSWORD)
+    assert await users_tab.next_event() == "roster:changed"
+    assert users_tab.kinds[-1] == {"people"}
+
+    async with db.transaction():
+        await verification.send_link(member, actor=ADMIN)
+    mail = (
+        await OutboundEmail.select(OutboundEmail.text_body)
+        .where(OutboundEmail.to_address == member["email"])
+        .order_by(OutboundEmail.id, ascending=False)
+        .first()
+    )
+    token = mail["text_body"].split("/verify-email/")[1].split()[0]
+    while await users_tab.next_event(within=0.5) is not None:  # the queued email's news
+        pass
+    opened = await browser(server.url).get(f"/verify-email/{token}")
+    assert opened.status_code in (200, 303), opened.text
+    assert await users_tab.next_event() == "roster:changed"
+    assert "people" in users_tab.kinds[-1]

@@ -54,8 +54,8 @@ async def test_an_invite_expiring_tells_its_account_and_no_other(monkeypatch):
 async def test_the_listener_hears_notify_and_tells_everyone_after_a_lost_connection():
     import asyncpg
 
-    from app.domain.live.events import CHANNEL
     from app.domain.live.listener import APPLICATION_NAME, listen
+    from app.domain.live.news import CHANNEL
 
     url = os.environ["ROSTER_DATABASE_URL"]
     broker, stop = Broker(), asyncio.Event()
@@ -85,6 +85,7 @@ async def test_the_listener_hears_notify_and_tells_everyone_after_a_lost_connect
 
 async def test_a_rename_tells_every_account_the_user_reaches_and_the_clients_list(monkeypatch):
     from app.domain.access.services import grant_access
+    from app.domain.events import stream
     from app.domain.users import services as users
 
     first, owner = await make_client(company="Renamed Owner's")
@@ -95,7 +96,7 @@ async def test_a_rename_tells_every_account_the_user_reaches_and_the_clients_lis
     async def record_news(*news):
         told.extend(" ".join(news).split())
 
-    monkeypatch.setattr(users, "changed", record_news)
+    monkeypatch.setattr(stream, "changed", record_news)
 
     async def rename_to_renata() -> None:
         await users.update_user(

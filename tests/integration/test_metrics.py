@@ -1,6 +1,6 @@
-"""GET /metrics and the request metrics (app/web/metrics.py): who may scrape, what is counted
-and under which route label, the outbox gauge, and the sum over processes sharing
-PROMETHEUS_MULTIPROC_DIR. Read with prometheus_client's own parser."""
+"""GET /metrics and the request metrics (app.http.plumbing.metrics, app.http.metrics): who may
+scrape, what is counted and under which route label, the outbox gauge, and the sum over processes
+sharing PROMETHEUS_MULTIPROC_DIR. Read with prometheus_client's own parser."""
 
 import asyncio
 import contextlib

@@ -27,6 +27,7 @@ DOMAIN_ORDER = (
     "live",
     "throttle",
     "activity",
+    "events",
     "staff",
     "credentials",
     "mail",

@@ -71,7 +71,7 @@ async def test_after_a_lost_channel_everyone_is_told_everything():
 
 
 def test_notify_payloads_stay_under_postgresqls_limit():
-    from app.domain.live.events import PAYLOAD_MAX, _payloads
+    from app.domain.live.news import PAYLOAD_MAX, _payloads
 
     items = tuple(account(n, PEOPLE) for n in range(1, 2_000))  # a user in 2,000 accounts
     payloads = _payloads(items)

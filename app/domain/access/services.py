@@ -7,7 +7,7 @@ from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.validation import clean_permissions
 from app.domain.access.undo import read_removal_token
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
 from app.domain.clients.services import (  # access_for: asked of this module too
     Access,  # noqa: F401
     access_for,  # noqa: F401
@@ -15,6 +15,8 @@ from app.domain.clients.services import (  # access_for: asked of this module to
     display_name,
     get_client,
 )
+from app.domain.events.catalog import AccountEntered, GrantCreated, GrantDeleted, GrantUpdated
+from app.domain.events.stream import emit
 from app.domain.staff import services as admin_settings
 from app.domain.users import search
 from app.domain.users.services import close_invitations_of, full_name, get_user
@@ -65,13 +67,11 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> d
                 )
             )
             await close_invitations_of(user, [client_id])
-            await record(
-                actor,
-                "access.granted",
-                f"Gave {full_name(user)} access to {display_name(client)}: "
+            await emit(
+                GrantCreated(client_id=client_id, user_id=user_id, permissions=keys),
+                actor=actor,
+                description=f"Gave {full_name(user)} access to {display_name(client)}: "
                 f"none -> {describe(keys)}",
-                client_id=client_id,
-                user_id=user_id,
             )
     except Exception as exc:
         if is_unique_violation(exc):
@@ -102,13 +102,13 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
         await Grant.update(
             {Grant.permissions: permissions.serialize(keys), Grant.updated_at: clock.now()}
         ).where(Grant.id == grant["id"])
-        await record(
-            actor,
-            "access.permissions_changed",
-            f"Permissions of {full_name(user)} on {display_name(client)}: "
+        await emit(
+            GrantUpdated(
+                client_id=client_id, user_id=user_id, permissions_before=before, permissions=keys
+            ),
+            actor=actor,
+            description=f"Permissions of {full_name(user)} on {display_name(client)}: "
             f"{describe(before)} -> {describe(keys)}",
-            client_id=client_id,
-            user_id=user_id,
         )
     return {"user": user, "client": client}
 
@@ -130,13 +130,12 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
             raise NotFound("This user no longer has access to this account.")
         user = await get_user(user_id)
         await Grant.delete().where(Grant.id == grant["id"])
-        await record(
-            actor,
-            "access.revoked",
-            f"Removed the access of {full_name(user)} to {display_name(client)}: "
-            f"{describe(permissions.deserialize(grant['permissions']))} -> none",
-            client_id=client_id,
-            user_id=user_id,
+        held = permissions.deserialize(grant["permissions"])
+        await emit(
+            GrantDeleted(client_id=client_id, user_id=user_id, permissions_before=held),
+            actor=actor,
+            description=f"Removed the access of {full_name(user)} to {display_name(client)}: "
+            f"{describe(held)} -> none",
         )
     return {"user": user, "client": client, "keys": permissions.deserialize(grant["permissions"])}
 
@@ -264,9 +263,11 @@ async def user_accounts(user_id: int) -> list[dict]:
 
 
 async def note_account_login(user_id: int, client_id: int) -> None:
-    await Grant.update({Grant.last_login_at: clock.now()}).where(
-        (Grant.user == user_id) & (Grant.client == client_id)
-    )
+    async with db.transaction():
+        await Grant.update({Grant.last_login_at: clock.now()}).where(
+            (Grant.user == user_id) & (Grant.client == client_id)
+        )
+        await emit(AccountEntered(client_id=client_id, user_id=user_id))
 
 
 async def is_owner(user_id: int, client_id: int) -> bool:

@@ -14,7 +14,9 @@ from app.core.config import get_settings
 from app.core.errors import NotFound
 from app.core.names import full_name
 from app.core.security import new_token, token_hash
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import NewBrowserSignIn, SessionsEnded, SignInAlertsChanged
+from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.schema.browsers import KnownBrowser, SignInAlertOptOut
 from app.schema.sessions import Session
@@ -99,7 +101,11 @@ async def end_session(
         if not ended:
             raise NotFound("No such session: it may have ended already.")
         where = f"{describe_browser(ended[0]['user_agent'], with_version=False)}, {ended[0]['ip']}"
-        await record(actor, "session.ended", f"Signed out a session ({where})", user_id=user_id)
+        await emit(
+            SessionsEnded(which="one", count=1, user_id=user_id),
+            actor=actor,
+            description=f"Signed out a session ({where})",
+        )
     return {"browser": describe_browser(ended[0]["user_agent"]), "ip": ended[0]["ip"]}
 
 
@@ -114,11 +120,10 @@ async def end_other_sessions(
             .returning(Session.id)
         )
         if ended:
-            await record(
-                actor,
-                "session.ended_others",
-                f"Signed out all other sessions ({len(ended)})",
-                user_id=user_id,
+            await emit(
+                SessionsEnded(which="others", count=len(ended), user_id=user_id),
+                actor=actor,
+                description=f"Signed out all other sessions ({len(ended)})",
             )
     return len(ended)
 
@@ -131,11 +136,10 @@ async def end_all_sessions(user_id: int, *, actor: Actor) -> int:
         if user is None:
             raise NotFound("No such user.")
         ended = await Session.delete().where(Session.user == user_id).returning(Session.id)
-        await record(
-            actor,
-            "session.ended_all",
-            f"{actor.name} ended all sessions of {full_name(user)} ({len(ended)})",
-            user_id=user_id,
+        await emit(
+            SessionsEnded(which="all", count=len(ended), user_id=user_id),
+            actor=actor,
+            description=f"{actor.name} ended all sessions of {full_name(user)} ({len(ended)})",
         )
     return len(ended)
 
@@ -161,11 +165,10 @@ async def set_sign_in_alerts(
             await SignInAlertOptOut.insert(
                 SignInAlertOptOut(user=user_id, admin=admin_id, created_at=clock.now())
             )
-        await record(
-            actor,
-            "session.alerts_changed",
-            f"Emails about sign-ins from a new browser turned {'on' if on else 'off'}",
-            user_id=user_id,
+        await emit(
+            SignInAlertsChanged(on=on, user_id=user_id),
+            actor=actor,
+            description=f"Emails about sign-ins from a new browser turned {'on' if on else 'off'}",
         )
     return True
 
@@ -254,10 +257,9 @@ async def _alert_new_browser(
                 "staff": admin_id is not None,
             },
         )
-    await record(
-        actor,
-        "session.new_browser",
-        f"Signed in from a new browser ({browser}, {ip or 'unknown address'})"
+    await emit(
+        NewBrowserSignIn(emailed=emailed, user_id=user_id),
+        actor=actor,
+        description=f"Signed in from a new browser ({browser}, {ip or 'unknown address'})"
         + ("; emailed" if emailed else "; not emailed (turned off)"),
-        user_id=user_id,
     )

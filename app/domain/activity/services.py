@@ -1,4 +1,5 @@
-"""The activity log: every change writes one entry, inside the change's transaction."""
+"""The activity log: one entry for every change, written by the stream of changes
+(app.domain.events.stream) inside the change's transaction; read here."""
 
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -10,8 +11,6 @@ from app.core.names import display_name, full_name
 from app.core.paging import page_of
 from app.core.validation import clean_page, email_key, escape_like
 from app.domain.activity import present
-from app.domain.live import broker as live
-from app.domain.live.events import changed
 from app.schema.activity import ActivityEntry
 from app.schema.clients import Client
 from app.schema.users import User
@@ -29,7 +28,7 @@ class Actor(msgspec.Struct, frozen=True):
 SYSTEM = Actor("system")
 
 
-async def record(
+async def write_entry(
     actor: Actor,
     action: str,
     description: str,
@@ -37,6 +36,8 @@ async def record(
     client_id: int | None = None,
     user_id: int | None = None,
 ) -> None:
+    """One entry. Services do not call this: they emit an event (app.domain.events.stream),
+    whose consumer does."""
     await ActivityEntry.insert(
         ActivityEntry(
             created_at=clock.now(),
@@ -50,23 +51,6 @@ async def record(
             ip=actor.ip,
         )
     )
-    # The live pages that show what this entry is about re-fetch themselves once it commits.
-    await changed(
-        live.account(client_id, *_KINDS_SHOWN.get(action.split(".")[0], _ALL_KINDS))
-        if client_id is not None
-        else "",
-        live.CLIENTS if action.startswith("client.") else "",
-        live.MAIL if action.startswith("mail.") else "",
-    )
-
-
-# What an account's live pages must re-fetch after an entry about it, by the action's prefix.
-_ALL_KINDS = (live.PEOPLE, live.INVITES, live.ACCOUNT)
-_KINDS_SHOWN = {
-    "access": (live.PEOPLE,),
-    "user": (live.PEOPLE,),
-    "invite": (live.INVITES, live.PEOPLE),  # an accepted invite adds a user
-}
 
 
 def _filtered(query, client_id: int | None, user_id: int | None):

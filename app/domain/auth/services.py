@@ -13,8 +13,10 @@ from app.core.config import get_settings
 from app.core.errors import DomainError, Throttled
 from app.core.security import new_token, token_hash, verify_password
 from app.core.validation import email_key
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
 from app.domain.clients.services import display_name
+from app.domain.events.catalog import PasswordResetRequested
+from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.staff.services import (
     DISABLE_CLIENT_USER_MANAGEMENT,
@@ -387,11 +389,10 @@ async def _queue_reset_email(user: dict, *, base_url: str, actor: Actor) -> None
                 "valid_hours": int(RESET_VALID_FOR.total_seconds() // 3600),
             },
         )
-        await record(
-            actor,
-            "user.password_reset_requested",
-            f"Password reset email queued for {users.full_name(user)}",
-            user_id=user["id"],
+        await emit(
+            PasswordResetRequested(user_id=user["id"]),
+            actor=actor,
+            description=f"Password reset email queued for {users.full_name(user)}",
         )
 
 

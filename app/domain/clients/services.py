@@ -21,7 +21,16 @@ from app.core.validation import (
     clean_search,
     escape_like,
 )
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import (
+    ClientCreated,
+    ClientDeleted,
+    ClientStatusChanged,
+    ClientUpdated,
+    OwnerChanged,
+    UserDeleted,
+)
+from app.domain.events.stream import emit
 from app.domain.users import services as users
 from app.schema.clients import CLIENT_STATUSES, Client
 from app.schema.grants import Grant
@@ -214,12 +223,10 @@ async def create_client(
             )
         )
         name = company or f"{first} {last}"
-        await record(
-            actor,
-            "client.created",
-            f"Created client account {name} owned by {users.full_name(owner)}",
-            client_id=client_id,
-            user_id=owner["id"],
+        await emit(
+            ClientCreated(client_id=client_id, user_id=owner["id"]),
+            actor=actor,
+            description=f"Created client account {name} owned by {users.full_name(owner)}",
         )
     return client_id
 
@@ -268,15 +275,14 @@ async def update_client(
             )
             if changed.get("status") == "Closed":
                 await _cancel_open_invitations(Invitation.client == client_id)
-            await record(
-                actor,
-                "client.updated",
-                f"Updated account {display_name(before)}: "
+            await emit(
+                ClientUpdated(client_id=client_id, fields=tuple(changed)),
+                actor=actor,
+                description=f"Updated account {display_name(before)}: "
                 + "; ".join(
                     f"{FIELD_LABELS[col]}: {before[col]!r} -> {new!r}"
                     for col, new in changed.items()
                 ),
-                client_id=client_id,
             )
     return await get_client(client_id)
 
@@ -302,21 +308,18 @@ async def delete_client(client_id: int, *, delete_users: bool = False, actor: Ac
             if leaving:
                 await User.delete().where(User.id.is_in([u["id"] for u in leaving]))
             name = display_name(client)
-            await record(
-                actor,
-                "client.deleted",
-                f"Deleted client account {name} (#{client_id})"
+            await emit(
+                ClientDeleted(client_id=client_id),
+                actor=actor,
+                description=f"Deleted client account {name} (#{client_id})"
                 + (f"; {len(leaving)} user(s) with no other account deleted" if leaving else ""),
-                client_id=client_id,
             )
             for user in leaving:
-                await record(
-                    actor,
-                    "user.deleted",
-                    f"Deleted user {full_name(user)} <{user['email']}> with client account"
-                    f" {name} (#{client_id}), their only account",
-                    client_id=client_id,
-                    user_id=user["id"],
+                await emit(
+                    UserDeleted(user_id=user["id"], client_id=client_id),
+                    actor=actor,
+                    description=f"Deleted user {full_name(user)} <{user['email']}> with client "
+                    f"account {name} (#{client_id}), their only account",
                 )
     except Exception as exc:
         if is_foreign_key_violation(exc):  # access given to one of them meanwhile
@@ -374,13 +377,12 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
         voided = await _cancel_open_invitations(
             (Invitation.client == client_id) & (Invitation.invited_by_user == client["owner"])
         )
-        await record(
-            actor,
-            "client.owner_changed",
-            f"Owner of {display_name(client)}: {users.full_name(old)} -> {users.full_name(new)}"
+        await emit(
+            OwnerChanged(client_id=client_id, user_id=new_owner_id, owner_before=client["owner"]),
+            actor=actor,
+            description=f"Owner of {display_name(client)}: "
+            f"{users.full_name(old)} -> {users.full_name(new)}"
             + (f"; {voided} invite(s) sent by the previous owner cancelled" if voided else ""),
-            client_id=client_id,
-            user_id=new_owner_id,
         )
     return {**client, "owner": new_owner_id}
 
@@ -410,12 +412,11 @@ async def set_status(client_id: int, status: str, *, actor: Actor) -> dict:
         cancelled = 0
         if status == "Closed":
             cancelled = await _cancel_open_invitations(Invitation.client == client_id)
-        await record(
-            actor,
-            "client.status_changed",
-            f"Status of {display_name(client)}: {client['status']} -> {status}"
+        await emit(
+            ClientStatusChanged(client_id=client_id, status_before=client["status"], status=status),
+            actor=actor,
+            description=f"Status of {display_name(client)}: {client['status']} -> {status}"
             + (f"; {cancelled} pending invite(s) cancelled" if cancelled else ""),
-            client_id=client_id,
         )
     return {**client, "status": status}
 

@@ -14,7 +14,9 @@ import msgspec
 from app.core import clock, db
 from app.core.errors import DomainError, NotFound
 from app.core.validation import clean_name, email_key
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import CredentialCreated, CredentialRevoked
+from app.domain.events.stream import emit
 from app.domain.throttle import Limit
 from app.schema.credentials import ApiCredential
 from app.schema.staff import Admin
@@ -203,10 +205,10 @@ async def create_credential(
                 created_at=clock.now(),
             )
         ).returning(ApiCredential.id)
-        await record(
-            actor,
-            "api.credential_created",
-            f"Created API credential {identifier} for {staff['name']}"
+        await emit(
+            CredentialCreated(credential_id=rows[0]["id"], staff_id=admin_id),
+            actor=actor,
+            description=f"Created API credential {identifier} for {staff['name']}"
             + (f": {description}" if description else ""),
         )
     return NewCredential(id=rows[0]["id"], identifier=identifier, secret=secret)
@@ -237,10 +239,10 @@ async def revoke_credential(credential_id: int, *, actor: Actor) -> None:
         if not rows:
             raise NotFound("There is no such API credential (it may have been revoked already).")
         staff = await Admin.select(Admin.name).where(Admin.id == rows[0]["admin"]).first()
-        await record(
-            actor,
-            "api.credential_revoked",
-            f"Revoked API credential {rows[0]['identifier']} of {staff['name']}",
+        await emit(
+            CredentialRevoked(credential_id=credential_id),
+            actor=actor,
+            description=f"Revoked API credential {rows[0]['identifier']} of {staff['name']}",
         )
 
 

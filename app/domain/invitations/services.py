@@ -11,8 +11,10 @@ from app.core.errors import DomainError, NotFound, Throttled
 from app.core.security import new_token, token_hash
 from app.core.validation import clean_email, clean_page, clean_permissions, permission_labels
 from app.domain.access.services import check_manager, grant_access
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
 from app.domain.clients.services import check_open, display_name, get_client
+from app.domain.events.catalog import InviteAccepted, InviteCancelled, InviteResent, InviteSent
+from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.staff import services as admin_settings
 from app.domain.users.services import (
@@ -178,12 +180,16 @@ async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int
                 sender_name=actor.name,
                 by_admin=actor.kind == "admin",
             )
-            await record(
-                actor,
-                "invite.sent",
-                f"Invited {email} to {display_name(client)} with {', '.join(keys)}",
-                client_id=client_id,
-                user_id=existing["id"] if existing else None,
+            await emit(
+                InviteSent(
+                    client_id=client_id,
+                    invitation_id=invitation_id,
+                    email=email,
+                    permissions=keys,
+                    user_id=existing["id"] if existing else None,
+                ),
+                actor=actor,
+                description=f"Invited {email} to {display_name(client)} with {', '.join(keys)}",
             )
     except Exception as exc:
         if is_unique_violation(exc):
@@ -258,12 +264,16 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
             sender_name=row["sender_name"],
             by_admin=row["invited_by_user"] is None,
         )
-        await record(
-            actor,
-            "invite.resent",
-            f"Resent the invite to {row['email']} for {display_name(client)}; "
+        await emit(
+            InviteResent(
+                client_id=client_id,
+                invitation_id=invitation_id,
+                email=row["email"],
+                expires_at=now + VALID_FOR,
+            ),
+            actor=actor,
+            description=f"Resent the invite to {row['email']} for {display_name(client)}; "
             f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
-            client_id=client_id,
         )
     return Resent(token, row["email"])
 
@@ -281,11 +291,10 @@ async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:
         )
         if not updated:
             raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
-        await record(
-            actor,
-            "invite.cancelled",
-            f"Cancelled the invite to {row['email']} for {display_name(client)}",
-            client_id=client_id,
+        await emit(
+            InviteCancelled(client_id=client_id, invitation_id=invitation_id, email=row["email"]),
+            actor=actor,
+            description=f"Cancelled the invite to {row['email']} for {display_name(client)}",
         )
     return row["email"]
 
@@ -385,14 +394,17 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                     "account_name": display_name(client),
                 },
             )
-            await record(
-                actor,
-                "invite.accepted",
-                f"{full_name(user)} <{user['email']}> accepted the invite sent to "
+            await emit(
+                InviteAccepted(
+                    client_id=client_id,
+                    invitation_id=invitation["id"],
+                    user_id=user_id,
+                    permissions=permissions.deserialize(invitation["permissions"]),
+                ),
+                actor=actor,
+                description=f"{full_name(user)} <{user['email']}> accepted the invite sent to "
                 f"{invitation['email']} for {display_name(client)}: none -> "
                 f"{invitation['permissions'].replace(',', ', ')}",
-                client_id=client_id,
-                user_id=user_id,
             )
     except Exception as exc:
         if is_unique_violation(exc):

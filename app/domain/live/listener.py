@@ -1,5 +1,5 @@
 """PostgreSQL's side of live updates: one connection per process that LISTENs on the channel
-app/live/events.py notifies, and hands what it hears to this process's broker. When that
+app.domain.live.news notifies, and hands what it hears to this process's broker. When that
 connection is lost, it is opened again (with backoff), and every subscriber is told that
 everything may have changed: what was said while nobody listened is not lost, only folded into
 one re-fetch."""
@@ -11,7 +11,7 @@ import logging
 import asyncpg
 
 from app.domain.live.broker import BROKER, Broker
-from app.domain.live.events import CHANNEL
+from app.domain.live.news import CHANNEL
 
 log = logging.getLogger("roster.live")
 

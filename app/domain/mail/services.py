@@ -11,9 +11,9 @@ from app.core.config import FRONTEND_DIR, get_settings
 from app.core.errors import DomainError, NotFound
 from app.core.logging_setup import SHOWS_LINKS
 from app.core.paging import page_of
-from app.domain.activity.services import Actor, record
-from app.domain.live import broker as live
-from app.domain.live.events import changed
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import EmailQueued, EmailRetried
+from app.domain.events.stream import emit
 from app.schema.mail import OutboundEmail
 
 log = logging.getLogger("roster.mail")
@@ -69,7 +69,7 @@ async def enqueue(
             " ".join(_LINK.findall(text)) or "none",
             extra={SHOWS_LINKS: True},
         )
-    await changed(live.MAIL)
+    await emit(EmailQueued(email_id=rows[0]["id"], template=template))
     from app.domain.mail import worker
 
     db.after_commit(worker.wake)  # woken earlier, it could look before the email is there
@@ -133,10 +133,11 @@ async def retry(email_id: int, *, actor: Actor) -> dict:
         if row is None:
             status = (await get_email(email_id))["status"]
             raise DomainError(f"Only a failed email can be retried; this one is {status}.")
-        await record(
-            actor,
-            "mail.retried",
-            f"Email #{email_id} to {row['to_address']} ({row['subject']}): failed -> queued",
+        await emit(
+            EmailRetried(email_id=email_id),
+            actor=actor,
+            description=f"Email #{email_id} to {row['to_address']} ({row['subject']}): "
+            "failed -> queued",
         )
     worker.wake()
     return row

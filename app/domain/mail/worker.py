@@ -21,8 +21,8 @@ import aiosmtplib
 
 from app.core import clock, db
 from app.core.config import Settings
-from app.domain.live import broker as live
-from app.domain.live.events import changed
+from app.domain.events.catalog import EmailDelivered, EmailFailed
+from app.domain.events.stream import emit
 from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
 
@@ -118,7 +118,7 @@ async def _mark_sent(row: dict) -> None:
             OutboundEmail.locked_until: None,
         }
     ).where(OutboundEmail.id == row["id"])
-    await _tell_live_pages(row, invite_row_changed=bool(row["last_error"]))
+    await _tell_live_pages(row, invite_row_changed=bool(row["last_error"]), error=None)
 
 
 async def _mark_failed(row: dict, error: str) -> None:
@@ -134,13 +134,15 @@ async def _mark_failed(row: dict, error: str) -> None:
             OutboundEmail.locked_until: None,
         }
     ).where(OutboundEmail.id == row["id"])
-    await _tell_live_pages(row, invite_row_changed=True)
+    await _tell_live_pages(row, invite_row_changed=True, error=error, retrying=not gave_up)
 
 
-async def _tell_live_pages(row: dict, *, invite_row_changed: bool) -> None:
+async def _tell_live_pages(
+    row: dict, *, invite_row_changed: bool, error: str | None, retrying: bool = False
+) -> None:
     """The outbox shows every outcome; an account's pending invites show that an invitation's
     delivery is failing (and, once it went, no longer)."""
-    topics = [live.MAIL]
+    client_id = None
     if row["invitation"] is not None and invite_row_changed:
         invitation = (
             await Invitation.select(Invitation.client)
@@ -148,8 +150,11 @@ async def _tell_live_pages(row: dict, *, invite_row_changed: bool) -> None:
             .first()
         )
         if invitation is not None:
-            topics.append(live.account(invitation["client"], live.INVITES))
-    await changed(*topics)
+            client_id = invitation["client"]
+    if error is None:
+        await emit(EmailDelivered(email_id=row["id"], client_id=client_id))
+    else:
+        await emit(EmailFailed(email_id=row["id"], retrying=retrying, client_id=client_id))
 
 
 async def _release(row: dict) -> None:

@@ -8,7 +8,9 @@ from app.core.errors import DomainError
 from app.core.policy import ROLES
 from app.core.security import check_new_password, hash_password
 from app.core.validation import clean_email, clean_name
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import SettingChanged, StaffCreated
+from app.domain.events.stream import emit
 from app.schema.staff import Admin, Setting
 
 # The roles and what they hold: app.core.policy.
@@ -57,8 +59,10 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
                     created_at=clock.now(),
                 )
             ).returning(Admin.id)
-            await record(
-                actor, "admin.created", f"Created admin {name} <{email}> as {ROLES[role][0]}"
+            await emit(
+                StaffCreated(staff_id=rows[0]["id"], role=role),
+                actor=actor,
+                description=f"Created admin {name} <{email}> as {ROLES[role].label}",
             )
     except Exception as exc:
         if is_unique_violation(exc):
@@ -127,10 +131,11 @@ async def set_setting(key: str, value: str, *, actor: Actor) -> None:
         await Setting.insert(Setting(key=key, value=value)).on_conflict(
             target=Setting.key, action="DO UPDATE", values=[Setting.value]
         )
-        await record(
-            actor,
-            "settings.changed",
-            f"Setting “{SETTING_LABELS[key]}”: {_shown(key, before)} -> {_shown(key, value)}",
+        await emit(
+            SettingChanged(key=key, value_before=before, value=value),
+            actor=actor,
+            description=f"Setting “{SETTING_LABELS[key]}”: "
+            f"{_shown(key, before)} -> {_shown(key, value)}",
         )
 
 

@@ -25,7 +25,9 @@ from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError
 from app.core.names import full_name
 from app.core.security import verify_password
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import RecoveryCodesReplaced, TwoFactorDisabled, TwoFactorEnabled
+from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.throttle import Limit
 from app.schema.staff import Admin
@@ -277,8 +279,8 @@ async def _set_user_flag(person: Person, enabled: bool) -> None:
         await User.update({User.totp_enabled: enabled}).where(User.id == person.id)
 
 
-def _log_target(person: Person) -> dict:
-    return {"user_id": person.id} if person.kind == "user" else {}
+def _about(person: Person) -> dict:
+    return {"user_id": person.id} if person.kind == "user" else {"staff_id": person.id}
 
 
 async def confirm_enrolment(person: Person, code: str, *, actor: Actor) -> list[str]:
@@ -315,11 +317,10 @@ async def confirm_enrolment(person: Person, code: str, *, actor: Actor) -> list[
             raise DomainError("Choose Enable Two-Factor Authentication to start again.")
         codes = await _replace_recovery_codes(row["id"])
         await _set_user_flag(person, True)
-        await record(
-            actor,
-            f"{person.kind}.two_factor_enabled",
-            f"Two-factor authentication enabled for {profile['name']}",
-            **_log_target(person),
+        await emit(
+            TwoFactorEnabled(**_about(person)),
+            actor=actor,
+            description=f"Two-factor authentication enabled for {profile['name']}",
         )
         await enqueue(
             to=profile["email"],
@@ -341,11 +342,10 @@ async def regenerate_recovery_codes(person: Person, proof: str, *, actor: Actor)
         if row is None:
             raise DomainError("Two-factor authentication is off.")
         codes = await _replace_recovery_codes(row["id"])
-        await record(
-            actor,
-            f"{person.kind}.two_factor_recovery_codes",
-            f"New two-factor recovery codes generated for {profile['name']}",
-            **_log_target(person),
+        await emit(
+            RecoveryCodesReplaced(**_about(person)),
+            actor=actor,
+            description=f"New two-factor recovery codes generated for {profile['name']}",
         )
     return codes
 
@@ -372,11 +372,10 @@ async def _turn_off(person: Person, *, actor: Actor, by_staff: bool) -> None:
         if not gone:
             raise DomainError("Two-factor authentication is already off.")
         await _set_user_flag(person, False)
-        await record(
-            actor,
-            f"{person.kind}.two_factor_disabled",
-            f"Two-factor authentication disabled for {profile['name']}",
-            **_log_target(person),
+        await emit(
+            TwoFactorDisabled(**_about(person)),
+            actor=actor,
+            description=f"Two-factor authentication disabled for {profile['name']}",
         )
         await enqueue(
             to=profile["email"],

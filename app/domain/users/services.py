@@ -11,14 +11,19 @@ from app.core.errors import DomainError, NotFound
 from app.core.names import full_name
 from app.core.security import check_new_password, hash_password
 from app.core.validation import clean_email, clean_name, clean_page, email_key
-from app.domain.activity.services import Actor, record
-from app.domain.live import broker as live
-from app.domain.live.events import changed
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import (
+    UserCreated,
+    UserDeleted,
+    UserPasswordChanged,
+    UserSignedIn,
+    UserUpdated,
+)
+from app.domain.events.stream import emit
 from app.domain.throttle import registering
 from app.domain.users import search
 from app.domain.users.search import matching
 from app.domain.verification import services as verification
-from app.schema.clients import Client
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
 from app.schema.sessions import PasswordReset, Session
@@ -113,12 +118,10 @@ async def create_user(
                 )
             ).returning(*User.all_columns())
             user = rows[0]
-            await record(
-                actor,
-                "user.created",
-                f"Created user {first} {last} <{email}>",
-                user_id=user["id"],
-                client_id=client_id,
+            await emit(
+                UserCreated(user_id=user["id"], client_id=client_id),
+                actor=actor,
+                description=f"Created user {first} {last} <{email}>",
             )
     except Exception as exc:
         if is_unique_violation(exc):
@@ -154,16 +157,6 @@ async def register_user(
     return await registering(ip, register)
 
 
-async def users_shown_changed(user_id: int, reached: list[int]) -> None:
-    """A user's name or email changed: the live lists of every account they reach (`reached`)
-    show it, and the clients list shows the owners'."""
-    owns = await Client.exists().where(Client.owner == user_id)
-    await changed(
-        *(live.account(client_id, live.PEOPLE) for client_id in reached),
-        live.CLIENTS if owns else "",
-    )
-
-
 async def update_user(
     user_id: int, *, first_name: str, last_name: str, email: str, language: str, actor: Actor
 ) -> dict:
@@ -188,8 +181,8 @@ async def update_user(
                     User.language: language,
                 }
             ).where(User.id == user_id)
-            changes = [
-                f"{label}: {before[col]!r} -> {new!r}"
+            changed = [
+                (col, f"{label}: {before[col]!r} -> {new!r}")
                 for label, col, new in (
                     ("first name", "first_name", first),
                     ("last name", "last_name", last),
@@ -198,7 +191,7 @@ async def update_user(
                 )
                 if before[col] != new
             ]
-            if changes:
+            if changed:
                 reached = [
                     g["client"]
                     for g in await Grant.select(Grant.client).where(Grant.user == user_id)
@@ -211,12 +204,11 @@ async def update_user(
                     await verification.address_changed(
                         before, {**after, "email": email, "email_key": key}, actor=actor
                     )
-                await users_shown_changed(user_id, reached)
-                await record(
-                    actor,
-                    "user.updated",
-                    f"Updated user {full_name(before)}: " + "; ".join(changes),
-                    user_id=user_id,
+                await emit(
+                    UserUpdated(user_id=user_id, fields=tuple(col for col, _ in changed)),
+                    actor=actor,
+                    description=f"Updated user {full_name(before)}: "
+                    + "; ".join(change for _, change in changed),
                 )
     except Exception as exc:
         if is_unique_violation(exc):
@@ -260,11 +252,10 @@ async def set_password(
         await PasswordReset.update({PasswordReset.used_at: clock.now()}).where(
             (PasswordReset.user == user_id) & PasswordReset.used_at.is_null()
         )
-        await record(
-            actor,
-            "user.password_changed",
-            f"Changed the password of {full_name(user)}; other sessions ended",
-            user_id=user_id,
+        await emit(
+            UserPasswordChanged(user_id=user_id),
+            actor=actor,
+            description=f"Changed the password of {full_name(user)}; other sessions ended",
         )
 
 
@@ -279,11 +270,10 @@ async def delete_user(user_id: int, *, actor: Actor) -> None:
             if await Grant.exists().where(Grant.user == user_id):
                 raise still_has_access
             await User.delete().where(User.id == user_id)
-            await record(
-                actor,
-                "user.deleted",
-                f"Deleted user {full_name(user)} <{user['email']}>",
-                user_id=user_id,
+            await emit(
+                UserDeleted(user_id=user_id),
+                actor=actor,
+                description=f"Deleted user {full_name(user)} <{user['email']}>",
             )
     except Exception as exc:
         if is_foreign_key_violation(exc):  # a grant was given while we deleted
@@ -373,10 +363,12 @@ async def association_candidates(client_id: int, query: str, limit: int = 8) -> 
 
 
 async def record_login(user_id: int, *, ip: str, hostname: str | None) -> None:
-    await User.update(
-        {
-            User.last_login_at: clock.now(),
-            User.last_login_ip: ip,
-            User.last_login_hostname: hostname,
-        }
-    ).where(User.id == user_id)
+    async with db.transaction():
+        await User.update(
+            {
+                User.last_login_at: clock.now(),
+                User.last_login_ip: ip,
+                User.last_login_hostname: hostname,
+            }
+        ).where(User.id == user_id)
+        await emit(UserSignedIn(user_id=user_id))

@@ -11,7 +11,9 @@ from app.core.config import get_settings
 from app.core.errors import DomainError, NotFound
 from app.core.names import full_name
 from app.core.security import new_token, token_hash
-from app.domain.activity.services import Actor, record
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import EmailChangeNotified, UserEmailVerified, VerificationSent
+from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.throttle import Limit
 from app.schema.users import User
@@ -78,11 +80,10 @@ async def send_link(user: dict, *, actor: Actor) -> None:
             "valid_hours": int(VALID_FOR.total_seconds() // 3600),
         },
     )
-    await record(
-        actor,
-        "user.verification_sent",
-        f"Verification email sent to {user['email']} ({full_name(user)})",
-        user_id=user["id"],
+    await emit(
+        VerificationSent(user_id=user["id"]),
+        actor=actor,
+        description=f"Verification email sent to {user['email']} ({full_name(user)})",
     )
 
 
@@ -102,12 +103,11 @@ async def address_changed(before: dict, after: dict, *, actor: Actor) -> None:
             "reset_url": f"{get_settings().base_url}/password/reset",
         },
     )
-    await record(
-        actor,
-        "user.email_change_notified",
-        f"Told {before['email']} that the email address of {full_name(before)} changed to "
-        f"{after['email']}",
-        user_id=before["id"],
+    await emit(
+        EmailChangeNotified(user_id=before["id"]),
+        actor=actor,
+        description=f"Told {before['email']} that the email address of {full_name(before)} "
+        f"changed to {after['email']}",
     )
 
 
@@ -159,11 +159,10 @@ async def verify(token: str, *, ip: str) -> tuple[Outcome, dict | None]:
         if not verified:  # the address changed since the link was sent
             return Outcome.UNAVAILABLE, None
         user = verified[0]
-        await record(
-            Actor("user", user["id"], full_name(user), ip),
-            "user.email_verified",
-            f"{full_name(user)} verified the email address {user['email']}",
-            user_id=user["id"],
+        await emit(
+            UserEmailVerified(user_id=user["id"]),
+            actor=Actor("user", user["id"], full_name(user), ip),
+            description=f"{full_name(user)} verified the email address {user['email']}",
         )
     return Outcome.VERIFIED, user
 

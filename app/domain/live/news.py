@@ -3,7 +3,7 @@ news leaves only if the change commits, and only after it has (another process t
 must be able to read it).
 
 On PostgreSQL the news goes through `NOTIFY` (transactional by nature) to every process that
-listens (app/live/listener.py), this one included; on SQLite, which is served by one process,
+listens (app.domain.live.listener), this one included; on SQLite, which is served by one process,
 straight to this process's broker once the transaction has committed."""
 
 from piccolo.querystring import QueryString

@@ -1,0 +1,397 @@
+"""Every kind of change Roster makes, as a typed event: a stable name and version, and the
+payload a consumer outside this process may rely on (ids and the values that changed, never a
+secret). Services emit them inside the change's transaction (app.domain.events.stream.emit).
+
+What each consumer takes from an event is declared here, beside it:
+- ACTION: the activity log's name for it (None: the log does not record it). The names predate
+  the events and stay as stored;
+- SHOWS: what of its account's pages show it (live.PEOPLE, live.INVITES, live.ACCOUNT);
+- IN_EVERY_ACCOUNT: it is about a person, shown by the pages of every account they reach;
+- LISTED: the clients list shows it; OWNER_LISTED: it shows it when the person owns an account
+  (the list names each account's owner); OUTBOX: the outbox shows it.
+A page that shows a kind of change is told of it live (tests hold each kind)."""
+
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+from app.domain.live.broker import ACCOUNT, INVITES, PEOPLE
+
+EVERY_REGION = (PEOPLE, INVITES, ACCOUNT)
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    NAME: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    ACTION: ClassVar[str | None] = None
+    SHOWS: ClassVar[tuple[str, ...]] = ()
+    IN_EVERY_ACCOUNT: ClassVar[bool] = False
+    LISTED: ClassVar[bool] = False
+    OWNER_LISTED: ClassVar[bool] = False
+    OUTBOX: ClassVar[bool] = False
+
+    def activity_action(self) -> str | None:
+        return self.ACTION
+
+    @property
+    def account(self) -> int | None:
+        """The account the event is about, if any."""
+        return getattr(self, "client_id", None)
+
+    @property
+    def person(self) -> int | None:
+        """The user the event is about, if any."""
+        return getattr(self, "user_id", None)
+
+
+# An account's people and what they may do.
+
+
+class GrantCreated(Event, frozen=True):
+    """A user was given access to an account."""
+
+    NAME = "grant.created"
+    ACTION = "access.granted"
+    SHOWS = (PEOPLE,)
+    client_id: int
+    user_id: int
+    permissions: tuple[str, ...]
+
+
+class GrantUpdated(Event, frozen=True):
+    """A user's permissions on an account changed."""
+
+    NAME = "grant.updated"
+    ACTION = "access.permissions_changed"
+    SHOWS = (PEOPLE,)
+    client_id: int
+    user_id: int
+    permissions_before: tuple[str, ...]
+    permissions: tuple[str, ...]
+
+
+class GrantDeleted(Event, frozen=True):
+    """A user's access to an account was removed (the user stays)."""
+
+    NAME = "grant.deleted"
+    ACTION = "access.revoked"
+    SHOWS = (PEOPLE,)
+    client_id: int
+    user_id: int
+    permissions_before: tuple[str, ...]
+
+
+class AccountEntered(Event, frozen=True):
+    """A user chose an account to work in (its Users tab shows their last login there)."""
+
+    NAME = "account.entered"
+    SHOWS = (PEOPLE,)
+    client_id: int
+    user_id: int
+
+
+# Invitations.
+
+INVITE_REGIONS = (INVITES, PEOPLE)  # the pending list, and the people an accepted one adds
+
+
+class InviteSent(Event, frozen=True):
+    NAME = "invite.sent"
+    ACTION = "invite.sent"
+    SHOWS = INVITE_REGIONS
+    client_id: int
+    invitation_id: int
+    email: str
+    permissions: tuple[str, ...]
+    user_id: int | None = None  # the invited address's user, when there is one
+
+
+class InviteResent(Event, frozen=True):
+    """A fresh link was sent: the old one stopped working, the 7 days start again."""
+
+    NAME = "invite.resent"
+    ACTION = "invite.resent"
+    SHOWS = INVITE_REGIONS
+    client_id: int
+    invitation_id: int
+    email: str
+    expires_at: datetime
+
+
+class InviteCancelled(Event, frozen=True):
+    NAME = "invite.cancelled"
+    ACTION = "invite.cancelled"
+    SHOWS = INVITE_REGIONS
+    client_id: int
+    invitation_id: int
+    email: str
+
+
+class InviteAccepted(Event, frozen=True):
+    """An invitation was accepted: the user now has access with its permissions."""
+
+    NAME = "invite.accepted"
+    ACTION = "invite.accepted"
+    SHOWS = INVITE_REGIONS
+    client_id: int
+    invitation_id: int
+    user_id: int
+    permissions: tuple[str, ...]
+
+
+# Client accounts.
+
+
+class ClientCreated(Event, frozen=True):
+    NAME = "client.created"
+    ACTION = "client.created"
+    SHOWS = EVERY_REGION
+    LISTED = True
+    client_id: int
+    user_id: int  # the owner
+
+
+class ClientUpdated(Event, frozen=True):
+    """The account's details changed (`fields`: which)."""
+
+    NAME = "client.updated"
+    ACTION = "client.updated"
+    SHOWS = EVERY_REGION
+    LISTED = True
+    client_id: int
+    fields: tuple[str, ...]
+
+
+class ClientStatusChanged(Event, frozen=True):
+    """Active, Inactive or Closed; closing cancels the account's pending invitations."""
+
+    NAME = "client.status_changed"
+    ACTION = "client.status_changed"
+    SHOWS = EVERY_REGION
+    LISTED = True
+    client_id: int
+    status_before: str
+    status: str
+
+
+class OwnerChanged(Event, frozen=True):
+    NAME = "client.owner_changed"
+    ACTION = "client.owner_changed"
+    SHOWS = EVERY_REGION
+    LISTED = True
+    client_id: int
+    user_id: int  # the new owner
+    owner_before: int
+
+
+class ClientDeleted(Event, frozen=True):
+    NAME = "client.deleted"
+    ACTION = "client.deleted"
+    SHOWS = EVERY_REGION
+    LISTED = True
+    client_id: int
+
+
+# People.
+
+
+class UserCreated(Event, frozen=True):
+    NAME = "user.created"
+    ACTION = "user.created"
+    user_id: int
+    # The account they were created for, if any: its pages show them once they have access
+    # (grant.created, invite.accepted, client.created say so).
+    client_id: int | None = None
+
+
+class UserUpdated(Event, frozen=True):
+    """Name, email or language changed (`fields`: which)."""
+
+    NAME = "user.updated"
+    ACTION = "user.updated"
+    IN_EVERY_ACCOUNT = True
+    OWNER_LISTED = True
+    user_id: int
+    fields: tuple[str, ...]
+
+
+class UserDeleted(Event, frozen=True):
+    NAME = "user.deleted"
+    ACTION = "user.deleted"
+    user_id: int
+    client_id: int | None = None  # deleted with this account, their only one
+
+
+class UserSignedIn(Event, frozen=True):
+    """A user signed in (the Users tab shows the last login, its address and host)."""
+
+    NAME = "user.signed_in"
+    IN_EVERY_ACCOUNT = True
+    user_id: int
+
+
+class UserEmailVerified(Event, frozen=True):
+    NAME = "user.email_verified"
+    ACTION = "user.email_verified"
+    IN_EVERY_ACCOUNT = True
+    user_id: int
+
+
+class UserPasswordChanged(Event, frozen=True):
+    NAME = "user.password_changed"
+    ACTION = "user.password_changed"
+    user_id: int
+
+
+class PasswordResetRequested(Event, frozen=True):
+    NAME = "user.password_reset_requested"
+    ACTION = "user.password_reset_requested"
+    user_id: int
+
+
+class VerificationSent(Event, frozen=True):
+    NAME = "user.verification_sent"
+    ACTION = "user.verification_sent"
+    user_id: int
+
+
+class EmailChangeNotified(Event, frozen=True):
+    """The previous address was told that the email address changed."""
+
+    NAME = "user.email_change_notified"
+    ACTION = "user.email_change_notified"
+    user_id: int
+
+
+# Two-factor authentication and sessions, of a user (user_id) or a staff member (staff_id).
+
+
+class _PersonEvent(Event, frozen=True):
+    user_id: int | None = None
+    staff_id: int | None = None
+
+    def activity_action(self) -> str | None:
+        return f"{'user' if self.user_id is not None else 'admin'}.{self.ACTION}"
+
+
+class TwoFactorEnabled(_PersonEvent, frozen=True):
+    NAME = "two_factor.enabled"
+    ACTION = "two_factor_enabled"
+
+
+class TwoFactorDisabled(_PersonEvent, frozen=True):
+    NAME = "two_factor.disabled"
+    ACTION = "two_factor_disabled"
+
+
+class RecoveryCodesReplaced(_PersonEvent, frozen=True):
+    NAME = "two_factor.recovery_codes_replaced"
+    ACTION = "two_factor_recovery_codes"
+
+
+class SessionsEnded(Event, frozen=True):
+    """Sessions were signed out: one (`which`: "one"), all but the current ("others"), or all
+    of a person's, by staff ("all")."""
+
+    NAME = "sessions.ended"
+    which: str
+    count: int
+    user_id: int | None = None
+
+    def activity_action(self) -> str | None:
+        return {"one": "session.ended", "others": "session.ended_others"}.get(
+            self.which, "session.ended_all"
+        )
+
+
+class SignInAlertsChanged(Event, frozen=True):
+    NAME = "sessions.alerts_changed"
+    ACTION = "session.alerts_changed"
+    on: bool
+    user_id: int | None = None
+
+
+class NewBrowserSignIn(Event, frozen=True):
+    NAME = "sessions.new_browser"
+    ACTION = "session.new_browser"
+    emailed: bool
+    user_id: int | None = None
+
+
+# Staff, settings, API credentials.
+
+
+class StaffCreated(Event, frozen=True):
+    NAME = "staff.created"
+    ACTION = "admin.created"
+    staff_id: int
+    role: str
+
+
+class SettingChanged(Event, frozen=True):
+    NAME = "settings.changed"
+    ACTION = "settings.changed"
+    key: str
+    value_before: str
+    value: str
+
+
+class CredentialCreated(Event, frozen=True):
+    NAME = "credential.created"
+    ACTION = "api.credential_created"
+    credential_id: int
+    staff_id: int
+
+
+class CredentialRevoked(Event, frozen=True):
+    NAME = "credential.revoked"
+    ACTION = "api.credential_revoked"
+    credential_id: int
+
+
+# The outbox.
+
+
+class EmailQueued(Event, frozen=True):
+    NAME = "email.queued"
+    OUTBOX = True
+    email_id: int
+    template: str
+
+
+class EmailRetried(Event, frozen=True):
+    NAME = "email.retried"
+    ACTION = "mail.retried"
+    OUTBOX = True
+    email_id: int
+
+
+class EmailDelivered(Event, frozen=True):
+    NAME = "email.delivered"
+    OUTBOX = True
+    SHOWS = (INVITES,)  # a pending invite no longer shows "delivery failed, retrying"
+    email_id: int
+    client_id: int | None = None  # the account of the invitation it carried, if any
+
+
+class EmailFailed(Event, frozen=True):
+    """A delivery attempt failed (`retrying`: another comes; else it gave up)."""
+
+    NAME = "email.failed"
+    OUTBOX = True
+    SHOWS = (INVITES,)
+    email_id: int
+    retrying: bool
+    client_id: int | None = None
+
+
+def all_events() -> list[type[Event]]:
+    """Every kind, once."""
+    found, todo = [], list(Event.__subclasses__())
+    while todo:
+        kind = todo.pop(0)
+        todo.extend(kind.__subclasses__())
+        if "NAME" in vars(kind):
+            found.append(kind)
+    return found

@@ -1,0 +1,63 @@
+"""The one stream of changes. A service says what happened with `emit`, inside the change's
+transaction; every consumer takes it from there:
+
+- the activity log: its entry, in the same transaction (the event's ACTION);
+- live pages: news of what to fetch again, leaving only when the transaction commits
+  (app.domain.live.news: NOTIFY on PostgreSQL, after commit on SQLite);
+- in-process listeners (`listen`): each event once the transaction has committed, never for one
+  that rolled back.
+
+An event's name, version and payload are its contract (app.domain.events.catalog)."""
+
+from collections.abc import Callable
+
+from app.core import db
+from app.domain.activity.services import SYSTEM, Actor, write_entry
+from app.domain.events.catalog import Event
+from app.domain.live import broker as live
+from app.domain.live.news import changed
+from app.schema.clients import Client
+from app.schema.grants import Grant
+
+Listener = Callable[[Event, Actor], None]
+_LISTENERS: list[Listener] = []
+
+
+def listen(listener: Listener) -> Callable[[], None]:
+    """Calls `listener(event, actor)` for every event after its transaction commits; returns
+    the function that stops it."""
+    _LISTENERS.append(listener)
+    return lambda: _LISTENERS.remove(listener)
+
+
+async def emit(event: Event, *, actor: Actor = SYSTEM, description: str = "") -> None:
+    """Records `event`, done by `actor`. `description`: the activity log's human text (needed
+    when the event has an ACTION)."""
+    action = event.activity_action()
+    if action is not None:
+        await write_entry(actor, action, description, client_id=event.account, user_id=event.person)
+    await changed(*await _news(event))
+    if _LISTENERS:
+        db.after_commit(lambda: _tell_listeners(event, actor))
+
+
+def _tell_listeners(event: Event, actor: Actor) -> None:
+    for listener in list(_LISTENERS):
+        listener(event, actor)
+
+
+async def _news(event: Event) -> list[str]:
+    """What the live pages must fetch again after `event` (as app.domain.live.broker names it)."""
+    news = []
+    if event.account is not None and event.SHOWS:
+        news.append(live.account(event.account, *event.SHOWS))
+    if event.IN_EVERY_ACCOUNT and event.person is not None:
+        reached = await Grant.select(Grant.client).where(Grant.user == event.person)
+        news += [live.account(row["client"], live.PEOPLE) for row in reached]
+    if event.OWNER_LISTED and await Client.exists().where(Client.owner == event.person):
+        news.append(live.CLIENTS)
+    if event.LISTED:
+        news.append(live.CLIENTS)
+    if event.OUTBOX:
+        news.append(live.MAIL)
+    return news
