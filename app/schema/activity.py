@@ -1,4 +1,6 @@
-from piccolo.columns import Integer, Text, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import Integer, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -7,6 +9,9 @@ class ActivityEntry(Table, tablename="activity_entries"):
 
     Ids are plain integers, not foreign keys: the log outlives the rows it names.
     """
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     created_at = Timestamptz(index=True)
     actor_type = Varchar(length=10)  # admin | user | system

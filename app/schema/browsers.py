@@ -1,4 +1,6 @@
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.schema.staff import Admin
@@ -11,6 +13,9 @@ class KnownBrowser(Table, tablename="known_browsers"):
     browser: partial unique indexes on (token_hash, user) and (token_hash, admin), made by the
     migration of 2026-12-07 (Piccolo cannot declare them)."""
 
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
+
     token_hash = Varchar(length=64, index=True)
     user = ForeignKey(references=User, null=True, on_delete=OnDelete.cascade, index=True)
     admin = ForeignKey(references=Admin, null=True, on_delete=OnDelete.cascade, index=True)
@@ -21,6 +26,9 @@ class KnownBrowser(Table, tablename="known_browsers"):
 class SignInAlertOptOut(Table, tablename="sign_in_alert_opt_outs"):
     """A person who asked not to be emailed about sign-ins from new browsers. The emails are on
     by default: no row, emails."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     user = ForeignKey(references=User, null=True, unique=True, on_delete=OnDelete.cascade)
     admin = ForeignKey(references=Admin, null=True, unique=True, on_delete=OnDelete.cascade)

@@ -1,4 +1,6 @@
-from piccolo.columns import ForeignKey, OnDelete, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.schema.users import User
@@ -8,6 +10,9 @@ CLIENT_STATUSES = ("Active", "Inactive", "Closed")
 
 class Client(Table, tablename="clients"):
     """A billable party: one client account, with exactly one owner."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     company_name = Varchar(length=150, default="")
     first_name = Varchar(length=100)

@@ -1,4 +1,6 @@
-from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.schema.staff import Admin
@@ -7,6 +9,9 @@ from app.schema.staff import Admin
 class ApiCredential(Table, tablename="api_credentials"):
     """A staff member's key to the APIs. Only the SHA-256 of the secret is stored; the
     credential goes with its staff member (ON DELETE CASCADE)."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     identifier = Varchar(length=32, unique=True)
     secret_hash = Varchar(length=64)

@@ -1,4 +1,6 @@
-from piccolo.columns import ForeignKey, OnDelete, Text, Timestamptz
+from typing import TYPE_CHECKING
+
+from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz
 from piccolo.table import Table
 
 from app.schema.clients import Client
@@ -7,6 +9,9 @@ from app.schema.users import User
 
 class Grant(Table, tablename="grants"):
     """A user's access to one client account. Unique per (user, client): see the migration."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     user = ForeignKey(references=User, null=False, on_delete=OnDelete.restrict)
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade)

@@ -1,4 +1,6 @@
-from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.schema.clients import Client
@@ -13,6 +15,9 @@ class Invitation(Table, tablename="invitations"):
     (expires_at passed), else pending. At most one open invite per (client, email_key):
     see the migration's partial unique index.
     """
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     client = ForeignKey(references=Client, null=False, on_delete=OnDelete.cascade)
     email = Varchar(length=254)

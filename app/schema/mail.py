@@ -1,4 +1,6 @@
-from piccolo.columns import ForeignKey, Integer, OnDelete, Text, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.schema.invitations import Invitation
@@ -7,6 +9,9 @@ from app.schema.invitations import Invitation
 class OutboundEmail(Table, tablename="outbound_emails"):
     """An email in the outbox. Status: queued -> sending -> sent, or back to queued with
     last_error and a later next_attempt_at, and `failed` once attempts run out."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     to_address = Varchar(length=254)
     subject = Varchar(length=255)

@@ -1,9 +1,14 @@
-from piccolo.columns import Boolean, Text, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import Boolean, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
 class Admin(Table, tablename="admins"):
     """A staff member. `role` is a key of app.core.policy.ROLES."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     name = Varchar(length=150)
     email = Varchar(length=254)
@@ -17,6 +22,9 @@ class Admin(Table, tablename="admins"):
 
 class Setting(Table, tablename="settings"):
     """Admin settings as key/value rows (values are 'true' / 'false' or text)."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     key = Varchar(length=60, unique=True)
     value = Text()

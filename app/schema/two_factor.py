@@ -1,4 +1,6 @@
-from piccolo.columns import BigInt, ForeignKey, OnDelete, Timestamptz, Varchar
+from typing import TYPE_CHECKING
+
+from piccolo.columns import BigInt, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.schema.staff import Admin
@@ -13,6 +15,9 @@ class TwoFactor(Table, tablename="two_factor"):
     `last_step` is the last time step whose code was accepted: a code is accepted only for a
     later step, by a conditional update, so that no code is ever accepted twice."""
 
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
+
     user = ForeignKey(references=User, null=True, unique=True, on_delete=OnDelete.cascade)
     admin = ForeignKey(references=Admin, null=True, unique=True, on_delete=OnDelete.cascade)
     secret = Varchar(length=64, null=True, default=None)
@@ -23,6 +28,9 @@ class TwoFactor(Table, tablename="two_factor"):
 
 class RecoveryCode(Table, tablename="two_factor_recovery_codes"):
     """A single-use recovery code; only its SHA-256 is stored, and it is deleted once used."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     two_factor = ForeignKey(references=TwoFactor, null=False, on_delete=OnDelete.cascade)
     code_hash = Varchar(length=64, index=True)

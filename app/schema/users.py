@@ -1,6 +1,7 @@
 import unicodedata
+from typing import TYPE_CHECKING
 
-from piccolo.columns import Boolean, Text, Timestamptz, Varchar
+from piccolo.columns import Boolean, Serial, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -13,6 +14,9 @@ class User(Table, tablename="users"):
     the email; they have btree indexes (migration 2026-12-01) that prefix search walks. On
     PostgreSQL they (and `email_key`) are COLLATE "C", so that their order is code-point
     order, the one a prefix range relies on, as it is for SQLite's BINARY collation."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
 
     first_name = Varchar(length=100)
     last_name = Varchar(length=100)
