@@ -7,7 +7,7 @@ from app.core import clock
 from app.core.permissions import ALL_KEYS, LABELS
 from app.domain.access import services as access
 from app.domain.activity.present import describe, long_date
-from app.domain.activity.services import record
+from app.domain.activity.services import write_entry
 from app.domain.invitations import services as invitations
 from app.schema.activity import ActivityEntry
 from tests.factories import ADMIN, make_client, make_user
@@ -35,7 +35,7 @@ async def test_permissions_read_as_labels_for_new_and_old_entries(http, admin_se
     )
     await invitations.invite(client_id, "guest@example.com", ["managedomains"], actor=ADMIN)
     # An entry written before labels were shown: its stored text holds the keys.
-    await record(
+    await write_entry(
         ADMIN,
         "access.granted",
         "Gave Jo Walker access to Acme: none -> " + ", ".join(ALL_KEYS),
@@ -107,7 +107,7 @@ async def test_entries_are_grouped_under_a_heading_per_day(http, admin_session):
     now = clock.now()
     days_ago = [0, 0, 1, 1, 1, 4, 9]
     for n, ago in enumerate(reversed(days_ago)):  # oldest first, as written
-        await record(ADMIN, "test", f"Change {n}: a -> b", client_id=client_id)
+        await write_entry(ADMIN, "test", f"Change {n}: a -> b", client_id=client_id)
         await ActivityEntry.update({ActivityEntry.created_at: now - timedelta(days=ago)}).where(
             ActivityEntry.description == f"Change {n}: a -> b"
         )
@@ -175,8 +175,8 @@ async def test_days_filters_and_pages_work_together(http, admin_session):
     await ActivityEntry.delete(force=True)
     now = clock.now()
     for i in range(60):
-        await record(ADMIN, "test", f"Step {i}: {i} -> {i + 1}", client_id=client_id)
-    await record(ADMIN, "test", "Elsewhere: a -> b", client_id=other_id)
+        await write_entry(ADMIN, "test", f"Step {i}: {i} -> {i + 1}", client_id=client_id)
+    await write_entry(ADMIN, "test", "Elsewhere: a -> b", client_id=other_id)
     # The 30 oldest happened yesterday.
     old = await ActivityEntry.select(ActivityEntry.id).order_by(ActivityEntry.id).limit(30)
     await ActivityEntry.update({ActivityEntry.created_at: now - timedelta(days=1)}).where(
