@@ -204,7 +204,7 @@ def use_search_module(path: str) -> None:
     """Makes `path` the app's app.domain.users.search (before anything imports it)."""
     import importlib.util
 
-    import app.users
+    import app.domain.users
 
     spec = importlib.util.spec_from_file_location("app.domain.users.search", path)
     module = importlib.util.module_from_spec(spec)
