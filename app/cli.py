@@ -3,8 +3,10 @@
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import logging
+import os
 import signal
 import sys
 import warnings
@@ -12,18 +14,38 @@ import warnings
 from app.core.errors import DomainError
 
 
-async def migrate() -> None:
+async def migrate(*, say=print) -> None:
+    """Applies the migrations not yet run, and says how many in one line (Piccolo's own report
+    miscounts on a fresh database: "11 already complete", then "11 not yet run")."""
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     from app.core import db
 
     await db.start()
     try:
-        result = await run_forwards(app_name="roster", migration_id="all")
+        chatter = io.StringIO()
+        with contextlib.redirect_stdout(chatter):
+            before = await _migrations_run()
+            result = await run_forwards(app_name="roster", migration_id="all")
         if not result.success:
+            print(chatter.getvalue(), file=sys.stderr)
             raise SystemExit(f"Migrations failed: {result.message}")
+        applied = await _migrations_run() - before
+        say(
+            f"Applied {len(applied)} migration{'s' if len(applied) != 1 else ''}."
+            if applied
+            else "The database is up to date: no migration to apply."
+        )
     finally:
         await db.stop()
+
+
+async def _migrations_run() -> set[str]:
+    from piccolo.apps.migrations.tables import Migration
+
+    if not await Migration.table_exists():
+        return set()
+    return set(await Migration.get_migrations_which_ran(app_name="roster"))
 
 
 async def _with_db(coro_fn, *args, **kwargs):
@@ -36,6 +58,16 @@ async def _with_db(coro_fn, *args, **kwargs):
         await db.stop()
 
 
+def served_base_url(env, host: str, port: int) -> str | None:
+    """In development without ROSTER_BASE_URL, emailed links point at the server being started
+    (`make run PORT=18700`), not at the default port; None when nothing is to be set."""
+    if env.get("ROSTER_BASE_URL") or env.get("ROSTER_ENV") == "production":
+        return None
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def cmd_serve(args) -> int:
     from app import serving
     from app.core.config import get_settings
@@ -43,6 +75,8 @@ def cmd_serve(args) -> int:
     from app.core.logging_setup import configure_logging
 
     configure_logging()
+    if base_url := served_base_url(os.environ, args.host, args.port):
+        os.environ["ROSTER_BASE_URL"] = base_url  # the workers inherit it
     settings = get_settings()  # checked (and a development secret made) before any worker
     options = serving.ServeOptions(
         host=args.host,

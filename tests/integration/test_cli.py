@@ -138,3 +138,15 @@ async def test_create_api_credential_refuses_unknown_and_disabled_staff():
     refused = roster("create-api-credential", "--email", "ip@example.com", "--allow-ip", "10.0.0.")
     assert refused.returncode == 1 and "10.0.0." in refused.stderr
     assert await ApiCredential.count() == 0
+
+
+def test_migrate_says_in_one_line_what_it_applied(tmp_path):
+    from app.schema import migrations
+
+    fresh = {"ROSTER_DATABASE_URL": f"sqlite:///{tmp_path}/fresh.sqlite3"}
+    known = len(list(Path(migrations.__file__).parent.glob("roster_*.py")))
+    first = roster("migrate", env=fresh)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"Applied {known} migrations."
+    again = roster("migrate", env=fresh)
+    assert again.stdout.strip() == "The database is up to date: no migration to apply."

@@ -188,3 +188,35 @@ async def test_the_shutdown_drains_first(monkeypatch):
     server = serving.RosterServer(serving.uvicorn_config(serving.ServeOptions()))
     await server.shutdown()
     assert order == ["drain", "uvicorn shutdown"]
+
+
+def test_emailed_links_point_at_the_server_started_in_development():
+    from app.cli import served_base_url
+
+    assert served_base_url({}, "127.0.0.1", 18700) == "http://127.0.0.1:18700"
+    assert served_base_url({}, "0.0.0.0", 8001) == "http://127.0.0.1:8001"
+    assert served_base_url({}, "::1", 8001) == "http://[::1]:8001"
+    # Set by the operator, or in production (where it is the public origin): left alone.
+    assert served_base_url({"ROSTER_BASE_URL": "https://portal.example"}, "127.0.0.1", 1) is None
+    assert served_base_url({"ROSTER_ENV": "production"}, "127.0.0.1", 18700) is None
+
+
+def test_roster_serve_sets_the_base_url_its_workers_inherit(monkeypatch):
+    from app import cli, serving
+    from app.core import config
+
+    started = {}
+    monkeypatch.delenv("ROSTER_BASE_URL", raising=False)
+    monkeypatch.setenv("ROSTER_DATABASE_URL", "sqlite:////tmp/roster-serve-args.sqlite3")
+    monkeypatch.setattr(serving, "serve", lambda options: started.setdefault("port", options.port))
+    monkeypatch.setattr(cli, "migrate", _nothing)
+    config.get_settings.cache_clear()
+    try:
+        assert cli.main(["serve", "--port", "18700"]) == 18700
+        assert config.get_settings().base_url == "http://127.0.0.1:18700"
+    finally:
+        config.get_settings.cache_clear()
+
+
+async def _nothing():
+    return None
