@@ -82,6 +82,9 @@ async def test_demo_is_idempotent_and_prints_logins():
     second = roster("demo")
     assert second.returncode == 0, second.stderr
     assert [await t.count() for t in (User, Client, Admin, Invitation)] == counts
+    # Their addresses count as verified: no "please verify" on every page of a first look.
+    unverified = await User.select(User.email).where(User.email_verified_at.is_null())
+    assert unverified == []
 
 
 async def test_demo_is_refused_in_production():
