@@ -137,7 +137,7 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
             description=f"Removed the access of {full_name(user)} to {display_name(client)}: "
             f"{describe(held)} -> none",
         )
-    return {"user": user, "client": client, "keys": permissions.deserialize(grant["permissions"])}
+    return {"user": user, "client": client, "keys": held}
 
 
 async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
