@@ -197,6 +197,7 @@ def cmd_mail_worker(_args) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)
+        logging.getLogger("roster.mail").info("Mail worker started (SIGTERM or Ctrl+C stops it)")
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

@@ -516,6 +516,18 @@ def mail_worker(smtp_url: str, tmp_path: Path) -> subprocess.Popen:
     )
 
 
+def read_until(process: subprocess.Popen, text: str, seconds: float) -> str:
+    """The process's output up to the line holding `text` (it handles signals from then on:
+    a fixed sleep was not enough on a busy machine)."""
+    deadline, said = time.monotonic() + seconds, ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        said += line
+        if text in line or not line:
+            return said
+    return said
+
+
 def wait_or_kill(process: subprocess.Popen, seconds: float) -> int | None:
     """The exit code, or None when the process had to be killed after `seconds`."""
     try:
@@ -529,10 +541,10 @@ def wait_or_kill(process: subprocess.Popen, seconds: float) -> int | None:
 async def test_roster_mail_worker_stops_on_sigterm(tmp_path):
     async with StalledSmtp() as smtp:
         process = mail_worker(smtp.url, tmp_path)
-        await asyncio.sleep(3)  # started, idle
+        said = await asyncio.to_thread(read_until, process, "Mail worker started", 60)
         process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(wait_or_kill, process, 15)
-        output = process.stdout.read()
+        output = said + process.stdout.read()
     assert code == 0, output
     assert "Mail worker stopped" in output
 
