@@ -12,6 +12,7 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
+from litestar.types import ExceptionHandlersMap
 from markupsafe import escape
 
 from app.core.dberrors import is_database_unavailable
@@ -164,7 +165,7 @@ def streams_refused_quietly(handler):
     return answer
 
 
-HANDLERS = {
+HANDLERS: ExceptionHandlersMap = {
     NotAuthorizedException: streams_refused_quietly(not_authorized),
     ChooseAccount: streams_refused_quietly(choose_account),
     PermissionDeniedException: streams_refused_quietly(forbidden),
