@@ -740,12 +740,13 @@ async def in_process_credential(**options) -> tuple[str, str]:
 async def test_an_unexpected_fault_answers_a_generic_json_500_and_is_logged(
     http, monkeypatch, caplog
 ):
+    from app.core.policy import Permission
     from app.http.whmcs import actions
 
     async def broken(params, call):
         raise RuntimeError("internal detail: table users, row 7")
 
-    monkeypatch.setitem(actions.ACTIONS, "getusers", actions.Action(broken, False))
+    monkeypatch.setitem(actions.ACTIONS, "getusers", actions.Action(broken, Permission.LIST_USERS))
     identifier, secret = await in_process_credential()
     response = await http.client.post(
         "/includes/api.php", data={"identifier": identifier, "secret": secret, "action": "GetUsers"}
