@@ -7,7 +7,7 @@ HOST    ?= 127.0.0.1
 PORT    ?= 8000
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
-.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint format venv clean reset-timing page-weight click-timing bench bench-quick bench-scale bench-tools
+.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint typecheck format venv clean reset-timing page-weight click-timing bench bench-quick bench-scale bench-tools
 
 venv: $(STAMP)
 
@@ -82,6 +82,10 @@ LINT_PATHS := app tests e2e bench soak piccolo_conf.py
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
+
+# mypy on app/ (pyproject.toml's [tool.mypy]).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 # Rewrites the code the way `make lint` wants it.
 format: $(STAMP)
