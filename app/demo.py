@@ -66,10 +66,12 @@ async def load_demo() -> list[tuple[str, str, str, str]]:
             ids["marco@example.com"], jo["id"], ["products", "invoices"], actor=SYSTEM
         )
         marco = await users.find_by_email("marco@example.com")
+        assert marco is not None  # an account's owner, made above
         await access.grant_access(
             ids["fiona@example.com"], marco["id"], ["profile", "contacts", "products"], actor=SYSTEM
         )
         fiona = await users.find_by_email("fiona@example.com")
+        assert fiona is not None  # an account's owner, made above
         await invitations.invite(
             ids["fiona@example.com"],
             "useraccount@example.com",

@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 
 import uvicorn
 from uvicorn.server import HANDLED_SIGNALS
@@ -155,7 +155,9 @@ def uvicorn_config(options: ServeOptions) -> uvicorn.Config:
         log_config=None,  # app.core.logging_setup's handlers: redacted, with request ids
         proxy_headers=options.proxy_headers,
         forwarded_allow_ips=list(options.forwarded_allow_ips),
-        timeout_graceful_shutdown=options.graceful_timeout,
+        # uvicorn annotates it `int | None` but only hands it to asyncio.wait_for, which takes
+        # any number of seconds: a fractional --graceful-timeout works as given.
+        timeout_graceful_shutdown=options.graceful_timeout,  # type: ignore[arg-type]
     )
 
 
@@ -246,7 +248,7 @@ def _worker_process(options: ServeOptions, ready, parent: int) -> None:
 class _Worker:
     slot: int
     process: multiprocessing.process.BaseProcess
-    ready: object  # the parent's end of the pipe the worker tells it is serving through
+    ready: Connection  # the parent's end of the pipe the worker tells it is serving through
     started_at: float
     serving: bool = False
 
@@ -271,8 +273,9 @@ class Supervisor:
             self.metrics_dir = tempfile.mkdtemp(prefix="roster-prometheus-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
 
-    def _metrics_process_dead(self, pid: int) -> None:
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    def _metrics_process_dead(self, pid: int | None) -> None:
+        # None: a process never started, which wrote no metrics.
+        if pid is None or not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             return
         try:
             from prometheus_client import multiprocess

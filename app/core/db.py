@@ -3,22 +3,38 @@
 import asyncio
 import os
 import warnings
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 
 from piccolo.engine.finder import engine_finder
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import TransactionType
 from piccolo.querystring import QueryString
 
 from app.core.config import db_pool_size
+from app.core.engines import ReusingSQLiteEngine
 from app.core.errors import NotFound
 
 # Piccolo runs ILIKE as LIKE on SQLite, which already ignores case for ASCII: what we want.
 warnings.filterwarnings("ignore", message=".*SQLite doesn't support ILIKE")
 
-# The engine piccolo_conf.py names (the one the tables are bound to).
-DB = engine_finder()
+# The engines piccolo_conf.py can name (app.core.engines.engine_for).
+Engine = ReusingSQLiteEngine | PostgresEngine
+
+
+def configured_engine() -> Engine:
+    """The engine piccolo_conf.py names (the one the tables are bound to)."""
+    engine = engine_finder()
+    if not isinstance(engine, ReusingSQLiteEngine | PostgresEngine):
+        raise RuntimeError(
+            f"piccolo_conf.py must name Roster's SQLite or PostgreSQL engine, not {engine!r}"
+        )
+    return engine
+
+
+DB = configured_engine()
 
 # Ids are PostgreSQL `serial` columns (32-bit); SQLite's are wider, but one range for both.
 MAX_ID = 2**31 - 1
@@ -39,7 +55,7 @@ class Record(dict):
 
 
 def is_sqlite() -> bool:
-    return isinstance(DB, SQLiteEngine)
+    return isinstance(DB, ReusingSQLiteEngine)
 
 
 def valid_id(value: int) -> bool:
@@ -59,13 +75,13 @@ _after_commit: ContextVar[list | None] = ContextVar("after_commit", default=None
 
 
 def _begin():
-    if is_sqlite():
+    if isinstance(DB, ReusingSQLiteEngine):
         return DB.transaction(transaction_type=TransactionType.immediate)
     return DB.transaction()
 
 
 @asynccontextmanager
-async def transaction():
+async def transaction() -> AsyncIterator[None]:
     """One transaction per change. On SQLite it takes the write lock at BEGIN (IMMEDIATE),
     so a read-then-write cannot be overtaken by another writer. Nested calls join the outer one;
     when the outermost commits, what was handed to after_commit runs."""
@@ -105,11 +121,13 @@ async def fetch_quick(sql: str, *args) -> list[dict]:
     by every request. Without Piccolo's query building: on SQLite in the event loop's own
     thread (app.core.engines.read_inline), on PostgreSQL straight on a pooled connection."""
     text = _compiled(sql, DB.engine_type)
-    if is_sqlite():
+    if isinstance(DB, ReusingSQLiteEngine):
         rows = DB.read_inline(text, args)
         if rows is None:
             rows = await DB._run_in_new_connection(text, list(args))
         return rows
+    if DB.pool is None:
+        raise RuntimeError("The connection pool is not open (app.core.db.start).")
     async with DB.pool.acquire() as connection:
         return [dict(row) for row in await connection.fetch(text, *args)]
 
@@ -183,7 +201,7 @@ async def start() -> None:
     """Opens the pool: on PostgreSQL at most ROSTER_DB_POOL_SIZE connections for this process
     (read here rather than through the settings, which commands such as `roster migrate` do not
     otherwise need), handed out first come, first served."""
-    if is_sqlite():
+    if isinstance(DB, ReusingSQLiteEngine):
         await DB.run_ddl("PRAGMA journal_mode=WAL")
     else:
         size = db_pool_size(os.environ)
@@ -192,7 +210,7 @@ async def start() -> None:
 
 
 async def stop() -> None:
-    if is_sqlite():
+    if isinstance(DB, ReusingSQLiteEngine):
         await DB.close_idle_connections()
     else:
         await DB.close_connection_pool()

@@ -42,6 +42,8 @@ class ReusingSQLiteEngine(SQLiteEngine):
         # An idle connection's thread must not keep a finished process alive.
         connection._thread.daemon = True
         await connection
+        # aiosqlite annotates it `type | None`, but hands it to sqlite3, which takes any callable
+        # of (cursor, row), as piccolo's dict_factory is.
         connection.row_factory = dict_factory  # type: ignore[assignment]
         await connection.execute("PRAGMA foreign_keys = 1")
         return connection
@@ -128,7 +130,7 @@ class ReusingSQLiteEngine(SQLiteEngine):
             self._open -= 1
 
 
-def engine_for(url: str):
+def engine_for(url: str) -> ReusingSQLiteEngine | PostgresEngine:
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         path = url.removeprefix("sqlite:///") or "roster.sqlite3"

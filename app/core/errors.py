@@ -24,3 +24,14 @@ class Throttled(DomainError):
     def __init__(self, message: str, retry_after: int = 60, field: str | None = None) -> None:
         super().__init__(message, field)
         self.retry_after = retry_after
+
+
+class NotSignedIn(Exception):
+    """The request has no signed-in person (or session) where its route's permission promised
+    one (app.core.policy): answered as the guard would have, with the login page. Not a
+    DomainError, which handlers catch to show a rule's message."""
+
+
+class NoCurrentAccount(Exception):
+    """The signed-in user has no current account where the route's permission promised one:
+    answered as the guard would have, with Choose Account."""

@@ -7,7 +7,7 @@ from app.core import clock, permissions
 from app.schema.clients import Client
 
 # (what must hold, the query listing the rows that break it[, the values of its {} in order])
-CHECKS = [
+CHECKS: list[tuple[str, str] | tuple[str, str, tuple[str, ...]]] = [
     (
         "every account has an owner who is a user",
         "SELECT c.id FROM clients c LEFT JOIN users u ON u.id = c.owner WHERE u.id IS NULL",

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
+from app.core.errors import NoCurrentAccount, NotSignedIn
 from app.core.policy import Permission
 from app.domain.auth.services import Viewer
 from app.http.plumbing import guards
@@ -78,3 +79,14 @@ def test_guards_run_on_the_event_loop_not_in_a_thread_pool():
     from litestar.utils import is_async_callable
 
     assert is_async_callable(guards.authorize)
+
+
+def test_the_viewer_hands_over_what_a_permission_guarantees_or_refuses():
+    member = Viewer(session_id=5, user=USER, client=CLIENT)
+    assert member.signed_in_user is USER and member.current_client is CLIENT
+    assert member.current_session_id == 5
+    for read in ("signed_in_user", "signed_in_admin", "current_session_id"):
+        with pytest.raises(NotSignedIn):
+            getattr(Viewer(), read)
+    with pytest.raises(NoCurrentAccount):
+        assert Viewer(session_id=5, user=USER).current_client

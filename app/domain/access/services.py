@@ -248,8 +248,9 @@ async def user_accounts(user_id: int) -> list[dict]:
         Grant.client.last_name.as_alias("last_name"),
         Grant.client.status.as_alias("status"),
         Grant.client.owner.as_alias("owner_id"),
-        Grant.client.owner.first_name.as_alias("owner_first_name"),
-        Grant.client.owner.last_name.as_alias("owner_last_name"),
+        # `._.`: the joined table, as the checker can follow it two joins deep.
+        Grant.client._.owner._.first_name.as_alias("owner_first_name"),
+        Grant.client._.owner._.last_name.as_alias("owner_last_name"),
         Grant.permissions,
         Grant.last_login_at,
     ).where(Grant.user == user_id)

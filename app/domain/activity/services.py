@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
 from piccolo.columns.combination import WhereRaw
+from piccolo.custom_types import Combinable
 
 from app.core import clock
 from app.core.names import display_name, full_name
@@ -143,12 +144,12 @@ async def entries(
     - `ip`: those made from that address;
     - `day`: those made that day (UTC)."""
     offset, limit = clean_page(offset, limit)
-    conditions = []
+    conditions: list[Combinable] = []
     if client_id is not None:
         conditions.append(ActivityEntry.client_id == client_id)
     if user is not None:
         user = user.strip()
-        by_actor = WhereRaw("lower(actor_name) = lower({})", user)
+        by_actor: Combinable = WhereRaw("lower(actor_name) = lower({})", user)
         if "@" in user:
             about = ActivityEntry.user_id.is_in(
                 User.select(User.id).where(User.email_key == email_key(user))

@@ -10,7 +10,7 @@ import msgspec
 
 from app.core import clock, db, permissions
 from app.core.config import get_settings
-from app.core.errors import DomainError, Throttled
+from app.core.errors import DomainError, NoCurrentAccount, NotSignedIn, Throttled
 from app.core.security import new_token, token_hash, verify_password
 from app.core.validation import email_key
 from app.domain.activity.services import Actor
@@ -96,6 +96,32 @@ class Viewer(msgspec.Struct):
 
     def allows(self, key: str) -> bool:
         return self.client is not None and (self.is_owner or key in self.permissions)
+
+    # For routes whose permission (app.core.policy) guarantees what they read: the user, staff
+    # member, current account or session, or NotSignedIn / NoCurrentAccount when it is missing.
+    @property
+    def signed_in_user(self) -> dict:
+        if self.user is None:
+            raise NotSignedIn("Log in to continue.")
+        return self.user
+
+    @property
+    def signed_in_admin(self) -> dict:
+        if self.admin is None:
+            raise NotSignedIn("Log in as staff to continue.")
+        return self.admin
+
+    @property
+    def current_client(self) -> dict:
+        if self.client is None:
+            raise NoCurrentAccount("Choose an account first.")
+        return self.client
+
+    @property
+    def current_session_id(self) -> int:
+        if self.session_id is None:
+            raise NotSignedIn("Log in to continue.")
+        return self.session_id
 
     @property
     def actor(self) -> Actor:
@@ -337,6 +363,7 @@ async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: 
     )
     if not won:  # completed meanwhile by another request with another code
         raise DomainError(SIGN_IN_EXPIRED)
+    person: dict | None
     if kind == "user":
         person = await users.get_user(row["user"])
     else:

@@ -1,8 +1,11 @@
 """Client accounts: each has exactly one owner, who holds every permission (rule 1)."""
 
 import msgspec
+from piccolo.columns import Column
 from piccolo.columns.combination import WhereRaw
+from piccolo.custom_types import Combinable
 from piccolo.query.functions.string import Lower
+from piccolo.querystring import QueryString
 
 from app.core import clock, db, permissions
 from app.core.dberrors import is_foreign_key_violation
@@ -60,7 +63,7 @@ FIELD_LABELS = {
 }
 # list_clients' order_by, in WHMCS's names (GetClients' orderby), and the columns they sort.
 # Names sort case-insensitively, the same on both engines.
-CLIENT_ORDERS = {
+CLIENT_ORDERS: dict[str, Column | QueryString] = {
     "id": Client.id,
     "firstname": Lower(Client.first_name),
     "lastname": Lower(Client.last_name),
@@ -177,6 +180,7 @@ async def create_client(
     user_exists = DomainError("A user already exists with that email address", "email")
     now = clock.now()
     async with db.transaction():
+        owner: dict | None
         if owner_user_id is not None:
             try:
                 owner = await users.get_user(owner_user_id, keep=True)
@@ -265,6 +269,7 @@ async def update_client(
     async with db.transaction():
         before = await get_client(client_id, lock=True)
         if actor.kind == "user":
+            assert actor.id is not None  # a user acts as someone
             access = await access_for(actor.id, client_id)
             if access is None or not access.allows("profile") or status is not None:
                 raise Forbidden("You do not have permission to change this account's profile.")
@@ -472,7 +477,7 @@ async def list_clients(
     if status is not None and status not in CLIENT_STATUSES:
         raise DomainError("Choose Active, Inactive or Closed.", "status")
     offset, limit = clean_page(offset, limit)
-    condition = None
+    condition: Combinable | None = None
     search = clean_search(search)
     if search:
         pattern = escape_like(search) + "%"

@@ -239,6 +239,7 @@ async def revoke_credential(credential_id: int, *, actor: Actor) -> None:
         if not rows:
             raise NotFound("There is no such API credential (it may have been revoked already).")
         staff = await Admin.select(Admin.name).where(Admin.id == rows[0]["admin"]).first()
+        assert staff is not None  # the credential's non-null foreign key, deleted with its staff
         await emit(
             CredentialRevoked(credential_id=credential_id),
             actor=actor,

@@ -384,6 +384,7 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
             )
             await close_invitations_of(user, [client_id])  # one sent to their own address
             owner = await User.select().where(User.id == client["owner"]).first()
+            assert owner is not None  # the locked account's owner (a restricting foreign key)
             await enqueue(
                 to=owner["email"],
                 template="invite_accepted",
@@ -435,7 +436,7 @@ async def open_invites(
     sql, args = _OPEN_INVITES_SQL, [client_id, after]
     if size is not None:
         sql, args = sql + " LIMIT {} OFFSET {}", [*args, size, offset]
-    rows = [db.Record(row) for row in await Invitation.raw(sql, *args)]
+    rows: list[dict] = [db.Record(row) for row in await Invitation.raw(sql, *args)]
     now = clock.now()
     for row in rows:
         row["status"] = status(row, now)

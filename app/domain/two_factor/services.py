@@ -145,15 +145,10 @@ async def _row(person: Person) -> dict | None:
 async def status(person: Person) -> dict:
     """Whether it is on, and how many recovery codes are left."""
     row = await _row(person)
-    enabled = row is not None and row["secret"] is not None
-    left = 0
-    if enabled:
-        left = await RecoveryCode.count().where(RecoveryCode.two_factor == row["id"])
-    return {
-        "enabled": enabled,
-        "enabled_at": row["enabled_at"] if enabled else None,
-        "recovery_codes_left": left,
-    }
+    if row is None or row["secret"] is None:
+        return {"enabled": False, "enabled_at": None, "recovery_codes_left": 0}
+    left = await RecoveryCode.count().where(RecoveryCode.two_factor == row["id"])
+    return {"enabled": True, "enabled_at": row["enabled_at"], "recovery_codes_left": left}
 
 
 async def is_enabled(person: Person) -> bool:
@@ -246,8 +241,11 @@ async def begin_enrolment(person: Person) -> str:
             async with db.transaction():
                 row = await db.locked(TwoFactor.select(TwoFactor.id).where(_of(person))).first()
                 if row is None:
-                    owner = {"user": person.id} if person.kind == "user" else {"admin": person.id}
-                    await TwoFactor.insert(TwoFactor(**owner, pending_secret=secret))
+                    if person.kind == "user":
+                        new = TwoFactor(user=person.id, pending_secret=secret)
+                    else:
+                        new = TwoFactor(admin=person.id, pending_secret=secret)
+                    await TwoFactor.insert(new)
                 else:
                     await TwoFactor.update({TwoFactor.pending_secret: secret}).where(
                         TwoFactor.id == row["id"]
@@ -257,6 +255,7 @@ async def begin_enrolment(person: Person) -> str:
             # Two first Enables at once (two tabs): the other inserted the row; update it.
             if attempt == 2 or not is_unique_violation(exc):
                 raise
+    raise AssertionError("unreachable: the second attempt returns or raises")
 
 
 async def pending_secret(person: Person) -> str | None:

@@ -6,6 +6,7 @@ go. Nothing here replaces them: register_user checks it all again, within the re
 and in its transaction (someone may take the email meanwhile)."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from app.core.errors import DomainError, Throttled
@@ -56,18 +57,27 @@ async def problems(
     return found
 
 
+# What a register form's `register` gives: the new user, and the account they now reach (None:
+# none yet).
+Registered = tuple[dict, int | None]
+
+
 class Attempt(NamedTuple):
     """What a register form's post came to: `result` when it went through, else the problems
     by field and the status to answer with; `shown` is what the form shows again (no password)."""
 
-    result: object
+    result: Registered | None
     problems: dict[str, str]
     status: int
     shown: dict
 
 
 async def attempt(
-    form: dict, fields: tuple[str, ...], register, *, passes: tuple[type[Exception], ...] = ()
+    form: dict,
+    fields: tuple[str, ...],
+    register: Callable[..., Awaitable[Registered]],
+    *,
+    passes: tuple[type[Exception], ...] = (),
 ) -> Attempt:
     """Every field is checked first and all problems answered at once; then
     `register(**values, password=...)`. A refusal from it (the limit: 429; the email taken

@@ -388,7 +388,9 @@ async def candidates(query: str, limit: int = 8) -> list[dict]:
     rows = await select
     if capped and len({row["id"] for row in rows}) < limit:
         # Fewer than asked for, and some walk stopped short: walk them all the way.
-        rows = await candidates_query(search, limit, counts=counts, values=values)
+        walked = candidates_query(search, limit, counts=counts, values=values)
+        assert walked is not None  # the first query's search and probe: the same branches
+        rows = await walked
     best: dict[int, tuple] = {}
     for row in rows:
         rank = (row["matched"], row["first_name_key"], row["last_name_key"], row["id"])

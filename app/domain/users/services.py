@@ -1,6 +1,8 @@
 """Users: one person, one login."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from piccolo.columns.combination import WhereRaw
 from piccolo.query.functions.aggregate import Count
@@ -130,15 +132,24 @@ async def create_user(
     return user
 
 
+T = TypeVar("T")  # what register_user's `then` returns
+
+
 async def register_user(
-    *, first_name: str, last_name: str, email: str, password: str, ip: str, then
-) -> tuple[dict, object]:
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    password: str,
+    ip: str,
+    then: Callable[[dict], Awaitable[T]],
+) -> tuple[dict, T]:
     """Someone signing up on a register form: within the registration limit, the password
     hashed before the transaction (no lock waits on argon2), and `then(user)` (their account,
     or the invitation they accept) in the same transaction: both or neither. Returns the user
     and what `then` returned."""
 
-    async def register() -> tuple[dict, object]:
+    async def register() -> tuple[dict, T]:
         inputs = [first_name, last_name, email]
         password_hash = await new_password_hash(password or "", inputs)
         async with db.transaction():

@@ -40,7 +40,9 @@ async def render_screen(
     context = {
         "credentials": await credentials.list_credentials(),
         "staff": await credentials.staff_choices() if can_manage else [],
-        "form": form if form is not None else {"admin_id": str(viewer_of(request).admin["id"])},
+        "form": form
+        if form is not None
+        else {"admin_id": str(viewer_of(request).signed_in_admin["id"])},
         "errors": errors or {},
         "created": created,
         "can_manage": can_manage,

@@ -12,6 +12,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.openapi import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 
 from app.core.dberrors import is_database_unavailable
 from app.core.errors import DomainError, Forbidden, NotFound, Throttled
@@ -53,7 +54,7 @@ def _unauthorized(_request: Request, exc: NotAuthorizedException) -> Response:
     return problem(401, exc.detail, headers={"WWW-Authenticate": 'Bearer realm="roster"'})
 
 
-def _forbidden(_request: Request, exc: Exception) -> Response:
+def _forbidden(_request: Request, exc: PermissionDeniedException | Forbidden) -> Response:
     detail = exc.detail if isinstance(exc, PermissionDeniedException) else exc.message
     return problem(403, detail)
 
@@ -117,7 +118,7 @@ def _server_error(request: Request, exc: Exception) -> Response:
     return problem(500, "The server could not finish this request. Nothing was changed.")
 
 
-HANDLERS = {
+HANDLERS: ExceptionHandlersMap = {
     NotAuthorizedException: _unauthorized,
     PermissionDeniedException: _forbidden,
     Forbidden: _forbidden,

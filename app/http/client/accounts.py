@@ -24,19 +24,20 @@ async def home(request: Request) -> Response:
 @get("/accounts", permission=Permission.SIGNED_IN)
 async def choose_account(request: Request) -> Response:
     viewer = viewer_of(request)
-    accounts = await access.user_accounts(viewer.user["id"])
+    accounts = await access.user_accounts(viewer.signed_in_user["id"])
     return render(request, "client/accounts.html", {"accounts": accounts})
 
 
 @post("/accounts/{client_id:int}/select", permission=Permission.SIGNED_IN)
 async def select_account(request: Request, client_id: FromPath[int]) -> Response:
     viewer = viewer_of(request)
-    accounts = {a["client_id"]: a for a in await access.user_accounts(viewer.user["id"])}
+    user = viewer.signed_in_user
+    accounts = {a["client_id"]: a for a in await access.user_accounts(user["id"])}
     chosen = accounts.get(client_id)
     if chosen is None or chosen["closed"]:
         raise PermissionDeniedException("You do not have access to this account.")
-    await auth.select_client(viewer.session_id, client_id)
-    await access.note_account_login(viewer.user["id"], client_id)
+    await auth.select_client(viewer.current_session_id, client_id)
+    await access.note_account_login(user["id"], client_id)
     return redirect(request, "/account")
 
 
@@ -47,13 +48,13 @@ async def account_home(request: Request) -> Response:
 
 @get("/account/profile", permission=Permission.ACCOUNT_PROFILE)
 async def profile_page(request: Request) -> Response:
-    client = await clients.get_client(viewer_of(request).client["id"])
+    client = await clients.get_client(viewer_of(request).current_client["id"])
     return render(request, "client/profile.html", profile_context(client, {}))
 
 
 @post("/account/profile", permission=Permission.ACCOUNT_PROFILE)
 async def save_profile(request: Request) -> Response:
-    values, errors = await save_profile_form(request, viewer_of(request).client["id"])
+    values, errors = await save_profile_form(request, viewer_of(request).current_client["id"])
     if errors:
         return render(request, "client/profile.html", profile_context(values, errors), status=400)
     return redirect(request, "/account/profile?saved=1")

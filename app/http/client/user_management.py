@@ -1,6 +1,8 @@
 """User Management in the client area (/account/users): the owner's view of the same section
 the admin Users tab shows, plus Invite New User."""
 
+from typing import TypedDict
+
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
@@ -12,11 +14,17 @@ from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, render
 from app.http.shared import account_users as views
 
-SECTION = {"base": "/account", "area": "client"}
+
+class _Section(TypedDict):
+    base: str
+    area: str
+
+
+SECTION: _Section = {"base": "/account", "area": "client"}
 
 
 def current_client_id(request: Request) -> int:
-    return viewer_of(request).client["id"]
+    return viewer_of(request).current_client["id"]
 
 
 @get("/account/users", permission=Permission.ACCOUNT_OWNER)
@@ -30,8 +38,15 @@ async def user_management(
     """The page; with `part` (people or invites), only that list: a search or a further page."""
     viewer = viewer_of(request)
     part = views.part_asked(request, part)
-    page = {"query": q, "after": after, "invites_after": invites_after, "part": part}
-    section = await views.section_context(viewer.client["id"], can_manage=True, **page, **SECTION)
+    section = await views.section_context(
+        viewer.current_client["id"],
+        can_manage=True,
+        query=q,
+        after=after,
+        invites_after=invites_after,
+        part=part,
+        **SECTION,
+    )
     await access.check_manager(
         viewer.actor, section["client"], turned_off=viewer.user_management_off
     )

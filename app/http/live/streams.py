@@ -44,7 +44,7 @@ async def _allowed(request: Request, check: Check) -> str | None:
 
 async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
     heartbeat = get_settings().live_heartbeat_seconds
-    session_id = viewer_of(request).session_id
+    session_id = viewer_of(request).current_session_id
     cookie = session_cookie_value(request.scope)
     metrics.LIVE_STREAMS.inc()
     _open_by_session[session_id] += 1
@@ -77,7 +77,7 @@ async def _stream(request: Request, check: Check) -> Response | ServerSentEvent:
     topic = await _allowed(request, check)
     if topic is None:
         return Response(content=b"", status_code=204)
-    if _open_by_session[viewer_of(request).session_id] >= STREAMS_PER_SESSION:
+    if _open_by_session[viewer_of(request).current_session_id] >= STREAMS_PER_SESSION:
         return Response(
             content="Too many live pages are open in this browser: close a few tabs.",
             status_code=429,
@@ -105,7 +105,7 @@ async def _owners_account(request: Request) -> str:
     viewer = viewer_of(request)
     if not viewer.manages_users:  # staff turned User Management off (access.check_manager)
         raise PermissionDeniedException("User management is turned off for client accounts.")
-    return live.account(viewer.client["id"])
+    return live.account(viewer.current_client["id"])
 
 
 _account_users = _staff_check(

@@ -21,6 +21,7 @@ import rjsmin
 from litestar import Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import Headers, MutableScopeHeaders
+from litestar.exceptions import NotFoundException
 from litestar.middleware.compression import CompressionMiddleware
 
 from app.core.config import FRONTEND_DIR
@@ -110,7 +111,10 @@ class Validators(NamedTuple):
 def app_script(request: Request) -> Response:
     """app.js, minified, with the caching of every static file (a route of its own, so the
     compression applies to it like to any page)."""
-    path, version = static_file("js/app.js")
+    found = static_file("js/app.js")
+    if found is None:  # as for any static file that is missing
+        raise NotFoundException()
+    path, version = found
     fresh = Validators.of(path, version, request.query_params.get("v"))
     if fresh.current(request.headers):
         return Response(b"", status_code=304, headers=fresh.headers())

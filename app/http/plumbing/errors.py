@@ -12,10 +12,18 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
+from litestar.types import ExceptionHandlersMap
 from markupsafe import escape
 
 from app.core.dberrors import is_database_unavailable
-from app.core.errors import DomainError, Forbidden, NotFound, Throttled
+from app.core.errors import (
+    DomainError,
+    Forbidden,
+    NoCurrentAccount,
+    NotFound,
+    NotSignedIn,
+    Throttled,
+)
 from app.core.logging_setup import redact
 from app.http.plumbing.forms import safe_next
 from app.http.plumbing.guards import ChooseAccount
@@ -164,9 +172,11 @@ def streams_refused_quietly(handler):
     return answer
 
 
-HANDLERS = {
+HANDLERS: ExceptionHandlersMap = {
     NotAuthorizedException: streams_refused_quietly(not_authorized),
     ChooseAccount: streams_refused_quietly(choose_account),
+    NotSignedIn: streams_refused_quietly(not_authorized),
+    NoCurrentAccount: streams_refused_quietly(choose_account),
     PermissionDeniedException: streams_refused_quietly(forbidden),
     NotFoundException: not_found,
     NotFound: not_found,

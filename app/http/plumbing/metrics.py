@@ -65,8 +65,8 @@ OUTBOX = Gauge(
 )
 
 # labels() takes a lock and builds a tuple on every call: each child is looked up once.
-_counters: dict[tuple[str, str, str], object] = {}
-_histograms: dict[tuple[str, str], object] = {}
+_counters: dict[tuple[str, str, str], Counter] = {}
+_histograms: dict[tuple[str, str], Histogram] = {}
 
 
 def _count(method: str, route: str, status: int) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
 
@@ -62,11 +63,17 @@ def linkify(text: str | None) -> Markup:
     return Markup(_ESCAPED_URL.sub(link, str(escape(text or ""))))
 
 
+def _macro(template: str, name: str) -> Callable[..., str]:
+    """A macro of a template: Jinja makes each one an attribute of the template's module."""
+    macro: Callable[..., str] = getattr(templates.get_template(template).module, name)
+    return macro
+
+
 @lru_cache(maxsize=1024)
 def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
     """A grant in one line (shared/permission_summary.html), rendered once per distinct grant:
     an account's rows share a handful, and a macro call per row is a tenth of a Users tab."""
-    macro = templates.get_template("shared/permission_summary.html").module.permission_summary
+    macro = _macro("shared/permission_summary.html", "permission_summary")
     return Markup(macro(tuple(keys), owner))
 
 
@@ -78,7 +85,7 @@ def permission_checkboxes(selected, prefix: str, error: str | None = None) -> Ma
 
 @lru_cache(maxsize=256)
 def _permission_checkboxes(selected: tuple, prefix: str, error: str | None) -> Markup:
-    macro = templates.get_template("macros.html").module.permission_checkboxes
+    macro = _macro("macros.html", "permission_checkboxes")
     return Markup(macro(selected, prefix, error))
 
 
@@ -155,7 +162,7 @@ def flash(request: Request, text: str, kind: str = "success", *, undo: dict | No
     """A message shown by the page's one live region (#flash): rendered into it on a whole page,
     sent as a roster:flash event (HX-Trigger) with a fragment. `undo` ({"url", "token"}) adds an
     Undo button that posts the token to the url."""
-    message = {"kind": kind, "text": text}
+    message: dict[str, str | dict] = {"kind": kind, "text": text}
     if undo:
         message["undo"] = undo
     request.scope.setdefault("state", {}).setdefault("flashes", []).append(message)

@@ -142,7 +142,7 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
         return await invite_page(request, token, invitation, status=409, error=exc.message)
     if fresh_login:
         return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
-    await auth.select_client(viewer.session_id, client_id)
+    await auth.select_client(viewer.current_session_id, client_id)
     return redirect(request, "/account?welcome=1")
 
 

@@ -44,7 +44,8 @@ async def section_context(
     """The account, a page of its users and a page of its open invites: two statements; one
     when only the users' list (`part` "people") is asked for."""
     people = await access.account_people(client_id, query=query, after=after)
-    invites, next_invites = [], None
+    invites: list[dict] = []
+    next_invites: int | None = None
     if part != "people":
         invites, next_invites = await invitations.open_invites_page(client_id, after=invites_after)
     return {

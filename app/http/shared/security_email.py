@@ -84,9 +84,10 @@ async def _banner(request: Request, **outcome) -> Response:
 async def resend(request: Request) -> Response:
     """Resend, from the banner (answered with the banner) or the section (with the section)."""
     viewer = viewer_of(request)
+    user_id = viewer.signed_in_user["id"]
     from_banner = (await read_form(request)).get("shown_in") == "banner"
     try:
-        user = await verification.resend(viewer.user["id"], actor=viewer.actor, ip=viewer.ip)
+        user = await verification.resend(user_id, actor=viewer.actor, ip=viewer.ip)
     except verification.AlreadyVerified as exc:
         if from_banner and is_htmx(request):
             return Response("", status_code=200)  # the banner goes
@@ -109,20 +110,21 @@ async def change_email(request: Request) -> Response:
     """Change Email Address: the current password (counted like a login attempt) and the new
     address; the new one gets a verification email, the old one a notice."""
     viewer = viewer_of(request)
+    signed_in = viewer.signed_in_user
     form = await read_form(request)
     new_email = (form.get("new_email") or "").strip()
     shown = {"new_email": new_email}
     try:
         try:
             await auth.authenticate_user(
-                viewer.user["email"], form.get("current_password") or "", viewer.ip
+                signed_in["email"], form.get("current_password") or "", viewer.ip
             )
         except Throttled:
             raise
         except DomainError as exc:
             raise DomainError(WRONG_PASSWORD, "current_password") from exc
         try:
-            user = await users.change_email(viewer.user["id"], new_email, actor=viewer.actor)
+            user = await users.change_email(signed_in["id"], new_email, actor=viewer.actor)
         except DomainError as exc:
             raise DomainError(exc.message, "new_email") from exc
     except DomainError as exc:

@@ -34,7 +34,7 @@ def _person(request: Request) -> dict:
     viewer = viewer_of(request)
     if viewer.admin is not None:
         return {"admin_id": viewer.admin["id"]}
-    return {"user_id": viewer.user["id"]}
+    return {"user_id": viewer.signed_in_user["id"]}
 
 
 def _flash_done(request: Request) -> None:
@@ -86,7 +86,7 @@ def _section_routes(base: str, permission: Permission) -> list:
     async def sign_out_other_sessions(request: Request) -> Response:
         viewer = viewer_of(request)
         await active.end_other_sessions(
-            current_id=viewer.session_id, actor=viewer.actor, **_person(request)
+            current_id=viewer.current_session_id, actor=viewer.actor, **_person(request)
         )
         return await _answer(request, "signed-out-others")
 

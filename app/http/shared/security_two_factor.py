@@ -32,8 +32,8 @@ def _is_staff(request: Request) -> bool:
 def _person(request: Request) -> two_factor.Person:
     viewer = viewer_of(request)
     if _is_staff(request):
-        return two_factor.Person("admin", viewer.admin["id"])
-    return two_factor.Person("user", viewer.user["id"])
+        return two_factor.Person("admin", viewer.signed_in_admin["id"])
+    return two_factor.Person("user", viewer.signed_in_user["id"])
 
 
 async def _section(request: Request, **state) -> dict:
@@ -58,7 +58,8 @@ async def page_context(request: Request) -> dict:
 
 async def _enrolment(request: Request, secret: str, **state) -> dict:
     viewer = viewer_of(request)
-    account = viewer.admin["email"] if _is_staff(request) else viewer.user["email"]
+    person = viewer.signed_in_admin if _is_staff(request) else viewer.signed_in_user
+    account = person["email"]
     uri = two_factor.provisioning_uri(secret, account)
     return await _section(
         request,
@@ -166,6 +167,7 @@ async def admin_user_context(request: Request, user: dict) -> dict:
 async def staff_disable(request: Request, user_id: FromPath[int]) -> Response:
     """Staff turning a user's two-factor authentication off (the user is emailed). For htmx the
     section is swapped, and the page heading's 2FA badge with it (out of band)."""
+    error: str | None
     try:
         await two_factor.staff_disable(user_id, actor=viewer_of(request).actor)
     except DomainError as exc:

@@ -5,6 +5,7 @@ log apply as for the web (the credential is the actor).
 A service's refusal that WHMCS documents is answered with WHMCS's text (checked here, before the
 service is called); any other refusal keeps Roster's own message."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -240,7 +241,7 @@ REQUIRED_CONTACT = (
 )
 
 # WHMCS's texts for the values the service refuses in its own words.
-CONTACT_ERRORS = {
+CONTACT_ERRORS: dict[str | None, str] = {
     "country": "Valid country required",
     "phone_number": "Invalid telephone phone number",
 }
@@ -369,6 +370,7 @@ EMPTY_STATS = {
 
 
 async def get_clients_details(params: Params, call: Call) -> dict:
+    client: dict | None
     if params.has("clientid"):
         client = await _client(params, "clientid", "Client Not Found")
     elif params.has("email"):
@@ -523,7 +525,7 @@ async def get_activity_log(params: Params, call: Call) -> dict:
 
 
 class Action(NamedTuple):
-    run: object  # async (Params, Call) -> dict
+    run: Callable[[Params, Call], Awaitable[dict]]
     permission: Permission  # what the credential's staff role must hold (app.core.policy)
 
 
