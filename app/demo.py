@@ -102,4 +102,3 @@ async def _addresses_verified(emails: list[str]) -> None:
     await User.update({User.email_verified_at: clock.now()}).where(
         User.email_key.is_in(keys) & User.email_verified_at.is_null()
     )
-
