@@ -1,8 +1,10 @@
 """API credentials: the service the two API front doors authenticate with, and the
 admin screen /admin/api."""
 
+import contextlib
 import logging
 
+import httpx
 import pytest
 
 from app.core.errors import DomainError, NotFound, Throttled
@@ -163,10 +165,9 @@ async def test_failed_authentications_are_throttled():
         await failure(new.identifier, "wrong")
     with pytest.raises(Throttled):
         await credentials.authenticate(new.identifier, new.secret, IP)
-    # Another address is still held back by the per-identifier count...
-    with pytest.raises(Throttled):
-        await credentials.authenticate(new.identifier, new.secret, "198.51.100.1")
-    # ...and one address guessing many identifiers by the per-address count.
+    # The count is of the identifier from that address: the real client elsewhere gets in...
+    assert await credentials.authenticate(new.identifier, new.secret, "198.51.100.1")
+    # ...and one address guessing many identifiers is held back by the per-address count.
     for n in range(credentials.API_LIMIT.per_ip + 1):
         try:
             await credentials.authenticate(f"guess{n}", "wrong", "192.0.2.99")
@@ -176,6 +177,55 @@ async def test_failed_authentications_are_throttled():
             break
     else:
         pytest.fail("never throttled")
+
+
+STRANGER, REAL_CLIENT = "192.0.2.66", "198.51.100.20"
+
+
+@contextlib.asynccontextmanager
+async def callers_at(*addresses: str):
+    """One app, and a client for it calling from each address."""
+    from app.asgi import create_app
+
+    app = create_app(run_workers=False, manage_database=False)
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app, client=(address, 50000)),
+                    base_url="http://testserver.local",
+                )
+            )
+            for address in addresses
+        ]
+
+
+async def native(client: httpx.AsyncClient, identifier: str, secret: str) -> int:
+    headers = {"authorization": f"Bearer {identifier}:{secret}"}
+    return (await client.get("/api/v1/clients", headers=headers)).status_code
+
+
+async def whmcs(client: httpx.AsyncClient, identifier: str, secret: str) -> int:
+    form = {"identifier": identifier, "secret": secret, "action": "GetClients"}
+    response = await client.post("/includes/api.php", data={**form, "responsetype": "json"})
+    return response.status_code if response.json()["result"] == "error" else 200
+
+
+async def test_a_strangers_failures_do_not_lock_the_real_client_out_of_either_endpoint():
+    """Identifiers are no secret (Support see them, the activity log names them): a stranger who
+    knows one is held back from their own address only."""
+    _, new = await make_credential()
+    identifier = new.identifier
+    async with callers_at(STRANGER, REAL_CLIENT) as (stranger, real_client):
+        for n in range(credentials.API_LIMIT.per_key):  # wrong secrets, through both endpoints
+            endpoint = native if n % 2 else whmcs
+            assert await endpoint(stranger, identifier, f"wrong{n}") in (401, 403)
+        for endpoint in (native, whmcs):
+            assert await endpoint(stranger, identifier, "wrong") == 429
+            assert await endpoint(stranger, identifier, new.secret) == 429  # even the right one
+        for endpoint in (native, whmcs, native, whmcs):
+            assert await endpoint(real_client, identifier, new.secret) == 200
+        assert await native(stranger, identifier, new.secret) == 429  # still, from there
 
 
 async def test_a_success_clears_the_earlier_failures():

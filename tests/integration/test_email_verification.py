@@ -42,6 +42,17 @@ async def latest_token(to: str) -> str:
     return re.search(r"/verify-email/(\S+)", body).group(1)
 
 
+async def follow(http, token: str):
+    """What the person does: opens the link, then presses its page's Verify Email Address. A link
+    that no longer works has no button: its page is the answer."""
+    opened = await http.get(f"/verify-email/{token}")
+    form = page(opened).find("form", action=f"/verify-email/{token}")
+    if form is None:
+        return opened
+    assert form.find("button", type="submit").get_text(strip=True) == "Verify Email Address"
+    return await http.post(form["action"])
+
+
 async def actions_of(user_id: int) -> list[str]:
     rows = await ActivityEntry.select(ActivityEntry.action).where(ActivityEntry.user_id == user_id)
     return [r["action"] for r in rows]
@@ -56,8 +67,9 @@ async def test_registration_sends_one_link_that_verifies_once(http):
     user = await users.find_by_email("rita@example.com")
     assert user["email_verified_at"] is None
 
-    done = await http.get(f"/verify-email/{token}")
+    done = await follow(http, token)
     assert done.status_code == 200 and "Email address verified" in text_of(done)
+    assert page(done).find(id="email-banner") is None  # the viewer was read before Verify
     assert done.headers["referrer-policy"] == "no-referrer"
     assert done.headers["cache-control"] == "no-store"
     assert (await users.get_user(user["id"]))["email_verified_at"] is not None
@@ -65,10 +77,48 @@ async def test_registration_sends_one_link_that_verifies_once(http):
 
     again = await http.get(f"/verify-email/{token}")
     assert again.status_code == 410 and "can no longer be used" in text_of(again)
+    assert page(again).find("form", action=f"/verify-email/{token}") is None
     http.cookies.clear()  # logged out, an unknown token: the same answer, never an error
-    unknown = await http.get("/verify-email/not-a-token")
-    assert unknown.status_code == 410 and "can no longer be used" in text_of(unknown)
+    for method in ("GET", "POST"):
+        unknown = await (http.get if method == "GET" else http.post)("/verify-email/not-a-token")
+        assert unknown.status_code == 410 and "can no longer be used" in text_of(unknown)
     assert (await http.get("/verify-email/" + "x" * 5000)).status_code in (404, 410)
+    assert (await http.post("/verify-email/" + "x" * 5000)).status_code in (404, 410)
+
+
+async def test_opening_the_link_changes_nothing_only_its_button_verifies(http):
+    """Mail scanners open every link in a message, some with HEAD: none of that may use the link
+    up before the person presses the button, logged out or not (the token is the authority)."""
+    user = await make_user(email="scanned@example.com")
+    await verification.resend(user["id"], actor=ADMIN, ip="127.0.0.1")
+    token = await latest_token("scanned@example.com")
+    link = f"/verify-email/{token}"
+    for _ in range(2):
+        opened = await http.get(link)
+        assert opened.status_code == 200 and "Verify your email address" in text_of(opened)
+        assert "scanned@example.com" in text_of(opened)
+        assert opened.headers["referrer-policy"] == "no-referrer"
+        assert opened.headers["cache-control"] == "no-store"
+        form = page(opened).find("form", action=link)
+        assert form["method"] == "post" and form.find("input", attrs={"name": "_csrf_token"})
+        assert form.find("button", type="submit").get_text(strip=True) == "Verify Email Address"
+        head = await http.client.head(link)
+        assert head.status_code == 200 and head.content == b""
+    assert (await users.get_user(user["id"]))["email_verified_at"] is None
+    assert "user.email_verified" not in await actions_of(user["id"])
+
+    assert (await http.post(link, csrf=False)).status_code == 403  # a form like every other
+    done = await http.post(link)
+    assert done.status_code == 200 and "Email address verified" in text_of(done)
+    assert done.headers["referrer-policy"] == "no-referrer"
+    assert done.headers["cache-control"] == "no-store"
+    assert (await users.get_user(user["id"]))["email_verified_at"] is not None
+    assert (await actions_of(user["id"])).count("user.email_verified") == 1
+
+    again = await http.post(link)
+    assert again.status_code == 410
+    assert "This link can no longer be used" in text_of(again)
+    assert (await actions_of(user["id"])).count("user.email_verified") == 1
 
 
 async def test_a_link_expires_after_24_hours(http, monkeypatch):
@@ -79,6 +129,8 @@ async def test_a_link_expires_after_24_hours(http, monkeypatch):
     monkeypatch.setattr(clock, "now", lambda: later)
     expired = await http.get(f"/verify-email/{token}")
     assert expired.status_code == 410 and "This link has expired" in text_of(expired)
+    expired = await http.post(f"/verify-email/{token}")
+    assert expired.status_code == 410 and "This link has expired" in text_of(expired)
     assert (await users.get_user(user["id"]))["email_verified_at"] is None
 
 
@@ -88,9 +140,10 @@ async def test_a_newer_link_replaces_the_older_one(http):
     older = await latest_token("twice@example.com")
     await verification.resend(user["id"], actor=ADMIN, ip="127.0.0.1")
     newer = await latest_token("twice@example.com")
-    assert (await http.get(f"/verify-email/{older}")).status_code == 410
+    assert (await follow(http, older)).status_code == 410
     assert (await users.get_user(user["id"]))["email_verified_at"] is None
-    assert (await http.get(f"/verify-email/{newer}")).status_code == 200
+    assert (await follow(http, newer)).status_code == 200
+    assert (await users.get_user(user["id"]))["email_verified_at"] is not None
 
 
 async def test_the_banner_shows_until_verified_and_resend_is_throttled(http):
@@ -107,7 +160,7 @@ async def test_the_banner_shows_until_verified_and_resend_is_throttled(http):
     assert refused.status_code == 429 and "Too many verification emails" in text_of(refused)
     assert len(await emails("verify_email")) == 1 + verification.RESEND_LIMIT.per_key
 
-    await http.get(f"/verify-email/{await latest_token('rita@example.com')}")
+    await follow(http, await latest_token("rita@example.com"))
     assert page(await http.get("/accounts")).find(id="email-banner") is None
     # A banner left open in another tab: its Resend takes it away.
     late = await http.post("/account/email/resend", {"shown_in": "banner"}, headers=HX)
@@ -127,7 +180,7 @@ async def test_the_security_section_shows_the_state_and_resends(http):
     assert message_texts(sent) == [
         "Verification email sent to sec@example.com. Open the link in it to verify."
     ]
-    await http.get(f"/verify-email/{await latest_token('sec@example.com')}")
+    await follow(http, await latest_token("sec@example.com"))
     section = page(await http.get("/account/security")).find(id="security-email")
     assert "Verified" in section.get_text() and "Resend" not in section.get_text()
     refused = await http.post("/account/email/resend", headers=HX)
@@ -170,9 +223,7 @@ async def test_changing_the_email_needs_the_password_notifies_the_old_address_an
     assert "user.email_change_notified" in await actions_of(owner["id"])
     # The link sent to the old address no longer verifies anything.
     assert await EmailVerification.count().where(EmailVerification.user == owner["id"]) == 1
-    assert (
-        await http.get(f"/verify-email/{await latest_token('new@example.com')}")
-    ).status_code == 200
+    assert (await follow(http, await latest_token("new@example.com"))).status_code == 200
 
 
 async def test_wrong_passwords_on_change_email_count_like_failed_logins(http):
@@ -235,7 +286,7 @@ async def test_the_admin_user_page_shows_the_state_and_resends(http, admin_sessi
     assert message_texts(sent) == ["Verification email sent to adm@example.com."]
     [entry] = await ActivityEntry.select().where(ActivityEntry.action == "user.verification_sent")
     assert entry["actor_name"] == "Ada"
-    await http.get(f"/verify-email/{await latest_token('adm@example.com')}")
+    await follow(http, await latest_token("adm@example.com"))
     detail = page(await http.get(f"/admin/users/{owner['id']}"))
     part = detail.find(id="user-email-verification").get_text()
     assert "Verified" in part and "Resend" not in part
@@ -264,7 +315,7 @@ async def test_the_setting_blocks_accepting_until_the_address_is_verified(http):
     assert (await invitations.pending_invite(token))["accepted_at"] is None
 
     await verification.resend(member["id"], actor=user_actor(member), ip="127.0.0.1")
-    await http.get(f"/verify-email/{await latest_token('member@example.com')}")
+    await follow(http, await latest_token("member@example.com"))
     accepted = await http.post(f"/invite/{token}/accept")
     assert accepted.status_code == 303
     assert await Grant.exists().where(Grant.user == member["id"])
@@ -293,7 +344,7 @@ async def test_registering_on_an_invite_with_the_setting_on_waits_for_verificati
     banner = page(await http.get("/account/security")).find(id="email-banner")
     assert "You need a verified address to accept invites." in banner.get_text()
 
-    verified = await http.get(f"/verify-email/{await latest_token('rita@example.com')}")
+    verified = await follow(http, await latest_token("rita@example.com"))
     assert "open its link again to accept it" in text_of(verified)
     assert (await http.post(f"/invite/{token}/accept")).status_code == 303
     assert await Grant.exists().where((Grant.user == user["id"]) & (Grant.client == client_id))
@@ -322,7 +373,7 @@ async def test_no_token_reaches_the_logs_at_info(http, caplog):
     caplog.set_level(logging.INFO)
     await http.post("/register", REGISTER)
     token = await latest_token("rita@example.com")
-    await http.get(f"/verify-email/{token}")
+    await follow(http, token)
     await http.post("/account/email/resend", headers=HX)
     formatter = RedactingFormatter("%(message)s")
     # The server's records (not the test client's own, httpx), but the one that shows links on
@@ -333,10 +384,10 @@ async def test_no_token_reaches_the_logs_at_info(http, caplog):
     for record in server:
         if record not in shows_links:
             assert token not in formatter.format(record)
-    # The request line a server logs for the link is redacted too.
-    line = logging.LogRecord(
-        "uvicorn.access", logging.INFO, "", 0, f'"GET /verify-email/{token} HTTP/1.1" 410', (), None
-    )
-    assert token not in formatter.format(line) and "/verify-email/[redacted]" in formatter.format(
-        line
-    )
+    # The request lines a server logs for the link and its button are redacted too.
+    for method in ("GET", "POST"):
+        line = logging.LogRecord(
+            "uvicorn.access", logging.INFO, "", 0, f'"{method} /verify-email/{token}" 200', (), None
+        )
+        shown = formatter.format(line)
+        assert token not in shown and "/verify-email/[redacted]" in shown

@@ -1,7 +1,7 @@
 """Live updates (app/live) on real `roster serve` processes: who may open which stream, that a
-change reaches the streams that show it and no other, the heartbeat's re-check of the session,
-the cap per session, the end of the streams when a server stops, and — on PostgreSQL — a change
-made through one process reaching a stream held by another."""
+change reaches the streams that show it and no other, the re-check of the session before every
+message, the cap per session (parallel opens too), the end of the streams when a server stops,
+and — on PostgreSQL — a change made through one process reaching a stream held by another."""
 
 import asyncio
 import contextlib
@@ -267,6 +267,72 @@ async def test_streams_per_session_are_capped(server, browser, streams):
     assert (await streams(admin, "/live/admin/clients")).status == 200
 
 
+async def test_parallel_opens_are_counted_before_any_of_them_starts(server, browser, streams):
+    from app.http.live.streams import STREAMS_PER_SESSION
+
+    admin = await staff(browser(server.url))
+    opened = await asyncio.gather(*(streams(admin, "/live/admin/clients") for _ in range(20)))
+    statuses = sorted(s.status for s in opened)
+    assert statuses == [200] * STREAMS_PER_SESSION + [429] * (20 - STREAMS_PER_SESSION)
+    await asyncio.gather(*(s.close() for s in opened))
+    await asyncio.sleep(0.5)  # the server notices the closed connections: every slot is free
+    again = await asyncio.gather(*(streams(admin, "/live/admin/clients") for _ in range(8)))
+    assert [s.status for s in again] == [200] * 8
+
+
+async def test_a_removed_owners_stream_ends_at_the_next_news_on_a_busy_account(
+    server, browser, streams
+):
+    """Changes come faster than the heartbeat, so the stream is never idle: the re-check before
+    each message is what ends it, not the heartbeat's."""
+    from app.domain.access.services import grant_access, revoke_access
+    from app.domain.clients.services import transfer_ownership
+    from tests.factories import ADMIN
+
+    account = await make_client(company="Busy")
+    client_id, old_owner = account
+    successor = await make_user(first="Sue", email=unique_email("successor"))
+    busy = await make_user(first="Bo", email=unique_email("busy"))
+    for user in (successor, busy):
+        await grant_access(client_id, user["id"], ["tickets"], actor=ADMIN)
+    stream = await streams(await owner(browser(server.url), account), "/live/account/users")
+    assert stream.status == 200
+    admin = await staff(browser(server.url))
+    stop = asyncio.Event()
+
+    async def keep_changing() -> None:  # the account's people change every 0.2 s
+        flip = 0
+        while not stop.is_set():
+            flip ^= 1
+            response = await admin.post(
+                f"/admin/clients/{client_id}/users/{busy['id']}/permissions",
+                {"permissions": ["tickets", "invoices"][: 1 + flip]},
+                headers={"hx-request": "true"},
+            )
+            assert response.status_code == 200, response.text
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.2)
+
+    changing = asyncio.create_task(keep_changing())
+    try:
+        for _ in range(3):  # the owner hears of them while still the owner
+            assert await stream.next_event() == "roster:changed"
+            assert stream.kinds[stream.read - 1] == {"people"}
+        await transfer_ownership(client_id, successor["id"], actor=ADMIN)
+        await revoke_access(client_id, old_owner["id"], actor=ADMIN)
+        removed_at = len(stream.events)
+        await asyncio.wait_for(stream.ended.wait(), HEARTBEAT * 3)
+        await asyncio.sleep(HEARTBEAT * 1.5)  # more changes: nothing more reaches the ex-owner
+    finally:
+        stop.set()
+        await changing
+    after = stream.kinds[removed_at:]
+    # At most one message sent before the removal was committed, then one last word (re-fetch
+    # everything: the page then meets the refusal), and the end.
+    assert after[-1] == {"all"}
+    assert len(after) <= 2, after
+
+
 async def test_stopping_a_server_ends_its_streams_at_once(database, browser, streams):
     with servers_on_test_database(1) as (one,):
         admin = await staff(browser(one.url))
@@ -327,7 +393,7 @@ async def test_a_sign_in_and_a_verified_address_reach_an_open_users_tab(server, 
     token = mail["text_body"].split("/verify-email/")[1].split()[0]
     while await users_tab.next_event(within=0.5) is not None:  # the queued email's news
         pass
-    opened = await browser(server.url).get(f"/verify-email/{token}")
-    assert opened.status_code in (200, 303), opened.text
+    verified = await browser(server.url).post(f"/verify-email/{token}")  # its page's button
+    assert verified.status_code == 200, verified.text
     assert await users_tab.next_event() == "roster:changed"
     assert "people" in users_tab.kinds[-1]

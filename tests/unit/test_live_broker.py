@@ -39,6 +39,15 @@ async def test_news_that_comes_while_busy_is_folded_into_one():
         assert await three.wait(0.05) is None  # three publications, one wake-up
 
 
+async def test_news_told_while_a_stream_pauses_is_taken_without_waiting():
+    broker = Broker()
+    with broker.subscribe(account(4)) as four:
+        assert four.take() == set()
+        broker.publish([account(4, INVITES)])
+        assert four.take() == {INVITES}
+        assert await four.wait(0.05) is None  # taken: no wake-up left behind
+
+
 async def test_a_closed_subscription_is_forgotten():
     broker = Broker()
     with broker.subscribe(CLIENTS):

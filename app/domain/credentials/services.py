@@ -33,7 +33,11 @@ UNKNOWN_IDENTIFIER = "Invalid or missing credentials"
 
 # Counted like logins (app.domain.auth.services): every attempt, a success clearing the identifier's
 # earlier ones. Wider than the login limits: a script makes many calls, and a 190-bit secret is
-# not guessed in any number of tries; the limit is there to stop the noise.
+# not guessed in any number of tries; the limit is there to stop the noise. The key is the
+# identifier *from one address* (_attempts_of): identifiers are no secret (Support see them, the
+# activity log names them), and a count per identifier alone would let anyone who knows one lock
+# the real integration out of both endpoints. `per_ip` still holds an address back across
+# every identifier it tries.
 API_LIMIT = Limit(
     "api",
     timedelta(minutes=15),
@@ -129,11 +133,16 @@ def ip_allowed(ip: str, allowed: list[str]) -> bool:
     return any(address in ipaddress.ip_network(entry) for entry in allowed)
 
 
+def _attempts_of(identifier: str, ip: str) -> str:
+    """API_LIMIT's key: this identifier tried from this address."""
+    return f"{identifier[: IDENTIFIER_LENGTH + 1]} {ip}"
+
+
 async def authenticate(identifier: str | None, secret: str | None, ip: str) -> ApiCaller:
     """The caller these credentials name; ApiAuthError with WHMCS's message otherwise, and
     app.core.errors.Throttled past API_LIMIT (the attempt is counted before anything is checked)."""
     identifier, secret = identifier or "", secret or ""
-    attempt = await API_LIMIT.take(identifier, ip)
+    attempt = await API_LIMIT.take(_attempts_of(identifier, ip), ip)
     if not identifier or not secret:
         raise ApiAuthError(AUTH_FAILED)
     rows = await ApiCredential.raw(
@@ -156,7 +165,7 @@ async def authenticate(identifier: str | None, secret: str | None, ip: str) -> A
     await ApiCredential.update(
         {ApiCredential.last_used_at: clock.now(), ApiCredential.last_used_ip: ip[:45]}
     ).where(ApiCredential.id == row["id"])
-    await API_LIMIT.forget_earlier(identifier, attempt)
+    await API_LIMIT.forget_earlier(_attempts_of(identifier, ip), attempt)
     return ApiCaller(
         credential_id=row["id"],
         identifier=identifier,

@@ -55,6 +55,10 @@ class Subscription:
             await asyncio.wait_for(self._changed.wait(), seconds)
         except TimeoutError:
             return None
+        return self.take()
+
+    def take(self) -> set[str]:
+        """The kinds of change told since the last wait, without waiting."""
         self._changed.clear()
         kinds, self._kinds = self._kinds, set()
         return kinds

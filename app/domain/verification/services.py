@@ -39,6 +39,7 @@ RESEND_LIMIT = Limit(
 
 
 class Outcome(StrEnum):
+    PENDING = "pending"  # not followed yet: verify() would verify (link_state only)
     VERIFIED = "verified"
     EXPIRED = "expired"
     UNAVAILABLE = "unavailable"  # used, replaced by a newer link, or never issued: one answer
@@ -124,6 +125,30 @@ async def resend(user_id: int, *, actor: Actor, ip: str) -> dict:
     async with db.transaction():
         await send_link(user, actor=actor)
     return user
+
+
+async def link_state(token: str) -> tuple[Outcome, str | None]:
+    """What following the link would do, changing nothing: PENDING and the address it would
+    verify, or why it would not. Opening the link only asks this (mail scanners fetch every link
+    in a message, HEAD too); its page's button follows it."""
+    row = (
+        await EmailVerification.select(
+            EmailVerification.email_key,
+            EmailVerification.expires_at,
+            EmailVerification.used_at,
+            EmailVerification.user.email.as_alias("email"),
+            EmailVerification.user.email_key.as_alias("user_email_key"),
+        )
+        .where(EmailVerification.token_hash == token_hash(token))
+        .first()
+    )
+    if row is None or row["used_at"] is not None:
+        return Outcome.UNAVAILABLE, None
+    if row["expires_at"] <= clock.now():
+        return Outcome.EXPIRED, None
+    if row["user_email_key"] != row["email_key"]:  # the address changed since the link was sent
+        return Outcome.UNAVAILABLE, None
+    return Outcome.PENDING, row["email"]
 
 
 async def verify(token: str, *, ip: str) -> tuple[Outcome, dict | None]:

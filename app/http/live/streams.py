@@ -6,9 +6,15 @@ its own URL); the page then fetches the lists that show them again, with its own
 through the same routes and guards as any click. The same guards open a stream; anyone they
 would turn away gets 204 No Content (never a redirect or a page: a stream has nowhere to show
 one), on which the page's script stops asking. The session and the permission are checked again
-at every heartbeat: a stream whose viewer lost either says `roster:changed` one last time (the
-re-fetch then meets the login page or the refusal, as a click would) and ends."""
+before every message, news or heartbeat: a stream whose viewer lost either says `roster:changed`
+one last time (the re-fetch then meets the login page or the refusal, as a click would) and ends,
+so an ex-member never hears when a busy account changes. The check is the one that opened the
+stream, one statement (app.domain.auth.services.load_viewer); news that comes within NEWS_SPACING
+of the last message waits and folds into one, so a flood of changes costs a stream at most one check
+a second."""
 
+import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -29,6 +35,7 @@ from app.http.plumbing.middleware import session_cookie_value, viewer_of
 
 EVENT = "roster:changed"  # its data: the kinds of change, space-separated (app.domain.live.broker)
 STREAMS_PER_SESSION = 8  # in one process: tabs open on live pages at once
+NEWS_SPACING = 1.0  # seconds: at least this between two news messages of one stream
 
 _open_by_session: Counter[int] = Counter()
 
@@ -42,30 +49,47 @@ async def _allowed(request: Request, check: Check) -> str | None:
         return None
 
 
-async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
-    heartbeat = get_settings().live_heartbeat_seconds
-    session_id = viewer_of(request).current_session_id
-    cookie = session_cookie_value(request.scope)
-    metrics.LIVE_STREAMS.inc()
-    _open_by_session[session_id] += 1
+async def _still_allowed(
+    request: Request, check: Check, topic: str, cookie: str | None
+) -> bool | None:
+    """Whether the viewer may still hear `topic`: the session read again, then the check that
+    opened the stream. None when the database is away."""
     try:
+        request.scope["state"]["viewer"] = await load_viewer(cookie)
+    except Exception:
+        return None
+    return await _allowed(request, check) == topic
+
+
+async def _events(request: Request, check: Check, topic: str, session_id: int) -> AsyncIterator:
+    """Holds one of the session's places (taken by _stream) and gives it back when it ends."""
+    try:
+        metrics.LIVE_STREAMS.inc()
+        heartbeat = get_settings().live_heartbeat_seconds
+        cookie = session_cookie_value(request.scope)
         with BROKER.subscribe(topic) as subscription:
             yield ServerSentEventMessage(data=None, comment="connected")
+            said_at = -NEWS_SPACING
             while not subscription.closed:
                 kinds = await subscription.wait(heartbeat)
-                if kinds is not None:
-                    if subscription.closed:
-                        return  # the process is stopping; the browser reconnects elsewhere
-                    yield ServerSentEventMessage(event=EVENT, data=" ".join(sorted(kinds)))
-                    continue
-                try:
-                    request.scope["state"]["viewer"] = await load_viewer(cookie)
-                except Exception:  # the database is away: the browser reconnects when it is back
+                if kinds is not None and not subscription.closed:
+                    pause = said_at + NEWS_SPACING - time.monotonic()
+                    if pause > 0:
+                        await asyncio.sleep(pause)
+                        kinds |= subscription.take()
+                if subscription.closed:
+                    return  # the process is stopping; the browser reconnects elsewhere
+                allowed = await _still_allowed(request, check, topic, cookie)
+                if allowed is None:  # the database is away: the browser reconnects when it is back
                     return
-                if await _allowed(request, check) != topic:
+                if not allowed:
                     yield ServerSentEventMessage(event=EVENT, data=live.EVERYTHING)
                     return
-                yield ServerSentEventMessage(data=None, comment="heartbeat")
+                if kinds is None:
+                    yield ServerSentEventMessage(data=None, comment="heartbeat")
+                else:
+                    yield ServerSentEventMessage(event=EVENT, data=" ".join(sorted(kinds)))
+                    said_at = time.monotonic()
     finally:
         _open_by_session[session_id] -= 1
         if _open_by_session[session_id] <= 0:
@@ -73,19 +97,32 @@ async def _events(request: Request, check: Check, topic: str) -> AsyncIterator:
         metrics.LIVE_STREAMS.dec()
 
 
+async def _started(first, rest: AsyncIterator) -> AsyncIterator:
+    yield first
+    async for message in rest:
+        yield message
+
+
 async def _stream(request: Request, check: Check) -> Response | ServerSentEvent:
     topic = await _allowed(request, check)
     if topic is None:
         return Response(content=b"", status_code=204)
-    if _open_by_session[viewer_of(request).current_session_id] >= STREAMS_PER_SESSION:
+    session_id = viewer_of(request).current_session_id
+    # Counted and taken with no await in between, so parallel opens see each other's places.
+    if _open_by_session[session_id] >= STREAMS_PER_SESSION:
         return Response(
             content="Too many live pages are open in this browser: close a few tabs.",
             status_code=429,
             headers={"retry-after": "30"},
             media_type="text/plain",
         )
+    _open_by_session[session_id] += 1
+    events = _events(request, check, topic, session_id)
+    # Started here (its first message comes without waiting), so that its `finally` gives the
+    # place back even if the reply is never sent: a generator never started never finishes.
+    connected = await anext(events)
     return ServerSentEvent(
-        _events(request, check, topic),
+        _started(connected, events),
         headers={"cache-control": "no-store", "x-accel-buffering": "no"},
     )
 

@@ -59,18 +59,36 @@ async def _section(request: Request, *, status: int = 200, **extra) -> Response:
     return render(request, template, {**context, "part": SECTION}, status=status)
 
 
-@get("/verify-email/{token:str}", permission=Permission.PUBLIC)
-async def follow_link(request: Request, token: FromPath[str]) -> Response:
-    """The link from the verification email; works logged in or out."""
-    outcome, user = await verification.verify(token, ip=client_ip(request))
+def _link_page(request: Request, outcome: verification.Outcome, **context) -> Response:
+    """The verification link's page: its Verify button while the link works, else what became of
+    the link (verified just now, expired, or no longer usable)."""
     context = {
         "outcome": outcome.value,
-        "user": user,
         "valid_hours": int(verification.VALID_FOR.total_seconds() // 3600),
-        "invites_need_it": await admin_settings.flag(admin_settings.REQUIRE_VERIFIED_EMAIL),
+        # No "Please verify" banner on the page that verifies (after Verify, the viewer read
+        # before it would still show one).
+        "banner": None,
+        **context,
     }
-    status = 200 if outcome is verification.Outcome.VERIFIED else 410
+    works = outcome in (verification.Outcome.PENDING, verification.Outcome.VERIFIED)
+    status = 200 if works else 410
     return render(request, "security/verify_result.html", context, status=status, headers=PRIVATE)
+
+
+@get("/verify-email/{token:str}", permission=Permission.PUBLIC)
+async def open_link(request: Request, token: FromPath[str]) -> Response:
+    """The link from the verification email: a page whose button verifies. Opening it changes
+    nothing, so that a mail scanner fetching it (or a HEAD) does not use it up."""
+    outcome, email = await verification.link_state(token)
+    return _link_page(request, outcome, token=token, email=email)
+
+
+@post("/verify-email/{token:str}", permission=Permission.PUBLIC)
+async def follow_link(request: Request, token: FromPath[str]) -> Response:
+    """The page's Verify Email Address button; works logged in or out (the token authorises)."""
+    outcome, user = await verification.verify(token, ip=client_ip(request))
+    invites_need_it = await admin_settings.flag(admin_settings.REQUIRE_VERIFIED_EMAIL)
+    return _link_page(request, outcome, user=user, invites_need_it=invites_need_it)
 
 
 async def _banner(request: Request, **outcome) -> Response:
@@ -157,4 +175,4 @@ async def staff_resend(request: Request, user_id: FromPath[int]) -> Response:
     return render(request, template, {**context, "part": ADMIN_PART}, status=status)
 
 
-ROUTES: list = [follow_link, resend, change_email, staff_resend]
+ROUTES: list = [open_link, follow_link, resend, change_email, staff_resend]
