@@ -135,6 +135,29 @@ async def test_odd_ids_and_searches_are_a_clear_4xx_or_an_answer(http, admin_ses
     assert answer.status_code in (200, 400, 404), (url, answer.status_code)
 
 
+# int() refuses a string of more than 4,300 digits (a guard against slow conversions) before any
+# range check could see it.
+THOUSANDS_OF_DIGITS = "1" * 5000
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/login?x_id={THOUSANDS_OF_DIGITS}",
+        f"/admin/login?client_id={THOUSANDS_OF_DIGITS}",
+        f"/password/reset?user_id={THOUSANDS_OF_DIGITS}",
+    ],
+)
+async def test_a_query_id_of_thousands_of_digits_is_a_404_even_before_login(http, url):
+    assert (await http.get(url)).status_code == 404
+    assert (await http.post(url)).status_code == 404
+
+
+async def test_a_query_id_of_thousands_of_digits_is_a_404_for_staff(http, admin_session):
+    for url in ("/admin/activity?client_id=", "/admin/clients/1/users?user_id="):
+        assert (await http.get(url + THOUSANDS_OF_DIGITS)).status_code == 404, url
+
+
 async def test_a_search_of_too_many_words_says_how_much_is_allowed(http, admin_session):
     answer = await http.get("/admin/users?q=" + "+".join(["w"] * 90))
     assert answer.status_code == 400 and "at most 6 words" in text_of(answer)
