@@ -40,7 +40,7 @@ from app.web.delivery import (
 )
 from app.web.errors import HANDLERS
 from app.web.health import serving_health
-from app.web.middleware import head_as_get, security_headers, viewer_loader
+from app.web.middleware import head_as_get, path_ids_in_ascii, security_headers, viewer_loader
 from app.web.render import templates
 from app.whmcs import endpoint as whmcs_endpoint
 
@@ -133,11 +133,11 @@ def create_app(
 
 
 async def reject_impossible_ids(request: Request) -> None:
-    """An id outside the columns' range names nothing: 404, before any query sees it. Async so
-    that Litestar calls it in the event loop: a plain function would go to a thread, a hop per
-    request (about a tenth of a Users tab's CPU)."""
+    """An id outside the columns' range, or not written in ASCII decimal, names nothing: 404,
+    before any query sees it. Async so that Litestar calls it in the event loop: a plain
+    function would go to a thread, a hop per request (about a tenth of a Users tab's CPU)."""
     ids = [v for v in request.path_params.values() if isinstance(v, int)]
-    if any(not db.valid_id(i) for i in ids):
+    if any(not db.valid_id(i) for i in ids) or not path_ids_in_ascii(request.scope):
         raise NotFoundException()
     # parse_id, not int(): int() refuses more than 4,300 digits (ValueError, a 500).
     if any(

@@ -8,7 +8,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from app.web.delivery import COMPRESSION
-from app.web.middleware import security_headers
+from app.web.middleware import reject_ids_not_in_ascii, security_headers
 
 from .auth import authenticated
 from .problems import HANDLERS
@@ -81,6 +81,7 @@ def create_api_app(*, production: bool) -> Litestar:
             use_handler_docstrings=False,
         ),
         exception_handlers=HANDLERS,
+        before_request=reject_ids_not_in_ascii,
         compression_config=COMPRESSION,
         before_send=[headers],
         debug=False,

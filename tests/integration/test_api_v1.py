@@ -15,7 +15,7 @@ from app.credentials.services import create_credential
 from app.logging_setup import SHOWS_LINKS
 from app.users.services import find_by_email, get_user
 from tests.factories import ADMIN, make_client, make_user, unique_email
-from tests.integration.conftest import text_of
+from tests.integration.conftest import text_of, written_otherwise
 
 PROBLEM = "application/problem+json"
 
@@ -289,6 +289,28 @@ async def test_impossible_ids_and_paths_are_404_or_422_never_500(api, full):
     paging = await api.get("/api/v1/users", params={"limit": 101}, headers=full)
     assert "limit" in assert_problem(paging, 422)["errors"]
     assert_problem(await api.put("/api/v1/clients", headers=full), 405)
+
+
+async def test_an_id_in_the_path_not_written_in_ascii_digits_is_a_404_problem(api, full):
+    client_id, owner = await make_client()
+    for id_text in written_otherwise(client_id):
+        for path in (f"/api/v1/clients/{id_text}", f"/api/v1/clients/{id_text}/users"):
+            assert_problem(await api.get(path, headers=full), 404)
+        changed = await api.patch(
+            f"/api/v1/clients/{id_text}", json={"company_name": "Renamed"}, headers=full
+        )
+        assert_problem(changed, 404)
+        assert_problem(await api.delete(f"/api/v1/clients/{id_text}", headers=full), 404)
+    for id_text in written_otherwise(owner["id"]):
+        assert_problem(await api.get(f"/api/v1/users/{id_text}", headers=full), 404)
+        path = f"/api/v1/clients/{client_id}/users/{id_text}"
+        assert_problem(await api.delete(path, headers=full), 404)
+    assert (await api.get(f"/api/v1/clients/{client_id}", headers=full)).json()["company_name"] == (
+        "Acme Hosting"
+    )
+    assert (
+        await api.get(f"/api/v1/clients/{client_id}/users/{owner['id']}", headers=full)
+    ).is_success
 
 
 async def test_a_support_operators_credential_reads_but_cannot_write(api, support):
