@@ -252,6 +252,17 @@ async def test_bad_bodies_are_422_problems_naming_the_fields(api, full):
     assert "password" in assert_problem(weak, 422)["errors"]
 
 
+async def test_a_body_nested_too_deeply_is_a_400_problem_like_any_malformed_body(api, full):
+    client_id, _ = await make_client()
+    json_body = {**full, "content-type": "application/json"}
+    for deep in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
+        created = await api.post("/api/v1/clients", content=deep, headers=json_body)
+        assert_problem(created, 400)
+        path = f"/api/v1/clients/{client_id}"
+        assert_problem(await api.patch(path, content=deep, headers=json_body), 400)
+    assert (await api.get("/api/v1/clients", headers=full)).json()["total"] == 1
+
+
 async def test_a_refused_change_is_a_409_and_changes_nothing(api, full):
     _, owner = await make_client()
     taken = await api.post(
