@@ -412,6 +412,21 @@ async def test_user_permissions_read_and_replaced_in_every_list_form(api):
         assert error_of(api, action, **params) == text
 
 
+async def test_a_list_index_of_thousands_of_digits_is_read_in_its_order(api):
+    from app.access.services import grant_access
+
+    client_id, _ = await make_client()
+    member = await make_user()
+    await grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
+    ids = {"user_id": member["id"], "client_id": client_id}
+    fields = {**ids, "identifier": api.identifier, "secret": api.secret}
+    sent = {f"permissions[{'9' * 5000}]": "profile", "permissions[1]": "orders"}
+    response = await raw(api, {**fields, "action": "UpdateUserPermissions", **sent})
+    assert response.json() == {"result": "success"}, response.text
+    answer = api.call("GetUserPermissions", **ids)
+    assert answer["permissions"]["permission"] == ["profile", "orders"]
+
+
 async def test_delete_user_client_removes_the_grant_not_the_user(api):
     from app.access.services import grant_access
     from app.clients.services import access_for
