@@ -1,4 +1,5 @@
 import json
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -75,6 +76,20 @@ def message_texts(response) -> list[str]:
 def seen(response) -> str:
     """What a person sees of a response: its text and the messages it gives the live region."""
     return " ".join([text_of(response), *message_texts(response)])
+
+
+def written_otherwise(number: int) -> list[str]:
+    """`number` as int() reads it but not in ASCII decimal: in Arabic-Indic, fullwidth and
+    Devanagari digits, with a space or a sign before it, with an underscore in it."""
+    text = str(number)
+    return [
+        text.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        text.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        text.translate(str.maketrans("0123456789", "०१२३४५६७८९")),
+        quote(" " + text),
+        quote("+" + text),
+        text[0] + "_" + text[1:] if len(text) > 1 else text + "_0",
+    ]
 
 
 async def log_in_as_staff(http, email: str, password: str, name: str, role: str) -> None:

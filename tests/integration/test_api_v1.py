@@ -15,7 +15,7 @@ from app.domain.users.services import find_by_email, get_user
 from app.http.api.app import create_api_app
 from app.schema.activity import ActivityEntry
 from tests.factories import ADMIN, make_client, make_user, unique_email
-from tests.integration.conftest import text_of
+from tests.integration.conftest import text_of, written_otherwise
 
 PROBLEM = "application/problem+json"
 
@@ -252,6 +252,17 @@ async def test_bad_bodies_are_422_problems_naming_the_fields(api, full):
     assert "password" in assert_problem(weak, 422)["errors"]
 
 
+async def test_a_body_nested_too_deeply_is_a_400_problem_like_any_malformed_body(api, full):
+    client_id, _ = await make_client()
+    json_body = {**full, "content-type": "application/json"}
+    for deep in ("[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000):
+        created = await api.post("/api/v1/clients", content=deep, headers=json_body)
+        assert_problem(created, 400)
+        path = f"/api/v1/clients/{client_id}"
+        assert_problem(await api.patch(path, content=deep, headers=json_body), 400)
+    assert (await api.get("/api/v1/clients", headers=full)).json()["total"] == 1
+
+
 async def test_a_refused_change_is_a_409_and_changes_nothing(api, full):
     _, owner = await make_client()
     taken = await api.post(
@@ -289,6 +300,28 @@ async def test_impossible_ids_and_paths_are_404_or_422_never_500(api, full):
     paging = await api.get("/api/v1/users", params={"limit": 101}, headers=full)
     assert "limit" in assert_problem(paging, 422)["errors"]
     assert_problem(await api.put("/api/v1/clients", headers=full), 405)
+
+
+async def test_an_id_in_the_path_not_written_in_ascii_digits_is_a_404_problem(api, full):
+    client_id, owner = await make_client()
+    for id_text in written_otherwise(client_id):
+        for path in (f"/api/v1/clients/{id_text}", f"/api/v1/clients/{id_text}/users"):
+            assert_problem(await api.get(path, headers=full), 404)
+        changed = await api.patch(
+            f"/api/v1/clients/{id_text}", json={"company_name": "Renamed"}, headers=full
+        )
+        assert_problem(changed, 404)
+        assert_problem(await api.delete(f"/api/v1/clients/{id_text}", headers=full), 404)
+    for id_text in written_otherwise(owner["id"]):
+        assert_problem(await api.get(f"/api/v1/users/{id_text}", headers=full), 404)
+        path = f"/api/v1/clients/{client_id}/users/{id_text}"
+        assert_problem(await api.delete(path, headers=full), 404)
+    assert (await api.get(f"/api/v1/clients/{client_id}", headers=full)).json()["company_name"] == (
+        "Acme Hosting"
+    )
+    assert (
+        await api.get(f"/api/v1/clients/{client_id}/users/{owner['id']}", headers=full)
+    ).is_success
 
 
 async def test_a_support_operators_credential_reads_but_cannot_write(api, support):

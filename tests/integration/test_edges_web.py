@@ -18,7 +18,7 @@ from app.schema.mail import OutboundEmail
 from app.schema.sessions import Session
 from app.schema.users import User
 from tests.factories import ADMIN, PASSWORD, make_client, make_user, unique_email
-from tests.integration.conftest import text_of
+from tests.integration.conftest import text_of, written_otherwise
 
 HX = {"HX-Request": "true"}
 
@@ -133,6 +133,55 @@ async def test_reset_requests_answer_the_same_and_send_at_most_three_an_hour(htt
 async def test_odd_ids_and_searches_are_a_clear_4xx_or_an_answer(http, admin_session, url):
     answer = await http.get(url)
     assert answer.status_code in (200, 400, 404), (url, answer.status_code)
+
+
+# int() refuses a string of more than 4,300 digits (a guard against slow conversions) before any
+# range check could see it.
+THOUSANDS_OF_DIGITS = "1" * 5000
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/login?x_id={THOUSANDS_OF_DIGITS}",
+        f"/admin/login?client_id={THOUSANDS_OF_DIGITS}",
+        f"/password/reset?user_id={THOUSANDS_OF_DIGITS}",
+    ],
+)
+async def test_a_query_id_of_thousands_of_digits_is_a_404_even_before_login(http, url):
+    assert (await http.get(url)).status_code == 404
+    assert (await http.post(url)).status_code == 404
+
+
+async def test_a_query_id_of_thousands_of_digits_is_a_404_for_staff(http, admin_session):
+    for url in ("/admin/activity?client_id=", "/admin/clients/1/users?user_id="):
+        assert (await http.get(url + THOUSANDS_OF_DIGITS)).status_code == 404, url
+
+
+async def test_an_id_in_the_path_not_written_in_ascii_digits_names_nothing(http, admin_session):
+    client_id, owner = await make_client()
+    for id_text in written_otherwise(owner["id"]):
+        assert (await http.get(f"/admin/users/{id_text}")).status_code == 404, id_text
+        answer = await http.post(f"/admin/users/{id_text}", {"first_name": "Renamed"})
+        assert answer.status_code == 404, id_text
+    for id_text in written_otherwise(client_id):
+        for url in (f"/admin/clients/{id_text}/users", f"/admin/clients/{id_text}/profile"):
+            assert (await http.get(url)).status_code == 404, url
+        answer = await http.post(f"/admin/clients/{id_text}/status", {"status": "Closed"})
+        assert answer.status_code == 404, id_text
+    assert (await clients.get_client(client_id))["status"] == "Active"
+    assert (await User.select().where(User.id == owner["id"]).first())["first_name"] == "Olivia"
+    assert (await http.get(f"/admin/users/{owner['id']}")).status_code == 200
+    assert (await http.get(f"/admin/clients/0{client_id}/users")).status_code == 200  # decimal
+
+
+async def test_an_account_chosen_by_an_id_not_in_ascii_digits_is_not_found(http):
+    client_id, owner = await make_client("Zeta Owned")
+    await make_client("Alpha Owned", owner_email=owner["email"])
+    await http.login(owner["email"])
+    for id_text in written_otherwise(client_id):
+        assert (await http.post(f"/accounts/{id_text}/select")).status_code == 404, id_text
+    assert (await http.post(f"/accounts/{client_id}/select")).status_code == 303
 
 
 async def test_a_search_of_too_many_words_says_how_much_is_allowed(http, admin_session):

@@ -304,3 +304,58 @@ async def test_an_invitation_is_accepted_only_after_the_code(http):
     accepted = await http.post(f"/invite/{token}/accept")
     assert accepted.status_code == 303
     assert (await clients.access_for(owner["id"], client_id)).permissions == ("tickets",)
+
+
+# The current code as typed on keyboards set to other scripts, and a superscript digit:
+# str.isdigit() says yes to each, and none is a code.
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def not_ascii(right: str) -> list[str]:
+    return [right.translate(ARABIC_INDIC), right.translate(FULLWIDTH), right[:5] + "²"]
+
+
+async def test_a_code_in_other_digits_than_ascii_is_not_right_and_counts_as_an_attempt(http):
+    owner, secret, _ = await user_with_two_factor()
+    await http.login(owner["email"])
+    typed = [*not_ascii(code(secret, 1)), "١٢٣٤٥٦", "１２３４５６"]
+    for wrong in typed:
+        answer = await http.post("/login/code", {"code": wrong})
+        assert answer.status_code == 400 and "That code is not right" in text_of(answer), wrong
+    blocked = await http.post("/login/code", {"code": code(secret, 1)})  # the sixth attempt
+    assert blocked.status_code == 429 and SESSION_COOKIE not in http.cookies
+
+
+async def test_a_staff_code_in_digits_other_than_ascii_is_not_right(http):
+    admin_id = await create_admin(
+        email="tia@example.com",
+        password="staff-passphrase-42",
+        name="Tia",
+        role="full",
+        actor=ADMIN,
+    )
+    person = two_factor.Person("admin", admin_id)
+    secret = await two_factor.begin_enrolment(person)
+    await two_factor.confirm_enrolment(person, code(secret), actor=ADMIN)
+    await http.login("tia@example.com", "staff-passphrase-42", path="/admin/login")
+    for wrong in not_ascii(code(secret, 1)):
+        answer = await http.post("/admin/login/code", {"code": wrong})
+        assert answer.status_code == 400 and "That code is not right" in text_of(answer), wrong
+    done = await http.post("/admin/login/code", {"code": code(secret, 1)})
+    assert done.status_code == 303
+
+
+async def test_digits_other_than_ascii_neither_enable_nor_disable_two_factor(http):
+    _, owner = await make_client()
+    await http.login(owner["email"])
+    secret = manual_key(await http.post("/account/security/two-factor/enable"))
+    for wrong in not_ascii(code(secret)):
+        answer = await http.post("/account/security/two-factor/confirm", {"code": wrong})
+        assert answer.status_code == 400 and "That code is not right" in text_of(answer), wrong
+    secret, _ = await enrol(http)
+    for wrong in not_ascii(code(secret, 1)):
+        answer = await http.post("/account/security/two-factor/disable", {"proof": wrong})
+        assert answer.status_code == 400, wrong
+        assert "neither your password nor a current code" in text_of(answer)
+    assert await two_factor.is_enabled(two_factor.Person("user", owner["id"]))

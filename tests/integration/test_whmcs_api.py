@@ -412,6 +412,21 @@ async def test_user_permissions_read_and_replaced_in_every_list_form(api):
         assert error_of(api, action, **params) == text
 
 
+async def test_a_list_index_of_thousands_of_digits_is_read_in_its_order(api):
+    from app.domain.access.services import grant_access
+
+    client_id, _ = await make_client()
+    member = await make_user()
+    await grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
+    ids = {"user_id": member["id"], "client_id": client_id}
+    fields = {**ids, "identifier": api.identifier, "secret": api.secret}
+    sent = {f"permissions[{'9' * 5000}]": "profile", "permissions[1]": "orders"}
+    response = await raw(api, {**fields, "action": "UpdateUserPermissions", **sent})
+    assert response.json() == {"result": "success"}, response.text
+    answer = api.call("GetUserPermissions", **ids)
+    assert answer["permissions"]["permission"] == ["profile", "orders"]
+
+
 async def test_delete_user_client_removes_the_grant_not_the_user(api):
     from app.domain.access.services import grant_access
     from app.domain.clients.services import access_for
@@ -678,6 +693,31 @@ async def test_activity_log_names_the_credential(api):
     assert error_of(api, "GetActivityLog", date="yesterday") == (
         "Invalid date: use YYYY-MM-DD or DD/MM/YYYY"
     )
+
+
+async def test_activity_log_filters_at_the_edges_answer_never_a_fault(api):
+    client_id, _ = await make_client()
+    api.call("UpdateClient", clientid=client_id, city="Bristol")
+    fields = {"identifier": api.identifier, "secret": api.secret, "action": "GetActivityLog"}
+
+    async def total(**filters) -> int:
+        response = await raw(api, {**fields, **filters})
+        assert response.status_code == 200, (filters, response.text)
+        assert response.json()["result"] == "success", (filters, response.text)
+        return response.json()["totalresults"]
+
+    # The calendar's first and last days: no entry, no overflow past the last one.
+    for day in ("9999-12-31", "31/12/9999", "0001-01-01", "01/01/0001"):
+        assert await total(date=day) == 0, day
+    for day in ("10000-01-01", "0000-00-00", "2023-02-29", "29/02/2100", "9999-12-32"):
+        assert error_of(api, "GetActivityLog", date=day) == (
+            "Invalid date: use YYYY-MM-DD or DD/MM/YYYY"
+        ), day
+    # A NUL (which PostgreSQL text cannot hold) matches nothing, on both engines.
+    assert await total(ipaddress="127.0.0.1") > 0
+    for name in ("user", "description", "ipaddress"):
+        for value in ("\x00", "Full\x00Staff", "bristol\x00", "127.0.0.1\x00"):
+            assert await total(**{name: value}) == 0, (name, value)
 
 
 async def test_bad_input_is_an_error_never_a_server_fault(api):

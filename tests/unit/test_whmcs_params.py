@@ -46,6 +46,14 @@ def test_every_list_form_gives_the_same_items(sent):
     assert params(sent).list("permissions") == ["profile", "tickets", "orders"]
 
 
+def test_an_index_of_thousands_of_digits_sorts_after_the_smaller_ones():
+    # int() refuses more than 4,300 digits: the index is compared as digits instead.
+    huge, larger = "9" * 5000, "1" + "0" * 5000
+    sent = f"permissions%5B{larger}%5D=orders&permissions%5B{huge}%5D=tickets"
+    sent += "&permissions%5B007%5D=profile&permissions%5B%5D=quotes"
+    assert params(sent).list("permissions") == ["quotes", "profile", "tickets", "orders"]
+
+
 def test_list_ignores_other_names_and_blanks():
     assert params("permissionsx=a&other%5B0%5D=b&permissions=,,").list("permissions") == []
 

@@ -142,8 +142,12 @@ async def entries(
     - `description`: those whose description contains it, case-insensitive (ASCII case only on
       SQLite);
     - `ip`: those made from that address;
-    - `day`: those made that day (UTC)."""
+    - `day`: those made that day (UTC).
+
+    Text holding a NUL matches nothing: no entry holds one (PostgreSQL refuses it in a query)."""
     offset, limit = clean_page(offset, limit)
+    if any("\x00" in text for text in (user, description, ip) if text):
+        return 0, []
     conditions: list[Combinable] = []
     if client_id is not None:
         conditions.append(ActivityEntry.client_id == client_id)
@@ -167,10 +171,9 @@ async def entries(
         conditions.append(ActivityEntry.ip == ip.strip())
     if day is not None:
         start = datetime.combine(day, time.min, tzinfo=UTC)
-        conditions.append(
-            (ActivityEntry.created_at >= start)
-            & (ActivityEntry.created_at < start + timedelta(days=1))
-        )
+        conditions.append(ActivityEntry.created_at >= start)
+        if day < date.max:  # the calendar's last day has no next one
+            conditions.append(ActivityEntry.created_at < start + timedelta(days=1))
     count = ActivityEntry.count()
     select = ActivityEntry.select()
     if conditions:

@@ -85,7 +85,9 @@ def normalized(code: str) -> str:
 
 
 def is_totp_code(code: str) -> bool:
-    return len(code) == 6 and code.isdigit()
+    """Six ASCII digits: str.isdigit() alone says yes to other scripts' digits and to
+    superscripts, which no authenticator shows (and hmac.compare_digest refuses non-ASCII)."""
+    return len(code) == 6 and code.isascii() and code.isdigit()
 
 
 def matching_step(secret: str, code: str, now: datetime | None = None) -> int | None:

@@ -2,13 +2,16 @@
 (problem+json), its own OpenAPI document, and nothing of the web pages' sessions, CSRF
 cookies or HTML. `serving_api` puts it in front of the main app."""
 
-from litestar import Litestar, Router
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.exceptions import SerializationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from app.http.plumbing.delivery import COMPRESSION
-from app.http.plumbing.middleware import security_headers
+from app.http.plumbing.middleware import reject_ids_not_in_ascii, security_headers
 
 from .auth import authenticated, authorized
 from .problems import HANDLERS
@@ -38,6 +41,18 @@ the activity log under the credential's name.
 Lists take `offset` and `limit` (1 to 100, default 25) and answer
 `{"items": [...], "total": N, "offset": O, "limit": L}`. Errors are RFC 9457
 `application/problem+json`, with `errors` naming each invalid field."""
+
+
+class ApiRequest(Request):
+    """A JSON body nested deeper than the decoder goes (msgspec raises RecursionError, past about
+    a thousand levels) is malformed like any other: Litestar answers SerializationException
+    with a 400 (the problem handlers' own)."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError as exc:
+            raise SerializationException("JSON is malformed: nested too deeply") from exc
 
 
 def create_api_app(*, production: bool) -> Litestar:
@@ -84,6 +99,8 @@ def create_api_app(*, production: bool) -> Litestar:
             use_handler_docstrings=False,
         ),
         exception_handlers=HANDLERS,
+        before_request=reject_ids_not_in_ascii,
+        request_class=ApiRequest,
         compression_config=COMPRESSION,
         before_send=[headers],
         debug=False,

@@ -1,8 +1,12 @@
-"""ASGI middleware: security headers on every response; the viewer loaded from the session."""
+"""ASGI middleware: security headers on every response; the viewer loaded from the session;
+ids in paths written in ASCII decimal or not found."""
 
+import functools
 import re
 
+from litestar import Request
 from litestar._parsers import parse_cookie_string
+from litestar.exceptions import NotFoundException
 
 from app.core import db
 from app.domain.auth.services import Viewer, load_viewer
@@ -120,6 +124,42 @@ def page_client_id(path: str) -> int | None:
         return None
     client_id = int(match.group(1))
     return client_id if db.valid_id(client_id) else None
+
+
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+@functools.lru_cache(maxsize=256)
+def _param_positions(template: str) -> dict[str, int]:
+    """Where each {name} of a matched route's template (as the scope gives it: without the
+    type) is among its non-empty segments."""
+    segments = [s for s in template.split("/") if s]
+    return {s[1:-1]: i for i, s in enumerate(segments) if s[:1] == "{" and s[-1:] == "}"}
+
+
+def path_ids_in_ascii(scope) -> bool:
+    """Whether every id in the matched route's path is written in ASCII decimal. Litestar reads
+    an `{id:int}` with int(), which takes ١, １ or १ for 1 (and " 1", "+1", "1_0"): ids are ASCII
+    decimal, anything else names nothing. The path's segments line up with the template's, as
+    Litestar's router matched them (empty ones skipped)."""
+    ids = [name for name, value in scope["path_params"].items() if isinstance(value, int)]
+    if not ids:
+        return True
+    positions = _param_positions(scope.get("path_template") or "")
+    segments = [s for s in scope["path"].split("/") if s]
+    return all(
+        name in positions
+        and positions[name] < len(segments)
+        and _ASCII_DIGITS.fullmatch(segments[positions[name]])
+        for name in ids
+    )
+
+
+async def reject_ids_not_in_ascii(request: Request) -> None:
+    """A `before_request` hook: 404 for an id not written in ASCII decimal (async: in the
+    event loop, not a thread)."""
+    if not path_ids_in_ascii(request.scope):
+        raise NotFoundException()
 
 
 def viewer_loader(app):

@@ -81,7 +81,7 @@ class Params:
             match = _INDEXED.fullmatch(key)
             if match and match["name"] == name:
                 index = match["index"]
-                order = int(index) if _DIGITS.fullmatch(index) else position
+                order = _number_order(index if _DIGITS.fullmatch(index) else str(position))
                 indexed.append((order, position, value))
         raw = plain + [value for *_, value in sorted(indexed)]
         return [item.strip() for value in raw for item in value.split(",") if item.strip()]
@@ -99,6 +99,13 @@ class Params:
         start = min(_count(self.text("limitstart"), 0), MAX_OFFSET)
         size = min(_count(self.text("limitnum"), DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
         return start, size or DEFAULT_PAGE_SIZE
+
+
+def _number_order(digits: str) -> tuple[int, str]:
+    """A sort key that orders ASCII digit strings as the numbers they write, however long
+    (int() refuses more than 4,300 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return len(digits), digits
 
 
 def _count(value: str, default: int) -> int:
