@@ -152,6 +152,34 @@ async def test_a_refused_value_keeps_the_version_the_dialog_was_opened_on(http, 
     assert (await access.access_for(marco["id"], client_id)).permissions == ("invoices",)
 
 
+async def test_an_open_dialog_asks_whether_its_permissions_changed(http, account, manager):
+    """What the page's live stream makes an open dialog ask (stale-edit.js): a notice when the
+    user's permissions are no longer those it was opened on, else nothing."""
+    client_id, _, marco = account
+    dialog = page(await http.get(f"{manager}/users/{marco['id']}/permissions", headers=HX))
+    check = dialog.find(attrs={"data-stale-edit": True})
+    assert check["data-stale-edit"] == "people"
+    assert check["hx-trigger"] == "roster:stale-check" and check["role"] == "status"
+    assert (await http.get(check["hx-get"], headers=HX)).text == ""
+    await access.note_account_login(marco["id"], client_id)  # people news, not his permissions
+    assert (await http.get(check["hx-get"], headers=HX)).text == ""
+    await access.update_permissions(client_id, marco["id"], ["tickets", "invoices"], actor=ADMIN)
+    notice = await http.get(check["hx-get"], headers=HX)
+    assert notice.status_code == 200
+    assert text_of(notice).startswith(
+        "This user's permissions were just changed by someone else: View & Pay Invoices was added."
+    )
+    await access.revoke_access(client_id, marco["id"], actor=ADMIN)
+    gone = await http.get(check["hx-get"], headers=HX)
+    assert "no longer has access" in text_of(gone)
+
+
+async def test_a_support_operator_cannot_ask_about_permissions(http, support_session, account):
+    client_id, _, marco = account
+    url = f"/admin/clients/{client_id}/users/{marco['id']}/permissions/changes"
+    assert (await http.get(url, headers=HX)).status_code == 403
+
+
 # Manage Users: a user's Profile card (/admin/users/{id}).
 
 

@@ -282,6 +282,17 @@ async def permissions_form(
     return await views.permissions_form(request, client_id, user_id, base=base)
 
 
+@get(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/permissions/changes",
+    permission=Permission.MANAGE_USERS,
+)
+async def permission_changes(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    """Asked by an open Manage Permissions dialog on news of the account's people."""
+    return await views.permission_changes(request, client_id, user_id)
+
+
 @post(
     "/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
     permission=Permission.MANAGE_USERS,
@@ -373,6 +384,7 @@ ROUTES = [
     change_status,
     user_search,
     permissions_form,
+    permission_changes,
     associate_user,
     edit_permissions,
     remove_user,

@@ -10,7 +10,7 @@ from markupsafe import Markup
 from app.core import clock
 from app.core.errors import DomainError, NotFound, Throttled
 from app.core.permissions import ALL_KEYS, LABELS
-from app.core.stale import Stale
+from app.core.stale import Stale, unchanged
 from app.domain.access import services as access
 from app.domain.access.undo import removal_token
 from app.domain.clients.services import display_name
@@ -19,8 +19,8 @@ from app.domain.users.services import full_name
 from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.kept import KeptCache
 from app.http.plumbing.middleware import viewer_of
-from app.http.plumbing.render import flash, render, render_block, wants_fragment
-from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
+from app.http.plumbing.render import flash, html_response, render, render_block, wants_fragment
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, said, told
 
 SECTION = "shared/account_users.html"
 # The section's lists that a search or a pager re-renders alone.
@@ -303,6 +303,25 @@ async def edit_permissions(
         )
     flash(request, f"Permissions of {full_name(saved['user'])} saved.")
     return await render_section(request, client_id, base=base, area=area)
+
+
+async def permission_changes(request: Request, client_id: int, user_id: int) -> Response:
+    """What an open Manage Permissions dialog is told when its page hears that the account's
+    people changed (the live stream says only that): a notice when this user's permissions are
+    no longer those the dialog was opened on (`opened`, as the form carries it), else
+    nothing."""
+    try:
+        client, user = await account_user(client_id, user_id)
+    except NotFound as exc:
+        return html_response(request, exc.message)
+    await access.check_manager(viewer_of(request).actor, client)
+    opened = read_opened(request.query_params)
+    now = user["permission_keys"]
+    if opened is None or unchanged(opened, {"permissions": now}):
+        return html_response(request, "")
+    found = conflict(ticked(opened.get("permissions")), ticked(now), {})
+    changes = said(found.theirs, LABELS, theirs=True, on="added", off="removed")
+    return render(request, SECTION, {"live_change": changes}, block="permissions_changed")
 
 
 async def invite_form_values(request: Request) -> tuple[dict, list[str]]:
