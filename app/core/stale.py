@@ -44,15 +44,20 @@ def version(values: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
-def unchanged(opened: dict | str, current: dict) -> bool:
-    """Whether the values the edit was prepared on (a dict, or their digest) are those now. A
-    field the opened values do not name has changed."""
+Opened = dict | str | tuple[str, ...]  # the values, their digest, or any of several digests
+
+
+def unchanged(opened: Opened, current: dict) -> bool:
+    """Whether the values the edit was prepared on (a dict, their digest, or a tuple of digests
+    any of which will do) are those now. A field the opened values do not name has changed."""
     if isinstance(opened, str):
         return opened == version(current)
+    if isinstance(opened, tuple):
+        return version(current) in opened
     return all(k in opened and same(opened[k]) == same(v) for k, v in current.items())
 
 
-def check(opened: dict | str | None, current: dict, wanted: dict) -> None:
+def check(opened: Opened | None, current: dict, wanted: dict) -> None:
     """The compare of a compare-and-set: call it inside the save's transaction, the row locked,
     before writing. `opened` None: no precondition (a caller that gives none saves as before).
     Not refused when what is asked is already what is there: nobody's change would be lost."""

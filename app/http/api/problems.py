@@ -16,6 +16,7 @@ from litestar.openapi import ResponseSpec
 from app.core.dberrors import is_database_unavailable
 from app.core.errors import DomainError, Forbidden, NotFound, Throttled
 from app.core.logging_setup import redact
+from app.core.stale import Stale
 
 log = logging.getLogger("roster.api")
 
@@ -61,6 +62,14 @@ def _forbidden(_request: Request, exc: Exception) -> Response:
 def _not_found(_request: Request, exc: Exception) -> Response:
     detail = exc.message if isinstance(exc, NotFound) else "There is nothing at this address."
     return problem(404, detail)
+
+
+def _precondition_failed(_request: Request, _exc: Stale) -> Response:
+    return problem(
+        412,
+        "The resource changed since the version named by If-Match: nothing was changed. Read it "
+        "again (its ETag) and make the change on what it holds now.",
+    )
 
 
 def _throttled(_request: Request, exc: Throttled) -> Response:
@@ -123,6 +132,7 @@ HANDLERS = {
     Forbidden: _forbidden,
     NotFound: _not_found,
     Throttled: _throttled,
+    Stale: _precondition_failed,
     ValidationException: _invalid,
     DomainError: _domain_error,
     HTTPException: _http_error,
@@ -135,6 +145,7 @@ _DESCRIPTIONS = {
     403: "The credential's staff role does not allow this.",
     404: "No such resource.",
     409: "The change conflicts with the current state (for example: already exists).",
+    412: "If-Match named another version than the resource's now: nothing was changed.",
     422: "A parameter or body field is invalid; `errors` names each one.",
     429: "Too many attempts; Retry-After says when to try again.",
     500: "The server failed; nothing was changed.",
