@@ -139,6 +139,15 @@ def locked(select, strength: str = "UPDATE"):
     return select if is_sqlite() else select.lock_rows(strength)
 
 
+async def lock_table(table) -> None:
+    """Inside a transaction, serialises the transactions that take it, until the commit: on
+    PostgreSQL SHARE ROW EXCLUSIVE, which conflicts with itself and with writes to the table,
+    never with reads (for a read-then-write over rows that may not exist yet, which no row lock
+    can hold). SQLite's IMMEDIATE transaction already holds its single write lock."""
+    if not is_sqlite():
+        await table.raw(f'LOCK TABLE "{table._meta.tablename}" IN SHARE ROW EXCLUSIVE MODE')
+
+
 async def _keep_session_state(connection) -> None:
     """asyncpg's pool runs a reset query (UNLISTEN, RESET ALL, advisory unlocks…) on every release:
     a second round trip per query. Roster sets no session state, and an open transaction is still

@@ -9,8 +9,11 @@ import httpx
 import pytest
 
 from app.core.logging_setup import SHOWS_LINKS
+from app.domain.access import services as access
+from app.domain.clients import services as clients
 from app.domain.credentials.services import create_credential
 from app.domain.staff.services import create_admin
+from app.domain.users import services as users
 from app.domain.users.services import find_by_email, get_user
 from app.http.api.app import create_api_app
 from app.schema.activity import ActivityEntry
@@ -541,3 +544,64 @@ async def test_an_accounts_users_and_invitations_are_paged_by_the_database(
     page = (await api.get(invites, params={"offset": 1, "limit": 1}, headers=full)).json()
     assert [i["email"] for i in page["items"]] == [emails[1]] and page["total"] == 3
     assert (await api.get(invites, params={"offset": 3}, headers=full)).json()["items"] == []
+
+
+async def test_if_match_makes_an_edit_only_on_the_version_read(api, full):
+    """Each editable resource has an ETag (of what its edit sets); an edit with If-Match naming
+    another version is 412 and changes nothing; without If-Match, or with `*`, as before."""
+    client_id, _ = await make_client("Etag Ltd")
+    member = await make_user("Mia", "Match")
+    await access.grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
+    for method, url, body, change_meanwhile in (
+        (
+            "PUT",
+            f"/api/v1/clients/{client_id}/users/{member['id']}",
+            {"permissions": ["tickets", "quotes"]},
+            lambda: access.update_permissions(
+                client_id, member["id"], ["tickets", "invoices"], actor=ADMIN
+            ),
+        ),
+        (
+            "PATCH",
+            f"/api/v1/users/{member['id']}",
+            {"first_name": "Mina"},
+            lambda: users.update_user(
+                member["id"],
+                first_name="Mia",
+                last_name="Match",
+                email=member["email"],
+                language="german",
+                actor=ADMIN,
+            ),
+        ),
+        (
+            "PATCH",
+            f"/api/v1/clients/{client_id}",
+            {"city": "Lyon"},
+            lambda: clients.update_client(client_id, company_name="Etag & Co", actor=ADMIN),
+        ),
+    ):
+
+        async def edit(if_match: str):
+            headers = {**full, "If-Match": if_match}
+            return await api.request(method, url, json=body, headers=headers)  # noqa: B023
+
+        etag = (await api.get(url, headers=full)).headers["etag"]
+        assert re.fullmatch(r'"[0-9a-f]{20}"', etag), url
+        await change_meanwhile()
+        meanwhile = await api.get(url, headers=full)
+        refused = await edit(etag)
+        assert "nothing was changed" in assert_problem(refused, 412)["detail"], url
+        assert (await api.get(url, headers=full)).json() == meanwhile.json(), url
+        now = meanwhile.headers["etag"]
+        assert now != etag, url
+        assert_problem(await edit(f"W/{now}"), 412)  # compared strongly
+        done = await edit(f'"0", {now}')
+        assert done.status_code == 200, (url, done.text)
+        assert done.headers["etag"] not in (etag, now)
+        assert (await edit("*")).status_code == 200, url
+    # A PUT sets the whole set: the one made on the version read (Invoices seen) drops it.
+    assert (await access.access_for(member["id"], client_id)).permissions == ("quotes", "tickets")
+    assert (await get_user(member["id"]))["first_name"] == "Mina"
+    row = await clients.get_client(client_id)
+    assert (row["company_name"], row["city"]) == ("Etag & Co", "Lyon")

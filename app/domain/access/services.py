@@ -2,7 +2,7 @@
 
 import msgspec
 
-from app.core import clock, db, permissions
+from app.core import clock, db, permissions, stale
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.validation import clean_permissions
@@ -80,8 +80,12 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> d
     return user
 
 
-async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:
-    """Sets the user's keys on the account; returns the user and the account."""
+async def update_permissions(
+    client_id: int, user_id: int, keys, *, actor: Actor, opened: dict | str | None = None
+) -> dict:
+    """Sets the user's keys on the account; returns the user and the account. `opened`: the
+    keys the change was prepared on ({"permissions": keys}, or their app.core.stale.version);
+    when the grant's keys are others now, nothing is saved (app.core.stale.Stale)."""
     keys = clean_permissions(keys)
     async with db.transaction():
         client = await get_client(client_id, lock=True)
@@ -97,6 +101,7 @@ async def update_permissions(client_id: int, user_id: int, keys, *, actor: Actor
             raise NotFound("This user no longer has access to this account.")
         user = await get_user(user_id)
         before = permissions.deserialize(grant["permissions"])
+        stale.check(opened, {"permissions": before}, {"permissions": keys})
         if before == keys:
             return {"user": user, "client": client}
         await Grant.update(

@@ -7,7 +7,7 @@ from piccolo.custom_types import Combinable
 from piccolo.query.functions.string import Lower
 from piccolo.querystring import QueryString
 
-from app.core import clock, db, permissions
+from app.core import clock, db, permissions, stale
 from app.core.dberrors import is_foreign_key_violation
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.names import display_name, full_name
@@ -52,6 +52,9 @@ CONTACT_FIELDS = (
     "phone_number",
     "tax_id",
 )
+# What an account's profile form edits (the client's Account Details, staff's Profile tab): the
+# fields of its version. Not its status: closing an account never makes a profile edit stale.
+PROFILE_FIELDS = ("company_name", "first_name", "last_name", "email", *CONTACT_FIELDS)
 # The fields of an account as the activity log names them.
 FIELD_LABELS = {
     "company_name": "company name",
@@ -245,11 +248,13 @@ async def update_client(
     email: str | None = None,
     status: str | None = None,
     contact: dict | None = None,
+    opened: dict | str | None = None,
 ) -> dict:
     """Changes the fields given (None: unchanged; `contact` only its keys present, see
     clean_contact). Staff may change everything; a client user needs the `profile` permission
     here and cannot change the status. Closing cancels the open invitations. Returns the
-    account."""
+    account. `opened`: the PROFILE_FIELDS the change was prepared on (or their
+    app.core.stale.version); when they are others now, nothing is saved (app.core.stale.Stale)."""
     wanted = {}
     if company_name is not None:
         wanted["company_name"] = clean_name(
@@ -273,6 +278,7 @@ async def update_client(
             access = await access_for(actor.id, client_id)
             if access is None or not access.allows("profile") or status is not None:
                 raise Forbidden("You do not have permission to change this account's profile.")
+        stale.check(opened, {k: before[k] for k in PROFILE_FIELDS}, wanted)
         changed = {col: new for col, new in wanted.items() if before[col] != new}
         if changed:
             await Client.update({getattr(Client, col): v for col, v in changed.items()}).where(

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from app.core import clock, db
+from app.core import clock, db, stale
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError
 from app.core.policy import ROLES
@@ -143,12 +143,18 @@ def _shown(key: str, stored: str) -> str:
     return {"true": "on", "false": "off"}[stored] if key in FLAG_SETTINGS else stored
 
 
-async def save_settings(values: dict, *, actor: Actor) -> list[str]:
+async def save_settings(
+    values: dict, *, actor: Actor, opened: dict | str | None = None
+) -> list[str]:
     """Checks every value first, then writes the changed ones in one transaction (one activity
-    entry each). Returns the keys that changed."""
+    entry each). Returns the keys that changed. `opened`: every setting as the change was
+    prepared on (or their app.core.stale.version); when they are others now, nothing is saved
+    (app.core.stale.Stale)."""
     cleaned = clean_settings(values)
     async with db.transaction():
+        await db.lock_table(Setting)  # two saves at once: the second compares with the first's
         stored = await _stored_settings()
+        stale.check(opened, stored, cleaned)
         changed = [key for key, value in cleaned.items() if stored[key] != value]
         for key in changed:
             await set_setting(key, cleaned[key], actor=actor)

@@ -7,7 +7,7 @@ from typing import TypeVar
 from piccolo.columns.combination import WhereRaw
 from piccolo.query.functions.aggregate import Count
 
-from app.core import clock, db
+from app.core import clock, db, stale
 from app.core.dberrors import is_foreign_key_violation, is_unique_violation
 from app.core.errors import DomainError, NotFound
 from app.core.names import full_name
@@ -32,6 +32,8 @@ from app.schema.sessions import PasswordReset, Session
 from app.schema.users import User, key_values, user_keys
 
 LANGUAGES = ("english", "french", "german", "spanish", "portuguese", "italian", "dutch")
+# What staff edit of a user (Manage Users' Profile, the API's PATCH): the fields of its version.
+USER_FIELDS = ("first_name", "last_name", "email", "language")
 
 
 async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
@@ -46,14 +48,16 @@ async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
         )
 
 
-async def get_user(user_id: int, *, lock: bool = False, keep: bool = False) -> dict:
-    """The user. Inside a transaction, `lock` locks the row for a change to it; `keep` only
-    stops it being deleted until the commit (for a grant about to point at it)."""
+async def get_user(user_id: int, *, lock: bool | str = False, keep: bool = False) -> dict:
+    """The user. Inside a transaction, `lock` locks the row for a change to it (a string: that
+    strength of lock); `keep` only stops it being deleted until the commit (for a grant about to
+    point at it)."""
     if not db.valid_id(user_id):
         raise NotFound("No such user.")
     query = User.select().where(User.id == user_id)
     if lock or keep:
-        query = db.locked(query, "UPDATE" if lock else "KEY SHARE")
+        strength = lock if isinstance(lock, str) else "UPDATE" if lock else "KEY SHARE"
+        query = db.locked(query, strength)
     row = await query.first()
     if row is None:
         raise NotFound("No such user.")
@@ -169,8 +173,17 @@ async def register_user(
 
 
 async def update_user(
-    user_id: int, *, first_name: str, last_name: str, email: str, language: str, actor: Actor
+    user_id: int,
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    language: str,
+    actor: Actor,
+    opened: dict | str | None = None,
 ) -> dict:
+    """`opened`: the USER_FIELDS the change was prepared on (or their app.core.stale.version);
+    when they are others now, nothing is saved (app.core.stale.Stale)."""
     first = clean_name(first_name, "First name", "first_name")
     last = clean_name(last_name, "Last name", "last_name")
     email, key = clean_email(email)
@@ -178,7 +191,14 @@ async def update_user(
         raise DomainError("Choose a language from the list.", "language")
     try:
         async with db.transaction():
-            before = await get_user(user_id)
+            # Locked from the compare to the write as the UPDATE below locks it: a grant given to
+            # the user meanwhile (KEY SHARE) need not wait, as before.
+            before = await get_user(user_id, lock="NO KEY UPDATE")
+            stale.check(
+                opened,
+                {k: before[k] for k in USER_FIELDS},
+                {"first_name": first, "last_name": last, "email": email, "language": language},
+            )
             clash = await User.exists().where((User.email_key == key) & (User.id != user_id))
             if clash:
                 raise DomainError("Another user already has this email address.", "email")

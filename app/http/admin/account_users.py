@@ -171,22 +171,24 @@ async def change_status(request: Request, client_id: FromPath[int]) -> Response:
 async def profile_tab(request: Request, client_id: FromPath[int]) -> Response:
     """The Profile tab: the account's names, email and contact details."""
     client = await clients.get_client(client_id)
-    return render(request, "admin/clients/profile.html", admin_profile(request, client, client))
+    context = admin_profile(request, client, profile_context(client, {}))
+    return render(request, "admin/clients/profile.html", context)
 
 
 @post("/admin/clients/{client_id:int}/profile", permission=Permission.MANAGE_USERS)
 async def save_profile(request: Request, client_id: FromPath[int]) -> Response:
-    values, errors = await save_profile_form(request, client_id)
-    if errors:
+    shown, status = await save_profile_form(request, client_id)
+    if shown is not None:
         client = await clients.get_client(client_id)
-        context = admin_profile(request, client, values, errors)
-        return render(request, "admin/clients/profile.html", context, status=400)
+        context = admin_profile(request, client, shown)
+        return render(request, "admin/clients/profile.html", context, status=status)
     return redirect(request, f"/admin/clients/{client_id}/profile?saved=1")
 
 
-def admin_profile(request: Request, client: dict, form: dict, errors: dict | None = None) -> dict:
+def admin_profile(request: Request, client: dict, profile: dict) -> dict:
+    """The Profile tab around the form (`profile`: shared.profile.profile_context)."""
     return {
-        **profile_context(form, errors or {}),
+        **profile,
         "client": client,
         "client_name": display_name(client),
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
@@ -280,6 +282,17 @@ async def permissions_form(
     return await views.permissions_form(request, client_id, user_id, base=base)
 
 
+@get(
+    "/admin/clients/{client_id:int}/users/{user_id:int}/permissions/changes",
+    permission=Permission.MANAGE_USERS,
+)
+async def permission_changes(
+    request: Request, client_id: FromPath[int], user_id: FromPath[int]
+) -> Response:
+    """Asked by an open Manage Permissions dialog on news of the account's people."""
+    return await views.permission_changes(request, client_id, user_id)
+
+
 @post(
     "/admin/clients/{client_id:int}/users/{user_id:int}/permissions",
     permission=Permission.MANAGE_USERS,
@@ -371,6 +384,7 @@ ROUTES = [
     change_status,
     user_search,
     permissions_form,
+    permission_changes,
     associate_user,
     edit_permissions,
     remove_user,

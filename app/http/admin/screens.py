@@ -9,6 +9,7 @@ from litestar.params import FromPath, FromQuery
 from app.core.config import get_settings
 from app.core.errors import DomainError, NotFound
 from app.core.policy import Permission
+from app.core.stale import Stale
 from app.domain.activity import services as activity
 from app.domain.mail import services as mail
 from app.domain.mail.worker import MAX_ATTEMPTS
@@ -18,6 +19,7 @@ from app.http.plumbing.forms import read_form
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
 
 PAGE_SIZE = 50
 
@@ -72,12 +74,29 @@ def settings_form(form: dict) -> dict:
     }
 
 
-def render_settings(request: Request, form: dict, errors: dict, *, status: int = 200) -> Response:
+def shown_settings(stored: dict) -> dict:
+    """Settings in their stored form ("true"/"false"), as the page shows them."""
+    return {k: (v == "true" if k in admin.FLAG_SETTINGS else v) for k, v in stored.items()}
+
+
+def render_settings(
+    request: Request,
+    form: dict,
+    errors: dict,
+    *,
+    status: int = 200,
+    opened: str | None = None,
+    stale: dict | None = None,
+) -> Response:
+    """The settings form showing `form`. `opened`: the version it carries (by default that of
+    `form`, the settings as read); `stale`: what a refused save says changed."""
     context = {
         "form": form,
         "errors": errors,
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
         "company_name_max": admin.COMPANY_NAME_MAX,
+        "opened": opened_field(form) if opened is None else opened,
+        "stale": stale,
     }
     if wants_fragment(request):
         return render(
@@ -99,11 +118,24 @@ async def settings_page(request: Request, saved: FromQuery[str] = "") -> Respons
 
 @post("/admin/settings", permission=Permission.MANAGE_USERS)
 async def save_settings(request: Request) -> Response:
-    form = settings_form(await read_form(request))
+    """Save Settings, a compare-and-set: saved only while the settings are still those the form
+    was opened on; else 409 with what changed, the form showing the other person's change with
+    this one on top (what Apply my change on top then saves)."""
+    posted = await read_form(request)
+    form = settings_form(posted)
     try:
-        await admin.save_settings(form, actor=viewer_of(request).actor)
+        opened = read_opened(posted)
+        await admin.save_settings(form, actor=viewer_of(request).actor, opened=opened)
+    except Stale as exc:
+        now = shown_settings(exc.current)
+        found = conflict(opened, now, form)
+        said = told(found, admin.SETTING_LABELS, "these settings")
+        merged, version = found.merged, opened_field(now)
+        return render_settings(request, merged, {}, status=409, opened=version, stale=said)
     except DomainError as exc:
-        return render_settings(request, form, {exc.field or "form": exc.message}, status=422)
+        errors = {exc.field or "form": exc.message}
+        opened = posted.get(OPENED) or ""  # still the version it was opened on
+        return render_settings(request, form, errors, status=422, opened=opened)
     if not wants_fragment(request):
         return redirect(request, "/admin/settings?saved=1")
     flash(request, "Settings saved.")

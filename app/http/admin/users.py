@@ -6,6 +6,7 @@ from litestar.params import FromPath, FromQuery
 from app.core.config import get_settings
 from app.core.errors import DomainError
 from app.core.policy import Permission
+from app.core.stale import Stale
 from app.core.validation import parse_id
 from app.domain.access import services as access
 from app.domain.auth import services as auth
@@ -15,10 +16,18 @@ from app.http.plumbing.forms import read_form
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, is_htmx, redirect, render, wants_fragment
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
 from app.http.shared import security as security_page
 
 PAGE_SIZE = 25
 DETAIL = "admin/users/detail.html"
+# The Profile card's fields (users.USER_FIELDS) as it names them.
+PROFILE_LABELS = {
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "email": "Email Address",
+    "language": "Language",
+}
 
 
 @get("/admin/users", permission=Permission.LIST_USERS)
@@ -49,7 +58,8 @@ async def detail_context(request: Request, user_id: int, **extra) -> dict:
         "languages": users.LANGUAGES,
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
         "can_delete": admin_allows(request, Permission.DELETE_USERS),
-        "form": {k: user[k] for k in ("first_name", "last_name", "email", "language")},
+        "form": {k: user[k] for k in users.USER_FIELDS},
+        "opened": opened_field({k: user[k] for k in users.USER_FIELDS}),
         "errors": {},
         **await security_page.admin_user_context(request, user),
         **extra,
@@ -68,11 +78,13 @@ async def answer(
     *,
     message: str | None = None,
     error: DomainError | None = None,
+    status: int | None = None,
     **extra,
 ) -> Response:
     """The changed card alone for htmx, with its confirmation in the live region; a plain
-    form post goes back to the page."""
-    if not is_htmx(request) and error is None:
+    form post goes back to the page. `status`: a refusal other than the error's 422."""
+    refused = error is not None or status is not None
+    if not is_htmx(request) and not refused:
         return redirect(request, f"/admin/users/{user_id}")
     context = await detail_context(request, user_id, **extra)
     if error is not None:
@@ -84,18 +96,34 @@ async def answer(
         DETAIL,
         context,
         block=block if is_htmx(request) else None,
-        status=422 if error else 200,
+        status=status or (422 if error else 200),
     )
 
 
 @post("/admin/users/{user_id:int}", permission=Permission.MANAGE_USERS)
 async def update_user(request: Request, user_id: FromPath[int]) -> Response:
+    """Save Changes, a compare-and-set: saved only while the user's details are still those
+    the card was opened on; else 409 with what changed, the card showing the other person's
+    change with this one on top (what Apply my change on top then saves)."""
     form = await read_form(request)
-    values = {k: form.get(k, "") for k in ("first_name", "last_name", "email", "language")}
+    values = {k: form.get(k, "") for k in users.USER_FIELDS}
     try:
-        await users.update_user(user_id, **values, actor=viewer_of(request).actor)
+        opened = read_opened(form)
+        await users.update_user(user_id, **values, actor=viewer_of(request).actor, opened=opened)
+    except Stale as exc:
+        found = conflict(opened, exc.current, values)
+        return await answer(
+            request,
+            user_id,
+            "profile",
+            status=409,
+            form=found.merged,
+            opened=opened_field(exc.current),
+            stale=told(found, PROFILE_LABELS, "this user's details"),
+        )
     except DomainError as exc:
-        return await answer(request, user_id, "profile", error=exc, form=values)
+        opened = form.get(OPENED) or ""  # still the version it was opened on
+        return await answer(request, user_id, "profile", error=exc, form=values, opened=opened)
     return await answer(request, user_id, "profile", message="User details saved.", oob=True)
 
 

@@ -17,6 +17,7 @@ from litestar.types import ExceptionHandlersMap
 from app.core.dberrors import is_database_unavailable
 from app.core.errors import DomainError, Forbidden, NotFound, Throttled
 from app.core.logging_setup import redact
+from app.core.stale import Stale
 
 log = logging.getLogger("roster.api")
 
@@ -62,6 +63,14 @@ def _forbidden(_request: Request, exc: PermissionDeniedException | Forbidden) ->
 def _not_found(_request: Request, exc: Exception) -> Response:
     detail = exc.message if isinstance(exc, NotFound) else "There is nothing at this address."
     return problem(404, detail)
+
+
+def _precondition_failed(_request: Request, _exc: Stale) -> Response:
+    return problem(
+        412,
+        "The resource changed since the version named by If-Match: nothing was changed. Read it "
+        "again (its ETag) and make the change on what it holds now.",
+    )
 
 
 def _throttled(_request: Request, exc: Throttled) -> Response:
@@ -124,6 +133,7 @@ HANDLERS: ExceptionHandlersMap = {
     Forbidden: _forbidden,
     NotFound: _not_found,
     Throttled: _throttled,
+    Stale: _precondition_failed,
     ValidationException: _invalid,
     DomainError: _domain_error,
     HTTPException: _http_error,
@@ -136,6 +146,7 @@ _DESCRIPTIONS = {
     403: "The credential's staff role does not allow this.",
     404: "No such resource.",
     409: "The change conflicts with the current state (for example: already exists).",
+    412: "If-Match named another version than the resource's now: nothing was changed.",
     422: "A parameter or body field is invalid; `errors` names each one.",
     429: "Too many attempts; Retry-After says when to try again.",
     500: "The server failed; nothing was changed.",

@@ -4,13 +4,15 @@ acts as the credential (`caller.actor`), so the activity log names it."""
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post, put
-from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.datastructures import ResponseHeader
+from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from app.core import permissions
 from app.core.db import MAX_ID
 from app.core.errors import DomainError, NotFound
 from app.core.policy import Permission
+from app.core.stale import version
 from app.core.validation import clean_search
 from app.domain.access import services as access
 from app.domain.clients import services as clients
@@ -38,6 +40,45 @@ READ = problem_responses()
 READ_ONE = problem_responses(404)
 WRITE = problem_responses(400, 403, 409)
 WRITE_ONE = problem_responses(400, 403, 404, 409)
+EDIT = problem_responses(400, 403, 404, 409, 412)  # a change with an optional If-Match
+
+# An edit made only on the version read: the ETag of a GET (or of the last edit's answer), which
+# covers what the edit can set (a user's name, email and language; an account's profile; a
+# grant's permissions). Without it the edit is made whatever changed meanwhile.
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        required=False,
+        description="The ETag the resource was read with: the change is made only if what it "
+        "covers is still as read (else 412, nothing changed). `*`: no condition.",
+    ),
+]
+ETAG = [
+    ResponseHeader(
+        name="ETag",
+        documentation_only=True,
+        value='"<20 hex digits>"',  # documents a string; each answer sends its own
+        description="The version of what an edit of the resource can set, for If-Match.",
+    )
+]
+
+
+def precondition(if_match: str | None) -> tuple[str, ...] | None:
+    """The versions an If-Match accepts, or None for no condition (absent, or `*`). Compared
+    strongly (RFC 9110 13.1.1): a weak tag matches nothing."""
+    if if_match is None:
+        return None
+    tags = [tag.strip() for tag in if_match.split(",") if tag.strip()]
+    if "*" in tags:
+        return None
+    return tuple(tag.strip('"') for tag in tags if not tag.startswith("W/"))
+
+
+def tagged(body, values: dict, status_code: int = 200) -> Response:
+    """The answer with its ETag: the version of `values`, what an edit of it can set."""
+    return Response(body, status_code=status_code, headers={"ETag": f'"{version(values)}"'})
+
 
 # Our field names, and the names app.domain.clients.services.list_clients orders by.
 CLIENT_ORDER = {
@@ -80,6 +121,10 @@ def client_summary(row: dict) -> s.ClientSummary:
 def client_out(row: dict) -> s.ClientOut:
     summary = msgspec.structs.asdict(client_summary(row))
     return s.ClientOut(**summary, **{f: row[f] for f in clients.CONTACT_FIELDS})
+
+
+def client_tagged(row: dict) -> Response:
+    return tagged(client_out(row), {k: row[k] for k in clients.PROFILE_FIELDS})
 
 
 class Permissions(Controller):
@@ -146,20 +191,28 @@ class Clients(Controller):
         "/{client_id:int}",
         summary="One client account",
         responses=READ_ONE,
+        response_headers=ETAG,
         permission=Permission.VIEW_ACCOUNT_USERS,
     )
-    async def get_client(self, client_id: ClientId) -> s.ClientOut:
-        return client_out(await clients.get_client(client_id))
+    async def get_client(self, client_id: ClientId) -> Response[s.ClientOut]:
+        return client_tagged(await clients.get_client(client_id))
 
     @patch(
         "/{client_id:int}",
         summary="Change a client account (only the fields sent)",
+        description="With If-Match (the ETag read), only if its profile is still as read; its "
+        "status is not part of that version.",
         permission=Permission.MANAGE_USERS,
-        responses=WRITE_ONE,
+        responses=EDIT,
+        response_headers=ETAG,
     )
     async def update_client(
-        self, request: Request, client_id: ClientId, data: JSONBody[s.ClientUpdate]
-    ) -> s.ClientOut:
+        self,
+        request: Request,
+        client_id: ClientId,
+        data: JSONBody[s.ClientUpdate],
+        if_match: IfMatch = None,
+    ) -> Response[s.ClientOut]:
         data.check()
         row = await clients.update_client(
             client_id,
@@ -170,8 +223,9 @@ class Clients(Controller):
             email=data.email,
             status=data.status,
             contact=data.contact(),
+            opened=precondition(if_match),
         )
-        return client_out(row)
+        return client_tagged(row)
 
     @delete(
         "/{client_id:int}",
@@ -204,10 +258,11 @@ def user_out(row: dict, accounts: list[dict]) -> s.UserOut:
     )
 
 
-async def user_with_accounts(user_id: int) -> s.UserOut:
+async def user_with_accounts(user_id: int) -> Response:
     user = await users.get_user(user_id)
     accounts = await access.user_accounts(user_id)
-    return user_out(user, [{"id": a["client_id"], "is_owner": a["is_owner"]} for a in accounts])
+    reached = [{"id": a["client_id"], "is_owner": a["is_owner"]} for a in accounts]
+    return tagged(user_out(user, reached), {k: user[k] for k in users.USER_FIELDS})
 
 
 class Users(Controller):
@@ -244,20 +299,28 @@ class Users(Controller):
         "/{user_id:int}",
         summary="One user, with the accounts they reach",
         responses=READ_ONE,
+        response_headers=ETAG,
         permission=Permission.LIST_USERS,
     )
-    async def get_user(self, user_id: UserId) -> s.UserOut:
+    async def get_user(self, user_id: UserId) -> Response[s.UserOut]:
         return await user_with_accounts(user_id)
 
     @patch(
         "/{user_id:int}",
         summary="Change a user (only the fields sent)",
+        description="With If-Match (the ETag read), only if their name, email and language are "
+        "still as read.",
         permission=Permission.MANAGE_USERS,
-        responses=WRITE_ONE,
+        responses=EDIT,
+        response_headers=ETAG,
     )
     async def update_user(
-        self, request: Request, user_id: UserId, data: JSONBody[s.UserUpdate]
-    ) -> s.UserOut:
+        self,
+        request: Request,
+        user_id: UserId,
+        data: JSONBody[s.UserUpdate],
+        if_match: IfMatch = None,
+    ) -> Response[s.UserOut]:
         data.check()
         before = await users.get_user(user_id)
         await users.update_user(
@@ -267,6 +330,7 @@ class Users(Controller):
             email=before["email"] if data.email is None else data.email,
             language=data.language or before["language"],
             actor=caller_of(request).actor,
+            opened=precondition(if_match),
         )
         return await user_with_accounts(user_id)
 
@@ -291,13 +355,14 @@ def grant_out(row: dict) -> s.Grant:
     )
 
 
-async def one_grant(client_id: int, user_id: int) -> s.Grant:
+async def one_grant(client_id: int, user_id: int, status_code: int = 200) -> Response:
     await clients.get_client(client_id)
     found = await access.access_for(user_id, client_id)
     if found is None:
         raise NotFound("This user has no access to this account.")
     user = await users.get_user(user_id)
-    return grant_out({**user, "is_owner": found.is_owner, "permissions": found.permissions})
+    grant = grant_out({**user, "is_owner": found.is_owner, "permissions": found.permissions})
+    return tagged(grant, {"permissions": found.permissions}, status_code)
 
 
 class AccountUsers(Controller):
@@ -325,27 +390,30 @@ class AccountUsers(Controller):
     )
     async def grant(
         self, request: Request, client_id: ClientId, data: JSONBody[s.GrantCreate]
-    ) -> s.Grant:
+    ) -> Response[s.Grant]:
         data.check()
         await access.grant_access(
             client_id, data.user_id, data.permissions, actor=caller_of(request).actor
         )
-        return await one_grant(client_id, data.user_id)
+        return await one_grant(client_id, data.user_id, 201)
 
     @get(
         "/{user_id:int}",
         summary="One user's access to the account",
         responses=READ_ONE,
+        response_headers=ETAG,
         permission=Permission.VIEW_ACCOUNT_USERS,
     )
-    async def get_grant(self, client_id: ClientId, user_id: UserId) -> s.Grant:
+    async def get_grant(self, client_id: ClientId, user_id: UserId) -> Response[s.Grant]:
         return await one_grant(client_id, user_id)
 
     @put(
         "/{user_id:int}",
         summary="Set a user's permissions on the account (not the owner's)",
+        description="With If-Match (the ETag read), only if their permissions are still as read.",
         permission=Permission.MANAGE_USERS,
-        responses=WRITE_ONE,
+        responses=EDIT,
+        response_headers=ETAG,
     )
     async def set_permissions(
         self,
@@ -353,10 +421,15 @@ class AccountUsers(Controller):
         client_id: ClientId,
         user_id: UserId,
         data: JSONBody[s.PermissionsBody],
-    ) -> s.Grant:
+        if_match: IfMatch = None,
+    ) -> Response[s.Grant]:
         data.check()
         await access.update_permissions(
-            client_id, user_id, data.permissions, actor=caller_of(request).actor
+            client_id,
+            user_id,
+            data.permissions,
+            actor=caller_of(request).actor,
+            opened=precondition(if_match),
         )
         return await one_grant(client_id, user_id)
 

@@ -54,9 +54,9 @@ async def profile_page(request: Request) -> Response:
 
 @post("/account/profile", permission=Permission.ACCOUNT_PROFILE)
 async def save_profile(request: Request) -> Response:
-    values, errors = await save_profile_form(request, viewer_of(request).current_client["id"])
-    if errors:
-        return render(request, "client/profile.html", profile_context(values, errors), status=400)
+    shown, status = await save_profile_form(request, viewer_of(request).current_client["id"])
+    if shown is not None:
+        return render(request, "client/profile.html", shown, status=status)
     return redirect(request, "/account/profile?saved=1")
 
 

@@ -92,6 +92,12 @@ async def permissions_form(request: Request, user_id: FromPath[int]) -> Response
     )
 
 
+@get("/account/users/{user_id:int}/permissions/changes", permission=Permission.ACCOUNT_OWNER)
+async def permission_changes(request: Request, user_id: FromPath[int]) -> Response:
+    """Asked by an open Manage Permissions dialog on news of the account's people."""
+    return await views.permission_changes(request, current_client_id(request), user_id)
+
+
 @post("/account/users/{user_id:int}/permissions", permission=Permission.ACCOUNT_OWNER)
 async def edit_permissions(request: Request, user_id: FromPath[int]) -> Response:
     return await views.edit_permissions(request, current_client_id(request), user_id, **SECTION)
@@ -137,6 +143,7 @@ ROUTES = [
     user_management,
     invite_new_user,
     permissions_form,
+    permission_changes,
     edit_permissions,
     remove_access,
     restore_access,

@@ -58,11 +58,37 @@ def static_file(relative: str) -> tuple[Path, str] | None:
 
 
 @lru_cache(maxsize=16)
-def minified_script(path: str, version: str) -> bytes:
+def minified_script(paths: tuple[str, ...], version: str) -> bytes:
     """Our own scripts are written for people (comments, whitespace) and sent minified
-    (rjsmin), once per version of the file in a process."""
-    with open(path, encoding="utf-8") as f:
-        return rjsmin.jsmin(f.read()).encode()
+    (rjsmin), one after the other, once per version of the files in a process."""
+    texts = []
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            texts.append(f.read())
+    return rjsmin.jsmin("\n".join(texts)).encode()
+
+
+# What /static/js/app.js sends, in this order: app.js, then the behaviours written apart from it
+# (one file each), as one script whose version is that of all of them.
+APP_SCRIPT = "js/app.js"
+APP_SCRIPT_PARTS = (APP_SCRIPT, "js/behaviours/stale-edit.js")
+
+
+@lru_cache(maxsize=16)
+def _joined_digest(parts: tuple[tuple[str, int, int], ...]) -> str:
+    sha = hashlib.sha256()
+    for path, _mtime_ns, _size in parts:
+        with open(path, "rb") as f:
+            sha.update(f.read())
+    return sha.hexdigest()[:12]
+
+
+def app_script_files() -> tuple[list[Path], str]:
+    """The files /static/js/app.js joins, and its version: the first 12 hex digits of the
+    SHA-256 of their contents one after the other."""
+    paths = [static_file(part)[0] for part in APP_SCRIPT_PARTS]
+    stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    return paths, _joined_digest(stats)
 
 
 class Validators(NamedTuple):
@@ -103,27 +129,28 @@ class Validators(NamedTuple):
 
 
 @get(
-    STATIC_PATH + "js/app.js",
+    STATIC_PATH + APP_SCRIPT,
     include_in_schema=False,
     sync_to_thread=False,
     permission=Permission.PUBLIC,
 )
 def app_script(request: Request) -> Response:
-    """app.js, minified, with the caching of every static file (a route of its own, so the
-    compression applies to it like to any page)."""
-    found = static_file("js/app.js")
-    if found is None:  # as for any static file that is missing
-        raise NotFoundException()
-    path, version = found
-    fresh = Validators.of(path, version, request.query_params.get("v"))
+    """app.js and the behaviours after it (APP_SCRIPT_PARTS), minified, with the caching of
+    every static file (a route of its own, so the compression applies to it like to any
+    page)."""
+    paths, version = app_script_files()
+    newest = max(paths, key=lambda p: p.stat().st_mtime)
+    fresh = Validators.of(newest, version, request.query_params.get("v"))
     if fresh.current(request.headers):
         return Response(b"", status_code=304, headers=fresh.headers())
-    body = minified_script(str(path), version)
+    body = minified_script(tuple(str(p) for p in paths), version)
     return Response(body, media_type="text/javascript; charset=utf-8", headers=fresh.headers())
 
 
 def static_url(relative: str) -> str:
     """`static_url("css/roster.css")` -> `/static/css/roster.css?v=<12 hex of its SHA-256>`."""
+    if relative.lstrip("/") == APP_SCRIPT:
+        return f"{STATIC_PATH}{APP_SCRIPT}?v={app_script_files()[1]}"
     found = static_file(relative)
     url = STATIC_PATH + relative.lstrip("/")
     return f"{url}?v={found[1]}" if found else url

@@ -9,7 +9,8 @@ from markupsafe import Markup
 
 from app.core import clock
 from app.core.errors import DomainError, NotFound, Throttled
-from app.core.permissions import ALL_KEYS
+from app.core.permissions import ALL_KEYS, LABELS
+from app.core.stale import Stale, unchanged
 from app.domain.access import services as access
 from app.domain.access.undo import removal_token
 from app.domain.clients.services import display_name
@@ -18,7 +19,8 @@ from app.domain.users.services import full_name
 from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.kept import KeptCache
 from app.http.plumbing.middleware import viewer_of
-from app.http.plumbing.render import flash, render, render_block, wants_fragment
+from app.http.plumbing.render import flash, html_response, render, render_block, wants_fragment
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, said, told
 
 SECTION = "shared/account_users.html"
 # The section's lists that a search or a pager re-renders alone.
@@ -233,29 +235,94 @@ async def permissions_form(
     await access.check_manager(viewer_of(request).actor, client)
     if user["is_owner"]:
         raise DomainError("The owner always has every permission: theirs cannot be edited.")
-    return render(request, SECTION, {"u": user, "base": base}, block="permissions_form")
+    context = {"u": user, "base": base, "opened": opened_permissions(user["permission_keys"])}
+    return render(request, SECTION, context, block="permissions_form")
+
+
+def opened_permissions(keys) -> str:
+    """The version a Manage Permissions form is opened on: the keys it shows ticked."""
+    return opened_field({"permissions": list(keys)})
+
+
+def ticked(keys) -> dict[str, bool]:
+    """Each permission key: whether it is among `keys` (anything else, as none)."""
+    keys = set(keys) if isinstance(keys, list | tuple) else set()
+    return {key: key in keys for key in ALL_KEYS}
+
+
+# The form's answers go into the dialog, in place of the form.
+INTO_THE_DIALOG = {"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"}
 
 
 async def edit_permissions(
     request: Request, client_id: int, user_id: int, *, base: str, area: str
 ) -> Response:
+    """Save Permissions, a compare-and-set: saved only while the user's permissions are still
+    those the form was opened on; else 409 with what changed, and the boxes showing the
+    other person's change with this one on top (what Apply my change on top then saves)."""
+    form = await read_form(request)
     keys = await read_list(request, "permissions")
     try:
+        opened = read_opened(form)
         saved = await access.update_permissions(
-            client_id, user_id, keys, actor=viewer_of(request).actor
+            client_id, user_id, keys, actor=viewer_of(request).actor, opened=opened
         )
-    except DomainError as exc:
+    except Stale as exc:
+        now = exc.current["permissions"]
+        found = conflict(ticked(opened.get("permissions")), ticked(now), ticked(keys))
         _, user = await account_user(client_id, user_id)
+        merged = tuple(key for key, on in found.merged.items() if on)
+        context = {
+            "u": {**user, "permission_keys": merged},
+            "base": base,
+            "opened": opened_permissions(now),
+            "stale": told(found, LABELS, "these permissions", on="added", off="removed"),
+        }
         return render(
             request,
             SECTION,
-            {"u": {**user, "permission_keys": tuple(keys)}, "base": base, "error": exc.message},
+            context,
+            block="permissions_form",
+            status=409,
+            headers=INTO_THE_DIALOG,
+        )
+    except DomainError as exc:
+        _, user = await account_user(client_id, user_id)
+        context = {
+            "u": {**user, "permission_keys": tuple(keys)},
+            "base": base,
+            "error": exc.message,
+            "opened": form.get(OPENED) or "",  # still the version it was opened on
+        }
+        return render(
+            request,
+            SECTION,
+            context,
             block="permissions_form",
             status=422,
-            headers={"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"},
+            headers=INTO_THE_DIALOG,
         )
     flash(request, f"Permissions of {full_name(saved['user'])} saved.")
     return await render_section(request, client_id, base=base, area=area)
+
+
+async def permission_changes(request: Request, client_id: int, user_id: int) -> Response:
+    """What an open Manage Permissions dialog is told when its page hears that the account's
+    people changed (the live stream says only that): a notice when this user's permissions are
+    no longer those the dialog was opened on (`opened`, as the form carries it), else
+    nothing."""
+    try:
+        client, user = await account_user(client_id, user_id)
+    except NotFound as exc:
+        return html_response(request, exc.message)
+    await access.check_manager(viewer_of(request).actor, client)
+    opened = read_opened(request.query_params)
+    now = user["permission_keys"]
+    if opened is None or unchanged(opened, {"permissions": now}):
+        return html_response(request, "")
+    found = conflict(ticked(opened.get("permissions")), ticked(now), {})
+    changes = said(found.theirs, LABELS, theirs=True, on="added", off="removed")
+    return render(request, SECTION, {"live_change": changes}, block="permissions_changed")
 
 
 async def invite_form_values(request: Request) -> tuple[dict, list[str]]:

@@ -4,31 +4,63 @@
 from litestar import Request
 
 from app.core.errors import DomainError
-from app.core.validation import COUNTRIES
+from app.core.stale import Stale
+from app.core.validation import CONTACT_LABELS, COUNTRIES
 from app.domain.clients import services as clients
 from app.http.plumbing.forms import read_form
 from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
 
 # The account's names and email, then its contact details.
 ACCOUNT_FIELDS = ("company_name", "first_name", "last_name", "email")
+# Every field of the form (clients.PROFILE_FIELDS) as it names them.
+PROFILE_LABELS = {
+    "company_name": "Company Name",
+    "first_name": "First Name",
+    "last_name": "Last Name",
+    "email": "Email Address",
+    **CONTACT_LABELS,
+}
 
 
-def profile_context(form: dict, errors: dict) -> dict:
-    return {"form": form, "errors": errors, "countries": COUNTRIES}
+def profile_context(
+    form: dict, errors: dict, *, opened: str | None = None, stale: dict | None = None
+) -> dict:
+    """The form showing `form`. `opened`: the version it carries (by default that of `form`,
+    an account as read); `stale`: what a refused save says changed."""
+    if opened is None:
+        opened = opened_field({k: form.get(k) for k in clients.PROFILE_FIELDS})
+    return {
+        "form": form,
+        "errors": errors,
+        "countries": COUNTRIES,
+        "opened": opened,
+        "stale": stale,
+    }
 
 
-async def save_profile_form(request: Request, client_id: int) -> tuple[dict, dict]:
-    """Saves the posted account profile. Returns the values posted (every field, "" when
-    absent) and the errors ({} when saved)."""
+async def save_profile_form(request: Request, client_id: int) -> tuple[dict | None, int]:
+    """Saves the posted account profile, a compare-and-set: only while the account's profile is
+    still what the form was opened on. Returns None when saved; else the form to show again
+    (profile_context) and its status: 400, a value refused (what was typed, and the version it
+    was opened on); 409, stale (the values now with the person's changes on top, the version
+    now, and what changed)."""
     form = await read_form(request)
-    values = {k: form.get(k, "") for k in (*ACCOUNT_FIELDS, *clients.CONTACT_FIELDS)}
+    values = {k: form.get(k, "") for k in clients.PROFILE_FIELDS}
     try:
+        opened = read_opened(form)
         await clients.update_client(
             client_id,
             **{k: values[k] for k in ACCOUNT_FIELDS},
             contact={k: values[k] for k in clients.CONTACT_FIELDS},
             actor=viewer_of(request).actor,
+            opened=opened,
         )
+    except Stale as exc:
+        found = conflict(opened, exc.current, values)
+        said = told(found, PROFILE_LABELS, "this account's details")
+        return profile_context(found.merged, {}, opened=opened_field(exc.current), stale=said), 409
     except DomainError as exc:
-        return values, {exc.field or "form": exc.message}
-    return values, {}
+        errors = {exc.field or "form": exc.message}
+        return profile_context(values, errors, opened=form.get(OPENED) or ""), 400
+    return None, 200
