@@ -81,7 +81,7 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> d
 
 
 async def update_permissions(
-    client_id: int, user_id: int, keys, *, actor: Actor, opened: dict | str | None = None
+    client_id: int, user_id: int, keys, *, actor: Actor, opened: stale.Opened | None = None
 ) -> dict:
     """Sets the user's keys on the account; returns the user and the account. `opened`: the
     keys the change was prepared on ({"permissions": keys}, or their app.core.stale.version);

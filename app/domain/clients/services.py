@@ -248,7 +248,7 @@ async def update_client(
     email: str | None = None,
     status: str | None = None,
     contact: dict | None = None,
-    opened: dict | str | None = None,
+    opened: stale.Opened | None = None,
 ) -> dict:
     """Changes the fields given (None: unchanged; `contact` only its keys present, see
     clean_contact). Staff may change everything; a client user needs the `profile` permission

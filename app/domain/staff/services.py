@@ -144,7 +144,7 @@ def _shown(key: str, stored: str) -> str:
 
 
 async def save_settings(
-    values: dict, *, actor: Actor, opened: dict | str | None = None
+    values: dict, *, actor: Actor, opened: stale.Opened | None = None
 ) -> list[str]:
     """Checks every value first, then writes the changed ones in one transaction (one activity
     entry each). Returns the keys that changed. `opened`: every setting as the change was

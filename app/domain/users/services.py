@@ -180,7 +180,7 @@ async def update_user(
     email: str,
     language: str,
     actor: Actor,
-    opened: dict | str | None = None,
+    opened: stale.Opened | None = None,
 ) -> dict:
     """`opened`: the USER_FIELDS the change was prepared on (or their app.core.stale.version);
     when they are others now, nothing is saved (app.core.stale.Stale)."""

@@ -134,8 +134,8 @@ async def save_settings(request: Request) -> Response:
         return render_settings(request, merged, {}, status=409, opened=version, stale=said)
     except DomainError as exc:
         errors = {exc.field or "form": exc.message}
-        opened = posted.get(OPENED) or ""  # still the version it was opened on
-        return render_settings(request, form, errors, status=422, opened=opened)
+        still = posted.get(OPENED) or ""  # still the version it was opened on
+        return render_settings(request, form, errors, status=422, opened=still)
     if not wants_fragment(request):
         return redirect(request, "/admin/settings?saved=1")
     flash(request, "Settings saved.")

@@ -122,8 +122,8 @@ async def update_user(request: Request, user_id: FromPath[int]) -> Response:
             stale=told(found, PROFILE_LABELS, "this user's details"),
         )
     except DomainError as exc:
-        opened = form.get(OPENED) or ""  # still the version it was opened on
-        return await answer(request, user_id, "profile", error=exc, form=values, opened=opened)
+        still = form.get(OPENED) or ""  # still the version it was opened on
+        return await answer(request, user_id, "profile", error=exc, form=values, opened=still)
     return await answer(request, user_id, "profile", message="User details saved.", oob=True)
 
 

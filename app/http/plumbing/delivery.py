@@ -86,7 +86,10 @@ def _joined_digest(parts: tuple[tuple[str, int, int], ...]) -> str:
 def app_script_files() -> tuple[list[Path], str]:
     """The files /static/js/app.js joins, and its version: the first 12 hex digits of the
     SHA-256 of their contents one after the other."""
-    paths = [static_file(part)[0] for part in APP_SCRIPT_PARTS]
+    found = [static_file(part) for part in APP_SCRIPT_PARTS]
+    if any(part is None for part in found):  # as for any static file that is missing
+        raise NotFoundException()
+    paths = [part[0] for part in found if part is not None]
     stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
     return paths, _joined_digest(stats)
 

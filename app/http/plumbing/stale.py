@@ -8,7 +8,8 @@ own form already shows those values, and forging them only lets someone overwrit
 overwrite anyway: nothing to sign."""
 
 import json
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from app.core.errors import DomainError
 from app.core.stale import same
@@ -21,7 +22,7 @@ def opened_field(values: dict) -> str:
     return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def read_opened(form: dict) -> dict | None:
+def read_opened(form: Mapping[str, Any]) -> dict | None:
     """The version a posted form was opened on; None when it carries none (a form rendered
     before versions, a script): saved without the precondition."""
     raw = form.get(OPENED)
@@ -56,9 +57,11 @@ class Conflict(NamedTuple):
         return bool(set(self.theirs) & set(self.mine))
 
 
-def conflict(opened: dict, current: dict, asked: dict) -> Conflict:
+def conflict(opened: dict | None, current: dict, asked: dict) -> Conflict:
     """The fields of `current` (the values now) compared with those the form was opened on and
     those the person asked for."""
+    if opened is None:  # Stale comes only from a save given the version it was opened on
+        raise ValueError("a conflict needs the values the form was opened on")
     theirs = {
         k: (opened.get(k), now) for k, now in current.items() if same(opened.get(k)) != same(now)
     }

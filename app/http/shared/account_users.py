@@ -269,7 +269,8 @@ async def edit_permissions(
         )
     except Stale as exc:
         now = exc.current["permissions"]
-        found = conflict(ticked(opened.get("permissions")), ticked(now), ticked(keys))
+        opened_keys = opened.get("permissions") if opened is not None else None
+        found = conflict(ticked(opened_keys), ticked(now), ticked(keys))
         _, user = await account_user(client_id, user_id)
         merged = tuple(key for key, on in found.merged.items() if on)
         context = {
