@@ -202,11 +202,15 @@ async def test_a_change_reaches_the_streams_that_show_it_and_no_other(server, br
     other = await make_client(company="Elsewhere")
     admin = await staff(browser(server.url))
     users_tab = await streams(admin, f"/live/admin/clients/{watched[0]}/users")
-    owners_page = await streams(await owner(browser(server.url), watched), "/live/account/users")
+    the_owner = await owner(browser(server.url), watched)
+    owners_page = await streams(the_owner, "/live/account/users")
     other_tab = await streams(admin, f"/live/admin/clients/{other[0]}/users")
     outbox = await streams(admin, "/live/admin/mail")
+    # The owner's sign-in is news too (the tab shows their last login): heard, then past.
+    assert await users_tab.next_event() == "roster:changed"
+    assert users_tab.kinds[-1] == {"people"}
 
-    await invite(await owner(browser(server.url), watched), unique_email("new"))
+    await invite(the_owner, unique_email("new"))
 
     assert await users_tab.next_event() == "roster:changed"
     assert users_tab.kinds[-1] == {"invites", "people"}  # an invitation (accepted: a user)
