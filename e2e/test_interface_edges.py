@@ -338,6 +338,51 @@ def test_messages_never_cover_the_account_menu(page: Page, base_url, roster):
     assert page.evaluate(COVERED) == [], "menu items under a message"
 
 
+def test_the_account_menu_works_with_the_keyboard(page: Page, base_url, roster):
+    """A WAI-ARIA menu button: Enter, Space or Arrow Down opens it on its first item, Arrow Up
+    on its last; Arrow Down/Up move (round), Home/End; Esc closes it and focus is back on it."""
+    t = tag()
+    account = Account(roster, f"Menu Keys {t}", f"menukeys.{t}@e2e.example", "Kit")
+    owner_on_users_page(page, base_url, account)
+    button = page.locator("summary", has_text="Hello, Kit!")
+    expect(button).to_have_attribute("aria-haspopup", "menu")
+    home = page.get_by_role("menuitem", name="Account Home")
+    security = page.get_by_role("menuitem", name="Security")
+    logout = page.get_by_role("menuitem", name="Logout")
+
+    button.focus()
+    page.keyboard.press("ArrowDown")
+    expect(home).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("menuitem", name="User Management")).to_be_focused()
+    page.keyboard.press("End")
+    expect(logout).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(home).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(logout).to_be_focused()
+    page.keyboard.press("Home")
+    expect(home).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(home).to_be_hidden()
+    expect(button).to_be_focused()
+
+    page.keyboard.press("ArrowUp")
+    expect(logout).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(button).to_be_focused()
+    page.keyboard.press("Space")
+    expect(home).to_be_focused()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    expect(home).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(security).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{base_url}/account/security")
+
+
 # 3. A server fault inside a fragment.
 
 
