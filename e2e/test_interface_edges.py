@@ -316,6 +316,25 @@ def test_a_menu_link_with_the_network_down_says_so(page: Page, base_url, roster)
     expect(page).to_have_url(f"{base_url}/account")
 
 
+def test_could_not_be_reached_goes_once_roster_answers_again(page: Page, base_url, roster):
+    t = tag()
+    account = Account(roster, f"Back Again {t}", f"backagain.{t}@e2e.example", "Bo")
+    first, second = (f"backagain.{n}.{t}@e2e.example" for n in ("one", "two"))
+    account.invite(first)
+    account.invite(second)
+    owner_on_users_page(page, base_url, account)
+    page.route("**/account/invites/*/resend", lambda route: route.abort())
+    page.get_by_role("button", name=f"Resend Invite to {first}").click()
+    failure = flash_message(page, UNREACHABLE)
+    expect(failure).to_be_visible()
+    page.unroute("**/account/invites/*/resend")
+
+    # Another request gets an answer: the message about the connection is out of date.
+    page.get_by_role("button", name=f"Resend Invite to {second}").click()
+    expect(flash_message(page, f"Invite sent again to {second}")).to_be_visible()
+    expect(failure).to_have_count(0)
+
+
 COVERED = """() => [...document.querySelectorAll("details.menu[open] [role=menuitem]")]
   .filter(item => {
     const box = item.getBoundingClientRect();

@@ -6,8 +6,9 @@
 // of something: a dialog open, a menu open in it, a field in it focused, a request under way.
 // It is refreshed as soon as that is over. After a reconnect (the stream dropped, the tab was in
 // the background, a server restarted) the regions are fetched again: nothing said while the
-// stream was down is missed. A stream the server turns away (204: the session ended, the
-// permission went) stops, and the regions are fetched once more so the page shows why.
+// stream was down is missed, and "could not be reached" goes (failures.js). A stream the server
+// turns away (204: the session ended, the permission went) stops, and the regions are fetched
+// once more so the page shows why.
 (function (R) {
   "use strict";
   var RETRY_MS = 700;
@@ -58,8 +59,9 @@
       if (connection.status === 204) {
         stream.remove();
         regions.forEach(refresh);
-      } else if (connection.attempt > 0) {
-        regions.forEach(refresh);
+      } else {
+        R.reached();
+        if (connection.attempt > 0) regions.forEach(refresh);
       }
     });
   });
