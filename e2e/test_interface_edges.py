@@ -20,6 +20,7 @@ from conftest import (
     OWNER_PASSWORD,
     confirm,
     login,
+    pick_user,
     row_menu_action,
 )
 from playwright.sync_api import Page, expect
@@ -607,6 +608,22 @@ def test_focus_after_an_error_inside_the_associate_user_dialog(page: Page, base_
     expect(dialog.get_by_text("Select a user, or type an email")).to_be_visible()
     expect(dialog).to_be_visible()
     expect_focus(page, "#associate-user #associate-query:focus", "on Select User, in error")
+
+
+def test_focus_after_a_permissions_error_in_the_associate_user_dialog(page: Page, base_url, roster):
+    t = tag()
+    account = Account(roster, f"Assoc Perm {t}", f"aperm.{t}@e2e.example", "Ada")
+    staff_on_users_tab(page, base_url, account)
+    page.get_by_role("button", name="+ Associate User").click()
+    dialog = page.get_by_role("dialog", name="Associate User")
+    pick_user(dialog, f"aperm.new.{t}@e2e.example", re.compile("Create new user"))
+    dialog.get_by_role("button", name="Associate User").click()
+    expect(dialog.get_by_text("Choose at least one permission.")).to_be_visible()
+    expect_focus(
+        page,
+        "#associate-form fieldset :focus, #associate-form .error:focus",
+        "on the permissions in error (their first checkbox, or the error itself)",
+    )
 
 
 def test_focus_after_an_error_on_the_permissions_of_an_invite(page: Page, base_url, roster):

@@ -59,9 +59,11 @@
   document.addEventListener("htmx:after:swap", function (event) {
     var ctx = event.detail && event.detail.ctx;
     if (!ctx || ctx.target === document.body) return;  // a new page: the browser's own focus
-    // After an outerHTML swap ctx.target is the element that went: take its successor.
+    // What the swap put in place: ctx.target, or what replaced it (outerHTML), or the element
+    // that HX-Retarget names (a selector).
     var swapped = ctx.target;
-    if (swapped && !swapped.isConnected && swapped.id) swapped = document.getElementById(swapped.id) || swapped;
+    if (typeof swapped === "string") swapped = document.querySelector(swapped);
+    else if (swapped && !swapped.isConnected && swapped.id) swapped = document.getElementById(swapped.id) || swapped;
     var form = swapped && swapped.closest && swapped.closest("form");
     R.restoreFocus(form || swapped);
   });
