@@ -71,7 +71,7 @@ def served_base_url(env, host: str, port: int) -> str | None:
 def cmd_serve(args) -> int:
     from app import serving
     from app.core.config import get_settings
-    from app.core.db import is_sqlite
+    from app.core.engines import names_sqlite
     from app.core.logging_setup import configure_logging
 
     configure_logging()
@@ -86,10 +86,12 @@ def cmd_serve(args) -> int:
         proxy_headers=settings.proxy_headers if args.proxy_headers is None else args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips or settings.forwarded_allow_ips,
     )
-    if options.workers > 1 and is_sqlite():
+    # Decided by the URL, not by this process's engine: the workers make theirs from the URL.
+    sqlite = names_sqlite(settings.database_url)
+    if options.workers > 1 and sqlite:
         print(serving.SQLITE_ONE_PROCESS, file=sys.stderr)
         return 2
-    if not is_sqlite():
+    if not sqlite:
         budget = asyncio.run(serving.read_connection_budget(settings.database_url))
         refusal = serving.budget_refusal(budget, options.workers, settings.db_pool_size)
         if refusal:

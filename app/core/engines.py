@@ -130,6 +130,10 @@ class ReusingSQLiteEngine(SQLiteEngine):
             self._open -= 1
 
 
+def names_sqlite(url: str) -> bool:
+    return urlsplit(url).scheme == "sqlite"
+
+
 def engine_for(url: str) -> ReusingSQLiteEngine | PostgresEngine:
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
