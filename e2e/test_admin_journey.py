@@ -29,6 +29,7 @@ def associate(
     dialog = page.get_by_role("dialog", name="Associate User")
     expect(dialog).to_be_visible()
     pick_user(dialog, query, choice)
+    dialog.get_by_role("radio", name="Choose Permissions").check()
     for label in permissions:
         dialog.get_by_label(label, exact=True).check()
     dialog.get_by_role("radio", name="Yes" if send_invite else "No").check()
@@ -59,6 +60,7 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
         "aria-disabled", "true"
     )
     pick_user(dialog, "owner@e2e", re.compile("Olivia Owner"))
+    dialog.get_by_role("radio", name="Choose Permissions").check()
     dialog.get_by_role("radio", name="No").check()
     dialog.get_by_role("button", name="Associate User").click()
     expect(dialog.get_by_text("Choose at least one permission.")).to_be_visible()

@@ -617,6 +617,7 @@ def test_focus_after_a_permissions_error_in_the_associate_user_dialog(page: Page
     page.get_by_role("button", name="+ Associate User").click()
     dialog = page.get_by_role("dialog", name="Associate User")
     pick_user(dialog, f"aperm.new.{t}@e2e.example", re.compile("Create new user"))
+    dialog.get_by_role("radio", name="Choose Permissions").check()
     dialog.get_by_role("button", name="Associate User").click()
     expect(dialog.get_by_text("Choose at least one permission.")).to_be_visible()
     expect_focus(
@@ -902,7 +903,8 @@ def test_associate_user_with_the_keyboard_alone(page: Page, base_url, roster):
     expect(dialog).to_be_visible()
     expect(dialog.locator(".error, .form-errors")).to_have_count(0)
 
-    # On with Tab: a permission (Space), Send Invite: No (arrow), then Associate User (Enter).
+    # On with Tab: Choose Permissions (arrow), a permission (Space), Send Invite: No (arrow),
+    # then Associate User (Enter).
     def tab_to(css: str, limit: int = 40) -> None:
         for _ in range(limit):
             page.keyboard.press("Tab")
@@ -910,6 +912,9 @@ def test_associate_user_with_the_keyboard_alone(page: Page, base_url, roster):
                 return
         raise AssertionError(f"Tab never reached {css}; focus is on {focus_of(page)}")
 
+    tab_to("input[name=scope]")
+    page.keyboard.press("ArrowDown")
+    expect(dialog.get_by_role("radio", name="Choose Permissions")).to_be_checked()
     tab_to("#assoc-domains")
     page.keyboard.press("Space")
     expect(dialog.get_by_label("View Domains", exact=True)).to_be_checked()

@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from app.core.config import get_settings
+from app.core.permissions import ALL_KEYS
 from app.domain.access import services as access
 from app.domain.invitations import services as invitations
 from app.domain.staff.services import DISABLE_CLIENT_USER_MANAGEMENT, set_setting
@@ -156,6 +158,26 @@ async def test_remove_access_resend_and_cancel_in_place(http, owner_session):
     assert again.status_code == 409 and "no longer has access" in seen(again)
 
 
+async def test_resend_too_soon_says_when_as_news_and_a_refusal_as_an_error(
+    http, owner_session, monkeypatch
+):
+    client_id, _, member = owner_session
+    invitation_id, _ = await invitations.invite(client_id, "w@example.com", ["quotes"], actor=ADMIN)
+    monkeypatch.setenv("ROSTER_RESEND_COOLDOWN_SECONDS", "60")
+    get_settings.cache_clear()
+    try:
+        too_soon = await http.post(f"/account/invites/{invitation_id}/resend", headers=HX)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert too_soon.status_code == 429
+    [waiting] = messages_of(too_soon)
+    assert waiting["kind"] == "info" and "You can send it again in 60 seconds" in waiting["text"]
+    await http.post(f"/account/users/{member['id']}/remove", headers=HX)
+    [refused] = messages_of(await http.post(f"/account/users/{member['id']}/remove", headers=HX))
+    assert refused["kind"] == "error"
+
+
 async def test_the_owner_cannot_remove_or_edit_themself(http, owner_session):
     client_id, owner, _ = owner_session
     response = await http.post(f"/account/users/{owner['id']}/remove", headers=HX)
@@ -233,6 +255,29 @@ async def test_associate_an_existing_user_without_invite(http, admin_session):
         f"{user['first_name']} {user['last_name']} can now reach this account."
     ]
     assert (await access.access_for(user["id"], client_id)).permissions == ("tickets",)
+
+
+async def test_associate_with_all_permissions_as_the_owners_invite_form_offers(http, admin_session):
+    client_id, _ = await make_client()
+    user = await make_user("Al", "Every", email="al@example.com")
+    dialog = page(await http.get(f"/admin/clients/{client_id}/users"))
+    scope = dialog.find("form", id="associate-form").find_all("input", {"name": "scope"})
+    assert [(i["value"], i.has_attr("checked")) for i in scope] == [
+        ("all", True),
+        ("choose", False),
+    ]
+    response = await http.post(
+        f"/admin/clients/{client_id}/associate",
+        {
+            "user_id": str(user["id"]),
+            "scope": "all",
+            "permissions": ["tickets"],
+            "send_invite": "no",
+        },
+        headers=HX,
+    )
+    assert response.status_code == 200
+    assert set((await access.access_for(user["id"], client_id)).permissions) == set(ALL_KEYS)
 
 
 async def test_associate_a_new_email_always_invites(http, admin_session):

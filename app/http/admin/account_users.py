@@ -12,7 +12,7 @@ from app.domain.auth import services as auth
 from app.domain.clients import services as clients
 from app.domain.invitations import services as invitations
 from app.domain.users.services import association_candidates, full_name
-from app.http.plumbing.forms import read_form, read_list
+from app.http.plumbing.forms import read_form
 from app.http.plumbing.guards import admin_allows, role_allows
 from app.http.plumbing.kept import answered_again, keep_answer, varying_headers
 from app.http.plumbing.middleware import viewer_of
@@ -218,8 +218,7 @@ async def user_search(
 
 @post("/admin/clients/{client_id:int}/associate", permission=Permission.MANAGE_USERS)
 async def associate_user(request: Request, client_id: FromPath[int]) -> Response:
-    form = await read_form(request)
-    keys = await read_list(request, "permissions")
+    form, keys = await views.invite_form_values(request)
     choice = form.get("user_id") or ""
     try:
         if not choice:

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from app.core import clock
 from app.core.config import FRONTEND_DIR
 from app.core.db import Record
+from app.core.errors import DomainError, Throttled
 from app.core.permissions import LABELS, PERMISSIONS, SHORT_LABELS
 from app.core.security import MAX_PASSWORD_LENGTH
 from app.core.validation import COMPANY_MAX, CONTACT_LIMITS, EMAIL_MAX, NAME_MAX
@@ -89,6 +90,18 @@ def _permission_checkboxes(selected: tuple, prefix: str, error: str | None) -> M
     return Markup(macro(selected, prefix, error))
 
 
+def permission_scope(scope, selected, prefix: str, error: str | None = None) -> Markup:
+    """All Permissions or Choose Permissions, then the checkboxes (macros.html), rendered once
+    per distinct state: the owner's invite form and the Associate User dialog carry them."""
+    return _permission_scope(scope, tuple(selected), prefix, error)
+
+
+@lru_cache(maxsize=256)
+def _permission_scope(scope, selected: tuple, prefix: str, error: str | None) -> Markup:
+    macro = _macro("macros.html", "permission_scope")
+    return Markup(macro(scope, selected, prefix, error))
+
+
 ROWS = "shared/account_rows.html"
 
 
@@ -128,6 +141,7 @@ templates.globals["permission_summary"] = permission_summary
 templates.globals["cached_row"] = cached_row
 templates.globals["live_stream"] = live_stream
 templates.globals["permission_checkboxes"] = permission_checkboxes
+templates.globals["permission_scope"] = permission_scope
 templates.globals["PERMISSION_LABELS"] = LABELS
 templates.globals["PERMISSION_SHORT"] = SHORT_LABELS
 # The server's length limits, given to the browser as maxlength (app.core.validation enforces them).
@@ -166,6 +180,11 @@ def flash(request: Request, text: str, kind: str = "success", *, undo: dict | No
     if undo:
         message["undo"] = undo
     request.scope.setdefault("state", {}).setdefault("flashes", []).append(message)
+
+
+def flash_refusal(request: Request, exc: DomainError) -> None:
+    """A refused action said: "wait and try again" is news, shown neutral; the rest is an error."""
+    flash(request, exc.message, "info" if isinstance(exc, Throttled) else "error")
 
 
 def has_flashes(request: Request) -> bool:

@@ -19,7 +19,14 @@ from app.domain.users.services import full_name
 from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.kept import KeptCache
 from app.http.plumbing.middleware import viewer_of
-from app.http.plumbing.render import flash, html_response, render, render_block, wants_fragment
+from app.http.plumbing.render import (
+    flash,
+    flash_refusal,
+    html_response,
+    render,
+    render_block,
+    wants_fragment,
+)
 from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, said, told
 
 SECTION = "shared/account_users.html"
@@ -171,7 +178,7 @@ async def run_action(
     try:
         result = await action(viewer_of(request).actor)
     except DomainError as exc:
-        flash(request, exc.message, "error")
+        flash_refusal(request, exc)
         status = 429 if isinstance(exc, Throttled) else 409
         return await render_section(request, client_id, base=base, area=area, status=status)
     flash(request, confirm(result))

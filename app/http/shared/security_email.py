@@ -16,7 +16,7 @@ from app.domain.verification import services as verification
 from app.http.plumbing.forms import client_ip, read_form
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
-from app.http.plumbing.render import flash, is_htmx, render
+from app.http.plumbing.render import flash, flash_refusal, is_htmx, render
 
 SECTION = "security/_email.html"
 BANNER = "security/_banner.html"
@@ -114,7 +114,7 @@ async def resend(request: Request) -> Response:
     except DomainError as exc:
         if from_banner and is_htmx(request):
             return await _banner(request, error=exc.message, throttled=True)
-        flash(request, exc.message, "error")
+        flash_refusal(request, exc)
         return await _section(request, status=_status(exc))
     sent = f"Verification email sent to {user['email']}. Open the link in it to verify."
     if from_banner and is_htmx(request):
