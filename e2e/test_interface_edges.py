@@ -522,6 +522,14 @@ def test_feedback_names_the_person_in_view_at_the_bottom_of_a_long_page(
     confirm(page, "Remove Access")
     expect_in_view(page, flash_message(page, f"Removed the access of Person23 Crowd to Crowd {t}."))
 
+    # Four messages said: three at most stay, and at the bottom of the page nothing is under them.
+    expect(page.locator(f"{FLASH} .flash")).to_have_count(3)
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    region = page.locator(FLASH).bounding_box()
+    last_control = page.locator("main button:visible, main a:visible").last.bounding_box()
+    assert region and last_control
+    assert last_control["y"] + last_control["height"] <= region["y"], (last_control, region)
+
 
 # 5. Focus after every swap.
 
