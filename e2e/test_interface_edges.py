@@ -705,6 +705,16 @@ LABELLED = """() => [...document.querySelectorAll("#account-users tbody td[data-
   .map(td => td.dataset.label)"""
 
 
+BROKEN_BADGES = """() => [...document.querySelectorAll(".badge")]
+  .filter(b => b.getClientRects().length)
+  .filter(b => {
+    const text = document.createRange();
+    text.selectNodeContents(b);
+    return new Set([...text.getClientRects()].map(line => Math.round(line.top))).size > 1;
+  })
+  .map(b => b.textContent.trim())"""
+
+
 class LongAccount(Account):
     """An account whose owner and member have 100-character names and 60-character email
     addresses, with a pending invite to another such address."""
@@ -753,6 +763,8 @@ def page_width_problems(who: Page, base_url: str, path: str, t: str) -> list[str
         problems.append(f"{path}: {width} px wide on a {screen} px screen")
     if missing := who.evaluate(LABELLED):
         problems.append(f"{path}: values without their label: {missing}")
+    if broken := who.evaluate(BROKEN_BADGES):
+        problems.append(f"{path}: badges broken over two lines: {broken}")
     return problems
 
 
@@ -765,6 +777,7 @@ def test_long_names_on_staff_pages_at_390(page: Page, base_url, roster, long_acc
     dialog = page.get_by_role("dialog", name="Associate User")
     dialog.get_by_role("combobox", name="Select User").fill(long_email(t, "staff"))
     dialog.get_by_role("option", name=re.compile("Create new user")).click()
+    dialog.get_by_role("radio", name="Choose Permissions").check()
     dialog.get_by_label("View Domains", exact=True).check()
     dialog.get_by_role("button", name="Associate User").click()
     expect(flash_message(page, "Invite sent to")).to_be_visible()
@@ -774,6 +787,8 @@ def test_long_names_on_staff_pages_at_390(page: Page, base_url, roster, long_acc
         f"/admin/users?q={t}",
         f"/admin/clients?q={t}",
         "/admin/activity",
+        f"/admin/users/{long_account.member_id}",
+        f"/admin/users/{long_account.owner_id}",
     ):
         problems += page_width_problems(page, base_url, path, t)
     assert problems == []
@@ -782,7 +797,10 @@ def test_long_names_on_staff_pages_at_390(page: Page, base_url, roster, long_acc
 def test_long_names_on_user_management_at_390(page: Page, base_url, long_account):
     page.set_viewport_size({"width": 390, "height": 844})
     owner_on_users_page(page, base_url, long_account)
-    assert page_width_problems(page, base_url, "/account/users", long_account.tag) == []
+    problems = []
+    for path in ("/account/users", "/accounts", "/account/security", "/account"):
+        problems += page_width_problems(page, base_url, path, long_account.tag)
+    assert problems == []
 
 
 def test_the_top_bar_stays_one_line_with_long_names(page: Page, base_url, long_account):
