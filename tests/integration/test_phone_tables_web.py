@@ -6,7 +6,6 @@ from app.domain.invitations import services as invitations
 from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page
 
-
 # Where a phone's narrow label column says a long heading shorter.
 SHORTER = {
     "Name / Email Address": "User",
