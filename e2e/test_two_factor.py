@@ -4,6 +4,7 @@ once, and staff disable it; a staff member enrols when the setting requires it."
 
 import os
 import time
+from pathlib import Path
 
 import pyotp
 from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, OWNER_PASSWORD, confirm, login
@@ -63,6 +64,22 @@ def test_a_user_enables_two_factor_and_staff_disable_it(page: Page, base_url, ro
     shoot(page, "2fa-off")
     used: set = set()
     totp, codes = enrol(page, used)
+    # Saved by Copy, Download or Print.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+    page.get_by_role("button", name="Copy", exact=True).click()
+    expect(page.locator("#flash")).to_contain_text("Recovery codes copied.")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith(f"Roster recovery codes for {email}") and all(
+        c in copied for c in codes
+    )
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download", exact=True).click()
+    assert download.value.suggested_filename == "roster-recovery-codes.txt"
+    saved = Path(download.value.path()).read_text()
+    assert all(c in saved for c in codes)
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.get_by_role("button", name="Print", exact=True).click()
+    assert page.evaluate("window.printed") is True
     page.get_by_role("link", name="I have saved them").click()
     expect(page.locator("#two-factor")).to_contain_text("10 recovery codes left")
     shoot(page, "2fa-on")
@@ -89,9 +106,11 @@ def test_a_user_enables_two_factor_and_staff_disable_it(page: Page, base_url, ro
     )
     login_with_code(codes[0])
     expect(page.get_by_text("Hello, Tia!")).to_be_visible()
+    expect(page.locator("#two-factor")).to_contain_text("9 recovery codes left")
     log_out(page)
     login_with_code(codes[0])
-    expect(page.locator("#f-code-error")).to_contain_text("That code is not right")
+    expect(page.locator("#f-code-error")).to_contain_text("That recovery code was already used")
+    expect(page.get_by_text("That recovery code was already used")).to_have_count(1)
     page.context.clear_cookies()
 
     # Staff disable it; the user then logs in with the password alone.

@@ -27,10 +27,12 @@ class TwoFactor(Table, tablename="two_factor"):
 
 
 class RecoveryCode(Table, tablename="two_factor_recovery_codes"):
-    """A single-use recovery code; only its SHA-256 is stored, and it is deleted once used."""
+    """A single-use recovery code; only its SHA-256 is stored. A used one is kept with `used_at`
+    set (so that typing it again is told "already used"), until the codes are replaced."""
 
     if TYPE_CHECKING:  # the primary key Piccolo adds to every table
         id: Serial
 
     two_factor = ForeignKey(references=TwoFactor, null=False, on_delete=OnDelete.cascade)
     code_hash = Varchar(length=64, index=True)
+    used_at = Timestamptz(null=True, default=None)

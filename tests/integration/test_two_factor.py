@@ -108,7 +108,7 @@ async def test_login_asks_for_the_code_after_the_password(http):
     step = await http.get("/login/code")
     assert step.status_code == 200 and "Authentication Code" in text_of(step)
     wrong = await http.post("/login/code", {"code": "123456"})
-    assert wrong.status_code == 400 and "That code is not right" in text_of(wrong)
+    assert wrong.status_code == 400 and text_of(wrong).count("That code is not right") == 1
     # htmx gets the error slots alone, out of band: the form stays as typed.
     swapped = await http.post("/login/code", {"code": "123456"}, headers={"hx-request": "true"})
     assert swapped.headers["hx-reswap"] == "none"
@@ -167,15 +167,26 @@ async def test_the_code_step_expires(http, monkeypatch):
     assert SESSION_COOKIE not in http.cookies
 
 
-async def test_a_recovery_code_works_once(http):
+async def test_a_recovery_code_works_once_and_says_how_many_are_left(http):
     owner, _, codes = await user_with_two_factor()
     await http.login(owner["email"])
     done = await http.post("/login/code", {"code": codes[0].lower()})
     assert done.status_code == 303
+    assert done.headers["location"] == "/account/security?signed_in_with=recovery-code"
+    security = text_of(await http.get(done.headers["location"]))
+    assert "You signed in with a recovery code, which now no longer works." in security
+    assert "9 recovery codes left" in security
     await http.post("/logout")
     await http.login(owner["email"])
     again = await http.post("/login/code", {"code": codes[0]})
     assert again.status_code == 400 and SESSION_COOKIE not in http.cookies
+    assert text_of(again).count("That recovery code was already used") == 1
+    never_issued = await http.post("/login/code", {"code": "ABCD-EFGH-JKLM"})
+    assert text_of(never_issued).count("That code is not right") == 1
+    for used in codes[1:]:
+        person = two_factor.Person("user", owner["id"])
+        assert await two_factor.use_code(person, used)
+    assert (await two_factor.status(person))["recovery_codes_left"] == 0
 
 
 async def test_codes_are_throttled_per_person(http):

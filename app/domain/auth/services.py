@@ -348,14 +348,14 @@ SIGN_IN_EXPIRED = "Your sign-in took too long. Log in again."
 async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: str) -> dict:
     """The second factor: `code` (an Authentication Code or a recovery code) for the pending
     login of `token`, within the code limit. Returns the pending row, used up, with the user's
-    or admin's row as "person"; DomainError otherwise (the field "code" when only the code was
-    wrong)."""
+    or admin's row as "person" and the code's use (two_factor.CodeUsed) as "code_used";
+    DomainError otherwise (the field "code" when only the code was wrong)."""
     row = await pending_sign_in(token, kind)
     if row is None:
         raise DomainError(SIGN_IN_EXPIRED)
     if not two_factor.normalized(code):
         raise DomainError("Enter the Authentication Code from your app.", "code")
-    await two_factor.check_code(two_factor.Person(kind, row[kind]), code, ip)
+    used = await two_factor.check_code(two_factor.Person(kind, row[kind]), code, ip)
     won = (
         await PendingSignIn.delete()
         .where(PendingSignIn.id == row["id"])
@@ -370,7 +370,7 @@ async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: 
         person = await Admin.select().where(Admin.id == row["admin"]).first()
     if person is None or person["disabled"]:
         raise DomainError(SIGN_IN_EXPIRED)
-    return {**row, "person": person}
+    return {**row, "person": person, "code_used": used}
 
 
 async def request_password_reset(email: str, *, base_url: str, ip: str) -> None:

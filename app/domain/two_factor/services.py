@@ -44,6 +44,10 @@ RECOVERY_CODE_LENGTH = 12
 CODE_WRONG = (
     "That code is not right. Enter the 6-digit code your app shows now, or a recovery code."
 )
+CODE_ALREADY_USED = (
+    "That recovery code was already used: each one works once. Enter the 6-digit code your app "
+    "shows now, or another recovery code."
+)
 CODE_THROTTLED = "Too many codes were tried. Wait 15 minutes, then try again."
 NOT_CONFIRMED = "Enter your password or a current Authentication Code to confirm."
 
@@ -149,8 +153,14 @@ async def status(person: Person) -> dict:
     row = await _row(person)
     if row is None or row["secret"] is None:
         return {"enabled": False, "enabled_at": None, "recovery_codes_left": 0}
-    left = await RecoveryCode.count().where(RecoveryCode.two_factor == row["id"])
+    left = await _codes_left(row["id"])
     return {"enabled": True, "enabled_at": row["enabled_at"], "recovery_codes_left": left}
+
+
+async def _codes_left(two_factor_id: int) -> int:
+    return await RecoveryCode.count().where(
+        (RecoveryCode.two_factor == two_factor_id) & RecoveryCode.used_at.is_null()
+    )
 
 
 async def is_enabled(person: Person) -> bool:
@@ -181,12 +191,20 @@ async def _profile(person: Person) -> dict:
 # --- using a code -----------------------------------------------------------------------------
 
 
-async def use_code(person: Person, code: str) -> bool:
-    """Whether `code` is a current Authentication Code or an unused recovery code of this
-    person's; either is used up by this call (the step, or the recovery code deleted)."""
+class CodeUsed(msgspec.Struct, frozen=True):
+    """A code accepted: from the authenticator app, or a recovery code (and how many are left)."""
+
+    recovery: bool = False
+    recovery_codes_left: int = 0
+
+
+async def use_code(person: Person, code: str) -> CodeUsed | None:
+    """The use of `code` if it is a current Authentication Code or an unused recovery code of
+    this person's, used up by this call (the step, or the recovery code marked used); None if
+    it is neither."""
     row = await _row(person)
     if row is None or row["secret"] is None:
-        return False
+        return None
     step = matching_step(row["secret"], code)
     if step is not None:
         won = (
@@ -194,26 +212,45 @@ async def use_code(person: Person, code: str) -> bool:
             .where((TwoFactor.id == row["id"]) & (TwoFactor.last_step < step))
             .returning(TwoFactor.id)
         )
-        return bool(won)
+        return CodeUsed() if won else None
     if len(normalized(code)) != RECOVERY_CODE_LENGTH:
-        return False
+        return None
     used = (
-        await RecoveryCode.delete()
-        .where(
-            (RecoveryCode.two_factor == row["id"])
-            & (RecoveryCode.code_hash == recovery_code_hash(code))
-        )
+        await RecoveryCode.update({RecoveryCode.used_at: clock.now()})
+        .where(_recovery_code(row["id"], code) & RecoveryCode.used_at.is_null())
         .returning(RecoveryCode.id)
     )
-    return bool(used)
+    if not used:
+        return None
+    return CodeUsed(recovery=True, recovery_codes_left=await _codes_left(row["id"]))
 
 
-async def check_code(person: Person, code: str, ip: str) -> None:
+def _recovery_code(two_factor_id: int, code: str):
+    return (RecoveryCode.two_factor == two_factor_id) & (
+        RecoveryCode.code_hash == recovery_code_hash(code)
+    )
+
+
+async def _was_used_before(person: Person, code: str) -> bool:
+    """Whether `code` is one of this person's recovery codes, used already."""
+    if len(normalized(code)) != RECOVERY_CODE_LENGTH:
+        return False
+    row = await _row(person)
+    return row is not None and await RecoveryCode.exists().where(
+        _recovery_code(row["id"], code) & RecoveryCode.used_at.is_not_null()
+    )
+
+
+async def check_code(person: Person, code: str, ip: str) -> CodeUsed:
     """use_code within CODE_LIMIT; DomainError on the field "code" when it is not right."""
     attempt = await CODE_LIMIT.take(person.limit_key, ip)
-    if not await use_code(person, code):
+    used = await use_code(person, code)
+    if used is None:
+        if await _was_used_before(person, code):
+            raise DomainError(CODE_ALREADY_USED, "code")
         raise DomainError(CODE_WRONG, "code")
     await CODE_LIMIT.forget_earlier(person.limit_key, attempt)
+    return used
 
 
 async def _confirm_identity(person: Person, proof: str, ip: str) -> None:
@@ -224,7 +261,7 @@ async def _confirm_identity(person: Person, proof: str, ip: str) -> None:
     attempt = await CODE_LIMIT.take(person.limit_key, ip)
     profile = await _profile(person)
     ok = await asyncio.to_thread(verify_password, profile["password_hash"], proof)
-    if not ok and not await use_code(person, proof):
+    if not ok and await use_code(person, proof) is None:
         raise DomainError("That is neither your password nor a current code.", "proof")
     await CODE_LIMIT.forget_earlier(person.limit_key, attempt)
 

@@ -77,6 +77,7 @@ APP_SCRIPT = (
     "js/behaviours/confirm.js",
     "js/behaviours/combobox.js",
     "js/behaviours/password.js",
+    "js/behaviours/recovery-codes.js",
     "js/behaviours/menu.js",
     "js/behaviours/live.js",
     "js/behaviours/stale-edit.js",  # after live.js: it hears the live news an open dialog needs

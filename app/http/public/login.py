@@ -246,9 +246,12 @@ async def admin_login(request: Request) -> Response:
     return await complete_admin_login(request, admin)
 
 
-async def complete_admin_login(request: Request, admin: dict) -> Response:
-    """A staff session; staff who must enrol in two-factor authentication first (the setting
-    is on and they have none) go to the Security page, the one place they can reach."""
+async def complete_admin_login(
+    request: Request, admin: dict, *, target: str | None = None
+) -> Response:
+    """A staff session, then on to `target` or the clients list; staff who must enrol in
+    two-factor authentication first (the setting is on and they have none) go to the Security
+    page, the one place they can reach."""
     session_id = await auth.start_session(
         admin_id=admin["id"],
         ip=client_ip(request),
@@ -258,12 +261,13 @@ async def complete_admin_login(request: Request, admin: dict) -> Response:
     must_enrol = await admin_settings.flag(
         admin_settings.REQUIRE_STAFF_TWO_FACTOR
     ) and not await two_factor.is_enabled(two_factor.Person("admin", admin["id"]))
-    target = "/admin/security" if must_enrol else "/admin/clients"
+    target = "/admin/security" if must_enrol else target or "/admin/clients"
     response = with_session_cookie(redirect(request, target), session_id)
     return await signed_in(request, response, admin_id=admin["id"])
 
 
 CODE_FIELDS = ("code",)
+RECOVERED = "signed_in_with=recovery-code"
 
 
 def code_errors(problems=()) -> FormErrors:
@@ -303,15 +307,19 @@ async def _submit_code(request: Request, kind: str) -> Response:
             status=failure_status(exc),
             headers=NO_STORE,
         )
+    # Signed in with a recovery code: on to the Security page, which says how many are left.
+    recovered = pending["code_used"].recovery
     if kind == "admin":
-        response = await complete_admin_login(request, pending["person"])
+        target = f"/admin/security?{RECOVERED}" if recovered else None
+        response = await complete_admin_login(request, pending["person"], target=target)
     else:
         resume = invite_to_resume(request)
+        after_recovery = f"/account/security?{RECOVERED}" if recovered else None
         response = await complete_user_login(
             request,
             pending["person"],
             client_id=pending["client"],
-            next_url=resume or pending["next_url"] or None,
+            next_url=resume or after_recovery or pending["next_url"] or None,
         )
         if resume:
             response = with_invite_to_resume(response, None)

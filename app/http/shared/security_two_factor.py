@@ -40,9 +40,13 @@ async def _section(request: Request, **state) -> dict:
     """The section's context: the person's status, where its forms post, and `state` (the step
     shown, errors, the recovery codes to show once)."""
     person = _person(request)
+    viewer = viewer_of(request)
     return {
         "two_factor": {
             **await two_factor.status(person),
+            "email": (viewer.signed_in_admin if person.kind == "admin" else viewer.signed_in_user)[
+                "email"
+            ],
             "base": STAFF_BASE if person.kind == "admin" else USER_BASE,
             "required": viewer_of(request).must_enrol_two_factor,
             "step": "status",
@@ -53,7 +57,9 @@ async def _section(request: Request, **state) -> dict:
 
 
 async def page_context(request: Request) -> dict:
-    return await _section(request)
+    # After a sign-in with a recovery code (app.http.public.login): how many are left is said.
+    recovered = request.query_params.get("signed_in_with") == "recovery-code"
+    return await _section(request, recovered=recovered)
 
 
 async def _enrolment(request: Request, secret: str, **state) -> dict:
