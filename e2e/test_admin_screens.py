@@ -57,3 +57,13 @@ def test_settings_turn_client_user_management_off_and_the_log_and_outbox_show_it
     expect(page).to_have_url(f"{base_url}/admin/activity?client_id={client_id}")
     expect(page.locator("tbody tr", has_text="Setting")).to_have_count(0)
     expect(page.locator("tbody tr", has_text="Invited guest@e2e.example")).to_have_count(1)
+
+    # Security: a link that says what it is, beside the staff member's name.
+    page.locator("header").get_by_role("link", name="Security", exact=True).click()
+    expect(page).to_have_url(f"{base_url}/admin/security")
+    expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
+
+    # Logout: the login page, and the address bar says so.
+    page.get_by_role("button", name="Logout").click()
+    expect(page.get_by_role("heading", name="Staff Login")).to_be_visible()
+    expect(page).to_have_url(f"{base_url}/admin/login")

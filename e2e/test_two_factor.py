@@ -3,6 +3,7 @@ from the page (pyotp computes the code), logs in with password + code, uses a re
 once, and staff disable it; a staff member enrols when the setting requires it."""
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def log_out(page: Page) -> None:
     page.get_by_text("Hello, Tia!").click()
     page.get_by_role("menuitem", name="Logout").click()
     expect(page.get_by_role("heading", name="Login")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/login$"))  # not the page logged out from
 
 
 def test_a_user_enables_two_factor_and_staff_disable_it(page: Page, base_url, roster):
