@@ -51,6 +51,13 @@ class World:
         self.roster, self.inbox, self.base_url = roster, smtp_inbox, base_url
         self.client_id = roster.create_client("Axe Hosting", OWNER, "Ava")
         roster.create_client("Axe Reset Ltd", RESETTER, "Rex")
+        # A closed and an inactive account, listed with their status badges.
+        for company, owner, status in (
+            ("Axe Closed Co", "axe.closed@e2e.example", "Closed"),
+            ("Axe Dormant Co", "axe.dormant@e2e.example", "Inactive"),
+        ):
+            listed = roster.create_client(company, owner, "Cleo")
+            roster.sql("UPDATE clients SET status = ? WHERE id = ?", status, listed)
         owner_id, password_hash = roster.sql(
             "SELECT id, password_hash FROM users WHERE email_key = ?", OWNER
         )[0]
