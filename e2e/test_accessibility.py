@@ -185,6 +185,12 @@ def open_menu(summary: str | re.Pattern):
     return action
 
 
+def account_menu_open(page: Page, world: World) -> None:
+    """The account menu opened from the keyboard: focus on its first item."""
+    page.locator("summary", has_text="Hello, Ava!").press("ArrowDown")
+    expect(page.get_by_role("menuitem").first).to_be_focused()
+
+
 def removed_with_undo(page: Page, world: World) -> None:
     """Una Undo removed from the account: the message in #flash offers Undo."""
     control(page, re.compile("^More actions for Una")).click()
@@ -258,6 +264,7 @@ SCREENS = [
     # The account's owner.
     Screen("choose account (owner)", "owner", "/accounts"),
     Screen("account home (owner)", "owner", "/account"),
+    Screen("account home: account menu open", "owner", "/account", account_menu_open),
     Screen("profile", "owner", "/account/profile"),
     Screen("user management", "owner", "/account/users"),
     Screen(

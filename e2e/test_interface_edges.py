@@ -20,6 +20,7 @@ from conftest import (
     OWNER_PASSWORD,
     confirm,
     login,
+    pick_user,
     row_menu_action,
 )
 from playwright.sync_api import Page, expect
@@ -316,6 +317,25 @@ def test_a_menu_link_with_the_network_down_says_so(page: Page, base_url, roster)
     expect(page).to_have_url(f"{base_url}/account")
 
 
+def test_could_not_be_reached_goes_once_roster_answers_again(page: Page, base_url, roster):
+    t = tag()
+    account = Account(roster, f"Back Again {t}", f"backagain.{t}@e2e.example", "Bo")
+    first, second = (f"backagain.{n}.{t}@e2e.example" for n in ("one", "two"))
+    account.invite(first)
+    account.invite(second)
+    owner_on_users_page(page, base_url, account)
+    page.route("**/account/invites/*/resend", lambda route: route.abort())
+    page.get_by_role("button", name=f"Resend Invite to {first}").click()
+    failure = flash_message(page, UNREACHABLE)
+    expect(failure).to_be_visible()
+    page.unroute("**/account/invites/*/resend")
+
+    # Another request gets an answer: the message about the connection is out of date.
+    page.get_by_role("button", name=f"Resend Invite to {second}").click()
+    expect(flash_message(page, f"Invite sent again to {second}")).to_be_visible()
+    expect(failure).to_have_count(0)
+
+
 COVERED = """() => [...document.querySelectorAll("details.menu[open] [role=menuitem]")]
   .filter(item => {
     const box = item.getBoundingClientRect();
@@ -336,6 +356,51 @@ def test_messages_never_cover_the_account_menu(page: Page, base_url, roster):
     page.locator("summary", has_text="Hello, Mel!").click()
     expect(page.get_by_role("menuitem", name="Account Home")).to_be_visible()
     assert page.evaluate(COVERED) == [], "menu items under a message"
+
+
+def test_the_account_menu_works_with_the_keyboard(page: Page, base_url, roster):
+    """A WAI-ARIA menu button: Enter, Space or Arrow Down opens it on its first item, Arrow Up
+    on its last; Arrow Down/Up move (round), Home/End; Esc closes it and focus is back on it."""
+    t = tag()
+    account = Account(roster, f"Menu Keys {t}", f"menukeys.{t}@e2e.example", "Kit")
+    owner_on_users_page(page, base_url, account)
+    button = page.locator("summary", has_text="Hello, Kit!")
+    expect(button).to_have_attribute("aria-haspopup", "menu")
+    home = page.get_by_role("menuitem", name="Account Home")
+    security = page.get_by_role("menuitem", name="Security")
+    logout = page.get_by_role("menuitem", name="Logout")
+
+    button.focus()
+    page.keyboard.press("ArrowDown")
+    expect(home).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("menuitem", name="User Management")).to_be_focused()
+    page.keyboard.press("End")
+    expect(logout).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(home).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    expect(logout).to_be_focused()
+    page.keyboard.press("Home")
+    expect(home).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(home).to_be_hidden()
+    expect(button).to_be_focused()
+
+    page.keyboard.press("ArrowUp")
+    expect(logout).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(button).to_be_focused()
+    page.keyboard.press("Space")
+    expect(home).to_be_focused()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Enter")
+    expect(home).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(security).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{base_url}/account/security")
 
 
 # 3. A server fault inside a fragment.
@@ -543,6 +608,22 @@ def test_focus_after_an_error_inside_the_associate_user_dialog(page: Page, base_
     expect(dialog.get_by_text("Select a user, or type an email")).to_be_visible()
     expect(dialog).to_be_visible()
     expect_focus(page, "#associate-user #associate-query:focus", "on Select User, in error")
+
+
+def test_focus_after_a_permissions_error_in_the_associate_user_dialog(page: Page, base_url, roster):
+    t = tag()
+    account = Account(roster, f"Assoc Perm {t}", f"aperm.{t}@e2e.example", "Ada")
+    staff_on_users_tab(page, base_url, account)
+    page.get_by_role("button", name="+ Associate User").click()
+    dialog = page.get_by_role("dialog", name="Associate User")
+    pick_user(dialog, f"aperm.new.{t}@e2e.example", re.compile("Create new user"))
+    dialog.get_by_role("button", name="Associate User").click()
+    expect(dialog.get_by_text("Choose at least one permission.")).to_be_visible()
+    expect_focus(
+        page,
+        "#associate-form fieldset :focus, #associate-form .error:focus",
+        "on the permissions in error (their first checkbox, or the error itself)",
+    )
 
 
 def test_focus_after_an_error_on_the_permissions_of_an_invite(page: Page, base_url, roster):

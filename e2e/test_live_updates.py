@@ -270,6 +270,38 @@ def test_a_dropped_stream_says_so_and_catches_up_when_it_is_back(browser, server
         process.wait(20)
 
 
+def test_could_not_be_reached_goes_when_the_live_stream_is_back(browser, server, roster):
+    roster.create_client("Outage Ltd", "owner@outage.example", "Otis")
+    invitee = "invitee@outage.example"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = serve_on(roster, port)
+    try:
+        owner = browser.new_context().new_page()
+        login(owner, url, "owner@outage.example")
+        owner.get_by_text("Hello, Otis!").click()
+        owner.get_by_role("menuitem", name="User Management").click()
+        owner.get_by_label("Email Address").fill(invitee)
+        owner.get_by_role("button", name="Send Invite", exact=True).click()
+        expect(owner.get_by_text(f"Invite sent to {invitee}.")).to_be_visible()
+        paused = owner.get_by_text("Live updates paused: reconnecting…")
+
+        process.terminate()
+        process.wait(20)
+        expect(paused).to_be_visible(timeout=10_000)
+        owner.get_by_role("button", name=f"Resend Invite to {invitee}").click()
+        unreachable = owner.locator("#flash").get_by_text("Roster could not be reached")
+        expect(unreachable).to_be_visible()
+
+        # Roster is back and the page hears it again: nothing is left saying otherwise.
+        process = serve_on(roster, port)
+        expect(paused).to_be_hidden(timeout=30_000)
+        expect(unreachable).to_have_count(0)
+    finally:
+        process.terminate()
+        process.wait(20)
+
+
 def test_a_closed_account_shows_closed_on_another_staff_members_users_tab(
     browser, base_url: str, roster
 ):

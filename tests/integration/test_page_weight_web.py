@@ -14,7 +14,7 @@ from app.core.config import FRONTEND_DIR
 from app.core.errors import DomainError
 from app.core.security import MAX_PASSWORD_LENGTH, check_new_password
 from app.domain.access import services as access
-from app.http.plumbing.delivery import APP_SCRIPT_PARTS
+from app.http.plumbing.delivery import APP_SCRIPT
 from app.http.public.strength import LABELS
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
 from tests.integration.conftest import page
@@ -101,15 +101,17 @@ async def test_redirects_and_empty_answers_are_not_compressed(http):
 # Static files
 
 
+def app_js() -> str:
+    """app.js as written: its parts, in their order, one line break between two."""
+    return "\n".join((STATIC / part).read_text() for part in APP_SCRIPT)
+
+
+def source_of(relative: str) -> bytes:
+    return app_js().encode() if relative == "js/app.js" else (STATIC / relative).read_bytes()
+
+
 def sha12(relative: str) -> str:
-    """A static file's version; js/app.js's is that of its parts one after the other."""
-    parts = APP_SCRIPT_PARTS if relative == "js/app.js" else (relative,)
-    return hashlib.sha256(b"".join((STATIC / p).read_bytes() for p in parts)).hexdigest()[:12]
-
-
-def app_script() -> str:
-    """What /static/js/app.js sends, before minifying: app.js, then the behaviours after it."""
-    return "\n".join((STATIC / p).read_text() for p in APP_SCRIPT_PARTS)
+    return hashlib.sha256(source_of(relative)).hexdigest()[:12]
 
 
 async def test_pages_link_versioned_static_files_cached_for_a_year(http, users_tab):
@@ -123,9 +125,9 @@ async def test_pages_link_versioned_static_files_cached_for_a_year(http, users_t
         response = await http.get(url)  # logged in: static files are not "no-store"
         assert response.status_code == 200
         assert response.headers["cache-control"] == YEAR
-        source = (STATIC / path).read_bytes()
+        source = source_of(path)
         if path == "js/app.js":
-            source = rjsmin.jsmin(app_script()).encode()
+            source = rjsmin.jsmin(app_js()).encode()
         assert response.content == source
 
 
@@ -151,7 +153,7 @@ async def test_a_versioned_url_answers_304_too_and_compressed_files_share_the_et
     url = f"/static/js/app.js?v={sha12('js/app.js')}"
     response, body = await raw_get(http, url, "br")
     assert response.headers["content-encoding"] == "br"
-    assert decoded(response, body) == rjsmin.jsmin(app_script()).encode()
+    assert decoded(response, body) == rjsmin.jsmin(app_js()).encode()
     plain, _ = await raw_get(http, url, "identity")
     # Weak: the same file whatever its Content-Encoding.
     assert plain.headers["etag"] == response.headers["etag"]
@@ -162,7 +164,7 @@ async def test_a_versioned_url_answers_304_too_and_compressed_files_share_the_et
 
 
 async def test_our_script_is_sent_minified_and_the_js_of_a_page_stays_under_20_kb_gzipped(http):
-    source = app_script()
+    source = app_js()
     response, body = await raw_get(http, f"/static/js/app.js?v={sha12('js/app.js')}", "gzip")
     sent = decoded(response, body).decode()
     assert response.headers["content-type"].startswith("text/javascript")

@@ -4,7 +4,7 @@ A static file's URL from `static_url` carries a version, the first 12 hex digits
 of its content: an answer to that URL never changes, so browsers keep it for a year without
 asking again. Any other static URL (no version, or an old one) is `no-cache`: the browser asks
 each time, with the file's ETag or date, and gets 304 when it has the current file. Our own
-scripts (not vendor/*.min.js) are sent minified."""
+script, app.js, is the concatenation of its parts (APP_SCRIPT), sent minified."""
 
 import ctypes
 import hashlib
@@ -21,7 +21,6 @@ import rjsmin
 from litestar import Request, Response, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import Headers, MutableScopeHeaders
-from litestar.exceptions import NotFoundException
 from litestar.middleware.compression import CompressionMiddleware
 
 from app.core.config import FRONTEND_DIR
@@ -57,41 +56,64 @@ def static_file(relative: str) -> tuple[Path, str] | None:
     return path, _digest(str(path), stat.st_mtime_ns, stat.st_size)
 
 
-@lru_cache(maxsize=16)
-def minified_script(paths: tuple[str, ...], version: str) -> bytes:
-    """Our own scripts are written for people (comments, whitespace) and sent minified
-    (rjsmin), one after the other, once per version of the files in a process."""
-    texts = []
-    for path in paths:
-        with open(path, encoding="utf-8") as f:
-            texts.append(f.read())
-    return rjsmin.jsmin("\n".join(texts)).encode()
+# Our script, written as small files under frontend/static/js/ (the core, then one behaviour
+# each) and sent as one answer, /static/js/app.js: one request, no build step. Native ES modules
+# would cost a request per file (each import found only once its importer arrived) and an import
+# map to version them, an inline script that the CSP (script-src 'self') refuses. The order is
+# the order of execution, which matters where two files listen to the same htmx event (each
+# file's header says so): failures before dialogs (a whole page refused before a dialog
+# reacts to the swap), then focus, then form-errors (after a swap the dialog is open again,
+# then focus is placed, then a refused form's first field in error takes it).
+APP_SCRIPT_URL = "js/app.js"
+APP_SCRIPT = (
+    "js/roster.js",  # the core: R.on (behaviours by attribute), focus helpers, the CSRF header
+    "js/behaviours/messages.js",  # R.say: the live region, used by the files below
+    "js/behaviours/failures.js",
+    "js/behaviours/kept-form.js",
+    "js/behaviours/busy.js",
+    "js/behaviours/dialogs.js",
+    "js/behaviours/focus.js",
+    "js/behaviours/form-errors.js",
+    "js/behaviours/confirm.js",
+    "js/behaviours/combobox.js",
+    "js/behaviours/password.js",
+    "js/behaviours/menu.js",
+    "js/behaviours/live.js",
+    "js/behaviours/stale-edit.js",  # after live.js: it hears the live news an open dialog needs
+)
 
 
-# What /static/js/app.js sends, in this order: app.js, then the behaviours written apart from it
-# (one file each), as one script whose version is that of all of them.
-APP_SCRIPT = "js/app.js"
-APP_SCRIPT_PARTS = (APP_SCRIPT, "js/behaviours/stale-edit.js")
+class Script(NamedTuple):
+    """app.js as written: its parts joined in their order (one line break between two), its
+    version (the first 12 hex digits of the SHA-256 of that text: any part that changes changes
+    it) and the time its newest part changed."""
+
+    text: str
+    version: str
+    modified: float
 
 
-@lru_cache(maxsize=16)
-def _joined_digest(parts: tuple[tuple[str, int, int], ...]) -> str:
-    sha = hashlib.sha256()
-    for path, _mtime_ns, _size in parts:
-        with open(path, "rb") as f:
-            sha.update(f.read())
-    return sha.hexdigest()[:12]
+def app_script_source() -> Script:
+    stamps = []
+    for part in APP_SCRIPT:
+        stat = (STATIC_DIR / part).stat()
+        stamps.append((part, stat.st_mtime_ns, stat.st_size))
+    return _joined(tuple(stamps))
 
 
-def app_script_files() -> tuple[list[Path], str]:
-    """The files /static/js/app.js joins, and its version: the first 12 hex digits of the
-    SHA-256 of their contents one after the other."""
-    found = [static_file(part) for part in APP_SCRIPT_PARTS]
-    if any(part is None for part in found):  # as for any static file that is missing
-        raise NotFoundException()
-    paths = [part[0] for part in found if part is not None]
-    stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
-    return paths, _joined_digest(stats)
+@lru_cache(maxsize=4)
+def _joined(stamps: tuple) -> Script:
+    """Read once per change of a part in a process."""
+    text = "\n".join((STATIC_DIR / part).read_text(encoding="utf-8") for part, _, _ in stamps)
+    version = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return Script(text, version, max(mtime for _, mtime, _ in stamps) / 1e9)
+
+
+@lru_cache(maxsize=4)
+def minified_script(source: str, version: str) -> bytes:
+    """Our script is written for people (comments, whitespace) and sent minified (rjsmin), once
+    per version in a process."""
+    return rjsmin.jsmin(source).encode()
 
 
 class Validators(NamedTuple):
@@ -132,30 +154,29 @@ class Validators(NamedTuple):
 
 
 @get(
-    STATIC_PATH + APP_SCRIPT,
+    STATIC_PATH + APP_SCRIPT_URL,
     include_in_schema=False,
     sync_to_thread=False,
     permission=Permission.PUBLIC,
 )
 def app_script(request: Request) -> Response:
-    """app.js and the behaviours after it (APP_SCRIPT_PARTS), minified, with the caching of
-    every static file (a route of its own, so the compression applies to it like to any
-    page)."""
-    paths, version = app_script_files()
-    newest = max(paths, key=lambda p: p.stat().st_mtime)
-    fresh = Validators.of(newest, version, request.query_params.get("v"))
+    """app.js: its parts joined and minified, with the caching of every static file (a route of
+    its own, so the compression applies to it like to any page)."""
+    script = app_script_source()
+    control = IMMUTABLE if request.query_params.get("v") == script.version else REVALIDATE
+    fresh = Validators(f'W/"{script.version}"', control, script.modified)
     if fresh.current(request.headers):
         return Response(b"", status_code=304, headers=fresh.headers())
-    body = minified_script(tuple(str(p) for p in paths), version)
+    body = minified_script(script.text, script.version)
     return Response(body, media_type="text/javascript; charset=utf-8", headers=fresh.headers())
 
 
 def static_url(relative: str) -> str:
     """`static_url("css/roster.css")` -> `/static/css/roster.css?v=<12 hex of its SHA-256>`."""
-    if relative.lstrip("/") == APP_SCRIPT:
-        return f"{STATIC_PATH}{APP_SCRIPT}?v={app_script_files()[1]}"
-    found = static_file(relative)
     url = STATIC_PATH + relative.lstrip("/")
+    if relative == APP_SCRIPT_URL:
+        return f"{url}?v={app_script_source().version}"
+    found = static_file(relative)
     return f"{url}?v={found[1]}" if found else url
 
 

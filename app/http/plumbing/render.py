@@ -109,8 +109,8 @@ def _rendered_row(template, macro: str, row: tuple, context: tuple) -> Markup:
 
 def live_stream(url: str, regions: str) -> Markup:
     """A page's live-update stream (app/live, hx-sse): on each change, the regions named (ids,
-    space-separated) are fetched again from their own data-live-src (app.js). Its note shows
-    only while the stream is down (data-state="reconnecting")."""
+    space-separated) are fetched again from their own data-live-src (js/behaviours/live.js).
+    Its note shows only while the stream is down (data-state="reconnecting")."""
     return Markup(
         '<div class="live-stream" role="status" hx-sse:connect="{}" hx-swap="none" '
         'data-live-regions="{}"><span class="live-stream-note">Live updates paused: '
