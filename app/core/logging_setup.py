@@ -1,17 +1,89 @@
-"""Logging for the server: tokens in URLs (invites, password resets) never reach the logs, not in
-request lines, messages nor exception traces."""
+"""Logging for the server: tokens in URLs (invites, password resets, email verifications) and
+secret parameters never reach the logs, not in request lines, messages nor exception traces,
+whatever their case and however many times they were percent-encoded."""
 
 import contextvars
 import json
 import logging
 import os
 import re
+from urllib.parse import quote, unquote
 
-_TOKEN_PATH = re.compile(r"(/(?:invite|password/reset|verify-email)/)[^/\s?#\"']+")
+REDACTED = "[redacted]"
+# A path segment after one of these is a token.
+_TOKEN_PATH = re.compile(
+    r"(/(?:invite|password/reset|verify-email)/)(?!\[redacted\])[^/\s?#&;\"'\\]+",
+    re.IGNORECASE,
+)
+# Query parameters whose value is a secret on any path: the WHMCS API's secret, password,
+# password2 and accesskey, a sign-in code, any token or key.
+_SECRET_NAME = re.compile(r"secret|passw|token|key|code|otp", re.IGNORECASE)
+# Where a URL may be: a run of characters that are not spaces, quotes or backslashes (which a
+# JSON line escapes with).
+_URLISH = re.compile(r"[^\s\"'<>\\]+")
+# %252F is %2F is /: decoded up to this many times; what still decodes after that is withheld.
+_DECODINGS = 4
+# A URL in a parameter of a URL in a parameter...: looked into this deep, then withheld.
+_DEPTH = 3
 
 
 def redact(text: str) -> str:
-    return _TOKEN_PATH.sub(r"\1[redacted]", text)
+    return _URLISH.sub(lambda found: _redact_url(found.group(), 0), text)
+
+
+def _decoded(text: str) -> str | None:
+    """`text` percent-decoded until it no longer changes, or None if it still does."""
+    for _ in range(_DECODINGS):
+        plain = unquote(text, errors="replace")
+        if plain == text:
+            return text
+        text = plain
+    return None
+
+
+def _redact_url(url: str, depth: int) -> str:
+    if not any(mark in url for mark in "/?%="):
+        return url
+    path, question, query = url.partition("?")
+    path = _redact_path(path)
+    if question:
+        query = "".join(
+            part if part in "&;" else _redact_parameter(part, depth)
+            for part in re.split(r"([&;])", query)
+        )
+    return path + question + query
+
+
+def _redact_path(path: str) -> str:
+    shown = _TOKEN_PATH.sub(r"\1" + REDACTED, path)
+    if "%" not in shown:
+        return shown
+    plain = _decoded(shown)
+    if plain is None:
+        return REDACTED
+    if _TOKEN_PATH.search(plain):
+        # Shown decoded, with what could break the line (spaces, quotes, controls) encoded.
+        return quote(_TOKEN_PATH.sub(r"\1" + REDACTED, plain), safe="/[]:@!$&()*+,;=~")
+    return shown
+
+
+def _redact_parameter(part: str, depth: int) -> str:
+    name, equals, value = part.partition("=")
+    plain_name, plain_value = _decoded(name), _decoded(value)
+    if plain_name is None or _hides_secret(plain_name, depth):
+        return REDACTED
+    if plain_value is None or (value and _SECRET_NAME.search(plain_name)):
+        return name + equals + REDACTED
+    if _hides_secret(plain_value, depth):
+        return name + equals + REDACTED
+    return part
+
+
+def _hides_secret(plain: str, depth: int) -> bool:
+    """Whether a decoded name or value holds a token path or a secret parameter."""
+    if depth >= _DEPTH:
+        return any(mark in plain for mark in "/?=")
+    return _redact_url(plain, depth + 1) != plain
 
 
 # Set on the one record that shows links on purpose: the development outbox.

@@ -1,6 +1,10 @@
-"""A property-based fuzz (hypothesis) of every route in the route table: generated ids, query
-strings and forms (now and then a field sent as a file), each sent by every kind of viewer. For
-every request: no 5xx, a 4xx leaves the database as it was, and the invariants hold.
+"""A property-based fuzz (hypothesis) of every route in the route table, the web pages', the
+JSON API's (/api/v1, with a bearer credential) and the WHMCS endpoint's: generated ids, query
+strings, forms (now and then a field sent as a file), JSON bodies and WHMCS parameters, with the
+shapes that break parsers (digits of every Unicode script, numbers past Python's 4,300 digits,
+dates at the calendar's edges, JSON nested 100,000 deep, NUL bytes, percent-encoded tokens and
+secrets). Pages are sent by every kind of viewer, the two APIs by their credentials. For every
+request: no 5xx, a 4xx leaves the database as it was, and the invariants hold.
 
 ROSTER_FUZZ_EXAMPLES is the whole budget (default 150), spread evenly over the route/method
 pairs; every example is sent once by each viewer. The seed is fixed (ROSTER_FUZZ_SEED, default 0)
@@ -11,19 +15,23 @@ in a worker thread and hands every request back to that loop."""
 
 import asyncio
 import contextlib
+import json
 import logging
 import logging.handlers
 import math
 import os
 import re
 import reprlib
+import sys
 import tempfile
 import traceback
+import unicodedata
 import zlib
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -33,7 +41,13 @@ from app.core import clock, db
 from app.core.permissions import ALL_KEYS
 from app.domain.access.services import grant_access
 from app.domain.auth import services as auth
+from app.domain.credentials.services import create_credential
 from app.domain.invitations import services as invitations
+from app.domain.staff.services import create_admin
+from app.http.api.app import PREFIX as API_PREFIX
+from app.http.api.app import SCHEMA_PATH, create_api_app
+from app.http.whmcs.actions import ACTIONS as WHMCS_ACTIONS
+from app.http.whmcs.logs import PATH as WHMCS_PATH
 from app.schema import invariants
 from app.schema.mail import OutboundEmail
 from app.schema.piccolo_app import TABLES
@@ -51,6 +65,29 @@ VIEWERS = ("anonymous", "owner", "member", "admin", "support")
 NOT_CHECKED = {"sessions", "login_failures"}
 
 EDGE_IDS = [0, -1, 2**31, 2**63, 10**30]
+
+
+def unicode_digit_runs() -> list[str]:
+    """The ten digits, 0 to 9, of every decimal script Unicode has (category Nd)."""
+    zeros = (chr(c) for c in range(sys.maxunicode + 1))
+    return [
+        "".join(chr(ord(zero) + i) for i in range(10))
+        for zero in zeros
+        if unicodedata.category(zero) == "Nd" and unicodedata.digit(zero) == 0
+    ]
+
+
+DIGIT_RUNS = unicode_digit_runs()
+# Past 4,300 digits int(str) raises ValueError (CPython's limit), and no column holds them.
+HUGE_NUMBERS = ["9" * 4301, "1" + "0" * 5000, "-" + "9" * 4400, "1e400", "-0", "0." + "1" * 4400]
+EDGE_DATES = [
+    *("0001-01-01", "9999-12-31", "10000-01-01", "0000-00-00", "2024-02-30", "2023-02-29"),
+    *("-0001-01-01", "-2024-02-29", "2024-13-01", "2024-1-1", "31/12/2024", "1970-01-01T00:00Z"),
+    *("9999-12-31T23:59:59.999999+14:00", "0001-01-01T00:00:00-14:00", "2024-06-31 25:61:61"),
+]
+DEEP_JSON = ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000]
+URL_BUDGET = 32_000
+SHALLOW_DEEP = "[" * 1000 + "]" * 1000  # deep enough for a recursive parser, short for a URL
 # Digits str.isdigit() accepts and int() does not; digits int() reads that are not ASCII; others.
 SUPERSCRIPTS = ["²", "¹²³"]
 ODD_IDS = ["０", "٣", " 1", "+1", "1_0", "0x1"]
@@ -73,6 +110,18 @@ EDGE_TEXT = [
     *("on", "no", "new", "all", "choose", "full", "support", "Closed", "Active", "failed", "en"),
     *("-1", "2147483648", str(2**63), str(10**30), PASSWORD, *ALL_KEYS),
 ]
+# What the JSON API's bodies hold (app/http/api/schemas.py), and the WHMCS actions' parameters.
+API_FIELDS = [
+    *("email", "first_name", "last_name", "password", "permissions", "company_name", "language"),
+    *("owner_email", "owner_first_name", "owner_last_name", "owner_password", "owner_user_id"),
+    *("user_id", "status", "phone_number", "postcode", "country", "state", "city", "tax_id"),
+]
+WHMCS_PARAMS = [
+    *("clientid", "user_id", "id", "owner_user_id", "email", "firstname", "lastname", "password2"),
+    *("permissions", "companyname", "clientemail", "language", "status", "search", "date"),
+    *("deleteusers", "skipvalidation", "orderby", "sorting", "stats", "limitstart", "limitnum"),
+]
+WHMCS_IDS = {"clientid": "client_id", "user_id": "user_id", "id": "user_id"}
 # Besides each handler's own query parameters: the ones pages read from request.query_params.
 QUERY_NAMES = ["q", "page", "client_id", "user_id", "next", "saved", "deleted", "welcome"]
 RAW_QUERIES = ["&q=%ff", "&page=%", "&&=&", "&client_id=%C2%B2", "&user_id=%EF%BC%91", "&next=%0d"]
@@ -113,16 +162,16 @@ _short.maxstring, _short.maxother, _short.maxdict, _short.maxlist = 100, 100, 10
 
 def route_table() -> list[tuple[str, str, dict, list[str]]]:
     """(method, path, {"{name:type}": (name, type)}, the handler's query parameters) for every
-    route but the static files."""
-    app = create_app(run_workers=False, manage_database=False)
+    route of the app and of its JSON API but the static files and the OpenAPI document."""
+    apps = create_app(run_workers=False, manage_database=False), create_api_app(production=False)
     table = []
-    for route in app.routes:
-        if route.path.startswith("/static"):
+    for route in [route for app in apps for route in app.routes]:
+        if route.path.startswith(("/static", SCHEMA_PATH)):
             continue
         params = {f"{{{p.full}}}": (p.name, p.type) for p in route.path_parameters.values()}
         for handler in route.route_handlers:
             taken = handler.parsed_fn_signature.parameters.keys()
-            query = sorted(taken - {"request", *route.path_parameters})
+            query = sorted(taken - {"request", "data", "if_match", *route.path_parameters})
             for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
                 table.append((method, route.path, params, query))
     return table
@@ -133,7 +182,26 @@ def test_the_fuzz_finds_every_route():
     paths = {path for _, path, _, _ in pairs}
     assert len(pairs) > 40, pairs
     assert {"/login", "/admin/users/{user_id:int}/delete", "/invite/{token:str}/register"} <= paths
-    assert not any(path.startswith("/static") for path in paths)
+    assert {WHMCS_PATH, f"{API_PREFIX}/clients/{{client_id:int}}/users/{{user_id:int}}"} <= paths
+    assert not any(path.startswith(("/static", SCHEMA_PATH)) for path in paths)
+
+
+def test_the_fuzz_knows_every_decimal_script():
+    assert len(DIGIT_RUNS) > 60 and "0123456789" in DIGIT_RUNS
+    assert "٠١٢٣٤٥٦٧٨٩" in DIGIT_RUNS and "０１２３４５６７８９" in DIGIT_RUNS
+    assert all(unicodedata.digit(d) == i for run in DIGIT_RUNS for i, d in enumerate(run))
+
+
+def surface(path: str) -> str:
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        return "api"
+    return "whmcs" if path == WHMCS_PATH else "web"
+
+
+def viewers_of(path: str) -> tuple[str, ...]:
+    """Pages by every kind of viewer; the two APIs authenticate each request by a credential,
+    not by a session (sent by one viewer, with a credential or not)."""
+    return VIEWERS if surface(path) == "web" else ("anonymous",)
 
 
 class World:
@@ -146,6 +214,7 @@ class World:
         self.cookies: dict[str, list] = {}
         self.ids: dict[str, list[int]] = {}
         self.tokens: list[str] = []
+        self.credential: tuple[str, str] = ("", "")
         self.words: list[str] = []
         self.rows: dict[str, list[dict]] = {}
         self.errors = logging.handlers.BufferingHandler(capacity=1000)  # the app's error log
@@ -174,7 +243,17 @@ class World:
             "email_id": [e["id"] for e in emails],
         }
         self.tokens = [invite_token, reset_token]
-        self.words = [*self.tokens, "owner@example.com", "member@example.com", "loner@example.com"]
+        api_staff = await create_admin(
+            email="api@example.com", password="api-passphrase-77", name="Api", role="full",
+            actor=ADMIN,
+        )  # fmt: skip
+        made = await create_credential(api_staff, description="fuzz", actor=ADMIN)
+        self.credential = (made.identifier, made.secret)
+        self.words = [
+            *self.tokens,
+            *hidden_secrets(invite_token, reset_token, made.secret),
+            *("owner@example.com", "member@example.com", "loner@example.com"),
+        ]
 
         app = create_app(run_workers=False, manage_database=False)
         transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
@@ -189,6 +268,13 @@ class World:
             email, password = f"{who}@example.com", f"{who}-passphrase-77"
             await log_in_as_staff(self.viewers[name], email, password, who.title(), role)
         self.cookies = {name: list(b.cookies.jar) for name, b in self.viewers.items()}
+        # The credential's first use is recorded (last used at, from): from then on, at the
+        # fuzz's one instant, a use changes nothing.
+        identifier, secret = self.credential
+        used = await self.viewers["anonymous"].client.get(
+            f"{API_PREFIX}/permissions", headers={"authorization": f"Bearer {identifier}:{secret}"}
+        )
+        assert used.status_code == 200, used.text
         self.rows, _ = await snapshot()
         self.errors.setLevel(logging.ERROR)
         logging.getLogger("roster").addHandler(self.errors)
@@ -225,7 +311,7 @@ class World:
         )
         @given(requests(*pair, self))
         def run(request: dict) -> None:
-            for viewer in VIEWERS:
+            for viewer in viewers_of(pair[1]):
                 asyncio.run_coroutine_threadsafe(self.check(viewer, request), self.loop).result()
 
         run()
@@ -289,14 +375,47 @@ def describe(request: dict) -> str:
     return " ".join(parts)
 
 
+def hidden_secrets(invite_token: str, reset_token: str, secret: str) -> list[str]:
+    """Tokens and a secret where a client's mistake puts them: in a URL in a parameter,
+    percent-encoded once or twice."""
+    urls = [f"/invite/{invite_token}", f"/password/reset/{reset_token}"]
+    urls += [f"/INCLUDES/api.php?secret={secret}", f"/login?next=/invite/{invite_token}"]
+    once = [quote(url, safe="") for url in urls]
+    return once + [quote(url, safe="") for url in once]
+
+
+def in_script(number_and_digits: tuple[int, str]) -> str:
+    number, digits = number_and_digits
+    return str(number).translate(str.maketrans("0123456789", digits))
+
+
+# Numbers in one decimal script, digits of several mixed, numbers too long for int().
+EDGE_NUMBERS = st.one_of(
+    st.tuples(st.integers(-(10**12), 10**12), st.sampled_from(DIGIT_RUNS)).map(in_script),
+    st.lists(st.sampled_from(DIGIT_RUNS).flatmap(st.sampled_from), min_size=1, max_size=6).map(
+        "".join
+    ),
+    st.sampled_from(HUGE_NUMBERS),
+)
+
+
 def texts(world: World) -> st.SearchStrategy[str]:
-    known = st.sampled_from(EDGE_TEXT + world.words)
+    known = st.sampled_from(EDGE_TEXT + EDGE_DATES + [SHALLOW_DEEP] + world.words)
     return st.one_of(
         known,
         st.text(max_size=30),
         st.emails(),
         st.tuples(known, st.text(max_size=8)).map("".join),
+        EDGE_NUMBERS,
     )
+
+
+# JSON texts a decoder may choke on, as a field's value or as the whole body.
+EDGE_JSON = [
+    *("9" * 4301, "-" + "9" * 4400, "1e400", "-0", "1.0", SHALLOW_DEEP, "[]", "{}", "null"),
+    *('"\\u0000"', '"a\\u0000b"', '"\\ud800"', '"\\udfff\\ud800"', '"9999-12-31"'),
+]
+ODD_BODIES = [*DEEP_JSON, *EDGE_JSON, "", "{", '{"a":1,}', "\x00", '{"email":"a\x00b"}']
 
 
 def requests(
@@ -309,7 +428,7 @@ def requests(
         """An id: a real one, one out of range, any integer, or digits int() may not read."""
         ids = st.sampled_from(world.ids.get(name, every_id)).map(str)
         edges = st.sampled_from(EDGE_IDS).map(str)
-        odd = st.sampled_from(SUPERSCRIPTS) | st.sampled_from(ODD_IDS)
+        odd = st.sampled_from(SUPERSCRIPTS) | st.sampled_from(ODD_IDS) | EDGE_NUMBERS
         return st.one_of(ids, edges, st.integers().map(str), odd)
 
     def value(name: str) -> st.SearchStrategy[str]:
@@ -330,6 +449,59 @@ def requests(
     extra = st.lists(st.tuples(st.text(min_size=1, max_size=8), text), max_size=2)
     real = {"user_id": world.ids["user_id"], "client_id": world.ids["client_id"]}
     form = {name: good + [str(i) for i in real.get(name, [])] for name, good in FORM.items()}
+    where = surface(path)
+
+    api_good = {
+        **{name: FORM[name] for name in API_FIELDS if name in FORM},
+        **{name: ["Ann"] for name in ("first_name", "owner_first_name")},
+        **{name: ["Lee"] for name in ("last_name", "owner_last_name")},
+        "company_name": ["Acme Ltd"],
+        "owner_password": [PASSWORD],
+    }
+    weird_json = st.one_of(
+        st.sampled_from(EDGE_JSON),
+        st.one_of(text, st.integers(), st.booleans(), st.none(), st.lists(text, max_size=2)).map(
+            json.dumps
+        ),
+    )
+
+    def usual_json(name: str) -> st.SearchStrategy[str]:
+        """A value the API takes for this field, as JSON text."""
+        if name in ("user_id", "owner_user_id"):
+            return st.sampled_from(real["user_id"]).map(json.dumps)
+        if name == "permissions":
+            return st.lists(st.sampled_from(ALL_KEYS), min_size=1, max_size=3).map(json.dumps)
+        return st.sampled_from(api_good.get(name, ["x"])).map(json.dumps)
+
+    @st.composite
+    def json_body(draw) -> str:
+        if draw(st.integers(0, 9)) == 9:
+            return draw(st.sampled_from(ODD_BODIES))
+        fields = [name for name in API_FIELDS if draw(st.integers(0, 3)) < 2]
+        pairs = [f"{json.dumps(n)}:{now_and_then(draw, usual_json(n), weird_json)}" for n in fields]
+        return "{" + ",".join(pairs) + "}"
+
+    whmcs_values = {
+        name: st.sampled_from(world.ids[WHMCS_IDS[name]]).map(str) if name in WHMCS_IDS else text
+        for name in WHMCS_PARAMS
+    }
+
+    @st.composite
+    def whmcs_params(draw) -> list[tuple[str, str]]:
+        """A call: the credential (now and then a wrong one), an action, its parameters."""
+        identifier, secret = world.credential
+        action = draw(st.sampled_from(sorted(WHMCS_ACTIONS)))
+        pairs = [
+            ("identifier", now_and_then(draw, st.just(identifier), text)),
+            ("secret", now_and_then(draw, st.just(secret), text)),
+            ("action", now_and_then(draw, st.just(action), st.just(action.upper()) | text)),
+            ("responsetype", "json"),
+        ]
+        for name in WHMCS_PARAMS:
+            if draw(st.integers(0, 2)) == 0:
+                weird = st.sampled_from([*DEEP_JSON, *HUGE_NUMBERS]) | EDGE_NUMBERS | text
+                pairs.append((name, now_and_then(draw, whmcs_values[name], weird)))
+        return pairs
 
     @st.composite
     def request(draw) -> dict:
@@ -356,6 +528,30 @@ def requests(
             if draw(st.integers(0, 9)) == 9:  # a body that is no well-formed form at all
                 data, files, content = {}, [], draw(st.binary(max_size=64))
                 headers["content-type"] = draw(st.sampled_from(BODY_TYPES))
+        if where == "api":
+            identifier, secret = world.credential
+            bearer = f"Bearer {identifier}:{secret}"
+            wrong = [f"Bearer {identifier}:", f"Bearer {quote(bearer)}", bearer.upper(), "Basic x"]
+            headers["authorization"] = now_and_then(draw, st.just(bearer), st.sampled_from(wrong))
+            data, files, content = {}, [], None
+            if method in ("POST", "PUT", "PATCH"):
+                content = draw(json_body()).encode()
+                headers["content-type"] = "application/json"
+        elif where == "whmcs":
+            call = draw(whmcs_params())
+            in_query = [pair for pair in call if method == "GET" or draw(st.integers(0, 3)) == 3]
+            # A URL holds 64 KB at most (httpx's limit, and servers have one): the rest of a
+            # GET's parameters is left out.
+            in_query = [pair for pair in in_query if len(quote(pair[1])) < URL_BUDGET]
+            while len(urlencode(in_query)) > URL_BUDGET:
+                in_query.pop()
+            if in_query:
+                url += ("&" if "?" in url else "?") + urlencode(in_query)
+            if method != "GET" and not content:
+                data = {}
+                for name, text_value in call:
+                    if (name, text_value) not in in_query:
+                        data.setdefault(name, []).append(text_value)
         return {
             "method": draw(st.sampled_from(["GET", "HEAD"])) if method == "GET" else method,
             "url": url,
@@ -386,6 +582,7 @@ def fuzz_every_route(world: World) -> list[str]:
     return failures
 
 
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")  # the 100,000-deep JSON
 async def test_no_route_answers_a_5xx_or_writes_on_a_4xx_whoever_asks(monkeypatch):
     moment = clock.now()  # one instant: the database can be put back exactly as it was
     monkeypatch.setattr(clock, "now", lambda: moment)

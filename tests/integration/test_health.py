@@ -91,3 +91,23 @@ def test_a_real_server_logs_request_ids_and_no_token(server):
         time.sleep(0.1)
     assert "[probe-77]: 127.0.0.1" in output and "GET /invite/[redacted]" in output
     assert token not in output
+
+
+def test_a_real_server_logs_no_secret_sent_in_the_wrong_case_or_percent_encoded(server):
+    token = "Tok3nInAQueryMustNotBeLogged"
+    asked = [
+        f"/INCLUDES/api.php?action=GetUsers&identifier=id1&secret={token}",
+        f"/login?next=%2Finvite%2F{token}",
+        f"/login?next=%252Fpassword%252Freset%252F{token}",
+        f"/accounts?Password={token}",
+    ]
+    for url in asked:
+        assert httpx.get(f"{server.url}{url}").status_code < 500
+    assert httpx.get(f"{server.url}/readyz?probe=secret-case").status_code == 200
+    for _ in range(50):  # the access line is written as the answer goes out
+        output = server.log_tail(20000)
+        if "probe=secret-case" in output:
+            break
+        time.sleep(0.1)
+    assert "GET /login?next=[redacted]" in output and "/INCLUDES/api.php?" in output
+    assert token not in output

@@ -179,3 +179,13 @@ async def test_an_answer_that_fails_after_the_handler_vouched_for_it_is_not_kept
     monkeypatch.setattr(controllers, "render", render)
     again = await http.get(users_tab)
     assert again.status_code == 200 and "kept@example.com" in again.text
+
+
+async def test_a_kept_answer_is_never_sent_in_a_refused_coding(http, users_tab, renders):
+    for _ in range(2):  # rendered, then kept
+        gzipped = await http.get(users_tab, headers={"Accept-Encoding": "br;q=0, gzip"})
+        assert gzipped.headers["content-encoding"] == "gzip"
+        plain = await http.get(users_tab, headers={"Accept-Encoding": "br;q=0, gzip;q=0"})
+        assert "content-encoding" not in plain.headers
+        assert gzipped.text == plain.text
+    assert len(renders) == 2

@@ -78,6 +78,33 @@ async def test_htmx_fragments_are_compressed_and_stay_fragments(http, users_tab)
     assert "<html" not in fragment and "Person11" in fragment
 
 
+# A coding with q=0 is refused, wherever an answer is compressed.
+REFUSE_BROTLI = "br;q=0, gzip"
+REFUSE_BOTH = "gzip;q=0, br;q=0, *;q=0"
+
+
+async def test_a_refused_coding_is_never_sent_pages_fragments_static_files_api(http, users_tab):
+    for i in range(12):
+        await make_user("Searchable", f"Person{i}")
+    script = f"/static/js/app.js?v={sha12('js/app.js')}"
+    schema = "/api/v1/schema/openapi.json"
+    for url, headers in (
+        (users_tab, {}),
+        ("/admin/users?q=Searchable", HX),
+        ("/static/css/roster.css", {}),
+        (script, {}),
+        (schema, {}),
+    ):
+        plain, plain_body = await raw_get(http, url, "identity", **headers)
+        assert plain.status_code == 200 and len(plain_body) > 1024, url
+        gzipped, body = await raw_get(http, url, REFUSE_BROTLI, **headers)
+        assert gzipped.headers.get("content-encoding") == "gzip", url
+        assert decoded(gzipped, body) == plain_body and varies_on_encoding(gzipped)
+        neither, body = await raw_get(http, url, REFUSE_BOTH, **headers)
+        assert "content-encoding" not in neither.headers and body == plain_body, url
+        assert varies_on_encoding(neither)
+
+
 async def test_redirects_and_empty_answers_are_not_compressed(http):
     await make_client("Client Test", owner_email="fiona@example.com")
     await http.get("/login")

@@ -39,6 +39,63 @@ def test_tokens_are_redacted_from_logged_urls():
     assert redact(line) == 'GET /invite/[redacted] HTTP/1.1" 200 and /password/reset/[redacted]'
 
 
+TOKEN = "Tok3n_ThatMustNotShow-9"
+
+
+@pytest.mark.parametrize(
+    "line,expected",
+    [
+        (f"GET /INVITE/{TOKEN}/accept", "GET /INVITE/[redacted]/accept"),
+        (f"GET /Password/Reset/{TOKEN}", "GET /Password/Reset/[redacted]"),
+        (f"GET /verify-email/{TOKEN}?x=1", "GET /verify-email/[redacted]?x=1"),
+        (f"GET /login?next=%2Finvite%2F{TOKEN}", "GET /login?next=[redacted]"),
+        (f"GET /login?next=%252Finvite%252F{TOKEN}", "GET /login?next=[redacted]"),
+        (f"GET /login?next=%2FINVITE%2F{TOKEN}&q=a", "GET /login?next=[redacted]&q=a"),
+        (f"GET /login?next=%2Fpassword%2Freset%2F{TOKEN}", "GET /login?next=[redacted]"),
+        (f"GET /login?x=1;next=/verify-email/{TOKEN}", "GET /login?x=1;next=[redacted]"),
+        (f"GET /login?%2Finvite%2F{TOKEN}", "GET /login?[redacted]"),
+        (f"GET /%2569nvite/{TOKEN}", "GET /invite/[redacted]"),
+        (f"GET /x?next=%25252525252Finvite%2F{TOKEN}", "GET /x?next=[redacted]"),
+        (f"GET /login?next=/x%3Fnext%3D%252Finvite%252F{TOKEN}", "GET /login?next=[redacted]"),
+        (
+            f"GET /INCLUDES/api.php?action=GetUsers&identifier=id1&secret={TOKEN}",
+            "GET /INCLUDES/api.php?action=GetUsers&identifier=id1&secret=[redacted]",
+        ),
+        (
+            f"GET /anything?username=id1&PASSWORD={TOKEN}&password2={TOKEN}&accesskey={TOKEN}",
+            "GET /anything?username=id1&PASSWORD=[redacted]&password2=[redacted]"
+            "&accesskey=[redacted]",
+        ),
+        (f"GET /login?code={TOKEN}&Token={TOKEN}", "GET /login?code=[redacted]&Token=[redacted]"),
+        (f"GET /login?%53ecret={TOKEN}", "GET /login?%53ecret=[redacted]"),
+        (f"GET /login?next=%2Fx%3Fsecret%3D{TOKEN}", "GET /login?next=[redacted]"),
+        # What holds no secret stays as it was.
+        ("GET /admin/users?q=ann%20lee&after=3", "GET /admin/users?q=ann%20lee&after=3"),
+        ("GET /login?next=%2Faccount", "GET /login?next=%2Faccount"),
+        ("100% done, 3/4 left, a=b", "100% done, 3/4 left, a=b"),
+    ],
+)
+def test_secrets_are_redacted_whatever_their_case_and_encoding(line, expected):
+    assert redact(line) == expected
+    assert TOKEN not in redact(line)
+
+
+def test_a_redacted_json_line_stays_json():
+    import json
+
+    line = json.dumps({"message": f'"GET /login?next=%2Finvite%2F{TOKEN}" 200 \\ "x"'})
+    assert TOKEN not in redact(line)
+    assert json.loads(redact(line))["message"] == '"GET /login?next=[redacted]" 200 \\ "x"'
+
+
+def test_redacting_a_long_line_is_quick():
+    import time
+
+    started = time.perf_counter()
+    redact("A" * 200_000 + " " + "/x?a=" * 20_000 + " " + "%25" * 50_000)
+    assert time.perf_counter() - started < 1
+
+
 @pytest.mark.parametrize(
     "url,expected",
     [

@@ -259,10 +259,53 @@ def keep_mmap_threshold() -> bool:
 keep_mmap_threshold()
 
 
+# The codings we send, preferred first (brotli wins when both are equally welcome).
+CODINGS = ("br", "gzip")
+ALIASES = {"x-gzip": "gzip"}
+
+
+def weight(text: str) -> float | None:
+    """A q value (0 to 1), or None when it is no number in that range."""
+    try:
+        q = float(text)
+    except ValueError:
+        return None
+    return q if 0 <= q <= 1 else None
+
+
+def chosen_coding(accept_encoding: str) -> str | None:
+    """The coding an answer is sent in (RFC 9110 12.5.3): of the ones we send, the one with the
+    highest q, None (identity) when neither is acceptable. q=0 refuses a coding; `*` weighs
+    every coding not named; a coding named twice keeps its lowest q. An entry we cannot read
+    (a q that is no number from 0 to 1) is left out, as if not sent."""
+    named: dict[str, float] = {}
+    for entry in accept_encoding.split(","):
+        name, *params = entry.split(";")
+        name = name.strip().lower()
+        name = ALIASES.get(name, name)
+        q: float | None = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                q = weight(value.strip())
+        if name and q is not None:
+            named[name] = min(q, named.get(name, q))
+    weights = {coding: named.get(coding, named.get("*", 0.0)) for coding in CODINGS}
+    best = max(CODINGS, key=lambda coding: weights[coding])  # the first on a tie
+    return best if weights[best] > 0 else None
+
+
+def accept_encoding_of(scope) -> str:
+    return ",".join(
+        value.decode("latin-1") for name, value in scope["headers"] if name == b"accept-encoding"
+    )
+
+
 class VaryingCompression(CompressionMiddleware):
-    """Litestar's compression, and `Vary: Accept-Encoding` on every answer it sees, compressed
-    or not, so that no cache hands an identity body to a browser that asked for brotli (or the
-    other way round)."""
+    """Litestar's compression, in the coding `chosen_coding` picks (Litestar's own looks for
+    "br" or "gzip" anywhere in the header, q=0 or not), and `Vary: Accept-Encoding` on every
+    answer it sees, compressed or not, so that no cache hands an identity body to a browser that
+    asked for brotli (or the other way round)."""
 
     async def __call__(self, scope, receive, send):
         async def vary(message):
@@ -272,7 +315,11 @@ class VaryingCompression(CompressionMiddleware):
                     headers.extend_header_value("vary", "Accept-Encoding")
             await send(message)
 
-        await super().__call__(scope, receive, vary)
+        coding = chosen_coding(accept_encoding_of(scope))
+        if coding is None:
+            return await self.app(scope, receive, vary)
+        compressing = self.create_compression_send_wrapper(vary, coding, scope)
+        await self.app(scope, receive, compressing)
 
 
 # Brotli when the browser takes it (Chromium and Firefox do, over HTTPS and on localhost), else

@@ -7,18 +7,20 @@ PATH = "/includes/api.php"
 
 # The access log line of this path shows its query string without the values: a client may put
 # the secret (or a password) there, and request lines are logged by uvicorn.
-_QUERY_OF_THIS_PATH = re.compile(re.escape(PATH) + r"\?[^\s\"]*")
+# Any case: a mistyped /INCLUDES/api.php (a 404) carries the same secrets.
+_QUERY_OF_THIS_PATH = re.compile("(" + re.escape(PATH) + r")\?[^\s\"]*", re.IGNORECASE)
 
 
 def redact_query(text: str) -> str:
-    return _QUERY_OF_THIS_PATH.sub(PATH + "?[redacted]", text)
+    return _QUERY_OF_THIS_PATH.sub(r"\1?[redacted]", text)
 
 
 class RedactApiQuery(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args and isinstance(record.args, tuple):
             record.args = tuple(
-                redact_query(a) if isinstance(a, str) and PATH in a else a for a in record.args
+                redact_query(a) if isinstance(a, str) and PATH in a.lower() else a
+                for a in record.args
             )
         return True
 
