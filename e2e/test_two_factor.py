@@ -75,7 +75,7 @@ def test_a_user_enables_two_factor_and_staff_disable_it(page: Page, base_url, ro
         c in copied for c in codes
     )
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download", exact=True).click()
+        page.get_by_role("link", name="Download", exact=True).click()
     assert download.value.suggested_filename == "roster-recovery-codes.txt"
     saved = Path(download.value.path()).read_text()
     assert all(c in saved for c in codes)

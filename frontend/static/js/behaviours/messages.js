@@ -1,15 +1,12 @@
 // The live region (#flash[data-messages]): every message of the page, success or failure, in
 // view (fixed at the bottom) and announced. Confirmations fade after 8 s unless hovered or
 // focused; errors stay until dismissed. A message may offer Retry (the failed request again) or
-// Undo. At most MAX_SHOWN at once (the oldest goes), the same text is not shown twice, and the
-// page gets room below its content as tall as the messages, so they never hide its last rows.
+// Undo. At most MAX_SHOWN at once (the oldest goes), and the page gets room below its content
+// as tall as the messages, so they never hide its last rows.
 (function (R) {
   "use strict";
   var MAX_SHOWN = 3;
   function region() { return document.getElementById("flash"); }
-  function makeRoom(box) {
-    document.documentElement.style.setProperty("--flash-room", box.offsetHeight + "px");
-  }
 
   // Says one message; the note, or null. `source`: the element whose request Retry repeats.
   R.say = function (message, source) {
@@ -28,10 +25,6 @@
     if (message.undo && message.undo.url) note.appendChild(undoButton(message.undo, note));
     note.appendChild(closeButton(note));
     if (kind === "error") box.querySelectorAll(".flash-error").forEach(R.dismiss);
-    box.querySelectorAll(".flash").forEach(function (old) {
-      var said = old.querySelector(".flash-text");
-      if (said && said.textContent === message.text) R.dismiss(old);
-    });
     box.appendChild(note);
     while (box.children.length > MAX_SHOWN) R.dismiss(box.firstElementChild);
     if (kind !== "error") fadeLater(note, message.undo ? 10000 : 8000);
@@ -96,8 +89,9 @@
 
   // The messages rendered into a whole page fade like the others.
   R.on("[data-messages]", function (box) {
-    new MutationObserver(function () { makeRoom(box); }).observe(box, { childList: true });
-    makeRoom(box);
+    var room = function () { document.documentElement.style.setProperty("--flash-room", box.offsetHeight + "px"); };
+    new MutationObserver(room).observe(box, { childList: true });
+    room();
     box.querySelectorAll(".flash").forEach(function (note) {
       note.appendChild(closeButton(note));
       if (!note.classList.contains("flash-error")) fadeLater(note, 8000);
