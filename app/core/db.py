@@ -8,26 +8,27 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 
+from asyncpg.exceptions import InternalClientError
 from piccolo.engine.finder import engine_finder
-from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import TransactionType
 from piccolo.querystring import QueryString
 
 from app.core.config import db_pool_size
-from app.core.engines import ReusingSQLiteEngine
+from app.core.dberrors import is_connection_lost
+from app.core.engines import ReleasingPostgresEngine, ReusingSQLiteEngine, close_at_once
 from app.core.errors import NotFound
 
 # Piccolo runs ILIKE as LIKE on SQLite, which already ignores case for ASCII: what we want.
 warnings.filterwarnings("ignore", message=".*SQLite doesn't support ILIKE")
 
 # The engines piccolo_conf.py can name (app.core.engines.engine_for).
-Engine = ReusingSQLiteEngine | PostgresEngine
+Engine = ReusingSQLiteEngine | ReleasingPostgresEngine
 
 
 def configured_engine() -> Engine:
     """The engine piccolo_conf.py names (the one the tables are bound to)."""
     engine = engine_finder()
-    if not isinstance(engine, ReusingSQLiteEngine | PostgresEngine):
+    if not isinstance(engine, ReusingSQLiteEngine | ReleasingPostgresEngine):
         raise RuntimeError(
             f"piccolo_conf.py must name Roster's SQLite or PostgreSQL engine, not {engine!r}"
         )
@@ -128,8 +129,19 @@ async def fetch_quick(sql: str, *args) -> list[dict]:
         return rows
     if DB.pool is None:
         raise RuntimeError("The connection pool is not open (app.core.db.start).")
-    async with DB.pool.acquire() as connection:
-        return [dict(row) for row in await connection.fetch(text, *args)]
+    retried = False
+    while True:
+        on_a_connection = False
+        try:
+            async with DB.pool.acquire() as connection:
+                on_a_connection = True
+                return [dict(row) for row in await connection.fetch(text, *args)]
+        except Exception as exc:
+            # The server had ended the connection while it sat in the pool (a restart, a
+            # terminated backend): it is discarded, and the read tried once on another.
+            if retried or not on_a_connection or not is_connection_lost(exc):
+                raise
+            retried = True
 
 
 def locked(select, strength: str = "UPDATE"):
@@ -181,8 +193,17 @@ class FairPool:
     async def release(self, connection) -> None:
         try:
             await self.pool.release(connection)
+        except InternalClientError:
+            # Its socket closed while it was being given back (the server ended it), and asyncpg
+            # took it back on seeing that: it is in the pool already, to be opened anew.
+            pass
         finally:
             self.turns.release()
+
+    async def discard(self, connection) -> None:
+        """Gives back a connection that must not be handed out again: closed first."""
+        close_at_once(connection)
+        await self.release(connection)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -202,8 +223,11 @@ class _Acquiring:
         self.connection = await self.pool.take()
         return self.connection
 
-    async def __aexit__(self, *exc) -> None:
-        await self.pool.release(self.connection)
+    async def __aexit__(self, _type, exc, _traceback) -> None:
+        if exc is not None and is_connection_lost(exc):
+            await self.pool.discard(self.connection)
+        else:
+            await self.pool.release(self.connection)
 
 
 async def start() -> None:

@@ -13,14 +13,18 @@ A short read by key (`read_inline`: the viewer's, on every request) runs on the 
 connection instead, without leaving the loop's thread."""
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections import deque
 from urllib.parse import urlsplit
 
 import aiosqlite
-from piccolo.engine.postgres import PostgresEngine
+from asyncpg.exceptions import InterfaceError, InternalClientError
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine, dict_factory
+
+from app.core.dberrors import is_connection_lost
 
 DEFAULT_DATABASE_URL = "sqlite:///./roster.sqlite3"
 
@@ -45,7 +49,11 @@ class ReusingSQLiteEngine(SQLiteEngine):
         # aiosqlite annotates it `type | None`, but hands it to sqlite3, which takes any callable
         # of (cursor, row), as piccolo's dict_factory is.
         connection.row_factory = dict_factory  # type: ignore[assignment]
-        await connection.execute("PRAGMA foreign_keys = 1")
+        try:
+            await connection.execute("PRAGMA foreign_keys = 1")
+        except BaseException:
+            connection.stop()
+            raise
         return connection
 
     async def _acquire(self) -> aiosqlite.Connection:
@@ -83,8 +91,11 @@ class ReusingSQLiteEngine(SQLiteEngine):
         connection = await self._acquire()
         try:
             rows = await connection.execute_fetchall(query, args or [])
-        except sqlite3.Error:
-            self._release(connection)  # the statement ended; the connection is fine
+        except sqlite3.Error as exc:
+            if is_connection_lost(exc):
+                self._discard(connection)  # the next query opens the file again
+            else:
+                self._release(connection)  # the statement ended; the connection is fine
             raise
         except BaseException:
             # Cancelled while the thread may still be running the statement: never reuse it.
@@ -118,6 +129,9 @@ class ReusingSQLiteEngine(SQLiteEngine):
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 return None
+            if is_connection_lost(exc):
+                connection.close()
+                self._inline = None
             raise
 
     async def close_idle_connections(self) -> None:
@@ -130,18 +144,99 @@ class ReusingSQLiteEngine(SQLiteEngine):
             self._open -= 1
 
 
+class ReleasingPostgresTransaction(PostgresTransaction):
+    """Piccolo's transaction, which gives its connection back whatever happens. Piccolo's keeps
+    it when BEGIN fails, or the rollback does (on a lost connection): a pool slot lost each time
+    (app.core.db.FairPool's turn is never given back), and the dead transaction stays the task's
+    current one, so every later query of a long-lived task (the mail worker) goes to it. A
+    connection whose BEGIN, COMMIT or ROLLBACK failed is closed, never reused; one the server
+    had ended while it sat in the pool is replaced once, at BEGIN, where nothing was done yet."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:
+            return self._parent
+        for last_try in (False, True):
+            self.connection = await self.get_connection()
+            self.transaction = self.connection.transaction()
+            try:
+                await self.begin()
+                break
+            except BaseException as exc:
+                await self._discard()
+                if last_try or not is_connection_lost(exc):
+                    raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        except BaseException:
+            await self._discard()
+            raise
+        else:
+            await self._give_back()
+        finally:
+            self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+    async def _give_back(self) -> None:
+        if self.engine.pool:
+            await self.engine.pool.release(self.connection)
+        else:
+            await self.connection.close()
+
+    async def _discard(self) -> None:
+        close_at_once(self.connection)
+        if self.engine.pool:
+            await self.engine.pool.release(self.connection)
+
+
+def close_at_once(connection) -> None:
+    """Closes a PostgreSQL connection without a word to the server. A pooled one that asyncpg
+    already took back (it does on seeing the socket close) has nothing left to close."""
+    with contextlib.suppress(InterfaceError):
+        connection.terminate()
+
+
+class ReleasingPostgresEngine(PostgresEngine):
+    """Piccolo's PostgreSQL engine, with ReleasingPostgresTransaction; a query outside a
+    transaction that meets a pooled connection the server had ended is run again on another."""
+
+    __slots__ = ()
+
+    def transaction(self, allow_nested: bool = True) -> PostgresTransaction:
+        return ReleasingPostgresTransaction(engine=self, allow_nested=allow_nested)
+
+    async def _run_in_pool(self, query, args=None):
+        try:
+            return await super()._run_in_pool(query, args)
+        except InternalClientError:
+            # asyncpg refused to send it (the connection had failed while idle in the pool, and
+            # is discarded on the way out): nothing was run.
+            return await super()._run_in_pool(query, args)
+
+
 def names_sqlite(url: str) -> bool:
     return urlsplit(url).scheme == "sqlite"
 
 
-def engine_for(url: str) -> ReusingSQLiteEngine | PostgresEngine:
+def engine_for(url: str) -> ReusingSQLiteEngine | ReleasingPostgresEngine:
     scheme = urlsplit(url).scheme
     if scheme == "sqlite":
         path = url.removeprefix("sqlite:///") or "roster.sqlite3"
         # timeout: how long a writer waits for another's lock before failing.
         return ReusingSQLiteEngine(path=path, timeout=30)
     if scheme in ("postgresql", "postgres"):
-        return PostgresEngine(config={"dsn": url}, log_queries=False)
+        return ReleasingPostgresEngine(config={"dsn": url}, log_queries=False)
     raise ValueError(
         f"ROSTER_DATABASE_URL must start with sqlite:/// or postgresql://, not {url!r}"
     )

@@ -21,6 +21,7 @@ import aiosmtplib
 
 from app.core import clock, db
 from app.core.config import Settings
+from app.core.dberrors import is_database_unavailable
 from app.domain.events.catalog import EmailDelivered, EmailFailed
 from app.domain.events.stream import emit
 from app.schema.invitations import Invitation
@@ -232,8 +233,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 
         _wake.clear()
         try:
             await deliver_due(settings, stop=stop)
-        except Exception:
-            log.exception("Mail worker pass failed; retrying")
+        except Exception as exc:
+            if is_database_unavailable(exc):  # a line each pass, not a trace, until it is back
+                log.warning("Mail worker: database unavailable, retrying: %s", exc)
+            else:
+                log.exception("Mail worker pass failed; retrying")
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(_wake.wait())]
         try:
             with contextlib.suppress(TimeoutError):

@@ -14,7 +14,7 @@ from litestar.exceptions import (
 from litestar.openapi import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 
-from app.core.dberrors import is_database_unavailable
+from app.core.dberrors import DATABASE_DOWN, RETRY_AFTER_DATABASE_DOWN, is_database_unavailable
 from app.core.errors import DomainError, Forbidden, NotFound, Throttled
 from app.core.logging_setup import redact
 from app.core.stale import Stale
@@ -22,7 +22,6 @@ from app.core.stale import Stale
 log = logging.getLogger("roster.api")
 
 PROBLEM_JSON = "application/problem+json"
-RETRY_AFTER_DATABASE_DOWN = 30
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
@@ -112,11 +111,7 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 def _server_error(request: Request, exc: Exception) -> Response:
     if is_database_unavailable(exc):
         log.error("Database unreachable on %s %s: %s", request.method, request.url.path, exc)
-        return problem(
-            503,
-            "Roster cannot reach its database; nothing was changed. Try again in a moment.",
-            headers={"Retry-After": str(RETRY_AFTER_DATABASE_DOWN)},
-        )
+        return problem(503, DATABASE_DOWN, headers={"Retry-After": str(RETRY_AFTER_DATABASE_DOWN)})
     log.error(
         "Unhandled error on %s %s: %s",
         request.method,

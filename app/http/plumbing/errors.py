@@ -15,7 +15,7 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 from markupsafe import escape
 
-from app.core.dberrors import is_database_unavailable
+from app.core.dberrors import DATABASE_DOWN, RETRY_AFTER_DATABASE_DOWN, is_database_unavailable
 from app.core.errors import (
     DomainError,
     Forbidden,
@@ -32,9 +32,6 @@ from app.http.plumbing.middleware import session_cookie_value, viewer_of
 from app.http.plumbing.render import is_htmx, redirect, render, wants_fragment
 
 log = logging.getLogger("roster.web")
-
-DATABASE_DOWN = "Roster cannot reach its database; nothing was changed. Try again in a moment."
-RETRY_AFTER_DATABASE_DOWN = 30
 
 
 def not_authorized(request: Request, _exc: Exception) -> Response:

@@ -11,6 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException
 
 from app.core.config import get_settings
+from app.core.dberrors import DATABASE_DOWN, RETRY_AFTER_DATABASE_DOWN, is_database_unavailable
 from app.core.errors import DomainError, Throttled
 from app.core.policy import Permission, role_allows
 from app.domain.credentials.services import (
@@ -67,6 +68,9 @@ def fault(request: Request, exc: Exception) -> Response:
     parameters, which hold the secret and passwords)."""
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         return error(exc.detail, exc.status_code)
+    if is_database_unavailable(exc):
+        log.error("Database unreachable in the WHMCS API: %s", type(exc).__name__)
+        return error(DATABASE_DOWN, 503, {"Retry-After": str(RETRY_AFTER_DATABASE_DOWN)})
     log.error("Unhandled error in the WHMCS API: %s", type(exc).__name__, exc_info=exc)
     return error(SERVER_FAULT, 500)
 
