@@ -14,6 +14,7 @@ from app.schema.staff import Admin, Setting
 from app.schema.two_factor import RecoveryCode, TwoFactor
 from app.schema.users import User
 from app.schema.verification import EmailVerification
+from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
 
 TABLES = [
     User,
@@ -34,6 +35,8 @@ TABLES = [
     KnownBrowser,
     SignInAlertOptOut,
     EmailVerification,
+    WebhookEndpoint,
+    WebhookDelivery,
 ]
 
 APP_CONFIG = AppConfig(

@@ -5,17 +5,22 @@ transaction; every consumer takes it from there:
 - live pages: news of what to fetch again, leaving only when the transaction commits
   (app.domain.live.news: NOTIFY on PostgreSQL, after commit on SQLite);
 - in-process listeners (`listen`): each event once the transaction has committed, never for one
-  that rolled back.
+  that rolled back;
+- webhooks: a delivery for every enabled endpoint subscribed to the event's type, in the same
+  transaction (app.domain.webhook_queue), sent once it commits (app.domain.webhooks).
 
 An event's name, version and payload are its contract (app.domain.events.catalog)."""
 
 from collections.abc import Callable
+
+import msgspec
 
 from app.core import db
 from app.domain.activity.services import SYSTEM, Actor, write_entry
 from app.domain.events.catalog import Event
 from app.domain.live import broker as live
 from app.domain.live.news import changed
+from app.domain.webhook_queue.records import queue_for_subscribers
 from app.schema.clients import Client
 from app.schema.grants import Grant
 
@@ -37,6 +42,7 @@ async def emit(event: Event, *, actor: Actor = SYSTEM, description: str = "") ->
     if action is not None:
         await write_entry(actor, action, description, client_id=event.account, user_id=event.person)
     await changed(*await _news(event))
+    await queue_for_subscribers(event.NAME, event.VERSION, msgspec.to_builtins(event))
     if _LISTENERS:
         db.after_commit(lambda: _tell_listeners(event, actor))
 
