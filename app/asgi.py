@@ -18,6 +18,7 @@ from app.domain.invitations.expiry import watch_expiry
 from app.domain.live.broker import BROKER
 from app.domain.live.listener import listen
 from app.domain.mail import worker
+from app.domain.webhooks import sender as webhook_sender
 from app.http.admin import account_users as admin_controllers
 from app.http.admin import credentials as credential_controllers
 from app.http.admin import screens as admin_screens
@@ -74,6 +75,7 @@ def create_app(
             tasks.append(asyncio.create_task(auth_services.run_sweeper(stop)))
             if settings.smtp_url:
                 tasks.append(asyncio.create_task(worker.run_worker(settings, stop)))
+            tasks.append(asyncio.create_task(webhook_sender.run_sender(settings, stop)))
             # Live updates: news from other processes (PostgreSQL), and invites expiring.
             if not db.is_sqlite():
                 tasks.append(asyncio.create_task(listen(settings.database_url, stop)))

@@ -178,20 +178,29 @@ def cmd_mail_worker(_args) -> int:
     from app.core.config import get_settings
     from app.core.logging_setup import configure_logging
     from app.domain.mail.worker import run_worker
+    from app.domain.webhooks.sender import run_sender
 
     configure_logging()
     settings = get_settings()
     if not settings.smtp_url:
-        print("ROSTER_SMTP_URL is not set: there is nowhere to deliver to.", file=sys.stderr)
-        return 2
+        print(
+            "ROSTER_SMTP_URL is not set: emails stay queued; only webhooks are sent.",
+            file=sys.stderr,
+        )
+
+    async def work(stop: asyncio.Event) -> None:
+        workers = [run_sender(settings, stop)]
+        if settings.smtp_url:
+            workers.append(run_worker(settings, stop))
+        await asyncio.gather(*workers)
 
     async def main():
         stop = asyncio.Event()
-        task = asyncio.create_task(_with_db(run_worker, settings, stop))
+        task = asyncio.create_task(_with_db(work, stop))
 
         def on_signal() -> None:
-            # The first signal: finish the email being sent, then stop. Another one: stop now
-            # (the email being sent is given back to the queue).
+            # The first signal: finish the email or webhook being sent, then stop. Another one:
+            # stop now (what was being sent is given back to its queue).
             if stop.is_set():
                 task.cancel()
             stop.set()
@@ -303,9 +312,9 @@ def parser() -> argparse.ArgumentParser:
     )
     k.set_defaults(func=cmd_create_api_credential)
 
-    sub.add_parser("mail-worker", help="deliver queued emails until stopped").set_defaults(
-        func=cmd_mail_worker
-    )
+    sub.add_parser(
+        "mail-worker", help="deliver queued emails and webhooks until stopped"
+    ).set_defaults(func=cmd_mail_worker)
     return p
 
 

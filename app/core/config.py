@@ -29,6 +29,10 @@ class Settings(msgspec.Struct, frozen=True):
     proxy_headers: bool = False
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     live_heartbeat_seconds: float = 25
+    # Webhooks may go to loopback, private and other non-public addresses (a test receiver, an
+    # internal service); off, they are refused when an endpoint is saved and when sending.
+    webhook_allow_private: bool = False
+    webhook_poll_seconds: float = 5
 
     @property
     def production(self) -> bool:
@@ -118,6 +122,8 @@ def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
         proxy_headers=flag(env, "ROSTER_PROXY_HEADERS"),
         forwarded_allow_ips=address_list(env.get("ROSTER_FORWARDED_ALLOW_IPS") or "127.0.0.1"),
         live_heartbeat_seconds=_number(env, "ROSTER_LIVE_HEARTBEAT_SECONDS", 25),
+        webhook_allow_private=flag(env, "ROSTER_WEBHOOK_ALLOW_PRIVATE"),
+        webhook_poll_seconds=_number(env, "ROSTER_WEBHOOK_POLL_SECONDS", 5),
     )
 
 

@@ -30,6 +30,7 @@ class Permission(StrEnum):
     LIST_USERS = "list_users"
     MANAGE_USERS = "manage_users"
     DELETE_USERS = "delete_users"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 # The client-area permissions and the account permission key each one needs (None: none).
@@ -46,6 +47,7 @@ STAFF_PERMISSIONS: dict[Permission, str] = {
     Permission.MANAGE_USERS: "Manage Users",
     Permission.LIST_USERS: "List Users",
     Permission.DELETE_USERS: "Delete Users",
+    Permission.MANAGE_WEBHOOKS: "Manage Webhooks",
 }
 
 

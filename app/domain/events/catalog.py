@@ -386,6 +386,61 @@ class EmailFailed(Event, frozen=True):
     client_id: int | None = None
 
 
+# Webhook endpoints (never their secret, nor their URL, which may carry a token).
+
+
+class WebhookEndpointCreated(Event, frozen=True):
+    NAME = "webhook_endpoint.created"
+    ACTION = "webhook.endpoint_created"
+    endpoint_id: int
+    event_types: tuple[str, ...]  # ("*",): every type offered
+    enabled: bool
+
+
+class WebhookEndpointUpdated(Event, frozen=True):
+    """Its URL, description, event types or whether it is enabled changed (`fields`: which)."""
+
+    NAME = "webhook_endpoint.updated"
+    ACTION = "webhook.endpoint_updated"
+    endpoint_id: int
+    fields: tuple[str, ...]
+
+
+class WebhookSecretRotated(Event, frozen=True):
+    """A new signing secret; the previous one still signs until `previous_valid_until`."""
+
+    NAME = "webhook_endpoint.secret_rotated"
+    ACTION = "webhook.secret_rotated"
+    endpoint_id: int
+    previous_valid_until: datetime
+
+
+class WebhookEndpointDeleted(Event, frozen=True):
+    NAME = "webhook_endpoint.deleted"
+    ACTION = "webhook.endpoint_deleted"
+    endpoint_id: int
+
+
+class WebhookEndpointDisabled(Event, frozen=True):
+    """Roster stopped sending to it: its deliveries had failed for days (`reason` says)."""
+
+    NAME = "webhook_endpoint.disabled"
+    ACTION = "webhook.endpoint_disabled"
+    endpoint_id: int
+    reason: str
+
+
+class WebhookMessagesRequeued(Event, frozen=True):
+    """Messages queued again for an endpoint, each with its webhook-id (`why`: "test" for a
+    test event, "resend" for one delivery, "replay" for every one since a moment)."""
+
+    NAME = "webhook_endpoint.requeued"
+    ACTION = "webhook.requeued"
+    endpoint_id: int
+    why: str
+    count: int
+
+
 def all_events() -> list[type[Event]]:
     """Every kind, once."""
     found, todo = [], list(Event.__subclasses__())

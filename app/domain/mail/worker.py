@@ -22,6 +22,7 @@ import aiosmtplib
 from app.core import clock, db
 from app.core.config import Settings
 from app.core.dberrors import is_database_unavailable
+from app.core.uninterrupted import uninterrupted
 from app.domain.events.catalog import EmailDelivered, EmailFailed
 from app.domain.events.stream import emit
 from app.schema.invitations import Invitation
@@ -166,23 +167,6 @@ async def _release(row: dict) -> None:
     ).where((OutboundEmail.id == row["id"]) & (OutboundEmail.status == "sending"))
 
 
-async def _uninterrupted(coro):
-    """Runs `coro` (a write that settles an email) to its end even when the caller is cancelled
-    meanwhile; returns its result and whether a cancellation arrived, for the caller to re-raise
-    once the email is settled. Only a cancellation of the write itself (the event loop closing)
-    cuts it short."""
-    task = asyncio.ensure_future(coro)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():
-                raise
-            cancelled = True
-    return task.result(), cancelled
-
-
 async def deliver_due(
     settings: Settings, limit: int = 20, stop: asyncio.Event | None = None
 ) -> int:
@@ -197,14 +181,14 @@ async def deliver_due(
     for _ in range(limit):
         if stop is not None and stop.is_set():
             break
-        claimed, cancelled = await _uninterrupted(claim_due(1))
+        claimed, cancelled = await uninterrupted(claim_due(1))
         if not claimed:
             if cancelled:
                 raise asyncio.CancelledError
             break
         row = claimed[0]
         if cancelled:
-            await _uninterrupted(_release(row))
+            await uninterrupted(_release(row))
             raise asyncio.CancelledError
         try:
             await aiosmtplib.send(
@@ -212,13 +196,13 @@ async def deliver_due(
             )
         except asyncio.CancelledError:
             log.info("Delivery of email %s interrupted; it is queued again", row["id"])
-            await _uninterrupted(_release(row))
+            await uninterrupted(_release(row))
             raise
         except Exception as exc:  # any failure: keep the email, retry later
             log.warning("Delivery of email %s to %s failed: %s", row["id"], row["to_address"], exc)
-            _, cancelled = await _uninterrupted(_mark_failed(row, f"{type(exc).__name__}: {exc}"))
+            _, cancelled = await uninterrupted(_mark_failed(row, f"{type(exc).__name__}: {exc}"))
         else:
-            _, cancelled = await _uninterrupted(_mark_sent(row))
+            _, cancelled = await uninterrupted(_mark_sent(row))
             sent += 1
         if cancelled:
             raise asyncio.CancelledError

@@ -1,0 +1,338 @@
+"""Sending the webhook outbox, with retries and backoff; in the background only, so a slow or
+dead receiver never holds a request.
+
+Like the mail worker: any number of senders, in any number of processes, each claiming one
+delivery at a time with a lease (locked_until; FOR UPDATE SKIP LOCKED on PostgreSQL, the write
+lock on SQLite), so a delivery is attempted by one sender at a time; a lease (5 minutes) always
+outlives the one attempt it covers (at most SEND_TIMEOUT). Only the oldest undelivered delivery
+of an endpoint may be claimed, so an endpoint receives its messages in order: one that keeps
+failing holds those after it until it is given up.
+
+An attempt is a POST of the stored body with the webhook-id (the same on every attempt),
+webhook-timestamp and webhook-signature headers, to the address the URL's host resolved to and
+was checked at that moment (app.domain.webhooks.addresses), following no redirect. A 2xx
+answer delivers it; anything else (another status, a timeout, a refused address, no connection)
+is retried after 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h (each ±20%), and given up after
+MAX_ATTEMPTS (about 3 days). An endpoint whose deliveries have failed for DISABLE_AFTER with no
+success meanwhile is disabled, and the staff who manage webhooks are emailed."""
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from piccolo.columns import Column
+
+from app.core import clock, db
+from app.core.config import Settings, get_settings
+from app.core.policy import Permission, role_allows
+from app.core.uninterrupted import uninterrupted
+from app.domain.events.catalog import WebhookEndpointDisabled
+from app.domain.events.stream import emit
+from app.domain.mail.services import enqueue
+from app.domain.webhook_queue.records import woken
+from app.domain.webhooks.addresses import AddressRefused, target_of
+from app.domain.webhooks.present import shown_url
+from app.domain.webhooks.signing import headers_for
+from app.schema.staff import Admin
+from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger("roster.webhooks")
+
+LEASE = timedelta(minutes=5)
+SEND_TIMEOUT = 10.0  # seconds, the whole attempt: must stay well under LEASE
+RESPONSE_KEPT = 2048  # bytes of the receiver's answer kept for the delivery log
+BACKOFF = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+]
+MAX_ATTEMPTS = 13  # the 13th comes about 3 days after the first
+DISABLE_AFTER = timedelta(days=3)
+USER_AGENT = "Roster-Webhooks/1"
+
+_ELIGIBLE = """
+    SELECT d.id FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint
+    WHERE e.enabled
+      AND ((d.status = 'queued' AND d.next_attempt_at <= {})
+           OR (d.status = 'delivering' AND d.locked_until < {}))
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries o
+          WHERE o.endpoint = d.endpoint AND o.id < d.id
+            AND o.status IN ('queued', 'delivering'))
+    ORDER BY d.id LIMIT {}
+"""
+_CLAIM_POSTGRES = f"""
+UPDATE webhook_deliveries SET status = 'delivering', locked_until = {{}}
+WHERE id IN ({_ELIGIBLE} FOR UPDATE OF d SKIP LOCKED)
+RETURNING *
+"""
+
+
+async def claim_due(limit: int = 1) -> list[dict]:
+    """Marks up to `limit` due deliveries (each the oldest undelivered of its endpoint) as being
+    attempted by this sender, and returns them."""
+    now = clock.now()
+    if not db.is_sqlite():
+        rows = await WebhookDelivery.raw(_CLAIM_POSTGRES, now + LEASE, now, now, limit)
+        return sorted(rows, key=lambda r: r["id"])
+    # Looked for first outside a transaction: an idle sender must not take SQLite's write lock
+    # at every poll.
+    if not await WebhookDelivery.raw(_ELIGIBLE, now, now, limit):
+        return []
+    async with db.transaction():  # IMMEDIATE: one claimer at a time
+        ids = [row["id"] for row in await WebhookDelivery.raw(_ELIGIBLE, now, now, limit)]
+        if not ids:
+            return []
+        await WebhookDelivery.update(
+            {WebhookDelivery.status: "delivering", WebhookDelivery.locked_until: now + LEASE}
+        ).where(WebhookDelivery.id.is_in(ids))
+        return await WebhookDelivery.select().where(WebhookDelivery.id.is_in(ids))
+
+
+@dataclass
+class Outcome:
+    """What one attempt came to: the receiver's status and the start of its answer, or (no
+    status) why there was none."""
+
+    status_code: int | None
+    response: str
+    duration_ms: int = 0
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def signing_secrets(endpoint: dict) -> list[str]:
+    """The endpoint's secret, and its previous one while a rotation's overlap lasts."""
+    found = [endpoint["secret"]]
+    until = endpoint["previous_secret_until"]
+    if endpoint["previous_secret"] and until is not None and until > clock.now():
+        found.append(endpoint["previous_secret"])
+    return found
+
+
+async def _post(delivery: dict, endpoint: dict, settings: Settings) -> Outcome:
+    target = await target_of(
+        endpoint["url"],
+        production=settings.production,
+        allow_private=settings.webhook_allow_private,
+    )
+    headers = {
+        **headers_for(
+            delivery["message_id"], clock.now(), delivery["body"], signing_secrets(endpoint)
+        ),
+        "host": target.host_header,
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+    }
+    extensions = {"sni_hostname": target.server_name} if target.server_name else {}
+    # A client per attempt: a pooled connection to the same address could carry another
+    # host's TLS session. No proxy from the environment: it would choose the address.
+    async with (
+        httpx.AsyncClient(trust_env=False, follow_redirects=False, timeout=SEND_TIMEOUT) as client,
+        client.stream(
+            "POST",
+            target.url,
+            content=delivery["body"].encode(),
+            headers=headers,
+            extensions=extensions,
+        ) as response,
+    ):
+        kept = b""
+        async for chunk in response.aiter_bytes():
+            kept += chunk
+            if len(kept) >= RESPONSE_KEPT:
+                break
+        return Outcome(response.status_code, kept[:RESPONSE_KEPT].decode(errors="replace"))
+
+
+async def attempt(delivery: dict, endpoint: dict, settings: Settings) -> Outcome:
+    """One POST of the delivery (never raises: a failure is an outcome)."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT):
+            outcome = await _post(delivery, endpoint, settings)
+    except AddressRefused as exc:
+        outcome = Outcome(None, f"Refused: {exc.message}")
+    except TimeoutError:
+        outcome = Outcome(None, f"No answer within {SEND_TIMEOUT:g} s.")
+    except httpx.HTTPError as exc:
+        outcome = Outcome(None, f"{type(exc).__name__}: {exc}"[:RESPONSE_KEPT])
+    outcome.duration_ms = round((time.monotonic() - started) * 1000)
+    return outcome
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its `attempts`-th failed attempt a delivery is tried again."""
+    return BACKOFF[min(attempts - 1, len(BACKOFF) - 1)] * random.uniform(0.8, 1.2)
+
+
+async def _settle(delivery: dict, endpoint: dict, outcome: Outcome) -> None:
+    now = clock.now()
+    attempts = delivery["attempts"] + 1
+    values: dict[Column | str, Any] = {
+        WebhookDelivery.attempts: attempts,
+        WebhookDelivery.locked_until: None,
+        WebhookDelivery.last_status_code: outcome.status_code,
+        WebhookDelivery.last_response: outcome.response,
+        WebhookDelivery.last_duration_ms: outcome.duration_ms,
+    }
+    async with db.transaction():
+        if outcome.delivered:
+            values |= {WebhookDelivery.status: "delivered", WebhookDelivery.delivered_at: now}
+            await WebhookEndpoint.update({WebhookEndpoint.failing_since: None}).where(
+                WebhookEndpoint.id == endpoint["id"]
+            )
+        else:
+            disabled = await _count_failure(endpoint["id"], now)
+            gave_up = attempts >= MAX_ATTEMPTS or disabled
+            values |= {
+                WebhookDelivery.status: "failed" if gave_up else "queued",
+                WebhookDelivery.next_attempt_at: now + retry_delay(attempts),
+            }
+        await WebhookDelivery.update(values).where(WebhookDelivery.id == delivery["id"])
+
+
+async def _count_failure(endpoint_id: int, now) -> bool:
+    """Marks the endpoint failing (since now, unless it already was) and disables it once it
+    has been failing for DISABLE_AFTER; whether it did so now."""
+    rows = await db.locked(
+        WebhookEndpoint.select(
+            WebhookEndpoint.id,
+            WebhookEndpoint.url,
+            WebhookEndpoint.enabled,
+            WebhookEndpoint.failing_since,
+        ).where(WebhookEndpoint.id == endpoint_id)
+    )
+    if not rows:
+        return False
+    endpoint = rows[0]
+    since = endpoint["failing_since"] or now
+    if endpoint["failing_since"] is None:
+        await WebhookEndpoint.update({WebhookEndpoint.failing_since: now}).where(
+            WebhookEndpoint.id == endpoint_id
+        )
+    if endpoint["enabled"] and now - since >= DISABLE_AFTER:
+        await disable_failing(endpoint, since)
+        return True
+    return False
+
+
+async def disable_failing(endpoint: dict, since) -> None:
+    """Stops sending to an endpoint that has failed since `since`, says so in the activity log,
+    and emails every staff member who manages webhooks. Its queued deliveries stay, sent in
+    order if it is enabled again."""
+    reason = (
+        f"Every delivery failed for {(clock.now() - since).days} days "
+        f"(since {since:%d %b %Y %H:%M} UTC)."
+    )
+    await WebhookEndpoint.update(
+        {WebhookEndpoint.enabled: False, WebhookEndpoint.disabled_reason: reason}
+    ).where(WebhookEndpoint.id == endpoint["id"])
+    url = shown_url(endpoint["url"])
+    await emit(
+        WebhookEndpointDisabled(endpoint_id=endpoint["id"], reason=reason),
+        description=f"Webhook endpoint #{endpoint['id']} ({url}) disabled: {reason}",
+    )
+    staff = await Admin.select(Admin.name, Admin.email, Admin.role).where(Admin.disabled.eq(False))
+    context = {
+        "url": url,
+        "reason": reason,
+        "webhooks_url": f"{get_settings().base_url}/admin/webhooks",
+    }
+    for member in staff:
+        if role_allows(member["role"], Permission.MANAGE_WEBHOOKS):
+            await enqueue(
+                to=member["email"],
+                template="webhook_disabled",
+                context={**context, "name": member["name"]},
+            )
+
+
+async def _release(delivery: dict) -> None:
+    """Gives back a delivery whose attempt was interrupted: due again at once, for any sender,
+    and the interrupted attempt not counted."""
+    await WebhookDelivery.update(
+        {WebhookDelivery.status: "queued", WebhookDelivery.locked_until: None}
+    ).where((WebhookDelivery.id == delivery["id"]) & (WebhookDelivery.status == "delivering"))
+
+
+async def deliver_due(
+    settings: Settings, limit: int = 20, stop: asyncio.Event | None = None
+) -> int:
+    """Attempts up to `limit` due deliveries, claiming each just before its attempt; returns how
+    many were delivered. Stops before the next one once `stop` is set. Cancelled mid-attempt, it
+    gives that delivery back before the cancellation goes on."""
+    delivered = 0
+    for _ in range(limit):
+        if stop is not None and stop.is_set():
+            break
+        claimed, cancelled = await uninterrupted(claim_due(1))
+        if not claimed:
+            if cancelled:
+                raise asyncio.CancelledError
+            break
+        delivery = claimed[0]
+        endpoint = (
+            await WebhookEndpoint.select().where(WebhookEndpoint.id == delivery["endpoint"]).first()
+        )
+        if cancelled or endpoint is None:
+            await uninterrupted(_release(delivery))
+            if cancelled:
+                raise asyncio.CancelledError
+            continue
+        try:
+            outcome = await attempt(delivery, endpoint, settings)
+        except asyncio.CancelledError:
+            log.info("Webhook %s interrupted; it is queued again", delivery["message_id"])
+            await uninterrupted(_release(delivery))
+            raise
+        if not outcome.delivered:
+            log.warning(
+                "Webhook %s to endpoint %s failed: %s",
+                delivery["message_id"],
+                endpoint["id"],
+                outcome.status_code or outcome.response,
+            )
+        _, cancelled = await uninterrupted(_settle(delivery, endpoint, outcome))
+        delivered += outcome.delivered
+        if cancelled:
+            raise asyncio.CancelledError
+    return delivered
+
+
+async def run_sender(
+    settings: Settings, stop: asyncio.Event, interval: float | None = None
+) -> None:
+    """Sends until `stop` is set (checked between deliveries: the one being attempted is
+    finished); wakes early when a delivery is queued in this process."""
+    interval = settings.webhook_poll_seconds if interval is None else interval
+    queued = woken()
+    log.info("Webhook sender started")
+    while not stop.is_set():
+        queued.clear()
+        try:
+            await deliver_due(settings, stop=stop)
+        except Exception:
+            log.exception("Webhook sender pass failed; retrying")
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(queued.wait())]
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED), interval
+                )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+    log.info("Webhook sender stopped")

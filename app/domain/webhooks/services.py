@@ -1,0 +1,370 @@
+"""Webhook endpoints and their deliveries, for the staff who manage them (the permission
+`manage_webhooks`, which Full Administrators hold).
+
+What is offered: every event of the catalog (app.domain.events.catalog), by its name; none
+carries a secret, a token or a password hash. An endpoint takes all of them ("*", including
+kinds added later) or a list. Besides them, `webhook.test` goes only to the endpoint it is sent
+to (Send test event).
+
+An endpoint's signing secret is shown once, when it is made (create_endpoint, rotate_secret),
+and never again: not in a listing, the activity log, an event or a log line. Rotating keeps the
+previous secret signing too for 24 hours, so receivers can switch without losing a message."""
+
+from datetime import datetime, timedelta
+
+import msgspec
+
+from app.core import clock, db
+from app.core.config import get_settings
+from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.policy import Permission, role_allows
+from app.domain.activity.services import Actor
+from app.domain.events.catalog import (
+    WebhookEndpointCreated,
+    WebhookEndpointDeleted,
+    WebhookEndpointUpdated,
+    WebhookMessagesRequeued,
+    WebhookSecretRotated,
+    all_events,
+)
+from app.domain.events.stream import emit
+from app.domain.webhook_queue.records import ALL_TYPES, queue_for_endpoint, wake
+from app.domain.webhooks.addresses import check_url
+from app.domain.webhooks.present import shown_url
+from app.domain.webhooks.signing import ROTATION_OVERLAP_HOURS, new_secret
+from app.schema.staff import Admin
+from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
+
+EVENT_TYPES: tuple[str, ...] = tuple(sorted(kind.NAME for kind in all_events()))
+TEST_EVENT = "webhook.test"
+DESCRIPTION_MAX = 200
+RECENT = 50
+
+# What a listing shows of an endpoint: everything but the secrets.
+_SHOWN = (
+    WebhookEndpoint.id,
+    WebhookEndpoint.url,
+    WebhookEndpoint.description,
+    WebhookEndpoint.event_types,
+    WebhookEndpoint.enabled,
+    WebhookEndpoint.previous_secret_until,
+    WebhookEndpoint.created_at,
+    WebhookEndpoint.failing_since,
+    WebhookEndpoint.disabled_reason,
+)
+
+
+class NewSecret(msgspec.Struct, frozen=True):
+    endpoint_id: int
+    secret: str  # shown once
+
+
+async def require_permission(actor: Actor) -> None:
+    """Staff whose role manages webhooks (as the web routes and the API check it), or the
+    system (the `roster` commands)."""
+    if actor.kind == "system":
+        return
+    if actor.kind == "admin" and actor.id is not None:
+        staff = await Admin.select(Admin.role, Admin.disabled).where(Admin.id == actor.id).first()
+        if (
+            staff is not None
+            and not staff["disabled"]
+            and role_allows(staff["role"], Permission.MANAGE_WEBHOOKS)
+        ):
+            return
+    raise Forbidden("Only a Full Administrator can manage webhooks.")
+
+
+def clean_event_types(event_types: list[str] | tuple[str, ...] | str | None) -> tuple[str, ...]:
+    """("*",) for every type offered, else the chosen names in the catalog's order, each once."""
+    if event_types is None or event_types == ALL_TYPES or list(event_types) == [ALL_TYPES]:
+        return (ALL_TYPES,)
+    chosen = {name.strip() for name in event_types if name.strip()}
+    unknown = sorted(chosen - set(EVENT_TYPES))
+    if unknown:
+        raise DomainError(f"Unknown event type: {', '.join(unknown)[:200]}.", "event_types")
+    if not chosen:
+        raise DomainError("Choose at least one event type, or all of them.", "event_types")
+    return tuple(name for name in EVENT_TYPES if name in chosen)
+
+
+def _stored(event_types: tuple[str, ...]) -> str:
+    return " ".join(event_types)
+
+
+def _clean_description(description: str) -> str:
+    description = " ".join((description or "").split())
+    if len(description) > DESCRIPTION_MAX:
+        raise DomainError(f"At most {DESCRIPTION_MAX} characters.", "description")
+    return description
+
+
+async def _checked_url(url: str) -> str:
+    settings = get_settings()
+    return await check_url(
+        url, production=settings.production, allow_private=settings.webhook_allow_private
+    )
+
+
+def _presented(row: dict) -> dict:
+    row = dict(row)
+    row["event_types"] = tuple(row["event_types"].split())
+    return row
+
+
+async def get_endpoint(endpoint_id: int, *, lock: bool = False) -> dict:
+    """The endpoint, without its secrets (NotFound if there is none)."""
+    query = WebhookEndpoint.select(*_SHOWN).where(WebhookEndpoint.id == endpoint_id)
+    rows = await (db.locked(query) if lock else query)
+    if not rows:
+        raise NotFound("No such webhook endpoint.")
+    return _presented(rows[0])
+
+
+async def list_endpoints(*, actor: Actor) -> list[dict]:
+    """Every endpoint, oldest first, without its secrets."""
+    await require_permission(actor)
+    rows = await WebhookEndpoint.select(*_SHOWN).order_by(WebhookEndpoint.id)
+    return [_presented(row) for row in rows]
+
+
+async def create_endpoint(
+    *,
+    url: str,
+    description: str = "",
+    event_types: list[str] | tuple[str, ...] | str | None = None,
+    enabled: bool = True,
+    actor: Actor,
+) -> NewSecret:
+    """A new endpoint; its secret is in the answer and nowhere else it can be read."""
+    await require_permission(actor)
+    url = await _checked_url(url)
+    description = _clean_description(description)
+    types = clean_event_types(event_types)
+    secret = new_secret()
+    async with db.transaction():
+        rows = await WebhookEndpoint.insert(
+            WebhookEndpoint(
+                url=url,
+                description=description,
+                event_types=_stored(types),
+                enabled=enabled,
+                secret=secret,
+                created_at=clock.now(),
+            )
+        ).returning(WebhookEndpoint.id)
+        endpoint_id = rows[0]["id"]
+        await emit(
+            WebhookEndpointCreated(endpoint_id=endpoint_id, event_types=types, enabled=enabled),
+            actor=actor,
+            description=f"Added webhook endpoint #{endpoint_id} ({shown_url(url)})",
+        )
+    return NewSecret(endpoint_id=endpoint_id, secret=secret)
+
+
+_UNCHANGED = object()
+
+
+async def update_endpoint(
+    endpoint_id: int,
+    *,
+    url=_UNCHANGED,
+    description=_UNCHANGED,
+    event_types=_UNCHANGED,
+    enabled=_UNCHANGED,
+    actor: Actor,
+) -> dict:
+    """Changes what is given of the URL, description, event types and whether it is enabled.
+    Enabling it again starts its count of failing days afresh and sends what it kept queued."""
+    await require_permission(actor)
+    wanted: dict = {}
+    if url is not _UNCHANGED:
+        wanted["url"] = await _checked_url(url)
+    if description is not _UNCHANGED:
+        wanted["description"] = _clean_description(description)
+    if event_types is not _UNCHANGED:
+        wanted["event_types"] = _stored(clean_event_types(event_types))
+    if enabled is not _UNCHANGED:
+        wanted["enabled"] = bool(enabled)
+    async with db.transaction():
+        before = await get_endpoint(endpoint_id, lock=True)
+        before["event_types"] = _stored(before["event_types"])
+        changed = {name: value for name, value in wanted.items() if before[name] != value}
+        if not changed:
+            return await get_endpoint(endpoint_id)
+        values = {getattr(WebhookEndpoint, name): value for name, value in changed.items()}
+        if changed.get("enabled"):
+            values |= {WebhookEndpoint.failing_since: None, WebhookEndpoint.disabled_reason: ""}
+        await WebhookEndpoint.update(values).where(WebhookEndpoint.id == endpoint_id)
+        await emit(
+            WebhookEndpointUpdated(endpoint_id=endpoint_id, fields=tuple(changed)),
+            actor=actor,
+            description=f"Changed webhook endpoint #{endpoint_id} "
+            f"({shown_url(wanted.get('url', before['url']))}): {', '.join(changed)}",
+        )
+    if changed.get("enabled"):
+        wake()
+    return await get_endpoint(endpoint_id)
+
+
+async def rotate_secret(endpoint_id: int, *, actor: Actor) -> NewSecret:
+    """A new secret (in the answer only); the current one keeps signing for 24 hours too."""
+    await require_permission(actor)
+    secret = new_secret()
+    until = clock.now() + timedelta(hours=ROTATION_OVERLAP_HOURS)
+    async with db.transaction():
+        endpoint = await get_endpoint(endpoint_id, lock=True)
+        current = (
+            await WebhookEndpoint.select(WebhookEndpoint.secret)
+            .where(WebhookEndpoint.id == endpoint_id)
+            .first()
+        )
+        assert current is not None  # locked above
+        await WebhookEndpoint.update(
+            {
+                WebhookEndpoint.secret: secret,
+                WebhookEndpoint.previous_secret: current["secret"],
+                WebhookEndpoint.previous_secret_until: until,
+            }
+        ).where(WebhookEndpoint.id == endpoint_id)
+        await emit(
+            WebhookSecretRotated(endpoint_id=endpoint_id, previous_valid_until=until),
+            actor=actor,
+            description=f"Rotated the signing secret of webhook endpoint #{endpoint_id} "
+            f"({shown_url(endpoint['url'])}); the previous one signs until "
+            f"{until:%d %b %Y %H:%M} UTC",
+        )
+    return NewSecret(endpoint_id=endpoint_id, secret=secret)
+
+
+async def delete_endpoint(endpoint_id: int, *, actor: Actor) -> None:
+    """Deletes the endpoint with its deliveries, sent or not."""
+    await require_permission(actor)
+    async with db.transaction():
+        endpoint = await get_endpoint(endpoint_id, lock=True)
+        await WebhookEndpoint.delete().where(WebhookEndpoint.id == endpoint_id)
+        await emit(
+            WebhookEndpointDeleted(endpoint_id=endpoint_id),
+            actor=actor,
+            description=f"Deleted webhook endpoint #{endpoint_id} ({shown_url(endpoint['url'])})",
+        )
+
+
+_DELIVERY_COLUMNS = (
+    WebhookDelivery.id,
+    WebhookDelivery.endpoint,
+    WebhookDelivery.message_id,
+    WebhookDelivery.event_type,
+    WebhookDelivery.event_version,
+    WebhookDelivery.created_at,
+    WebhookDelivery.status,
+    WebhookDelivery.attempts,
+    WebhookDelivery.next_attempt_at,
+    WebhookDelivery.last_status_code,
+    WebhookDelivery.last_response,
+    WebhookDelivery.last_duration_ms,
+    WebhookDelivery.delivered_at,
+)
+
+
+async def recent_deliveries(endpoint_id: int, *, limit: int = RECENT, actor: Actor) -> list[dict]:
+    """The endpoint's latest deliveries, newest first (without their bodies)."""
+    await require_permission(actor)
+    await get_endpoint(endpoint_id)
+    return (
+        await WebhookDelivery.select(*_DELIVERY_COLUMNS)
+        .where(WebhookDelivery.endpoint == endpoint_id)
+        .order_by(WebhookDelivery.id, ascending=False)
+        .limit(limit)
+    )
+
+
+async def send_test_event(endpoint_id: int, *, actor: Actor) -> int:
+    """Queues a `webhook.test` message for this endpoint only; returns its delivery's id."""
+    await require_permission(actor)
+    async with db.transaction():
+        endpoint = await get_endpoint(endpoint_id, lock=True)
+        delivery_id = await queue_for_endpoint(
+            endpoint_id, TEST_EVENT, 1, {"endpoint_id": endpoint_id}
+        )
+        await emit(
+            WebhookMessagesRequeued(endpoint_id=endpoint_id, why="test", count=1),
+            actor=actor,
+            description=f"Sent a test event to webhook endpoint #{endpoint_id} "
+            f"({shown_url(endpoint['url'])})",
+        )
+    return delivery_id
+
+
+async def _requeue(endpoint: dict, originals: list[dict]) -> list[int]:
+    """Queues each message again for its endpoint, as it was (the same webhook-id and body),
+    after everything queued before."""
+    now = clock.now()
+    ids = []
+    for original in originals:
+        rows = await WebhookDelivery.insert(
+            WebhookDelivery(
+                endpoint=endpoint["id"],
+                message_id=original["message_id"],
+                event_type=original["event_type"],
+                event_version=original["event_version"],
+                body=original["body"],
+                created_at=now,
+                status="queued",
+                attempts=0,
+                next_attempt_at=now,
+            )
+        ).returning(WebhookDelivery.id)
+        ids.append(rows[0]["id"])
+    if ids:
+        db.after_commit(wake)
+    return ids
+
+
+async def resend_delivery(delivery_id: int, *, actor: Actor) -> int:
+    """Queues a delivery's message again (the same webhook-id, so a receiver that already has it
+    can tell); returns the new delivery's id."""
+    await require_permission(actor)
+    async with db.transaction():
+        original = await WebhookDelivery.select().where(WebhookDelivery.id == delivery_id).first()
+        if original is None:
+            raise NotFound("No such webhook delivery.")
+        endpoint = await get_endpoint(original["endpoint"], lock=True)
+        (new_id,) = await _requeue(endpoint, [original])
+        await emit(
+            WebhookMessagesRequeued(endpoint_id=endpoint["id"], why="resend", count=1),
+            actor=actor,
+            description=f"Resent {original['event_type']} {original['message_id']} to webhook "
+            f"endpoint #{endpoint['id']} ({shown_url(endpoint['url'])})",
+        )
+    return new_id
+
+
+async def replay_since(endpoint_id: int, since: datetime, *, actor: Actor) -> int:
+    """Queues again, in their order, every message this endpoint was given since `since` (each
+    once, whatever became of it); returns how many."""
+    await require_permission(actor)
+    async with db.transaction():
+        endpoint = await get_endpoint(endpoint_id, lock=True)
+        rows = (
+            await WebhookDelivery.select()
+            .where(
+                (WebhookDelivery.endpoint == endpoint_id) & (WebhookDelivery.created_at >= since)
+            )
+            .order_by(WebhookDelivery.id)
+        )
+        seen: set[str] = set()
+        originals = []
+        for row in rows:
+            if row["message_id"] not in seen:
+                seen.add(row["message_id"])
+                originals.append(row)
+        ids = await _requeue(endpoint, originals)
+        if ids:
+            await emit(
+                WebhookMessagesRequeued(endpoint_id=endpoint_id, why="replay", count=len(ids)),
+                actor=actor,
+                description=f"Replayed {len(ids)} messages since {since:%d %b %Y %H:%M} UTC to "
+                f"webhook endpoint #{endpoint_id} ({shown_url(endpoint['url'])})",
+            )
+    return len(ids)
