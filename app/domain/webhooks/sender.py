@@ -12,9 +12,11 @@ An attempt is a POST of the stored body with the webhook-id (the same on every a
 webhook-timestamp and webhook-signature headers, to the address the URL's host resolved to and
 was checked at that moment (app.domain.webhooks.addresses), following no redirect. A 2xx
 answer delivers it; anything else (another status, a timeout, a refused address, no connection)
-is retried after 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h (each ±20%), and given up after
-MAX_ATTEMPTS (about 3 days). An endpoint whose deliveries have failed for DISABLE_AFTER with no
-success meanwhile is disabled, and the staff who manage webhooks are emailed."""
+is retried after 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h (each ±20%). Once an endpoint
+has failed for DISABLE_AFTER (3 days) with no success meanwhile, the delivery being tried is
+given up (failed, after some 13 attempts), the endpoint is disabled and the staff who manage
+webhooks are emailed; its later deliveries stay queued, to go in order if it is enabled again.
+Since only an endpoint's oldest delivery is tried, its failing days are that delivery's."""
 
 import asyncio
 import contextlib
@@ -55,7 +57,6 @@ BACKOFF = [
     timedelta(hours=5),
     timedelta(hours=10),
 ]
-MAX_ATTEMPTS = 13  # the 13th comes about 3 days after the first
 DISABLE_AFTER = timedelta(days=3)
 USER_AGENT = "Roster-Webhooks/1"
 
@@ -195,8 +196,7 @@ async def _settle(delivery: dict, endpoint: dict, outcome: Outcome) -> None:
                 WebhookEndpoint.id == endpoint["id"]
             )
         else:
-            disabled = await _count_failure(endpoint["id"], now)
-            gave_up = attempts >= MAX_ATTEMPTS or disabled
+            gave_up = await _count_failure(endpoint["id"], now)
             values |= {
                 WebhookDelivery.status: "failed" if gave_up else "queued",
                 WebhookDelivery.next_attempt_at: now + retry_delay(attempts),

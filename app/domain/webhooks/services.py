@@ -341,8 +341,8 @@ async def resend_delivery(delivery_id: int, *, actor: Actor) -> int:
 
 
 async def replay_since(endpoint_id: int, since: datetime, *, actor: Actor) -> int:
-    """Queues again, in their order, every message this endpoint was given since `since` (each
-    once, whatever became of it); returns how many."""
+    """Queues again, in their order, the messages this endpoint was first given at `since` or
+    later (each once, whatever became of it; a resend is not a new message); returns how many."""
     await require_permission(actor)
     async with db.transaction():
         endpoint = await get_endpoint(endpoint_id, lock=True)
@@ -353,11 +353,18 @@ async def replay_since(endpoint_id: int, since: datetime, *, actor: Actor) -> in
             )
             .order_by(WebhookDelivery.id)
         )
-        seen: set[str] = set()
+        earlier = {
+            row["message_id"]
+            for row in await WebhookDelivery.select(WebhookDelivery.message_id).where(
+                (WebhookDelivery.endpoint == endpoint_id)
+                & (WebhookDelivery.created_at < since)
+                & WebhookDelivery.message_id.is_in([row["message_id"] for row in rows] or [""])
+            )
+        }
         originals = []
         for row in rows:
-            if row["message_id"] not in seen:
-                seen.add(row["message_id"])
+            if row["message_id"] not in earlier:
+                earlier.add(row["message_id"])
                 originals.append(row)
         ids = await _requeue(endpoint, originals)
         if ids:
