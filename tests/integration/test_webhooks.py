@@ -568,11 +568,26 @@ async def test_an_endpoint_failing_for_three_days_is_disabled_and_its_managers_a
 # Two senders at once.
 
 
-async def test_two_concurrent_senders_deliver_each_event_exactly_once_in_order(
+async def test_concurrent_claims_take_each_delivery_once_and_only_an_endpoints_oldest(
+    allow_private, manager
+):
+    endpoints = [
+        (await endpoint_for(f"http://127.0.0.1:9/{n}", manager)).endpoint_id for n in range(10)
+    ]
+    for user_id in range(3):
+        await stream.emit(catalog.UserSignedIn(user_id=user_id))
+    batches = await asyncio.gather(*(sender.claim_due(limit=4) for _ in range(8)))
+    claimed = [row for batch in batches for row in batch]
+    assert len(claimed) == len({row["id"] for row in claimed}) == len(endpoints)
+    oldest = {e: (await delivery_rows(e))[0]["id"] for e in endpoints}
+    assert {row["endpoint"]: row["id"] for row in claimed} == oldest
+
+
+async def test_concurrent_senders_deliver_each_event_exactly_once_in_order(
     receiver, allow_private, manager
 ):
-    receiver.delay = 0.02
-    paths = ("/a", "/b", "/c")
+    receiver.delay = 0.01
+    paths = ("/a", "/b")
     for path in paths:
         await endpoint_for(receiver.url(path), manager)
     events = 12
@@ -581,10 +596,10 @@ async def test_two_concurrent_senders_deliver_each_event_exactly_once_in_order(
     stop = asyncio.Event()
     settings = get_settings()
     senders = [
-        asyncio.create_task(sender.run_sender(settings, stop, interval=0.05)) for _ in range(2)
+        asyncio.create_task(sender.run_sender(settings, stop, interval=0.02)) for _ in range(4)
     ]
     try:
-        for _ in range(200):
+        for _ in range(300):
             if len(receiver.requests) >= events * len(paths):
                 break
             await asyncio.sleep(0.05)
