@@ -18,6 +18,7 @@ from app.core.errors import DomainError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 URL_MAX = 2000
+LOOKUP_TIMEOUT = 5.0  # seconds
 
 
 class AddressRefused(DomainError):
@@ -75,9 +76,12 @@ async def lookup(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to (an address resolves to itself), in the order given."""
     loop = asyncio.get_running_loop()
     try:
-        answers = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        async with asyncio.timeout(LOOKUP_TIMEOUT):
+            answers = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise AddressRefused(f"{host} could not be resolved ({exc}).", "url") from None
+    except TimeoutError:
+        raise AddressRefused(f"{host} could not be resolved in time.", "url") from None
     found: list[str] = []
     for *_, sockaddr in answers:
         if sockaddr[0] not in found:
