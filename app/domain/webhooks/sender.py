@@ -32,6 +32,7 @@ from piccolo.columns import Column
 
 from app.core import clock, db
 from app.core.config import Settings, get_settings
+from app.core.dberrors import is_database_unavailable
 from app.core.policy import Permission, role_allows
 from app.core.uninterrupted import uninterrupted
 from app.domain.events.catalog import WebhookEndpointDisabled
@@ -324,8 +325,11 @@ async def run_sender(
         queued.clear()
         try:
             await deliver_due(settings, stop=stop)
-        except Exception:
-            log.exception("Webhook sender pass failed; retrying")
+        except Exception as exc:
+            if is_database_unavailable(exc):  # a line each pass, not a trace, until it is back
+                log.warning("Webhook sender: database unavailable, retrying: %s", exc)
+            else:
+                log.exception("Webhook sender pass failed; retrying")
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(queued.wait())]
         try:
             with contextlib.suppress(TimeoutError):
