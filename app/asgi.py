@@ -23,6 +23,7 @@ from app.http.admin import account_users as admin_controllers
 from app.http.admin import credentials as credential_controllers
 from app.http.admin import screens as admin_screens
 from app.http.admin import users as user_controllers
+from app.http.admin import webhooks as webhook_controllers
 from app.http.api.app import create_api_app, serving_api
 from app.http.client import accounts as client_controllers
 from app.http.client import user_management as access_controllers
@@ -99,6 +100,7 @@ def create_app(
             *admin_controllers.ROUTES,
             *admin_screens.ROUTES,
             *credential_controllers.ROUTES,
+            *webhook_controllers.ROUTES,
             *security_page.ROUTES,
             *access_controllers.ROUTES,
             *live_controllers.ROUTES,

@@ -139,6 +139,7 @@ def roster(smtp_inbox):
         "ROSTER_SECRET_KEY": "e2e-secret",
         "ROSTER_ENV": "development",
         "ROSTER_RESEND_COOLDOWN_SECONDS": str(RESEND_COOLDOWN_SECONDS),
+        "ROSTER_WEBHOOK_ALLOW_PRIVATE": "1",  # the tests' webhook receivers are on 127.0.0.1
     }
     tool = Roster(env, workdir, db_path)
     yield tool

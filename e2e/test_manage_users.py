@@ -35,6 +35,7 @@ def test_make_owner_then_delete_only_once_unassociated(page: Page, base_url, ros
     page.get_by_role("button", name="+ Associate User").click()
     dialog = page.get_by_role("dialog", name="Associate User")
     pick_user(dialog, "hank@e2e", re.compile("Hank Owner"))
+    dialog.get_by_role("radio", name="Choose Permissions").check()
     dialog.get_by_label("View Domains", exact=True).check()
     dialog.get_by_role("radio", name="No").check()
     dialog.get_by_role("button", name="Associate User").click()

@@ -8,7 +8,9 @@ What each consumer takes from an event is declared here, beside it:
 - SHOWS: what of its account's pages show it (live.PEOPLE, live.INVITES, live.ACCOUNT);
 - IN_EVERY_ACCOUNT: it is about a person, shown by the pages of every account they reach;
 - LISTED: the clients list shows it; OWNER_LISTED: it shows it when the person owns an account
-  (the list names each account's owner); OUTBOX: the outbox shows it.
+  (the list names each account's owner); OUTBOX: the outbox shows it;
+- WEBHOOK: it is sent to the webhook endpoints that take it (not the endpoints' own management:
+  an endpoint taking every event would hear of each test and resend made for it).
 A page that shows a kind of change is told of it live (tests hold each kind)."""
 
 from datetime import datetime
@@ -30,6 +32,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     LISTED: ClassVar[bool] = False
     OWNER_LISTED: ClassVar[bool] = False
     OUTBOX: ClassVar[bool] = False
+    WEBHOOK: ClassVar[bool] = True
 
     def activity_action(self) -> str | None:
         return self.ACTION
@@ -391,6 +394,7 @@ class EmailFailed(Event, frozen=True):
 
 class WebhookEndpointCreated(Event, frozen=True):
     NAME = "webhook_endpoint.created"
+    WEBHOOK = False
     ACTION = "webhook.endpoint_created"
     endpoint_id: int
     event_types: tuple[str, ...]  # ("*",): every type offered
@@ -401,6 +405,7 @@ class WebhookEndpointUpdated(Event, frozen=True):
     """Its URL, description, event types or whether it is enabled changed (`fields`: which)."""
 
     NAME = "webhook_endpoint.updated"
+    WEBHOOK = False
     ACTION = "webhook.endpoint_updated"
     endpoint_id: int
     fields: tuple[str, ...]
@@ -410,6 +415,7 @@ class WebhookSecretRotated(Event, frozen=True):
     """A new signing secret; the previous one still signs until `previous_valid_until`."""
 
     NAME = "webhook_endpoint.secret_rotated"
+    WEBHOOK = False
     ACTION = "webhook.secret_rotated"
     endpoint_id: int
     previous_valid_until: datetime
@@ -417,6 +423,7 @@ class WebhookSecretRotated(Event, frozen=True):
 
 class WebhookEndpointDeleted(Event, frozen=True):
     NAME = "webhook_endpoint.deleted"
+    WEBHOOK = False
     ACTION = "webhook.endpoint_deleted"
     endpoint_id: int
 
@@ -425,6 +432,7 @@ class WebhookEndpointDisabled(Event, frozen=True):
     """Roster stopped sending to it: its deliveries had failed for days (`reason` says)."""
 
     NAME = "webhook_endpoint.disabled"
+    WEBHOOK = False
     ACTION = "webhook.endpoint_disabled"
     endpoint_id: int
     reason: str
@@ -435,6 +443,7 @@ class WebhookMessagesRequeued(Event, frozen=True):
     test event, "resend" for one delivery, "replay" for every one since a moment)."""
 
     NAME = "webhook_endpoint.requeued"
+    WEBHOOK = False
     ACTION = "webhook.requeued"
     endpoint_id: int
     why: str

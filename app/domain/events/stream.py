@@ -42,7 +42,8 @@ async def emit(event: Event, *, actor: Actor = SYSTEM, description: str = "") ->
     if action is not None:
         await write_entry(actor, action, description, client_id=event.account, user_id=event.person)
     await changed(*await _news(event))
-    await queue_for_subscribers(event.NAME, event.VERSION, msgspec.to_builtins(event))
+    if event.WEBHOOK:
+        await queue_for_subscribers(event.NAME, event.VERSION, msgspec.to_builtins(event))
     if _LISTENERS:
         db.after_commit(lambda: _tell_listeners(event, actor))
 

@@ -1,9 +1,9 @@
 """Webhook endpoints and their deliveries, for the staff who manage them (the permission
 `manage_webhooks`, which Full Administrators hold).
 
-What is offered: every event of the catalog (app.domain.events.catalog), by its name; none
-carries a secret, a token or a password hash. An endpoint takes all of them ("*", including
-kinds added later) or a list. Besides them, `webhook.test` goes only to the endpoint it is sent
+What is offered: every event of the catalog (app.domain.events.catalog) marked WEBHOOK (all but
+the endpoints' own management), by its name; none carries a secret, a token or a password hash.
+An endpoint takes all of them ("*", including kinds added later) or a list. Besides them, `webhook.test` goes only to the endpoint it is sent
 to (Send test event).
 
 An endpoint's signing secret is shown once, when it is made (create_endpoint, rotate_secret),
@@ -35,7 +35,7 @@ from app.domain.webhooks.signing import ROTATION_OVERLAP_HOURS, new_secret
 from app.schema.staff import Admin
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
 
-EVENT_TYPES: tuple[str, ...] = tuple(sorted(kind.NAME for kind in all_events()))
+EVENT_TYPES: tuple[str, ...] = tuple(sorted(kind.NAME for kind in all_events() if kind.WEBHOOK))
 TEST_EVENT = "webhook.test"
 DESCRIPTION_MAX = 200
 RECENT = 50
@@ -321,13 +321,13 @@ async def _requeue(endpoint: dict, originals: list[dict]) -> list[int]:
     return ids
 
 
-async def resend_delivery(delivery_id: int, *, actor: Actor) -> int:
+async def resend_delivery(delivery_id: int, *, endpoint_id: int | None = None, actor: Actor) -> int:
     """Queues a delivery's message again (the same webhook-id, so a receiver that already has it
-    can tell); returns the new delivery's id."""
+    can tell); returns the new delivery's id. `endpoint_id`: the endpoint it must belong to."""
     await require_permission(actor)
     async with db.transaction():
         original = await WebhookDelivery.select().where(WebhookDelivery.id == delivery_id).first()
-        if original is None:
+        if original is None or endpoint_id not in (None, original["endpoint"]):
             raise NotFound("No such webhook delivery.")
         endpoint = await get_endpoint(original["endpoint"], lock=True)
         (new_id,) = await _requeue(endpoint, [original])

@@ -16,6 +16,7 @@ from app.core.config import FRONTEND_DIR
 from app.core.db import Record
 from app.core.errors import DomainError, Throttled
 from app.core.permissions import LABELS, PERMISSIONS, SHORT_LABELS
+from app.core.policy import Permission, role_allows
 from app.core.security import MAX_PASSWORD_LENGTH
 from app.core.validation import COMPANY_MAX, CONTACT_LIMITS, EMAIL_MAX, NAME_MAX
 from app.http.plumbing.delivery import static_url
@@ -131,11 +132,21 @@ def live_stream(url: str, regions: str) -> Markup:
     ).format(url, regions)
 
 
+def staff_may(viewer, permission: str) -> bool:
+    """For what a page offers staff (a link, a button): whether the viewer's role holds it."""
+    return (
+        viewer is not None
+        and viewer.admin is not None
+        and role_allows(viewer.admin["role"], Permission(permission))
+    )
+
+
 templates.filters["relative_time"] = relative_time
 templates.filters["datetime"] = format_datetime
 templates.filters["linkify"] = linkify
 # /static/<path>?v=<content hash>: cached for a year by browsers (app.http.plumbing.delivery).
 templates.globals["static_url"] = static_url
+templates.globals["staff_may"] = staff_may
 templates.globals["PERMISSIONS"] = PERMISSIONS
 templates.globals["permission_summary"] = permission_summary
 templates.globals["cached_row"] = cached_row

@@ -1,0 +1,207 @@
+"""The admin screen for webhooks: /admin/webhooks lists the endpoints and adds one (its signing
+secret shown once, in the answer to the add); /admin/webhooks/{id} edits one, sends it a test
+event, rotates its secret (the new one shown once), replays its messages since a time, deletes
+it, and shows its recent deliveries, each with Resend."""
+
+from datetime import UTC, datetime
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+
+from app.core.errors import DomainError
+from app.core.policy import Permission
+from app.domain.webhooks import services as webhooks
+from app.domain.webhooks.services import ALL_TYPES, EVENT_TYPES
+from app.http.plumbing.forms import read_form, read_list
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import flash, redirect, render, wants_fragment
+
+LIST = "admin/webhooks/list.html"
+DETAIL = "admin/webhooks/detail.html"
+SECRET_SHOWN_ONCE = "Copy the signing secret now: it is not shown again."
+
+
+async def endpoint_form(request: Request) -> tuple[dict, tuple[str, ...] | list[str]]:
+    """The form as typed (to show it again) and the event types it asks for."""
+    form = await read_form(request)
+    chosen = await read_list(request, "event_types")
+    shown = {
+        "url": form.get("url") or "",
+        "description": form.get("description") or "",
+        "scope": "choose" if form.get("scope") == "choose" else "all",
+        "event_types": chosen,
+        "enabled": form.get("enabled") == "on",
+    }
+    return shown, (chosen if shown["scope"] == "choose" else (ALL_TYPES,))
+
+
+def _form_of(endpoint: dict) -> dict:
+    everything = endpoint["event_types"] == (ALL_TYPES,)
+    return {
+        "url": endpoint["url"],
+        "description": endpoint["description"],
+        "scope": "all" if everything else "choose",
+        "event_types": [] if everything else list(endpoint["event_types"]),
+        "enabled": endpoint["enabled"],
+    }
+
+
+async def list_screen(
+    request: Request,
+    *,
+    form: dict | None = None,
+    errors: dict | None = None,
+    created: webhooks.NewSecret | None = None,
+    status: int = 200,
+) -> Response:
+    """The whole screen, or for htmx only its endpoints section (the form and the list)."""
+    context = {
+        "endpoints": await webhooks.list_endpoints(actor=viewer_of(request).actor),
+        "event_types": EVENT_TYPES,
+        "form": form or {"scope": "all", "event_types": []},
+        "errors": errors or {},
+        "created": created,
+        "description_max": webhooks.DESCRIPTION_MAX,
+    }
+    block = "endpoints" if wants_fragment(request) else None
+    return render(request, LIST, context, block=block, status=status)
+
+
+async def detail_screen(
+    request: Request,
+    endpoint_id: int,
+    *,
+    form: dict | None = None,
+    errors: dict | None = None,
+    secret: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The endpoint's page, or for htmx only its section (settings, actions, deliveries)."""
+    actor = viewer_of(request).actor
+    endpoint = await webhooks.get_endpoint(endpoint_id)
+    context = {
+        "endpoint": endpoint,
+        "deliveries": await webhooks.recent_deliveries(endpoint_id, actor=actor),
+        "event_types": EVENT_TYPES,
+        "form": form or _form_of(endpoint),
+        "errors": errors or {},
+        "secret": secret,
+        "description_max": webhooks.DESCRIPTION_MAX,
+    }
+    block = "endpoint" if wants_fragment(request) else None
+    return render(request, DETAIL, context, block=block, status=status)
+
+
+@get("/admin/webhooks", permission=Permission.MANAGE_WEBHOOKS)
+async def webhooks_screen(request: Request, deleted: FromQuery[str] = "") -> Response:
+    if deleted:
+        flash(request, "Webhook endpoint deleted, with its deliveries.")
+    return await list_screen(request)
+
+
+@post("/admin/webhooks", permission=Permission.MANAGE_WEBHOOKS)
+async def add_endpoint(request: Request) -> Response:
+    form, event_types = await endpoint_form(request)
+    try:
+        created = await webhooks.create_endpoint(
+            url=form["url"],
+            description=form["description"],
+            event_types=event_types,
+            actor=viewer_of(request).actor,
+        )
+    except DomainError as exc:
+        errors = {exc.field or "url": exc.message}
+        return await list_screen(request, form=form, errors=errors, status=422)
+    flash(request, f"Webhook endpoint added. {SECRET_SHOWN_ONCE}")
+    # Answered in place, not redirected: the secret exists only in this answer.
+    return await list_screen(request, created=created)
+
+
+@get("/admin/webhooks/{endpoint_id:int}", permission=Permission.MANAGE_WEBHOOKS)
+async def endpoint_screen(request: Request, endpoint_id: FromPath[int]) -> Response:
+    return await detail_screen(request, endpoint_id)
+
+
+@post("/admin/webhooks/{endpoint_id:int}", permission=Permission.MANAGE_WEBHOOKS)
+async def save_endpoint(request: Request, endpoint_id: FromPath[int]) -> Response:
+    form, event_types = await endpoint_form(request)
+    try:
+        await webhooks.update_endpoint(
+            endpoint_id,
+            url=form["url"],
+            description=form["description"],
+            event_types=event_types,
+            enabled=form["enabled"],
+            actor=viewer_of(request).actor,
+        )
+    except DomainError as exc:
+        errors = {exc.field or "url": exc.message}
+        return await detail_screen(request, endpoint_id, form=form, errors=errors, status=422)
+    flash(request, "Webhook endpoint saved.")
+    return await detail_screen(request, endpoint_id)
+
+
+@post("/admin/webhooks/{endpoint_id:int}/test", permission=Permission.MANAGE_WEBHOOKS)
+async def send_test_event(request: Request, endpoint_id: FromPath[int]) -> Response:
+    await webhooks.send_test_event(endpoint_id, actor=viewer_of(request).actor)
+    flash(request, "Test event queued: it appears below once it is sent.")
+    return await detail_screen(request, endpoint_id)
+
+
+@post("/admin/webhooks/{endpoint_id:int}/rotate", permission=Permission.MANAGE_WEBHOOKS)
+async def rotate_secret(request: Request, endpoint_id: FromPath[int]) -> Response:
+    rotated = await webhooks.rotate_secret(endpoint_id, actor=viewer_of(request).actor)
+    flash(
+        request,
+        f"New signing secret made; the previous one also signs for 24 hours. {SECRET_SHOWN_ONCE}",
+    )
+    return await detail_screen(request, endpoint_id, secret=rotated.secret)
+
+
+@post("/admin/webhooks/{endpoint_id:int}/replay", permission=Permission.MANAGE_WEBHOOKS)
+async def replay(request: Request, endpoint_id: FromPath[int]) -> Response:
+    given = ((await read_form(request)).get("since") or "").strip()
+    try:
+        since = datetime.fromisoformat(given).replace(tzinfo=UTC) if given else None
+    except ValueError:
+        since = None
+    if since is None:
+        errors = {"since": "Enter a date and time (UTC), e.g. 2026-12-07 09:00."}
+        return await detail_screen(request, endpoint_id, errors=errors, status=422)
+    count = await webhooks.replay_since(endpoint_id, since, actor=viewer_of(request).actor)
+    noun = "message" if count == 1 else "messages"
+    flash(request, f"{count} {noun} since {since:%d %b %Y %H:%M} UTC queued again, in order.")
+    return await detail_screen(request, endpoint_id)
+
+
+@post("/admin/webhooks/{endpoint_id:int}/delete", permission=Permission.MANAGE_WEBHOOKS)
+async def delete_endpoint(request: Request, endpoint_id: FromPath[int]) -> Response:
+    await webhooks.delete_endpoint(endpoint_id, actor=viewer_of(request).actor)
+    return redirect(request, "/admin/webhooks?deleted=1")
+
+
+@post(
+    "/admin/webhooks/{endpoint_id:int}/deliveries/{delivery_id:int}/resend",
+    permission=Permission.MANAGE_WEBHOOKS,
+)
+async def resend_delivery(
+    request: Request, endpoint_id: FromPath[int], delivery_id: FromPath[int]
+) -> Response:
+    await webhooks.resend_delivery(
+        delivery_id, endpoint_id=endpoint_id, actor=viewer_of(request).actor
+    )
+    flash(request, "Delivery queued again, with the same webhook-id.")
+    return await detail_screen(request, endpoint_id)
+
+
+ROUTES = [
+    webhooks_screen,
+    add_endpoint,
+    endpoint_screen,
+    save_endpoint,
+    send_test_event,
+    rotate_secret,
+    replay,
+    delete_endpoint,
+    resend_delivery,
+]
