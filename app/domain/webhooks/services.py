@@ -3,8 +3,8 @@
 
 What is offered: every event of the catalog (app.domain.events.catalog) marked WEBHOOK (all but
 the endpoints' own management), by its name; none carries a secret, a token or a password hash.
-An endpoint takes all of them ("*", including kinds added later) or a list. Besides them, `webhook.test` goes only to the endpoint it is sent
-to (Send test event).
+An endpoint takes all of them ("*", including kinds added later) or a list. Besides them,
+`webhook.test` goes only to the endpoint it is sent to (Send test event).
 
 An endpoint's signing secret is shown once, when it is made (create_endpoint, rotate_secret),
 and never again: not in a listing, the activity log, an event or a log line. Rotating keeps the
