@@ -235,6 +235,36 @@ async def test_the_outbox_gauge_counts_each_status(http, admin_session):
         assert value(samples, "roster_outbox_emails", status=status) == wanted.get(status, 0)
 
 
+async def test_webhook_deliveries_by_status_and_the_oldest_waiting(
+    http, admin_session, monkeypatch
+):
+    from datetime import timedelta
+
+    from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
+
+    now = clock.now()
+    endpoint = await WebhookEndpoint.insert(
+        WebhookEndpoint(url="https://hooks.example.com/", secret="whsec_x", created_at=now)
+    ).returning(WebhookEndpoint.id)
+    for status, age in (("delivered", 600), ("failed", 500), ("queued", 90), ("queued", 30)):
+        await WebhookDelivery.insert(
+            WebhookDelivery(
+                endpoint=endpoint[0]["id"],
+                message_id=f"msg_{status}_{age}",
+                event_type="grant.created",
+                body="{}",
+                created_at=now - timedelta(seconds=age),
+                status=status,
+                next_attempt_at=now,
+            )
+        )
+    monkeypatch.setattr(clock, "now", lambda: now)
+    samples = await scrape(http)
+    for status, n in (("queued", 2), ("delivering", 0), ("delivered", 1), ("failed", 1)):
+        assert value(samples, "roster_webhook_deliveries", status=status) == n
+    assert value(samples, "roster_webhook_oldest_undelivered_seconds") == 90
+
+
 async def test_live_streams_are_counted_when_they_start_and_never_timed():
     """Through `measured` with a stand-in app (a stream held open until released)."""
     release = asyncio.Event()

@@ -13,6 +13,7 @@ previous secret signing too for 24 hours, so receivers can switch without losing
 from datetime import datetime, timedelta
 
 import msgspec
+from piccolo.query.functions.aggregate import Count
 
 from app.core import clock, db
 from app.core.config import get_settings
@@ -277,6 +278,27 @@ async def recent_deliveries(endpoint_id: int, *, limit: int = RECENT, actor: Act
         .order_by(WebhookDelivery.id, ascending=False)
         .limit(limit)
     )
+
+
+DELIVERY_STATUSES = ("queued", "delivering", "delivered", "failed")
+
+
+async def delivery_counts() -> tuple[dict[str, int], float]:
+    """How many deliveries are in each status, and how long the oldest one not delivered yet
+    (queued or being attempted) has waited, in seconds (0 when none waits). For the metrics."""
+    counts = dict.fromkeys(DELIVERY_STATUSES, 0)
+    for row in await WebhookDelivery.select(WebhookDelivery.status, Count(alias="n")).group_by(
+        WebhookDelivery.status
+    ):
+        counts[row["status"]] = row["n"]
+    oldest = (
+        await WebhookDelivery.select(WebhookDelivery.created_at)
+        .where(WebhookDelivery.status.is_in(["queued", "delivering"]))
+        .order_by(WebhookDelivery.id)
+        .first()
+    )
+    waited = (clock.now() - oldest["created_at"]).total_seconds() if oldest else 0.0
+    return counts, max(waited, 0.0)
 
 
 async def send_test_event(endpoint_id: int, *, actor: Actor) -> int:

@@ -10,7 +10,14 @@ from app.core.policy import Permission
 from app.domain.credentials.services import ApiAuthError, authenticate
 from app.domain.mail import services as mail
 from app.http.plumbing.forms import bearer_token, client_ip
-from app.http.plumbing.metrics import METRICS_PATH, OUTBOX, exposition
+from app.domain.webhooks import services as webhooks
+from app.http.plumbing.metrics import (
+    METRICS_PATH,
+    OUTBOX,
+    WEBHOOK_DELIVERIES,
+    WEBHOOK_OLDEST_WAITING,
+    exposition,
+)
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import redirect
 
@@ -19,6 +26,14 @@ async def refresh_outbox() -> None:
     """roster_outbox_emails from one GROUP BY query; every known status, 0 when it has none."""
     for status, n in (await mail.status_counts()).items():
         OUTBOX.labels(status).set(n)
+
+
+async def refresh_webhooks() -> None:
+    """roster_webhook_deliveries by status and the oldest undelivered one's wait: two queries."""
+    counts, waited = await webhooks.delivery_counts()
+    for status, n in counts.items():
+        WEBHOOK_DELIVERIES.labels(status).set(n)
+    WEBHOOK_OLDEST_WAITING.set(waited)
 
 
 AUTHENTICATE = (
@@ -79,6 +94,7 @@ async def metrics_page(request: Request) -> Response:
     if refused is not None:
         return refused
     await refresh_outbox()
+    await refresh_webhooks()
     body = await asyncio.to_thread(exposition)  # multiprocess: reads every worker's files
     return Response(
         body,

@@ -63,6 +63,17 @@ OUTBOX = Gauge(
     ["status"],
     multiprocess_mode="mostrecent",
 )
+WEBHOOK_DELIVERIES = Gauge(
+    "roster_webhook_deliveries",
+    "Webhook deliveries, by status: queued and delivering are the queue (counted when scraped).",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_OLDEST_WAITING = Gauge(
+    "roster_webhook_oldest_undelivered_seconds",
+    "How long the oldest webhook delivery not delivered yet has waited (0: none waits).",
+    multiprocess_mode="mostrecent",
+)
 
 # labels() takes a lock and builds a tuple on every call: each child is looked up once.
 _counters: dict[tuple[str, str, str], Counter] = {}
