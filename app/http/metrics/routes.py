@@ -9,8 +9,8 @@ from app.core.errors import Throttled
 from app.core.policy import Permission
 from app.domain.credentials.services import ApiAuthError, authenticate
 from app.domain.mail import services as mail
-from app.http.plumbing.forms import bearer_token, client_ip
 from app.domain.webhooks import services as webhooks
+from app.http.plumbing.forms import bearer_token, client_ip
 from app.http.plumbing.metrics import (
     METRICS_PATH,
     OUTBOX,
