@@ -338,3 +338,82 @@ async def test_a_users_tab_kept_by_one_server_shows_what_the_other_changed(serve
     removed = await staff_b.post(f"{url}/{member['id']}/remove")
     no_server_errors(removed)
     assert f"user-{member['id']}" not in await section_on_a()
+
+
+@pytest.fixture(scope="module")
+def webhook_servers(database):
+    """Two servers whose webhook senders poll often and may post to 127.0.0.1."""
+    workdir = Path(tempfile.mkdtemp(prefix="roster-two-senders-"))
+    env = {**os.environ, "ROSTER_WEBHOOK_ALLOW_PRIVATE": "1", "ROSTER_WEBHOOK_POLL_SECONDS": "0.2"}
+    env.pop("ROSTER_SMTP_URL", None)
+    with running_servers(2, env, workdir) as pair:
+        yield [server.url for server in pair]
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_two_servers_deliver_each_of_500_events_once_between_them(
+    webhook_servers, monkeypatch
+):
+    """Each server's sender claims deliveries from the one database: over 500 changes, every
+    event reaches the receiver once (no webhook-id twice, none missing), signed, in order."""
+    import http.server
+    import json
+    import threading
+
+    from standardwebhooks import Webhook
+
+    from app.core.config import get_settings
+    from app.domain.activity.services import SYSTEM
+    from app.domain.users import services as users
+    from app.domain.webhooks import services as webhooks
+    from app.schema.webhooks import WebhookDelivery
+
+    received: list[tuple[dict, bytes]] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    monkeypatch.setenv("ROSTER_WEBHOOK_ALLOW_PRIVATE", "1")
+    get_settings.cache_clear()
+    try:
+        user = await make_user("Hook", "Counter", email=unique_email("hooks"))
+        created = await webhooks.create_endpoint(
+            url=f"http://127.0.0.1:{receiver.server_port}/hooks",
+            event_types=["user.updated"],
+            actor=SYSTEM,
+        )
+        for n in range(500):
+            await users.update_user(
+                user["id"],
+                first_name=f"Hook{n}",
+                last_name="Counter",
+                email=user["email"],
+                language="english",
+                actor=SYSTEM,
+            )
+        for _ in range(600):  # up to 60 s for both senders to finish
+            if len(received) >= 500:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)  # a duplicate, if any, would arrive now
+    finally:
+        receiver.shutdown()
+        get_settings.cache_clear()
+    ids = Counter(headers["webhook-id"] for headers, _ in received)
+    assert len(ids) == 500 and max(ids.values()) == 1, ids.most_common(3)
+    for headers, body in received:
+        Webhook(created.secret).verify(body, headers)
+        assert json.loads(body)["type"] == "user.updated"
+    queued = await WebhookDelivery.select(WebhookDelivery.message_id).order_by(WebhookDelivery.id)
+    assert [headers["webhook-id"] for headers, _ in received] == [
+        row["message_id"] for row in queued
+    ]  # in the order the changes were made
