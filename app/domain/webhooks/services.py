@@ -11,16 +11,18 @@ and never again: not in a listing, the activity log, an event or a log line. Rot
 previous secret signing too for 24 hours, so receivers can switch without losing a message."""
 
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 import msgspec
 from piccolo.query.functions.aggregate import Count
 
-from app.core import clock, db
+from app.core import clock, db, stale
 from app.core.config import get_settings
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.policy import Permission, role_allows
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import (
+    Event,
     WebhookEndpointCreated,
     WebhookEndpointDeleted,
     WebhookEndpointUpdated,
@@ -36,10 +38,28 @@ from app.domain.webhooks.signing import ROTATION_OVERLAP_HOURS, new_secret
 from app.schema.staff import Admin
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
 
-EVENT_TYPES: tuple[str, ...] = tuple(sorted(kind.NAME for kind in all_events() if kind.WEBHOOK))
-TEST_EVENT = "webhook.test"
+# What an endpoint can subscribe to: the catalog's events marked WEBHOOK, by name.
+OFFERED: tuple[type[Event], ...] = tuple(
+    sorted((kind for kind in all_events() if kind.WEBHOOK), key=lambda kind: kind.NAME)
+)
+EVENT_TYPES: tuple[str, ...] = tuple(kind.NAME for kind in OFFERED)
 DESCRIPTION_MAX = 200
 RECENT = 50
+# What an edit can set: the version an API client's If-Match names.
+EDITABLE = ("url", "description", "event_types", "enabled")
+
+
+class TestMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """Sent only to the endpoint it was asked for (Send test event), to try a receiver."""
+
+    NAME: ClassVar[str] = "webhook.test"
+    VERSION: ClassVar[int] = 1
+    endpoint_id: int
+
+
+TEST_EVENT = TestMessage.NAME
+# Every kind of message an endpoint can receive, by name: its body's `data` is the kind's fields.
+MESSAGE_KINDS: tuple[type[Event] | type[TestMessage], ...] = (*OFFERED, TestMessage)
 
 # What a listing shows of an endpoint: everything but the secrets.
 _SHOWN = (
@@ -93,7 +113,7 @@ def _stored(event_types: tuple[str, ...]) -> str:
     return " ".join(event_types)
 
 
-def _clean_description(description: str) -> str:
+def clean_description(description: str) -> str:
     description = " ".join((description or "").split())
     if len(description) > DESCRIPTION_MAX:
         raise DomainError(f"At most {DESCRIPTION_MAX} characters.", "description")
@@ -122,11 +142,36 @@ async def get_endpoint(endpoint_id: int, *, lock: bool = False) -> dict:
     return _presented(rows[0])
 
 
+async def offered_kinds(*, actor: Actor) -> tuple[type[Event], ...]:
+    """What an endpoint can subscribe to, in name order."""
+    await require_permission(actor)
+    return OFFERED
+
+
+async def read_endpoint(endpoint_id: int, *, actor: Actor) -> dict:
+    """The endpoint, without its secrets, for staff who manage webhooks."""
+    await require_permission(actor)
+    return await get_endpoint(endpoint_id)
+
+
 async def list_endpoints(*, actor: Actor) -> list[dict]:
     """Every endpoint, oldest first, without its secrets."""
     await require_permission(actor)
     rows = await WebhookEndpoint.select(*_SHOWN).order_by(WebhookEndpoint.id)
     return [_presented(row) for row in rows]
+
+
+async def endpoints_page(*, offset: int, limit: int, actor: Actor) -> tuple[int, list[dict]]:
+    """How many endpoints there are, and `limit` of them from `offset`, oldest first."""
+    await require_permission(actor)
+    total = await WebhookEndpoint.count()
+    rows = (
+        await WebhookEndpoint.select(*_SHOWN)
+        .order_by(WebhookEndpoint.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return total, [_presented(row) for row in rows]
 
 
 async def create_endpoint(
@@ -140,7 +185,7 @@ async def create_endpoint(
     """A new endpoint; its secret is in the answer and nowhere else it can be read."""
     await require_permission(actor)
     url = await _checked_url(url)
-    description = _clean_description(description)
+    description = clean_description(description)
     types = clean_event_types(event_types)
     secret = new_secret()
     async with db.transaction():
@@ -174,26 +219,32 @@ async def update_endpoint(
     event_types=_UNCHANGED,
     enabled=_UNCHANGED,
     actor: Actor,
+    opened: stale.Opened | None = None,
 ) -> dict:
     """Changes what is given of the URL, description, event types and whether it is enabled.
-    Enabling it again starts its count of failing days afresh and sends what it kept queued."""
+    Enabling it again starts its count of failing days afresh and sends what it kept queued.
+    `opened`: the EDITABLE values the change was prepared on (or their app.core.stale.version);
+    Stale if they have changed since."""
     await require_permission(actor)
     wanted: dict = {}
     if url is not _UNCHANGED:
         wanted["url"] = await _checked_url(url)
     if description is not _UNCHANGED:
-        wanted["description"] = _clean_description(description)
+        wanted["description"] = clean_description(description)
     if event_types is not _UNCHANGED:
-        wanted["event_types"] = _stored(clean_event_types(event_types))
+        wanted["event_types"] = clean_event_types(event_types)
     if enabled is not _UNCHANGED:
         wanted["enabled"] = bool(enabled)
     async with db.transaction():
         before = await get_endpoint(endpoint_id, lock=True)
-        before["event_types"] = _stored(before["event_types"])
+        stale.check(opened, {name: before[name] for name in EDITABLE}, wanted)
         changed = {name: value for name, value in wanted.items() if before[name] != value}
         if not changed:
             return await get_endpoint(endpoint_id)
-        values = {getattr(WebhookEndpoint, name): value for name, value in changed.items()}
+        values = {
+            getattr(WebhookEndpoint, name): _stored(value) if name == "event_types" else value
+            for name, value in changed.items()
+        }
         if changed.get("enabled"):
             values |= {WebhookEndpoint.failing_since: None, WebhookEndpoint.disabled_reason: ""}
         await WebhookEndpoint.update(values).where(WebhookEndpoint.id == endpoint_id)
@@ -270,14 +321,27 @@ _DELIVERY_COLUMNS = (
 
 async def recent_deliveries(endpoint_id: int, *, limit: int = RECENT, actor: Actor) -> list[dict]:
     """The endpoint's latest deliveries, newest first (without their bodies)."""
+    _total, rows = await deliveries_page(endpoint_id, offset=0, limit=limit, actor=actor)
+    return rows
+
+
+async def deliveries_page(
+    endpoint_id: int, *, offset: int, limit: int, actor: Actor
+) -> tuple[int, list[dict]]:
+    """How many deliveries the endpoint has, and `limit` of them from `offset`, newest first
+    (without their bodies)."""
     await require_permission(actor)
     await get_endpoint(endpoint_id)
-    return (
+    mine = WebhookDelivery.endpoint == endpoint_id
+    total = await WebhookDelivery.count().where(mine)
+    rows = (
         await WebhookDelivery.select(*_DELIVERY_COLUMNS)
-        .where(WebhookDelivery.endpoint == endpoint_id)
+        .where(mine)
         .order_by(WebhookDelivery.id, ascending=False)
+        .offset(offset)
         .limit(limit)
     )
+    return total, rows
 
 
 DELIVERY_STATUSES = ("queued", "delivering", "delivered", "failed")
@@ -306,8 +370,9 @@ async def send_test_event(endpoint_id: int, *, actor: Actor) -> int:
     await require_permission(actor)
     async with db.transaction():
         endpoint = await get_endpoint(endpoint_id, lock=True)
+        message = TestMessage(endpoint_id=endpoint_id)
         delivery_id = await queue_for_endpoint(
-            endpoint_id, TEST_EVENT, 1, {"endpoint_id": endpoint_id}
+            endpoint_id, message.NAME, message.VERSION, msgspec.to_builtins(message)
         )
         await emit(
             WebhookMessagesRequeued(endpoint_id=endpoint_id, why="test", count=1),

@@ -16,6 +16,7 @@ from app.http.plumbing.middleware import reject_ids_not_in_ascii, security_heade
 from .auth import authenticated, authorized
 from .problems import HANDLERS
 from .resources import CONTROLLERS
+from .webhook_messages import webhooks
 
 PREFIX = "/api/v1"
 SCHEMA_PATH = f"{PREFIX}/schema"
@@ -95,7 +96,14 @@ def create_api_app(*, production: bool) -> Litestar:
                 Tag(name="Account users", description="Who reaches an account, with what."),
                 Tag(name="Invitations", description="Emailed one-time links to an account."),
                 Tag(name="Permissions", description="The permission keys."),
+                Tag(
+                    name="Webhooks",
+                    description="Endpoints Roster sends its events to, signed (Standard "
+                    "Webhooks), and their deliveries. What each event's body holds is in "
+                    "`webhooks`.",
+                ),
             ],
+            webhooks=dict(webhooks()),
             use_handler_docstrings=False,
         ),
         exception_handlers=HANDLERS,

@@ -1,6 +1,7 @@
 """The resources of /api/v1: thin handlers over the same services as the web pages. Every write
 acts as the credential (`caller.actor`), so the activity log names it."""
 
+import contextlib
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
@@ -18,14 +19,23 @@ from app.domain.access import services as access
 from app.domain.clients import services as clients
 from app.domain.invitations import services as invitations
 from app.domain.users import services as users
+from app.domain.webhooks import services as webhooks
+from app.domain.webhooks.addresses import AddressRefused
 
 from . import schemas as s
 from .auth import caller_of
 from .problems import InvalidInput, problem_responses
+from .webhook_messages import described
 
 ClientId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The client account's id.")]
 UserId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The user's id.")]
 InvitationId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The invitation's id.")]
+EndpointId = Annotated[
+    int, PathParameter(ge=1, le=MAX_ID, description="The webhook endpoint's id.")
+]
+DeliveryId = Annotated[
+    int, PathParameter(ge=1, le=MAX_ID, description="The webhook delivery's id.")
+]
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="Items to skip.")]
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page (1 to 100).")]
 Search = Annotated[
@@ -523,4 +533,240 @@ class Invitations(Controller):
         await invitations.cancel(client_id, invitation_id, actor=caller_of(request).actor)
 
 
-CONTROLLERS = [Permissions, Clients, Users, AccountUsers, Invitations]
+def endpoint_out(row: dict) -> s.WebhookEndpoint:
+    return s.WebhookEndpoint(
+        id=row["id"],
+        url=row["url"],
+        description=row["description"],
+        event_types=list(row["event_types"]),
+        enabled=row["enabled"],
+        created_at=row["created_at"],
+        failing_since=row["failing_since"],
+        disabled_reason=row["disabled_reason"],
+        previous_secret_valid_until=row["previous_secret_until"],
+    )
+
+
+def endpoint_tagged(row: dict) -> Response:
+    return tagged(endpoint_out(row), {k: row[k] for k in webhooks.EDITABLE})
+
+
+async def endpoint_with_secret(new: webhooks.NewSecret, status_code: int) -> Response:
+    shown = msgspec.structs.asdict(endpoint_out(await webhooks.get_endpoint(new.endpoint_id)))
+    with_secret = s.WebhookEndpointWithSecret(**shown, secret=new.secret)
+    return Response(with_secret, status_code=status_code)
+
+
+def delivery_out(row: dict) -> s.WebhookDelivery:
+    return s.WebhookDelivery(
+        id=row["id"],
+        message_id=row["message_id"],
+        event_type=row["event_type"],
+        event_version=row["event_version"],
+        status=row["status"],
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        next_attempt_at=row["next_attempt_at"],
+        delivered_at=row["delivered_at"],
+        last_status_code=row["last_status_code"],
+        last_duration_ms=row["last_duration_ms"],
+        last_response=row["last_response"],
+    )
+
+
+@contextlib.contextmanager
+def address_checked():
+    """A URL refused for where it points (not public, not resolvable) is invalid input, like a
+    malformed one: 422, not a conflict."""
+    try:
+        yield
+    except AddressRefused as exc:
+        raise InvalidInput(exc.message, exc.field) from exc
+
+
+class WebhookEndpoints(Controller):
+    """Where Roster sends its events, signed (Standard Webhooks)."""
+
+    path = "/webhooks/endpoints"
+    tags = ["Webhooks"]
+
+    @get(
+        summary="List webhook endpoints, oldest first",
+        responses=problem_responses(403),
+        permission=Permission.MANAGE_WEBHOOKS,
+    )
+    async def list_endpoints(
+        self, request: Request, offset: Offset = 0, limit: Limit = 25
+    ) -> s.WebhookEndpointList:
+        total, rows = await webhooks.endpoints_page(
+            offset=offset, limit=limit, actor=caller_of(request).actor
+        )
+        return s.WebhookEndpointList([endpoint_out(r) for r in rows], total, offset, limit)
+
+    @post(
+        summary="Add a webhook endpoint",
+        description="The answer holds its signing secret: the only time it is shown.",
+        permission=Permission.MANAGE_WEBHOOKS,
+        responses=problem_responses(400, 403),
+    )
+    async def create_endpoint(
+        self, request: Request, data: JSONBody[s.WebhookEndpointCreate]
+    ) -> Response[s.WebhookEndpointWithSecret]:
+        data.check()
+        with address_checked():
+            new = await webhooks.create_endpoint(
+                url=data.url,
+                description=data.description,
+                event_types=data.event_types,
+                enabled=data.enabled,
+                actor=caller_of(request).actor,
+            )
+        return await endpoint_with_secret(new, 201)
+
+    @get(
+        "/{endpoint_id:int}",
+        summary="One webhook endpoint (never its secret)",
+        responses=problem_responses(403, 404),
+        response_headers=ETAG,
+        permission=Permission.MANAGE_WEBHOOKS,
+    )
+    async def get_endpoint(
+        self, request: Request, endpoint_id: EndpointId
+    ) -> Response[s.WebhookEndpoint]:
+        return endpoint_tagged(
+            await webhooks.read_endpoint(endpoint_id, actor=caller_of(request).actor)
+        )
+
+    @patch(
+        "/{endpoint_id:int}",
+        summary="Change a webhook endpoint (only the fields sent)",
+        description="With If-Match (the ETag read), only if its URL, description, event types "
+        "and whether it is enabled are still as read. Enabling it again sends what it kept "
+        "queued.",
+        permission=Permission.MANAGE_WEBHOOKS,
+        responses=problem_responses(400, 403, 404, 412),
+        response_headers=ETAG,
+    )
+    async def update_endpoint(
+        self,
+        request: Request,
+        endpoint_id: EndpointId,
+        data: JSONBody[s.WebhookEndpointUpdate],
+        if_match: IfMatch = None,
+    ) -> Response[s.WebhookEndpoint]:
+        data.check()
+        with address_checked():
+            row = await webhooks.update_endpoint(
+                endpoint_id,
+                **data.changes(),
+                actor=caller_of(request).actor,
+                opened=precondition(if_match),
+            )
+        return endpoint_tagged(row)
+
+    @delete(
+        "/{endpoint_id:int}",
+        summary="Delete a webhook endpoint, with its deliveries, sent or not",
+        permission=Permission.MANAGE_WEBHOOKS,
+        responses=problem_responses(403, 404),
+    )
+    async def delete_endpoint(self, request: Request, endpoint_id: EndpointId) -> None:
+        await webhooks.delete_endpoint(endpoint_id, actor=caller_of(request).actor)
+
+    @post(
+        "/{endpoint_id:int}/rotate-secret",
+        summary="Give the endpoint a new signing secret",
+        description="The answer holds the new secret: the only time it is shown. The previous "
+        "one signs too (a second signature) until `previous_secret_valid_until`, 24 hours.",
+        status_code=200,
+        permission=Permission.MANAGE_WEBHOOKS,
+        responses=problem_responses(403, 404),
+    )
+    async def rotate_secret(
+        self, request: Request, endpoint_id: EndpointId
+    ) -> Response[s.WebhookEndpointWithSecret]:
+        new = await webhooks.rotate_secret(endpoint_id, actor=caller_of(request).actor)
+        return await endpoint_with_secret(new, 200)
+
+    @post(
+        "/{endpoint_id:int}/test",
+        summary="Send the endpoint a webhook.test message",
+        status_code=202,
+        permission=Permission.MANAGE_WEBHOOKS,
+        responses=problem_responses(403, 404),
+    )
+    async def send_test_event(self, request: Request, endpoint_id: EndpointId) -> s.WebhookQueued:
+        actor = caller_of(request).actor
+        return s.WebhookQueued(await webhooks.send_test_event(endpoint_id, actor=actor))
+
+    @get(
+        "/{endpoint_id:int}/deliveries",
+        summary="The endpoint's deliveries, newest first (without their bodies)",
+        responses=problem_responses(403, 404),
+        permission=Permission.MANAGE_WEBHOOKS,
+    )
+    async def list_deliveries(
+        self, request: Request, endpoint_id: EndpointId, offset: Offset = 0, limit: Limit = 25
+    ) -> s.WebhookDeliveryList:
+        total, rows = await webhooks.deliveries_page(
+            endpoint_id, offset=offset, limit=limit, actor=caller_of(request).actor
+        )
+        return s.WebhookDeliveryList([delivery_out(r) for r in rows], total, offset, limit)
+
+    @post(
+        "/{endpoint_id:int}/replay",
+        summary="Send again every message the endpoint was first given since a moment",
+        description="In their order, each once, with its webhook-id, after what is queued.",
+        status_code=202,
+        permission=Permission.MANAGE_WEBHOOKS,
+        responses=problem_responses(400, 403, 404),
+    )
+    async def replay(
+        self, request: Request, endpoint_id: EndpointId, data: JSONBody[s.WebhookReplay]
+    ) -> s.WebhookReplayed:
+        actor = caller_of(request).actor
+        return s.WebhookReplayed(await webhooks.replay_since(endpoint_id, data.since, actor=actor))
+
+
+class WebhookDeliveries(Controller):
+    path = "/webhooks/deliveries"
+    tags = ["Webhooks"]
+
+    @post(
+        "/{delivery_id:int}/resend",
+        summary="Send a delivery's message again, with the same webhook-id",
+        status_code=202,
+        permission=Permission.MANAGE_WEBHOOKS,
+        responses=problem_responses(403, 404),
+    )
+    async def resend(self, request: Request, delivery_id: DeliveryId) -> s.WebhookQueued:
+        actor = caller_of(request).actor
+        return s.WebhookQueued(await webhooks.resend_delivery(delivery_id, actor=actor))
+
+
+class WebhookEventTypes(Controller):
+    path = "/webhooks/event-types"
+    tags = ["Webhooks"]
+
+    @get(
+        summary="The event types an endpoint can take",
+        description="Each one's body is documented under the document's `webhooks`.",
+        responses=problem_responses(403),
+        permission=Permission.MANAGE_WEBHOOKS,
+    )
+    async def list_event_types(self, request: Request) -> s.WebhookEventTypeList:
+        kinds = await webhooks.offered_kinds(actor=caller_of(request).actor)
+        items = [s.WebhookEventType(k.NAME, k.VERSION, described(k)) for k in kinds]
+        return s.WebhookEventTypeList(items=items, total=len(items))
+
+
+CONTROLLERS = [
+    Permissions,
+    Clients,
+    Users,
+    AccountUsers,
+    Invitations,
+    WebhookEndpoints,
+    WebhookDeliveries,
+    WebhookEventTypes,
+]

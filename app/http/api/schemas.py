@@ -23,6 +23,14 @@ from app.core.validation import (
 )
 from app.domain.clients.services import CONTACT_FIELDS, clean_contact
 from app.domain.users.services import LANGUAGES
+from app.domain.webhook_queue.records import ALL_TYPES
+from app.domain.webhooks.addresses import URL_MAX
+from app.domain.webhooks.services import (
+    DESCRIPTION_MAX,
+    EVENT_TYPES,
+    clean_description,
+    clean_event_types,
+)
 
 from .problems import InvalidInput
 
@@ -364,3 +372,156 @@ class InvitationCreate(PermissionsBody, kw_only=True):
         super().check()
         with checked_input():
             clean_email(self.email)
+
+
+# ---- webhooks ------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    EventType = str
+else:
+    EventType = Literal[(ALL_TYPES, *EVENT_TYPES)]
+WebhookUrl = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=URL_MAX,
+        pattern=_PRINTABLE,
+        description="http(s); its host must resolve only to public addresses.",
+        extra_json_schema=_example("https://hooks.example.com/roster"),
+    ),
+]
+WebhookDescription = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=DESCRIPTION_MAX, pattern=_PRINTABLE, extra_json_schema=_example("Billing")
+    ),
+]
+EventTypes = Annotated[
+    list[EventType],
+    msgspec.Meta(
+        min_length=1,
+        max_length=len(EVENT_TYPES) + 1,
+        description=f'The event types sent to the endpoint, or ["{ALL_TYPES}"]: every one, '
+        "those added later too.",
+        extra_json_schema=_example(["client.created", "user.updated"]),
+    ),
+]
+
+
+class WebhookEndpointCreate(msgspec.Struct, kw_only=True):
+    url: WebhookUrl
+    description: WebhookDescription = ""
+    event_types: EventTypes = msgspec.field(default_factory=lambda: [ALL_TYPES])
+    enabled: bool = True
+
+    def check(self) -> None:
+        with checked_input():
+            clean_description(self.description)
+            clean_event_types(self.event_types)
+
+
+class WebhookEndpointUpdate(msgspec.Struct, kw_only=True):
+    """Only the fields sent change (null or absent: unchanged)."""
+
+    url: WebhookUrl | None = None
+    description: WebhookDescription | None = None
+    event_types: EventTypes | None = None
+    enabled: bool | None = None
+
+    def check(self) -> None:
+        with checked_input():
+            if self.description is not None:
+                clean_description(self.description)
+            if self.event_types is not None:
+                clean_event_types(self.event_types)
+
+    def changes(self) -> dict:
+        """The fields sent, by name."""
+        fields = ("url", "description", "event_types", "enabled")
+        return {f: getattr(self, f) for f in fields if getattr(self, f) is not None}
+
+
+class WebhookEndpoint(msgspec.Struct):
+    """An endpoint, never with its signing secret."""
+
+    id: int
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    created_at: datetime
+    failing_since: datetime | None
+    disabled_reason: str
+    previous_secret_valid_until: datetime | None
+
+
+class WebhookEndpointWithSecret(WebhookEndpoint):
+    """The endpoint with its new signing secret: shown in this answer only, never again."""
+
+    secret: str
+
+
+class WebhookEndpointList(msgspec.Struct):
+    items: list[WebhookEndpoint]
+    total: int
+    offset: int
+    limit: int
+
+
+class WebhookDelivery(msgspec.Struct):
+    """One message for the endpoint (its body aside). `message_id` is its webhook-id header,
+    the same on every attempt and on a resend."""
+
+    id: int
+    message_id: str
+    event_type: str
+    event_version: int
+    status: Literal["queued", "delivering", "delivered", "failed"]
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+    last_status_code: int | None
+    last_duration_ms: int | None
+    last_response: str
+
+
+class WebhookDeliveryList(msgspec.Struct):
+    items: list[WebhookDelivery]
+    total: int
+    offset: int
+    limit: int
+
+
+class WebhookQueued(msgspec.Struct):
+    """The delivery queued (sent in the background)."""
+
+    delivery_id: int
+
+
+class WebhookReplay(msgspec.Struct, kw_only=True):
+    since: Annotated[
+        datetime,
+        msgspec.Meta(
+            tz=True,
+            description="RFC 3339, with its offset: the messages first given at or after it.",
+            extra_json_schema=_example("2025-01-01T00:00:00Z"),
+        ),
+    ]
+
+
+class WebhookReplayed(msgspec.Struct):
+    """How many messages were queued again."""
+
+    queued: int
+
+
+class WebhookEventType(msgspec.Struct):
+    name: str
+    version: int
+    description: str
+
+
+class WebhookEventTypeList(msgspec.Struct):
+    items: list[WebhookEventType]
+    total: int
