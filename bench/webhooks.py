@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.webhooks [--quick] [--engine sqlite|postgresql] [--postgres URL]
 
 One `roster serve` (development mode, where http endpoints are taken, and
-ROSTER_WEBHOOK_ALLOW_PRIVATE=1 for the receivers on 127.0.0.1) on the suite's data. A full admin adds endpoints through /admin/webhooks.
+ROSTER_WEBHOOK_ALLOW_PRIVATE=1 for the receivers on 127.0.0.1) on the suite's data. A full admin
+adds endpoints through /admin/webhooks.
 
 a. delivery: a receiver answering 204 takes `grant.updated`; `webhook_changes` (1,000; quick:
    200) changes are made over HTTP one after another, each a full admin setting the permissions
