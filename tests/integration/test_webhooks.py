@@ -4,7 +4,6 @@ the same webhook-id, order per endpoint, rotation, refused addresses (at save an
 endpoint disabled after 3 days of failures, and two senders at once."""
 
 import asyncio
-import functools
 import http.server
 import shutil
 import ssl
@@ -13,7 +12,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import msgspec
 import pytest
 import standardwebhooks.webhooks
@@ -510,7 +508,7 @@ async def test_https_goes_to_the_checked_address_with_the_hosts_name_for_tls(
 
     monkeypatch.setattr(addresses, "lookup", resolver)
     trusting = ssl.create_default_context(cafile=str(cert))
-    monkeypatch.setattr(httpx, "AsyncClient", functools.partial(httpx.AsyncClient, verify=trusting))
+    monkeypatch.setattr(sender, "tls_context", lambda: trusting)
     created = await endpoint_for(f"https://hooks.example.test:{receiver.port}/in", manager)
     await stream.emit(catalog.UserSignedIn(user_id=1))
     await send()
