@@ -134,7 +134,30 @@ def signing_secrets(endpoint: dict) -> list[str]:
     return found
 
 
-async def _post(delivery: dict, endpoint: dict, settings: Settings) -> Outcome:
+class Clients:
+    """The HTTP clients of one pass, one per endpoint and checked address: an endpoint's
+    deliveries in a row go over one kept-alive connection. Never shared between endpoints: a
+    pooled connection to the same address could carry another host's TLS session."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple, httpx.AsyncClient] = {}
+
+    def for_target(self, endpoint: dict, target) -> httpx.AsyncClient:
+        key = (endpoint["id"], target.url, target.server_name)
+        if key not in self._open:
+            # No proxy from the environment: it would choose the address.
+            self._open[key] = httpx.AsyncClient(
+                verify=tls_context(), trust_env=False, follow_redirects=False, timeout=SEND_TIMEOUT
+            )
+        return self._open[key]
+
+    async def close(self) -> None:
+        for client in self._open.values():
+            await client.aclose()
+        self._open.clear()
+
+
+async def _post(delivery: dict, endpoint: dict, settings: Settings, clients: Clients) -> Outcome:
     target = await target_of(
         endpoint["url"],
         production=settings.production,
@@ -149,20 +172,13 @@ async def _post(delivery: dict, endpoint: dict, settings: Settings) -> Outcome:
         "user-agent": USER_AGENT,
     }
     extensions = {"sni_hostname": target.server_name} if target.server_name else {}
-    # A client per attempt: a pooled connection to the same address could carry another
-    # host's TLS session. No proxy from the environment: it would choose the address.
-    async with (
-        httpx.AsyncClient(
-            verify=tls_context(), trust_env=False, follow_redirects=False, timeout=SEND_TIMEOUT
-        ) as client,
-        client.stream(
-            "POST",
-            target.url,
-            content=delivery["body"].encode(),
-            headers=headers,
-            extensions=extensions,
-        ) as response,
-    ):
+    async with clients.for_target(endpoint, target).stream(
+        "POST",
+        target.url,
+        content=delivery["body"].encode(),
+        headers=headers,
+        extensions=extensions,
+    ) as response:
         kept = b""
         async for chunk in response.aiter_bytes():
             kept += chunk
@@ -171,18 +187,26 @@ async def _post(delivery: dict, endpoint: dict, settings: Settings) -> Outcome:
         return Outcome(response.status_code, kept[:RESPONSE_KEPT].decode(errors="replace"))
 
 
-async def attempt(delivery: dict, endpoint: dict, settings: Settings) -> Outcome:
-    """One POST of the delivery (never raises: a failure is an outcome)."""
+async def attempt(
+    delivery: dict, endpoint: dict, settings: Settings, clients: Clients | None = None
+) -> Outcome:
+    """One POST of the delivery (never raises: a failure is an outcome). `clients`: the pass's,
+    else a client of its own."""
     started = time.monotonic()
+    own = clients is None
+    clients = Clients() if clients is None else clients
     try:
         async with asyncio.timeout(SEND_TIMEOUT):
-            outcome = await _post(delivery, endpoint, settings)
+            outcome = await _post(delivery, endpoint, settings, clients)
     except AddressRefused as exc:
         outcome = Outcome(None, f"Refused: {exc.message}")
     except TimeoutError:
         outcome = Outcome(None, f"No answer within {SEND_TIMEOUT:g} s.")
     except httpx.HTTPError as exc:
         outcome = Outcome(None, f"{type(exc).__name__}: {exc}"[:RESPONSE_KEPT])
+    finally:
+        if own:
+            await clients.close()
     outcome.duration_ms = round((time.monotonic() - started) * 1000)
     return outcome
 
@@ -287,6 +311,16 @@ async def deliver_due(
     """Attempts up to `limit` due deliveries, claiming each just before its attempt; returns how
     many were delivered. Stops before the next one once `stop` is set. Cancelled mid-attempt, it
     gives that delivery back before the cancellation goes on."""
+    clients = Clients()
+    try:
+        return await _deliver(settings, limit, stop, clients)
+    finally:
+        await clients.close()
+
+
+async def _deliver(
+    settings: Settings, limit: int, stop: asyncio.Event | None, clients: Clients
+) -> int:
     delivered = 0
     for _ in range(limit):
         if stop is not None and stop.is_set():
@@ -306,7 +340,7 @@ async def deliver_due(
                 raise asyncio.CancelledError
             continue
         try:
-            outcome = await attempt(delivery, endpoint, settings)
+            outcome = await attempt(delivery, endpoint, settings, clients)
         except asyncio.CancelledError:
             log.info("Webhook %s interrupted; it is queued again", delivery["message_id"])
             await uninterrupted(_release(delivery))
