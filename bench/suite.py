@@ -30,6 +30,10 @@ bench/data.py's rows, `roster create-admin`; then the figures, each bounded in t
    ("Bench 25"'s Users tab, /account/users, the clients list, a user's page, login, static
    files, searches); not "Bench 1000"'s pages, whose 2 MB renders figure 3 is about.
 
+10. webhooks (bench/webhooks.py, also runnable alone): 1,000 changes to a receiver (each received
+    once; the time from a change's answer to its receipt) and the Users tab's requests/s with and
+    without an endpoint that never answers while changes flow.
+
 On PostgreSQL only (bench/scale.py, also runnable alone), with the same data:
 
 8. live-update latency: 500 Server-Sent Event streams open on one `roster serve` process (A),
@@ -66,7 +70,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from bench import data, load
+from bench import data, load, webhooks
 from bench.sessions import Session, owner_login, select, staff_login
 from soak.servers import ROSTER, MailSink, Server, answering, free_port
 
@@ -766,6 +770,8 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 finally:
                     server.stop()
                 guarded(results, "rss", fig_rss, server_env, workdir, summary, cfg)
+                guarded(results, "webhooks", webhooks.fig_webhooks, server_env, workdir,
+                        summary, cfg)  # fmt: skip
                 if engine == "postgresql" and any(wanted(f) for f in SCALE_FIGURES):
                     from bench import scale
 
@@ -894,6 +900,8 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
             TARGETS["rss"],
             f,
         )
+    for name, measured, target, fig in webhooks.rows(r):
+        add(name, measured, target, fig)
     if engine == "postgresql":
         from bench import scale
 
@@ -956,7 +964,12 @@ def main() -> int:
     from bench import scale
 
     profile = "quick" if args.quick else "full"
-    cfg = {**PROFILES[profile], **scale.PROFILES[profile], "connections": args.connections}
+    cfg = {
+        **PROFILES[profile],
+        **scale.PROFILES[profile],
+        **webhooks.PROFILES[profile],
+        "connections": args.connections,
+    }
     cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
     cfg["profile_dir"] = str(args.profile) if args.profile else None
     cfg["profile_gil"] = args.profile_gil
