@@ -89,6 +89,33 @@ async def test_the_activity_log_writes_what_the_event_says():
     assert len((await entries())[1]) == before
 
 
+async def test_accepting_an_invitation_is_a_grant_too_logged_once():
+    """A receiver of grant.created hears of every new access, invitations included; the
+    activity log keeps the acceptance's one entry."""
+    from app.domain.invitations import services as invitations
+
+    client_id, _ = await make_client(company="Accepting")
+    email = unique_email("accepting")
+    invitation_id, token = await invitations.invite(client_id, email, ["quotes"], actor=ADMIN)
+    user = await make_user(email=email)
+    heard: list[Event] = []
+    stop = stream.listen(lambda event, _actor: heard.append(event))
+    try:
+        await invitations.accept(token, user["id"], actor=user_actor(user))
+    finally:
+        stop()
+    heard = [event for event in heard if not event.NAME.startswith("email.")]
+    assert [event.NAME for event in heard] == ["grant.created", "invite.accepted"]
+    assert heard[0] == catalog.GrantCreated(
+        client_id=client_id,
+        user_id=user["id"],
+        permissions=("quotes",),
+        invitation_id=invitation_id,
+    )
+    _, rows = await entries(client_id=client_id)
+    assert [row["action"] for row in rows if row["user_id"] == user["id"]] == ["invite.accepted"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Every kind a page shows, done for real through its service, one at a time.
 

@@ -52,7 +52,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class GrantCreated(Event, frozen=True):
-    """A user was given access to an account."""
+    """A user was given access to an account; `invitation_id`: by accepting that invitation
+    (whose own event, invite.accepted, is the activity log's entry for it)."""
 
     NAME = "grant.created"
     ACTION = "access.granted"
@@ -60,6 +61,10 @@ class GrantCreated(Event, frozen=True):
     client_id: int
     user_id: int
     permissions: tuple[str, ...]
+    invitation_id: int | None = None
+
+    def activity_action(self) -> str | None:
+        return None if self.invitation_id is not None else self.ACTION
 
 
 class GrantUpdated(Event, frozen=True):

@@ -13,7 +13,13 @@ from app.core.validation import clean_email, clean_page, clean_permissions, perm
 from app.domain.access.services import check_manager, grant_access
 from app.domain.activity.services import Actor
 from app.domain.clients.services import check_open, display_name, get_client
-from app.domain.events.catalog import InviteAccepted, InviteCancelled, InviteResent, InviteSent
+from app.domain.events.catalog import (
+    GrantCreated,
+    InviteAccepted,
+    InviteCancelled,
+    InviteResent,
+    InviteSent,
+)
 from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.staff import services as admin_settings
@@ -395,12 +401,22 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                     "account_name": display_name(client),
                 },
             )
+            granted = permissions.deserialize(invitation["permissions"])
+            await emit(
+                GrantCreated(
+                    client_id=client_id,
+                    user_id=user_id,
+                    permissions=granted,
+                    invitation_id=invitation["id"],
+                ),
+                actor=actor,
+            )
             await emit(
                 InviteAccepted(
                     client_id=client_id,
                     invitation_id=invitation["id"],
                     user_id=user_id,
-                    permissions=permissions.deserialize(invitation["permissions"]),
+                    permissions=granted,
                 ),
                 actor=actor,
                 description=f"{full_name(user)} <{user['email']}> accepted the invite sent to "
