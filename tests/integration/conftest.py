@@ -107,6 +107,19 @@ async def admin_session(http):
 
 
 @pytest.fixture
+def allow_private(monkeypatch):
+    """ROSTER_WEBHOOK_ALLOW_PRIVATE=1 (the tests' webhook receivers are on 127.0.0.1); the
+    settings read afresh with it."""
+    from app.core.config import get_settings
+
+    monkeypatch.setenv("ROSTER_WEBHOOK_ALLOW_PRIVATE", "1")
+    get_settings.cache_clear()
+    yield get_settings()
+    monkeypatch.delenv("ROSTER_WEBHOOK_ALLOW_PRIVATE")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
 async def support_session(http):
     """`http` logged in as a Support Operator."""
     await log_in_as_staff(http, "sam@example.com", "support-passphrase-7", "Sam", "support")

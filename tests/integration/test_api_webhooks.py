@@ -31,15 +31,6 @@ RECEIVER = "http://127.0.0.1:9/hooks"  # loopback: needs ROSTER_WEBHOOK_ALLOW_PR
 
 
 @pytest.fixture
-def allow_private(monkeypatch):
-    monkeypatch.setenv("ROSTER_WEBHOOK_ALLOW_PRIVATE", "1")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.delenv("ROSTER_WEBHOOK_ALLOW_PRIVATE")
-    get_settings.cache_clear()
-
-
-@pytest.fixture
 def public_only(monkeypatch):
     monkeypatch.delenv("ROSTER_WEBHOOK_ALLOW_PRIVATE", raising=False)
     get_settings.cache_clear()

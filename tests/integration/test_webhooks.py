@@ -125,16 +125,6 @@ def moving_clock(monkeypatch):
     return moving
 
 
-@pytest.fixture
-def allow_private(monkeypatch):
-    """ROSTER_WEBHOOK_ALLOW_PRIVATE=1 (the receiver is on 127.0.0.1); the settings."""
-    monkeypatch.setenv("ROSTER_WEBHOOK_ALLOW_PRIVATE", "1")
-    get_settings.cache_clear()
-    yield get_settings()
-    monkeypatch.delenv("ROSTER_WEBHOOK_ALLOW_PRIVATE")
-    get_settings.cache_clear()
-
-
 def without_private():
     return msgspec.structs.replace(get_settings(), webhook_allow_private=False)
 

@@ -2,23 +2,11 @@
 once), sends it a test event, resends a delivery, rotates the secret, edits and deletes it; a
 Support Operator reaches none of it."""
 
-import pytest
-
-from app.core.config import get_settings
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
 from tests.integration.conftest import page, text_of
 
 HX = {"hx-request": "true"}
 URL = "http://127.0.0.1:9/hooks"  # a private address: allowed only with the setting
-
-
-@pytest.fixture
-def allow_private(monkeypatch):
-    monkeypatch.setenv("ROSTER_WEBHOOK_ALLOW_PRIVATE", "1")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.delenv("ROSTER_WEBHOOK_ALLOW_PRIVATE")
-    get_settings.cache_clear()
 
 
 def secret_in(response) -> str:

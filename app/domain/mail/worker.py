@@ -10,7 +10,6 @@ is cancelled mid-send gives the email back at once (queued, no lease, attempts u
 stopped process leaves no email leased."""
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from email.message import EmailMessage
@@ -21,7 +20,7 @@ import aiosmtplib
 
 from app.core import clock, db
 from app.core.config import Settings
-from app.core.dberrors import is_database_unavailable
+from app.core.passes import run_in_passes
 from app.core.uninterrupted import uninterrupted
 from app.domain.events.catalog import EmailDelivered, EmailFailed
 from app.domain.events.stream import emit
@@ -212,26 +211,14 @@ async def deliver_due(
 async def run_worker(settings: Settings, stop: asyncio.Event, interval: float = 2.0) -> None:
     """Delivers until `stop` is set (checked between emails: the one being sent is finished);
     wakes early when an email is queued. Cancelled mid-send, it gives that email back first."""
-    log.info("Mail worker started")
-    while not stop.is_set():
-        _wake.clear()
-        try:
-            await deliver_due(settings, stop=stop)
-        except Exception as exc:
-            if is_database_unavailable(exc):  # a line each pass, not a trace, until it is back
-                log.warning("Mail worker: database unavailable, retrying: %s", exc)
-            else:
-                log.exception("Mail worker pass failed; retrying")
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(_wake.wait())]
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED), interval
-                )
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-    log.info("Mail worker stopped")
+    await run_in_passes(
+        "Mail worker",
+        lambda: deliver_due(settings, stop=stop),
+        wake=_wake,
+        stop=stop,
+        interval=interval,
+        log=log,
+    )
 
 
 async def retry_now(email_id: int) -> dict | None:

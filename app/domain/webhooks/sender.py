@@ -19,7 +19,6 @@ webhooks are emailed; its later deliveries stay queued, to go in order if it is 
 Since only an endpoint's oldest delivery is tried, its failing days are that delivery's."""
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -34,7 +33,7 @@ from piccolo.columns import Column
 
 from app.core import clock, db
 from app.core.config import Settings, get_settings
-from app.core.dberrors import is_database_unavailable
+from app.core.passes import run_in_passes
 from app.core.policy import Permission, role_allows
 from app.core.uninterrupted import uninterrupted
 from app.domain.events.catalog import WebhookEndpointDisabled
@@ -364,25 +363,11 @@ async def run_sender(
 ) -> None:
     """Sends until `stop` is set (checked between deliveries: the one being attempted is
     finished); wakes early when a delivery is queued in this process."""
-    interval = settings.webhook_poll_seconds if interval is None else interval
-    queued = woken()
-    log.info("Webhook sender started")
-    while not stop.is_set():
-        queued.clear()
-        try:
-            await deliver_due(settings, stop=stop)
-        except Exception as exc:
-            if is_database_unavailable(exc):  # a line each pass, not a trace, until it is back
-                log.warning("Webhook sender: database unavailable, retrying: %s", exc)
-            else:
-                log.exception("Webhook sender pass failed; retrying")
-        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(queued.wait())]
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED), interval
-                )
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-    log.info("Webhook sender stopped")
+    await run_in_passes(
+        "Webhook sender",
+        lambda: deliver_due(settings, stop=stop),
+        wake=woken(),
+        stop=stop,
+        interval=settings.webhook_poll_seconds if interval is None else interval,
+        log=log,
+    )
