@@ -34,3 +34,5 @@ class Invitation(Table, tablename="invitations"):
     accepted_at = Timestamptz(null=True, default=None)
     accepted_by = ForeignKey(references=User, null=True, on_delete=OnDelete.set_null)
     cancelled_at = Timestamptz(null=True, default=None)
+    # When this expiry was told (invite.expired); a resend's new expiry is told again.
+    expiry_announced_at = Timestamptz(null=True, default=None)

@@ -116,6 +116,36 @@ async def test_accepting_an_invitation_is_a_grant_too_logged_once():
     assert [row["action"] for row in rows if row["user_id"] == user["id"]] == ["invite.accepted"]
 
 
+async def test_an_expired_invitation_is_told_once_per_expiry_whoever_looks(monkeypatch):
+    import asyncio
+    from datetime import timedelta
+
+    from app.core import clock
+    from app.domain.invitations import services as invitations
+
+    client_id, _ = await make_client(company="Expiring")
+    expiring, _ = await invitations.invite(client_id, unique_email("exp"), ["quotes"], actor=ADMIN)
+    cancelled, _ = await invitations.invite(client_id, unique_email("can"), ["quotes"], actor=ADMIN)
+    await invitations.cancel(client_id, cancelled, actor=ADMIN)
+    heard: list[Event] = []
+    stop = stream.listen(lambda event, _actor: heard.append(event))
+    later = clock.now() + timedelta(days=8)
+    try:
+        assert await invitations.announce_expired(clock.now()) == 0  # not expired yet
+        # Two processes looking at once: one tells it.
+        told = await asyncio.gather(*(invitations.announce_expired(later) for _ in range(2)))
+        assert sorted(told) == [0, 1]
+        assert await invitations.announce_expired(later + timedelta(hours=1)) == 0
+        # Resent, it has a new expiry, told again when that one passes.
+        monkeypatch.setattr(clock, "now", lambda: later)
+        await invitations.resend(client_id, expiring, actor=ADMIN)
+        assert await invitations.announce_expired(later + timedelta(days=8)) == 1
+    finally:
+        stop()
+    expired = [event for event in heard if isinstance(event, catalog.InviteExpired)]
+    assert [(e.client_id, e.invitation_id) for e in expired] == [(client_id, expiring)] * 2
+
+
 # ---------------------------------------------------------------------------------------------
 # Every kind a page shows, done for real through its service, one at a time.
 

@@ -136,6 +136,18 @@ class InviteCancelled(Event, frozen=True):
     email: str
 
 
+class InviteExpired(Event, frozen=True):
+    """An invitation's 7 days ran out before it was accepted (told once per expiry: a resend
+    gives it a new one). Its account's pages learn of it from their own look at the time
+    (app.domain.invitations.expiry), so it sends no news of its own."""
+
+    NAME = "invite.expired"
+    client_id: int
+    invitation_id: int
+    email: str
+    expired_at: datetime
+
+
 class InviteAccepted(Event, frozen=True):
     """An invitation was accepted: the user now has access with its permissions."""
 

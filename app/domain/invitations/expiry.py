@@ -1,6 +1,7 @@
 """An invite turns from Pending to Expired with no change in the database, only the passing of
 time: this process looks every EXPIRY_CHECK seconds for invites whose expiry fell in the last
-stretch and tells its own subscribers (every process does the same for its own)."""
+stretch and tells its own subscribers (every process does the same for its own); and it tells
+the stream of changes (invite.expired, for webhooks), which only one process does per expiry."""
 
 import asyncio
 import contextlib
@@ -28,3 +29,7 @@ async def watch_expiry(stop: asyncio.Event, broker: Broker = BROKER, every: floa
             continue
         checked_until = now
         broker.publish(account(client_id, INVITES) for client_id in accounts)
+        try:
+            await invitations.announce_expired(now)
+        except Exception as exc:  # told at the next look, as the update claims nothing yet
+            log.warning("Could not tell the expired invites: %s", exc)

@@ -17,6 +17,7 @@ from app.domain.events.catalog import (
     GrantCreated,
     InviteAccepted,
     InviteCancelled,
+    InviteExpired,
     InviteResent,
     InviteSent,
 )
@@ -533,6 +534,33 @@ async def register_and_accept(
         ip=ip,
         then=accept_invite,
     )
+
+
+_ANNOUNCE_EXPIRED = """
+UPDATE invitations SET expiry_announced_at = {}
+WHERE accepted_at IS NULL AND cancelled_at IS NULL AND expires_at <= {}
+  AND (expiry_announced_at IS NULL OR expiry_announced_at < expires_at)
+RETURNING id, client, email, expires_at
+"""
+
+
+async def announce_expired(now=None) -> int:
+    """Tells the stream of changes of every open invite whose expiry has passed and was not told
+    yet (invite.expired): one conditional update claims each, so of every process asking, one
+    tells it, once per expiry. Returns how many were told."""
+    now = now or clock.now()
+    async with db.transaction():
+        rows = await Invitation.raw(_ANNOUNCE_EXPIRED, now, now)
+        for row in sorted(rows, key=lambda r: r["id"]):
+            await emit(
+                InviteExpired(
+                    client_id=row["client"],
+                    invitation_id=row["id"],
+                    email=row["email"],
+                    expired_at=row["expires_at"],
+                )
+            )
+    return len(rows)
 
 
 async def accounts_with_invites_expiring(after, until) -> list[int]:
