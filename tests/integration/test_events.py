@@ -146,6 +146,51 @@ async def test_an_expired_invitation_is_told_once_per_expiry_whoever_looks(monke
     assert [(e.client_id, e.invitation_id) for e in expired] == [(client_id, expiring)] * 2
 
 
+_EXPIRED_LONG_AGO = """
+INSERT INTO invitations (client, email, email_key, permissions, token_hash, sender_name,
+                         created_at, last_sent_at, times_sent, expires_at, expiry_announced_at)
+SELECT {client}, 'old' || i || '@long.example', 'old' || i || '@long.example', '[]',
+       'told-' || i, 'Staff', {at}, {at}, 1, {at}, {at}
+FROM {numbers}
+"""
+_NUMBERS = {
+    "sqlite": "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
+    " SELECT i FROM n)",
+    "postgres": "generate_series(1, 20000) AS i",
+}
+_LONG_AGO = {"sqlite": "'2025-01-01 00:00:00+00:00'", "postgres": "'2025-01-01T00:00:00Z'"}
+
+
+async def test_the_expiry_watchers_look_reads_only_open_invites_by_their_expiry():
+    """Every process looks every 15 s: past 20,000 long-expired, already told invites, both of
+    its statements walk their partial index (migration 2026-12-11), never the whole table."""
+    from datetime import timedelta
+
+    from piccolo.querystring import QueryString
+
+    from app.core import clock
+    from app.domain.invitations import services as invitations
+
+    client_id, _ = await make_client(company="Long Expired")
+    engine = "sqlite" if db.is_sqlite() else "postgres"
+    await db.DB.run_ddl(
+        _EXPIRED_LONG_AGO.format(client=client_id, at=_LONG_AGO[engine], numbers=_NUMBERS[engine])
+    )
+    await db.DB.run_ddl("ANALYZE invitations")
+    explain = "EXPLAIN QUERY PLAN " if engine == "sqlite" else "EXPLAIN "
+    now = clock.now()
+    (expiring,) = invitations.expiring_query(now - timedelta(seconds=15), now).querystrings
+    for statement, index in (
+        (QueryString(invitations._ANY_EXPIRY_UNTOLD, now), "invitations_expiry_untold"),
+        (expiring, "invitations_open_by_expiry"),
+    ):
+        rows = await db.DB.run_querystring(QueryString(explain + "{}", statement))
+        plan = "\n".join(str(row.get("detail", row.get("QUERY PLAN"))) for row in rows)
+        assert index in plan, plan
+        assert "Seq Scan" not in plan and "SCAN invitations" not in plan, plan
+    assert await invitations.announce_expired() == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # Every kind a page shows, done for real through its service, one at a time.
 

@@ -536,10 +536,19 @@ async def register_and_accept(
     )
 
 
-_ANNOUNCE_EXPIRED = """
-UPDATE invitations SET expiry_announced_at = {}
-WHERE accepted_at IS NULL AND cancelled_at IS NULL AND expires_at <= {}
-  AND (expiry_announced_at IS NULL OR expiry_announced_at < expires_at)
+# Open invites whose expiry was not told yet; the partial index invitations_expiry_untold
+# (migration 2026-12-11) holds exactly these, so the look every process makes every
+# EXPIRY_CHECK seconds reads only the pending invites, not every invite that ever expired.
+_UNTOLD = """accepted_at IS NULL AND cancelled_at IS NULL
+  AND (expiry_announced_at IS NULL OR expiry_announced_at < expires_at)"""
+# Ordered by the index's column: else PostgreSQL, which cannot tell how rare "untold" is, bets
+# that a sequential scan finds a first row at once.
+_ANY_EXPIRY_UNTOLD = (
+    f"SELECT id FROM invitations WHERE {_UNTOLD} AND expires_at <= {{}} ORDER BY expires_at LIMIT 1"
+)
+_ANNOUNCE_EXPIRED = f"""
+UPDATE invitations SET expiry_announced_at = {{}}
+WHERE {_UNTOLD} AND expires_at <= {{}}
 RETURNING id, client, email, expires_at
 """
 
@@ -547,8 +556,11 @@ RETURNING id, client, email, expires_at
 async def announce_expired(now=None) -> int:
     """Tells the stream of changes of every open invite whose expiry has passed and was not told
     yet (invite.expired): one conditional update claims each, so of every process asking, one
-    tells it, once per expiry. Returns how many were told."""
+    tells it, once per expiry (a resend's new expiry is told again). Returns how many were told.
+    When none is due, as nearly always, it only reads: no write transaction every few seconds."""
     now = now or clock.now()
+    if not await db.fetch_quick(_ANY_EXPIRY_UNTOLD, now):
+        return 0
     async with db.transaction():
         rows = await Invitation.raw(_ANNOUNCE_EXPIRED, now, now)
         for row in sorted(rows, key=lambda r: r["id"]):
@@ -563,12 +575,15 @@ async def announce_expired(now=None) -> int:
     return len(rows)
 
 
-async def accounts_with_invites_expiring(after, until) -> list[int]:
-    """The accounts with an open invite whose expiry falls in (after, until]: what they show as
-    Pending has become Expired."""
-    rows = await (
+def expiring_query(after, until):
+    return (
         Invitation.select(Invitation.client)
         .where(_is_open() & (Invitation.expires_at > after) & (Invitation.expires_at <= until))
         .distinct()
     )
-    return [row["client"] for row in rows]
+
+
+async def accounts_with_invites_expiring(after, until) -> list[int]:
+    """The accounts with an open invite whose expiry falls in (after, until]: what they show as
+    Pending has become Expired."""
+    return [row["client"] for row in await expiring_query(after, until)]
