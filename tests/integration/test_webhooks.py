@@ -55,6 +55,7 @@ class Receiver:
         self.requests: list[Received] = []
         self.answers: list[int] = []
         self.delay = 0.0
+        self.delays: dict[str, float] = {}  # by path, instead of `delay`
         self._lock = threading.Lock()
         receiver = self
 
@@ -66,8 +67,9 @@ class Receiver:
                         Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                     )
                     status = receiver.answers.pop(0) if receiver.answers else 200
-                if receiver.delay:
-                    threading.Event().wait(receiver.delay)
+                delay = receiver.delays.get(self.path, receiver.delay)
+                if delay:
+                    threading.Event().wait(delay)
                 self.send_response(status)
                 self.send_header("content-length", "2")
                 self.end_headers()
@@ -687,3 +689,126 @@ async def test_resend_and_replay_send_the_same_messages_again(
     assert await services.replay_since(created.endpoint_id, middle, actor=manager) == 2
     await send()
     assert [r.id for r in receiver.requests[-2:]] == [second.id, third.id]
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs: an endpoint's deliveries claimed, sent and settled together.
+
+
+async def test_a_run_of_an_endpoints_deliveries_is_claimed_together_and_in_two_transactions(
+    receiver, allow_private, manager, monkeypatch
+):
+    created = await endpoint_for(receiver.url(), manager)
+    for user_id in range(1, 6):
+        await stream.emit(catalog.UserSignedIn(user_id=user_id))
+    ids = [row["id"] for row in await delivery_rows(created.endpoint_id)]
+    run = await sender.claim_run()
+    assert run is not None and run.endpoint["id"] == created.endpoint_id
+    assert [delivery["id"] for delivery in run.deliveries] == ids
+    assert await sender.claim_due(limit=4) == []  # none of them is anyone else's to claim
+    assert {row["status"] for row in await delivery_rows(created.endpoint_id)} == {"delivering"}
+    await sender._release(run.deliveries)
+
+    transactions = 0
+    real = db.transaction
+
+    def counted():
+        nonlocal transactions
+        transactions += 1
+        return real()
+
+    monkeypatch.setattr(sender.db, "transaction", counted)
+    assert await send() == 5
+    # The claim, the settling, and on PostgreSQL the claim that finds nothing more.
+    assert transactions <= 3, transactions
+    users = [r.verified(created.secret)["data"]["user_id"] for r in receiver.requests]
+    assert users == [1, 2, 3, 4, 5]
+    rows = await delivery_rows(created.endpoint_id)
+    assert [(r["status"], r["attempts"], r["last_status_code"]) for r in rows] == [
+        ("delivered", 1, 200)
+    ] * 5
+
+
+async def test_a_run_stops_at_its_first_failure_and_gives_back_what_it_did_not_send(
+    receiver, allow_private, manager, moving_clock
+):
+    created = await endpoint_for(receiver.url(), manager)
+    receiver.answers = [200, 200, 500]
+    for user_id in range(1, 6):
+        await stream.emit(catalog.UserSignedIn(user_id=user_id))
+    assert await send() == 2
+    rows = await delivery_rows(created.endpoint_id)
+    assert [(r["status"], r["attempts"], r["last_status_code"]) for r in rows] == [
+        ("delivered", 1, 200),
+        ("delivered", 1, 200),
+        ("queued", 1, 500),
+        ("queued", 0, None),
+        ("queued", 0, None),
+    ]
+    assert all(r["locked_until"] is None for r in rows)
+    failing = (await services.get_endpoint(created.endpoint_id))["failing_since"]
+    assert failing == clock.now()
+    moving_clock.advance(timedelta(seconds=7))
+    assert await send() == 3
+    users = [r.verified(created.secret)["data"]["user_id"] for r in receiver.requests]
+    assert users == [1, 2, 3, 3, 4, 5]
+    assert (await services.get_endpoint(created.endpoint_id))["failing_since"] is None
+
+
+async def arrived(receiver: Receiver, count: int) -> None:
+    for _ in range(500):
+        if len(receiver.requests) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{len(receiver.requests)} of {count} requests arrived")
+
+
+async def test_a_sender_stopped_or_cancelled_mid_run_gives_back_the_rest_uncounted(
+    receiver, allow_private, manager
+):
+    created = await endpoint_for(receiver.url(), manager)
+    for user_id in range(1, 5):
+        await stream.emit(catalog.UserSignedIn(user_id=user_id))
+    stop = asyncio.Event()
+    receiver.delay = 0.2
+    stopping = asyncio.create_task(sender.deliver_due(get_settings(), limit=50, stop=stop))
+    await arrived(receiver, 1)
+    stop.set()  # the attempt under way is finished, no other one starts
+    assert await stopping == 1
+    rows = await delivery_rows(created.endpoint_id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] + [("queued", 0)] * 3
+
+    receiver.delay = 5.0
+    cancelled = asyncio.create_task(sender.deliver_due(get_settings(), limit=50))
+    await arrived(receiver, 2)
+    cancelled.cancel()  # mid-attempt: that one is given back, not counted
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    rows = await delivery_rows(created.endpoint_id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 1)] + [("queued", 0)] * 3
+    assert all(r["locked_until"] is None for r in rows)
+
+
+async def test_an_endpoint_slow_to_answer_holds_up_only_its_own_deliveries(
+    receiver, allow_private, manager
+):
+    slow = await endpoint_for(receiver.url("/slow"), manager)
+    fast = await endpoint_for(receiver.url("/fast"), manager)
+    receiver.delays["/slow"] = 3.0
+    for user_id in range(1, 4):
+        await stream.emit(catalog.UserSignedIn(user_id=user_id))
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run_sender(get_settings(), stop, interval=0.05))
+    try:
+        for _ in range(100):
+            if sum(r.path == "/fast" for r in receiver.requests) == 3:
+                break
+            await asyncio.sleep(0.02)
+        to_slow = [r for r in receiver.requests if r.path == "/slow"]
+        assert sum(r.path == "/fast" for r in receiver.requests) == 3
+        assert len(to_slow) == 1  # still waiting for its first answer
+    finally:
+        stop.set()
+        await running
+    assert (await delivery_rows(fast.endpoint_id))[0]["status"] == "delivered"
+    assert (await delivery_rows(slow.endpoint_id))[0]["status"] == "delivered"

@@ -1,12 +1,16 @@
 """Sending the webhook outbox, with retries and backoff; in the background only, so a slow or
 dead receiver never holds a request.
 
-Like the mail worker: any number of senders, in any number of processes, each claiming one
-delivery at a time with a lease (locked_until; FOR UPDATE SKIP LOCKED on PostgreSQL, the write
-lock on SQLite), so a delivery is attempted by one sender at a time; a lease (5 minutes) always
-outlives the one attempt it covers (at most SEND_TIMEOUT). Only the oldest undelivered delivery
-of an endpoint may be claimed, so an endpoint receives its messages in order: one that keeps
-failing holds those after it until it is given up.
+Like the mail worker: any number of senders, in any number of processes (and SENDERS in each,
+so that an endpoint that is slow to answer holds up only its own deliveries), claiming with a
+lease (locked_until; FOR UPDATE SKIP LOCKED on PostgreSQL, the write lock on SQLite), so a
+delivery is attempted by one sender at a time. Only the oldest undelivered delivery of an
+endpoint may be claimed, so an endpoint receives its messages in order: one that keeps failing
+holds those after it until it is given up. A sender claims that oldest one together with the
+due ones queued right behind it (a run, at most RUN), sends them one after another until one
+fails, and settles the run in one transaction: two transactions a run rather than two a
+delivery, which is what lets a sender keep up with a stream of changes. A lease always outlives
+the run it covers (RUN attempts of at most SEND_TIMEOUT each).
 
 An attempt is a POST of the stored body with the webhook-id (the same on every attempt),
 webhook-timestamp and webhook-signature headers, to the address the URL's host resolved to and
@@ -61,6 +65,10 @@ BACKOFF = [
 ]
 DISABLE_AFTER = timedelta(days=3)
 USER_AGENT = "Roster-Webhooks/1"
+RUN = 20  # deliveries of one endpoint claimed, sent and settled together
+SENDERS = 4  # senders in each process, each sending one run at a time
+PASS_LIMIT = 1000  # attempts a sender makes before it looks at its stop and wake-up again
+assert LEASE.total_seconds() > RUN * SEND_TIMEOUT
 
 
 @functools.cache
@@ -89,25 +97,95 @@ RETURNING *
 """
 
 
+def _leased(now) -> dict[Column | str, Any]:
+    return {WebhookDelivery.status: "delivering", WebhookDelivery.locked_until: now + LEASE}
+
+
+async def _claim_heads(now, limit: int) -> list[dict]:
+    if not db.is_sqlite():
+        rows = await WebhookDelivery.raw(_CLAIM_POSTGRES, now + LEASE, now, now, limit)
+        return sorted(rows, key=lambda r: r["id"])
+    ids = [row["id"] for row in await WebhookDelivery.raw(_ELIGIBLE, now, now, limit)]
+    if not ids:
+        return []
+    await WebhookDelivery.update(_leased(now)).where(WebhookDelivery.id.is_in(ids))
+    return await WebhookDelivery.select().where(WebhookDelivery.id.is_in(ids))
+
+
+async def _nothing_due(now) -> bool:
+    """On SQLite, looked at first outside a transaction: an idle sender must not take the write
+    lock at every poll (PostgreSQL's claim takes no lock when it finds nothing)."""
+    return db.is_sqlite() and not await WebhookDelivery.raw(_ELIGIBLE, now, now, 1)
+
+
 async def claim_due(limit: int = 1) -> list[dict]:
     """Marks up to `limit` due deliveries (each the oldest undelivered of its endpoint) as being
     attempted by this sender, and returns them."""
     now = clock.now()
-    if not db.is_sqlite():
-        rows = await WebhookDelivery.raw(_CLAIM_POSTGRES, now + LEASE, now, now, limit)
-        return sorted(rows, key=lambda r: r["id"])
-    # Looked for first outside a transaction: an idle sender must not take SQLite's write lock
-    # at every poll.
-    if not await WebhookDelivery.raw(_ELIGIBLE, now, now, limit):
+    if await _nothing_due(now):
         return []
-    async with db.transaction():  # IMMEDIATE: one claimer at a time
-        ids = [row["id"] for row in await WebhookDelivery.raw(_ELIGIBLE, now, now, limit)]
-        if not ids:
-            return []
-        await WebhookDelivery.update(
-            {WebhookDelivery.status: "delivering", WebhookDelivery.locked_until: now + LEASE}
-        ).where(WebhookDelivery.id.is_in(ids))
-        return await WebhookDelivery.select().where(WebhookDelivery.id.is_in(ids))
+    async with db.transaction():  # on SQLite IMMEDIATE: one claimer at a time
+        return await _claim_heads(now, limit)
+
+
+@dataclass
+class Run:
+    """An endpoint and its deliveries claimed together, oldest first."""
+
+    endpoint: dict
+    deliveries: list[dict]
+
+
+# The undelivered right behind an endpoint's oldest. Only the oldest is ever attempted on its
+# own, so these are queued and due, unless a sender stopped mid-run and their lease ran out.
+_BEHIND = """
+SELECT * FROM webhook_deliveries
+WHERE endpoint = {} AND id > {} AND status IN ('queued', 'delivering')
+ORDER BY id LIMIT {}
+"""
+
+
+def _is_due(delivery: dict, now) -> bool:
+    if delivery["status"] == "queued":
+        return delivery["next_attempt_at"] <= now
+    return delivery["locked_until"] is not None and delivery["locked_until"] < now
+
+
+async def claim_run(length: int = RUN) -> Run | None:
+    """Claims an endpoint's oldest due delivery, the due ones behind it (`length` in all at
+    most) and reads the endpoint, in one transaction. Others cannot claim those behind: the
+    oldest, locked by this claim, comes first."""
+    now = clock.now()
+    if await _nothing_due(now):
+        return None
+    async with db.transaction():
+        heads = await _claim_heads(now, 1)
+        if not heads:
+            return None
+        head = heads[0]
+        behind = []
+        for row in await WebhookDelivery.raw(_BEHIND, head["endpoint"], head["id"], length - 1):
+            if not _is_due(row, now):
+                break
+            behind.append(row)
+        if behind:
+            claimed = await (
+                WebhookDelivery.update(_leased(now))
+                .where(
+                    WebhookDelivery.id.is_in([row["id"] for row in behind])
+                    & WebhookDelivery.status.is_in(["queued", "delivering"])
+                )
+                .returning(WebhookDelivery.id)
+            )
+            kept = {row["id"] for row in claimed}
+            behind = [row for row in behind if row["id"] in kept]
+        endpoint = (
+            await WebhookEndpoint.select().where(WebhookEndpoint.id == head["endpoint"]).first()
+        )
+        if endpoint is None:  # deleted meanwhile (its deliveries go with it)
+            await _release([head, *behind])
+            return None
+    return Run(endpoint, [head, *behind])
 
 
 @dataclass
@@ -215,29 +293,35 @@ def retry_delay(attempts: int) -> timedelta:
     return BACKOFF[min(attempts - 1, len(BACKOFF) - 1)] * random.uniform(0.8, 1.2)
 
 
-async def _settle(delivery: dict, endpoint: dict, outcome: Outcome) -> None:
+async def _settle(run: Run, outcomes: list[Outcome]) -> None:
+    """Writes what each attempt of a run came to, in one transaction, and gives back the
+    deliveries after the last attempt (not sent: a failure or a stop came first)."""
     now = clock.now()
-    attempts = delivery["attempts"] + 1
-    values: dict[Column | str, Any] = {
-        WebhookDelivery.attempts: attempts,
-        WebhookDelivery.locked_until: None,
-        WebhookDelivery.last_status_code: outcome.status_code,
-        WebhookDelivery.last_response: outcome.response,
-        WebhookDelivery.last_duration_ms: outcome.duration_ms,
-    }
     async with db.transaction():
-        if outcome.delivered:
-            values |= {WebhookDelivery.status: "delivered", WebhookDelivery.delivered_at: now}
+        if any(outcome.delivered for outcome in outcomes):
             await WebhookEndpoint.update({WebhookEndpoint.failing_since: None}).where(
-                WebhookEndpoint.id == endpoint["id"]
+                (WebhookEndpoint.id == run.endpoint["id"])
+                & WebhookEndpoint.failing_since.is_not_null()
             )
-        else:
-            gave_up = await _count_failure(endpoint["id"], now)
-            values |= {
-                WebhookDelivery.status: "failed" if gave_up else "queued",
-                WebhookDelivery.next_attempt_at: now + retry_delay(attempts),
+        for delivery, outcome in zip(run.deliveries, outcomes, strict=False):
+            attempts = delivery["attempts"] + 1
+            values: dict[Column | str, Any] = {
+                WebhookDelivery.attempts: attempts,
+                WebhookDelivery.locked_until: None,
+                WebhookDelivery.last_status_code: outcome.status_code,
+                WebhookDelivery.last_response: outcome.response,
+                WebhookDelivery.last_duration_ms: outcome.duration_ms,
             }
-        await WebhookDelivery.update(values).where(WebhookDelivery.id == delivery["id"])
+            if outcome.delivered:
+                values |= {WebhookDelivery.status: "delivered", WebhookDelivery.delivered_at: now}
+            else:
+                gave_up = await _count_failure(run.endpoint["id"], now)
+                values |= {
+                    WebhookDelivery.status: "failed" if gave_up else "queued",
+                    WebhookDelivery.next_attempt_at: now + retry_delay(attempts),
+                }
+            await WebhookDelivery.update(values).where(WebhookDelivery.id == delivery["id"])
+        await _release(run.deliveries[len(outcomes) :])
 
 
 async def _count_failure(endpoint_id: int, now) -> bool:
@@ -296,78 +380,87 @@ async def disable_failing(endpoint: dict, since) -> None:
             )
 
 
-async def _release(delivery: dict) -> None:
-    """Gives back a delivery whose attempt was interrupted: due again at once, for any sender,
-    and the interrupted attempt not counted."""
-    await WebhookDelivery.update(
-        {WebhookDelivery.status: "queued", WebhookDelivery.locked_until: None}
-    ).where((WebhookDelivery.id == delivery["id"]) & (WebhookDelivery.status == "delivering"))
+async def _release(deliveries: list[dict]) -> None:
+    """Gives back claimed deliveries not attempted, or whose attempt was interrupted: due
+    again at once, for any sender, and nothing counted."""
+    if deliveries:
+        await WebhookDelivery.update(
+            {WebhookDelivery.status: "queued", WebhookDelivery.locked_until: None}
+        ).where(
+            WebhookDelivery.id.is_in([delivery["id"] for delivery in deliveries])
+            & (WebhookDelivery.status == "delivering")
+        )
 
 
 async def deliver_due(
     settings: Settings, limit: int = 20, stop: asyncio.Event | None = None
 ) -> int:
-    """Attempts up to `limit` due deliveries, claiming each just before its attempt; returns how
-    many were delivered. Stops before the next one once `stop` is set. Cancelled mid-attempt, it
-    gives that delivery back before the cancellation goes on."""
+    """Sends due deliveries, a run at a time, until none is due, about `limit` were attempted
+    or `stop` is set (looked at between attempts); returns how many were delivered. Cancelled
+    mid-attempt, it settles the run (the interrupted one given back, uncounted) first."""
     clients = Clients()
+    attempted = delivered = 0
     try:
-        return await _deliver(settings, limit, stop, clients)
+        while attempted < limit and not (stop is not None and stop.is_set()):
+            run, cancelled = await uninterrupted(claim_run(min(RUN, limit - attempted)))
+            if run is not None and cancelled:
+                await uninterrupted(_release(run.deliveries))
+            if cancelled:
+                raise asyncio.CancelledError
+            if run is None:
+                break
+            outcomes = await _send_run(run, settings, clients, stop)
+            attempted += len(outcomes)
+            delivered += sum(outcome.delivered for outcome in outcomes)
     finally:
         await clients.close()
-
-
-async def _deliver(
-    settings: Settings, limit: int, stop: asyncio.Event | None, clients: Clients
-) -> int:
-    delivered = 0
-    for _ in range(limit):
-        if stop is not None and stop.is_set():
-            break
-        claimed, cancelled = await uninterrupted(claim_due(1))
-        if not claimed:
-            if cancelled:
-                raise asyncio.CancelledError
-            break
-        delivery = claimed[0]
-        endpoint = (
-            await WebhookEndpoint.select().where(WebhookEndpoint.id == delivery["endpoint"]).first()
-        )
-        if cancelled or endpoint is None:
-            await uninterrupted(_release(delivery))
-            if cancelled:
-                raise asyncio.CancelledError
-            continue
-        try:
-            outcome = await attempt(delivery, endpoint, settings, clients)
-        except asyncio.CancelledError:
-            log.info("Webhook %s interrupted; it is queued again", delivery["message_id"])
-            await uninterrupted(_release(delivery))
-            raise
-        if not outcome.delivered:
-            log.warning(
-                "Webhook %s to endpoint %s failed: %s",
-                delivery["message_id"],
-                endpoint["id"],
-                outcome.status_code or outcome.response,
-            )
-        _, cancelled = await uninterrupted(_settle(delivery, endpoint, outcome))
-        delivered += outcome.delivered
-        if cancelled:
-            raise asyncio.CancelledError
     return delivered
+
+
+async def _send_run(
+    run: Run, settings: Settings, clients: Clients, stop: asyncio.Event | None
+) -> list[Outcome]:
+    """The run's deliveries in order, until one fails; then settled."""
+    outcomes: list[Outcome] = []
+    try:
+        for delivery in run.deliveries:
+            if outcomes and stop is not None and stop.is_set():
+                break
+            outcome = await attempt(delivery, run.endpoint, settings, clients)
+            outcomes.append(outcome)
+            if not outcome.delivered:
+                log.warning(
+                    "Webhook %s to endpoint %s failed: %s",
+                    delivery["message_id"],
+                    run.endpoint["id"],
+                    outcome.status_code or outcome.response,
+                )
+                break
+    except asyncio.CancelledError:
+        log.info("Webhooks to endpoint %s interrupted; queued again", run.endpoint["id"])
+        await uninterrupted(_settle(run, outcomes))
+        raise
+    _, cancelled = await uninterrupted(_settle(run, outcomes))
+    if cancelled:
+        raise asyncio.CancelledError
+    return outcomes
 
 
 async def run_sender(
     settings: Settings, stop: asyncio.Event, interval: float | None = None
 ) -> None:
-    """Sends until `stop` is set (checked between deliveries: the one being attempted is
-    finished); wakes early when a delivery is queued in this process."""
-    await run_in_passes(
-        "Webhook sender",
-        lambda: deliver_due(settings, stop=stop),
-        wake=woken(),
-        stop=stop,
-        interval=settings.webhook_poll_seconds if interval is None else interval,
-        log=log,
+    """SENDERS senders until `stop` is set (looked at between attempts: the one under way is
+    finished); each wakes early when a delivery is queued in this process."""
+    await asyncio.gather(
+        *(
+            run_in_passes(
+                f"Webhook sender {number}",
+                lambda: deliver_due(settings, limit=PASS_LIMIT, stop=stop),
+                wake=woken(),
+                stop=stop,
+                interval=settings.webhook_poll_seconds if interval is None else interval,
+                log=log,
+            )
+            for number in range(1, SENDERS + 1)
+        )
     )
