@@ -5,6 +5,7 @@ endpoint disabled after 3 days of failures, and two senders at once."""
 
 import asyncio
 import http.server
+import re
 import shutil
 import ssl
 import subprocess
@@ -812,3 +813,44 @@ async def test_an_endpoint_slow_to_answer_holds_up_only_its_own_deliveries(
         await running
     assert (await delivery_rows(fast.endpoint_id))[0]["status"] == "delivered"
     assert (await delivery_rows(slow.endpoint_id))[0]["status"] == "delivered"
+
+
+_LONG_QUEUE = """
+INSERT INTO webhook_deliveries (endpoint, message_id, event_type, event_version, body, created_at,
+                                status, attempts, next_attempt_at, last_response)
+SELECT {endpoint}, 'msg_' || i, 'user.signed_in', 1, '{{}}', {at},
+       CASE WHEN i <= 15000 THEN 'delivered' ELSE 'queued' END, 0, {at}, ''
+FROM {numbers}
+"""
+_NUMBERS = {
+    "sqlite": "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)"
+    " SELECT i FROM n)",
+    "postgres": "generate_series(1, 20000) AS i",
+}
+
+
+async def test_looking_for_due_deliveries_walks_one_index_entry_per_endpoint(
+    allow_private, manager
+):
+    """A dead receiver's queue grows with every change, and every sender looks at every wake-up:
+    past 15,000 delivered and 5,000 queued, the look reads each endpoint's oldest pending
+    delivery from the pending index, never the deliveries table or a whole index."""
+    from piccolo.querystring import QueryString
+
+    created = await endpoint_for("http://127.0.0.1:9/dead", manager)
+    engine = "sqlite" if db.is_sqlite() else "postgres"
+    at = "'2026-01-01 00:00:00+00:00'"
+    await db.DB.run_ddl(
+        _LONG_QUEUE.format(endpoint=created.endpoint_id, at=at, numbers=_NUMBERS[engine])
+    )
+    await db.DB.run_ddl("ANALYZE webhook_deliveries")
+    explain = "EXPLAIN QUERY PLAN " if engine == "sqlite" else "EXPLAIN "
+    rows = await db.DB.run_querystring(
+        QueryString(explain + sender._ELIGIBLE, clock.now(), clock.now(), 1)
+    )
+    plan = "\n".join(str(row.get("detail", row.get("QUERY PLAN"))) for row in rows)
+    assert "webhook_deliveries_pending" in plan, plan
+    assert "Seq Scan on webhook_deliveries" not in plan, plan
+    assert not re.search(r"SCAN [do]\b", plan), plan
+    (head,) = await sender.claim_due(limit=5)
+    assert head["message_id"] == "msg_15001"

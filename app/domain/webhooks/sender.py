@@ -78,16 +78,17 @@ def tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+# Each enabled endpoint's oldest undelivered delivery, when it is due: one walk of the pending
+# index per endpoint, however long an endpoint's queue has grown (a dead receiver's does).
 _ELIGIBLE = """
-    SELECT d.id FROM webhook_deliveries d
-    JOIN webhook_endpoints e ON e.id = d.endpoint
+    SELECT d.id FROM webhook_endpoints e
+    JOIN webhook_deliveries d ON d.id = (
+        SELECT o.id FROM webhook_deliveries o
+        WHERE o.endpoint = e.id AND o.status IN ('queued', 'delivering')
+        ORDER BY o.id LIMIT 1)
     WHERE e.enabled
       AND ((d.status = 'queued' AND d.next_attempt_at <= {})
            OR (d.status = 'delivering' AND d.locked_until < {}))
-      AND NOT EXISTS (
-          SELECT 1 FROM webhook_deliveries o
-          WHERE o.endpoint = d.endpoint AND o.id < d.id
-            AND o.status IN ('queued', 'delivering'))
     ORDER BY d.id LIMIT {}
 """
 _CLAIM_POSTGRES = f"""
