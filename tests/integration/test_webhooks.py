@@ -854,3 +854,25 @@ async def test_looking_for_due_deliveries_walks_one_index_entry_per_endpoint(
     assert not re.search(r"SCAN [do]\b", plan), plan
     (head,) = await sender.claim_due(limit=5)
     assert head["message_id"] == "msg_15001"
+
+
+async def test_settled_deliveries_are_kept_30_days_and_undelivered_ones_until_sent(
+    receiver, allow_private, manager, moving_clock
+):
+    from app.domain.auth import services as auth
+
+    created = await endpoint_for(receiver.url(), manager)
+    receiver.answers = [200, 500]
+    for user_id in (1, 2):
+        await stream.emit(catalog.UserSignedIn(user_id=user_id))
+    await send()  # the first delivered, the second failing
+    moving_clock.advance(timedelta(days=29))
+    assert (await auth.sweep())["webhook_deliveries"] == 0
+    await stream.emit(catalog.UserSignedIn(user_id=3))
+    moving_clock.advance(timedelta(days=2))
+    assert (await auth.sweep())["webhook_deliveries"] == 1
+    rows = await delivery_rows(created.endpoint_id)
+    assert [(r["status"], msgspec.json.decode(r["body"])["data"]["user_id"]) for r in rows] == [
+        ("queued", 2),
+        ("queued", 3),
+    ]

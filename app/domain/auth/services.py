@@ -26,6 +26,7 @@ from app.domain.staff.services import (
 from app.domain.throttle import REGISTRATION_LIMIT, Limit
 from app.domain.two_factor import services as two_factor
 from app.domain.users import services as users
+from app.domain.webhooks.sender import forget_settled
 from app.schema.sessions import PasswordReset, PendingSignIn, Session
 from app.schema.staff import Admin
 from app.schema.users import User
@@ -456,7 +457,8 @@ SWEEP_EVERY = timedelta(minutes=10)
 
 async def sweep() -> dict[str, int]:
     """Deletes what can no longer be used: expired sessions and pending sign-ins, attempts outside
-    every limit's window, and reset links that expired or were used. Returns how many of each."""
+    every limit's window, reset links that expired or were used, and webhook deliveries settled
+    more than 30 days ago. Returns how many of each."""
     now = clock.now()
     sessions = (
         await Session.delete()
@@ -482,6 +484,7 @@ async def sweep() -> dict[str, int]:
         "sessions": len(sessions) + len(pending),
         "reset_links": len(resets),
         "attempts": attempts,
+        "webhook_deliveries": await forget_settled(now),
     }
 
 

@@ -67,6 +67,7 @@ DISABLE_AFTER = timedelta(days=3)
 USER_AGENT = "Roster-Webhooks/1"
 RUN = 20  # deliveries of one endpoint claimed, sent and settled together
 SENDERS = 4  # senders in each process, each sending one run at a time
+KEPT_FOR = timedelta(days=30)  # a settled delivery's row: its log line, and what Replay can send
 PASS_LIMIT = 1000  # attempts a sender makes before it looks at its stop and wake-up again
 assert LEASE.total_seconds() > RUN * SEND_TIMEOUT
 
@@ -379,6 +380,21 @@ async def disable_failing(endpoint: dict, since) -> None:
                 template="webhook_disabled",
                 context={**context, "name": member["name"]},
             )
+
+
+async def forget_settled(now=None) -> int:
+    """Deletes the deliveries settled (delivered or given up) more than KEPT_FOR ago, created
+    that long ago too; returns how many."""
+    before = (now or clock.now()) - KEPT_FOR
+    rows = (
+        await WebhookDelivery.delete()
+        .where(
+            WebhookDelivery.status.is_in(["delivered", "failed"])
+            & (WebhookDelivery.created_at < before)
+        )
+        .returning(WebhookDelivery.id)
+    )
+    return len(rows)
 
 
 async def _release(deliveries: list[dict]) -> None:
