@@ -2,11 +2,21 @@
 once), sends it a test event, resends a delivery, rotates the secret, edits and deletes it; a
 Support Operator reaches none of it."""
 
+import json
+
+import httpx
+import pytest
+
+from app.asgi import create_app
+from app.domain.activity.services import Actor
+from app.domain.webhooks import services as webhooks
+from app.schema.activity import ActivityEntry
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
-from tests.integration.conftest import page, text_of
+from tests.integration.conftest import Browser, log_in_as_staff, page, text_of
 
 HX = {"hx-request": "true"}
 URL = "http://127.0.0.1:9/hooks"  # a private address: allowed only with the setting
+SYSTEM = Actor("system")
 
 
 def secret_in(response) -> str:
@@ -96,3 +106,110 @@ async def test_a_support_operator_reaches_no_webhook_page(http, support_session,
         response = await getattr(http, method)(url)
         assert response.status_code == 403, (method, url)
     assert not await WebhookEndpoint.exists()
+
+
+# Two staff editing one endpoint's settings: a compare-and-set on the values the form opened on.
+
+
+@pytest.fixture
+async def other_staff():
+    """A second Full Administrator, Bea, in a browser of her own."""
+    app = create_app(run_workers=False, manage_database=False)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver.local", follow_redirects=False
+    ) as client:
+        bea = Browser(client)
+        await log_in_as_staff(bea, "bea@example.com", "admin-passphrase-88", "Bea", "full")
+        yield bea
+
+
+def settings_of(response) -> dict:
+    """What the settings form in a response would post, as it shows it."""
+    form = page(response).find("form", id="webhook-edit-form")
+    values: dict = {
+        "opened": form.find("input", {"name": "opened"})["value"],
+        "url": form.find("input", {"name": "url"})["value"],
+        "description": form.find("input", {"name": "description"})["value"],
+        "scope": form.find("input", {"name": "scope", "checked": True})["value"],
+        "event_types": [i["value"] for i in form.select("input[name=event_types][checked]")],
+    }
+    if form.find("input", {"name": "enabled", "checked": True}):
+        values["enabled"] = "on"
+    return values
+
+
+async def test_two_staff_saving_one_endpoint_the_second_is_refused_and_shown_both(
+    http, admin_session, other_staff, allow_private
+):
+    created = await webhooks.create_endpoint(url=URL, description="Billing", actor=SYSTEM)
+    base = f"/admin/webhooks/{created.endpoint_id}"
+    ada = settings_of(await http.get(base))
+    assert json.loads(ada["opened"]) == {
+        "url": URL,
+        "description": "Billing",
+        "event_types": ["*"],
+        "enabled": True,
+    }
+    bea = settings_of(await other_staff.get(base))
+
+    # Bea turns it off (its receiver is down); Ada, on the form she opened before, narrows the
+    # event types. Without the check, Ada's save would quietly turn it on again.
+    bea_saved = await other_staff.post(base, {k: v for k, v in bea.items() if k != "enabled"})
+    assert bea_saved.status_code == 200
+    updates = await ActivityEntry.count().where(ActivityEntry.action == "webhook_endpoint.updated")
+    asked = {**ada, "scope": "choose", "event_types": ["grant.created", "user.updated"]}
+    refused = await http.post(base, asked, headers=HX)
+    assert refused.status_code == 409 and "<html" not in refused.text
+    said = text_of(refused)
+    assert (
+        "Someone changed this endpoint's settings while you were editing: Enabled was turned off."
+        in said
+    )
+    assert "Your change: Event types changed to “grant.created, user.updated”." in said
+    assert "Nothing was saved." in said
+    stored = await webhooks.get_endpoint(created.endpoint_id)
+    assert (stored["enabled"], stored["event_types"]) == (False, ("*",))
+    assert (
+        await ActivityEntry.count().where(ActivityEntry.action == "webhook_endpoint.updated")
+        == updates
+    )
+    # The form keeps Ada's choice, on top of Bea's change, and now carries the values as they are.
+    shown = settings_of(refused)
+    assert shown["scope"] == "choose"
+    assert shown["event_types"] == ["grant.created", "user.updated"]
+    assert "enabled" not in shown
+    assert json.loads(shown["opened"])["enabled"] is False
+    form = page(refused).find("form", id="webhook-edit-form")
+    assert form.find(id="webhook-edit-stale")["role"] == "alert"
+    assert form.find("a", string="Discard my change")["href"] == base
+
+    applied = await http.post(base, shown, headers=HX)
+    assert applied.status_code == 200
+    stored = await webhooks.get_endpoint(created.endpoint_id)
+    assert (stored["enabled"], stored["event_types"]) == (False, ("grant.created", "user.updated"))
+
+    # Both change the description: the refused form shows Ada's, and says both changed it.
+    ada, bea = settings_of(applied), settings_of(await other_staff.get(base))
+    assert (await other_staff.post(base, {**bea, "description": "Bea's"})).status_code == 200
+    refused = await http.post(base, {**ada, "description": "Ada's"}, headers=HX)
+    assert refused.status_code == 409
+    assert "Description changed from “Billing” to “Bea's”" in text_of(refused)
+    assert settings_of(refused)["description"] == "Ada's"
+    assert (await webhooks.get_endpoint(created.endpoint_id))["description"] == "Bea's"
+
+
+async def test_a_settings_form_without_a_version_saves_as_before_and_a_bad_one_is_refused(
+    http, admin_session, allow_private
+):
+    created = await webhooks.create_endpoint(url=URL, description="Billing", actor=SYSTEM)
+    base = f"/admin/webhooks/{created.endpoint_id}"
+    form = settings_of(await http.get(base))
+    bad = await http.post(base, {**form, "description": "X", "opened": "[1, 2"}, headers=HX)
+    assert bad.status_code == 422 and "out of date" in text_of(bad)
+    assert settings_of(bad)["opened"] == "[1, 2"  # still the version it was opened on
+    assert (await webhooks.get_endpoint(created.endpoint_id))["description"] == "Billing"
+    del form["opened"]
+    saved = await http.post(base, {**form, "description": "Billed"}, headers=HX)
+    assert saved.status_code == 200
+    assert (await webhooks.get_endpoint(created.endpoint_id))["description"] == "Billed"

@@ -10,15 +10,24 @@ from litestar.params import FromPath, FromQuery
 
 from app.core.errors import DomainError
 from app.core.policy import Permission
+from app.core.stale import Stale
 from app.domain.webhooks import services as webhooks
 from app.domain.webhooks.services import ALL_TYPES, EVENT_TYPES
 from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
 
 LIST = "admin/webhooks/list.html"
 DETAIL = "admin/webhooks/detail.html"
 SECRET_SHOWN_ONCE = "Copy the signing secret now: it is not shown again."
+# The settings form's fields (webhooks.EDITABLE) as it names them.
+LABELS = {
+    "url": "URL",
+    "description": "Description",
+    "event_types": "Event types",
+    "enabled": "Enabled",
+}
 
 
 async def endpoint_form(request: Request) -> tuple[dict, tuple[str, ...] | list[str]]:
@@ -36,13 +45,32 @@ async def endpoint_form(request: Request) -> tuple[dict, tuple[str, ...] | list[
 
 
 def _form_of(endpoint: dict) -> dict:
-    everything = endpoint["event_types"] == (ALL_TYPES,)
+    """The settings form showing an endpoint's EDITABLE values (as read, or merged)."""
+    everything = tuple(endpoint["event_types"]) == (ALL_TYPES,)
     return {
         "url": endpoint["url"],
         "description": endpoint["description"],
         "scope": "all" if everything else "choose",
         "event_types": [] if everything else list(endpoint["event_types"]),
         "enabled": endpoint["enabled"],
+    }
+
+
+def _opened(values: dict) -> str:
+    """The version the settings form carries: the EDITABLE values it shows."""
+    return opened_field({name: values[name] for name in webhooks.EDITABLE})
+
+
+def _types_in_words(types) -> str:
+    types = list(types) if isinstance(types, list | tuple) else []
+    return "All events" if types == [ALL_TYPES] else ", ".join(types) or "none"
+
+
+def _in_words(changes: dict) -> dict:
+    """field -> (before, after), the event types said as the form names them."""
+    return {
+        name: tuple(map(_types_in_words, pair)) if name == "event_types" else pair
+        for name, pair in changes.items()
     }
 
 
@@ -74,9 +102,13 @@ async def detail_screen(
     form: dict | None = None,
     errors: dict | None = None,
     secret: str | None = None,
+    opened: str | None = None,
+    stale: dict | None = None,
     status: int = 200,
 ) -> Response:
-    """The endpoint's page, or for htmx only its section (settings, actions, deliveries)."""
+    """The endpoint's page, or for htmx only its section (settings, actions, deliveries).
+    `opened`: the version the settings form carries (by default the endpoint's as read);
+    `stale`: what a refused save says changed."""
     actor = viewer_of(request).actor
     endpoint = await webhooks.get_endpoint(endpoint_id)
     context = {
@@ -84,6 +116,8 @@ async def detail_screen(
         "deliveries": await webhooks.recent_deliveries(endpoint_id, actor=actor),
         "event_types": EVENT_TYPES,
         "form": form or _form_of(endpoint),
+        "opened": _opened(endpoint) if opened is None else opened,
+        "stale": stale,
         "errors": errors or {},
         "secret": secret,
         "description_max": webhooks.DESCRIPTION_MAX,
@@ -124,19 +158,39 @@ async def endpoint_screen(request: Request, endpoint_id: FromPath[int]) -> Respo
 
 @post("/admin/webhooks/{endpoint_id:int}", permission=Permission.MANAGE_WEBHOOKS)
 async def save_endpoint(request: Request, endpoint_id: FromPath[int]) -> Response:
+    """Save, a compare-and-set: saved only while the endpoint's settings are still those the
+    form was opened on; else 409 with what changed, the form showing the other person's change
+    with this one on top (what Apply my change on top then saves)."""
     form, event_types = await endpoint_form(request)
+    asked = {
+        "url": form["url"],
+        "description": form["description"],
+        "event_types": tuple(event_types),
+        "enabled": form["enabled"],
+    }
+    posted = await read_form(request)
     try:
+        opened = read_opened(posted)
         await webhooks.update_endpoint(
+            endpoint_id, **asked, actor=viewer_of(request).actor, opened=opened
+        )
+    except Stale as exc:
+        found = conflict(opened, exc.current, asked)
+        words = found._replace(theirs=_in_words(found.theirs), mine=_in_words(found.mine))
+        return await detail_screen(
+            request,
             endpoint_id,
-            url=form["url"],
-            description=form["description"],
-            event_types=event_types,
-            enabled=form["enabled"],
-            actor=viewer_of(request).actor,
+            form=_form_of(found.merged),
+            opened=_opened(exc.current),
+            stale=told(words, LABELS, "this endpoint's settings"),
+            status=409,
         )
     except DomainError as exc:
-        errors = {exc.field or "url": exc.message}
-        return await detail_screen(request, endpoint_id, form=form, errors=errors, status=422)
+        errors = {exc.field or "form": exc.message}
+        still = posted.get(OPENED) or ""  # still the version it was opened on
+        return await detail_screen(
+            request, endpoint_id, form=form, errors=errors, opened=still, status=422
+        )
     flash(request, "Webhook endpoint saved.")
     return await detail_screen(request, endpoint_id)
 
