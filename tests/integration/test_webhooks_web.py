@@ -9,8 +9,12 @@ import pytest
 
 from app.asgi import create_app
 from app.domain.activity.services import Actor
+from app.domain.auth import services as auth
 from app.domain.webhooks import services as webhooks
+from app.http.plumbing.middleware import SESSION_COOKIE
 from app.schema.activity import ActivityEntry
+from app.schema.sessions import Session
+from app.schema.staff import Admin
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
 from tests.integration.conftest import Browser, log_in_as_staff, page, text_of
 
@@ -213,3 +217,56 @@ async def test_a_settings_form_without_a_version_saves_as_before_and_a_bad_one_i
     saved = await http.post(base, {**form, "description": "Billed"}, headers=HX)
     assert saved.status_code == 200
     assert (await webhooks.get_endpoint(created.endpoint_id))["description"] == "Billed"
+
+
+# A session that ends while the page is open: the next click does nothing and goes to log in.
+
+
+async def stored_state() -> tuple:
+    """Every endpoint (its secrets too), every delivery and the activity log, as stored."""
+    endpoints = await WebhookEndpoint.select().order_by(WebhookEndpoint.id)
+    deliveries = await WebhookDelivery.select().order_by(WebhookDelivery.id)
+    return endpoints, deliveries, await ActivityEntry.count()
+
+
+async def end_session(http, how: str) -> None:
+    if how == "logged out elsewhere":
+        await auth.end_session(http.cookies.get(SESSION_COOKIE))
+    elif how == "every session ended":
+        await Session.delete(force=True)
+    else:  # the staff member was disabled
+        await Admin.update({Admin.disabled: True}).where(Admin.email == "ada@example.com")
+
+
+@pytest.mark.parametrize(
+    "how", ["logged out elsewhere", "every session ended", "staff member disabled"]
+)
+async def test_a_click_after_the_session_ended_does_nothing_and_goes_to_log_in(
+    http, admin_session, allow_private, how
+):
+    created = await webhooks.create_endpoint(url=URL, description="Billing", actor=SYSTEM)
+    delivery_id = await webhooks.send_test_event(created.endpoint_id, actor=SYSTEM)
+    base = f"/admin/webhooks/{created.endpoint_id}"
+    form = settings_of(await http.get(base))
+    clicks = {
+        "/admin/webhooks": {"url": URL, "scope": "all"},
+        base: {**form, "description": "Changed", "enabled": ""},
+        f"{base}/test": {},
+        f"{base}/rotate": {},
+        f"{base}/replay": {"since": "2000-01-01T00:00"},
+        f"{base}/deliveries/{delivery_id}/resend": {},
+        f"{base}/delete": {},
+    }
+    await end_session(http, how)
+    before = await stored_state()
+    shown = {**HX, "HX-Current-URL": f"http://testserver.local{base}"}
+    for url, data in clicks.items():
+        swapped = await http.post(url, data, headers=shown)
+        # htmx is told to go to the login page: nothing to swap into the page's section.
+        assert (swapped.status_code, swapped.text) == (200, ""), url
+        assert swapped.headers["hx-location"] == "/admin/login?ended=1", url
+        plain = await http.post(url, data)
+        assert plain.status_code == 303 and plain.headers["location"] == "/admin/login?ended=1"
+    assert await stored_state() == before
+    login = await http.get("/admin/login?ended=1")
+    assert "Your session ended. Log in again to continue." in text_of(login)
