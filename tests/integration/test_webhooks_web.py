@@ -3,6 +3,7 @@ once), sends it a test event, resends a delivery, rotates the secret, edits and 
 Support Operator reaches none of it."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -16,7 +17,7 @@ from app.schema.activity import ActivityEntry
 from app.schema.sessions import Session
 from app.schema.staff import Admin
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
-from tests.integration.conftest import Browser, log_in_as_staff, page, text_of
+from tests.integration.conftest import Browser, log_in_as_staff, page, seen, text_of
 
 HX = {"hx-request": "true"}
 URL = "http://127.0.0.1:9/hooks"  # a private address: allowed only with the setting
@@ -270,3 +271,68 @@ async def test_a_click_after_the_session_ended_does_nothing_and_goes_to_log_in(
     assert await stored_state() == before
     login = await http.get("/admin/login?ended=1")
     assert "Your session ended. Log in again to continue." in text_of(login)
+
+
+# Replay through the screen's form: a time a person typed.
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "9999-12-31T23:59",  # year 9999: nothing would be sent
+        "3000-01-01T00:00",
+        "0001-01-01T00:00",  # year 0001: everything would be sent again
+        "0001-01-01T00:00+05:00",  # before year 1 in UTC
+        "9999-12-31T23:59-05:00",  # after year 9999 in UTC
+        "garbage",
+        "2026-01-01T00:00\x00",
+        "\x00",
+        "",
+        "tomorrow",
+    ],
+)
+async def test_a_replay_time_that_is_no_time_of_this_endpoint_is_refused_in_the_form(
+    http, admin_session, allow_private, typed
+):
+    created = await webhooks.create_endpoint(url=URL, actor=SYSTEM)
+    await webhooks.send_test_event(created.endpoint_id, actor=SYSTEM)
+    base = f"/admin/webhooks/{created.endpoint_id}"
+    if typed == "tomorrow":
+        typed = f"{datetime.now(UTC) + timedelta(days=1):%Y-%m-%dT%H:%M}"
+    before = await stored_state()
+    refused = await http.post(f"{base}/replay", {"since": typed}, headers=HX)
+    assert refused.status_code == 422 and "<html" not in refused.text
+    field = page(refused).find("input", {"name": "since"})
+    assert field["aria-invalid"] == "true"
+    assert "hook-since-error" in field["aria-describedby"]
+    error = page(refused).find(id="hook-since-error").get_text(strip=True)
+    assert error in (
+        "Enter a date and time (UTC), e.g. 2026-12-07 09:00.",
+        f"Enter a time from {created_minute(await webhooks.get_endpoint(created.endpoint_id))} "
+        "UTC, when this endpoint was added, to now.",
+    )
+    assert field["value"] == typed.replace("\x00", "")  # as typed, without the NUL
+    assert await stored_state() == before  # nothing queued, nothing logged
+    plain = await http.post(f"{base}/replay", {"since": typed})
+    assert plain.status_code == 422 and page(plain).find(id="hook-since-error")
+    assert await stored_state() == before
+
+
+def created_minute(endpoint: dict) -> str:
+    return f"{endpoint['created_at']:%d %b %Y %H:%M}"
+
+
+async def test_a_replay_from_the_minute_the_endpoint_was_added_sends_everything_again(
+    http, admin_session, allow_private
+):
+    created = await webhooks.create_endpoint(url=URL, actor=SYSTEM)
+    await webhooks.send_test_event(created.endpoint_id, actor=SYSTEM)
+    endpoint = await webhooks.get_endpoint(created.endpoint_id)
+    base = f"/admin/webhooks/{created.endpoint_id}"
+    hint = page(await http.get(base)).find(id="hook-since-hint").get_text(strip=True)
+    assert hint == f"From {created_minute(endpoint)} UTC, when this endpoint was added, to now."
+    typed = f"{endpoint['created_at']:%Y-%m-%dT%H:%M}"  # as the datetime-local field sends it
+    replayed = await http.post(f"{base}/replay", {"since": typed}, headers=HX)
+    assert replayed.status_code == 200
+    assert f"1 message since {created_minute(endpoint)} UTC queued again" in seen(replayed)
+    assert await WebhookDelivery.count() == 2

@@ -3,8 +3,6 @@ secret shown once, in the answer to the add); /admin/webhooks/{id} edits one, se
 event, rotates its secret (the new one shown once), replays its messages since a time, deletes
 it, and shows its recent deliveries, each with Resend."""
 
-from datetime import UTC, datetime
-
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
@@ -74,6 +72,11 @@ def _in_words(changes: dict) -> dict:
     }
 
 
+def shown_typed(given: str) -> str:
+    """What was typed, shown again in its field: printable characters only, and not a book."""
+    return "".join(ch for ch in given if ch.isprintable())[:64]
+
+
 async def list_screen(
     request: Request,
     *,
@@ -104,11 +107,12 @@ async def detail_screen(
     secret: str | None = None,
     opened: str | None = None,
     stale: dict | None = None,
+    since: str = "",
     status: int = 200,
 ) -> Response:
     """The endpoint's page, or for htmx only its section (settings, actions, deliveries).
     `opened`: the version the settings form carries (by default the endpoint's as read);
-    `stale`: what a refused save says changed."""
+    `stale`: what a refused save says changed; `since`: the Replay time as typed."""
     actor = viewer_of(request).actor
     endpoint = await webhooks.get_endpoint(endpoint_id)
     context = {
@@ -118,6 +122,8 @@ async def detail_screen(
         "form": form or _form_of(endpoint),
         "opened": _opened(endpoint) if opened is None else opened,
         "stale": stale,
+        "since": since,
+        "earliest_replay": webhooks.earliest_replay(endpoint),
         "errors": errors or {},
         "secret": secret,
         "description_max": webhooks.DESCRIPTION_MAX,
@@ -214,15 +220,18 @@ async def rotate_secret(request: Request, endpoint_id: FromPath[int]) -> Respons
 
 @post("/admin/webhooks/{endpoint_id:int}/replay", permission=Permission.MANAGE_WEBHOOKS)
 async def replay(request: Request, endpoint_id: FromPath[int]) -> Response:
-    given = ((await read_form(request)).get("since") or "").strip()
+    given = (await read_form(request)).get("since") or ""
     try:
-        since = datetime.fromisoformat(given).replace(tzinfo=UTC) if given else None
-    except ValueError:
-        since = None
-    if since is None:
-        errors = {"since": "Enter a date and time (UTC), e.g. 2026-12-07 09:00."}
-        return await detail_screen(request, endpoint_id, errors=errors, status=422)
-    count = await webhooks.replay_since(endpoint_id, since, actor=viewer_of(request).actor)
+        since, count = await webhooks.replay_typed(
+            endpoint_id, given, actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        if exc.field != "since":
+            raise
+        errors = {"since": exc.message}
+        return await detail_screen(
+            request, endpoint_id, errors=errors, since=shown_typed(given), status=422
+        )
     noun = "message" if count == 1 else "messages"
     flash(request, f"{count} {noun} since {since:%d %b %Y %H:%M} UTC queued again, in order.")
     return await detail_screen(request, endpoint_id)
