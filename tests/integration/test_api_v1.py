@@ -12,6 +12,9 @@ from app.core.logging_setup import SHOWS_LINKS
 from app.domain.access import services as access
 from app.domain.clients import services as clients
 from app.domain.credentials.services import create_credential
+from app.domain.events import stream
+from app.domain.events.catalog import ClientStatusChanged, ClientUpdated
+from app.domain.invitations import services as invitations
 from app.domain.staff.services import create_admin
 from app.domain.users import services as users
 from app.domain.users.services import find_by_email, get_user
@@ -203,6 +206,77 @@ async def test_a_new_account_can_be_owned_by_an_existing_user(api, full):
         "/api/v1/clients", json={**body, "owner_user_id": 2147483647}, headers=full
     )
     assert_problem(nobody, 404)
+
+
+@pytest.fixture
+def heard():
+    """The events told to the stream's listeners (after their transaction committed)."""
+    events: list = []
+    stop = stream.listen(lambda event, _actor: events.append(event))
+    yield events
+    stop()
+
+
+async def test_a_status_patch_tells_client_status_changed_once(api, full, heard):
+    """As staff's Close and Reopen and WHMCS CloseClient tell it, not as client.updated."""
+    client_id, _ = await make_client()
+    await invitations.invite(client_id, "guest@example.com", ["tickets"], actor=ADMIN)
+    heard.clear()
+    closed = await api.patch(
+        f"/api/v1/clients/{client_id}", json={"status": "Closed"}, headers=full
+    )
+    assert closed.status_code == 200 and closed.json()["status"] == "Closed"
+    assert heard == [
+        ClientStatusChanged(client_id=client_id, status_before="Active", status="Closed")
+    ]
+    entry = await ActivityEntry.select().order_by(ActivityEntry.id, ascending=False).first()
+    assert entry["action"] == "client.status_changed"
+    assert entry["description"].endswith(": Active -> Closed; 1 pending invite(s) cancelled")
+    assert not await invitations.open_invites(client_id)
+
+    heard.clear()
+    again = await api.patch(f"/api/v1/clients/{client_id}", json={"status": "Closed"}, headers=full)
+    assert again.status_code == 200 and heard == []  # nothing changed, nothing told
+
+
+async def test_a_patch_of_status_and_other_fields_tells_each_in_its_event(api, full, heard):
+    client_id, _ = await make_client()
+    url = f"/api/v1/clients/{client_id}"
+    heard.clear()
+    both = await api.patch(
+        url, json={"company_name": "Both Co", "status": "Inactive"}, headers=full
+    )
+    assert both.status_code == 200
+    assert heard == [
+        ClientUpdated(client_id=client_id, fields=("company_name",)),
+        ClientStatusChanged(client_id=client_id, status_before="Active", status="Inactive"),
+    ]
+    heard.clear()
+    other = await api.patch(
+        url, json={"company_name": "Other Co", "status": "Inactive"}, headers=full
+    )
+    assert other.status_code == 200
+    assert heard == [ClientUpdated(client_id=client_id, fields=("company_name",))]
+
+
+async def test_a_status_and_a_field_change_together_or_not_at_all(monkeypatch, heard):
+    """Both are written in one transaction: when telling the status fails, the field is not
+    changed either, and nothing is told."""
+    client_id, _ = await make_client("Kept Co")
+    heard.clear()
+
+    async def fails(_condition):
+        raise RuntimeError("the invitations could not be cancelled")
+
+    monkeypatch.setattr(clients, "_cancel_open_invitations", fails)
+    entries = await ActivityEntry.count()
+    with pytest.raises(RuntimeError):
+        await clients.update_client(
+            client_id, company_name="Renamed Co", status="Closed", actor=ADMIN
+        )
+    client = await clients.get_client(client_id)
+    assert (client["company_name"], client["status"]) == ("Kept Co", "Active")
+    assert heard == [] and await ActivityEntry.count() == entries
 
 
 async def test_writes_are_in_the_activity_log_under_the_credential(api, full):

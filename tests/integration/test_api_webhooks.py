@@ -336,7 +336,7 @@ async def test_the_bodies_queued_validate_against_their_documented_schema(api, f
         "client.created",
         "user.created",
         "user.updated",
-        "client.updated",
+        "client.status_changed",
         "webhook.test",
     } <= kinds
     for row in rows:

@@ -252,9 +252,11 @@ async def update_client(
 ) -> dict:
     """Changes the fields given (None: unchanged; `contact` only its keys present, see
     clean_contact). Staff may change everything; a client user needs the `profile` permission
-    here and cannot change the status. Closing cancels the open invitations. Returns the
-    account. `opened`: the PROFILE_FIELDS the change was prepared on (or their
-    app.core.stale.version); when they are others now, nothing is saved (app.core.stale.Stale)."""
+    here and cannot change the status. Closing cancels the open invitations. A new status is
+    told as client.status_changed (as set_status tells it), the other fields changed as
+    client.updated: both when both changed, in the one transaction. Returns the account.
+    `opened`: the PROFILE_FIELDS the change was prepared on (or their app.core.stale.version);
+    when they are others now, nothing is saved (app.core.stale.Stale)."""
     wanted = {}
     if company_name is not None:
         wanted["company_name"] = clean_name(
@@ -280,12 +282,12 @@ async def update_client(
                 raise Forbidden("You do not have permission to change this account's profile.")
         stale.check(opened, {k: before[k] for k in PROFILE_FIELDS}, wanted)
         changed = {col: new for col, new in wanted.items() if before[col] != new}
+        # A new status is told as set_status tells it; client.updated tells the other fields.
+        new_status = changed.pop("status", None)
         if changed:
             await Client.update({getattr(Client, col): v for col, v in changed.items()}).where(
                 Client.id == client_id
             )
-            if changed.get("status") == "Closed":
-                await _cancel_open_invitations(Invitation.client == client_id)
             await emit(
                 ClientUpdated(client_id=client_id, fields=tuple(changed)),
                 actor=actor,
@@ -295,6 +297,8 @@ async def update_client(
                     for col, new in changed.items()
                 ),
             )
+        if new_status is not None:
+            await _change_status({**before, **changed}, new_status, actor=actor)
     return await get_client(client_id)
 
 
@@ -419,17 +423,26 @@ async def set_status(client_id: int, status: str, *, actor: Actor) -> dict:
         client = await get_client(client_id, lock=True)
         if client["status"] == status:
             return client
-        await Client.update({Client.status: status}).where(Client.id == client_id)
-        cancelled = 0
-        if status == "Closed":
-            cancelled = await _cancel_open_invitations(Invitation.client == client_id)
-        await emit(
-            ClientStatusChanged(client_id=client_id, status_before=client["status"], status=status),
-            actor=actor,
-            description=f"Status of {display_name(client)}: {client['status']} -> {status}"
-            + (f"; {cancelled} pending invite(s) cancelled" if cancelled else ""),
-        )
+        await _change_status(client, status, actor=actor)
     return {**client, "status": status}
+
+
+async def _change_status(client: dict, status: str, *, actor: Actor) -> None:
+    """Sets the account's status to `status` (not the one it has: `client` is the account as
+    read, its row locked in the caller's transaction) and tells it as client.status_changed,
+    whoever asks: staff's Close and Reopen, the API's PATCH, WHMCS UpdateClient and
+    CloseClient. Closing cancels the account's open invitations."""
+    client_id = client["id"]
+    await Client.update({Client.status: status}).where(Client.id == client_id)
+    cancelled = 0
+    if status == "Closed":
+        cancelled = await _cancel_open_invitations(Invitation.client == client_id)
+    await emit(
+        ClientStatusChanged(client_id=client_id, status_before=client["status"], status=status),
+        actor=actor,
+        description=f"Status of {display_name(client)}: {client['status']} -> {status}"
+        + (f"; {cancelled} pending invite(s) cancelled" if cancelled else ""),
+    )
 
 
 async def search_clients(

@@ -10,7 +10,7 @@ An endpoint's signing secret is shown once, when it is made (create_endpoint, ro
 and never again: not in a listing, the activity log, an event or a log line. Rotating keeps the
 previous secret signing too for 24 hours, so receivers can switch without losing a message."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 import msgspec
@@ -425,6 +425,45 @@ async def resend_delivery(delivery_id: int, *, endpoint_id: int | None = None, a
             f"endpoint #{endpoint['id']} ({shown_url(endpoint['url'])})",
         )
     return new_id
+
+
+REPLAY_SINCE_FORMAT = "Enter a date and time (UTC), e.g. 2026-12-07 09:00."
+
+
+def earliest_replay(endpoint: dict) -> datetime:
+    """The earliest time a person may replay an endpoint's messages from: the minute it was
+    added (a form's time has no seconds)."""
+    return endpoint["created_at"].replace(second=0, microsecond=0)
+
+
+def typed_time(given: str) -> datetime | None:
+    """A date and time as a person types it (ISO 8601, as a datetime-local field sends it), in
+    UTC unless it names its offset; None when it is not one, or not one that UTC can hold."""
+    try:
+        typed = datetime.fromisoformat(given.strip())
+        return typed.replace(tzinfo=UTC) if typed.tzinfo is None else typed.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time (a NUL byte included); past year 9999
+        return None
+
+
+async def replay_typed(endpoint_id: int, given: str, *, actor: Actor) -> tuple[datetime, int]:
+    """replay_since from a time a person typed (the screen's Since): refused (a DomainError on
+    `since`, nothing queued) unless it is a date and time from the minute the endpoint was added
+    to now. A slip of the keyboard is said, not acted on: year 0001 would send the receiver
+    everything again, year 9999 nothing. Returns the time and how many were queued. (The API
+    gives replay_since an exact instant, any instant: before the endpoint was added means all.)"""
+    await require_permission(actor)
+    since = typed_time(given)
+    if since is None:
+        raise DomainError(REPLAY_SINCE_FORMAT, "since")
+    earliest = earliest_replay(await get_endpoint(endpoint_id))
+    if not earliest <= since <= clock.now():
+        raise DomainError(
+            f"Enter a time from {earliest:%d %b %Y %H:%M} UTC, when this endpoint was added, "
+            "to now.",
+            "since",
+        )
+    return since, await replay_since(endpoint_id, since, actor=actor)
 
 
 async def replay_since(endpoint_id: int, since: datetime, *, actor: Actor) -> int:

@@ -3,22 +3,29 @@ secret shown once, in the answer to the add); /admin/webhooks/{id} edits one, se
 event, rotates its secret (the new one shown once), replays its messages since a time, deletes
 it, and shows its recent deliveries, each with Resend."""
 
-from datetime import UTC, datetime
-
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from app.core.errors import DomainError
 from app.core.policy import Permission
+from app.core.stale import Stale
 from app.domain.webhooks import services as webhooks
 from app.domain.webhooks.services import ALL_TYPES, EVENT_TYPES
 from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
 
 LIST = "admin/webhooks/list.html"
 DETAIL = "admin/webhooks/detail.html"
 SECRET_SHOWN_ONCE = "Copy the signing secret now: it is not shown again."
+# The settings form's fields (webhooks.EDITABLE) as it names them.
+LABELS = {
+    "url": "URL",
+    "description": "Description",
+    "event_types": "Event types",
+    "enabled": "Enabled",
+}
 
 
 async def endpoint_form(request: Request) -> tuple[dict, tuple[str, ...] | list[str]]:
@@ -36,7 +43,8 @@ async def endpoint_form(request: Request) -> tuple[dict, tuple[str, ...] | list[
 
 
 def _form_of(endpoint: dict) -> dict:
-    everything = endpoint["event_types"] == (ALL_TYPES,)
+    """The settings form showing an endpoint's EDITABLE values (as read, or merged)."""
+    everything = tuple(endpoint["event_types"]) == (ALL_TYPES,)
     return {
         "url": endpoint["url"],
         "description": endpoint["description"],
@@ -44,6 +52,29 @@ def _form_of(endpoint: dict) -> dict:
         "event_types": [] if everything else list(endpoint["event_types"]),
         "enabled": endpoint["enabled"],
     }
+
+
+def _opened(values: dict) -> str:
+    """The version the settings form carries: the EDITABLE values it shows."""
+    return opened_field({name: values[name] for name in webhooks.EDITABLE})
+
+
+def _types_in_words(types) -> str:
+    types = list(types) if isinstance(types, list | tuple) else []
+    return "All events" if types == [ALL_TYPES] else ", ".join(types) or "none"
+
+
+def _in_words(changes: dict) -> dict:
+    """field -> (before, after), the event types said as the form names them."""
+    return {
+        name: tuple(map(_types_in_words, pair)) if name == "event_types" else pair
+        for name, pair in changes.items()
+    }
+
+
+def shown_typed(given: str) -> str:
+    """What was typed, shown again in its field: printable characters only, and not a book."""
+    return "".join(ch for ch in given if ch.isprintable())[:64]
 
 
 async def list_screen(
@@ -74,9 +105,14 @@ async def detail_screen(
     form: dict | None = None,
     errors: dict | None = None,
     secret: str | None = None,
+    opened: str | None = None,
+    stale: dict | None = None,
+    since: str = "",
     status: int = 200,
 ) -> Response:
-    """The endpoint's page, or for htmx only its section (settings, actions, deliveries)."""
+    """The endpoint's page, or for htmx only its section (settings, actions, deliveries).
+    `opened`: the version the settings form carries (by default the endpoint's as read);
+    `stale`: what a refused save says changed; `since`: the Replay time as typed."""
     actor = viewer_of(request).actor
     endpoint = await webhooks.get_endpoint(endpoint_id)
     context = {
@@ -84,6 +120,10 @@ async def detail_screen(
         "deliveries": await webhooks.recent_deliveries(endpoint_id, actor=actor),
         "event_types": EVENT_TYPES,
         "form": form or _form_of(endpoint),
+        "opened": _opened(endpoint) if opened is None else opened,
+        "stale": stale,
+        "since": since,
+        "earliest_replay": webhooks.earliest_replay(endpoint),
         "errors": errors or {},
         "secret": secret,
         "description_max": webhooks.DESCRIPTION_MAX,
@@ -124,19 +164,39 @@ async def endpoint_screen(request: Request, endpoint_id: FromPath[int]) -> Respo
 
 @post("/admin/webhooks/{endpoint_id:int}", permission=Permission.MANAGE_WEBHOOKS)
 async def save_endpoint(request: Request, endpoint_id: FromPath[int]) -> Response:
+    """Save, a compare-and-set: saved only while the endpoint's settings are still those the
+    form was opened on; else 409 with what changed, the form showing the other person's change
+    with this one on top (what Apply my change on top then saves)."""
     form, event_types = await endpoint_form(request)
+    asked = {
+        "url": form["url"],
+        "description": form["description"],
+        "event_types": tuple(event_types),
+        "enabled": form["enabled"],
+    }
+    posted = await read_form(request)
     try:
+        opened = read_opened(posted)
         await webhooks.update_endpoint(
+            endpoint_id, **asked, actor=viewer_of(request).actor, opened=opened
+        )
+    except Stale as exc:
+        found = conflict(opened, exc.current, asked)
+        words = found._replace(theirs=_in_words(found.theirs), mine=_in_words(found.mine))
+        return await detail_screen(
+            request,
             endpoint_id,
-            url=form["url"],
-            description=form["description"],
-            event_types=event_types,
-            enabled=form["enabled"],
-            actor=viewer_of(request).actor,
+            form=_form_of(found.merged),
+            opened=_opened(exc.current),
+            stale=told(words, LABELS, "this endpoint's settings"),
+            status=409,
         )
     except DomainError as exc:
-        errors = {exc.field or "url": exc.message}
-        return await detail_screen(request, endpoint_id, form=form, errors=errors, status=422)
+        errors = {exc.field or "form": exc.message}
+        still = posted.get(OPENED) or ""  # still the version it was opened on
+        return await detail_screen(
+            request, endpoint_id, form=form, errors=errors, opened=still, status=422
+        )
     flash(request, "Webhook endpoint saved.")
     return await detail_screen(request, endpoint_id)
 
@@ -160,15 +220,18 @@ async def rotate_secret(request: Request, endpoint_id: FromPath[int]) -> Respons
 
 @post("/admin/webhooks/{endpoint_id:int}/replay", permission=Permission.MANAGE_WEBHOOKS)
 async def replay(request: Request, endpoint_id: FromPath[int]) -> Response:
-    given = ((await read_form(request)).get("since") or "").strip()
+    given = (await read_form(request)).get("since") or ""
     try:
-        since = datetime.fromisoformat(given).replace(tzinfo=UTC) if given else None
-    except ValueError:
-        since = None
-    if since is None:
-        errors = {"since": "Enter a date and time (UTC), e.g. 2026-12-07 09:00."}
-        return await detail_screen(request, endpoint_id, errors=errors, status=422)
-    count = await webhooks.replay_since(endpoint_id, since, actor=viewer_of(request).actor)
+        since, count = await webhooks.replay_typed(
+            endpoint_id, given, actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        if exc.field != "since":
+            raise
+        errors = {"since": exc.message}
+        return await detail_screen(
+            request, endpoint_id, errors=errors, since=shown_typed(given), status=422
+        )
     noun = "message" if count == 1 else "messages"
     flash(request, f"{count} {noun} since {since:%d %b %Y %H:%M} UTC queued again, in order.")
     return await detail_screen(request, endpoint_id)
