@@ -20,7 +20,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from app.core import clock, db
 from app.core.config import get_settings
-from app.core.errors import Forbidden
+from app.core.errors import DomainError, Forbidden
 from app.domain.activity.services import Actor, entries
 from app.domain.events import catalog, stream
 from app.domain.staff.services import create_admin
@@ -391,6 +391,22 @@ async def test_a_host_resolving_to_a_private_address_is_refused_when_saved(monke
     monkeypatch.setattr(addresses, "lookup", resolves_inside)
     with pytest.raises(AddressRefused, match="10.0.0.5"):
         await services.create_endpoint(url="https://hooks.example.com/in", actor=manager)
+
+
+@pytest.mark.parametrize("description", ["nul\x00byte", "bell\x07", "bidi\u202eoverride"])
+async def test_a_description_with_control_characters_is_refused_and_nothing_saved(
+    description, allow_private, manager
+):
+    with pytest.raises(DomainError) as refused:
+        await services.create_endpoint(
+            url="http://127.0.0.1:9/x", description=description, actor=manager
+        )
+    assert refused.value.field == "description"
+    assert await WebhookEndpoint.count() == 0
+    created = await services.create_endpoint(
+        url="http://127.0.0.1:9/x", description="tabs\tand\nlines", actor=manager
+    )
+    assert (await services.get_endpoint(created.endpoint_id))["description"] == "tabs and lines"
 
 
 @pytest.mark.parametrize("url", ["ftp://hooks.example.com/", "hooks.example.com/x", "https://"])

@@ -20,6 +20,7 @@ from app.core import clock, db, stale
 from app.core.config import get_settings
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.policy import Permission, role_allows
+from app.core.validation import has_control_characters
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import (
     Event,
@@ -114,7 +115,9 @@ def _stored(event_types: tuple[str, ...]) -> str:
 
 
 def clean_description(description: str) -> str:
-    description = " ".join((description or "").split())
+    description = " ".join((description or "").split())  # tabs and line breaks: spaces
+    if has_control_characters(description):
+        raise DomainError("Enter text without control characters.", "description")
     if len(description) > DESCRIPTION_MAX:
         raise DomainError(f"At most {DESCRIPTION_MAX} characters.", "description")
     return description
