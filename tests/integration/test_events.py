@@ -13,6 +13,7 @@ from app.domain.activity.services import entries
 from app.domain.events import catalog, stream
 from app.domain.events.catalog import Event
 from app.domain.live import broker as live
+from tests.event_doers import DOERS, World
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
 
 ALL = catalog.all_events()
@@ -206,253 +207,20 @@ async def _version(client_id: int) -> int | None:
     return rows[0]["version"] if rows else None
 
 
-class World:
-    """An account with an owner and a member, a second account the member also reaches, and an
-    open invitation."""
-
-    async def build(self):
-        from app.domain.access.services import grant_access
-        from app.domain.invitations import services as invitations
-
-        self.client, self.owner = await make_client(company="Watched")
-        self.other, self.other_owner = await make_client(company="Also Reached")
-        self.member = await make_user(first="Mia", email=unique_email("mia"))
-        await grant_access(self.client, self.member["id"], ["tickets"], actor=ADMIN)
-        await grant_access(self.other, self.member["id"], ["tickets"], actor=ADMIN)
-        self.invitation, self.token = await invitations.invite(
-            self.client, unique_email("invited"), ["tickets"], actor=ADMIN
-        )
-        return self
-
-
-async def _grant_created(w):
-    from app.domain.access.services import grant_access
-
-    newcomer = await make_user(first="Nel")
-    await grant_access(w.client, newcomer["id"], ["invoices"], actor=ADMIN)
-    return [live.account(w.client, live.PEOPLE)]
-
-
-async def _grant_updated(w):
-    from app.domain.access.services import update_permissions
-
-    await update_permissions(w.client, w.member["id"], ["invoices"], actor=ADMIN)
-    return [live.account(w.client, live.PEOPLE)]
-
-
-async def _grant_deleted(w):
-    from app.domain.access.services import revoke_access
-
-    await revoke_access(w.client, w.member["id"], actor=ADMIN)
-    return [live.account(w.client, live.PEOPLE)]
-
-
-async def _account_entered(w):
-    from app.domain.access.services import note_account_login
-
-    await note_account_login(w.member["id"], w.client)
-    return [live.account(w.client, live.PEOPLE)]
-
-
-async def _invite_sent(w):
-    from app.domain.invitations import services as invitations
-
-    await invitations.invite(w.client, unique_email("second"), ["tickets"], actor=ADMIN)
-    return [live.account(w.client, live.INVITES, live.PEOPLE), live.MAIL]
-
-
-async def _invite_resent(w):
-    from app.domain.invitations import services as invitations
-
-    await invitations.resend(w.client, w.invitation, actor=ADMIN)
-    return [live.account(w.client, live.INVITES, live.PEOPLE), live.MAIL]
-
-
-async def _invite_cancelled(w):
-    from app.domain.invitations import services as invitations
-
-    await invitations.cancel(w.client, w.invitation, actor=ADMIN)
-    return [live.account(w.client, live.INVITES, live.PEOPLE)]
-
-
-async def _invite_accepted(w):
-    from app.domain.invitations import services as invitations
-
-    joiner = await make_user(first="Jo")
-    await invitations.accept(w.token, joiner["id"], actor=user_actor(joiner))
-    return [live.account(w.client, live.INVITES, live.PEOPLE)]
-
-
-async def _client_updated(w):
-    from app.domain.clients import services as clients
-
-    await clients.update_client(w.client, company_name="Renamed Co", actor=ADMIN)
-    return [live.account(w.client, *catalog.EVERY_REGION), live.CLIENTS]
-
-
-async def _client_status_changed(w):
-    from app.domain.clients import services as clients
-
-    await clients.set_status(w.client, "Inactive", actor=ADMIN)
-    return [live.account(w.client, *catalog.EVERY_REGION), live.CLIENTS]
-
-
-async def _owner_changed(w):
-    from app.domain.clients import services as clients
-
-    await clients.transfer_ownership(w.client, w.member["id"], actor=ADMIN)
-    return [live.account(w.client, *catalog.EVERY_REGION), live.CLIENTS]
-
-
-async def _user_updated(w):
-    from app.domain.users import services as users
-
-    owner = w.owner
-    await users.update_user(
-        owner["id"],
-        first_name="Ottilie",
-        last_name=owner["last_name"],
-        email=owner["email"],
-        language=owner["language"],
-        actor=ADMIN,
-    )
-    return [live.account(w.client, live.PEOPLE), live.CLIENTS]
-
-
-async def _user_signed_in(w):
-    from app.domain.users import services as users
-
-    await users.record_login(w.member["id"], ip="203.0.113.7", hostname="mia.example.net")
-    return [live.account(w.client, live.PEOPLE), live.account(w.other, live.PEOPLE)]
-
-
-async def _user_email_verified(w):
-    from app.domain.verification import services as verification
-    from app.schema.mail import OutboundEmail
-
-    async with db.transaction():
-        await verification.send_link(w.member, actor=ADMIN)
-    body = (
-        await OutboundEmail.select(OutboundEmail.text_body)
-        .where(OutboundEmail.to_address == w.member["email"])
-        .order_by(OutboundEmail.id, ascending=False)
-        .first()
-    )["text_body"]
-    token = re.search(r"/verify-email/(\S+)", body).group(1)
-    outcome, _user = await verification.verify(token, ip="203.0.113.7")
-    assert outcome == verification.Outcome.VERIFIED
-    return [live.account(w.client, live.PEOPLE), live.account(w.other, live.PEOPLE)]
-
-
-async def _client_created(w):
-    from app.domain.clients.services import find_client_by_email
-
-    email = unique_email("founder")
-    await make_client(company="Brand New", owner_email=email)
-    new = (await find_client_by_email(email))["id"]
-    w.created = new
-    return [live.account(new, *catalog.EVERY_REGION), live.CLIENTS]
-
-
-async def _client_deleted(w):
-    from app.domain.clients import services as clients
-
-    await clients.delete_client(w.other, actor=ADMIN)
-    return [live.account(w.other, *catalog.EVERY_REGION), live.CLIENTS]
-
-
-async def _email_queued(w):
-    from app.domain.mail.services import enqueue
-
-    async with db.transaction():
-        await enqueue(
-            to=w.member["email"],
-            template="password_reset",
-            context={"first_name": "Mia", "reset_url": "http://x/reset", "valid_hours": 1},
-        )
-    return [live.MAIL]
-
-
-async def _deliver(w, fails: bool) -> list[str]:
-    from app.core.config import get_settings
-    from app.domain.mail import worker
-
-    async def fake_send(*_args, **_kwargs):
-        if fails:
-            raise OSError("connection refused")
-
-    settings = msgspec.structs.replace(get_settings(), smtp_url="smtp://127.0.0.1:25")
-    original, worker.aiosmtplib.send = worker.aiosmtplib.send, fake_send
-    try:
-        await worker.deliver_due(settings, limit=50)
-    finally:
-        worker.aiosmtplib.send = original
-    return [live.MAIL, live.account(w.client, live.INVITES)]
-
-
-async def _email_delivered(w):
-    from app.core import clock
-    from app.schema.mail import OutboundEmail
-
-    await _deliver(w, fails=True)  # the invitation's email fails once, then goes
-    await OutboundEmail.update({OutboundEmail.next_attempt_at: clock.now()}).where(
-        OutboundEmail.status == "queued"
-    )
-    return await _deliver(w, fails=False)
-
-
-async def _email_failed(w):
-    return await _deliver(w, fails=True)
-
-
-async def _email_retried(w):
-    from app.domain.mail.services import retry
-    from app.schema.mail import OutboundEmail
-
-    row = await OutboundEmail.select(OutboundEmail.id).first()
-    await OutboundEmail.update({OutboundEmail.status: "failed"}).where(
-        OutboundEmail.id == row["id"]
-    )
-    await retry(row["id"], actor=ADMIN)
-    return [live.MAIL]
-
-
-# The kind, and how to make one happen. Kinds with no page that shows them need none.
-DOERS = {
-    catalog.GrantCreated: _grant_created,
-    catalog.GrantUpdated: _grant_updated,
-    catalog.GrantDeleted: _grant_deleted,
-    catalog.AccountEntered: _account_entered,
-    catalog.InviteSent: _invite_sent,
-    catalog.InviteResent: _invite_resent,
-    catalog.InviteCancelled: _invite_cancelled,
-    catalog.InviteAccepted: _invite_accepted,
-    catalog.ClientCreated: _client_created,
-    catalog.ClientUpdated: _client_updated,
-    catalog.ClientStatusChanged: _client_status_changed,
-    catalog.OwnerChanged: _owner_changed,
-    catalog.ClientDeleted: _client_deleted,
-    catalog.UserUpdated: _user_updated,
-    catalog.UserSignedIn: _user_signed_in,
-    catalog.UserEmailVerified: _user_email_verified,
-    catalog.EmailQueued: _email_queued,
-    catalog.EmailRetried: _email_retried,
-    catalog.EmailDelivered: _email_delivered,
-    catalog.EmailFailed: _email_failed,
-}
-
-
 def _shown(kind: type[Event]) -> bool:
     return bool(
         kind.SHOWS or kind.IN_EVERY_ACCOUNT or kind.LISTED or kind.OWNER_LISTED or kind.OUTBOX
     )
 
 
+SHOWN = [kind for kind in DOERS if _shown(kind)]  # the doers: tests/event_doers.py
+
+
 def test_every_kind_a_page_shows_is_tested_below():
-    assert {kind for kind in ALL if _shown(kind)} == set(DOERS)
+    assert {kind for kind in ALL if _shown(kind)} == set(SHOWN)
 
 
-@pytest.mark.parametrize("kind", list(DOERS), ids=lambda kind: kind.NAME)
+@pytest.mark.parametrize("kind", SHOWN, ids=lambda kind: kind.NAME)
 async def test_each_kind_reaches_the_pages_that_show_it(kind, monkeypatch):
     world = await World().build()
     told: list[str] = []
