@@ -311,7 +311,12 @@ def test_the_document_describes_every_message_by_its_events_own_fields():
     grant = envelope_of(section, "grant.updated")["properties"]["data"]["properties"]
     assert grant["permissions"]["type"] == "array"
     resent = envelope_of(section, "invite.resent")["properties"]["data"]
-    assert resent["properties"]["expires_at"]["type"] == "string"
+    assert resent["properties"]["expires_at"] == {"type": "string", "format": "date-time"}
+    for name, kind in kinds.items():
+        properties = envelope_of(section, name)["properties"]["data"]["properties"]
+        for field in msgspec.structs.fields(kind):
+            if "datetime" in str(field.type):
+                assert properties[field.encode_name].get("format") == "date-time", (name, field)
     user = envelope_of(section, "user.created")["properties"]["data"]["properties"]
     assert {"type": "null"} in user["client_id"]["anyOf"]
 

@@ -14,13 +14,17 @@ What each consumer takes from an event is declared here, beside it:
 A page that shows a kind of change is told of it live (tests hold each kind)."""
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import msgspec
 
 from app.domain.live.broker import ACCOUNT, INVITES, PEOPLE
 
 EVERY_REGION = (PEOPLE, INVITES, ACCOUNT)
+
+
+# A moment, always with its offset (UTC): documented as an RFC 3339 date-time.
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -124,7 +128,7 @@ class InviteResent(Event, frozen=True):
     client_id: int
     invitation_id: int
     email: str
-    expires_at: datetime
+    expires_at: Instant
 
 
 class InviteCancelled(Event, frozen=True):
@@ -145,7 +149,7 @@ class InviteExpired(Event, frozen=True):
     client_id: int
     invitation_id: int
     email: str
-    expired_at: datetime
+    expired_at: Instant
 
 
 class InviteAccepted(Event, frozen=True):
@@ -435,7 +439,7 @@ class WebhookSecretRotated(Event, frozen=True):
     WEBHOOK = False
     ACTION = "webhook.secret_rotated"
     endpoint_id: int
-    previous_valid_until: datetime
+    previous_valid_until: Instant
 
 
 class WebhookEndpointDeleted(Event, frozen=True):
