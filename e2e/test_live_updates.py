@@ -218,6 +218,43 @@ def test_an_update_waits_for_an_open_dialog_and_never_wipes_typing(browser, base
     not_reloaded(owner)
 
 
+def test_an_update_under_way_when_a_dialog_opens_waits_for_it_to_close(
+    browser, base_url: str, roster
+):
+    """The news arrived and the list was being fetched again when the person opened a dialog:
+    the answer is not swapped in under the dialog, but asked again once it is closed."""
+    roster.create_client("Slow Updates", "owner@slow.example", "Sol")
+    owner = browser.new_context().new_page()
+    login(owner, base_url, "owner@slow.example")
+    invite_over_http(base_url, "owner@slow.example", "first.slow@example.net")
+    owner.goto(f"{base_url}/account/users")
+    mark_loaded(owner)
+    invites = owner.locator("#account-invites")
+    expect(invites.get_by_text("first.slow@example.net")).to_be_visible()
+
+    held = []
+    refetch = re.compile(r".*/account/users\?part=invites.*")
+    owner.route(refetch, lambda route: held.append(route))
+    invite_over_http(base_url, "owner@slow.example", "second.slow@example.net")
+    for _ in range(50):
+        if held:
+            break
+        owner.wait_for_timeout(100)
+    assert held, "the list was not fetched again"
+    owner.get_by_role("button", name="Cancel Invite to first.slow@example.net").click()
+    confirm_dialog = owner.locator("#confirm-dialog")
+    expect(confirm_dialog).to_be_visible()
+    held[0].continue_()  # the answer arrives while the dialog is open
+    owner.unroute(refetch)
+    owner.wait_for_timeout(1_500)
+    expect(confirm_dialog).to_be_visible()
+    expect(invites.get_by_text("second.slow@example.net")).to_have_count(0)
+    owner.keyboard.press("Escape")
+    expect(confirm_dialog).to_be_hidden()
+    expect(invites.get_by_text("second.slow@example.net")).to_be_visible(timeout=LIVE)
+    not_reloaded(owner)
+
+
 # ---------------------------------------------------------------------------------------------
 # A server that stops and comes back
 

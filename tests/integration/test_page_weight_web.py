@@ -133,6 +133,16 @@ def app_js() -> str:
     return "\n".join((STATIC / part).read_text() for part in APP_SCRIPT)
 
 
+def test_every_behaviour_is_in_app_js_or_loaded_by_the_template_that_needs_it():
+    templates = "\n".join(
+        path.read_text() for path in (STATIC.parent / "templates").rglob("*.html")
+    )
+    for path in sorted((STATIC / "js" / "behaviours").glob("*.js")):
+        relative = path.relative_to(STATIC).as_posix()
+        loaded = f"static_url('{relative}')" in templates
+        assert (relative in APP_SCRIPT) != loaded, relative  # one or the other, never both
+
+
 def source_of(relative: str) -> bytes:
     return app_js().encode() if relative == "js/app.js" else (STATIC / relative).read_bytes()
 

@@ -64,6 +64,9 @@ def static_file(relative: str) -> tuple[Path, str] | None:
 # file's header says so): failures before dialogs (a whole page refused before a dialog
 # reacts to the swap), then focus, then form-errors (after a swap the dialog is open again,
 # then focus is placed, then a refused form's first field in error takes it).
+# A behaviour of one rarely seen part of one page is not in app.js, whose size every page pays
+# (the Users tab's budget: tests/integration/test_page_weight_web.py): that part's template
+# loads it itself (js/behaviours/recovery-codes.js, in security/_two_factor.html).
 APP_SCRIPT_URL = "js/app.js"
 APP_SCRIPT = (
     "js/roster.js",  # the core: R.on (behaviours by attribute), focus helpers, the CSRF header
@@ -77,7 +80,6 @@ APP_SCRIPT = (
     "js/behaviours/confirm.js",
     "js/behaviours/combobox.js",
     "js/behaviours/password.js",
-    "js/behaviours/recovery-codes.js",
     "js/behaviours/menu.js",
     "js/behaviours/live.js",
     "js/behaviours/stale-edit.js",  # after live.js: it hears the live news an open dialog needs

@@ -4,7 +4,7 @@
 // own data-live-src (its current search and page; data-live-select: the part of a page to
 // take), with this browser's session. A region is left alone while the person is in the middle
 // of something: a dialog open, a menu open in it, a field in it focused, a request under way.
-// It is refreshed as soon as that is over. After a reconnect (the stream dropped, the tab was in
+// It is refreshed as soon as that is over, and so is a refresh under way when it began. After a reconnect (the stream dropped, the tab was in
 // the background, a server restarted) the regions are fetched again: nothing said while the
 // stream was down is missed, and "could not be reached" goes (failures.js). A stream the server
 // turns away (204: the session ended, the permission went) stops, and the regions are fetched
@@ -16,7 +16,8 @@
   function busy(region) {
     if (document.querySelector("dialog[open]")) return true;
     if (region.querySelector("details[open]")) return true;
-    if (document.querySelector(".htmx-request:not([hx-sse\\:connect])")) return true;
+    var requests = document.querySelectorAll(".htmx-request:not([hx-sse\\:connect])");
+    for (var i = 0; i < requests.length; i++) if (waiting[requests[i].id] !== true) return true;
     var active = document.activeElement;
     return !!active && region.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
   }
@@ -35,6 +36,15 @@
       .catch(function () { /* said by the failure model, or the page went */ })
       .then(function () { delete waiting[id]; });
   }
+  // A refresh sent before the person began something (a click, a dialog) is not swapped in
+  // under it: it is asked again once that is over.
+  document.addEventListener("htmx:before:swap", function (event) {
+    var id = event.target.id;
+    if (waiting[id] === true && busy(event.target)) {
+      event.preventDefault();
+      setTimeout(refresh, RETRY_MS, id);
+    }
+  });
   // The event's data: the kinds of change ("people invites", "all"); a region re-fetches when
   // one of its data-live-kinds is among them (a region without kinds: on any change).
   function concerns(id, kinds) {
