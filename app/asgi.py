@@ -29,6 +29,7 @@ from app.http.client import accounts as client_controllers
 from app.http.client import user_management as access_controllers
 from app.http.live import streams as live_controllers
 from app.http.metrics import routes as metrics_routes
+from app.http.oauth import endpoints as oauth_endpoints
 from app.http.plumbing import metrics
 from app.http.plumbing.delivery import (
     COMPRESSION,
@@ -108,6 +109,7 @@ def create_app(
             *strength.ROUTES,
             *whmcs_endpoint.ROUTES,
             *metrics_routes.ROUTES,
+            *oauth_endpoints.ROUTES,
             app_script,
             create_static_files_router(
                 path="/static",
