@@ -194,6 +194,11 @@ async def find_app(client_id: str) -> dict | None:
     return _presented(row) | {"secret_hash": row["secret_hash"]} if row else None
 
 
+async def find_app_by_id(app_id: int) -> dict | None:
+    row = await OAuthApp.select().where(OAuthApp.id == app_id).first()
+    return _presented(row) | {"secret_hash": row["secret_hash"]} if row else None
+
+
 def secret_matches(app: dict, secret: str) -> bool:
     stored = app.get("secret_hash") or ""
     return bool(stored and secret) and secrets.compare_digest(stored, token_hash(secret))
