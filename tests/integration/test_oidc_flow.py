@@ -32,8 +32,7 @@ CALLBACK = "https://rp.example.com/callback"
 SCOPE = "openid profile email roster.accounts"
 
 
-@pytest.fixture
-async def manager() -> Actor:
+async def full_administrator() -> Actor:
     staff_id = await create_admin(
         email="ada@example.com",
         password="admin-passphrase-77",
@@ -44,11 +43,20 @@ async def manager() -> Actor:
     return Actor("admin", staff_id, "Ada", "127.0.0.1")
 
 
-@pytest.fixture
-async def asgi():
+def app_transport() -> httpx.ASGITransport:
     from app.asgi import create_app
 
     return httpx.ASGITransport(app=create_app(run_workers=False, manage_database=False))
+
+
+@pytest.fixture
+async def manager() -> Actor:
+    return await full_administrator()
+
+
+@pytest.fixture
+def asgi() -> httpx.ASGITransport:
+    return app_transport()
 
 
 async def register(manager, **options) -> apps.NewApp:

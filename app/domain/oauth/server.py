@@ -28,6 +28,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfoEndpoint
 from authlib.oidc.core.grants import OpenIDCode
+from authlib.oidc.rpinitiated import EndSessionEndpoint
 from joserfc.jwk import KeySet
 
 from app.core import clock
@@ -99,7 +100,9 @@ class Client(ClientMixin):
         self.app = app
         self.client_id = app["client_id"]
         self.id_token_signed_response_alg = app["id_token_alg"]
-        self.client_metadata: dict = {}
+        self.client_metadata: dict = {
+            "post_logout_redirect_uris": list(app["post_logout_redirect_uris"])
+        }
 
     def get_client_id(self):
         return self.client_id
@@ -322,6 +325,24 @@ class UserInfo(UserInfoEndpoint):
         return discovery.issuer()
 
 
+class EndSession(EndSessionEndpoint):
+    """RP-initiated logout: the post-logout redirect only to a URI registered for the app, and
+    only with an ID token Roster signed (id_token_hint). The Roster session itself is ended by
+    the HTTP layer, which holds the cookie."""
+
+    def get_server_jwks(self):
+        return _run(keys.jwks)
+
+    def resolve_client_from_id_token_claims(self, id_token_claims):
+        aud = id_token_claims.get("aud")
+        if isinstance(aud, list) and len(aud) == 1:
+            aud = aud[0]
+        return self.server.query_client(aud) if isinstance(aud, str) else None
+
+    def end_session(self, end_session_request):
+        pass
+
+
 class Server(AuthorizationServer):
     def __init__(self) -> None:
         super().__init__(scopes_supported=list(apps.SCOPES_SUPPORTED))
@@ -329,6 +350,7 @@ class Server(AuthorizationServer):
         self.register_grant(CodeGrant, [RosterCodeChallenge(required=True), RosterOpenIDCode()])
         self.register_grant(RefreshGrant)
         self.register_endpoint(Revocation)
+        self.register_endpoint(EndSession)
 
     def query_client(self, client_id):
         app = _run(apps.find_app, client_id)

@@ -8,10 +8,11 @@ from litestar import Request, Response, get, post, route
 
 from app.core.policy import Permission
 from app.domain.activity.services import Actor
+from app.domain.auth import services as auth
 from app.domain.oauth import grants
 from app.domain.oauth.server import SERVER, Snapshot, call
 from app.http.plumbing.forms import client_ip
-from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
 from app.http.plumbing.render import is_htmx, render
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -157,4 +158,34 @@ async def revoke(request: Request) -> Response:
     return answer(request, await call(SERVER.create_endpoint_response, "revocation", snap))
 
 
-ROUTES = [authorize, authorize_decision, token, userinfo, revoke]
+@get("/oauth/logout", permission=Permission.PUBLIC)
+async def logout(request: Request) -> Response:
+    """RP-initiated logout. With an ID token Roster signed (id_token_hint), the Roster session
+    ends and the browser goes to the app's post_logout_redirect_uri when it is one registered
+    for the app (with its state); anything else goes nowhere but the page that says so."""
+    snap = await snapshot(request)
+    try:
+        ending = await call(SERVER.validate_endpoint_request, "end_session", snap)
+    except OAuth2Error as error:
+        return render(
+            request,
+            "oauth/error.html",
+            {"message": error.description or "This logout request is not valid."},
+            status=400,
+            headers=NO_STORE,
+        )
+    if ending.needs_confirmation:
+        # No proof the app asked (no valid id_token_hint): the person decides, on /logout.
+        return render(request, "oauth/logout.html", {}, headers=NO_STORE)
+    result = await call(SERVER.create_endpoint_response, "end_session", ending)
+    await auth.end_session(session_cookie_value(request.scope))
+    response = (
+        Response("", status_code=302, headers={"Location": dict(result[2])["Location"], **NO_STORE})
+        if result
+        else render(request, "oauth/logout.html", {"done": True}, headers=NO_STORE)
+    )
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+ROUTES = [authorize, authorize_decision, token, userinfo, revoke, logout]
