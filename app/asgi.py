@@ -29,6 +29,8 @@ from app.http.client import accounts as client_controllers
 from app.http.client import user_management as access_controllers
 from app.http.live import streams as live_controllers
 from app.http.metrics import routes as metrics_routes
+from app.http.oauth import endpoints as oauth_endpoints
+from app.http.oauth import flow as oauth_flow
 from app.http.plumbing import metrics
 from app.http.plumbing.delivery import (
     COMPRESSION,
@@ -108,6 +110,8 @@ def create_app(
             *strength.ROUTES,
             *whmcs_endpoint.ROUTES,
             *metrics_routes.ROUTES,
+            *oauth_endpoints.ROUTES,
+            *oauth_flow.ROUTES,
             app_script,
             create_static_files_router(
                 path="/static",
@@ -125,7 +129,7 @@ def create_app(
             cookie_samesite="lax",
             cookie_httponly=False,
             # Static files change nothing and set no cookie (shared caches may keep them).
-            exclude=[f"^{STATIC_PATH}", whmcs_endpoint.CSRF_EXCLUDE],
+            exclude=[f"^{STATIC_PATH}", whmcs_endpoint.CSRF_EXCLUDE, oauth_flow.CSRF_EXCLUDE],
         ),
         compression_config=COMPRESSION,
         guards=[authorize],  # every route names its permission (app.core.policy)

@@ -174,6 +174,15 @@ def cmd_create_api_credential(args) -> int:
     return 0
 
 
+def cmd_rotate_signing_key(args) -> int:
+    from app.domain.oauth.keys import ALGORITHMS, rotate
+
+    added = asyncio.run(_with_db(rotate, tuple(args.alg or ALGORITHMS)))
+    for key in added:
+        print(f"{key['alg']} {key['kid']} signs from {key['activates_at']:%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
 def cmd_mail_worker(_args) -> int:
     from app.core.config import get_settings
     from app.core.logging_setup import configure_logging
@@ -311,6 +320,13 @@ def parser() -> argparse.ArgumentParser:
         help="an address or CIDR network the credential may be used from (repeatable)",
     )
     k.set_defaults(func=cmd_create_api_credential)
+
+    r = sub.add_parser(
+        "rotate-signing-key",
+        help="add ID token signing keys: published now, signing in an hour; retires old ones",
+    )
+    r.add_argument("--alg", action="append", choices=("RS256", "ES256"), help="(repeatable)")
+    r.set_defaults(func=cmd_rotate_signing_key)
 
     sub.add_parser(
         "mail-worker", help="deliver queued emails and webhooks until stopped"

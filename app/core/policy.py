@@ -31,6 +31,7 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     DELETE_USERS = "delete_users"
     MANAGE_WEBHOOKS = "manage_webhooks"
+    MANAGE_APPS = "manage_apps"
 
 
 # The client-area permissions and the account permission key each one needs (None: none).
@@ -48,6 +49,7 @@ STAFF_PERMISSIONS: dict[Permission, str] = {
     Permission.LIST_USERS: "List Users",
     Permission.DELETE_USERS: "Delete Users",
     Permission.MANAGE_WEBHOOKS: "Manage Webhooks",
+    Permission.MANAGE_APPS: "Manage Apps",
 }
 
 

@@ -9,6 +9,7 @@ from app.schema.credentials import ApiCredential
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
+from app.schema.oauth import OAuthApp, OAuthCode, OAuthConsent, OAuthSigningKey, OAuthToken
 from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
 from app.schema.staff import Admin, Setting
 from app.schema.two_factor import RecoveryCode, TwoFactor
@@ -37,6 +38,11 @@ TABLES = [
     EmailVerification,
     WebhookEndpoint,
     WebhookDelivery,
+    OAuthApp,
+    OAuthSigningKey,
+    OAuthCode,
+    OAuthToken,
+    OAuthConsent,
 ]
 
 APP_CONFIG = AppConfig(

@@ -41,8 +41,9 @@ DOMAIN_ORDER = (
     "access",
     "invitations",
     "auth",
+    "oauth",
 )
-HTTP_AREAS = ("client", "admin", "public", "api", "whmcs", "live", "metrics")
+HTTP_AREAS = ("client", "admin", "public", "api", "whmcs", "live", "metrics", "oauth")
 ENTRY_POINTS = ("app", "app.__main__", "app.cli", "app.asgi", "app.demo", "app.serving")
 
 

@@ -471,6 +471,102 @@ class WebhookMessagesRequeued(Event, frozen=True):
     count: int
 
 
+# Sign in with Roster (OpenID Connect): the apps staff register and what people let them see.
+# None is sent to webhooks: they are no membership change.
+
+
+class OAuthAppCreated(Event, frozen=True):
+    NAME = "oauth_app.created"
+    WEBHOOK = False
+    ACTION = "oauth.app_created"
+    app_id: int
+    app_client_id: str  # the app's public id (`client_id` names an account here)
+    confidential: bool
+    first_party: bool
+
+
+class OAuthAppUpdated(Event, frozen=True):
+    """Its name, redirect URIs, scopes, algorithm, kind or whether it is enabled changed
+    (`fields`: which)."""
+
+    NAME = "oauth_app.updated"
+    WEBHOOK = False
+    ACTION = "oauth.app_updated"
+    app_id: int
+    fields: tuple[str, ...]
+
+
+class OAuthAppSecretRotated(Event, frozen=True):
+    """A new client secret; the previous one stopped working at once."""
+
+    NAME = "oauth_app.secret_rotated"
+    WEBHOOK = False
+    ACTION = "oauth.app_secret_rotated"
+    app_id: int
+
+
+class OAuthAppDeleted(Event, frozen=True):
+    """Deleted with every code, token and consent of it."""
+
+    NAME = "oauth_app.deleted"
+    WEBHOOK = False
+    ACTION = "oauth.app_deleted"
+    app_id: int
+
+
+class OAuthSigningKeyAdded(Event, frozen=True):
+    """A new key for ID tokens: published now, signing from `activates_at`."""
+
+    NAME = "oauth_signing_key.added"
+    WEBHOOK = False
+    ACTION = "oauth.signing_key_added"
+    kid: str
+    alg: str
+    activates_at: datetime
+
+
+class OAuthConsentGiven(Event, frozen=True):
+    NAME = "oauth_consent.given"
+    WEBHOOK = False
+    ACTION = "oauth.consent_given"
+    user_id: int
+    app_id: int
+    scope: str
+
+
+class OAuthConsentRevoked(Event, frozen=True):
+    """A user took back what they let an app see; its tokens for them stopped working."""
+
+    NAME = "oauth_consent.revoked"
+    WEBHOOK = False
+    ACTION = "oauth.consent_revoked"
+    user_id: int
+    app_id: int
+
+
+class OAuthSignedIn(Event, frozen=True):
+    """An app was given tokens for a user (from an authorization code)."""
+
+    NAME = "oauth.signed_in"
+    WEBHOOK = False
+    ACTION = "oauth.signed_in"
+    user_id: int
+    app_id: int
+    scope: str
+
+
+class OAuthRefreshReused(Event, frozen=True):
+    """A refresh token already replaced (or a code already used) was presented again: every
+    token of its family was revoked."""
+
+    NAME = "oauth.token_reuse"
+    WEBHOOK = False
+    ACTION = "oauth.token_reuse_detected"
+    user_id: int
+    app_id: int
+    what: str  # refresh_token | code
+
+
 def all_events() -> list[type[Event]]:
     """Every kind, once."""
     found, todo = [], list(Event.__subclasses__())

@@ -1,0 +1,191 @@
+"""The OpenID Connect endpoints a browser or an app calls: authorize (through Roster's own
+login and a consent page), token, userinfo, revoke and logout (app.domain.oauth.server)."""
+
+from urllib.parse import quote
+
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from litestar import Request, Response, get, post, route
+
+from app.core.policy import Permission
+from app.domain.activity.services import Actor
+from app.domain.auth import services as auth
+from app.domain.oauth import grants
+from app.domain.oauth.server import SERVER, Snapshot, call
+from app.http.plumbing.forms import client_ip
+from app.http.plumbing.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
+from app.http.plumbing.render import is_htmx, render
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# What an app sends to the token, userinfo and revocation endpoints: no browser, no cookie.
+CSRF_EXCLUDE = r"^/oauth/(token|userinfo|revoke)$"
+# The authorization request's own parameters, carried through the consent form.
+_NOT_PARAMS = ("_csrf_token", "decision")
+
+
+async def snapshot(request: Request, *, form: dict | None = None) -> Snapshot:
+    """What Authlib reads of the request: its query, and its form when one was posted."""
+    if form is None and request.method == "POST":
+        raw = await request.form()
+        form = {key: raw.get(key) for key in raw if isinstance(raw.get(key), str)}
+        repeated = {key: len(raw.getall(key)) for key in raw}
+    else:
+        repeated = {}
+    args = dict(request.query_params)
+    for key in request.query_params:
+        repeated[key] = repeated.get(key, 0) + len(request.query_params.getall(key))
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Snapshot(
+        method=request.method,
+        path=path,
+        headers=dict(request.headers),
+        args=args,
+        form=form or {},
+        repeated=repeated,
+    )
+
+
+def answer(request: Request, result: tuple) -> Response:
+    """Authlib's (status, body, headers) as a response; a redirect to the app made a full
+    navigation for htmx."""
+    status, body, headers = result
+    headers = dict(headers)
+    location = headers.get("Location")
+    if location and is_htmx(request):
+        return Response("", status_code=200, headers={"HX-Redirect": location})
+    if location:
+        return Response("", status_code=302, headers={"Location": location, **NO_STORE})
+    return Response(body, status_code=status, headers={**headers, **NO_STORE})
+
+
+def _error_page(request: Request, error: OAuth2Error) -> Response:
+    """Never a redirect when the app or its redirect URI is not known to be the app's."""
+    message = {
+        "invalid_client": "This app is not registered with Roster, or it is disabled.",
+    }.get(
+        error.error,
+        "The address this app asked to return to is not one registered for it.",
+    )
+    if error.error not in ("invalid_client",) and error.description and error.redirect_uri:
+        message = error.description
+    return render(request, "oauth/error.html", {"message": message}, status=400, headers=NO_STORE)
+
+
+async def _end_user(request: Request) -> dict | None:
+    viewer = viewer_of(request)
+    if viewer.user is None or viewer.session_id is None:
+        return None
+    started = await grants.session_started(viewer.session_id)
+    return {**viewer.user, "auth_time": started}
+
+
+@get("/oauth/authorize", permission=Permission.PUBLIC)
+async def authorize(request: Request) -> Response:
+    user = await _end_user(request)
+    if user is None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Response("", status_code=303, headers={"Location": f"/login?next={quote(here)}"})
+    return await _decide(request, await snapshot(request), user, decision=None)
+
+
+@post("/oauth/authorize", permission=Permission.SIGNED_IN)
+async def authorize_decision(request: Request) -> Response:
+    user = await _end_user(request)
+    if user is None:
+        return Response("", status_code=303, headers={"Location": "/login"})
+    raw = await request.form()
+    params = {key: raw.get(key) for key in raw if key not in _NOT_PARAMS}
+    decision = raw.get("decision")
+    # The request as the app made it: its parameters were carried through the form.
+    snap = Snapshot(
+        method="GET",
+        path="/oauth/authorize",
+        headers=dict(request.headers),
+        args={k: v for k, v in params.items() if isinstance(v, str)},
+        form={},
+        repeated={},
+    )
+    return await _decide(request, snap, user, decision="allow" if decision == "allow" else "deny")
+
+
+async def _decide(request: Request, snap: Snapshot, user: dict, *, decision: str | None):
+    try:
+        grant = await call(SERVER.get_consent_grant, snap, user)
+    except OAuth2Error as error:
+        if error.redirect_uri is None:
+            return _error_page(request, error)
+        return answer(request, SERVER.handle_error_response(None, error))
+    app = grant.client.app
+    scope = grant.request.scope or ""
+    name = f"{user['first_name']} {user['last_name']}"
+    actor = Actor("user", user["id"], name, client_ip(request))
+    if decision == "deny":
+        return answer(request, await call(SERVER.create_authorization_response, snap, None, grant))
+    if decision == "allow":
+        await grants.give_consent(user["id"], app["id"], scope, actor=actor)
+    elif not (app["first_party"] or await grants.consent_covers(user["id"], app["id"], scope)):
+        claims = await grants.claims(user["id"], "profile email roster.accounts")
+        return render(
+            request,
+            "oauth/consent.html",
+            {
+                "app_name": app["name"],
+                "scopes": scope.split(),
+                "user_id": user["id"],
+                "name": claims.get("name", ""),
+                "email": claims.get("email", ""),
+                "email_verified": claims.get("email_verified", False),
+                "accounts": claims.get("roster.accounts", []),
+                "params": sorted(snap.args.items()),
+            },
+            headers=NO_STORE,
+        )
+    return answer(request, await call(SERVER.create_authorization_response, snap, user, grant))
+
+
+@post("/oauth/token", permission=Permission.PUBLIC)
+async def token(request: Request) -> Response:
+    return answer(request, await call(SERVER.create_token_response, await snapshot(request)))
+
+
+@route("/oauth/userinfo", http_method=["GET", "POST"], permission=Permission.PUBLIC)
+async def userinfo(request: Request) -> Response:
+    return answer(request, await call(SERVER.userinfo, await snapshot(request)))
+
+
+@post("/oauth/revoke", permission=Permission.PUBLIC)
+async def revoke(request: Request) -> Response:
+    snap = await snapshot(request)
+    return answer(request, await call(SERVER.create_endpoint_response, "revocation", snap))
+
+
+@get("/oauth/logout", permission=Permission.PUBLIC)
+async def logout(request: Request) -> Response:
+    """RP-initiated logout. With an ID token Roster signed (id_token_hint), the Roster session
+    ends and the browser goes to the app's post_logout_redirect_uri when it is one registered
+    for the app (with its state); anything else goes nowhere but the page that says so."""
+    snap = await snapshot(request)
+    try:
+        ending = await call(SERVER.validate_endpoint_request, "end_session", snap)
+    except OAuth2Error as error:
+        return render(
+            request,
+            "oauth/error.html",
+            {"message": error.description or "This logout request is not valid."},
+            status=400,
+            headers=NO_STORE,
+        )
+    if ending.needs_confirmation:
+        # No proof the app asked (no valid id_token_hint): the person decides, on /logout.
+        return render(request, "oauth/logout.html", {}, headers=NO_STORE)
+    result = await call(SERVER.create_endpoint_response, "end_session", ending)
+    await auth.end_session(session_cookie_value(request.scope))
+    response = (
+        Response("", status_code=302, headers={"Location": dict(result[2])["Location"], **NO_STORE})
+        if result
+        else render(request, "oauth/logout.html", {"done": True}, headers=NO_STORE)
+    )
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+ROUTES = [authorize, authorize_decision, token, userinfo, revoke, logout]
