@@ -10,6 +10,7 @@ from app.schema.grants import Grant
 from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
 from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
+from app.schema.sso import SsoToken
 from app.schema.staff import Admin, Setting
 from app.schema.two_factor import RecoveryCode, TwoFactor
 from app.schema.users import User
@@ -37,6 +38,7 @@ TABLES = [
     EmailVerification,
     WebhookEndpoint,
     WebhookDelivery,
+    SsoToken,
 ]
 
 APP_CONFIG = AppConfig(

@@ -40,6 +40,7 @@ DOMAIN_ORDER = (
     "clients",
     "access",
     "invitations",
+    "sso",
     "auth",
 )
 HTTP_AREAS = ("client", "admin", "public", "api", "whmcs", "live", "metrics")
