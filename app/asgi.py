@@ -52,6 +52,7 @@ from app.http.plumbing.middleware import (
 from app.http.plumbing.render import templates
 from app.http.public import invite as invite_controllers
 from app.http.public import login as auth_controllers
+from app.http.public import sso as sso_controllers
 from app.http.public import strength
 from app.http.shared import security as security_page
 from app.http.whmcs import endpoint as whmcs_endpoint
@@ -99,6 +100,7 @@ def create_app(
             *auth_controllers.ROUTES,
             *client_controllers.ROUTES,
             *invite_controllers.ROUTES,
+            *sso_controllers.ROUTES,
             *admin_controllers.ROUTES,
             *admin_screens.ROUTES,
             *credential_controllers.ROUTES,

@@ -11,6 +11,7 @@ from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
 from app.schema.oauth import OAuthApp, OAuthCode, OAuthConsent, OAuthSigningKey, OAuthToken
 from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
+from app.schema.sso import SsoToken
 from app.schema.staff import Admin, Setting
 from app.schema.two_factor import RecoveryCode, TwoFactor
 from app.schema.users import User
@@ -38,6 +39,7 @@ TABLES = [
     EmailVerification,
     WebhookEndpoint,
     WebhookDelivery,
+    SsoToken,
     OAuthApp,
     OAuthSigningKey,
     OAuthCode,

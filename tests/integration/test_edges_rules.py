@@ -14,6 +14,7 @@ from app.domain.access import services as access
 from app.domain.auth import services as auth
 from app.domain.clients import services as clients
 from app.domain.invitations import services as invitations
+from app.domain.sso import services as sso
 from app.domain.users import services as users
 from app.schema import invariants
 from app.schema.activity import ActivityEntry
@@ -21,6 +22,7 @@ from app.schema.grants import Grant
 from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
 from app.schema.sessions import PasswordReset
+from app.schema.sso import SsoToken
 from tests.factories import ADMIN, PASSWORD, make_client, make_user, unique_email, user_actor
 
 
@@ -263,11 +265,22 @@ async def test_sweep_deletes_expired_sessions_attempts_and_used_reset_links(monk
         await auth.authenticate_user(user["email"], "wrong-password", ip="10.0.0.5")
     await auth.request_password_reset(user["email"], base_url="http://x", ip="10.0.0.5")
     await users.set_password(user["id"], "another-passphrase-31", actor=ADMIN)  # link used
+    # Single sign-on links: one used, one left to expire.
+    used = await sso.create_link(user["id"], base_url="http://x", actor=ADMIN)
+    await sso.create_link(user["id"], base_url="http://x", actor=ADMIN)
+    await sso.redeem(used.token, ip="10.0.0.5")
     later = clock.now() + timedelta(days=31)
     monkeypatch.setattr(clock, "now", lambda: later)
     swept = await auth.sweep()
-    assert swept == {"sessions": 1, "reset_links": 1, "attempts": 2, "webhook_deliveries": 0}
+    assert swept == {
+        "sessions": 1,
+        "reset_links": 1,
+        "sso_links": 2,
+        "attempts": 2,
+        "webhook_deliveries": 0,
+    }
     assert set((await auth.sweep()).values()) == {0}
+    assert not await SsoToken.exists()
 
 
 async def test_direct_access_cancels_a_pending_invite_to_the_same_person():

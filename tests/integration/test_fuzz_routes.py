@@ -120,8 +120,14 @@ WHMCS_PARAMS = [
     *("clientid", "user_id", "id", "owner_user_id", "email", "firstname", "lastname", "password2"),
     *("permissions", "companyname", "clientemail", "language", "status", "search", "date"),
     *("deleteusers", "skipvalidation", "orderby", "sorting", "stats", "limitstart", "limitnum"),
+    *("client_id", "destination", "sso_redirect_path"),
 ]
-WHMCS_IDS = {"clientid": "client_id", "user_id": "user_id", "id": "user_id"}
+WHMCS_IDS = {
+    "clientid": "client_id",
+    "client_id": "client_id",
+    "user_id": "user_id",
+    "id": "user_id",
+}
 # Besides each handler's own query parameters: the ones pages read from request.query_params.
 QUERY_NAMES = ["q", "page", "client_id", "user_id", "next", "saved", "deleted", "welcome"]
 RAW_QUERIES = ["&q=%ff", "&page=%", "&&=&", "&client_id=%C2%B2", "&user_id=%EF%BC%91", "&next=%0d"]

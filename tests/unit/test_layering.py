@@ -40,6 +40,7 @@ DOMAIN_ORDER = (
     "clients",
     "access",
     "invitations",
+    "sso",
     "auth",
     "oauth",
 )

@@ -133,6 +133,7 @@ SAME_THING = [
     ("GET /admin/activity", None, "getactivitylog"),
     (None, "GET /permissions", "getpermissionslist"),
     (None, "POST /users", "adduser"),
+    (None, "POST /users/{user_id:int}/sso-tokens", "createssotoken"),
 ]
 
 

@@ -18,6 +18,7 @@ from app.domain.clients.services import display_name
 from app.domain.events.catalog import PasswordResetRequested
 from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
+from app.domain.sso import services as sso
 from app.domain.staff.services import (
     DISABLE_CLIENT_USER_MANAGEMENT,
     REQUIRE_STAFF_TWO_FACTOR,
@@ -457,8 +458,9 @@ SWEEP_EVERY = timedelta(minutes=10)
 
 async def sweep() -> dict[str, int]:
     """Deletes what can no longer be used: expired sessions and pending sign-ins, attempts outside
-    every limit's window, reset links that expired or were used, and webhook deliveries settled
-    more than 30 days ago. Returns how many of each."""
+    every limit's window, reset links that expired or were used, single sign-on links that
+    expired or were used, and webhook deliveries settled more than 30 days ago. Returns how many
+    of each."""
     now = clock.now()
     sessions = (
         await Session.delete()
@@ -483,6 +485,7 @@ async def sweep() -> dict[str, int]:
     return {
         "sessions": len(sessions) + len(pending),
         "reset_links": len(resets),
+        "sso_links": await sso.forget_spent(now),
         "attempts": attempts,
         "webhook_deliveries": await forget_settled(now),
     }

@@ -255,6 +255,29 @@ class UserSignedIn(Event, frozen=True):
     user_id: int
 
 
+class SsoTokenCreated(Event, frozen=True):
+    """A single sign-on link was made for a user (WHMCS's CreateSsoToken): it signs them in once,
+    within a minute, into `client_id` when one was named, and lands on `destination` (a path;
+    "" for the client area's home). Never the link itself."""
+
+    NAME = "sso_token.created"
+    ACTION = "sso.token_created"
+    user_id: int
+    client_id: int | None
+    destination: str
+    expires_at: datetime
+
+
+class SsoTokenUsed(Event, frozen=True):
+    """A single sign-on link was used: the user signs in (after their Authentication Code, when
+    they have two-factor authentication; user.signed_in follows once they have)."""
+
+    NAME = "sso_token.used"
+    ACTION = "sso.token_used"
+    user_id: int
+    client_id: int | None
+
+
 class UserEmailVerified(Event, frozen=True):
     NAME = "user.email_verified"
     ACTION = "user.email_verified"

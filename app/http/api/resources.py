@@ -10,6 +10,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from app.core import permissions
+from app.core.config import get_settings
 from app.core.db import MAX_ID
 from app.core.errors import DomainError, NotFound
 from app.core.policy import Permission
@@ -18,6 +19,7 @@ from app.core.validation import clean_search
 from app.domain.access import services as access
 from app.domain.clients import services as clients
 from app.domain.invitations import services as invitations
+from app.domain.sso import services as sso
 from app.domain.users import services as users
 from app.domain.webhooks import services as webhooks
 from app.domain.webhooks.addresses import AddressRefused
@@ -352,6 +354,35 @@ class Users(Controller):
     )
     async def delete_user(self, request: Request, user_id: UserId) -> None:
         await users.delete_user(user_id, actor=caller_of(request).actor)
+
+    @post(
+        "/{user_id:int}/sso-tokens",
+        summary="Make a one-time link that signs the user in",
+        description="WHMCS's CreateSsoToken. Open `redirect_url` in the user's browser within 60 "
+        "seconds: it signs them in once, as a login does (into `client_id` when given, an "
+        "account they reach that is not closed), then lands on `destination`. A user with "
+        "two-factor authentication still enters their Authentication Code. The token is shown "
+        "in this answer only. 404: no such user or account; 409: the user's login is disabled "
+        "or the account is closed; 422: an account they do not reach, or a destination that is "
+        "not a path on this site.",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def create_sso_token(
+        self, request: Request, user_id: UserId, data: JSONBody[s.SsoTokenCreate]
+    ) -> s.SsoToken:
+        destination = data.check()
+        try:
+            link = await sso.create_link(
+                user_id,
+                client_id=data.client_id,
+                destination=destination,
+                base_url=get_settings().base_url,
+                actor=caller_of(request).actor,
+            )
+        except sso.NoAccess as exc:
+            raise InvalidInput(exc.message, "client_id") from exc
+        return s.SsoToken(link.token, link.url, link.expires_at)
 
 
 def grant_out(row: dict) -> s.Grant:

@@ -22,6 +22,7 @@ from app.core.validation import (
     clean_permissions,
 )
 from app.domain.clients.services import CONTACT_FIELDS, clean_contact
+from app.domain.sso.services import DESTINATION_MAX, HOME, local_path
 from app.domain.users.services import LANGUAGES
 from app.domain.webhook_queue.records import ALL_TYPES
 from app.domain.webhooks.addresses import URL_MAX
@@ -372,6 +373,48 @@ class InvitationCreate(PermissionsBody, kw_only=True):
         super().check()
         with checked_input():
             clean_email(self.email)
+
+
+# ---- single sign-on ------------------------------------------------------------------------
+
+# A path of this site (app.domain.sso.services.local_path decides): "/", then neither "/" nor a
+# backslash (a browser reads "//host" and "/\host" as another site); printable ASCII, no
+# backslash anywhere.
+Destination = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=DESTINATION_MAX,
+        pattern=r"^/([!-.0-\[\]-~][!-\[\]-~]*)?$",
+        description="A path on this site to land on once signed in (default: the client "
+        "area's home, as a login chooses it).",
+        extra_json_schema=_example("/account/profile"),
+    ),
+]
+
+
+class SsoTokenCreate(msgspec.Struct, kw_only=True):
+    """A one-time link that signs the user in, into `client_id` when given (an account they
+    reach, not closed), then lands on `destination`."""
+
+    client_id: Id | None = None
+    destination: Destination | None = None
+
+    def check(self) -> str:
+        """The destination's path (HOME when none is given)."""
+        if self.destination is None:
+            return HOME
+        with checked_input():
+            return local_path(self.destination)
+
+
+class SsoToken(msgspec.Struct):
+    """The link: open `redirect_url` in the user's browser before `expires_at` (60 seconds). It
+    works once; the token is stored only as its hash and shown in this answer only."""
+
+    access_token: str
+    redirect_url: str
+    expires_at: datetime
 
 
 # ---- webhooks ------------------------------------------------------------------------------

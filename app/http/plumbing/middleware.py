@@ -62,8 +62,19 @@ def security_headers(*, production: bool):
     return add_security_headers
 
 
+# Set in the scope of a HEAD answered as a GET (see head_as_get).
+ASKED_HEAD = "roster.asked_head"
+
+
+def asked_head(scope) -> bool:
+    """Whether the request was a HEAD: a GET that acts (a single sign-on link) must not act for
+    one (link previewers send HEAD)."""
+    return bool(scope.get(ASKED_HEAD))
+
+
 def head_as_get(app):
-    """HEAD works wherever GET does: answered as a GET whose body is not sent."""
+    """HEAD works wherever GET does: answered as a GET whose body is not sent (the scope says it
+    was a HEAD: asked_head)."""
 
     async def handler(scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "HEAD":
@@ -76,7 +87,7 @@ def head_as_get(app):
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await app({**scope, "method": "GET"}, receive, send_headers_only)
+        await app({**scope, "method": "GET", ASKED_HEAD: True}, receive, send_headers_only)
 
     return handler
 

@@ -19,6 +19,7 @@ from app.domain.auth import services as auth
 from app.domain.clients import services as clients
 from app.domain.credentials.services import ApiCaller
 from app.domain.invitations import services as invitations
+from app.domain.sso import services as sso
 from app.domain.users import services as users
 from app.http.whmcs.params import ApiError, Params
 
@@ -216,6 +217,47 @@ async def create_client_invite(params: Params, call: Call) -> dict:
     # The token goes into the queued email only: never into the answer or a log.
     await invitations.invite(client["id"], email, keys, actor=call.caller.actor)
     return dict(SUCCESS)
+
+
+# --- single sign-on --------------------------------------------------------------------------
+
+
+async def create_sso_token(params: Params, call: Call) -> dict:
+    """A one-time link that signs the user in (app.domain.sso): `client_id` and/or `user_id`
+    (absent: the client's owner), `destination` as WHMCS names it. Each refusal WHMCS documents
+    is told in its text, checked here in this order: ids, destination, a closed account (the
+    one state in which Roster blocks signing in to an account); anything else the service
+    refuses (a disabled user) is "Token could not be provisioned: ..."."""
+    client = None
+    if params.has("client_id"):
+        client = await _client(params, "client_id", "Invalid client_id")
+    if params.has("user_id"):
+        user = await _user(params, "user_id", "Invalid user_id")
+        if client is not None and await clients.access_for(user["id"], client["id"]) is None:
+            raise ApiError("Invalid user_id for client")
+    elif client is not None:
+        user = await users.get_user(client["owner"])
+    else:
+        raise ApiError("A valid client_id or user_id is required")
+    try:
+        destination = sso.destination_for(
+            params.text("destination"), params.text("sso_redirect_path")
+        )
+    except DomainError:
+        raise ApiError("Invalid destination") from None
+    if client is not None and client["status"] == "Closed":
+        raise ApiError(f"SSO authentication blocked for client {client['id']}")
+    try:
+        link = await sso.create_link(
+            user["id"],
+            client_id=client["id"] if client is not None else None,
+            destination=destination,
+            base_url=call.base_url,
+            actor=call.caller.actor,
+        )
+    except DomainError as exc:
+        raise ApiError(f"Token could not be provisioned: {exc.message}") from None
+    return {**SUCCESS, "access_token": link.token, "redirect_url": link.url}
 
 
 # --- client accounts -------------------------------------------------------------------------
@@ -547,4 +589,6 @@ ACTIONS = {
     "closeclient": Action(close_client, Permission.MANAGE_USERS),
     "deleteclient": Action(delete_client, Permission.MANAGE_USERS),
     "getactivitylog": Action(get_activity_log, Permission.VIEW_ACCOUNT_USERS),
+    # A link that signs a user in is a change made for them: what changes users needs.
+    "createssotoken": Action(create_sso_token, Permission.MANAGE_USERS),
 }
