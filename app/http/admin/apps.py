@@ -6,7 +6,6 @@ disables or enables it and deletes it."""
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
-from app.core.db import valid_id
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.policy import Permission
 from app.domain.oauth import apps
@@ -89,14 +88,6 @@ def errors_of(exc: DomainError) -> dict:
     return {exc.field if exc.field in (*FIELDS, "confidential") else "form": exc.message}
 
 
-def existing(app_id: int) -> int:
-    """An id that can name an app at all; outside the column's range there is none (and
-    PostgreSQL would refuse the parameter)."""
-    if not valid_id(app_id):
-        raise NotFound("No such app.")
-    return app_id
-
-
 async def list_screen(
     request: Request,
     *,
@@ -129,7 +120,7 @@ async def detail_screen(
     status: int = 200,
 ) -> Response:
     """The app's page, or for htmx only its section. `secret`: a new one, shown this once."""
-    app = await apps.get_app(existing(app_id), actor=viewer_of(request).actor)
+    app = await apps.get_app(app_id, actor=viewer_of(request).actor)
     context = {
         "app": app,
         "form": form or form_of(app),
@@ -177,7 +168,7 @@ async def save_app(request: Request, app_id: FromPath[int]) -> Response:
     it loses its secret."""
     form = await app_form(request)
     try:
-        _, secret = await apps.update_app(existing(app_id), **form, actor=viewer_of(request).actor)
+        _, secret = await apps.update_app(app_id, **form, actor=viewer_of(request).actor)
     except (NotFound, Forbidden):
         raise
     except DomainError as exc:
@@ -191,7 +182,7 @@ async def save_app(request: Request, app_id: FromPath[int]) -> Response:
 @post("/admin/apps/{app_id:int}/rotate", permission=Permission.MANAGE_APPS)
 async def rotate_secret(request: Request, app_id: FromPath[int]) -> Response:
     try:
-        rotated = await apps.rotate_secret(existing(app_id), actor=viewer_of(request).actor)
+        rotated = await apps.rotate_secret(app_id, actor=viewer_of(request).actor)
     except (NotFound, Forbidden):
         raise
     except DomainError as exc:
@@ -202,21 +193,21 @@ async def rotate_secret(request: Request, app_id: FromPath[int]) -> Response:
 
 @post("/admin/apps/{app_id:int}/disable", permission=Permission.MANAGE_APPS)
 async def disable_app(request: Request, app_id: FromPath[int]) -> Response:
-    await apps.set_enabled(existing(app_id), False, actor=viewer_of(request).actor)
+    await apps.set_enabled(app_id, False, actor=viewer_of(request).actor)
     flash(request, "App disabled: it signs nobody in, and every token it holds is refused.")
     return await detail_screen(request, app_id)
 
 
 @post("/admin/apps/{app_id:int}/enable", permission=Permission.MANAGE_APPS)
 async def enable_app(request: Request, app_id: FromPath[int]) -> Response:
-    await apps.set_enabled(existing(app_id), True, actor=viewer_of(request).actor)
+    await apps.set_enabled(app_id, True, actor=viewer_of(request).actor)
     flash(request, "App enabled.")
     return await detail_screen(request, app_id)
 
 
 @post("/admin/apps/{app_id:int}/delete", permission=Permission.MANAGE_APPS)
 async def delete_app(request: Request, app_id: FromPath[int]) -> Response:
-    await apps.delete_app(existing(app_id), actor=viewer_of(request).actor)
+    await apps.delete_app(app_id, actor=viewer_of(request).actor)
     return redirect(request, "/admin/apps?deleted=1")
 
 
