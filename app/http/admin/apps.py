@@ -16,13 +16,14 @@ from app.http.plumbing.render import flash, redirect, render, wants_fragment
 LIST = "admin/apps/list.html"
 DETAIL = "admin/apps/detail.html"
 SECRET_SHOWN_ONCE = "Copy the Client Secret now: it is not shown again."
-# What each scope lets an app read, as the form says it.
-SCOPES = (
-    ("openid", "openid", "Who the person is (always)."),
-    ("profile", "profile", "Their name."),
-    ("email", "email", "Their email address, and whether it is verified."),
-    ("roster.accounts", "roster.accounts", "The accounts they reach, with their permissions."),
-)
+# What each scope lets an app read, as the form says it; the scopes are the service's.
+SCOPE_HINTS = {
+    "openid": "Who the person is (always).",
+    "profile": "Their name.",
+    "email": "Their email address, and whether it is verified.",
+    "roster.accounts": "The accounts they reach, with their permissions.",
+}
+SCOPES = tuple((scope, scope, SCOPE_HINTS.get(scope, "")) for scope in apps.SCOPES_SUPPORTED)
 FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "id_token_alg")
 
 
