@@ -20,6 +20,7 @@ from app.domain.live.listener import listen
 from app.domain.mail import worker
 from app.domain.webhooks import sender as webhook_sender
 from app.http.admin import account_users as admin_controllers
+from app.http.admin import apps as app_controllers
 from app.http.admin import credentials as credential_controllers
 from app.http.admin import screens as admin_screens
 from app.http.admin import users as user_controllers
@@ -105,6 +106,7 @@ def create_app(
             *admin_screens.ROUTES,
             *credential_controllers.ROUTES,
             *webhook_controllers.ROUTES,
+            *app_controllers.ROUTES,
             *security_page.ROUTES,
             *access_controllers.ROUTES,
             *live_controllers.ROUTES,

@@ -342,6 +342,7 @@ SCREENS = [
     Screen("mail: one message", "staff", "/admin/mail/{mail_id}"),
     Screen("settings", "staff", "/admin/settings"),
     Screen("webhooks", "staff", "/admin/webhooks"),
+    Screen("apps", "staff", "/admin/apps"),
     Screen("admin 404", "staff", "/admin/clients/999999/users", status=404),
     # Staff (Support Operator: sees everything, changes nothing).
     Screen("client users tab (support)", "support", "/admin/clients/{client_id}/users"),

@@ -14,6 +14,7 @@ from app.http.plumbing.delivery import COMPRESSION
 from app.http.plumbing.middleware import reject_ids_not_in_ascii, security_headers
 
 from .auth import authenticated, authorized
+from .oauth_apps import Apps
 from .problems import HANDLERS
 from .resources import CONTROLLERS
 from .webhook_messages import webhooks
@@ -69,7 +70,7 @@ def create_api_app(*, production: bool) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            Router(PREFIX, route_handlers=CONTROLLERS, guards=[authenticated, authorized])
+            Router(PREFIX, route_handlers=[*CONTROLLERS, Apps], guards=[authenticated, authorized])
         ],
         openapi_config=OpenAPIConfig(
             title="Roster API",
@@ -96,6 +97,11 @@ def create_api_app(*, production: bool) -> Litestar:
                 Tag(name="Account users", description="Who reaches an account, with what."),
                 Tag(name="Invitations", description="Emailed one-time links to an account."),
                 Tag(name="Permissions", description="The permission keys."),
+                Tag(
+                    name="Apps",
+                    description="Apps that sign people in with Roster (OpenID Connect): "
+                    "their redirect URIs, scopes and Client Secret.",
+                ),
                 Tag(
                     name="Webhooks",
                     description="Endpoints Roster sends its events to, signed (Standard "

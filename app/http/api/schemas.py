@@ -22,6 +22,7 @@ from app.core.validation import (
     clean_permissions,
 )
 from app.domain.clients.services import CONTACT_FIELDS, clean_contact
+from app.domain.oauth import apps as oauth_apps
 from app.domain.sso.services import DESTINATION_MAX, HOME, local_path
 from app.domain.users.services import LANGUAGES
 from app.domain.webhook_queue.records import ALL_TYPES
@@ -568,3 +569,122 @@ class WebhookEventType(msgspec.Struct):
 class WebhookEventTypeList(msgspec.Struct):
     items: list[WebhookEventType]
     total: int
+
+
+# ---- apps (Sign in with Roster) ------------------------------------------------------------
+
+if TYPE_CHECKING:
+    Scope = str
+    IdTokenAlg = str
+else:
+    Scope = Literal[oauth_apps.SCOPES_SUPPORTED]
+    IdTokenAlg = Literal[oauth_apps.ALGORITHMS]
+AppName = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=oauth_apps.NAME_MAX,
+        pattern=_PRINTABLE,
+        extra_json_schema=_example("Support desk"),
+    ),
+]
+Uri = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=oauth_apps.URI_MAX,
+        pattern=_PRINTABLE,
+        description="An absolute https URI without a fragment, matched exactly (plain http only "
+        "for localhost, outside production).",
+        extra_json_schema=_example("https://desk.example.com/callback"),
+    ),
+]
+RedirectUris = Annotated[list[Uri], msgspec.Meta(min_length=1, max_length=oauth_apps.URIS_MAX)]
+PostLogoutUris = Annotated[list[Uri], msgspec.Meta(max_length=oauth_apps.URIS_MAX)]
+Scopes = Annotated[
+    list[Scope],
+    msgspec.Meta(
+        max_length=len(oauth_apps.SCOPES_SUPPORTED),
+        description="The scopes the app may ask for; `openid` is always among them.",
+        extra_json_schema=_example(["openid", "profile", "email"]),
+    ),
+]
+
+
+class AppCreate(msgspec.Struct, kw_only=True):
+    name: AppName
+    redirect_uris: RedirectUris
+    post_logout_redirect_uris: PostLogoutUris = msgspec.field(default_factory=list)
+    confidential: bool = True
+    first_party: bool = False
+    allowed_scopes: Scopes = msgspec.field(
+        default_factory=lambda: list(oauth_apps.SCOPES_SUPPORTED)
+    )
+    id_token_alg: IdTokenAlg = "RS256"
+
+    def check(self) -> None:
+        with checked_input():
+            oauth_apps.clean_app_name(self.name)
+            oauth_apps.clean_uris(self.redirect_uris, "redirect_uris", required=True)
+            oauth_apps.clean_uris(
+                self.post_logout_redirect_uris, "post_logout_redirect_uris", required=False
+            )
+            oauth_apps.clean_scopes(self.allowed_scopes)
+
+
+class AppUpdate(msgspec.Struct, kw_only=True):
+    """Only the fields sent change (null or absent: unchanged)."""
+
+    name: AppName | None = None
+    redirect_uris: RedirectUris | None = None
+    post_logout_redirect_uris: PostLogoutUris | None = None
+    confidential: bool | None = None
+    first_party: bool | None = None
+    allowed_scopes: Scopes | None = None
+    id_token_alg: IdTokenAlg | None = None
+    enabled: bool | None = None
+
+    def check(self) -> None:
+        with checked_input():
+            if self.name is not None:
+                oauth_apps.clean_app_name(self.name)
+            if self.redirect_uris is not None:
+                oauth_apps.clean_uris(self.redirect_uris, "redirect_uris", required=True)
+            if self.post_logout_redirect_uris is not None:
+                oauth_apps.clean_uris(
+                    self.post_logout_redirect_uris, "post_logout_redirect_uris", required=False
+                )
+
+    def changes(self) -> dict:
+        """The fields sent, by name."""
+        return {f: getattr(self, f) for f in oauth_apps.EDITABLE if getattr(self, f) is not None}
+
+
+class App(msgspec.Struct):
+    """An app that signs people in with Roster, never with its secret."""
+
+    id: int
+    client_id: str
+    name: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    confidential: bool
+    first_party: bool
+    allowed_scopes: list[str]
+    id_token_alg: str
+    enabled: bool
+    created_at: datetime
+
+
+class AppWithSecret(App):
+    """The app with its new Client Secret: shown in this answer only, never again. Null when no
+    secret was made (a public app; a change that did not make the app confidential)."""
+
+    client_secret: str | None
+
+
+class AppList(msgspec.Struct):
+    items: list[App]
+    total: int
+    offset: int
+    limit: int

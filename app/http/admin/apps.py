@@ -1,0 +1,224 @@
+"""The admin screen for the apps that sign people in with Roster: /admin/apps lists them and
+registers one (its Client ID, and a confidential app's Client Secret, shown once in the answer
+to the registration); /admin/apps/{id} changes one, rotates its secret (the new one shown once),
+disables or enables it and deletes it."""
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, FromQuery
+
+from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.policy import Permission
+from app.domain.oauth import apps
+from app.http.plumbing.forms import read_form, read_list
+from app.http.plumbing.middleware import viewer_of
+from app.http.plumbing.render import flash, redirect, render, wants_fragment
+
+LIST = "admin/apps/list.html"
+DETAIL = "admin/apps/detail.html"
+SECRET_SHOWN_ONCE = "Copy the Client Secret now: it is not shown again."
+# What each scope lets an app read, as the form says it; the scopes are the service's.
+SCOPE_HINTS = {
+    "openid": "Who the person is (always).",
+    "profile": "Their name.",
+    "email": "Their email address, and whether it is verified.",
+    "roster.accounts": "The accounts they reach, with their permissions.",
+}
+SCOPES = tuple((scope, scope, SCOPE_HINTS.get(scope, "")) for scope in apps.SCOPES_SUPPORTED)
+FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "id_token_alg")
+
+
+def typed(given: str | None, *, lines: bool = False) -> str:
+    """What was typed, shown again in its field: printable characters (and, in a text area, its
+    line breaks) only, and not a book."""
+    kept = "".join(ch for ch in given or "" if ch.isprintable() or (lines and ch == "\n"))
+    return kept[: apps.URI_MAX * 2 if lines else apps.NAME_MAX * 2]
+
+
+async def app_form(request: Request) -> dict:
+    """The form as posted: what the services take, and (kept as typed) what it shows again."""
+    form = await read_form(request)
+    return {
+        "name": form.get("name") or "",
+        "redirect_uris": (form.get("redirect_uris") or "").replace("\r\n", "\n"),
+        "post_logout_redirect_uris": (form.get("post_logout_redirect_uris") or "").replace(
+            "\r\n", "\n"
+        ),
+        "confidential": form.get("client_type") != "public",
+        "first_party": form.get("first_party") == "on",
+        "allowed_scopes": await read_list(request, "allowed_scopes"),
+        "id_token_alg": form.get("id_token_alg") or "RS256",
+    }
+
+
+def shown(form: dict) -> dict:
+    """The posted form as its fields show it again."""
+    return form | {
+        "name": typed(form["name"]),
+        "redirect_uris": typed(form["redirect_uris"], lines=True),
+        "post_logout_redirect_uris": typed(form["post_logout_redirect_uris"], lines=True),
+        "allowed_scopes": [typed(s) for s in form["allowed_scopes"]],
+        "id_token_alg": typed(form["id_token_alg"]),
+    }
+
+
+def form_of(app: dict) -> dict:
+    """The settings form showing an app as stored."""
+    return {
+        "name": app["name"],
+        "redirect_uris": "\n".join(app["redirect_uris"]),
+        "post_logout_redirect_uris": "\n".join(app["post_logout_redirect_uris"]),
+        "confidential": app["confidential"],
+        "first_party": app["first_party"],
+        "allowed_scopes": list(app["allowed_scopes"]),
+        "id_token_alg": app["id_token_alg"],
+    }
+
+
+NEW_FORM = {
+    "name": "",
+    "redirect_uris": "",
+    "post_logout_redirect_uris": "",
+    "confidential": True,
+    "first_party": False,
+    "allowed_scopes": list(apps.SCOPES_SUPPORTED),
+    "id_token_alg": "RS256",
+}
+
+
+def errors_of(exc: DomainError) -> dict:
+    return {exc.field if exc.field in (*FIELDS, "confidential") else "form": exc.message}
+
+
+async def list_screen(
+    request: Request,
+    *,
+    form: dict | None = None,
+    errors: dict | None = None,
+    created: apps.NewApp | None = None,
+    status: int = 200,
+) -> Response:
+    """The whole screen, or for htmx only its apps section (the list and the form)."""
+    context = {
+        "apps": await apps.list_apps(actor=viewer_of(request).actor),
+        "form": form or NEW_FORM,
+        "errors": errors or {},
+        "created": created,
+        "scopes": SCOPES,
+        "algorithms": apps.ALGORITHMS,
+        "name_max": apps.NAME_MAX,
+    }
+    block = "apps" if wants_fragment(request) else None
+    return render(request, LIST, context, block=block, status=status)
+
+
+async def detail_screen(
+    request: Request,
+    app_id: int,
+    *,
+    form: dict | None = None,
+    errors: dict | None = None,
+    secret: str | None = None,
+    status: int = 200,
+) -> Response:
+    """The app's page, or for htmx only its section. `secret`: a new one, shown this once."""
+    app = await apps.get_app(app_id, actor=viewer_of(request).actor)
+    context = {
+        "app": app,
+        "form": form or form_of(app),
+        "errors": errors or {},
+        "secret": secret,
+        "scopes": SCOPES,
+        "algorithms": apps.ALGORITHMS,
+        "name_max": apps.NAME_MAX,
+    }
+    block = "app" if wants_fragment(request) else None
+    return render(request, DETAIL, context, block=block, status=status)
+
+
+@get("/admin/apps", permission=Permission.MANAGE_APPS)
+async def apps_screen(request: Request, deleted: FromQuery[str] = "") -> Response:
+    if deleted:
+        flash(request, "App deleted, with every token it held.")
+    return await list_screen(request)
+
+
+@post("/admin/apps", permission=Permission.MANAGE_APPS)
+async def register_app(request: Request) -> Response:
+    form = await app_form(request)
+    try:
+        created = await apps.create_app(**form, actor=viewer_of(request).actor)
+    except Forbidden:
+        raise
+    except DomainError as exc:
+        return await list_screen(request, form=shown(form), errors=errors_of(exc), status=422)
+    said = SECRET_SHOWN_ONCE if created.client_secret else "Public app: it has no secret."
+    flash(request, f"App registered. {said}")
+    # Answered in place, not redirected: the secret exists only in this answer.
+    return await list_screen(request, created=created)
+
+
+@get("/admin/apps/{app_id:int}", permission=Permission.MANAGE_APPS)
+async def app_screen(request: Request, app_id: FromPath[int]) -> Response:
+    return await detail_screen(request, app_id)
+
+
+@post("/admin/apps/{app_id:int}", permission=Permission.MANAGE_APPS)
+async def save_app(request: Request, app_id: FromPath[int]) -> Response:
+    """Saves the settings as posted (whatever another person saved meanwhile: the service has
+    no compare-and-set yet). Made confidential, the app gets a secret, shown once; made public,
+    it loses its secret."""
+    form = await app_form(request)
+    try:
+        _, secret = await apps.update_app(app_id, **form, actor=viewer_of(request).actor)
+    except (NotFound, Forbidden):
+        raise
+    except DomainError as exc:
+        return await detail_screen(
+            request, app_id, form=shown(form), errors=errors_of(exc), status=422
+        )
+    flash(request, f"App saved. {SECRET_SHOWN_ONCE}" if secret else "App saved.")
+    return await detail_screen(request, app_id, secret=secret)
+
+
+@post("/admin/apps/{app_id:int}/rotate", permission=Permission.MANAGE_APPS)
+async def rotate_secret(request: Request, app_id: FromPath[int]) -> Response:
+    try:
+        rotated = await apps.rotate_secret(app_id, actor=viewer_of(request).actor)
+    except (NotFound, Forbidden):
+        raise
+    except DomainError as exc:
+        return await detail_screen(request, app_id, errors={"form": exc.message}, status=409)
+    flash(request, f"New Client Secret made; the previous one no longer works. {SECRET_SHOWN_ONCE}")
+    return await detail_screen(request, app_id, secret=rotated.client_secret)
+
+
+@post("/admin/apps/{app_id:int}/disable", permission=Permission.MANAGE_APPS)
+async def disable_app(request: Request, app_id: FromPath[int]) -> Response:
+    await apps.set_enabled(app_id, False, actor=viewer_of(request).actor)
+    flash(request, "App disabled: it signs nobody in, and every token it holds is refused.")
+    return await detail_screen(request, app_id)
+
+
+@post("/admin/apps/{app_id:int}/enable", permission=Permission.MANAGE_APPS)
+async def enable_app(request: Request, app_id: FromPath[int]) -> Response:
+    await apps.set_enabled(app_id, True, actor=viewer_of(request).actor)
+    flash(request, "App enabled.")
+    return await detail_screen(request, app_id)
+
+
+@post("/admin/apps/{app_id:int}/delete", permission=Permission.MANAGE_APPS)
+async def delete_app(request: Request, app_id: FromPath[int]) -> Response:
+    await apps.delete_app(app_id, actor=viewer_of(request).actor)
+    return redirect(request, "/admin/apps?deleted=1")
+
+
+ROUTES = [
+    apps_screen,
+    register_app,
+    app_screen,
+    save_app,
+    rotate_secret,
+    disable_app,
+    enable_app,
+    delete_app,
+]
