@@ -18,6 +18,7 @@ from app.domain.invitations.expiry import watch_expiry
 from app.domain.live.broker import BROKER
 from app.domain.live.listener import listen
 from app.domain.mail import worker
+from app.domain.oauth.grants import forget_spent as forget_spent_oauth
 from app.domain.webhooks import sender as webhook_sender
 from app.http.admin import account_users as admin_controllers
 from app.http.admin import apps as app_controllers
@@ -61,6 +62,10 @@ from app.http.whmcs import endpoint as whmcs_endpoint
 log = logging.getLogger("roster")
 
 
+# The sweeps of domains above auth's sweeper (app.domain.auth.services.sweep).
+SWEEPS = {"oauth_codes_and_tokens": forget_spent_oauth}
+
+
 def create_app(
     settings: Settings | None = None, *, run_workers: bool = True, manage_database: bool = True
 ) -> Litestar:
@@ -77,7 +82,7 @@ def create_app(
         stop = asyncio.Event()
         tasks = []
         if run_workers:
-            tasks.append(asyncio.create_task(auth_services.run_sweeper(stop)))
+            tasks.append(asyncio.create_task(auth_services.run_sweeper(stop, also=SWEEPS)))
             if settings.smtp_url:
                 tasks.append(asyncio.create_task(worker.run_worker(settings, stop)))
             tasks.append(asyncio.create_task(webhook_sender.run_sender(settings, stop)))

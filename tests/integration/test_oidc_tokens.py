@@ -200,3 +200,35 @@ async def test_end_session_ends_the_roster_session_and_redirects_only_where_regi
     assert SESSION_COOKIE not in http.cookies or not http.cookies.get(SESSION_COOKIE)
     assert (await http.get("/account")).status_code != 200
     assert CALLBACK  # the sign-in's callback was another URI
+
+
+async def test_the_sweeper_forgets_codes_after_a_day_and_tokens_a_day_after_they_end(
+    http, asgi, manager, monkeypatch
+):
+    from datetime import timedelta
+
+    from app.asgi import SWEEPS
+    from app.core import clock
+    from app.domain.auth import services as auth
+    from app.schema.oauth import OAuthCode
+
+    _, owner = await make_client()
+    made = await register(manager, first_party=True)
+    tokens = await _signed_in(http, asgi, made, owner)
+    revoked = await _signed_in(http, asgi, made, owner)
+    async with httpx.AsyncClient(transport=asgi, base_url=BASE) as plain:
+        await plain.post(
+            "/oauth/revoke",
+            data={"token": revoked["refresh_token"]},
+            auth=(made.client_id, made.client_secret),
+        )
+    start = clock.now()
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(days=2))
+    swept = await auth.sweep(also=SWEEPS)
+    assert swept["oauth_codes_and_tokens"] == 3  # both codes, the revoked family's token
+    assert await OAuthCode.count() == 0
+    assert await OAuthToken.count() == 1
+    assert (await _refresh(asgi, made, tokens["refresh_token"])).status_code == 200
+    monkeypatch.setattr(clock, "now", lambda: start + timedelta(days=40))
+    assert (await auth.sweep(also=SWEEPS))["oauth_codes_and_tokens"] == 2
+    assert await OAuthToken.count() == 0

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 import msgspec
@@ -456,7 +457,12 @@ async def complete_password_reset(token: str, password: str, *, ip: str) -> int:
 SWEEP_EVERY = timedelta(minutes=10)
 
 
-async def sweep() -> dict[str, int]:
+# What a domain above this one adds to the sweep (app/asgi.py names them): name -> a function
+# of now that deletes what ended and says how many rows.
+Sweeps = Mapping[str, Callable[[datetime], Awaitable[int]]]
+
+
+async def sweep(also: Sweeps | None = None) -> dict[str, int]:
     """Deletes what can no longer be used: expired sessions and pending sign-ins, attempts outside
     every limit's window, reset links that expired or were used, single sign-on links that
     expired or were used, and webhook deliveries settled more than 30 days ago. Returns how many
@@ -488,14 +494,15 @@ async def sweep() -> dict[str, int]:
         "sso_links": await sso.forget_spent(now),
         "attempts": attempts,
         "webhook_deliveries": await forget_settled(now),
+        **{name: await forget(now) for name, forget in (also or {}).items()},
     }
 
 
-async def run_sweeper(stop) -> None:
+async def run_sweeper(stop, also: Sweeps | None = None) -> None:
     """Sweeps at start and every SWEEP_EVERY until `stop` is set; any process may run it."""
     while not stop.is_set():
         try:
-            swept = await sweep()
+            swept = await sweep(also)
             if any(swept.values()):
                 log.info("Swept %s", swept)
         except Exception as exc:

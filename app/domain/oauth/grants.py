@@ -26,6 +26,9 @@ from app.schema.users import User
 CODE_LIFETIME = timedelta(seconds=60)
 ACCESS_LIFETIME = timedelta(minutes=10)
 REFRESH_IDLE = timedelta(days=30)
+# A code's row outlives its minute: a code presented again later still revokes what it gave,
+# and its nonce is still known (nonce_used).
+SPENT_KEPT_FOR = timedelta(days=1)
 
 
 def _scopes(scope: str | None) -> set[str]:
@@ -356,3 +359,20 @@ async def reachable_accounts(user_id: int) -> list[dict]:
         for row in await access.user_accounts(user_id)
         if not row["closed"]
     ]
+
+
+async def forget_spent(now: datetime) -> int:
+    """The sweeper's: deletes the codes older than SPENT_KEPT_FOR and the tokens that ended
+    (expired, or revoked) longer ago than that; returns how many rows."""
+    before = now - SPENT_KEPT_FOR
+    codes = await OAuthCode.delete().where(OAuthCode.created_at < before).returning(OAuthCode.id)
+    tokens = (
+        await OAuthToken.delete()
+        .where(
+            (OAuthToken.revoked_at < before)
+            | (OAuthToken.refresh_expires_at.is_null() & (OAuthToken.access_expires_at < before))
+            | (OAuthToken.refresh_expires_at < before)
+        )
+        .returning(OAuthToken.id)
+    )
+    return len(codes) + len(tokens)
