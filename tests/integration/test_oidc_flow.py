@@ -177,6 +177,27 @@ async def test_a_relying_party_signs_a_person_in_with_pkce_consent_and_a_verifie
     assert other_owner  # an account the user reaches without owning it
 
 
+async def test_a_login_for_an_app_names_it_and_a_login_for_no_app_does_not(http, manager):
+    from app.domain.oauth.apps import app_asking
+
+    made = await register(manager, first_party=True)
+    authorize = f"/oauth/authorize?client_id={made.client_id}&response_type=code"
+    assert await app_asking(authorize) == "Billing Desk"
+    for elsewhere in (
+        f"https://evil.example/oauth/authorize?client_id={made.client_id}",
+        f"/account?client_id={made.client_id}",
+        "/oauth/authorize?client_id=app_unknown",
+        "/oauth/authorize?client_id=" + "x" * 5000,
+        None,
+        "",
+    ):
+        assert await app_asking(elsewhere) is None, elsewhere
+    plain = await http.get("/login")
+    assert "Sign in to reach your client accounts." in plain.text
+    await apps.set_enabled(made.app_id, False, actor=manager)
+    assert await app_asking(authorize) is None
+
+
 async def test_a_user_with_two_factor_goes_through_the_code_step_first(http, asgi, manager):
     owner, secret, _codes = await user_with_two_factor()
     made = await register(manager, first_party=True)
@@ -184,6 +205,8 @@ async def test_a_user_with_two_factor_goes_through_the_code_step_first(http, asg
         authorize, verifier, nonce = await start(rp)
         first = await http.get(authorize)
         login_page = await http.get(first.headers["location"])
+        assert "Sign in to continue to " in page(login_page).get_text(" ", strip=True)
+        assert page(login_page).find("strong", string="Billing Desk")
         carried = page(login_page).find("input", {"name": "next"})["value"]
         step = await http.post(
             "/login", {"email": owner["email"], "password": PASSWORD, "next": carried}

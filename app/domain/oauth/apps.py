@@ -9,7 +9,7 @@ deleting an app ends every token it holds: disabled, its tokens are refused wher
 checked; deleted, they go with it (ON DELETE CASCADE)."""
 
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
@@ -192,6 +192,17 @@ async def find_app(client_id: str) -> dict | None:
         return None
     row = await OAuthApp.select().where(OAuthApp.client_id == client_id).first()
     return _presented(row) | {"secret_hash": row["secret_hash"]} if row else None
+
+
+async def app_asking(next_url: str | None) -> str | None:
+    """The name of the enabled app a login is for, when its `next` is this site's
+    authorization endpoint naming one (the login page says where it leads); else None."""
+    parts = urlsplit(next_url or "")
+    if parts.scheme or parts.netloc or parts.path != "/oauth/authorize":
+        return None
+    client_id = parse_qs(parts.query).get("client_id", [""])[0]
+    app = await find_app(client_id)
+    return app["name"] if app and app["enabled"] else None
 
 
 async def find_app_by_id(app_id: int) -> dict | None:

@@ -16,6 +16,7 @@ from app.domain.access import services as access
 from app.domain.active_sessions import services as active_sessions
 from app.domain.auth import services as auth
 from app.domain.clients import services as clients
+from app.domain.oauth import apps as oauth_apps
 from app.domain.staff import services as admin_settings
 from app.domain.two_factor import services as two_factor
 from app.domain.users import registration
@@ -178,7 +179,12 @@ async def login_page(
     if viewer_of(request).user:
         return redirect(request, "/account")
     notice = SESSION_ENDED if ended else None
-    context = {"next": next or "", "form": {"email": email[:EMAIL_MAX]}, "notice": notice}
+    context = {
+        "next": next or "",
+        "form": {"email": email[:EMAIL_MAX]},
+        "notice": notice,
+        "continuing_to": await oauth_apps.app_asking(next),
+    }
     return render(request, "client/login.html", {**context, "errors": login_errors()})
 
 
@@ -198,7 +204,12 @@ async def login(request: Request) -> Response:
     return refused(
         request,
         "client/login.html",
-        {"next": form.get("next", ""), "form": {"email": form.get("email", "")}, "errors": errors},
+        {
+            "next": form.get("next", ""),
+            "form": {"email": form.get("email", "")},
+            "errors": errors,
+            "continuing_to": await oauth_apps.app_asking(form.get("next")),
+        },
         block="login_errors",
         status=status,
     )
