@@ -388,3 +388,70 @@ async def test_staff_signed_in_are_not_the_subject_the_client_login_is(http, man
     response = await http.get(f"/oauth/authorize?{query}")
     assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
     assert await make_user()  # nothing else changed
+
+
+# prompt and max_age (OpenID Connect Core 3.1.2.1), as the conformance suite's
+# oidcc-prompt-none-not-logged-in, oidcc-prompt-none-logged-in, oidcc-prompt-login and
+# oidcc-max-age-1 / -10000 ask.
+
+
+async def test_prompt_none_never_shows_a_page_the_app_hears_why(http, asgi, manager):
+    _, owner = await make_client()
+    made = await register(manager)
+    async with relying_party(asgi, made) as rp:
+        authorize, _, _ = await start(rp, state="quiet", prompt="none")
+        params = callback_params(await http.get(authorize))  # not signed in
+        assert params["error"] == "login_required" and params["state"] == "quiet"
+        await http.login(owner["email"])
+        params = callback_params(await http.get(authorize))  # signed in, never allowed
+        assert params["error"] == "consent_required" and params["state"] == "quiet"
+        allowed, _, _ = await start(rp)
+        await consent(http, allowed, "allow")
+        params = callback_params(await http.get(authorize))  # allowed before: a code
+        assert "code" in params and params["state"] == "quiet"
+
+
+async def test_an_unknown_app_gets_the_error_page_before_any_login(http, manager):
+    query = urlencode({"response_type": "code", "client_id": "app_nobody", "scope": "openid"})
+    response = await http.get(f"/oauth/authorize?{query}")
+    assert response.status_code == 400 and "location" not in response.headers
+
+
+async def test_prompt_login_ends_the_session_and_asks_for_a_login_once(http, asgi, manager):
+    _, owner = await make_client()
+    made = await register(manager, first_party=True)
+    await http.login(owner["email"])
+    async with relying_party(asgi, made) as rp:
+        authorize, _, _ = await start(rp, prompt="login")
+        again = await http.get(authorize)
+        assert again.status_code == 303 and again.headers["location"].startswith("/login?next=")
+        carried = parse_qs(urlsplit(again.headers["location"]).query)["next"][0]
+        assert "prompt" not in parse_qs(urlsplit(carried).query)  # no loop after the login
+        assert (await http.get("/account")).status_code == 303  # the old session is over
+        logged_in = await http.post(
+            "/login", {"email": owner["email"], "password": PASSWORD, "next": carried}
+        )
+        assert logged_in.headers["location"] == carried
+        assert "code" in callback_params(await http.get(carried))
+
+
+async def test_max_age_asks_for_a_fresh_login_only_when_the_last_is_older(
+    http, asgi, manager, monkeypatch
+):
+    from datetime import timedelta
+
+    from app.core import clock
+
+    _, owner = await make_client()
+    made = await register(manager, first_party=True)
+    await http.login(owner["email"])
+    async with relying_party(asgi, made) as rp:
+        recent, _, _ = await start(rp, max_age="10000")
+        assert "code" in callback_params(await http.get(recent))
+        later = clock.now() + timedelta(minutes=2)
+        monkeypatch.setattr(clock, "now", lambda: later)
+        silent, _, _ = await start(rp, max_age="60", prompt="none")
+        assert callback_params(await http.get(silent))["error"] == "login_required"
+        stale, _, _ = await start(rp, max_age="60")
+        again = await http.get(stale)
+        assert again.status_code == 303 and again.headers["location"].startswith("/login?next=")

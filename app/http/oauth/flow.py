@@ -1,11 +1,14 @@
 """The OpenID Connect endpoints a browser or an app calls: authorize (through Roster's own
 login and a consent page), token, userinfo, revoke and logout (app.domain.oauth.server)."""
 
-from urllib.parse import quote
+from datetime import timedelta
+from urllib.parse import quote, urlencode
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from litestar import Request, Response, get, post, route
 
+from app.core import clock
 from app.core.policy import Permission
 from app.domain.activity.services import Actor
 from app.domain.auth import services as auth
@@ -80,11 +83,27 @@ async def _end_user(request: Request) -> dict | None:
 
 @get("/oauth/authorize", permission=Permission.PUBLIC)
 async def authorize(request: Request) -> Response:
-    user = await _end_user(request)
-    if user is None:
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return Response("", status_code=303, headers={"Location": f"/login?next={quote(here)}"})
-    return await _decide(request, await snapshot(request), user, decision=None)
+    return await _decide(request, await snapshot(request), await _end_user(request), decision=None)
+
+
+def _to_login(request: Request, snap: Snapshot, *, again: bool) -> Response:
+    """Through Roster's login and back to this request, asked without `prompt` and `max_age`
+    (met by the login itself). `again`: someone is signed in, but the app asks for a fresh
+    login (prompt=login, or a sign-in older than max_age): that session ends first."""
+    args = {k: v for k, v in snap.args.items() if k not in ("prompt", "max_age")}
+    here = f"/oauth/authorize?{urlencode(args)}"
+    response = Response("", status_code=303, headers={"Location": f"/login?next={quote(here)}"})
+    if again:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _login_too_old(snap: Snapshot, user: dict) -> bool:
+    """max_age (OpenID Connect Core 3.1.2.1): the sign-in must be at most that many seconds old."""
+    max_age = snap.args.get("max_age", "")
+    if not max_age.isdigit() or len(max_age) > 9 or user.get("auth_time") is None:
+        return False
+    return clock.now() - user["auth_time"] > timedelta(seconds=int(max_age))
 
 
 @post("/oauth/authorize", permission=Permission.SIGNED_IN)
@@ -107,13 +126,28 @@ async def authorize_decision(request: Request) -> Response:
     return await _decide(request, snap, user, decision="allow" if decision == "allow" else "deny")
 
 
-async def _decide(request: Request, snap: Snapshot, user: dict, *, decision: str | None):
+async def _decide(
+    request: Request, snap: Snapshot, user: dict | None, *, decision: str | None
+) -> Response:
+    """The app and its redirect URI are checked first (an unknown one gets the error page,
+    signed in or not); then `prompt` (none: never a page of ours, the app hears why;
+    login: a fresh login) and max_age; then consent."""
     try:
         grant = await call(SERVER.get_consent_grant, snap, user)
     except OAuth2Error as error:
         if error.redirect_uri is None:
             return _error_page(request, error)
         return answer(request, SERVER.handle_error_response(None, error))
+    silent = snap.args.get("prompt") == "none"
+    if user is not None and decision is None and _login_too_old(snap, user):
+        if silent:
+            return _refused(grant, LoginRequiredError)
+        await auth.end_session(session_cookie_value(request.scope))
+        return _to_login(request, snap, again=True)
+    if user is None or (decision is None and grant.prompt == "login"):
+        if user is not None:
+            await auth.end_session(session_cookie_value(request.scope))
+        return _to_login(request, snap, again=user is not None)
     app = grant.client.app
     scope = grant.request.scope or ""
     name = f"{user['first_name']} {user['last_name']}"
@@ -123,6 +157,8 @@ async def _decide(request: Request, snap: Snapshot, user: dict, *, decision: str
     if decision == "allow":
         await grants.give_consent(user["id"], app["id"], scope, actor=actor)
     elif not (app["first_party"] or await grants.consent_covers(user["id"], app["id"], scope)):
+        if silent:
+            return _refused(grant, ConsentRequiredError)
         claims = await grants.claims(user["id"], "profile email roster.accounts")
         return render(
             request,
@@ -140,6 +176,13 @@ async def _decide(request: Request, snap: Snapshot, user: dict, *, decision: str
             headers=NO_STORE,
         )
     return answer(request, await call(SERVER.create_authorization_response, snap, user, grant))
+
+
+def _refused(grant, error_class) -> Response:
+    """prompt=none that cannot be met: the app hears why, at its redirect URI."""
+    error = error_class(redirect_uri=grant.redirect_uri, state=grant.request.payload.state)
+    status, body, headers = SERVER.handle_error_response(None, error)
+    return Response("", status_code=302, headers={**dict(headers), **NO_STORE})
 
 
 @post("/oauth/token", permission=Permission.PUBLIC)
