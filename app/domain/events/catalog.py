@@ -265,7 +265,7 @@ class SsoTokenCreated(Event, frozen=True):
     user_id: int
     client_id: int | None
     destination: str
-    expires_at: datetime
+    expires_at: Instant
 
 
 class SsoTokenUsed(Event, frozen=True):
@@ -545,7 +545,7 @@ class OAuthSigningKeyAdded(Event, frozen=True):
     ACTION = "oauth.signing_key_added"
     kid: str
     alg: str
-    activates_at: datetime
+    activates_at: Instant
 
 
 class OAuthConsentGiven(Event, frozen=True):
