@@ -203,6 +203,17 @@ async def test_a_user_with_two_factor_still_enters_the_code(api, tokens_made):
         assert_refused(await other.get(url))
 
 
+async def test_getclientsdetails_says_whether_links_may_sign_in_as_an_int(api):
+    client_id, _ = await make_client("Open Co")
+    assert api.call("GetClientsDetails", clientid=client_id)["allowSingleSignOn"] == 1
+    await set_status(client_id, "Closed", actor=ADMIN)
+    details = api.call("GetClientsDetails", clientid=client_id)
+    assert details["allowSingleSignOn"] == 0 and details["client"]["allowSingleSignOn"] == 0
+    assert error_of(api, "CreateSsoToken", client_id=client_id) == (
+        f"SSO authentication blocked for client {client_id}"
+    )
+
+
 async def test_each_refusal_is_whmcs_text_and_makes_no_link(api):
     client_id, owner = await make_client()
     stranger = await make_user()

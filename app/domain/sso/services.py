@@ -61,6 +61,12 @@ class NoAccess(DomainError):
     """The user does not reach the account the link would open."""
 
 
+def signs_in(client: dict) -> bool:
+    """Whether links may sign people in to this account (WHMCS's allowSingleSignOn): not once
+    it is Closed."""
+    return client["status"] != "Closed"
+
+
 class AccountClosed(DomainError):
     """The account the link would open is closed."""
 
@@ -136,7 +142,7 @@ async def create_link(
         if client is not None:
             if await clients.access_for(user["id"], client["id"]) is None:
                 raise NoAccess(NO_ACCESS, "client_id")
-            if client["status"] == "Closed":
+            if not signs_in(client):
                 raise AccountClosed(ACCOUNT_CLOSED, "client_id")
         await SsoToken.insert(
             SsoToken(
@@ -198,7 +204,7 @@ async def redeem(token: str, *, ip: str) -> Redeemed:
         if link["client"] is not None:
             client = await clients.get_client(link["client"])
             reached = await clients.access_for(user["id"], client["id"])
-            if reached is None or client["status"] == "Closed":
+            if reached is None or not signs_in(client):
                 raise LinkInvalid()
             into = f" into {display_name(client)}"
         name = full_name(user)

@@ -453,6 +453,7 @@ async def get_clients_details(params: Params, call: Call) -> dict:
         "language": owner["language"],
         "lastlogin": _last_login(owner),
         "email_verified": owner["email_verified_at"] is not None,  # the owner's current address
+        "allowSingleSignOn": int(sso.signs_in(client)),  # an int, as WHMCS sends it
         "datecreated": client["created_at"].strftime("%Y-%m-%d"),
         "users": {
             "user": [
