@@ -415,6 +415,29 @@ async def _recovery_codes_replaced(w):
     return []
 
 
+async def _sso_link(w):
+    from app.domain.sso import services as sso
+
+    link = await sso.create_link(
+        w.member["id"], client_id=w.client, base_url="http://roster.test", actor=ADMIN
+    )
+    w.secrets.append(link.token)
+    return link
+
+
+async def _sso_token_created(w):
+    await _sso_link(w)
+    return []
+
+
+async def _sso_token_used(w):
+    from app.domain.sso import services as sso
+
+    link = await _sso_link(w)
+    await sso.redeem(link.token, ip="203.0.113.9")
+    return []
+
+
 # The kind, and how to make one happen: every kind a page shows or a webhook offers.
 DOERS = {
     catalog.GrantCreated: _grant_created,
@@ -454,4 +477,6 @@ DOERS = {
     catalog.TwoFactorEnabled: _two_factor_enabled,
     catalog.TwoFactorDisabled: _two_factor_disabled,
     catalog.RecoveryCodesReplaced: _recovery_codes_replaced,
+    catalog.SsoTokenCreated: _sso_token_created,
+    catalog.SsoTokenUsed: _sso_token_used,
 }
