@@ -410,33 +410,31 @@ class AlreadyAsked(DomainError):
 
 
 async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict]:
-    """Whom a request for a new invitation goes to: ("inviter", person) while the sender can
+    """Whom a request for a new invitation goes to: ("inviter", them) while its sender can
     still invite (the account's owner, or an enabled staff member whose role manages users),
-    else ("owner", the account's owner). A person: name, first name, email, the page to
-    resend from."""
-    sender_user, sender_admin = invitation["invited_by_user"], invitation["invited_by_admin"]
-    if sender_user is not None and sender_user == client["owner"]:
-        pass  # the owner sent it: told as the inviter below
-    elif sender_admin is not None:
-        admin = await Admin.select().where(Admin.id == sender_admin).first()
+    else ("owner", the account's owner). Each with first name, email and the page that
+    resends."""
+    base_url = get_settings().base_url
+    if invitation["invited_by_admin"] is not None:
+        admin = await Admin.select().where(Admin.id == invitation["invited_by_admin"]).first()
         if (
             admin is not None
             and not admin["disabled"]
             and role_allows(admin["role"], Permission.MANAGE_USERS)
         ):
             return "inviter", {
-                "first_name": admin["name"].split(" ")[0] or admin["name"],
+                "first_name": admin["name"].split()[0] if admin["name"].strip() else "there",
                 "email": admin["email"],
-                "url": f"{get_settings().base_url}/admin/clients/{client['id']}/users",
+                "url": f"{base_url}/admin/clients/{client['id']}/users",
             }
     owner = await User.select().where(User.id == client["owner"]).first()
     assert owner is not None  # the locked account's owner (a restricting foreign key)
-    person = {
+    told = "inviter" if invitation["invited_by_user"] == client["owner"] else "owner"
+    return told, {
         "first_name": owner["first_name"],
         "email": owner["email"],
-        "url": f"{get_settings().base_url}/account/users",
+        "url": f"{base_url}/account/users",
     }
-    return ("inviter" if sender_user == client["owner"] else "owner"), person
 
 
 async def request_renewal(token: str, *, ip: str) -> LinkState:
