@@ -61,6 +61,10 @@ async def test_each_state_of_a_link_shows_its_own_message_and_only_its_controls(
     pending = await http.get(f"/invite/{token}")
     assert pending.status_code == 200 and ASK not in buttons(pending)
     assert "You have been invited to Client Test" in text_of(pending)
+    asked_early = await http.post(f"/invite/{token}/renew")  # a pending link: back to its page
+    assert asked_early.status_code == 303
+    assert asked_early.headers["location"] == f"/invite/{token}"
+    assert await renewal_emails() == []
 
     await expire(invitation_id)
     expired = await http.get(f"/invite/{token}")
@@ -143,6 +147,23 @@ async def test_asking_emails_the_owner_who_invited_once_and_marks_the_invite(htt
         for secret in ("fiona@example.com", "jo.walker@example.com", "Jo Walker", "Walker"):
             assert secret not in body
         assert member["email"] not in body and owner["email"] not in body
+
+
+async def test_simultaneous_asks_send_one_email(account):
+    import asyncio
+
+    client_id, _, _, invitation_id, token = account
+    await expire(invitation_id)
+    outcomes = await asyncio.gather(
+        *(invitations.request_renewal(token, ip=f"198.51.100.{n}") for n in range(3)),
+        return_exceptions=True,
+    )
+    asked = [o for o in outcomes if isinstance(o, invitations.LinkState)]
+    refused = [o for o in outcomes if isinstance(o, invitations.AlreadyAsked)]
+    assert len(asked) == 1 and len(refused) == 2, outcomes
+    assert len(await renewal_emails()) == 1
+    logged = ActivityEntry.action == "invite.renewal_requested"
+    assert await ActivityEntry.count().where(logged & (ActivityEntry.client_id == client_id)) == 1
 
 
 async def test_a_staff_inviter_is_told_while_they_can_invite_else_the_owner(http):

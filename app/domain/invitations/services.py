@@ -50,7 +50,8 @@ VERIFY_FIRST = (
 
 
 class InviteUnavailable(DomainError):
-    """Accepted, cancelled, expired or unknown: deliberately one message for all four."""
+    """Accepted, cancelled, expired or unknown: one message for all four to the services' callers
+    (the invitation page tells a known link's state apart: link_state)."""
 
     def __init__(self) -> None:
         super().__init__(NO_PENDING_INVITE)
