@@ -109,6 +109,7 @@ def link_state_page(
     link: invitations.LinkState,
     *,
     status: int = 410,
+    headers: dict | None = None,
     **context,
 ) -> Response:
     """A link that can no longer be accepted, as what it is (accepted, account closed, expired,
@@ -120,7 +121,7 @@ def link_state_page(
         "invite/link_state.html",
         {"token": token, "link": link, **context},
         status=status,
-        headers=private(request),
+        headers={**private(request), **(headers or {})},
     )
 
 
@@ -147,7 +148,14 @@ async def ask_for_new_invitation(request: Request, token: FromPath[str]) -> Resp
         return link_state_page(request, token, link._replace(asked_at=exc.asked_at), status=409)
     except Throttled as exc:
         link = await invitations.link_state(token)
-        return link_state_page(request, token, link, status=429, error=exc.message)
+        return link_state_page(
+            request,
+            token,
+            link,
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+            error=exc.message,
+        )
     if link.state == invitations.LINK_PENDING:
         return redirect(request, f"/invite/{token}")
     return link_state_page(request, token, link, asked_now=link.state in invitations.RENEWABLE)
