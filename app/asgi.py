@@ -15,6 +15,7 @@ from app.core.policy import Permission
 from app.core.validation import parse_id
 from app.domain.auth import services as auth_services
 from app.domain.invitations.expiry import watch_expiry
+from app.domain.invitations.services import forget_renewal_attempts
 from app.domain.live.broker import BROKER
 from app.domain.live.listener import listen
 from app.domain.mail import worker
@@ -63,7 +64,10 @@ log = logging.getLogger("roster")
 
 
 # The sweeps of domains above auth's sweeper (app.domain.auth.services.sweep).
-SWEEPS = {"oauth_codes_and_tokens": forget_spent_oauth}
+SWEEPS = {
+    "oauth_codes_and_tokens": forget_spent_oauth,
+    "invite_renewal_attempts": forget_renewal_attempts,
+}
 
 
 def create_app(

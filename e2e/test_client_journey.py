@@ -53,7 +53,7 @@ def test_owner_invites_with_chosen_permissions_and_a_stranger_registers(
     expect(permissions).to_contain_text("View & Pay Invoices")
 
     guest.goto(link)
-    expect(guest.get_by_text("No pending invite matches this link.")).to_be_visible()
+    expect(guest.get_by_role("heading", name="This invitation was accepted")).to_be_visible()
 
     page.reload()
     row = page.locator("tr", has_text="Gil Guest")
@@ -137,12 +137,9 @@ def test_an_expired_invite_shows_the_no_pending_invite_page(
         "WHERE email_key = 'late@e2e.example'"
     )
     response = page.goto(link)
-    assert response.status == 404
-    expect(
-        page.get_by_text(
-            "No pending invite matches this link. Ask the account owner for a new one."
-        )
-    ).to_be_visible()
+    assert response.status == 410
+    expect(page.get_by_role("heading", name="This invitation has expired")).to_be_visible()
+    expect(page.get_by_role("button", name="Ask for a new invitation")).to_be_visible()
     page.goto(f"{base_url}/account/users")
     expect(page.locator("tr", has_text="late@e2e.example").get_by_text("Expired")).to_be_visible()
 

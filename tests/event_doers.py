@@ -103,6 +103,20 @@ async def _invite_cancelled(w):
     return [live.account(w.client, live.INVITES, live.PEOPLE)]
 
 
+async def _invite_renewal_requested(w):
+    """The open invitation expires; its link's holder asks for a new one (the owner is told:
+    the world's staff invitation has no staff row behind it)."""
+    from app.core import clock
+    from app.domain.invitations import services as invitations
+    from app.schema.invitations import Invitation
+
+    await Invitation.update({Invitation.expires_at: clock.now() - timedelta(minutes=1)}).where(
+        Invitation.id == w.invitation
+    )
+    await invitations.request_renewal(w.token, ip="203.0.113.9")
+    return [live.account(w.client, live.INVITES, live.PEOPLE), live.MAIL]
+
+
 async def _invite_accepted(w):
     from app.domain.invitations import services as invitations
 
@@ -449,6 +463,7 @@ DOERS = {
     catalog.InviteCancelled: _invite_cancelled,
     catalog.InviteExpired: _invite_expired,
     catalog.InviteAccepted: _invite_accepted,
+    catalog.InviteRenewalRequested: _invite_renewal_requested,
     catalog.ClientCreated: _client_created,
     catalog.ClientUpdated: _client_updated,
     catalog.ClientStatusChanged: _client_status_changed,

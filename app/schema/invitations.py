@@ -36,3 +36,5 @@ class Invitation(Table, tablename="invitations"):
     cancelled_at = Timestamptz(null=True, default=None)
     # When this expiry was told (invite.expired); a resend's new expiry is told again.
     expiry_announced_at = Timestamptz(null=True, default=None)
+    # When the link's holder (expired or cancelled) asked for a new invitation; Resend clears it.
+    renewal_requested_at = Timestamptz(null=True, default=None)

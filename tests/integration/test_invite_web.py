@@ -1,4 +1,5 @@
-"""The invitation page over HTTP: one page for every dead link, private headers, accepting."""
+"""The invitation page over HTTP: each dead link's own page (unknown ones one page), private
+headers, accepting. The states themselves: test_invite_link_states.py."""
 
 from app.domain.access import services as access
 from app.domain.invitations import services as invitations
@@ -16,7 +17,7 @@ async def test_an_unknown_token_gets_the_single_no_pending_invite_page(http):
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_dead_links_are_indistinguishable(http):
+async def test_each_dead_link_says_what_it_is_and_unknown_ones_stay_one_page(http):
     client_id, _ = await make_client()
     invitation_id, cancelled = await invitations.invite(
         client_id, "a@example.com", ["tickets"], actor=ADMIN
@@ -25,12 +26,18 @@ async def test_dead_links_are_indistinguishable(http):
     _, accepted = await invitations.invite(client_id, "b@example.com", ["tickets"], actor=ADMIN)
     user = await make_user()
     await invitations.accept(accepted, user["id"], actor=user_actor(user))
+    cancelled_page = await http.get(f"/invite/{cancelled}")
+    assert cancelled_page.status_code == 410
+    assert "This invitation is no longer valid" in text_of(cancelled_page)
+    accepted_page = await http.get(f"/invite/{accepted}")
+    assert accepted_page.status_code == 410
+    assert "This invitation was accepted" in text_of(accepted_page)
     bodies = set()
-    for token in (cancelled, accepted, "unknown-token"):
+    for token in ("unknown-token", "another-unknown-token"):
         response = await http.get(f"/invite/{token}")
         assert response.status_code == 404
         bodies.add(page(response).find("main").get_text(" ", strip=True))
-    assert len(bodies) == 1
+    assert len(bodies) == 1 and NO_PENDING in bodies.pop()
 
 
 async def test_a_pending_invite_shows_the_seed_texts_and_private_headers(http):
@@ -73,7 +80,7 @@ async def test_logging_in_on_the_invite_page_accepts_and_lands_in_the_account(ht
     home = await http.get("/account?welcome=1")
     assert "Invite accepted" in text_of(home) and "Client Test" in text_of(home)
     assert (await access.access_for(user["id"], client_id)).permissions == ("invoices", "quotes")
-    assert (await http.get(f"/invite/{token}")).status_code == 404
+    assert (await http.get(f"/invite/{token}")).status_code == 410  # accepted
 
 
 async def test_a_logged_in_user_accepts_with_one_button(http):
@@ -125,5 +132,5 @@ async def test_simultaneous_accepts_from_different_browsers_give_one_grant(http)
     finally:
         for b in browsers:
             await b.client.aclose()
-    assert sorted(r.status_code for r in responses) == [303] + [404] * 9
+    assert sorted(r.status_code for r in responses) == [303] + [410] * 9  # "was accepted"
     assert await Grant.count().where(Grant.client == client_id) == 2  # the owner + one winner

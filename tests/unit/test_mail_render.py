@@ -54,6 +54,22 @@ def test_password_reset_and_acceptance_notice_render():
     assert "r@x.io" in text
 
 
+def test_a_request_for_a_new_invitation_says_what_to_do_for_each_state():
+    context = {
+        "first_name": "Fiona",
+        "invited_email": "r@x.io",
+        "account_name": "Client Test",
+        "manage_url": "http://x/account/users",
+        "by_inviter": False,
+    }
+    subject, text, html = render_email("invite_renewal_requested", {**context, "state": "expired"})
+    assert subject == "r@x.io asked for a new invitation to Client Test"
+    assert "found it expired" in text and "Resend Invite" in text and "Resend Invite" in html
+    _, text, html = render_email("invite_renewal_requested", {**context, "state": "cancelled"})
+    assert "cancelled" in text and "Invite New User" in text and "Invite New User" in html
+    assert "Resend Invite" not in text
+
+
 def test_a_missing_template_value_is_an_error_not_an_empty_string():
     with pytest.raises(UndefinedError):
         render_email("invitation", {"sender_name": "x"})
@@ -129,6 +145,15 @@ LONG = {
         "first_name": "Bartholomew",
         "reset_url": "http://127.0.0.1:8000/password/reset/" + "Qz8uY3nR5tEe" * 4,
         "valid_hours": 2,
+    },
+    "invite_renewal_requested": {
+        "first_name": "Fiona",
+        "invited_email": "rita.newcomer.with.a.very.long.address@subdomain.example-hosting.com",
+        "account_name": "Internationale Hosting- und Domainverwaltungsgesellschaft mbH & Co. KG",
+        "state": "expired",
+        "manage_url": "https://portal.internationale-hosting-und-domainverwaltung.example"
+        "/admin/clients/1234567/users",
+        "by_inviter": True,
     },
     "invite_accepted": {
         "owner_first_name": "Fiona",

@@ -140,6 +140,20 @@ class InviteCancelled(Event, frozen=True):
     email: str
 
 
+class InviteRenewalRequested(Event, frozen=True):
+    """The holder of an expired or cancelled invitation's link asked for a new one: the sender
+    (or the account's owner, when the sender can no longer invite) was emailed, and the lists
+    show the request beside the invite until it is resent. `notified`: "inviter" or "owner"."""
+
+    NAME = "invite.renewal_requested"
+    ACTION = "invite.renewal_requested"
+    SHOWS = INVITE_REGIONS
+    client_id: int
+    invitation_id: int
+    email: str
+    notified: str
+
+
 class InviteExpired(Event, frozen=True):
     """An invitation's 7 days ran out before it was accepted (told once per expiry: a resend
     gives it a new one). Its account's pages learn of it from their own look at the time

@@ -8,6 +8,7 @@ from app.core import clock, db, permissions
 from app.core.config import get_settings
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, NotFound, Throttled
+from app.core.policy import Permission, role_allows
 from app.core.security import new_token, token_hash
 from app.core.validation import clean_email, clean_page, clean_permissions, permission_labels
 from app.domain.access.services import check_manager, grant_access
@@ -18,12 +19,14 @@ from app.domain.events.catalog import (
     InviteAccepted,
     InviteCancelled,
     InviteExpired,
+    InviteRenewalRequested,
     InviteResent,
     InviteSent,
 )
 from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.staff import services as admin_settings
+from app.domain.throttle import Limit
 from app.domain.users.services import (
     close_invitations_of,
     find_by_email,
@@ -33,6 +36,7 @@ from app.domain.users.services import (
 )
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
+from app.schema.staff import Admin
 from app.schema.users import User
 
 VALID_FOR = timedelta(days=7)
@@ -46,7 +50,8 @@ VERIFY_FIRST = (
 
 
 class InviteUnavailable(DomainError):
-    """Accepted, cancelled, expired or unknown: deliberately one message for all four."""
+    """Accepted, cancelled, expired or unknown: one message for all four to the services' callers
+    (the invitation page tells a known link's state apart: link_state)."""
 
     def __init__(self) -> None:
         super().__init__(NO_PENDING_INVITE)
@@ -254,6 +259,7 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
                     Invitation.last_sent_at: now,
                     Invitation.expires_at: now + VALID_FOR,
                     Invitation.times_sent: Invitation.times_sent + 1,
+                    Invitation.renewal_requested_at: None,
                 }
             )
             .where((Invitation.id == invitation_id) & _is_open())
@@ -327,6 +333,166 @@ async def pending_invite(token: str) -> dict:
     row["account_name"] = display_name(row)
     row["permission_keys"] = permissions.deserialize(row["permissions"])
     return row
+
+
+# What the holder of a link sees (the invitation page): each state of a link they hold, told
+# apart, since they already know which link they hold; a token that matches no invitation gets
+# the one page it always got. Nothing else about the account is told.
+LINK_PENDING = "pending"
+LINK_ACCEPTED = "accepted"
+LINK_CLOSED = "closed"
+LINK_EXPIRED = "expired"
+LINK_CANCELLED = "cancelled"
+LINK_UNKNOWN = "unknown"
+RENEWABLE = (LINK_EXPIRED, LINK_CANCELLED)
+TOKEN_MAX = 100  # a token is 43 characters: anything much longer matches nothing
+
+
+class LinkState(NamedTuple):
+    state: str
+    sender_name: str = ""  # as the invitation email named them
+    asked_at: object = None  # when a new invitation was asked for through this link
+
+
+def _looks_like_token(token: str) -> bool:
+    return 0 < len(token) <= TOKEN_MAX and token.isascii() and token.isprintable()
+
+
+def _link_state(row: dict, client: dict, now) -> str:
+    if client["status"] == "Closed":
+        return LINK_CLOSED
+    if row["accepted_at"] is not None:
+        return LINK_ACCEPTED
+    if row["cancelled_at"] is not None:
+        return LINK_CANCELLED
+    sender = row["invited_by_user"]
+    if sender is not None and sender != client["owner"]:
+        return LINK_CANCELLED  # void: its sender no longer owns the account
+    if row["expires_at"] <= now:
+        return LINK_EXPIRED
+    return LINK_PENDING
+
+
+async def link_state(token: str) -> LinkState:
+    """The state of the invitation a link holds, for the invitation page: one statement."""
+    if not _looks_like_token(token):
+        return LinkState(LINK_UNKNOWN)
+    row = (
+        await Invitation.select(
+            *Invitation.all_columns(),
+            Invitation.client.status.as_alias("client_status"),
+            Invitation.client.owner.as_alias("client_owner"),
+        )
+        .where(Invitation.token_hash == token_hash(token))
+        .first()
+    )
+    if row is None:
+        return LinkState(LINK_UNKNOWN)
+    client = {"status": row["client_status"], "owner": row["client_owner"]}
+    return LinkState(
+        _link_state(row, client, clock.now()), row["sender_name"], row["renewal_requested_at"]
+    )
+
+
+# Asking for a new invitation: 3 an hour through one link, 10 an hour from one IP address.
+RENEWAL_LIMIT = Limit(
+    "inv-renew",
+    timedelta(hours=1),
+    per_key=3,
+    per_ip=10,
+    message="Too many requests for a new invitation. Try again in an hour.",
+)
+
+
+class AlreadyAsked(DomainError):
+    def __init__(self, asked_at) -> None:
+        super().__init__("You have already asked for a new invitation.")
+        self.asked_at = asked_at
+
+
+async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict]:
+    """Whom a request for a new invitation goes to: ("inviter", them) while its sender can
+    still invite (the account's owner, or an enabled staff member whose role manages users),
+    else ("owner", the account's owner). Each with first name, email and the page that
+    resends."""
+    base_url = get_settings().base_url
+    if invitation["invited_by_admin"] is not None:
+        admin = await Admin.select().where(Admin.id == invitation["invited_by_admin"]).first()
+        if (
+            admin is not None
+            and not admin["disabled"]
+            and role_allows(admin["role"], Permission.MANAGE_USERS)
+        ):
+            return "inviter", {
+                "first_name": admin["name"].split()[0] if admin["name"].strip() else "there",
+                "email": admin["email"],
+                "url": f"{base_url}/admin/clients/{client['id']}/users",
+            }
+    owner = await User.select().where(User.id == client["owner"]).first()
+    assert owner is not None  # the locked account's owner (a restricting foreign key)
+    told = "inviter" if invitation["invited_by_user"] == client["owner"] else "owner"
+    return told, {
+        "first_name": owner["first_name"],
+        "email": owner["email"],
+        "url": f"{base_url}/account/users",
+    }
+
+
+async def request_renewal(token: str, *, ip: str) -> LinkState:
+    """The holder of an expired or cancelled invitation's link asks for a new one: the sender,
+    or the owner when the sender can no longer invite, is emailed once, and the invite is
+    marked (the lists show it, Resend clears it). Throttled per link and per address (Throttled);
+    asked already: AlreadyAsked, nothing sent. Any other state: nothing done, the state
+    returned for the page to show."""
+    state = await link_state(token)
+    if state.state not in RENEWABLE:
+        return state
+    digest = token_hash(token)
+    attempt = await RENEWAL_LIMIT.take(digest, ip)
+    if state.asked_at is not None:
+        raise AlreadyAsked(state.asked_at)
+    now = clock.now()
+    async with db.transaction():
+        found = await Invitation.select(Invitation.client).where(Invitation.token_hash == digest)
+        client = await get_client(found[0]["client"], lock=True)
+        row = await Invitation.select().where(Invitation.token_hash == digest).first()
+        assert row is not None  # invitations are never deleted but with their account
+        state = LinkState(_link_state(row, client, now), row["sender_name"], None)
+        if state.state not in RENEWABLE:
+            await RENEWAL_LIMIT.release(attempt)
+            return state
+        marked = (
+            await Invitation.update({Invitation.renewal_requested_at: now})
+            .where((Invitation.id == row["id"]) & Invitation.renewal_requested_at.is_null())
+            .returning(Invitation.id)
+        )
+        if not marked:
+            raise AlreadyAsked(row["renewal_requested_at"])
+        notified, person = await _who_is_told(row, client)
+        await enqueue(
+            to=person["email"],
+            template="invite_renewal_requested",
+            context={
+                "first_name": person["first_name"],
+                "invited_email": row["email"],
+                "account_name": display_name(client),
+                "state": state.state,
+                "manage_url": person["url"],
+                "by_inviter": notified == "inviter",
+            },
+        )
+        await emit(
+            InviteRenewalRequested(
+                client_id=client["id"],
+                invitation_id=row["id"],
+                email=row["email"],
+                notified=notified,
+            ),
+            actor=Actor("system", name="Invitation link", ip=ip),
+            description=f"A new invitation was asked for through the {state.state} invite to "
+            f"{row['email']} for {display_name(client)}; the {notified} was emailed",
+        )
+    return LinkState(state.state, state.sender_name, now)
 
 
 async def accept(token: str, user_id: int, *, actor: Actor) -> int:
@@ -587,3 +753,8 @@ async def accounts_with_invites_expiring(after, until) -> list[int]:
     """The accounts with an open invite whose expiry falls in (after, until]: what they show as
     Pending has become Expired."""
     return [row["client"] for row in await expiring_query(after, until)]
+
+
+async def forget_renewal_attempts(_now) -> int:
+    """For the sweeper: the requests for a new invitation outside RENEWAL_LIMIT's window."""
+    return await RENEWAL_LIMIT.sweep()

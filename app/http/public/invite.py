@@ -3,7 +3,7 @@
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
-from app.core.errors import DomainError
+from app.core.errors import DomainError, Throttled
 from app.core.policy import Permission
 from app.core.validation import EMAIL_MAX, email_key
 from app.domain.activity.services import Actor
@@ -103,12 +103,62 @@ async def invite_page(
     )
 
 
+def link_state_page(
+    request: Request,
+    token: str,
+    link: invitations.LinkState,
+    *,
+    status: int = 410,
+    headers: dict | None = None,
+    **context,
+) -> Response:
+    """A link that can no longer be accepted, as what it is (accepted, account closed, expired,
+    cancelled); one that matches no invitation gets the page it always got."""
+    if link.state in (invitations.LINK_UNKNOWN, invitations.LINK_PENDING):  # pending: a race
+        return unavailable(request)
+    return render(
+        request,
+        "invite/link_state.html",
+        {"token": token, "link": link, **context},
+        status=status,
+        headers={**private(request), **(headers or {})},
+    )
+
+
+async def dead_link(request: Request, token: str) -> Response:
+    return link_state_page(request, token, await invitations.link_state(token))
+
+
 async def invite_or_unavailable(request: Request, token: str, **context) -> Response:
     try:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
-        return unavailable(request)
+        return await dead_link(request, token)
     return await invite_page(request, token, invitation, **context)
+
+
+@post("/invite/{token:str}/renew", permission=Permission.PUBLIC)
+async def ask_for_new_invitation(request: Request, token: FromPath[str]) -> Response:
+    """Ask for a new invitation, from the page of an expired or cancelled link: its sender (or
+    the owner) is emailed once; any other link gets its own page, changed by nothing."""
+    try:
+        link = await invitations.request_renewal(token, ip=client_ip(request))
+    except invitations.AlreadyAsked as exc:
+        link = await invitations.link_state(token)
+        return link_state_page(request, token, link._replace(asked_at=exc.asked_at), status=409)
+    except Throttled as exc:
+        link = await invitations.link_state(token)
+        return link_state_page(
+            request,
+            token,
+            link,
+            status=429,
+            headers={"Retry-After": str(exc.retry_after)},
+            error=exc.message,
+        )
+    if link.state == invitations.LINK_PENDING:
+        return redirect(request, f"/invite/{token}")
+    return link_state_page(request, token, link, asked_now=link.state in invitations.RENEWABLE)
 
 
 @get("/invite/{token:str}", permission=Permission.PUBLIC)
@@ -133,12 +183,12 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
     try:
         client_id = await invitations.accept(token, user["id"], actor=actor)
     except invitations.InviteUnavailable:
-        return unavailable(request)
+        return await dead_link(request, token)
     except DomainError as exc:
         try:
             invitation = await invitations.pending_invite(token)
         except invitations.InviteUnavailable:
-            return unavailable(request)
+            return await dead_link(request, token)
         return await invite_page(request, token, invitation, status=409, error=exc.message)
     if fresh_login:
         return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
@@ -160,7 +210,7 @@ async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
     try:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
-        return unavailable(request)
+        return await dead_link(request, token)
     errors, status = login_problems(form, prefix="l"), 400
     if not errors:
         try:
@@ -193,7 +243,7 @@ async def register_and_accept(request: Request, token: FromPath[str]) -> Respons
     try:
         invitation = await invitations.pending_invite(token)
     except invitations.InviteUnavailable:
-        return unavailable(request)
+        return await dead_link(request, token)
 
     async def register_and_accept(**values):
         return await invitations.register_and_accept(token, **values, ip=client_ip(request))
@@ -206,7 +256,7 @@ async def register_and_accept(request: Request, token: FromPath[str]) -> Respons
             passes=(invitations.InviteUnavailable,),
         )
     except invitations.InviteUnavailable:
-        return unavailable(request)
+        return await dead_link(request, token)
     if tried.result:
         user, client_id = tried.result
         return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
@@ -233,4 +283,10 @@ async def refused_on_page(
     )
 
 
-ROUTES = [show_invite, accept_invite, login_and_accept, register_and_accept]
+ROUTES = [
+    show_invite,
+    accept_invite,
+    login_and_accept,
+    register_and_accept,
+    ask_for_new_invitation,
+]
