@@ -321,6 +321,14 @@ async def test_every_account_route_refuses_a_user_without_two_factor(http):
     boosted = await http.get("/account/profile", headers={**HTMX, "HX-Boosted": "true"})
     assert boosted.status_code == 200
     assert urlsplit(boosted.headers["hx-location"]).path == "/account/security"
+    # Followed by htmx (HX-Location: a full-page request made from the page it was on): back to
+    # the page asked for, not the one it was asked from.
+    followed = await http.get(
+        "/account/users?q=x",
+        headers={**HTMX, "HX-Request-Type": "full", "HX-Current-URL": "http://t/accounts"},
+    )
+    target = urlsplit(followed.headers["hx-location"])
+    assert parse_qs(target.query)["next"] == ["/account/users?q=x"]
 
 
 async def test_staff_pages_of_the_account_are_not_refused(http, admin_session):

@@ -266,6 +266,7 @@ async def user_accounts(user_id: int) -> list[dict]:
         Grant.client.last_name.as_alias("last_name"),
         Grant.client.status.as_alias("status"),
         Grant.client.owner.as_alias("owner_id"),
+        Grant.client.require_two_factor.as_alias("require_two_factor"),
         # `._.`: the joined table, as the checker can follow it two joins deep.
         Grant.client._.owner._.first_name.as_alias("owner_first_name"),
         Grant.client._.owner._.last_name.as_alias("owner_last_name"),
@@ -276,6 +277,7 @@ async def user_accounts(user_id: int) -> list[dict]:
         row["is_owner"] = row["owner_id"] == user_id
         row["name"] = display_name(row)
         row["closed"] = row["status"] == "Closed"
+        row["require_two_factor"] = bool(row["require_two_factor"])  # 0/1 on SQLite
         row["permission_keys"] = permissions.granted(row["permissions"], is_owner=row["is_owner"])
     rows.sort(key=lambda r: (not r["is_owner"], r["name"].lower(), r["client_id"]))
     return rows

@@ -76,7 +76,11 @@ def enrol_two_factor(request: Request, exc: EnrolTwoFactor) -> Response:
     whole page never lands inside one)."""
     if wants_fragment(request):
         return forbidden(request, exc)
-    back = page_shown(request) or "/account"
+    # A page asked for (a plain, boosted or HX-Location GET) is the page to come back to; a
+    # form posted, the page it was on.
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    shown = safe_next(asked, "") if request.method in ("GET", "HEAD") else page_shown(request)
+    back = shown or "/account"
     return redirect(request, f"{ENROLMENT_PAGE}?{urlencode({'next': back})}")
 
 
