@@ -390,6 +390,12 @@ async def test_removing_the_last_factor_sends_them_to_enrol_again(http):
     await clients.update_client(client_id, require_two_factor=True, actor=user_actor(owner))
     await sign_in_with_code(http, owner)
     assert (await http.get("/account")).status_code == 200
+    # The Security page says what turning it off means here.
+    security = await http.get("/account/security")
+    warning = page(security).find(id="tf-required-by")
+    assert warning is not None and "Again Co requires two-factor authentication" in (
+        warning.get_text()
+    )
     # Staff turn it off (a lost phone): the very next request of the same session is sent to
     # enrol again.
     await two_factor.staff_disable(owner["id"], actor=ADMIN)

@@ -11,6 +11,7 @@ from litestar.params import FromPath
 
 from app.core.errors import DomainError, Throttled
 from app.core.policy import Permission
+from app.domain.access import services as access
 from app.domain.two_factor import services as two_factor
 from app.domain.users import services as users
 from app.http.plumbing.forms import read_form, safe_next
@@ -57,9 +58,16 @@ async def _section(request: Request, **state) -> dict:
     person = _person(request)
     viewer = viewer_of(request)
     asked_by = _asked_by(request)
+    status = await two_factor.status(person)
+    # The user's accounts that require it: turning it off sends them to enrol again there.
+    requiring = []
+    if person.kind == "user" and status["enabled"]:
+        accounts = await access.user_accounts(person.id)
+        requiring = [a["name"] for a in accounts if a["require_two_factor"] and not a["closed"]]
     return {
         "two_factor": {
-            **await two_factor.status(person),
+            **status,
+            "required_by": requiring,
             "email": (viewer.signed_in_admin if person.kind == "admin" else viewer.signed_in_user)[
                 "email"
             ],
