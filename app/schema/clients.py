@@ -1,6 +1,6 @@
 from typing import TYPE_CHECKING
 
-from piccolo.columns import ForeignKey, OnDelete, Serial, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, OnDelete, Serial, Timestamptz, Varchar
 from piccolo.table import Table
 
 from app.schema.users import User
@@ -31,3 +31,6 @@ class Client(Table, tablename="clients"):
     country = Varchar(length=2, default="")  # ISO 3166-1 alpha-2, upper case; "" when unknown
     phone_number = Varchar(length=30, default="")
     tax_id = Varchar(length=50, default="")
+    # Everyone with access must use two-factor authentication: a user without it who opens the
+    # account is sent to enrol first (app.http.plumbing.guards).
+    require_two_factor = Boolean(default=False)

@@ -50,6 +50,22 @@ async def test_permission_guard_checks_the_key():
     await guards.check(profile, Permission.ACCOUNT_PROFILE)
 
 
+async def test_an_account_requiring_two_factor_refuses_every_account_permission():
+    """The owner too; what needs no account (the Security page, Choose Account) still passes."""
+    for extra in ({}, {"is_owner": True}, {"permissions": ("profile",)}):
+        without = connection(user=USER, client=CLIENT, must_enrol_for_account=True, **extra)
+        for permission in (
+            Permission.ACCOUNT_MEMBER,
+            Permission.ACCOUNT_OWNER,
+            Permission.ACCOUNT_PROFILE,
+        ):
+            with pytest.raises(guards.EnrolTwoFactor, match="Acme requires everyone"):
+                await guards.check(without, permission)
+        await guards.check(without, Permission.SIGNED_IN)
+    enrolled = connection(user=USER, client=CLIENT, is_owner=True)
+    await guards.check(enrolled, Permission.ACCOUNT_OWNER)
+
+
 async def test_a_user_session_is_not_an_admin_session():
     with pytest.raises(NotAuthorizedException):
         owner = connection(user=USER, client=CLIENT, is_owner=True)

@@ -161,13 +161,17 @@ async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
 _ACCOUNT_PEOPLE_SQL = """
 SELECT c.id AS client_id, c.company_name AS company_name, c.first_name AS client_first_name,
   c.last_name AS client_last_name, c.email AS client_email, c.status AS status, c.owner AS owner,
-  c.created_at AS created_at,
+  c.created_at AS created_at, c.require_two_factor AS require_two_factor,
   (SELECT COUNT(*) FROM grants WHERE grants.client = c.id) AS user_count,
+  CASE WHEN c.require_two_factor THEN (SELECT COUNT(*) FROM grants g2 JOIN users u2
+    ON u2.id = g2."user" WHERE g2.client = c.id AND NOT u2.totp_enabled) ELSE 0 END
+    AS without_two_factor,
   g.id AS grant_id, g.permissions AS permissions, g.last_login_at AS account_last_login_at,
   u.id AS user_id, u.first_name AS first_name, u.last_name AS last_name, u.email AS email,
   u.last_login_at AS last_login_at, u.last_login_ip AS last_login_ip,
   u.last_login_hostname AS last_login_hostname,
-  CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END AS email_verified
+  CASE WHEN u.email_verified_at IS NULL THEN 0 ELSE 1 END AS email_verified,
+  u.totp_enabled AS two_factor
 FROM clients c
 LEFT JOIN (grants g JOIN users u ON u.id = g."user" AND g.client = {}) ON g.client = c.id"""
 
@@ -180,12 +184,15 @@ class AccountPeople(msgspec.Struct):
     client: dict
     users: list[dict]
     user_count: int  # everyone in the account, whatever the search
+    # Those without two-factor authentication, when the account requires it (else 0).
+    without_two_factor: int = 0
     more_after: int | None = None  # the grant id the next page starts after, if there is one
 
 
 def _person(row: dict) -> dict:
     person = db.Record({k: row[k] for k in _PERSON_KEYS})
     person["is_owner"] = row["owner"] == row["user_id"]
+    person["two_factor"] = bool(row["two_factor"])  # 0/1 on SQLite
     person["permission_keys"] = permissions.granted(row["permissions"], is_owner=person["is_owner"])
     return person
 
@@ -193,6 +200,7 @@ def _person(row: dict) -> dict:
 _PERSON_KEYS = (
     "grant_id", "permissions", "account_last_login_at", "user_id", "first_name", "last_name",
     "email", "last_login_at", "last_login_ip", "last_login_hostname", "email_verified",
+    "two_factor",
 )  # fmt: skip
 
 
@@ -236,11 +244,16 @@ async def account_people(
         "status": first["status"],
         "owner": first["owner"],
         "created_at": first["created_at"],
+        "require_two_factor": bool(first["require_two_factor"]),
     }
     people = [_person(r) for r in rows[:size] if r["user_id"] is not None]
     more = len(rows) > size
     return AccountPeople(
-        client, people, first["user_count"], people[-1]["grant_id"] if more else None
+        client,
+        people,
+        first["user_count"],
+        more_after=people[-1]["grant_id"] if more else None,
+        without_two_factor=first["without_two_factor"] or 0,
     )
 
 
@@ -253,6 +266,7 @@ async def user_accounts(user_id: int) -> list[dict]:
         Grant.client.last_name.as_alias("last_name"),
         Grant.client.status.as_alias("status"),
         Grant.client.owner.as_alias("owner_id"),
+        Grant.client.require_two_factor.as_alias("require_two_factor"),
         # `._.`: the joined table, as the checker can follow it two joins deep.
         Grant.client._.owner._.first_name.as_alias("owner_first_name"),
         Grant.client._.owner._.last_name.as_alias("owner_last_name"),
@@ -263,6 +277,7 @@ async def user_accounts(user_id: int) -> list[dict]:
         row["is_owner"] = row["owner_id"] == user_id
         row["name"] = display_name(row)
         row["closed"] = row["status"] == "Closed"
+        row["require_two_factor"] = bool(row["require_two_factor"])  # 0/1 on SQLite
         row["permission_keys"] = permissions.granted(row["permissions"], is_owner=row["is_owner"])
     rows.sort(key=lambda r: (not r["is_owner"], r["name"].lower(), r["client_id"]))
     return rows

@@ -86,6 +86,10 @@ class Viewer(msgspec.Struct):
     # Staff who must enrol in two-factor authentication (the setting is on, they have none):
     # the admin area shows them nothing but /admin/security until they do.
     must_enrol_two_factor: bool = False
+    # The current account requires two-factor authentication of everyone with access and the
+    # user has none: the account's routes send them to enrol (app.http.plumbing.guards); `client`
+    # still names the account, so the enrolment page can say which one asks.
+    must_enrol_for_account: bool = False
     # clients.version of the account the request's path names (/admin/clients/<id>/...), read
     # with the session: whether a kept rendering of its Users tab is current (None: no such
     # account, or the path names none).
@@ -209,6 +213,7 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        a.disabled AS admin_disabled,
        c.company_name, c.first_name AS client_first_name, c.last_name AS client_last_name,
        c.status AS client_status, c.owner AS client_owner, g.permissions,
+       c.require_two_factor AS client_requires_two_factor, u.totp_enabled AS user_two_factor,
        (SELECT COUNT(*) FROM grants g2 WHERE g2."user" = s."user") AS account_count,
        (SELECT value FROM settings WHERE key = {})
            AS user_management_off,
@@ -302,6 +307,9 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
             ),
         }
         viewer.is_owner = row["client_owner"] == row["user_id"]
+        viewer.must_enrol_for_account = bool(row["client_requires_two_factor"]) and not bool(
+            row["user_two_factor"]
+        )
         viewer.permissions = permissions.granted(row["permissions"], is_owner=viewer.is_owner)
     return viewer
 

@@ -34,6 +34,7 @@ from app.domain.events.catalog import (
     UserDeleted,
 )
 from app.domain.events.stream import emit
+from app.domain.two_factor import services as two_factor
 from app.domain.users import services as users
 from app.schema.clients import CLIENT_STATUSES, Client
 from app.schema.grants import Grant
@@ -54,7 +55,14 @@ CONTACT_FIELDS = (
 )
 # What an account's profile form edits (the client's Account Details, staff's Profile tab): the
 # fields of its version. Not its status: closing an account never makes a profile edit stale.
-PROFILE_FIELDS = ("company_name", "first_name", "last_name", "email", *CONTACT_FIELDS)
+PROFILE_FIELDS = (
+    "company_name",
+    "first_name",
+    "last_name",
+    "email",
+    *CONTACT_FIELDS,
+    "require_two_factor",
+)
 # The fields of an account as the activity log names them.
 FIELD_LABELS = {
     "company_name": "company name",
@@ -63,7 +71,25 @@ FIELD_LABELS = {
     "email": "email",
     "status": "status",
     **{key: label.lower() for key, label in CONTACT_LABELS.items()},
+    "require_two_factor": "everyone must use two-factor authentication",
 }
+REQUIRE_TWO_FACTOR_LABEL = "Everyone with access must use two-factor authentication"
+OWNER_ONLY_TWO_FACTOR = (
+    "Only the account owner can change whether two-factor authentication is required."
+)
+OWNER_NEEDS_TWO_FACTOR = (
+    "Turn on two-factor authentication for yourself first (on your Security page): "
+    "then you can require it of everyone with access."
+)
+
+
+def _shown(value) -> str:
+    """A field's value in the activity log: a flag as on/off, text as quoted."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return repr(value)
+
+
 # list_clients' order_by, in WHMCS's names (GetClients' orderby), and the columns they sort.
 # Names sort case-insensitively, the same on both engines.
 CLIENT_ORDERS: dict[str, Column | QueryString] = {
@@ -114,6 +140,7 @@ async def get_client(client_id: int, *, lock: bool = False) -> dict:
     row = await (db.locked(query) if lock else query).first()
     if row is None:
         raise NotFound("No such client account.")
+    row["require_two_factor"] = bool(row["require_two_factor"])  # 0/1 on SQLite
     return row
 
 
@@ -248,16 +275,20 @@ async def update_client(
     email: str | None = None,
     status: str | None = None,
     contact: dict | None = None,
+    require_two_factor: bool | None = None,
     opened: stale.Opened | None = None,
 ) -> dict:
     """Changes the fields given (None: unchanged; `contact` only its keys present, see
     clean_contact). Staff may change everything; a client user needs the `profile` permission
-    here and cannot change the status. Closing cancels the open invitations. A new status is
+    here and cannot change the status. `require_two_factor` (everyone with access must use
+    two-factor authentication): staff may set it whoever has it; in the client area only the
+    owner, and only with two-factor authentication on themselves to turn it on (nobody locks
+    themselves out of their own account). Closing cancels the open invitations. A new status is
     told as client.status_changed (as set_status tells it), the other fields changed as
     client.updated: both when both changed, in the one transaction. Returns the account.
     `opened`: the PROFILE_FIELDS the change was prepared on (or their app.core.stale.version);
     when they are others now, nothing is saved (app.core.stale.Stale)."""
-    wanted = {}
+    wanted: dict[str, str | bool] = {}
     if company_name is not None:
         wanted["company_name"] = clean_name(
             company_name, "Company name", "company_name", required=False, max_length=COMPANY_MAX
@@ -273,6 +304,10 @@ async def update_client(
             raise DomainError("Choose Active, Inactive or Closed.", "status")
         wanted["status"] = status
     wanted.update(clean_contact(contact or {}))
+    if require_two_factor is not None:
+        if not isinstance(require_two_factor, bool):
+            raise DomainError("Two-factor required must be true or false.", "require_two_factor")
+        wanted["require_two_factor"] = require_two_factor
     async with db.transaction():
         before = await get_client(client_id, lock=True)
         if actor.kind == "user":
@@ -280,6 +315,12 @@ async def update_client(
             access = await access_for(actor.id, client_id)
             if access is None or not access.allows("profile") or status is not None:
                 raise Forbidden("You do not have permission to change this account's profile.")
+            asked = wanted.get("require_two_factor", before["require_two_factor"])
+            if asked != before["require_two_factor"]:
+                if not access.is_owner:
+                    raise DomainError(OWNER_ONLY_TWO_FACTOR, "require_two_factor")
+                if asked and not await two_factor.is_enabled(two_factor.Person("user", actor.id)):
+                    raise DomainError(OWNER_NEEDS_TWO_FACTOR, "require_two_factor")
         stale.check(opened, {k: before[k] for k in PROFILE_FIELDS}, wanted)
         changed = {col: new for col, new in wanted.items() if before[col] != new}
         # A new status is told as set_status tells it; client.updated tells the other fields.
@@ -293,12 +334,12 @@ async def update_client(
                 actor=actor,
                 description=f"Updated account {display_name(before)}: "
                 + "; ".join(
-                    f"{FIELD_LABELS[col]}: {before[col]!r} -> {new!r}"
+                    f"{FIELD_LABELS[col]}: {_shown(before[col])} -> {_shown(new)}"
                     for col, new in changed.items()
                 ),
             )
         if new_status is not None:
-            await _change_status({**before, **changed}, new_status, actor=actor)
+            await _change_status({**before, **changed}, str(new_status), actor=actor)
     return await get_client(client_id)
 
 

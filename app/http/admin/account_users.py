@@ -11,6 +11,7 @@ from app.core.validation import clean_email, email_key, parse_id
 from app.domain.auth import services as auth
 from app.domain.clients import services as clients
 from app.domain.invitations import services as invitations
+from app.domain.users import services as users
 from app.domain.users.services import association_candidates, full_name
 from app.http.plumbing.forms import read_form
 from app.http.plumbing.guards import admin_allows, role_allows
@@ -171,27 +172,33 @@ async def change_status(request: Request, client_id: FromPath[int]) -> Response:
 async def profile_tab(request: Request, client_id: FromPath[int]) -> Response:
     """The Profile tab: the account's names, email and contact details."""
     client = await clients.get_client(client_id)
-    context = admin_profile(request, client, profile_context(client, {}))
+    context = await admin_profile(request, client, profile_context(client, {}))
     return render(request, "admin/clients/profile.html", context)
 
 
 @post("/admin/clients/{client_id:int}/profile", permission=Permission.MANAGE_USERS)
 async def save_profile(request: Request, client_id: FromPath[int]) -> Response:
-    shown, status = await save_profile_form(request, client_id)
+    shown, status = await save_profile_form(request, client_id, can_require=True)
     if shown is not None:
         client = await clients.get_client(client_id)
-        context = admin_profile(request, client, shown)
+        context = await admin_profile(request, client, shown)
         return render(request, "admin/clients/profile.html", context, status=status)
     return redirect(request, f"/admin/clients/{client_id}/profile?saved=1")
 
 
-def admin_profile(request: Request, client: dict, profile: dict) -> dict:
-    """The Profile tab around the form (`profile`: shared.profile.profile_context)."""
+async def admin_profile(request: Request, client: dict, profile: dict) -> dict:
+    """The Profile tab around the form (`profile`: shared.profile.profile_context). Staff may
+    require two-factor authentication whoever has it: the form says whether the owner does."""
+    can_manage = admin_allows(request, Permission.MANAGE_USERS)
+    owner = await users.get_user(client["owner"])
     return {
         **profile,
         "client": client,
         "client_name": display_name(client),
-        "can_manage": admin_allows(request, Permission.MANAGE_USERS),
+        "can_manage": can_manage,
+        "area": "admin",
+        "can_require": can_manage,
+        "owner_two_factor": bool(owner["totp_enabled"]),
     }
 
 

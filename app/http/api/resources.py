@@ -132,7 +132,11 @@ def client_summary(row: dict) -> s.ClientSummary:
 
 def client_out(row: dict) -> s.ClientOut:
     summary = msgspec.structs.asdict(client_summary(row))
-    return s.ClientOut(**summary, **{f: row[f] for f in clients.CONTACT_FIELDS})
+    return s.ClientOut(
+        **summary,
+        **{f: row[f] for f in clients.CONTACT_FIELDS},
+        require_two_factor=bool(row["require_two_factor"]),
+    )
 
 
 def client_tagged(row: dict) -> Response:
@@ -235,6 +239,7 @@ class Clients(Controller):
             email=data.email,
             status=data.status,
             contact=data.contact(),
+            require_two_factor=data.require_two_factor,
             opened=precondition(if_match),
         )
         return client_tagged(row)

@@ -187,6 +187,8 @@ class ClientUpdate(Contact, kw_only=True):
     last_name: Name | None = None
     email: Email | None = None
     status: ClientStatus | None = None
+    # Everyone with access must use two-factor authentication (staff may set it whoever has it).
+    require_two_factor: bool | None = None
 
     def check(self) -> None:
         self.check_contact()
@@ -223,6 +225,9 @@ class ClientOut(ClientSummary):
     country: str
     phone_number: str
     tax_id: str
+    # Everyone with access must use two-factor authentication: a user without it who opens the
+    # account in the client area is sent to set it up first.
+    require_two_factor: bool
 
 
 class ClientList(msgspec.Struct):

@@ -46,17 +46,30 @@ async def account_home(request: Request) -> Response:
     return render(request, "client/account.html")
 
 
+def _client_profile(request: Request, profile: dict) -> dict:
+    """Account Details around the form: only the owner changes whether two-factor
+    authentication is required (clients.update_client holds it)."""
+    return {**profile, "area": "client", "can_require": viewer_of(request).is_owner}
+
+
 @get("/account/profile", permission=Permission.ACCOUNT_PROFILE)
 async def profile_page(request: Request) -> Response:
     client = await clients.get_client(viewer_of(request).current_client["id"])
-    return render(request, "client/profile.html", profile_context(client, {}))
+    return render(
+        request, "client/profile.html", _client_profile(request, profile_context(client, {}))
+    )
 
 
 @post("/account/profile", permission=Permission.ACCOUNT_PROFILE)
 async def save_profile(request: Request) -> Response:
-    shown, status = await save_profile_form(request, viewer_of(request).current_client["id"])
+    viewer = viewer_of(request)
+    shown, status = await save_profile_form(
+        request, viewer.current_client["id"], can_require=viewer.is_owner
+    )
     if shown is not None:
-        return render(request, "client/profile.html", shown, status=status)
+        return render(
+            request, "client/profile.html", _client_profile(request, shown), status=status
+        )
     return redirect(request, "/account/profile?saved=1")
 
 

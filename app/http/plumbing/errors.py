@@ -26,7 +26,7 @@ from app.core.errors import (
 )
 from app.core.logging_setup import redact
 from app.http.plumbing.forms import safe_next
-from app.http.plumbing.guards import ChooseAccount
+from app.http.plumbing.guards import ChooseAccount, EnrolTwoFactor
 from app.http.plumbing.metrics import LIVE_PREFIX
 from app.http.plumbing.middleware import session_cookie_value, viewer_of
 from app.http.plumbing.render import is_htmx, redirect, render, wants_fragment
@@ -63,6 +63,25 @@ def page_shown(request: Request) -> str | None:
 
 def choose_account(request: Request, _exc: Exception) -> Response:
     return redirect(request, "/accounts")
+
+
+# Where a user is sent to set up two-factor authentication for an account that requires it.
+ENROLMENT_PAGE = "/account/security"
+
+
+def enrol_two_factor(request: Request, exc: EnrolTwoFactor) -> Response:
+    """An account that requires two-factor authentication, opened by a user without it: a page
+    (a plain or boosted navigation) goes to the Security page's enrolment, which names the
+    account and comes back here once enrolled; a fragment gets a 403 and the message only (a
+    whole page never lands inside one)."""
+    if wants_fragment(request):
+        return forbidden(request, exc)
+    # A page asked for (a plain, boosted or HX-Location GET) is the page to come back to; a
+    # form posted, the page it was on.
+    asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    shown = safe_next(asked, "") if request.method in ("GET", "HEAD") else page_shown(request)
+    back = shown or "/account"
+    return redirect(request, f"{ENROLMENT_PAGE}?{urlencode({'next': back})}")
 
 
 def error_page(
@@ -172,6 +191,7 @@ def streams_refused_quietly(handler):
 HANDLERS: ExceptionHandlersMap = {
     NotAuthorizedException: streams_refused_quietly(not_authorized),
     ChooseAccount: streams_refused_quietly(choose_account),
+    EnrolTwoFactor: streams_refused_quietly(enrol_two_factor),
     NotSignedIn: streams_refused_quietly(not_authorized),
     NoCurrentAccount: streams_refused_quietly(choose_account),
     PermissionDeniedException: streams_refused_quietly(forbidden),

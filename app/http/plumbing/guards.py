@@ -15,6 +15,19 @@ class ChooseAccount(PermissionDeniedException):
     """The user is logged in but has no current account (or just lost it): go choose one."""
 
 
+class EnrolTwoFactor(PermissionDeniedException):
+    """The current account requires two-factor authentication of everyone with access, and the
+    user has none: go set it up (a page), or be told so (a fragment, a stream). `account`: the
+    account's name."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(
+            f"{account} requires everyone with access to use two-factor authentication. "
+            "Set it up on your Security page to continue."
+        )
+        self.account = account
+
+
 def permission_of(handler) -> Permission | None:
     return handler.opt.get("permission") if handler is not None else None
 
@@ -47,6 +60,11 @@ async def check(connection, permission: Permission) -> None:
         return
     if viewer.client is None:
         raise ChooseAccount("Choose an account first.")
+    # Every route that acts on the current account passes here (ACCOUNT_MEMBER and what it
+    # implies), so an account that requires two-factor authentication is refused, in one place,
+    # to a user without it; their other accounts (another current account) are not.
+    if viewer.must_enrol_for_account:
+        raise EnrolTwoFactor(viewer.client["display_name"])
     if permission is Permission.ACCOUNT_OWNER and not viewer.is_owner:
         raise PermissionDeniedException("Only the account owner can manage its users.")
     key = CLIENT_AREA[permission]

@@ -61,6 +61,8 @@ async def section_context(
         "client": people.client,
         "users": people.users,
         "user_count": people.user_count,
+        "requires_two_factor": people.client["require_two_factor"],
+        "without_two_factor": people.without_two_factor,
         "users_after": people.more_after,
         "users_query": query,
         "users_paged": bool(after),

@@ -20,7 +20,10 @@ PROFILE_LABELS = {
     "last_name": "Last Name",
     "email": "Email Address",
     **CONTACT_LABELS,
+    "require_two_factor": clients.REQUIRE_TWO_FACTOR_LABEL,
 }
+# The form's text fields (all but the checkbox).
+TEXT_FIELDS = tuple(k for k in clients.PROFILE_FIELDS if k != "require_two_factor")
 
 
 def profile_context(
@@ -39,20 +42,26 @@ def profile_context(
     }
 
 
-async def save_profile_form(request: Request, client_id: int) -> tuple[dict | None, int]:
+async def save_profile_form(
+    request: Request, client_id: int, *, can_require: bool
+) -> tuple[dict | None, int]:
     """Saves the posted account profile, a compare-and-set: only while the account's profile is
     still what the form was opened on. Returns None when saved; else the form to show again
     (profile_context) and its status: 400, a value refused (what was typed, and the version it
     was opened on); 409, stale (the values now with the person's changes on top, the version
-    now, and what changed)."""
+    now, and what changed). `can_require`: the form carries the two-factor checkbox for the
+    viewer to change (an unticked box arrives as nothing: off); without it, unchanged."""
     form = await read_form(request)
-    values = {k: form.get(k, "") for k in clients.PROFILE_FIELDS}
+    values: dict = {k: form.get(k, "") for k in TEXT_FIELDS}
+    if can_require:
+        values["require_two_factor"] = form.get("require_two_factor") == "on"
     try:
         opened = read_opened(form)
         await clients.update_client(
             client_id,
             **{k: values[k] for k in ACCOUNT_FIELDS},
             contact={k: values[k] for k in clients.CONTACT_FIELDS},
+            require_two_factor=values.get("require_two_factor"),
             actor=viewer_of(request).actor,
             opened=opened,
         )
@@ -62,5 +71,8 @@ async def save_profile_form(request: Request, client_id: int) -> tuple[dict | No
         return profile_context(found.merged, {}, opened=opened_field(exc.current), stale=said), 409
     except DomainError as exc:
         errors = {exc.field or "form": exc.message}
+        if "require_two_factor" not in values:  # shown as it is
+            current = await clients.get_client(client_id)
+            values["require_two_factor"] = current["require_two_factor"]
         return profile_context(values, errors, opened=form.get(OPENED) or ""), 400
     return None, 200

@@ -11,9 +11,10 @@ from litestar.params import FromPath
 
 from app.core.errors import DomainError, Throttled
 from app.core.policy import Permission
+from app.domain.access import services as access
 from app.domain.two_factor import services as two_factor
 from app.domain.users import services as users
-from app.http.plumbing.forms import read_form
+from app.http.plumbing.forms import read_form, safe_next
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, is_htmx, redirect, render, wants_fragment
@@ -36,19 +37,44 @@ def _person(request: Request) -> two_factor.Person:
     return two_factor.Person("user", viewer.signed_in_user["id"])
 
 
+def _asked_by(request: Request) -> str | None:
+    """The account that sent the user here to enrol (it requires two-factor authentication of
+    everyone with access: app.http.plumbing.guards), by name; None for anyone else."""
+    viewer = viewer_of(request)
+    if _is_staff(request) or not viewer.must_enrol_for_account or viewer.client is None:
+        return None
+    return viewer.client["display_name"]
+
+
+def _next(value: str | None) -> str:
+    """Where an enrolment asked by an account goes back to: a page of this site, else ""."""
+    return safe_next(value, "")
+
+
 async def _section(request: Request, **state) -> dict:
     """The section's context: the person's status, where its forms post, and `state` (the step
-    shown, errors, the recovery codes to show once)."""
+    shown, errors, the recovery codes to show once; `next`, the page an account that requires
+    two-factor authentication was opened on)."""
     person = _person(request)
     viewer = viewer_of(request)
+    asked_by = _asked_by(request)
+    status = await two_factor.status(person)
+    # The user's accounts that require it: turning it off sends them to enrol again there.
+    requiring = []
+    if person.kind == "user" and status["enabled"]:
+        accounts = await access.user_accounts(person.id)
+        requiring = [a["name"] for a in accounts if a["require_two_factor"] and not a["closed"]]
     return {
         "two_factor": {
-            **await two_factor.status(person),
+            **status,
+            "required_by": requiring,
             "email": (viewer.signed_in_admin if person.kind == "admin" else viewer.signed_in_user)[
                 "email"
             ],
             "base": STAFF_BASE if person.kind == "admin" else USER_BASE,
             "required": viewer_of(request).must_enrol_two_factor,
+            "asked_by": asked_by,
+            "next": "",
             "step": "status",
             "errors": {},
             **state,
@@ -59,7 +85,8 @@ async def _section(request: Request, **state) -> dict:
 async def page_context(request: Request) -> dict:
     # After a sign-in with a recovery code (app.http.public.login): how many are left is said.
     recovered = request.query_params.get("signed_in_with") == "recovery-code"
-    return await _section(request, recovered=recovered)
+    back = _next(request.query_params.get("next")) if _asked_by(request) else ""
+    return await _section(request, recovered=recovered, next=back)
 
 
 async def _enrolment(request: Request, secret: str, **state) -> dict:
@@ -88,15 +115,18 @@ def _status_of(exc: DomainError) -> int:
 
 
 async def enable(request: Request) -> Response:
+    back = _next((await read_form(request)).get("next"))
     try:
         secret = await two_factor.begin_enrolment(_person(request))
     except DomainError as exc:
-        return _answer(request, await _section(request, errors={"form": exc.message}), status=400)
-    return _answer(request, await _enrolment(request, secret))
+        context = await _section(request, errors={"form": exc.message}, next=back)
+        return _answer(request, context, status=400)
+    return _answer(request, await _enrolment(request, secret, next=back))
 
 
 async def confirm(request: Request) -> Response:
     form = await read_form(request)
+    back = _next(form.get("next"))
     person = _person(request)
     try:
         codes = await two_factor.confirm_enrolment(
@@ -106,14 +136,20 @@ async def confirm(request: Request) -> Response:
         secret = await two_factor.pending_secret(person)
         if secret is None:
             errors = {"form": exc.message}
-            return _answer(request, await _section(request, errors=errors), status=400)
+            return _answer(request, await _section(request, errors=errors, next=back), status=400)
         errors = {exc.field or "form": exc.message}
-        context = await _enrolment(request, secret, errors=errors)
+        context = await _enrolment(request, secret, errors=errors, next=back)
         return _answer(request, context, status=_status_of(exc))
     flash(request, "Two-factor authentication is on.")
-    if _is_staff(request) and viewer_of(request).must_enrol_two_factor:
-        viewer_of(request).must_enrol_two_factor = False  # enrolled: the admin area is open
-    return _answer(request, await _section(request, step="codes", codes=codes))
+    viewer = viewer_of(request)
+    if _is_staff(request) and viewer.must_enrol_two_factor:
+        viewer.must_enrol_two_factor = False  # enrolled: the admin area is open
+    # Enrolled for the account that asked: once the codes are saved, back into it.
+    asked_by = _asked_by(request)
+    viewer.must_enrol_for_account = False
+    continue_to = {"url": back or "/account", "name": asked_by} if asked_by else None
+    context = await _section(request, step="codes", codes=codes, continue_to=continue_to)
+    return _answer(request, context)
 
 
 async def regenerate(request: Request) -> Response:

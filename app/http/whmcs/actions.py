@@ -448,6 +448,8 @@ async def get_clients_details(params: Params, call: Call) -> dict:
         "telephoneNumber": client["phone_number"],
         "tax_id": client["tax_id"],
         "status": client["status"],
+        # Roster's: everyone with access must use two-factor authentication.
+        "require_two_factor": bool(client["require_two_factor"]),
         "groupid": 0,
         "credit": "0.00",
         "language": owner["language"],
@@ -498,6 +500,9 @@ async def update_client(params: Params, call: Call) -> dict:
         email=email,
         status=_status(params.text("status")) if params.has("status") else None,
         contact=_contact(params, required=False) or None,
+        require_two_factor=(
+            params.bool("require_two_factor") if params.has("require_two_factor") else None
+        ),
     )
     return {**SUCCESS, "clientid": str(client["id"])}
 
