@@ -19,13 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import pyotp
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from conftest import ADMIN_EMAIL, OWNER_PASSWORD, confirm, free_port
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from playwright.sync_api import Page, expect
+from test_apps import assert_accessible
 from test_two_factor import enrol
 
 # The relying party talks plain http to Roster on this machine, as development allows.
@@ -328,7 +328,7 @@ def test_with_two_factor_the_code_step_comes_before_consent_and_revoke_ends_the_
         timeout=TIMEOUT
     )
     # The next step's code: later than the one enrolment used, within the accepted window.
-    page.get_by_label("Authentication Code").fill(totp.at(time.time() + pyotp.TOTP.interval))
+    page.get_by_label("Authentication Code").fill(totp.at(time.time() + totp.interval))
     page.get_by_role("button", name="Continue").click()
     allow_on_consent_page(page, rp, "Two Step Co", "Tom Steps", email)
 
@@ -336,6 +336,7 @@ def test_with_two_factor_the_code_step_comes_before_consent_and_revoke_ends_the_
     page.goto(f"{base_url}/account/security")
     row = page.locator("#security-apps").get_by_role("row", name=APP_NAME)
     expect(row).to_contain_text("Who you are at Roster, your name, your email address")
+    assert_accessible(page)
     row.get_by_role("button", name=f"Revoke {APP_NAME}").click()
     confirm(page, "Revoke")
     expect(page.locator("#security-apps")).to_contain_text(
