@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import msgspec
 
-from app.core import clock, db
+from app.core import clock, db, stale
 from app.core.config import get_settings
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.policy import Permission, role_allows
@@ -266,6 +266,18 @@ async def create_app(
 
 
 _UNCHANGED = object()
+_LISTS = ("redirect_uris", "post_logout_redirect_uris", "allowed_scopes")
+
+
+def edited_values(app: dict) -> dict:
+    """The EDITABLE values of an app as read (lists as tuples): what a change is prepared on,
+    and (as app.core.stale.version) the API's ETag."""
+    return {name: app[name] for name in EDITABLE}
+
+
+def _as_shown(name: str, value):
+    """A cleaned value as edited_values shows it (the lists are stored one string)."""
+    return tuple(value.split()) if name in _LISTS else value
 
 
 async def update_app(
@@ -280,9 +292,14 @@ async def update_app(
     id_token_alg=_UNCHANGED,
     enabled=_UNCHANGED,
     actor: Actor,
+    opened: stale.Opened | None = None,
 ) -> tuple[dict, str | None]:
     """Changes what is given; the app as it is then, and a new secret when a public app was
-    made confidential (shown once). Made public, it loses its secret."""
+    made confidential (shown once). Made public, it loses its secret.
+
+    `opened`: what the change was prepared on, Stale if it has changed since: the edited values
+    as `edited_values` gives them (a form: the fields it edits, and any field it changes) or
+    their app.core.stale.version (an ETag: every EDITABLE field)."""
     await require_permission(actor)
     wanted: dict = {}
     if name is not _UNCHANGED:
@@ -307,6 +324,13 @@ async def update_app(
     secret = None
     async with db.transaction():
         before = await _get(app_id, lock=True)
+        named = opened if isinstance(opened, dict) else EDITABLE
+        compared = [name for name in EDITABLE if name in named or name in wanted]
+        stale.check(
+            opened,
+            {name: edited_values(before)[name] for name in compared},
+            {name: _as_shown(name, value) for name, value in wanted.items()},
+        )
         stored = {
             name: " ".join(before[name]) if isinstance(before[name], tuple) else before[name]
             for name in EDITABLE

@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from app.core import clock, db
+from app.core.errors import NotFound
 from app.core.security import token_hash
 from app.domain.access import services as access
 from app.domain.activity.services import Actor
@@ -29,6 +30,10 @@ REFRESH_IDLE = timedelta(days=30)
 # A code's row outlives its minute: a code presented again later still revokes what it gave,
 # and its nonce is still known (nonce_used).
 SPENT_KEPT_FOR = timedelta(days=1)
+
+
+# The scopes in the order a person reads what they allow.
+SCOPE_ORDER = ("openid", "profile", "email", "roster.accounts")
 
 
 def _scopes(scope: str | None) -> set[str]:
@@ -74,33 +79,65 @@ async def give_consent(user_id: int, app_id: int, scope: str, *, actor: Actor) -
 
 
 async def connected_apps(user_id: int) -> list[dict]:
-    """The apps the user allowed (Security → Connected apps), by name."""
+    """The apps the user allowed (Security → Connected apps), by name: the consent's `id`, the
+    app's `app_id` and `name`, the `scopes` allowed, `granted_at`, and `last_used_at`: when the
+    app last got tokens for the user (signing in or refreshing), None if it never did."""
     rows = await OAuthConsent.select(
+        OAuthConsent.id,
         OAuthConsent.app.id.as_alias("app_id"),
         OAuthConsent.app.name.as_alias("name"),
         OAuthConsent.scope,
         OAuthConsent.granted_at,
     ).where(OAuthConsent.user == user_id)
-    return sorted(rows, key=lambda row: row["name"].lower())
-
-
-async def revoke_consent(user_id: int, app_id: int, *, actor: Actor) -> None:
-    """Forgets the consent and ends every token the app holds for the user."""
-    async with db.transaction():
-        app = await OAuthApp.select(OAuthApp.name).where(OAuthApp.id == app_id).first()
-        await OAuthConsent.delete().where(
-            (OAuthConsent.user == user_id) & (OAuthConsent.app == app_id)
+    for row in rows:
+        last = (
+            await OAuthToken.select(OAuthToken.issued_at)
+            .where((OAuthToken.user == user_id) & (OAuthToken.app == row["app_id"]))
+            .order_by(OAuthToken.issued_at, ascending=False)
+            .first()
         )
-        await OAuthToken.update({OAuthToken.revoked_at: clock.now()}).where(
+        row["last_used_at"] = last["issued_at"] if last else None
+        row["scopes"] = [s for s in SCOPE_ORDER if s in _scopes(row["scope"])] + sorted(
+            _scopes(row["scope"]) - set(SCOPE_ORDER)
+        )
+    return sorted(rows, key=lambda row: (row["name"].lower(), row["id"]))
+
+
+async def revoke_consent(user_id: int, consent_id: int, *, actor: Actor) -> str:
+    """Forgets the user's consent `consent_id` and, in the same transaction, ends every token
+    the app holds for the user and every code not yet exchanged (so a sign-in under way cannot
+    finish on the consent just taken back). Another user's consent, or one already gone, is
+    NotFound. Returns the app's name."""
+    async with db.transaction():
+        found = await db.locked(
+            OAuthConsent.select(OAuthConsent.app).where(
+                (OAuthConsent.id == consent_id) & (OAuthConsent.user == user_id)
+            )
+        )
+        if not found:
+            raise NotFound("No such connected app.")
+        app_id = found[0]["app"]
+        app = await OAuthApp.select(OAuthApp.name).where(OAuthApp.id == app_id).first()
+        name = app["name"] if app else "an app"
+        now = clock.now()
+        await OAuthConsent.delete().where(OAuthConsent.id == consent_id)
+        await OAuthToken.update({OAuthToken.revoked_at: now}).where(
             (OAuthToken.user == user_id)
             & (OAuthToken.app == app_id)
             & OAuthToken.revoked_at.is_null()
         )
+        await OAuthCode.update({OAuthCode.expires_at: now}).where(
+            (OAuthCode.user == user_id)
+            & (OAuthCode.app == app_id)
+            & OAuthCode.used_at.is_null()
+            & (OAuthCode.expires_at > now)
+        )
         await emit(
             OAuthConsentRevoked(user_id=user_id, app_id=app_id),
             actor=actor,
-            description=f"Disconnected {app['name'] if app else 'an app'}",
+            description=f"Disconnected {name}: it can no longer sign in as this user",
         )
+    return name
 
 
 # Authorization codes.

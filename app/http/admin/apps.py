@@ -8,10 +8,12 @@ from litestar.params import FromPath, FromQuery
 
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.policy import Permission
+from app.core.stale import Stale
 from app.domain.oauth import apps
 from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
+from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
 
 LIST = "admin/apps/list.html"
 DETAIL = "admin/apps/detail.html"
@@ -25,6 +27,17 @@ SCOPE_HINTS = {
 }
 SCOPES = tuple((scope, scope, SCOPE_HINTS.get(scope, "")) for scope in apps.SCOPES_SUPPORTED)
 FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "id_token_alg")
+# What the settings form edits (all the service's EDITABLE but `enabled`: Disable / Enable), by
+# the form's labels, for what a refused save says.
+LABELS = {
+    "name": "Name",
+    "redirect_uris": "Redirect URIs",
+    "post_logout_redirect_uris": "Post-logout redirect URIs",
+    "confidential": "Confidential",
+    "first_party": "First-party",
+    "allowed_scopes": "Allowed scopes",
+    "id_token_alg": "ID token algorithm",
+}
 
 
 def typed(given: str | None, *, lines: bool = False) -> str:
@@ -74,6 +87,40 @@ def form_of(app: dict) -> dict:
     }
 
 
+def opened_of(values: dict) -> str:
+    """The version the settings form carries: the values it edits, as the service reads them."""
+    return opened_field({name: values[name] for name in LABELS})
+
+
+def asked_of(form: dict) -> dict:
+    """The posted settings as the service reads them (lists as tuples, the scopes with
+    `openid`), to tell what the person changed from what someone else did."""
+
+    def lines(text: str) -> tuple[str, ...]:
+        return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+    try:
+        scopes = tuple(apps.clean_scopes(form["allowed_scopes"]).split())
+    except DomainError:
+        scopes = tuple(form["allowed_scopes"])
+    return {name: form[name] for name in LABELS} | {
+        "redirect_uris": lines(form["redirect_uris"]),
+        "post_logout_redirect_uris": lines(form["post_logout_redirect_uris"]),
+        "allowed_scopes": scopes,
+    }
+
+
+def _in_words(changes: dict) -> dict:
+    """field -> (before, after), a list said as its items."""
+
+    def said(value):
+        if isinstance(value, list | tuple):
+            return ", ".join(value) or "none"
+        return value
+
+    return {name: (said(old), said(new)) for name, (old, new) in changes.items()}
+
+
 NEW_FORM = {
     "name": "",
     "redirect_uris": "",
@@ -118,13 +165,19 @@ async def detail_screen(
     form: dict | None = None,
     errors: dict | None = None,
     secret: str | None = None,
+    opened: str | None = None,
+    stale: dict | None = None,
     status: int = 200,
 ) -> Response:
-    """The app's page, or for htmx only its section. `secret`: a new one, shown this once."""
+    """The app's page, or for htmx only its section. `secret`: a new one, shown this once;
+    `opened`: the version the settings form carries (by default the app's as read); `stale`:
+    what a refused save says changed."""
     app = await apps.get_app(app_id, actor=viewer_of(request).actor)
     context = {
         "app": app,
         "form": form or form_of(app),
+        "opened": opened_of(app) if opened is None else opened,
+        "stale": stale,
         "errors": errors or {},
         "secret": secret,
         "scopes": SCOPES,
@@ -164,17 +217,35 @@ async def app_screen(request: Request, app_id: FromPath[int]) -> Response:
 
 @post("/admin/apps/{app_id:int}", permission=Permission.MANAGE_APPS)
 async def save_app(request: Request, app_id: FromPath[int]) -> Response:
-    """Saves the settings as posted (whatever another person saved meanwhile: the service has
-    no compare-and-set yet). Made confidential, the app gets a secret, shown once; made public,
-    it loses its secret."""
+    """Save, a compare-and-set: saved only while the settings are still those the form was
+    opened on; else 409 with what changed, the form showing the other person's change with this
+    one on top (what Apply my change on top then saves). Made confidential, the app gets a
+    secret, shown once; made public, it loses its secret."""
     form = await app_form(request)
+    posted = await read_form(request)
+    opened = None
     try:
-        _, secret = await apps.update_app(app_id, **form, actor=viewer_of(request).actor)
+        opened = read_opened(posted)
+        _, secret = await apps.update_app(
+            app_id, **form, actor=viewer_of(request).actor, opened=opened
+        )
+    except Stale as exc:
+        found = conflict(opened, exc.current, asked_of(form))
+        words = found._replace(theirs=_in_words(found.theirs), mine=_in_words(found.mine))
+        return await detail_screen(
+            request,
+            app_id,
+            form=form_of(found.merged),
+            opened=opened_of(exc.current),
+            stale=told(words, LABELS, "this app's settings"),
+            status=409,
+        )
     except (NotFound, Forbidden):
         raise
     except DomainError as exc:
+        still = posted.get(OPENED) or ""  # still the version it was opened on
         return await detail_screen(
-            request, app_id, form=shown(form), errors=errors_of(exc), status=422
+            request, app_id, form=shown(form), errors=errors_of(exc), opened=still, status=422
         )
     flash(request, f"App saved. {SECRET_SHOWN_ONCE}" if secret else "App saved.")
     return await detail_screen(request, app_id, secret=secret)

@@ -14,6 +14,7 @@ from app.domain.oauth import apps
 from . import schemas as s
 from .auth import caller_of
 from .problems import problem_responses
+from .resources import ETAG, IfMatch, precondition, tagged
 
 AppId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The app's id.")]
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="Items to skip.")]
@@ -38,6 +39,11 @@ def app_out(row: dict) -> s.App:
 
 def with_secret(row: dict, secret: str | None) -> s.AppWithSecret:
     return s.AppWithSecret(**msgspec.structs.asdict(app_out(row)), client_secret=secret)
+
+
+def app_tagged(body: s.App | s.AppWithSecret, row: dict) -> Response:
+    """The answer with its ETag: the version of what a PATCH can set."""
+    return tagged(body, apps.edited_values(row))
 
 
 class Apps(Controller):
@@ -76,28 +82,39 @@ class Apps(Controller):
         "/{app_id:int}",
         summary="One app (never its secret)",
         responses=problem_responses(403, 404),
+        response_headers=ETAG,
         permission=Permission.MANAGE_APPS,
     )
-    async def get_app(self, request: Request, app_id: AppId) -> s.App:
-        return app_out(await apps.get_app(app_id, actor=caller_of(request).actor))
+    async def get_app(self, request: Request, app_id: AppId) -> Response[s.App]:
+        row = await apps.get_app(app_id, actor=caller_of(request).actor)
+        return app_tagged(app_out(row), row)
 
     @patch(
         "/{app_id:int}",
         summary="Change an app (only the fields sent)",
-        description="Disabled (`enabled: false`), it signs nobody in and every token it holds is "
-        "refused. Made public, it loses its secret; made confidential, it gets a new one, in "
-        "`client_secret` of this answer only (else null).",
+        description="With If-Match (the ETag read), only if what it can change is still as "
+        "read (else 412, nothing changed). Disabled (`enabled: false`), it signs nobody in and "
+        "every token it holds is refused. Made public, it loses its secret; made confidential, "
+        "it gets a new one, in `client_secret` of this answer only (else null).",
         permission=Permission.MANAGE_APPS,
-        responses=problem_responses(400, 403, 404),
+        responses=problem_responses(400, 403, 404, 412),
+        response_headers=ETAG,
     )
     async def update_app(
-        self, request: Request, app_id: AppId, data: JSONBody[s.AppUpdate]
-    ) -> s.AppWithSecret:
+        self,
+        request: Request,
+        app_id: AppId,
+        data: JSONBody[s.AppUpdate],
+        if_match: IfMatch = None,
+    ) -> Response[s.AppWithSecret]:
         data.check()
         row, secret = await apps.update_app(
-            app_id, **data.changes(), actor=caller_of(request).actor
+            app_id,
+            **data.changes(),
+            actor=caller_of(request).actor,
+            opened=precondition(if_match),
         )
-        return with_secret(row, secret)
+        return app_tagged(with_secret(row, secret), row)
 
     @delete(
         "/{app_id:int}",

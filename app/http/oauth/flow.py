@@ -1,8 +1,9 @@
 """The OpenID Connect endpoints a browser or an app calls: authorize (through Roster's own
 login and a consent page), token, userinfo, revoke and logout (app.domain.oauth.server)."""
 
+import re
 from datetime import timedelta
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
@@ -15,7 +16,12 @@ from app.domain.auth import services as auth
 from app.domain.oauth import grants
 from app.domain.oauth.server import SERVER, Snapshot, call
 from app.http.plumbing.forms import client_ip
-from app.http.plumbing.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
+from app.http.plumbing.middleware import (
+    CONTENT_SECURITY_POLICY,
+    SESSION_COOKIE,
+    session_cookie_value,
+    viewer_of,
+)
 from app.http.plumbing.render import is_htmx, render
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -73,6 +79,23 @@ def _error_page(request: Request, error: OAuth2Error) -> Response:
     return render(request, "oauth/error.html", {"message": message}, status=400, headers=NO_STORE)
 
 
+_HOST = re.compile(r"^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+def consent_policy(redirect_uri: str) -> str:
+    """The consent page's CSP: its form may also go to the app's redirect URI (the browser
+    checks form-action on the redirect Allow and Deny answer with, and Roster's own policy
+    allows only 'self'). The URI is one registered for the app, matched exactly."""
+    parts = urlsplit(redirect_uri)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.scheme not in ("http", "https") or not _HOST.match(host):
+        return CONTENT_SECURITY_POLICY
+    origin = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+    return CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 async def _end_user(request: Request) -> dict | None:
     viewer = viewer_of(request)
     if viewer.user is None or viewer.session_id is None:
@@ -83,6 +106,12 @@ async def _end_user(request: Request) -> dict | None:
 
 @get("/oauth/authorize", permission=Permission.PUBLIC)
 async def authorize(request: Request) -> Response:
+    if is_htmx(request):
+        # Reached from an htmx answer (the login form's HX-Location): made a whole-page
+        # navigation, so that the consent page is a document with its own CSP (its form may go
+        # to the app) and a redirect to the app is a navigation, never a cross-origin fetch.
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Response("", status_code=200, headers={"HX-Redirect": here, **NO_STORE})
     return await _decide(request, await snapshot(request), await _end_user(request), decision=None)
 
 
@@ -173,7 +202,10 @@ async def _decide(
                 "accounts": claims.get("roster.accounts", []),
                 "params": sorted(snap.args.items()),
             },
-            headers=NO_STORE,
+            headers={
+                **NO_STORE,
+                "Content-Security-Policy": consent_policy(grant.redirect_uri or ""),
+            },
         )
     return answer(request, await call(SERVER.create_authorization_response, snap, user, grant))
 
