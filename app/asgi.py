@@ -13,6 +13,7 @@ from app.core import db, lifecycle
 from app.core.config import FRONTEND_DIR, Settings, get_settings
 from app.core.policy import Permission
 from app.core.validation import parse_id
+from app.domain.access import transfers
 from app.domain.auth import services as auth_services
 from app.domain.invitations.expiry import watch_expiry
 from app.domain.live.broker import BROKER
@@ -63,7 +64,10 @@ log = logging.getLogger("roster")
 
 
 # The sweeps of domains above auth's sweeper (app.domain.auth.services.sweep).
-SWEEPS = {"oauth_codes_and_tokens": forget_spent_oauth}
+SWEEPS = {
+    "oauth_codes_and_tokens": forget_spent_oauth,
+    "ownership_transfers_expired": transfers.sweep,
+}
 
 
 def create_app(
