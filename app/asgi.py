@@ -29,6 +29,7 @@ from app.http.admin import users as user_controllers
 from app.http.admin import webhooks as webhook_controllers
 from app.http.api.app import create_api_app, serving_api
 from app.http.client import accounts as client_controllers
+from app.http.client import transfer as transfer_controllers
 from app.http.client import user_management as access_controllers
 from app.http.live import streams as live_controllers
 from app.http.metrics import routes as metrics_routes
@@ -57,6 +58,7 @@ from app.http.public import invite as invite_controllers
 from app.http.public import login as auth_controllers
 from app.http.public import sso as sso_controllers
 from app.http.public import strength
+from app.http.public import transfer as public_transfer
 from app.http.shared import security as security_page
 from app.http.whmcs import endpoint as whmcs_endpoint
 
@@ -110,6 +112,7 @@ def create_app(
             *auth_controllers.ROUTES,
             *client_controllers.ROUTES,
             *invite_controllers.ROUTES,
+            *public_transfer.ROUTES,
             *sso_controllers.ROUTES,
             *admin_controllers.ROUTES,
             *admin_screens.ROUTES,
@@ -118,6 +121,7 @@ def create_app(
             *app_controllers.ROUTES,
             *security_page.ROUTES,
             *access_controllers.ROUTES,
+            *transfer_controllers.ROUTES,
             *live_controllers.ROUTES,
             *user_controllers.ROUTES,
             *strength.ROUTES,

@@ -15,7 +15,7 @@ from app.core.config import get_settings
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.security import new_token, token_hash
-from app.core.validation import clean_permissions
+from app.core.validation import clean_permissions, permission_labels
 from app.domain.access.services import check_manager, describe
 from app.domain.activity.services import SYSTEM, Actor
 from app.domain.clients.services import (
@@ -151,6 +151,7 @@ async def open_transfer(client_id: int) -> dict | None:
     row["to_name"] = f"{row['to_first_name']} {row['to_last_name']}"
     row["from_name"] = f"{row['from_first_name']} {row['from_last_name']}"
     row["keep"] = permissions.deserialize(row["keep_permissions"])
+    row["keep_labels"] = permission_labels(row["keep"])
     row["expired"] = row["expires_at"] <= clock.now()
     return row
 

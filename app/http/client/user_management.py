@@ -10,6 +10,7 @@ from app.core.errors import DomainError
 from app.core.policy import Permission
 from app.domain.access import services as access
 from app.domain.invitations import services as invitations
+from app.http.client.transfer import transfer_context
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, render
 from app.http.shared import account_users as views
@@ -52,7 +53,12 @@ async def user_management(
     )
     if part:
         return render(request, views.SECTION, section, block=part)
-    return render(request, "client/users.html", {"invite_form": {}, "invite_errors": {}, **section})
+    transfer = await transfer_context(viewer.current_client["id"], viewer.signed_in_user["id"])
+    return render(
+        request,
+        "client/users.html",
+        {"invite_form": {}, "invite_errors": {}, **section, **transfer},
+    )
 
 
 @post("/account/users/invite", permission=Permission.ACCOUNT_OWNER)
