@@ -173,12 +173,15 @@ async def test_staff_see_a_pending_transfer_and_approve_it(http, account):
         client_id, heir["id"], ["tickets"], actor=user_actor(owner)
     )
     await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Ada", "full")
-    tab = page(await http.get(f"/admin/clients/{client_id}/users"))
+    users_tab = page(await http.get(f"/admin/clients/{client_id}/users"))
+    region = users_tab.find(id="account-transfer")  # loaded by its own request
+    assert region["hx-get"] == f"/admin/clients/{client_id}/transfer"
+    tab = page(await http.get(region["hx-get"], headers=HX))
     assert "Waiting for Jo Walker to accept" in tab.get_text()
     assert tab.find("button", string="Approve") is None  # not accepted yet
 
     assert await transfers.accept_by_token(token, actor=user_actor(heir)) == "awaiting_approval"
-    tab = page(await http.get(f"/admin/clients/{client_id}/users"))
+    tab = page(await http.get(f"/admin/clients/{client_id}/transfer", headers=HX))
     assert "awaits staff approval" in tab.get_text()
     assert tab.find("button", string="Approve") is not None
     assert tab.find("button", string="Reject") is not None
@@ -187,7 +190,8 @@ async def test_staff_see_a_pending_transfer_and_approve_it(http, account):
     assert await _owner_of(client_id) == heir["id"]
     after = page(await http.get(approved.headers["location"]))
     assert "Ownership transfer approved" in after.get_text()
-    assert after.find(class_="transfer-pending") is None
+    gone = page(await http.get(f"/admin/clients/{client_id}/transfer", headers=HX))
+    assert gone.find(class_="transfer-pending") is None
 
 
 async def test_the_settings_page_turns_approval_on(http):

@@ -118,7 +118,8 @@ async def start(client_id: int, to_user_id: int, keep, *, actor: Actor) -> tuple
                 ),
                 actor=actor,
                 description=f"Started transferring the ownership of {display_name(client)} to "
-                f"{full_name(people['to'])}; {full_name(people['from'])} keeps: {describe(keep)}",
+                f"{full_name(people['to'])}; {full_name(people['from'])} keeps access "
+                f"with {describe(keep)}",
             )
             await email_transfer_step(client, people, "started", link=transfer_url(token))
     except Exception as exc:

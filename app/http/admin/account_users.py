@@ -160,9 +160,19 @@ async def users_tab(
         "new_email": None,
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
-        "transfer": await transfers.open_transfer(client_id),
     }
     return render(request, "admin/clients/users.html", context)
+
+
+@get("/admin/clients/{client_id:int}/transfer", permission=Permission.VIEW_ACCOUNT_USERS)
+async def transfer_region(request: Request, client_id: FromPath[int]) -> Response:
+    """The Users tab's pending ownership transfer, a region of its own (empty without one)."""
+    context = {
+        "client": await clients.get_client(client_id),
+        "can_manage": admin_allows(request, Permission.MANAGE_USERS),
+        "transfer": await transfers.open_transfer(client_id),
+    }
+    return render(request, "admin/clients/_transfer.html", context)
 
 
 @post(
@@ -412,6 +422,7 @@ ROUTES = [
     save_profile,
     change_status,
     decide_transfer,
+    transfer_region,
     user_search,
     permissions_form,
     permission_changes,
