@@ -31,7 +31,7 @@ def test_an_owner_transfers_ownership_and_the_new_owner_confirms_from_the_email(
     page.goto(f"{base_url}/account/users")
     section = page.locator("#transfer-ownership")
     section.locator("summary", has_text="Transfer ownership").click()
-    section.get_by_label("New owner").select_option(label=f"Hal Heir ({HEIR})")
+    section.get_by_label("New owner").fill(HEIR)
     section.get_by_role("radio", name="Choose Permissions").check()
     section.get_by_label("View & Pay Invoices").check()
     section.get_by_role("button", name="Transfer", exact=True).click()

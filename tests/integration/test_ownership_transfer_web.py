@@ -48,23 +48,30 @@ async def _switch(http, email: str) -> None:
 async def test_the_owner_transfers_and_the_chosen_user_accepts_from_the_link(http, account):
     client_id, owner, heir, other = account
     await http.login("fiona@example.com")
-    shown = page(await http.get("/account/users"))
-    options = [o.get_text() for o in shown.select("#transfer-user option")]
-    assert any("Jo Walker" in o for o in options) and any("Max Other" in o for o in options)
-    assert not any("fiona@example.com" in o for o in options)  # not the owner themselves
+    placeholder = page(await http.get("/account/users")).find(id="transfer-ownership")
+    assert placeholder["hx-get"] == "/account/users/transfer"  # loaded by its own request
+    shown = page(await http.get("/account/users/transfer", headers=HX))
+    options = [o["value"] for o in shown.select("#transfer-people option")]
+    assert options == ["jo@example.com", "max@example.com"]  # not the owner themselves
+    assert shown.find("label", string="New owner") is not None
 
     # Bad input: an inline error, nothing started.
     refused = await http.post("/account/users/transfer", {"scope": "all"}, headers=HX)
-    assert refused.status_code == 422 and "Choose the user" in text_of(refused)
+    assert refused.status_code == 422 and "Enter the email address" in text_of(refused)
+    stranger = await http.post(
+        "/account/users/transfer", {"email": "nobody@example.com", "scope": "all"}, headers=HX
+    )
+    assert stranger.status_code == 422 and "Choose a user of this account" in text_of(stranger)
+    assert page(stranger).find(id="transfer-user")["value"] == "nobody@example.com"
     no_keys = await http.post(
-        "/account/users/transfer", {"user_id": str(heir["id"]), "scope": "choose"}, headers=HX
+        "/account/users/transfer", {"email": "jo@example.com", "scope": "choose"}, headers=HX
     )
     assert no_keys.status_code == 422 and "at least one permission" in text_of(no_keys)
     assert await OwnershipTransfer.count() == 0
 
     started = await http.post(
         "/account/users/transfer",
-        {"user_id": str(heir["id"]), "scope": "choose", "permissions": ["tickets", "invoices"]},
+        {"email": "JO@example.com", "scope": "choose", "permissions": ["tickets", "invoices"]},
         headers=HX,
     )
     assert started.status_code == 200
@@ -148,7 +155,7 @@ async def test_the_owner_cancels_in_place_and_only_the_owner_may_start(http, acc
     )
     await http.login("jo@example.com")
     refused = await http.post(
-        "/account/users/transfer", {"user_id": str(owner["id"]), "scope": "all"}, headers=HX
+        "/account/users/transfer", {"email": "max@example.com", "scope": "all"}, headers=HX
     )
     assert refused.status_code in (303, 403)
     assert (await http.post(f"/account/users/transfer/{transfer_id}/cancel")).status_code in (
@@ -156,7 +163,7 @@ async def test_the_owner_cancels_in_place_and_only_the_owner_may_start(http, acc
         403,
     )
     await _switch(http, "fiona@example.com")
-    shown = page(await http.get("/account/users"))
+    shown = page(await http.get("/account/users/transfer", headers=HX))
     assert "Waiting for Jo Walker" in shown.get_text()
     cancelled = await http.post(f"/account/users/transfer/{transfer_id}/cancel", headers=HX)
     assert cancelled.status_code == 200

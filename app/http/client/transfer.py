@@ -7,8 +7,10 @@ from litestar.params import FromPath
 
 from app.core.errors import DomainError
 from app.core.policy import Permission
+from app.core.validation import EMAIL_MAX
 from app.domain.access import transfers
 from app.domain.clients import services as clients
+from app.domain.users.services import find_by_email
 from app.http.plumbing.forms import read_form
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render
@@ -17,13 +19,18 @@ from app.http.shared import account_users as views
 PAGE = "client/users.html"
 
 
+# How many of the account's users the New owner field suggests (any other is typed in full).
+SUGGESTED = 50
+
+
 async def transfer_context(client_id: int, owner_id: int, **extra) -> dict:
-    """What the Transfer ownership section shows: the open transfer, or the form with the users
-    who may be chosen (everyone with access but the owner)."""
-    candidates = [u for u in await clients.client_users(client_id) if u["id"] != owner_id]
+    """What the Transfer ownership section shows: the open transfer, or the form, suggesting the
+    first users who may be chosen (everyone with access but the owner)."""
+    people = await clients.client_users(client_id, limit=SUGGESTED + 1)
     return {
+        "transfer_loaded": True,
         "transfer": await transfers.open_transfer(client_id),
-        "transfer_candidates": candidates,
+        "transfer_candidates": [u for u in people if u["id"] != owner_id][:SUGGESTED],
         "transfer_form": {},
         "transfer_errors": {},
         **extra,
@@ -47,11 +54,14 @@ async def start_transfer(request: Request) -> Response:
     viewer = viewer_of(request)
     client_id = viewer.current_client["id"]
     form, keys = await views.invite_form_values(request)
-    raw_user = (form.get("user_id") or "").strip()
+    email = (form.get("email") or "").strip()
     try:
-        if not raw_user.isdigit():
-            raise DomainError("Choose the user who will own the account.", "user_id")
-        await transfers.start(client_id, int(raw_user), keys, actor=viewer.actor)
+        if not email:
+            raise DomainError("Enter the email address of the user who will own it.", "user_id")
+        chosen = await find_by_email(email[:EMAIL_MAX])
+        if chosen is None:
+            raise DomainError("Choose a user of this account.", "user_id")
+        await transfers.start(client_id, chosen["id"], keys, actor=viewer.actor)
     except DomainError as exc:
         context = await transfer_context(
             client_id,

@@ -10,7 +10,6 @@ from app.core.errors import DomainError
 from app.core.policy import Permission
 from app.domain.access import services as access
 from app.domain.invitations import services as invitations
-from app.http.client.transfer import transfer_context
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, render
 from app.http.shared import account_users as views
@@ -53,12 +52,7 @@ async def user_management(
     )
     if part:
         return render(request, views.SECTION, section, block=part)
-    transfer = await transfer_context(viewer.current_client["id"], viewer.signed_in_user["id"])
-    return render(
-        request,
-        "client/users.html",
-        {"invite_form": {}, "invite_errors": {}, **section, **transfer},
-    )
+    return render(request, "client/users.html", {"invite_form": {}, "invite_errors": {}, **section})
 
 
 @post("/account/users/invite", permission=Permission.ACCOUNT_OWNER)
