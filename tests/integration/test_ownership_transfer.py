@@ -84,6 +84,8 @@ async def test_the_owner_hands_the_account_over_and_keeps_what_they_chose():
     assert "wants to make you the owner of Handover Ltd" in to_heir[0]["subject"]
     assert len(to_owner) == 1 and token not in to_owner[0]["text_body"]
     assert (await transfers.open_transfer(client_id))["to_user"] == heir["id"]
+    assert (await transfers.pending_for(heir["id"], client_id))["id"] == transfer_id
+    assert await transfers.pending_for(owner["id"], client_id) is None
     assert await _owner(client_id) == owner["id"]  # nothing moves before the confirmation
 
     assert await transfers.accept_by_token(token, actor=user_actor(heir)) == "completed"
@@ -250,6 +252,7 @@ async def test_staff_approval_when_the_setting_asks_for_it(approve):
     assert await _status(transfer_id) == "awaiting_approval"
     assert "awaits approval" in (await _emails(owner["email"]))[-1]["subject"]
     assert [t["id"] for t in await transfers.awaiting_approval()] == [transfer_id]
+    assert await transfers.pending_for(heir["id"], client_id) is None  # no banner any more
     with pytest.raises(Forbidden):
         await transfers.decide(transfer_id, True, actor=user_actor(owner))
 

@@ -395,7 +395,12 @@ async def expire_due(now=None) -> int:
 async def pending_for(user_id: int, client_id: int) -> dict | None:
     """The account's open transfer when it is to `user_id` (the banner in the account)."""
     found = await open_transfer(client_id)
-    if found is None or found["to_user"] != user_id or found["expired"]:
+    if (
+        found is None
+        or found["to_user"] != user_id
+        or found["expired"]
+        or found["status"] != "pending"  # accepted already: awaiting staff
+    ):
         return None
     return found
 
