@@ -13,6 +13,7 @@ from app.core import db, lifecycle
 from app.core.config import FRONTEND_DIR, Settings, get_settings
 from app.core.policy import Permission
 from app.core.validation import parse_id
+from app.domain.access import transfers
 from app.domain.auth import services as auth_services
 from app.domain.invitations.expiry import watch_expiry
 from app.domain.invitations.services import forget_renewal_attempts
@@ -29,6 +30,7 @@ from app.http.admin import users as user_controllers
 from app.http.admin import webhooks as webhook_controllers
 from app.http.api.app import create_api_app, serving_api
 from app.http.client import accounts as client_controllers
+from app.http.client import transfer as transfer_controllers
 from app.http.client import user_management as access_controllers
 from app.http.live import streams as live_controllers
 from app.http.metrics import routes as metrics_routes
@@ -57,6 +59,7 @@ from app.http.public import invite as invite_controllers
 from app.http.public import login as auth_controllers
 from app.http.public import sso as sso_controllers
 from app.http.public import strength
+from app.http.public import transfer as public_transfer
 from app.http.shared import security as security_page
 from app.http.whmcs import endpoint as whmcs_endpoint
 
@@ -67,6 +70,7 @@ log = logging.getLogger("roster")
 SWEEPS = {
     "oauth_codes_and_tokens": forget_spent_oauth,
     "invite_renewal_attempts": forget_renewal_attempts,
+    "ownership_transfers_expired": transfers.sweep,
 }
 
 
@@ -110,6 +114,7 @@ def create_app(
             *auth_controllers.ROUTES,
             *client_controllers.ROUTES,
             *invite_controllers.ROUTES,
+            *public_transfer.ROUTES,
             *sso_controllers.ROUTES,
             *admin_controllers.ROUTES,
             *admin_screens.ROUTES,
@@ -118,6 +123,7 @@ def create_app(
             *app_controllers.ROUTES,
             *security_page.ROUTES,
             *access_controllers.ROUTES,
+            *transfer_controllers.ROUTES,
             *live_controllers.ROUTES,
             *user_controllers.ROUTES,
             *strength.ROUTES,

@@ -452,6 +452,84 @@ async def _sso_token_used(w):
     return []
 
 
+# Ownership transfers started by the owner.
+
+
+def _transfer_news(w):
+    return [live.account(w.client, live.PEOPLE)]
+
+
+async def _transfer_started(w, *, approval: bool = False):
+    from app.domain.access import transfers
+    from app.domain.staff import services as admin_settings
+
+    if approval:
+        await admin_settings.set_setting(
+            admin_settings.REQUIRE_TRANSFER_APPROVAL, "true", actor=ADMIN
+        )
+    transfer_id, token = await transfers.start(
+        w.client, w.member["id"], ["tickets"], actor=user_actor(w.owner)
+    )
+    w.secrets.append(token)
+    return transfer_id
+
+
+async def _ownership_transfer_started(w):
+    await _transfer_started(w)
+    return _transfer_news(w)
+
+
+async def _ownership_transfer_accepted(w):
+    from app.domain.access import transfers
+
+    transfer_id = await _transfer_started(w)
+    assert await transfers.accept(transfer_id, actor=user_actor(w.member)) == "completed"
+    return [live.account(w.client, *catalog.EVERY_REGION), live.CLIENTS]
+
+
+async def _ownership_transfer_approved(w):
+    from app.domain.access import transfers
+
+    transfer_id = await _transfer_started(w, approval=True)
+    await transfers.accept(transfer_id, actor=user_actor(w.member))
+    assert await transfers.decide(transfer_id, True, actor=ADMIN) == "completed"
+    return [live.account(w.client, *catalog.EVERY_REGION), live.CLIENTS]
+
+
+async def _ownership_transfer_rejected(w):
+    from app.domain.access import transfers
+
+    transfer_id = await _transfer_started(w, approval=True)
+    await transfers.accept(transfer_id, actor=user_actor(w.member))
+    assert await transfers.decide(transfer_id, False, actor=ADMIN) == "rejected"
+    return _transfer_news(w)
+
+
+async def _ownership_transfer_cancelled(w):
+    from app.domain.access import transfers
+
+    transfer_id = await _transfer_started(w)
+    await transfers.cancel(transfer_id, actor=user_actor(w.member))
+    return _transfer_news(w)
+
+
+async def _ownership_transfer_expired(w):
+    from app.domain.access import transfers
+
+    await _transfer_started(w)
+    w.pass_time(timedelta(days=8))
+    assert await transfers.expire_due() == 1
+    return _transfer_news(w)
+
+
+async def _ownership_transfer_voided(w):
+    from app.domain.access.services import revoke_access
+
+    await _transfer_started(w)
+    await revoke_access(w.client, w.member["id"], actor=ADMIN)
+    return _transfer_news(w)
+
+
 # The kind, and how to make one happen: every kind a page shows or a webhook offers.
 DOERS = {
     catalog.GrantCreated: _grant_created,
@@ -469,6 +547,13 @@ DOERS = {
     catalog.ClientStatusChanged: _client_status_changed,
     catalog.OwnerChanged: _owner_changed,
     catalog.ClientDeleted: _client_deleted,
+    catalog.OwnershipTransferStarted: _ownership_transfer_started,
+    catalog.OwnershipTransferAccepted: _ownership_transfer_accepted,
+    catalog.OwnershipTransferApproved: _ownership_transfer_approved,
+    catalog.OwnershipTransferRejected: _ownership_transfer_rejected,
+    catalog.OwnershipTransferCancelled: _ownership_transfer_cancelled,
+    catalog.OwnershipTransferExpired: _ownership_transfer_expired,
+    catalog.OwnershipTransferVoided: _ownership_transfer_voided,
     catalog.UserCreated: _user_created,
     catalog.UserUpdated: _user_updated,
     catalog.UserDeleted: _user_deleted,

@@ -12,7 +12,8 @@ from urllib.parse import quote, unquote
 REDACTED = "[redacted]"
 # A path segment after one of these is a token.
 _TOKEN_PATH = re.compile(
-    r"(/(?:invite|password/reset|verify-email)/)(?!\[redacted\])[^/\s?#&;\"'\\]+",
+    r"((?:/(?:invite|password/reset|verify-email)|(?<!/users)/transfer)/)"
+    r"(?!\[redacted\])[^/\s?#&;\"'\\]+",
     re.IGNORECASE,
 )
 # Query parameters whose value is a secret on any path: the WHMCS API's secret, password,

@@ -51,6 +51,20 @@ CHECKS: list[tuple[str, str] | tuple[str, str, tuple[str, ...]]] = [
         "AND i.accepted_at IS NULL AND i.cancelled_at IS NULL",
     ),
     (
+        "at most one open ownership transfer per account",
+        "SELECT client FROM ownership_transfers WHERE status IN ('pending', 'awaiting_approval') "
+        "GROUP BY client HAVING COUNT(*) > 1",
+    ),
+    (
+        "an open ownership transfer is from the account's owner to one of its users, "
+        "on an account not closed",
+        "SELECT t.id FROM ownership_transfers t JOIN clients c ON c.id = t.client "
+        'LEFT JOIN grants g ON g.client = t.client AND g."user" = t.to_user '
+        "WHERE t.status IN ('pending', 'awaiting_approval') "
+        "AND (t.from_user != c.owner OR t.to_user = c.owner OR g.id IS NULL "
+        "OR c.status = 'Closed')",
+    ),
+    (
         "every email is in a known state, and a sent one has its time",
         "SELECT id FROM outbound_emails "
         "WHERE status NOT IN ('queued', 'sending', 'sent', 'failed') "

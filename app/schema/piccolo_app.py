@@ -13,6 +13,7 @@ from app.schema.oauth import OAuthApp, OAuthCode, OAuthConsent, OAuthSigningKey,
 from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
 from app.schema.sso import SsoToken
 from app.schema.staff import Admin, Setting
+from app.schema.transfers import OwnershipTransfer
 from app.schema.two_factor import RecoveryCode, TwoFactor
 from app.schema.users import User
 from app.schema.verification import EmailVerification
@@ -45,6 +46,7 @@ TABLES = [
     OAuthCode,
     OAuthToken,
     OAuthConsent,
+    OwnershipTransfer,
 ]
 
 APP_CONFIG = AppConfig(

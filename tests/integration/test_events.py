@@ -4,11 +4,12 @@ what the event says; and every kind of change a page shows reaches that page's l
 replaces the account's version (the kept Users tab's freshness), one kind at a time."""
 
 import re
+from datetime import timedelta
 
 import msgspec
 import pytest
 
-from app.core import db
+from app.core import clock, db
 from app.domain.activity.services import entries
 from app.domain.events import catalog, stream
 from app.domain.events.catalog import Event
@@ -222,7 +223,14 @@ def test_every_kind_a_page_shows_is_tested_below():
 
 @pytest.mark.parametrize("kind", SHOWN, ids=lambda kind: kind.NAME)
 async def test_each_kind_reaches_the_pages_that_show_it(kind, monkeypatch):
-    world = await World().build()
+    passed = [timedelta(0)]
+    real_now = clock.now
+    monkeypatch.setattr(clock, "now", lambda: real_now() + passed[0])
+
+    def pass_time(delta: timedelta) -> None:
+        passed[0] += delta
+
+    world = await World(pass_time=pass_time).build()
     told: list[str] = []
     emitted: list[Event] = []
 

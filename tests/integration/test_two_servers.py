@@ -417,3 +417,57 @@ async def test_two_servers_deliver_each_of_500_events_once_between_them(
     assert [headers["webhook-id"] for headers, _ in received] == [
         row["message_id"] for row in queued
     ]  # in the order the changes were made
+
+
+@pytest.mark.parametrize("rival", ["remove", "make-owner"])
+async def test_an_ownership_transfer_confirmed_racing_a_remove_or_a_make_owner(
+    servers, browser, rival
+):
+    """The chosen user accepts an ownership transfer on server A (the banner's Accept ownership)
+    while staff on server B remove them or make another member the owner: whichever goes first,
+    the account ends with exactly one owner who can enter it, and the transfer is either done or
+    void, never half."""
+    from app.domain.access import transfers
+    from app.schema.transfers import OwnershipTransfer
+    from tests.factories import user_actor
+
+    staff = await staff_on(browser(servers[1]), f"{rival}@example.com")
+    outcomes = []
+    for n in range(ROUNDS):
+        client_id, owner = await make_client(f"Handover {rival} {n}")
+        heir = await member_of(client_id, f"Hal{n}")
+        other = await member_of(client_id, f"Oli{n}")
+        transfer_id, _ = await transfers.start(
+            client_id, heir["id"], ["invoices"], actor=user_actor(owner)
+        )
+        heirs = browser(servers[0])
+        await heirs.login(heir["email"], PASSWORD)
+        if rival == "remove":
+            changing = staff.post(f"/admin/clients/{client_id}/users/{heir['id']}/remove")
+        else:
+            changing = staff.post(
+                f"/admin/users/{other['id']}/make-owner", {"client_id": str(client_id)}
+            )
+        accepted, changed = await asyncio.gather(
+            heirs.post(f"/account/transfer/{transfer_id}/accept"), changing
+        )
+        no_server_errors(accepted, changed)
+        await assert_invariants()
+        owner_now = await owner_of(client_id)
+        assert await has_grant(owner_now, client_id)
+        status = (
+            await OwnershipTransfer.select(OwnershipTransfer.status)
+            .where(OwnershipTransfer.id == transfer_id)
+            .first()
+        )["status"]
+        if status == "completed":
+            assert accepted.headers["location"] == "/account?transfer=completed"
+            # Then the removal met the new owner (refused), or Make Owner moved it on.
+            assert owner_now == (heir["id"] if rival == "remove" else other["id"])
+        else:
+            assert status == "voided", status
+            # Refused by the service, or by the route's guard once the heir had lost access.
+            assert accepted.headers.get("location") != "/account?transfer=completed"
+            assert owner_now == (owner["id"] if rival == "remove" else other["id"])
+        outcomes.append(status)
+    print(f"transfer vs {rival}, outcomes over {ROUNDS} rounds: {outcomes}")

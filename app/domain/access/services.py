@@ -14,6 +14,7 @@ from app.domain.clients.services import (  # access_for: asked of this module to
     check_open,
     display_name,
     get_client,
+    void_transfers,
 )
 from app.domain.events.catalog import AccountEntered, GrantCreated, GrantDeleted, GrantUpdated
 from app.domain.events.stream import emit
@@ -142,6 +143,7 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
             description=f"Removed the access of {full_name(user)} to {display_name(client)}: "
             f"{describe(held)} -> none",
         )
+        await void_transfers(client, "removed", actor=actor, user_id=user_id)
     return {"user": user, "client": client, "keys": held}
 
 

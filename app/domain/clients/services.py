@@ -31,14 +31,17 @@ from app.domain.events.catalog import (
     ClientStatusChanged,
     ClientUpdated,
     OwnerChanged,
+    OwnershipTransferVoided,
     UserDeleted,
 )
 from app.domain.events.stream import emit
+from app.domain.mail.services import enqueue
 from app.domain.two_factor import services as two_factor
 from app.domain.users import services as users
 from app.schema.clients import CLIENT_STATUSES, Client
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
+from app.schema.transfers import OPEN_TRANSFER_STATUSES, OwnershipTransfer
 from app.schema.users import User
 
 # The contact details kept on the account, as WHMCS keeps them on the client (its API names
@@ -406,41 +409,184 @@ async def _users_only_here(client_id: int, user_ids: list[int]) -> list[dict]:
 
 async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor) -> dict:
     """Rule 1: only an admin, only to a user already associated; the old owner keeps full access.
-    Returns the account."""
+    An open ownership transfer of the account is void. Returns the account."""
     if actor.kind != "admin":
         raise DomainError("Only staff can transfer the ownership of an account.")
     async with db.transaction():
         client = await get_client(client_id, lock=True)
-        if client["owner"] == new_owner_id:
-            raise DomainError("This user already owns the account.")
-        grant = (
-            await Grant.select(Grant.id)
-            .where((Grant.client == client_id) & (Grant.user == new_owner_id))
-            .first()
-        )
-        if grant is None:
-            raise DomainError("Only a user already associated with the account can own it.")
-        old = await User.select().where(User.id == client["owner"]).first()
-        new = await users.get_user(new_owner_id)
-        now = clock.now()
-        all_keys = permissions.serialize(permissions.ALL_KEYS)
-        await Client.update({Client.owner: new_owner_id}).where(Client.id == client_id)
-        await Grant.update({Grant.permissions: all_keys, Grant.updated_at: now}).where(
-            (Grant.client == client_id) & Grant.user.is_in([new_owner_id, client["owner"]])
-        )
-        # The previous owner's invitations lose their sender's authority (they would be void at
-        # acceptance anyway): cancelled now, so nobody sees them as pending.
-        voided = await _cancel_open_invitations(
-            (Invitation.client == client_id) & (Invitation.invited_by_user == client["owner"])
-        )
-        await emit(
-            OwnerChanged(client_id=client_id, user_id=new_owner_id, owner_before=client["owner"]),
-            actor=actor,
-            description=f"Owner of {display_name(client)}: "
-            f"{users.full_name(old)} -> {users.full_name(new)}"
-            + (f"; {voided} invite(s) sent by the previous owner cancelled" if voided else ""),
-        )
+        await move_owner(client, new_owner_id, keep=permissions.ALL_KEYS, actor=actor)
     return {**client, "owner": new_owner_id}
+
+
+async def move_owner(client: dict, new_owner_id: int, *, keep, actor: Actor) -> None:
+    """The one way an account changes owner (staff's Make Owner, a transfer the owner started),
+    with rule 1's checks: to a user already associated, and not the owner already. `client`: the
+    account as read with its row locked, in the caller's transaction. The new owner gets every
+    permission, the old one keeps `keep`; the old owner's open invitations are cancelled and an
+    open ownership transfer is void."""
+    client_id = client["id"]
+    if client["owner"] == new_owner_id:
+        raise DomainError("This user already owns the account.")
+    grant = (
+        await Grant.select(Grant.id)
+        .where((Grant.client == client_id) & (Grant.user == new_owner_id))
+        .first()
+    )
+    if grant is None:
+        raise DomainError("Only a user already associated with the account can own it.")
+    old = await User.select().where(User.id == client["owner"]).first()
+    new = await users.get_user(new_owner_id)
+    now = clock.now()
+    await Client.update({Client.owner: new_owner_id}).where(Client.id == client_id)
+    await Grant.update(
+        {Grant.permissions: permissions.serialize(permissions.ALL_KEYS), Grant.updated_at: now}
+    ).where((Grant.client == client_id) & (Grant.user == new_owner_id))
+    await Grant.update(
+        {Grant.permissions: permissions.serialize(keep), Grant.updated_at: now}
+    ).where((Grant.client == client_id) & (Grant.user == client["owner"]))
+    # The previous owner's invitations lose their sender's authority (they would be void at
+    # acceptance anyway): cancelled now, so nobody sees them as pending.
+    voided = await _cancel_open_invitations(
+        (Invitation.client == client_id) & (Invitation.invited_by_user == client["owner"])
+    )
+    await emit(
+        OwnerChanged(client_id=client_id, user_id=new_owner_id, owner_before=client["owner"]),
+        actor=actor,
+        description=f"Owner of {display_name(client)}: "
+        f"{users.full_name(old)} -> {users.full_name(new)}"
+        + (f"; {voided} invite(s) sent by the previous owner cancelled" if voided else ""),
+    )
+    await void_transfers(client, "owner_changed", actor=actor)
+
+
+# Why an open ownership transfer became void, as its emails and the activity log say it.
+VOID_REASONS = {
+    "owner_changed": "the account's owner changed meanwhile",
+    "removed": "the chosen user's access to the account was removed",
+    "closed": "the account was closed",
+}
+
+
+async def void_transfers(
+    client: dict, reason: str, *, actor: Actor, user_id: int | None = None
+) -> int:
+    """Ends the account's open ownership transfer (only one to `user_id` when given), emailing
+    both people; `client`: the account as read with its row locked, in the caller's
+    transaction. Returns how many (0 or 1)."""
+    condition = (OwnershipTransfer.client == client["id"]) & OwnershipTransfer.status.is_in(
+        list(OPEN_TRANSFER_STATUSES)
+    )
+    if user_id is not None:
+        condition &= OwnershipTransfer.to_user == user_id
+    ended = (
+        await OwnershipTransfer.update(
+            {
+                OwnershipTransfer.status: "voided",
+                OwnershipTransfer.ended_at: clock.now(),
+                OwnershipTransfer.ended_reason: VOID_REASONS[reason],
+            }
+        )
+        .where(condition)
+        .returning(*OwnershipTransfer.all_columns())
+    )
+    for transfer in ended:
+        people = await transfer_people(transfer)
+        await emit(
+            OwnershipTransferVoided(
+                client_id=client["id"],
+                transfer_id=transfer["id"],
+                user_id=transfer["to_user"],
+                owner_id=transfer["from_user"],
+                reason=reason,
+            ),
+            actor=actor,
+            description=f"Ownership transfer of {display_name(client)} to "
+            f"{users.full_name(people['to'])} void: {VOID_REASONS[reason]}",
+        )
+        await email_transfer_step(
+            client, people, "voided", why=VOID_REASONS[reason], actor_name=actor.name
+        )
+    return len(ended)
+
+
+async def transfer_people(transfer: dict) -> dict:
+    """The two people of a transfer: {"from": the owner who started it, "to": the chosen user}."""
+    rows = await User.select().where(User.id.is_in([transfer["from_user"], transfer["to_user"]]))
+    by_id = {row["id"]: row for row in rows}
+    return {"from": by_id[transfer["from_user"]], "to": by_id[transfer["to_user"]]}
+
+
+def _transfer_message(step: str, role: str, c: dict) -> tuple[str, str]:
+    """(subject, message) of a transfer's email to one of its two people (`role`: from, to)."""
+    account, owner, new_owner = c["account_name"], c["owner_name"], c["new_owner_name"]
+    mine = role == "from"
+    if step == "started":
+        if mine:
+            return (
+                f"You asked to transfer {account} to {new_owner}",
+                f"You asked to transfer the ownership of {account} to {new_owner}. They have 7 "
+                "days to accept it; until then you stay the owner, and you can cancel it under "
+                "User Management.",
+            )
+        return (
+            f"{owner} wants to make you the owner of {account}",
+            f"{owner} asked to transfer the ownership of the {account} account to you. Open the "
+            "link below and choose Accept ownership to become its owner. The link is valid for 7 "
+            "days and works once; if you do not want the account, you can ignore or cancel it.",
+        )
+    if step == "awaiting_approval":
+        return (
+            f"Ownership transfer of {account} awaits approval",
+            f"{new_owner} accepted the ownership of {account}. Our staff must approve the "
+            "transfer before it takes effect; you will be emailed when they have.",
+        )
+    if step == "completed":
+        return (
+            f"{new_owner} now owns {account}",
+            f"{new_owner} is now the owner of the {account} account"
+            + (
+                ". You keep access to it with the permissions you chose."
+                if mine
+                else ". You can now manage its users under User Management."
+            ),
+        )
+    why = {
+        "rejected": "our staff did not approve it",
+        "cancelled": f"{c['actor_name']} cancelled it",
+        "expired": "it was not accepted within 7 days",
+    }.get(step, c["why"])
+    return (
+        f"Ownership transfer of {account} ended",
+        f"The transfer of the {account} account from {owner} to {new_owner} did not happen: "
+        f"{why}. {owner} is still its owner.",
+    )
+
+
+async def email_transfer_step(
+    client: dict, people: dict, step: str, *, link: str = "", why: str = "", actor_name: str = ""
+) -> None:
+    """Emails both people of a transfer what just happened to it (emails/ownership_transfer).
+    `step`: started, awaiting_approval, completed, rejected, cancelled, expired, voided."""
+    names = {
+        "account_name": display_name(client),
+        "owner_name": users.full_name(people["from"]),
+        "new_owner_name": users.full_name(people["to"]),
+        "why": why,
+        "actor_name": actor_name,
+    }
+    for role in ("from", "to"):
+        person = people[role]
+        subject, message = _transfer_message(step, role, names)
+        await enqueue(
+            to=person["email"],
+            template="ownership_transfer",
+            context={
+                "subject": subject,
+                "message": message,
+                "first_name": person["first_name"],
+                "link": link if role == "to" else "",
+            },
+        )
 
 
 async def _cancel_open_invitations(condition) -> int:
@@ -478,6 +624,7 @@ async def _change_status(client: dict, status: str, *, actor: Actor) -> None:
     cancelled = 0
     if status == "Closed":
         cancelled = await _cancel_open_invitations(Invitation.client == client_id)
+        await void_transfers(client, "closed", actor=actor)
     await emit(
         ClientStatusChanged(client_id=client_id, status_before=client["status"], status=status),
         actor=actor,

@@ -223,6 +223,73 @@ class OwnerChanged(Event, frozen=True):
     owner_before: int
 
 
+# Ownership transfers started by the owner (staff's Make Owner is client.owner_changed alone; a
+# completed transfer is told as client.owner_changed too).
+
+
+class _Transfer(Event, frozen=True):
+    SHOWS = (PEOPLE,)  # User Management and the Users tab show the open transfer
+    client_id: int
+    transfer_id: int
+    user_id: int  # the user chosen to own the account
+    owner_id: int  # the owner who started it
+
+
+class OwnershipTransferStarted(_Transfer, frozen=True):
+    """The owner chose a user to hand the account to; they were emailed a link to confirm.
+    `keep_permissions`: what the owner keeps once it is done."""
+
+    NAME = "client.ownership_transfer_started"
+    ACTION = "client.ownership_transfer_started"
+    keep_permissions: tuple[str, ...]
+    expires_at: Instant
+
+
+class OwnershipTransferAccepted(_Transfer, frozen=True):
+    """The chosen user confirmed. `awaiting_approval`: staff must approve it first (a setting);
+    otherwise the ownership moved in the same transaction (client.owner_changed)."""
+
+    NAME = "client.ownership_transfer_accepted"
+    ACTION = "client.ownership_transfer_accepted"
+    awaiting_approval: bool
+
+
+class OwnershipTransferApproved(_Transfer, frozen=True):
+    """Staff approved a confirmed transfer: the ownership moved (client.owner_changed)."""
+
+    NAME = "client.ownership_transfer_approved"
+    ACTION = "client.ownership_transfer_approved"
+
+
+class OwnershipTransferRejected(_Transfer, frozen=True):
+    NAME = "client.ownership_transfer_rejected"
+    ACTION = "client.ownership_transfer_rejected"
+
+
+class OwnershipTransferCancelled(_Transfer, frozen=True):
+    """Cancelled by the owner or by the chosen user (`by`: owner | user)."""
+
+    NAME = "client.ownership_transfer_cancelled"
+    ACTION = "client.ownership_transfer_cancelled"
+    by: str
+
+
+class OwnershipTransferExpired(_Transfer, frozen=True):
+    """Its 7 days passed before it was done (told once, by whichever process swept it)."""
+
+    NAME = "client.ownership_transfer_expired"
+    ACTION = "client.ownership_transfer_expired"
+    expired_at: Instant
+
+
+class OwnershipTransferVoided(_Transfer, frozen=True):
+    """What it was made for changed meanwhile (`reason`: owner_changed | removed | closed)."""
+
+    NAME = "client.ownership_transfer_voided"
+    ACTION = "client.ownership_transfer_voided"
+    reason: str
+
+
 class ClientDeleted(Event, frozen=True):
     NAME = "client.deleted"
     ACTION = "client.deleted"

@@ -21,11 +21,13 @@ REQUIRE_INVITED_EMAIL = "require_invited_email"
 COMPANY_NAME = "company_name"
 REQUIRE_STAFF_TWO_FACTOR = "require_staff_two_factor"
 REQUIRE_VERIFIED_EMAIL = "require_verified_email"
+REQUIRE_TRANSFER_APPROVAL = "require_transfer_approval"
 SETTING_DEFAULTS = {
     DISABLE_CLIENT_USER_MANAGEMENT: "false",
     REQUIRE_INVITED_EMAIL: "false",
     REQUIRE_STAFF_TWO_FACTOR: "false",
     REQUIRE_VERIFIED_EMAIL: "false",
+    REQUIRE_TRANSFER_APPROVAL: "false",
     COMPANY_NAME: "Roster",
 }
 # As the settings page names them (and so the activity log).
@@ -34,6 +36,7 @@ SETTING_LABELS = {
     REQUIRE_INVITED_EMAIL: "Require the invited email to match",
     REQUIRE_STAFF_TWO_FACTOR: "Require two-factor authentication for staff",
     REQUIRE_VERIFIED_EMAIL: "Require a verified email address to accept invitations",
+    REQUIRE_TRANSFER_APPROVAL: "Require staff approval of ownership transfers",
     COMPANY_NAME: "Company name",
 }
 
@@ -85,6 +88,7 @@ FLAG_SETTINGS = (
     REQUIRE_INVITED_EMAIL,
     REQUIRE_STAFF_TWO_FACTOR,
     REQUIRE_VERIFIED_EMAIL,
+    REQUIRE_TRANSFER_APPROVAL,
 )
 COMPANY_NAME_MAX = 100
 

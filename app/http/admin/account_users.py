@@ -8,6 +8,7 @@ from app.core.errors import DomainError
 from app.core.names import display_name
 from app.core.policy import Permission
 from app.core.validation import clean_email, email_key, parse_id
+from app.domain.access import transfers
 from app.domain.auth import services as auth
 from app.domain.clients import services as clients
 from app.domain.invitations import services as invitations
@@ -83,6 +84,13 @@ def section_options(client_id: int) -> dict:
 STATUS_NOTICES = {
     "closed": "Account closed: its pending invites were cancelled and its users cannot enter it.",
     "reopened": "Account reopened: its users can enter it again.",
+    "transfer_completed": "Ownership transfer approved: the account has its new owner.",
+    "transfer_rejected": "Ownership transfer rejected: the owner stays the same.",
+    "transfer_expired": "This ownership transfer had expired: it was ended, nothing changed.",
+    "transfer_owner_changed": "The account's owner changed meanwhile: the transfer is void.",
+    "transfer_removed": "The chosen user no longer has access: the transfer is void.",
+    "transfer_closed": "The account is closed: the transfer is void.",
+    "transfer_gone": "This ownership transfer is no longer pending.",
 }
 
 
@@ -155,6 +163,38 @@ async def users_tab(
         "status_notice": STATUS_NOTICES.get(notice),
     }
     return render(request, "admin/clients/users.html", context)
+
+
+@get("/admin/clients/{client_id:int}/transfer", permission=Permission.VIEW_ACCOUNT_USERS)
+async def transfer_region(request: Request, client_id: FromPath[int]) -> Response:
+    """The Users tab's pending ownership transfer, a region of its own (empty without one)."""
+    context = {
+        "client": await clients.get_client(client_id),
+        "can_manage": admin_allows(request, Permission.MANAGE_USERS),
+        "transfer": await transfers.open_transfer(client_id),
+    }
+    return render(request, "admin/clients/_transfer.html", context)
+
+
+@post(
+    "/admin/clients/{client_id:int}/transfers/{transfer_id:int}/{decision:str}",
+    permission=Permission.MANAGE_USERS,
+)
+async def decide_transfer(
+    request: Request, client_id: FromPath[int], transfer_id: FromPath[int], decision: FromPath[str]
+) -> Response:
+    """Approve or Reject an ownership transfer awaiting staff (the setting asks for it)."""
+    await read_form(request)
+    current = await transfers.open_transfer(client_id)
+    if decision not in ("approve", "reject") or current is None or current["id"] != transfer_id:
+        return redirect(request, f"/admin/clients/{client_id}/users?notice=transfer_gone")
+    try:
+        outcome = await transfers.decide(
+            transfer_id, decision == "approve", actor=viewer_of(request).actor
+        )
+    except DomainError:
+        outcome = "gone"
+    return redirect(request, f"/admin/clients/{client_id}/users?notice=transfer_{outcome}")
 
 
 @post("/admin/clients/{client_id:int}/status", permission=Permission.MANAGE_USERS)
@@ -388,6 +428,8 @@ ROUTES = [
     profile_tab,
     save_profile,
     change_status,
+    decide_transfer,
+    transfer_region,
     user_search,
     permissions_form,
     permission_changes,

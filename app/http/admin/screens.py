@@ -70,6 +70,7 @@ def settings_form(form: dict) -> dict:
         admin.REQUIRE_INVITED_EMAIL: bool(form.get(admin.REQUIRE_INVITED_EMAIL)),
         admin.REQUIRE_STAFF_TWO_FACTOR: bool(form.get(admin.REQUIRE_STAFF_TWO_FACTOR)),
         admin.REQUIRE_VERIFIED_EMAIL: bool(form.get(admin.REQUIRE_VERIFIED_EMAIL)),
+        admin.REQUIRE_TRANSFER_APPROVAL: bool(form.get(admin.REQUIRE_TRANSFER_APPROVAL)),
         admin.COMPANY_NAME: form.get(admin.COMPANY_NAME) or "",
     }
 

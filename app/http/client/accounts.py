@@ -2,12 +2,14 @@
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import PermissionDeniedException
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
 from app.core.policy import Permission
 from app.domain.access import services as access
+from app.domain.access import transfers
 from app.domain.auth import services as auth
 from app.domain.clients import services as clients
+from app.http.client.transfer import REFUSALS
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import redirect, render
 from app.http.shared.profile import profile_context, save_profile_form
@@ -42,8 +44,29 @@ async def select_account(request: Request, client_id: FromPath[int]) -> Response
 
 
 @get("/account", permission=Permission.ACCOUNT_MEMBER)
-async def account_home(request: Request) -> Response:
-    return render(request, "client/account.html")
+async def account_home(
+    request: Request, transfer: FromQuery[str] = "", why: FromQuery[str] = ""
+) -> Response:
+    """The account's home; to the user chosen to own it, the banner of the transfer offered
+    (Accept ownership, Decline). `transfer`/`why`: what the banner's last action came to."""
+    viewer = viewer_of(request)
+    offer = await transfers.pending_for(viewer.signed_in_user["id"], viewer.current_client["id"])
+    said = TRANSFER_OUTCOMES.get(transfer)
+    if transfer == "refused":
+        said = ("error", REFUSALS.get(why, REFUSALS["other"]))
+    return render(request, "client/account.html", {"transfer_offer": offer, "transfer_said": said})
+
+
+# What the account's home says after Accept ownership or Decline (by name: no text in URLs).
+TRANSFER_OUTCOMES = {
+    "completed": ("success", "You are now the owner of this account."),
+    "awaiting_approval": (
+        "success",
+        "You accepted the ownership of this account. Our staff must approve the transfer before "
+        "it takes effect; you will be emailed.",
+    ),
+    "declined": ("success", "You declined the ownership of this account."),
+}
 
 
 def _client_profile(request: Request, profile: dict) -> dict:
