@@ -3,6 +3,7 @@
 import asyncio
 import re
 import socket
+from urllib.parse import urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
@@ -24,7 +25,7 @@ from app.domain.users import services as users
 from app.http.plumbing.form_errors import FormErrors, refused
 from app.http.plumbing.forms import client_ip, read_form, safe_next
 from app.http.plumbing.middleware import SESSION_COOKIE, session_cookie_value, viewer_of
-from app.http.plumbing.render import redirect, render
+from app.http.plumbing.render import is_htmx, redirect, render
 
 REVERSE_LOOKUP_TIMEOUT = 0.5  # seconds
 
@@ -138,7 +139,13 @@ async def complete_user_login(
         replacing=session_cookie_value(request.scope),
     )
     default = "/account" if client_id is not None else "/accounts"
-    response = with_session_cookie(redirect(request, safe_next(next_url, default)), session_id)
+    target = safe_next(next_url, default)
+    if not is_htmx(request) and urlsplit(target).path == "/oauth/authorize":
+        app = await oauth_apps.app_asking(target)
+        onward = render(request, "auth/continue.html", {"url": target, "app": app})
+    else:
+        onward = redirect(request, target)
+    response = with_session_cookie(onward, session_id)
     return await signed_in(request, response, user_id=user["id"])
 
 
