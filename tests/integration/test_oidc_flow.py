@@ -481,3 +481,28 @@ async def test_a_login_with_htmx_for_an_app_goes_on_by_htmx_and_others_by_redire
     await http.post("/logout", {})
     elsewhere = await http.post("/login", {**fields, "next": "/account/users"})
     assert elsewhere.status_code == 303 and elsewhere.headers["location"] == "/account/users"
+
+
+async def test_client_secret_post_and_userinfo_by_post_with_the_bearer_header(http, asgi, manager):
+    """oidcc-server-client-secret-post and oidcc-userinfo-post-header."""
+    _, owner = await make_client()
+    made = await register(manager, first_party=True)
+    await http.login(owner["email"])
+    async with relying_party(asgi, made) as rp:
+        code, verifier, _ = await _code_for(http, rp)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CALLBACK,
+        "code_verifier": verifier,
+        "client_id": made.client_id,
+        "client_secret": made.client_secret,
+    }
+    async with httpx.AsyncClient(transport=asgi, base_url=BASE) as plain:
+        wrong = await plain.post("/oauth/token", data={**form, "client_secret": "nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+        answer = await plain.post("/oauth/token", data=form)
+        assert answer.status_code == 200, answer.text
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        info = await plain.post("/oauth/userinfo", headers=bearer)
+        assert info.status_code == 200 and info.json()["sub"] == str(owner["id"])
