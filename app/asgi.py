@@ -13,6 +13,7 @@ from app.core import db, lifecycle
 from app.core.config import FRONTEND_DIR, Settings, get_settings
 from app.core.policy import Permission
 from app.core.validation import parse_id
+from app.domain.access.services import end_expired_access
 from app.domain.auth import services as auth_services
 from app.domain.invitations.expiry import watch_expiry
 from app.domain.invitations.services import forget_renewal_attempts
@@ -67,6 +68,7 @@ log = logging.getLogger("roster")
 SWEEPS = {
     "oauth_codes_and_tokens": forget_spent_oauth,
     "invite_renewal_attempts": forget_renewal_attempts,
+    "expired_access": end_expired_access,
 }
 
 

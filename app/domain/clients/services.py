@@ -428,6 +428,10 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
         await Grant.update({Grant.permissions: all_keys, Grant.updated_at: now}).where(
             (Grant.client == client_id) & Grant.user.is_in([new_owner_id, client["owner"]])
         )
+        # The owner's access never ends by itself: a new owner's Access until is cleared.
+        await Grant.update({Grant.access_until: None, Grant.access_notice_sent: None}).where(
+            (Grant.client == client_id) & (Grant.user == new_owner_id)
+        )
         # The previous owner's invitations lose their sender's authority (they would be void at
         # acceptance anyway): cancelled now, so nobody sees them as pending.
         voided = await _cancel_open_invitations(
