@@ -1,6 +1,6 @@
 """Grants: a user's access to a client account, with its own permissions (rules 1, 2, 7, 8)."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -95,6 +95,8 @@ def show_until(row: dict, now: datetime, key: str = "access_until") -> None:
         row[key] = when
     row["until_label"] = until_label(when)
     row["until_soon"] = when is not None and when - now <= ENDING_SOON
+    row["until_date"] = when.astimezone(UTC).date().isoformat() if when is not None else ""
+    row["until_text"] = describe_until(when)
 
 
 async def grant_access(
