@@ -297,7 +297,7 @@ async def edit_permissions(
         found = conflict(ticked(opened_keys), ticked(now), ticked(keys))
         _, user = await account_user(client_id, user_id)
         merged = tuple(key for key, on in found.merged.items() if on)
-        context = {
+        context: dict[str, object] = {
             "u": {**user, "permission_keys": merged, "until_value": until_sent},
             "base": base,
             "opened": opened_permissions(now),
