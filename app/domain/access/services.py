@@ -89,10 +89,7 @@ def describe_until(when: datetime | None) -> str:
 
 def show_until(row: dict, now: datetime, key: str = "access_until") -> None:
     """What a list shows of a row's end, decided here: its label and whether it is near."""
-    when = row.get(key)
-    if isinstance(when, str):  # a raw SQLite read
-        when = datetime.fromisoformat(when)
-        row[key] = when
+    when = row[key] = db.instant(row.get(key))  # a raw SQLite read may give text
     row["until_label"] = until_label(when)
     row["until_soon"] = when is not None and when - now <= ENDING_SOON
     row["until_date"] = when.astimezone(UTC).date().isoformat() if when is not None else ""
@@ -253,6 +250,16 @@ async def set_access_until(client_id: int, user_id: int, access_until, *, actor:
     return {"user": user, "client": client}
 
 
+async def access_until_of(client_id: int, user_id: int) -> datetime | None:
+    """When the user's access to the account ends (None: never, or no access)."""
+    row = (
+        await Grant.select(Grant.access_until)
+        .where((Grant.user == user_id) & (Grant.client == client_id))
+        .first()
+    )
+    return row["access_until"] if row else None
+
+
 # Grants whose end has come, and those due a reminder: the partial index grants_access_until
 # holds only grants with an end, so the look every process makes every few seconds is cheap.
 _ANY_ENDED = """SELECT g.id, g.client FROM grants g JOIN clients c ON c.id = g.client
@@ -261,10 +268,6 @@ ORDER BY g.access_until LIMIT 200"""
 _CLAIM_ENDED = """DELETE FROM grants
 WHERE id = {} AND access_until IS NOT NULL AND access_until <= {} AND "user" <> {}
 RETURNING id, "user", permissions, access_until"""
-
-
-def _instant(value) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 async def end_expired_access(now: datetime | None = None) -> int:
@@ -284,7 +287,7 @@ async def end_expired_access(now: datetime | None = None) -> int:
             grant = claimed[0]
             user = await get_user(grant["user"], keep=True)
             held = permissions.deserialize(grant["permissions"])
-            until = _instant(grant["access_until"])
+            until = db.instant(grant["access_until"])
             await emit(
                 GrantExpired(
                     client_id=client["id"],
@@ -339,7 +342,7 @@ async def send_access_reminders(now: datetime | None = None) -> int:
                 grant = claimed[0]
                 user = await get_user(grant["user"], keep=True)
                 owner = await get_user(client["owner"], keep=True)
-                ends = describe_until(_instant(grant["access_until"]))
+                ends = describe_until(db.instant(grant["access_until"]))
                 context = {
                     "person_name": full_name(user),
                     "account_name": display_name(client),

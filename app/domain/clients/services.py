@@ -590,7 +590,7 @@ async def find_client_by_email(email: str) -> dict | None:
 
 _CLIENT_USERS_SQL = """
 SELECT g."user" AS id, u.first_name, u.last_name, u.email, g.permissions,
-       g."user" = c.owner AS is_owner
+       g."user" = c.owner AS is_owner, g.access_until
 FROM grants g
 JOIN users u ON u.id = g."user"
 JOIN clients c ON c.id = g.client
@@ -618,6 +618,7 @@ async def client_users(client_id: int, *, offset: int = 0, limit: int | None = N
                 "email": row["email"],
                 "is_owner": is_owner,
                 "permissions": permissions.granted(row["permissions"], is_owner=is_owner),
+                "access_until": db.instant(row["access_until"]),
             }
         )
     return people
