@@ -99,6 +99,8 @@ async def test_an_invitations_end_carries_over_to_the_grant_it_creates():
     )
     [row] = await invitations.open_invites(client_id)
     assert row["access_until"] == until and row["until_label"] == access.until_label(until)
+    [email] = await sent("invitation")
+    assert f"This access ends by itself on {access.describe_until(until)}." in email["text_body"]
     guest = await make_user(first="Gus")
     await invitations.accept(token, guest["id"], actor=user_actor(guest))
     grant = await grant_of(client_id, guest["id"])
@@ -211,3 +213,34 @@ async def test_lists_show_the_end_with_a_warning_in_its_last_week():
     assert not by_name["Far"]["until_soon"]
     assert by_name["Near"]["until_soon"]
     assert [p["until_label"] for p in people if p["is_owner"]] == [""]
+
+
+async def test_two_processes_sweeping_at_the_same_moment_remove_an_ended_grant_once():
+    """Two `roster sweep-access` processes started together on the run's database (on
+    PostgreSQL, two connections racing for the same row; on SQLite, two writers)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    client_id, _owner = await make_client(company="Raced")
+    user = await member_of(client_id, clock.now() + timedelta(days=3))
+    # Time passes: the end is moved into the past.
+    await Grant.update({Grant.access_until: clock.now() - timedelta(seconds=1)}).where(
+        Grant.user == user["id"]
+    )
+    roster = str(Path(sys.executable).parent / "roster")
+    runs = [
+        await asyncio.create_subprocess_exec(
+            roster, "sweep-access", stdout=subprocess.PIPE, env=dict(os.environ)
+        )
+        for _ in range(2)
+    ]
+    outputs = [(await run.communicate())[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    expired = sorted(json.loads(out)["expired"] for out in outputs)
+    assert expired == [0, 1]
+    assert await grant_of(client_id, user["id"]) is None
+    assert await ActivityEntry.count().where(ActivityEntry.action == "access.expired") == 1
+    assert len(await sent("access_expired")) == 1

@@ -125,7 +125,15 @@ def accept_url(token: str) -> str:
 
 
 async def _queue_invitation_email(
-    invitation_id: int, *, to: str, token: str, client: dict, keys, sender_name: str, by_admin: bool
+    invitation_id: int,
+    *,
+    to: str,
+    token: str,
+    client: dict,
+    keys,
+    sender_name: str,
+    by_admin: bool,
+    access_until=None,
 ) -> None:
     await enqueue(
         to=to,
@@ -138,6 +146,7 @@ async def _queue_invitation_email(
             "accept_url": accept_url(token),
             "sent_by_admin": by_admin,
             "company": await admin_settings.get_setting(admin_settings.COMPANY_NAME),
+            "access_until": describe_until(access_until) if access_until else "",
         },
     )
 
@@ -210,6 +219,7 @@ async def invite(
                 keys=keys,
                 sender_name=actor.name,
                 by_admin=actor.kind == "admin",
+                access_until=until,
             )
             await emit(
                 InviteSent(
@@ -296,6 +306,7 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
             keys=keys,
             sender_name=row["sender_name"],
             by_admin=row["invited_by_user"] is None,
+            access_until=row["access_until"],
         )
         await emit(
             InviteResent(
