@@ -156,3 +156,18 @@ async def test_an_invitations_end_reaches_the_grant_through_the_invite_page(http
     accepted = await http.post(f"/invite/{token}/accept", {})
     assert accepted.status_code in (200, 303)
     assert await until_of(client_id, guest["id"]) == END_OF_DAY
+
+
+async def test_undo_of_remove_gives_back_the_end_too(http, owner_session):
+    from tests.integration.conftest import messages_of
+
+    client_id, _, member = owner_session
+    await access.set_access_until(client_id, member["id"], END_OF_DAY, actor=ADMIN)
+    removed = await http.post(f"/account/users/{member['id']}/remove", headers=HX)
+    (message,) = messages_of(removed)
+    assert await until_of(client_id, member["id"]) == "no grant"
+    undone = await http.post(
+        message["undo"]["url"], {"token": message["undo"]["token"]}, headers=HX
+    )
+    assert undone.status_code == 200
+    assert await until_of(client_id, member["id"]) == END_OF_DAY

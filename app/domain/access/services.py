@@ -365,7 +365,7 @@ async def send_access_reminders(now: datetime | None = None) -> int:
 
 async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
     """Deletes the grant, never the user. The owner's access cannot be removed. Returns the user,
-    the account and the keys they held (what Undo gives back)."""
+    the account, the keys they held and its end (what Undo gives back)."""
     async with db.transaction():
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
@@ -387,14 +387,21 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
             description=f"Removed the access of {full_name(user)} to {display_name(client)}: "
             f"{describe(held)} -> none",
         )
-    return {"user": user, "client": client, "keys": held}
+    return {"user": user, "client": client, "keys": held, "access_until": grant["access_until"]}
 
 
 async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
     """Undo of Remove: the same grant again, for whoever removed it, within UNDO_SECONDS.
     Returns the user."""
     removal = read_removal_token(token, client_id=client_id, actor=actor)
-    return await grant_access(client_id, removal.user_id, removal.keys, actor=actor)
+    ends = None
+    if removal.access_until is not None:
+        ends = datetime.fromtimestamp(removal.access_until, UTC)
+        if ends <= clock.now():  # it ended meanwhile: nothing to give back
+            raise DomainError("This access has reached its Access until: give it again instead.")
+    return await grant_access(
+        client_id, removal.user_id, removal.keys, actor=actor, access_until=ends
+    )
 
 
 # The account and (a page of) its people, in one statement. The LEFT JOIN keeps the account's row

@@ -197,7 +197,9 @@ async def remove_access(
     except DomainError as exc:
         flash(request, exc.message, "error")
         return await render_section(request, client_id, base=base, area=area, status=409)
-    token = removal_token(client_id, user_id, removed["keys"], actor=actor)
+    token = removal_token(
+        client_id, user_id, removed["keys"], actor=actor, access_until=removed["access_until"]
+    )
     flash(
         request,
         f"Removed the access of {full_name(removed['user'])} to {display_name(removed['client'])}.",
