@@ -14,6 +14,7 @@ from app.core.config import FRONTEND_DIR, Settings, get_settings
 from app.core.policy import Permission
 from app.core.validation import parse_id
 from app.domain.access import transfers
+from app.domain.access.services import end_expired_access
 from app.domain.auth import services as auth_services
 from app.domain.invitations.expiry import watch_expiry
 from app.domain.invitations.services import forget_renewal_attempts
@@ -71,6 +72,7 @@ SWEEPS = {
     "oauth_codes_and_tokens": forget_spent_oauth,
     "invite_renewal_attempts": forget_renewal_attempts,
     "ownership_transfers_expired": transfers.sweep,
+    "expired_access": end_expired_access,
 }
 
 

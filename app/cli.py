@@ -183,6 +183,19 @@ def cmd_rotate_signing_key(args) -> int:
     return 0
 
 
+def cmd_sweep_access(_args) -> int:
+    """Ends the access whose Access until has come and sends the reminders due, once, as every
+    `roster serve` process does every 15 seconds; prints how many of each as JSON. Safe beside
+    running servers: each removal and reminder is claimed by one conditional statement."""
+    from app.domain.access.services import end_expired_access, send_access_reminders
+
+    async def sweep() -> dict[str, int]:
+        return {"expired": await end_expired_access(), "reminded": await send_access_reminders()}
+
+    print(json.dumps(asyncio.run(_with_db(sweep))))
+    return 0
+
+
 def cmd_mail_worker(_args) -> int:
     from app.core.config import get_settings
     from app.core.logging_setup import configure_logging
@@ -331,6 +344,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "mail-worker", help="deliver queued emails and webhooks until stopped"
     ).set_defaults(func=cmd_mail_worker)
+    sub.add_parser(
+        "sweep-access",
+        help="end the access whose Access until has come and send the reminders due, once",
+    ).set_defaults(func=cmd_sweep_access)
     return p
 
 

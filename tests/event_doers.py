@@ -75,6 +75,24 @@ async def _grant_deleted(w):
     return [live.account(w.client, live.PEOPLE)]
 
 
+async def _grant_access_until_changed(w):
+    from app.core import clock
+    from app.domain.access.services import set_access_until
+
+    await set_access_until(w.client, w.member["id"], clock.now() + timedelta(days=30), actor=ADMIN)
+    return [live.account(w.client, live.PEOPLE)]
+
+
+async def _grant_expired(w):
+    """The member's Access until comes: the sweeper's next look removes the grant."""
+    from app.core import clock
+    from app.domain.access.services import end_expired_access, set_access_until
+
+    await set_access_until(w.client, w.member["id"], clock.now() + timedelta(days=2), actor=ADMIN)
+    assert await end_expired_access(clock.now() + timedelta(days=3)) == 1
+    return [live.account(w.client, live.PEOPLE)]
+
+
 async def _account_entered(w):
     from app.domain.access.services import note_account_login
 
@@ -535,6 +553,8 @@ DOERS = {
     catalog.GrantCreated: _grant_created,
     catalog.GrantUpdated: _grant_updated,
     catalog.GrantDeleted: _grant_deleted,
+    catalog.GrantAccessUntilChanged: _grant_access_until_changed,
+    catalog.GrantExpired: _grant_expired,
     catalog.AccountEntered: _account_entered,
     catalog.InviteSent: _invite_sent,
     catalog.InviteResent: _invite_resent,

@@ -33,6 +33,9 @@ class Settings(msgspec.Struct, frozen=True):
     # internal service); off, they are refused when an endpoint is saved and when sending.
     webhook_allow_private: bool = False
     webhook_poll_seconds: float = 5
+    # How long before a grant's Access until its person and the account's owner are reminded,
+    # longest first (ROSTER_ACCESS_REMINDER_DAYS, e.g. "7,1").
+    access_reminder_days: tuple[float, ...] = (7, 1)
 
     @property
     def production(self) -> bool:
@@ -96,6 +99,29 @@ def address_list(raw: str, name: str = "ROSTER_FORWARDED_ALLOW_IPS") -> tuple[st
     return items
 
 
+def reminder_days(env) -> tuple[float, ...]:
+    """ROSTER_ACCESS_REMINDER_DAYS: comma-separated positive numbers of days (fractions allowed),
+    or empty/"none" for no reminders; default "7,1". Kept longest first, each once."""
+    raw = env.get("ROSTER_ACCESS_REMINDER_DAYS")
+    if raw is None:
+        return (7, 1)
+    if raw.strip().lower() in ("", "none", "0"):
+        return ()
+    days = set()
+    for item in raw.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            value = -1
+        if not 0 < value <= 3650:
+            raise ValueError(
+                "ROSTER_ACCESS_REMINDER_DAYS must list positive numbers of days such as 7,1, "
+                f"not {raw!r}"
+            )
+        days.add(value)
+    return tuple(sorted(days, reverse=True))
+
+
 def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
     env = os.environ if environ is None else environ
     mode = env.get("ROSTER_ENV") or "development"
@@ -124,6 +150,7 @@ def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
         live_heartbeat_seconds=_number(env, "ROSTER_LIVE_HEARTBEAT_SECONDS", 25),
         webhook_allow_private=flag(env, "ROSTER_WEBHOOK_ALLOW_PRIVATE"),
         webhook_poll_seconds=_number(env, "ROSTER_WEBHOOK_POLL_SECONDS", 5),
+        access_reminder_days=reminder_days(env),
     )
 
 

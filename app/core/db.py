@@ -6,6 +6,7 @@ import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from functools import lru_cache
 
 from asyncpg.exceptions import InternalClientError
@@ -247,3 +248,10 @@ async def stop() -> None:
         await DB.close_idle_connections()
     else:
         await DB.close_connection_pool()
+
+
+def instant(value):
+    """A moment read by raw SQL: SQLite may give its stored text; None stays None."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value

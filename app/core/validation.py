@@ -3,6 +3,7 @@
 import contextlib
 import re
 import unicodedata
+from datetime import UTC, datetime
 
 import email_validator
 import pycountry
@@ -190,3 +191,47 @@ def clean_permissions(keys) -> tuple[str, ...]:
 
 def permission_labels(keys) -> list[str]:
     return [LABELS[k] for k in keys if k in LABELS]
+
+
+ACCESS_UNTIL_FIELD = "access_until"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def clean_access_until(value, now: datetime, field: str = ACCESS_UNTIL_FIELD) -> datetime | None:
+    """When access ends: None or "" for never; a date (YYYY-MM-DD, what the web's date field
+    sends) is the end of that day in UTC; an instant (ISO 8601; without an offset it is UTC).
+    Refused when unparsable or not in the future."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, datetime):
+        when = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if _DAY.fullmatch(text):
+                day = datetime.strptime(text, "%Y-%m-%d")
+                when = day.replace(hour=23, minute=59, second=59, tzinfo=UTC)
+            else:
+                when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise DomainError(
+                "Access until must be a date (YYYY-MM-DD) or a date and time such as "
+                "2026-12-14T18:00:00Z.",
+                field,
+            ) from None
+    else:
+        raise DomainError("Access until must be a date or a date and time.", field)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
+    if when <= now:
+        raise DomainError("Access until must be in the future.", field)
+    return when
+
+
+def until_label(when: datetime | None) -> str:
+    """How lists show an end: "until 14 Dec 2026" (UTC)."""
+    if when is None:
+        return ""
+    when = when.astimezone(UTC)
+    return f"until {when.day} {when:%b %Y}"

@@ -1,6 +1,6 @@
 from typing import TYPE_CHECKING
 
-from piccolo.columns import ForeignKey, OnDelete, Serial, Text, Timestamptz
+from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz
 from piccolo.table import Table
 
 from app.schema.clients import Client
@@ -19,3 +19,7 @@ class Grant(Table, tablename="grants"):
     created_at = Timestamptz()
     updated_at = Timestamptz()
     last_login_at = Timestamptz(null=True, default=None)
+    # When the access ends by itself (None: never); the sweeper removes the grant then.
+    access_until = Timestamptz(null=True, default=None)
+    # The notice (seconds before access_until) of the last reminder sent for this end.
+    access_notice_sent = Integer(null=True, default=None)

@@ -38,3 +38,5 @@ class Invitation(Table, tablename="invitations"):
     expiry_announced_at = Timestamptz(null=True, default=None)
     # When the link's holder (expired or cancelled) asked for a new invitation; Resend clears it.
     renewal_requested_at = Timestamptz(null=True, default=None)
+    # When the access this invitation gives ends (None: never); carried to the grant.
+    access_until = Timestamptz(null=True, default=None)

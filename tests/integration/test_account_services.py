@@ -361,7 +361,9 @@ async def test_client_users_lists_the_owner_first_then_by_grant(count_queries):
     ]
     assert people[0]["permissions"] == tuple(clients.permissions.ALL_KEYS)
     assert people[2]["permissions"] == ("invoices", "tickets")
-    assert people[2].keys() == {"id", "first_name", "last_name", "email", "is_owner", "permissions"}
+    assert people[2].keys() == {
+        "id", "first_name", "last_name", "email", "is_owner", "permissions", "access_until",
+    }  # fmt: skip
     assert await clients.client_users(client_id + 100) == []
 
 

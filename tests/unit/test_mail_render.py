@@ -155,6 +155,18 @@ LONG = {
         "/admin/clients/1234567/users",
         "by_inviter": True,
     },
+    "access_ending": {
+        "first_name": "Bartholomew",
+        "person_name": "Maximilian Alexander Featherstonehaugh-Montgomery",
+        "account_name": "Internationale Hosting- und Domainverwaltungsgesellschaft mbH & Co. KG",
+        "until": "2026-12-14 23:59 UTC",
+        "to_owner": True,
+    },
+    "access_expired": {
+        "first_name": "Bartholomew",
+        "account_name": "Internationale Hosting- und Domainverwaltungsgesellschaft mbH & Co. KG",
+        "until": "2026-12-14 23:59 UTC",
+    },
     "invite_accepted": {
         "owner_first_name": "Fiona",
         "invitee_name": "Rita Newcomer",
@@ -207,3 +219,25 @@ async def test_an_email_keeps_its_560_px_card_on_a_wide_screen(phone):
         assert (await phone.locator("table table").first.bounding_box())["width"] == 560
     finally:
         await phone.set_viewport_size({"width": 360, "height": 740})
+
+
+def test_the_access_emails_say_when_and_to_whom():
+    context = {
+        "first_name": "Fiona",
+        "person_name": "Dee Signer",
+        "account_name": "Client Test",
+        "until": "2026-12-14 23:59 UTC",
+    }
+    subject, text, _ = render_email("access_ending", {**context, "to_owner": True})
+    assert subject == "Access of Dee Signer to Client Test ends 2026-12-14 23:59 UTC"
+    assert "under User Management" in text
+    subject, text, _ = render_email("access_ending", {**context, "to_owner": False})
+    assert subject == "Your access to Client Test ends 2026-12-14 23:59 UTC"
+    assert "ask the account owner" in text
+    subject, text, html = render_email("access_expired", context)
+    assert subject == "Your access to Client Test has ended"
+    assert "2026-12-14 23:59 UTC" in text and "2026-12-14 23:59 UTC" in html
+    _, text, _ = render_email("invitation", {**INVITE, "access_until": "2026-12-14 23:59 UTC"})
+    assert "This access ends by itself on 2026-12-14 23:59 UTC." in text
+    _, text, _ = render_email("invitation", INVITE)
+    assert "ends by itself" not in text

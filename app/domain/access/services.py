@@ -1,11 +1,14 @@
 """Grants: a user's access to a client account, with its own permissions (rules 1, 2, 7, 8)."""
 
+from datetime import UTC, datetime, timedelta
+
 import msgspec
 
 from app.core import clock, db, permissions, stale
+from app.core.config import get_settings
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden, NotFound
-from app.core.validation import clean_permissions
+from app.core.validation import clean_access_until, clean_permissions, until_label
 from app.domain.access.undo import read_removal_token
 from app.domain.activity.services import Actor
 from app.domain.clients.services import (  # access_for: asked of this module too
@@ -16,8 +19,16 @@ from app.domain.clients.services import (  # access_for: asked of this module to
     get_client,
     void_transfers,
 )
-from app.domain.events.catalog import AccountEntered, GrantCreated, GrantDeleted, GrantUpdated
+from app.domain.events.catalog import (
+    AccountEntered,
+    GrantAccessUntilChanged,
+    GrantCreated,
+    GrantDeleted,
+    GrantExpired,
+    GrantUpdated,
+)
 from app.domain.events.stream import emit
+from app.domain.mail.services import enqueue
 from app.domain.staff import services as admin_settings
 from app.domain.users import search
 from app.domain.users.services import close_invitations_of, full_name, get_user
@@ -46,10 +57,54 @@ def describe(keys) -> str:
     return ", ".join(keys) if keys else "none"
 
 
-async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> dict:
-    """Gives the user access with these keys; returns the user."""
+# Access until: when a grant ends by itself.
+
+ENDING_SOON = timedelta(days=7)  # lists show an end this close with a warning
+
+
+class Keep:
+    """An argument not given: what the grant holds stays."""
+
+
+KEEP = Keep()
+
+
+def notices() -> list[int]:
+    """The reminders' notices, in seconds before the end, longest first (settings)."""
+    return [round(days * 86400) for days in get_settings().access_reminder_days]
+
+
+def notice_already_sent(until: datetime | None, now: datetime) -> int | None:
+    """What a grant given access until `until` at `now` starts with as its last reminder sent:
+    the notices longer than the access are counted as sent, so none of them goes."""
+    if until is None:
+        return None
+    lasting = (until - now).total_seconds()
+    longer = [n for n in notices() if n > lasting]
+    return min(longer) if longer else None
+
+
+def describe_until(when: datetime | None) -> str:
+    return f"{when:%Y-%m-%d %H:%M} UTC" if when is not None else "no end"
+
+
+def show_until(row: dict, now: datetime, key: str = "access_until") -> None:
+    """What a list shows of a row's end, decided here: its label and whether it is near."""
+    when = row[key] = db.instant(row.get(key))  # a raw SQLite read may give text
+    row["until_label"] = until_label(when)
+    row["until_soon"] = when is not None and when - now <= ENDING_SOON
+    row["until_date"] = when.astimezone(UTC).date().isoformat() if when is not None else ""
+    row["until_text"] = describe_until(when)
+
+
+async def grant_access(
+    client_id: int, user_id: int, keys, *, actor: Actor, access_until=None
+) -> dict:
+    """Gives the user access with these keys (until `access_until`, if given: a date or an
+    instant, see clean_access_until); returns the user."""
     keys = clean_permissions(keys)
     now = clock.now()
+    until = clean_access_until(access_until, now)
     try:
         async with db.transaction():
             client = await get_client(client_id, lock=True)
@@ -65,6 +120,8 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> d
                     permissions=permissions.serialize(keys),
                     created_at=now,
                     updated_at=now,
+                    access_until=until,
+                    access_notice_sent=notice_already_sent(until, now),
                 )
             )
             await close_invitations_of(user, [client_id])
@@ -74,6 +131,18 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> d
                 description=f"Gave {full_name(user)} access to {display_name(client)}: "
                 f"none -> {describe(keys)}",
             )
+            if until is not None:
+                await emit(
+                    GrantAccessUntilChanged(
+                        client_id=client_id,
+                        user_id=user_id,
+                        access_until_before=None,
+                        access_until=until,
+                    ),
+                    actor=actor,
+                    description=f"Access of {full_name(user)} to {display_name(client)} ends: "
+                    f"no end -> {describe_until(until)}",
+                )
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("This user already has access to this account.", "user") from exc
@@ -82,12 +151,23 @@ async def grant_access(client_id: int, user_id: int, keys, *, actor: Actor) -> d
 
 
 async def update_permissions(
-    client_id: int, user_id: int, keys, *, actor: Actor, opened: stale.Opened | None = None
+    client_id: int,
+    user_id: int,
+    keys,
+    *,
+    actor: Actor,
+    opened: stale.Opened | None = None,
+    access_until=KEEP,
 ) -> dict:
     """Sets the user's keys on the account; returns the user and the account. `opened`: the
     keys the change was prepared on ({"permissions": keys}, or their app.core.stale.version);
-    when the grant's keys are others now, nothing is saved (app.core.stale.Stale)."""
+    when the grant's keys are others now, nothing is saved (app.core.stale.Stale).
+    `access_until`: when given, the access's new end (None or "": none), in the same change."""
     keys = clean_permissions(keys)
+    now = clock.now()
+    until = (
+        access_until if isinstance(access_until, Keep) else clean_access_until(access_until, now)
+    )
     async with db.transaction():
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
@@ -103,10 +183,12 @@ async def update_permissions(
         user = await get_user(user_id)
         before = permissions.deserialize(grant["permissions"])
         stale.check(opened, {"permissions": before}, {"permissions": keys})
+        if not isinstance(until, Keep):
+            await _change_until(grant, until, now, client=client, user=user, actor=actor)
         if before == keys:
             return {"user": user, "client": client}
         await Grant.update(
-            {Grant.permissions: permissions.serialize(keys), Grant.updated_at: clock.now()}
+            {Grant.permissions: permissions.serialize(keys), Grant.updated_at: now}
         ).where(Grant.id == grant["id"])
         await emit(
             GrantUpdated(
@@ -119,9 +201,172 @@ async def update_permissions(
     return {"user": user, "client": client}
 
 
+async def _change_until(
+    grant: dict, until: datetime | None, now: datetime, *, client: dict, user: dict, actor: Actor
+) -> None:
+    """In the caller's transaction, with the account locked: the grant's new end, its reminders
+    starting again; nothing when it is the same."""
+    before = grant["access_until"]
+    if before == until:
+        return
+    await Grant.update(
+        {
+            Grant.access_until: until,
+            Grant.access_notice_sent: notice_already_sent(until, now),
+            Grant.updated_at: now,
+        }
+    ).where(Grant.id == grant["id"])
+    await emit(
+        GrantAccessUntilChanged(
+            client_id=client["id"],
+            user_id=user["id"],
+            access_until_before=before,
+            access_until=until,
+        ),
+        actor=actor,
+        description=f"Access of {full_name(user)} to {display_name(client)} ends: "
+        f"{describe_until(before)} -> {describe_until(until)}",
+    )
+
+
+async def set_access_until(client_id: int, user_id: int, access_until, *, actor: Actor) -> dict:
+    """Sets, changes or clears (None, "") when the user's access to the account ends; returns
+    the user and the account. The owner's access never ends by itself."""
+    now = clock.now()
+    until = clean_access_until(access_until, now)
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        await check_manager(actor, client)
+        if client["owner"] == user_id:
+            raise DomainError("The owner's access cannot end by itself.", "access_until")
+        grant = (
+            await Grant.select()
+            .where((Grant.user == user_id) & (Grant.client == client_id))
+            .first()
+        )
+        if grant is None:
+            raise NotFound("This user no longer has access to this account.")
+        user = await get_user(user_id)
+        await _change_until(grant, until, now, client=client, user=user, actor=actor)
+    return {"user": user, "client": client}
+
+
+async def access_until_of(client_id: int, user_id: int) -> datetime | None:
+    """When the user's access to the account ends (None: never, or no access)."""
+    row = (
+        await Grant.select(Grant.access_until)
+        .where((Grant.user == user_id) & (Grant.client == client_id))
+        .first()
+    )
+    return row["access_until"] if row else None
+
+
+# Grants whose end has come, and those due a reminder: the partial index grants_access_until
+# holds only grants with an end, so the look every process makes every few seconds is cheap.
+_ANY_ENDED = """SELECT g.id, g.client FROM grants g JOIN clients c ON c.id = g.client
+WHERE g.access_until IS NOT NULL AND g.access_until <= {} AND g."user" <> c.owner
+ORDER BY g.access_until LIMIT 200"""
+_CLAIM_ENDED = """DELETE FROM grants
+WHERE id = {} AND access_until IS NOT NULL AND access_until <= {} AND "user" <> {}
+RETURNING id, "user", permissions, access_until"""
+
+
+async def end_expired_access(now: datetime | None = None) -> int:
+    """Removes every grant whose Access until has come (not the owner's): each is claimed by
+    one conditional DELETE ... RETURNING under its account's lock, so of every process sweeping
+    at once exactly one removes it, logs "access expired", tells the change (grant.expired) and
+    emails the person. Returns how many this call removed. Only reads when none is due."""
+    now = now or clock.now()
+    due = await db.fetch_quick(_ANY_ENDED, now)
+    ended = 0
+    for row in due:
+        async with db.transaction():
+            client = await get_client(row["client"], lock=True)
+            claimed = await Grant.raw(_CLAIM_ENDED, row["id"], now, client["owner"])
+            if not claimed:
+                continue  # another process took it, or its end moved meanwhile
+            grant = claimed[0]
+            user = await get_user(grant["user"], keep=True)
+            held = permissions.deserialize(grant["permissions"])
+            until = db.instant(grant["access_until"])
+            await emit(
+                GrantExpired(
+                    client_id=client["id"],
+                    user_id=user["id"],
+                    permissions_before=held,
+                    access_until=until,
+                ),
+                description=f"Access expired: {full_name(user)} on {display_name(client)} "
+                f"(until {describe_until(until)}): {describe(held)} -> none",
+            )
+            await enqueue(
+                to=user["email"],
+                template="access_expired",
+                context={
+                    "first_name": user["first_name"],
+                    "account_name": display_name(client),
+                    "until": describe_until(until),
+                },
+            )
+            ended += 1
+    return ended
+
+
+_ANY_DUE_REMINDER = """SELECT g.id, g.client FROM grants g
+WHERE g.access_until IS NOT NULL AND g.access_until > {} AND g.access_until <= {}
+  AND (g.access_notice_sent IS NULL OR g.access_notice_sent > {})
+ORDER BY g.access_until LIMIT 200"""
+_CLAIM_REMINDER = """UPDATE grants SET access_notice_sent = {}
+WHERE id = {} AND access_until IS NOT NULL AND access_until > {} AND access_until <= {}
+  AND (access_notice_sent IS NULL OR access_notice_sent > {})
+RETURNING id, "user", access_until"""
+
+
+async def send_access_reminders(now: datetime | None = None) -> int:
+    """Emails the person and the owner when a grant's end is one notice away (7 and 1 days by
+    default): for each notice, the grants whose end falls between it and the next shorter one,
+    that were not reminded at this notice or a shorter one. Each reminder is claimed by one
+    conditional UPDATE, so it goes once whichever processes look. Returns how many grants were
+    reminded."""
+    now = now or clock.now()
+    steps = notices()
+    reminded = 0
+    for i, notice in enumerate(steps):
+        shorter = steps[i + 1] if i + 1 < len(steps) else 0
+        after, until = now + timedelta(seconds=shorter), now + timedelta(seconds=notice)
+        for row in await db.fetch_quick(_ANY_DUE_REMINDER, after, until, notice):
+            async with db.transaction():
+                client = await get_client(row["client"], lock=True)
+                claimed = await Grant.raw(_CLAIM_REMINDER, notice, row["id"], after, until, notice)
+                if not claimed:
+                    continue
+                grant = claimed[0]
+                user = await get_user(grant["user"], keep=True)
+                owner = await get_user(client["owner"], keep=True)
+                ends = describe_until(db.instant(grant["access_until"]))
+                context = {
+                    "person_name": full_name(user),
+                    "account_name": display_name(client),
+                    "until": ends,
+                }
+                await enqueue(
+                    to=user["email"],
+                    template="access_ending",
+                    context={**context, "first_name": user["first_name"], "to_owner": False},
+                )
+                if owner["id"] != user["id"]:
+                    await enqueue(
+                        to=owner["email"],
+                        template="access_ending",
+                        context={**context, "first_name": owner["first_name"], "to_owner": True},
+                    )
+                reminded += 1
+    return reminded
+
+
 async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
     """Deletes the grant, never the user. The owner's access cannot be removed. Returns the user,
-    the account and the keys they held (what Undo gives back)."""
+    the account, the keys they held and its end (what Undo gives back)."""
     async with db.transaction():
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
@@ -144,14 +389,21 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
             f"{describe(held)} -> none",
         )
         await void_transfers(client, "removed", actor=actor, user_id=user_id)
-    return {"user": user, "client": client, "keys": held}
+    return {"user": user, "client": client, "keys": held, "access_until": grant["access_until"]}
 
 
 async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
     """Undo of Remove: the same grant again, for whoever removed it, within UNDO_SECONDS.
     Returns the user."""
     removal = read_removal_token(token, client_id=client_id, actor=actor)
-    return await grant_access(client_id, removal.user_id, removal.keys, actor=actor)
+    ends = None
+    if removal.access_until is not None:
+        ends = datetime.fromtimestamp(removal.access_until, UTC)
+        if ends <= clock.now():  # it ended meanwhile: nothing to give back
+            raise DomainError("This access has reached its Access until: give it again instead.")
+    return await grant_access(
+        client_id, removal.user_id, removal.keys, actor=actor, access_until=ends
+    )
 
 
 # The account and (a page of) its people, in one statement. The LEFT JOIN keeps the account's row
@@ -169,6 +421,7 @@ SELECT c.id AS client_id, c.company_name AS company_name, c.first_name AS client
     ON u2.id = g2."user" WHERE g2.client = c.id AND NOT u2.totp_enabled) ELSE 0 END
     AS without_two_factor,
   g.id AS grant_id, g.permissions AS permissions, g.last_login_at AS account_last_login_at,
+  g.access_until AS access_until,
   u.id AS user_id, u.first_name AS first_name, u.last_name AS last_name, u.email AS email,
   u.last_login_at AS last_login_at, u.last_login_ip AS last_login_ip,
   u.last_login_hostname AS last_login_hostname,
@@ -196,13 +449,14 @@ def _person(row: dict) -> dict:
     person["is_owner"] = row["owner"] == row["user_id"]
     person["two_factor"] = bool(row["two_factor"])  # 0/1 on SQLite
     person["permission_keys"] = permissions.granted(row["permissions"], is_owner=person["is_owner"])
+    show_until(person, clock.now())
     return person
 
 
 _PERSON_KEYS = (
     "grant_id", "permissions", "account_last_login_at", "user_id", "first_name", "last_name",
     "email", "last_login_at", "last_login_ip", "last_login_hostname", "email_verified",
-    "two_factor",
+    "two_factor", "access_until",
 )  # fmt: skip
 
 

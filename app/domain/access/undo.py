@@ -1,11 +1,11 @@
 """Undo of Remove: the removal answers with a signed token that names exactly the grant that
-went (account, user, keys), who removed it and until when it may come back. Only that person,
-within UNDO_SECONDS, can restore it, and only as it was."""
+went (account, user, keys, its end), who removed it and until when it may come back. Only that
+person, within UNDO_SECONDS, can restore it, and only as it was."""
 
 import base64
 import hashlib
 import hmac
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import msgspec
 
@@ -23,6 +23,7 @@ class Removal(msgspec.Struct, frozen=True):
     keys: tuple[str, ...]
     actor: str  # "<kind>:<id>" of whoever removed it
     until: float  # POSIX seconds
+    access_until: float | None = None  # the grant's own end (POSIX seconds), if it had one
 
 
 UNDO_EXPIRED = "Undo is no longer possible: give the access again instead."
@@ -38,9 +39,12 @@ def _signature(payload: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def removal_token(client_id: int, user_id: int, keys, *, actor: Actor) -> str:
+def removal_token(
+    client_id: int, user_id: int, keys, *, actor: Actor, access_until: datetime | None = None
+) -> str:
     until = (clock.now() + timedelta(seconds=UNDO_SECONDS)).timestamp()
-    removal = Removal(client_id, user_id, tuple(keys), _actor_key(actor), until)
+    ends = access_until.timestamp() if access_until is not None else None
+    removal = Removal(client_id, user_id, tuple(keys), _actor_key(actor), until, ends)
     payload = base64.urlsafe_b64encode(msgspec.json.encode(removal)).decode().rstrip("=")
     return f"{payload}.{_signature(payload.encode())}"
 

@@ -438,8 +438,14 @@ async def move_owner(client: dict, new_owner_id: int, *, keep, actor: Actor) -> 
     new = await users.get_user(new_owner_id)
     now = clock.now()
     await Client.update({Client.owner: new_owner_id}).where(Client.id == client_id)
+    # The owner's access never ends by itself: a new owner's Access until is cleared.
     await Grant.update(
-        {Grant.permissions: permissions.serialize(permissions.ALL_KEYS), Grant.updated_at: now}
+        {
+            Grant.permissions: permissions.serialize(permissions.ALL_KEYS),
+            Grant.updated_at: now,
+            Grant.access_until: None,
+            Grant.access_notice_sent: None,
+        }
     ).where((Grant.client == client_id) & (Grant.user == new_owner_id))
     await Grant.update(
         {Grant.permissions: permissions.serialize(keep), Grant.updated_at: now}
@@ -733,7 +739,7 @@ async def find_client_by_email(email: str) -> dict | None:
 
 _CLIENT_USERS_SQL = """
 SELECT g."user" AS id, u.first_name, u.last_name, u.email, g.permissions,
-       g."user" = c.owner AS is_owner
+       g."user" = c.owner AS is_owner, g.access_until
 FROM grants g
 JOIN users u ON u.id = g."user"
 JOIN clients c ON c.id = g.client
@@ -761,6 +767,7 @@ async def client_users(client_id: int, *, offset: int = 0, limit: int | None = N
                 "email": row["email"],
                 "is_owner": is_owner,
                 "permissions": permissions.granted(row["permissions"], is_owner=is_owner),
+                "access_until": db.instant(row["access_until"]),
             }
         )
     return people

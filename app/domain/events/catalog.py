@@ -94,6 +94,32 @@ class GrantDeleted(Event, frozen=True):
     permissions_before: tuple[str, ...]
 
 
+class GrantAccessUntilChanged(Event, frozen=True):
+    """When a user's access to an account ends by itself was set, changed or cleared
+    (`access_until` None: it no longer ends)."""
+
+    NAME = "grant.access_until_changed"
+    ACTION = "access.until_changed"
+    SHOWS = (PEOPLE,)
+    client_id: int
+    user_id: int
+    access_until_before: Instant | None
+    access_until: Instant | None
+
+
+class GrantExpired(Event, frozen=True):
+    """A user's access to an account reached its Access until and was removed by the sweeper
+    (once, whichever process swept it); the user stays."""
+
+    NAME = "grant.expired"
+    ACTION = "access.expired"
+    SHOWS = (PEOPLE,)
+    client_id: int
+    user_id: int
+    permissions_before: tuple[str, ...]
+    access_until: Instant
+
+
 class AccountEntered(Event, frozen=True):
     """A user chose an account to work in (its Users tab shows their last login there)."""
 

@@ -1,13 +1,18 @@
 """An invite turns from Pending to Expired with no change in the database, only the passing of
 time: this process looks every EXPIRY_CHECK seconds for invites whose expiry fell in the last
 stretch and tells its own subscribers (every process does the same for its own); and it tells
-the stream of changes (invite.expired, for webhooks), which only one process does per expiry."""
+the stream of changes (invite.expired, for webhooks), which only one process does per expiry.
+
+The same look ends the grants whose Access until has come and sends the reminders that are due
+(app.domain.access.services: each claimed once across processes), so an access ends within
+EXPIRY_CHECK seconds of its time."""
 
 import asyncio
 import contextlib
 import logging
 
 from app.core import clock
+from app.domain.access import services as access
 from app.domain.invitations import services as invitations
 from app.domain.live.broker import BROKER, INVITES, Broker, account
 
@@ -33,3 +38,8 @@ async def watch_expiry(stop: asyncio.Event, broker: Broker = BROKER, every: floa
             await invitations.announce_expired(now)
         except Exception as exc:  # told at the next look, as the update claims nothing yet
             log.warning("Could not tell the expired invites: %s", exc)
+        try:
+            await access.end_expired_access(now)
+            await access.send_access_reminders(now)
+        except Exception as exc:  # what is left is claimed at the next look
+            log.warning("Could not end expired access or send its reminders: %s", exc)

@@ -10,11 +10,24 @@ from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, NotFound, Throttled
 from app.core.policy import Permission, role_allows
 from app.core.security import new_token, token_hash
-from app.core.validation import clean_email, clean_page, clean_permissions, permission_labels
-from app.domain.access.services import check_manager, grant_access
+from app.core.validation import (
+    clean_access_until,
+    clean_email,
+    clean_page,
+    clean_permissions,
+    permission_labels,
+)
+from app.domain.access.services import (
+    check_manager,
+    describe_until,
+    grant_access,
+    notice_already_sent,
+    show_until,
+)
 from app.domain.activity.services import Actor
 from app.domain.clients.services import check_open, display_name, get_client
 from app.domain.events.catalog import (
+    GrantAccessUntilChanged,
     GrantCreated,
     InviteAccepted,
     InviteCancelled,
@@ -112,7 +125,15 @@ def accept_url(token: str) -> str:
 
 
 async def _queue_invitation_email(
-    invitation_id: int, *, to: str, token: str, client: dict, keys, sender_name: str, by_admin: bool
+    invitation_id: int,
+    *,
+    to: str,
+    token: str,
+    client: dict,
+    keys,
+    sender_name: str,
+    by_admin: bool,
+    access_until=None,
 ) -> None:
     await enqueue(
         to=to,
@@ -125,16 +146,22 @@ async def _queue_invitation_email(
             "accept_url": accept_url(token),
             "sent_by_admin": by_admin,
             "company": await admin_settings.get_setting(admin_settings.COMPANY_NAME),
+            "access_until": describe_until(access_until) if access_until else "",
         },
     )
 
 
-async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int, str]:
-    """Creates a pending invitation, queues its email; returns (id, token). Rule 5 refusals."""
+async def invite(
+    client_id: int, email: str, keys, *, actor: Actor, access_until=None
+) -> tuple[int, str]:
+    """Creates a pending invitation, queues its email; returns (id, token). Rule 5 refusals.
+    `access_until`: when the access it gives ends (see clean_access_until), carried to the
+    grant its acceptance creates."""
     keys = clean_permissions(keys)
     email, email_key = clean_email(email)
     token, digest = new_token()
     now = clock.now()
+    until = clean_access_until(access_until, now)
     try:
         async with db.transaction():
             client = await get_client(client_id, lock=True)
@@ -180,6 +207,7 @@ async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int
                     last_sent_at=now,
                     times_sent=1,
                     expires_at=now + VALID_FOR,
+                    access_until=until,
                 )
             ).returning(Invitation.id)
             invitation_id = rows[0]["id"]
@@ -191,6 +219,7 @@ async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int
                 keys=keys,
                 sender_name=actor.name,
                 by_admin=actor.kind == "admin",
+                access_until=until,
             )
             await emit(
                 InviteSent(
@@ -201,7 +230,8 @@ async def invite(client_id: int, email: str, keys, *, actor: Actor) -> tuple[int
                     user_id=existing["id"] if existing else None,
                 ),
                 actor=actor,
-                description=f"Invited {email} to {display_name(client)} with {', '.join(keys)}",
+                description=f"Invited {email} to {display_name(client)} with {', '.join(keys)}"
+                + (f", access until {describe_until(until)}" if until else ""),
             )
     except Exception as exc:
         if is_unique_violation(exc):
@@ -276,6 +306,7 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
             keys=keys,
             sender_name=row["sender_name"],
             by_admin=row["invited_by_user"] is None,
+            access_until=row["access_until"],
         )
         await emit(
             InviteResent(
@@ -546,6 +577,12 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
             )
             if not won:
                 raise InviteUnavailable()
+            until = invitation["access_until"]
+            if until is not None and until <= now:
+                raise DomainError(
+                    f"The access this invite gives ended on {describe_until(until)}. "
+                    "Ask the account owner for a new one."
+                )
             await Grant.insert(
                 Grant(
                     user=user_id,
@@ -553,6 +590,8 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                     permissions=invitation["permissions"],
                     created_at=now,
                     updated_at=now,
+                    access_until=until,
+                    access_notice_sent=notice_already_sent(until, now),
                 )
             )
             await close_invitations_of(user, [client_id])  # one sent to their own address
@@ -590,6 +629,18 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                 f"{invitation['email']} for {display_name(client)}: none -> "
                 f"{invitation['permissions'].replace(',', ', ')}",
             )
+            if until is not None:
+                await emit(
+                    GrantAccessUntilChanged(
+                        client_id=client_id,
+                        user_id=user_id,
+                        access_until_before=None,
+                        access_until=until,
+                    ),
+                    actor=actor,
+                    description=f"Access of {full_name(user)} to {display_name(client)} ends: "
+                    f"no end -> {describe_until(until)} (from the invite)",
+                )
     except Exception as exc:
         if is_unique_violation(exc):
             raise AlreadyAssociated("You already have access to this account.") from exc
@@ -624,6 +675,7 @@ async def open_invites(
     for row in rows:
         row["status"] = status(row, now)
         row["permission_keys"] = permissions.deserialize(row["permissions"])
+        show_until(row, now)
         row["delivery_failed"] = bool(
             row["mail_status"] not in (None, "sent") and row["mail_error"]
         )
@@ -659,22 +711,24 @@ async def associate(
     send_invite: bool,
     user_id: int | None = None,
     email: str | None = None,
+    access_until=None,
 ) -> Associated:
     """Admin Associate User (rule 6): an existing user without an invite is associated at once;
-    a new email is always invited."""
+    a new email is always invited. `access_until`: when the access ends (None: never)."""
     keys = clean_permissions(keys)
+    clean_access_until(access_until, clock.now())  # refused before anything else is looked at
     if user_id is None:
         address, _ = clean_email(email or "", "email")
         existing = await find_by_email(address)
         if existing is None:
-            await invite(client_id, address, keys, actor=actor)
+            await invite(client_id, address, keys, actor=actor, access_until=access_until)
             return Associated(True, address, "")
         user_id = existing["id"]
     user = await get_user(user_id)
     if send_invite:
-        await invite(client_id, user["email"], keys, actor=actor)
+        await invite(client_id, user["email"], keys, actor=actor, access_until=access_until)
     else:
-        await grant_access(client_id, user_id, keys, actor=actor)
+        await grant_access(client_id, user_id, keys, actor=actor, access_until=access_until)
     return Associated(send_invite, user["email"], full_name(user))
 
 

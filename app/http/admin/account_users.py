@@ -277,11 +277,12 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
             send_invite=form.get("send_invite") != "no",
             user_id=parse_id(choice),
             email=form.get("new_email") if choice == "new" else None,
+            access_until=form.get("access_until") or None,
         )
     except DomainError as exc:
         client = await clients.get_client(client_id)
         matches = await association_candidates(client_id, form.get("q", ""))
-        field = exc.field if exc.field in ("user", "permissions") else "form"
+        field = exc.field if exc.field in ("user", "permissions", "access_until") else "form"
         return render(
             request,
             "admin/clients/associate_form.html",

@@ -398,6 +398,7 @@ def grant_out(row: dict) -> s.Grant:
         email=row["email"],
         is_owner=row["is_owner"],
         permissions=list(row["permissions"]),
+        access_until=row.get("access_until"),
     )
 
 
@@ -407,7 +408,15 @@ async def one_grant(client_id: int, user_id: int, status_code: int = 200) -> Res
     if found is None:
         raise NotFound("This user has no access to this account.")
     user = await users.get_user(user_id)
-    grant = grant_out({**user, "is_owner": found.is_owner, "permissions": found.permissions})
+    until = await access.access_until_of(client_id, user_id)
+    grant = grant_out(
+        {
+            **user,
+            "is_owner": found.is_owner,
+            "permissions": found.permissions,
+            "access_until": until,
+        }
+    )
     return tagged(grant, {"permissions": found.permissions}, status_code)
 
 
@@ -439,7 +448,11 @@ class AccountUsers(Controller):
     ) -> Response[s.Grant]:
         data.check()
         await access.grant_access(
-            client_id, data.user_id, data.permissions, actor=caller_of(request).actor
+            client_id,
+            data.user_id,
+            data.permissions,
+            actor=caller_of(request).actor,
+            access_until=data.until(),
         )
         return await one_grant(client_id, data.user_id, 201)
 
@@ -476,6 +489,7 @@ class AccountUsers(Controller):
             data.permissions,
             actor=caller_of(request).actor,
             opened=precondition(if_match),
+            access_until=access.KEEP if data.access_until is msgspec.UNSET else data.access_until,
         )
         return await one_grant(client_id, user_id)
 
@@ -501,6 +515,7 @@ def invitation_out(row: dict) -> s.Invitation:
         expires_at=row["expires_at"],
         times_sent=row["times_sent"],
         delivery_failed=row["delivery_failed"],
+        access_until=row["access_until"],
     )
 
 
@@ -540,7 +555,11 @@ class Invitations(Controller):
     ) -> s.Invitation:
         data.check()
         invitation_id, _link_token = await invitations.invite(
-            client_id, data.email, data.permissions, actor=caller_of(request).actor
+            client_id,
+            data.email,
+            data.permissions,
+            actor=caller_of(request).actor,
+            access_until=data.until(),
         )
         return await open_invitation(client_id, invitation_id)
 

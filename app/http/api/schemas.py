@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
+from app.core import clock
 from app.core.db import MAX_ID
 from app.core.errors import DomainError
 from app.core.permissions import ALL_KEYS
@@ -17,6 +18,7 @@ from app.core.validation import (
     EMAIL_MAX,
     NAME_MAX,
     PHONE_MAX,
+    clean_access_until,
     clean_email,
     clean_name,
     clean_permissions,
@@ -316,7 +318,8 @@ def check_password(password: str, inputs: list[str], field: str) -> None:
 
 
 class Grant(msgspec.Struct):
-    """A user's access to the account. The owner holds every permission."""
+    """A user's access to the account. The owner holds every permission. `access_until`: when
+    the access ends by itself (null: never; never for the owner)."""
 
     user_id: int
     first_name: str
@@ -324,6 +327,7 @@ class Grant(msgspec.Struct):
     email: str
     is_owner: bool
     permissions: list[str]
+    access_until: datetime | None = None
 
 
 class GrantList(msgspec.Struct):
@@ -333,12 +337,35 @@ class GrantList(msgspec.Struct):
     limit: int
 
 
+# When access ends by itself: an instant (RFC 3339; without an offset, UTC) or a date (the end of
+# that day in UTC); always in the future. null: no end.
+AccessUntilIn = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=40,
+        description="When the access ends by itself: a date-time (RFC 3339, UTC without an "
+        "offset) or a date (YYYY-MM-DD: the end of that day in UTC); in the future. "
+        "null: no end.",
+        extra_json_schema=_example("2026-12-14T18:00:00Z"),
+    ),
+]
+
+
 class PermissionsBody(msgspec.Struct, kw_only=True):
+    """`access_until` left out: a new grant or invitation has no end, an edit keeps the end."""
+
     permissions: PermissionKeys
+    access_until: AccessUntilIn | None | msgspec.UnsetType = msgspec.UNSET
 
     def check(self) -> None:
         with checked_input():
             clean_permissions(self.permissions)
+            if isinstance(self.access_until, str):
+                clean_access_until(self.access_until, clock.now())
+
+    def until(self):
+        """What the service is given: the end sent, or None when left out (no end)."""
+        return None if self.access_until is msgspec.UNSET else self.access_until
 
 
 class GrantCreate(PermissionsBody, kw_only=True):
@@ -363,6 +390,7 @@ class Invitation(msgspec.Struct):
     expires_at: datetime
     times_sent: int
     delivery_failed: bool
+    access_until: datetime | None = None  # when the access it gives ends (null: never)
 
 
 class InvitationList(msgspec.Struct):

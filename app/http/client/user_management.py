@@ -61,7 +61,11 @@ async def invite_new_user(request: Request) -> Response:
     form, keys = await views.invite_form_values(request)
     try:
         await invitations.invite(
-            client_id, form.get("email", ""), keys, actor=viewer_of(request).actor
+            client_id,
+            form.get("email", ""),
+            keys,
+            actor=viewer_of(request).actor,
+            access_until=form.get("access_until") or None,
         )
     except DomainError as exc:
         return render(

@@ -197,7 +197,9 @@ async def remove_access(
     except DomainError as exc:
         flash(request, exc.message, "error")
         return await render_section(request, client_id, base=base, area=area, status=409)
-    token = removal_token(client_id, user_id, removed["keys"], actor=actor)
+    token = removal_token(
+        client_id, user_id, removed["keys"], actor=actor, access_until=removed["access_until"]
+    )
     flash(
         request,
         f"Removed the access of {full_name(removed['user'])} to {display_name(removed['client'])}.",
@@ -259,6 +261,15 @@ def ticked(keys) -> dict[str, bool]:
     return {key: key in keys for key in ALL_KEYS}
 
 
+def until_change(sent: str, opened: str | None):
+    """What a Manage Permissions form asks of the access's end: kept when its date field is
+    still the date it was opened with (an end given to the second through an API stays as it
+    is), else the date sent ("" clears it)."""
+    if opened is not None and sent.strip() == opened:
+        return access.KEEP
+    return sent
+
+
 # The form's answers go into the dialog, in place of the form.
 INTO_THE_DIALOG = {"HX-Retarget": "#perm-form", "HX-Reswap": "outerHTML"}
 
@@ -271,10 +282,16 @@ async def edit_permissions(
     other person's change with this one on top (what Apply my change on top then saves)."""
     form = await read_form(request)
     keys = await read_list(request, "permissions")
+    until_sent = form.get("access_until") or ""
     try:
         opened = read_opened(form)
         saved = await access.update_permissions(
-            client_id, user_id, keys, actor=viewer_of(request).actor, opened=opened
+            client_id,
+            user_id,
+            keys,
+            actor=viewer_of(request).actor,
+            opened=opened,
+            access_until=until_change(until_sent, form.get("access_until_opened")),
         )
     except Stale as exc:
         now = exc.current["permissions"]
@@ -282,8 +299,8 @@ async def edit_permissions(
         found = conflict(ticked(opened_keys), ticked(now), ticked(keys))
         _, user = await account_user(client_id, user_id)
         merged = tuple(key for key, on in found.merged.items() if on)
-        context = {
-            "u": {**user, "permission_keys": merged},
+        context: dict[str, object] = {
+            "u": {**user, "permission_keys": merged, "until_value": until_sent},
             "base": base,
             "opened": opened_permissions(now),
             "stale": told(found, LABELS, "these permissions", on="added", off="removed"),
@@ -298,10 +315,17 @@ async def edit_permissions(
         )
     except DomainError as exc:
         _, user = await account_user(client_id, user_id)
+        refused_until = exc.field == "access_until"
         context = {
-            "u": {**user, "permission_keys": tuple(keys)},
+            "u": {
+                **user,
+                "permission_keys": tuple(keys),
+                "until_value": until_sent,
+                "until_opened": form.get("access_until_opened") or "",
+            },
             "base": base,
-            "error": exc.message,
+            "error": None if refused_until else exc.message,
+            "until_error": exc.message if refused_until else None,
             "opened": form.get(OPENED) or "",  # still the version it was opened on
         }
         return render(

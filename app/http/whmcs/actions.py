@@ -6,7 +6,7 @@ A service's refusal that WHMCS documents is answered with WHMCS's text (checked 
 service is called); any other refusal keeps Roster's own message."""
 
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 from app.core import permissions
@@ -179,9 +179,31 @@ async def get_permissions_list(params: Params, call: Call) -> dict:
     return {"status": "success", "permissions": {"permission": list(permissions.ALL_KEYS)}}
 
 
+# Roster's extension (docs/api.md): `access_until`, when the access ends by itself. An empty
+# field counts as absent, as every field does, so "none" clears it.
+NO_END = "none"
+
+
+def _access_until(params: Params):
+    """The end asked for: access.KEEP when absent, None for "none", else the text given."""
+    if not params.has("access_until"):
+        return access.KEEP
+    value = params.text("access_until").strip()
+    return None if value.lower() == NO_END else value
+
+
+def _instant_text(when) -> str | None:
+    return when.astimezone(UTC).isoformat() if when is not None else None
+
+
 async def get_user_permissions(params: Params, call: Call) -> dict:
-    _, _, found = await _user_and_client(params)
-    return {**SUCCESS, "permissions": {"permission": list(found.permissions)}}
+    user, client, found = await _user_and_client(params)
+    until = await access.access_until_of(client["id"], user["id"])
+    return {
+        **SUCCESS,
+        "permissions": {"permission": list(found.permissions)},
+        "access_until": _instant_text(until),
+    }
 
 
 async def update_user_permissions(params: Params, call: Call) -> dict:
@@ -191,7 +213,13 @@ async def update_user_permissions(params: Params, call: Call) -> dict:
         raise ApiError("Permissions cannot be set on a client owner")
     if not keys:
         raise ApiError("Missing permissions definition")
-    await access.update_permissions(client["id"], user["id"], keys, actor=call.caller.actor)
+    await access.update_permissions(
+        client["id"],
+        user["id"],
+        keys,
+        actor=call.caller.actor,
+        access_until=_access_until(params),
+    )
     return dict(SUCCESS)
 
 
@@ -215,7 +243,14 @@ async def create_client_invite(params: Params, call: Call) -> dict:
     if existing and await clients.access_for(existing["id"], client["id"]) is not None:
         raise ApiError("User already associated with client")
     # The token goes into the queued email only: never into the answer or a log.
-    await invitations.invite(client["id"], email, keys, actor=call.caller.actor)
+    until = _access_until(params)
+    await invitations.invite(
+        client["id"],
+        email,
+        keys,
+        actor=call.caller.actor,
+        access_until=None if isinstance(until, access.Keep) else until,
+    )
     return dict(SUCCESS)
 
 
@@ -464,6 +499,7 @@ async def get_clients_details(params: Params, call: Call) -> dict:
                     "name": f"{person['first_name']} {person['last_name']}",
                     "email": person["email"],
                     "is_owner": bool(person["is_owner"]),
+                    "access_until": _instant_text(person["access_until"]),  # Roster's
                 }
                 for person in people
             ]
