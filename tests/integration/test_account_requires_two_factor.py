@@ -265,7 +265,8 @@ async def test_every_account_route_refuses_a_user_without_two_factor(http):
     member = await make_user("Mia", "Member")
     await access.grant_access(client_id, member["id"], ["profile", "invoices"], actor=ADMIN)
     invite = await invitations.invite(client_id, unique_email("invitee"), ["invoices"], actor=ADMIN)
-    ids = {"user_id": member["id"], "invitation_id": invite[0]}
+    # An id of no transfer: the route is refused before its handler would look.
+    ids = {"user_id": member["id"], "invitation_id": invite[0], "transfer_id": 999_999}
     invites_before = await Invitation.count()
     profile_before = await clients.get_client(client_id)
 
