@@ -259,7 +259,7 @@ SCREENS = [
     Screen("reset complete (form)", "anonymous", None, reset_form),
     Screen("reset link no longer valid", "anonymous", "/password/reset/not-a-token", status=404),
     Screen("invite (valid, logged out)", "anonymous", "/invite/{invite_token}"),
-    Screen("invite (cancelled)", "anonymous", "/invite/{cancelled_token}", status=404),
+    Screen("invite (cancelled)", "anonymous", "/invite/{cancelled_token}", status=410),
     Screen("no pending invite (unknown)", "anonymous", "/invite/no-such-token", status=404),
     Screen("404", "anonymous", "/no-such-page", status=404),
     Screen("reset complete (password changed)", "anonymous", None, reset_done),

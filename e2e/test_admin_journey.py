@@ -104,7 +104,7 @@ def test_staff_associate_invite_resend_cancel_edit_and_remove(
     expect(
         page.get_by_text("Invite to newhire@e2e.example cancelled: its link no longer works.")
     ).to_be_visible()
-    assert visitor.goto(new_link).status == 404
+    assert visitor.goto(new_link).status == 410  # its own page: no longer valid, ask again
 
     # Manage Permissions in a dialog; the row updates in place.
     manage = sid_row.get_by_role("button", name="Manage Permissions")
