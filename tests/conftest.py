@@ -6,6 +6,7 @@ ROSTER_TEST_ENGINE=postgres: a fresh database created on ROSTER_TEST_POSTGRES_UR
 dropped at the end.
 """
 
+import asyncio
 import os
 import secrets
 import tempfile
@@ -86,7 +87,19 @@ async def clean_tables(database):
 
     names = ", ".join(f'"{t._meta.tablename}"' for t in TABLES)
     if ENGINE == "postgres":
-        await DB.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        import asyncpg
+
+        # A module's `roster serve` keeps its background work going (the sweeper, the access
+        # and invite watchers), whose locks can meet TRUNCATE's: PostgreSQL then ends one of
+        # the two as a deadlock, and emptying the tables is simply tried again.
+        for attempt in range(5):
+            try:
+                await DB.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+                break
+            except asyncpg.exceptions.DeadlockDetectedError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2)
     else:
         for table in reversed(TABLES):
             await DB.run_ddl(f'DELETE FROM "{table._meta.tablename}"')
