@@ -10,8 +10,8 @@ SWEPT = 30_000  # ms: every process looks for ended access every 15 s
 def test_an_invited_access_ends_by_itself_and_the_owners_page_updates_live(
     page: Page, base_url, roster, smtp_inbox, browser: Browser
 ):
-    roster.create_client("Tempworks", "tara@e2e.example", "Tara")
-    login(page, base_url, "tara@e2e.example")
+    roster.create_client("Tempworks", "tempo@e2e.example", "Tempo")
+    login(page, base_url, "tempo@e2e.example")
     page.goto(f"{base_url}/account/users")
     form = page.locator("#invite-form")
     form.get_by_label("Email Address").fill("designer@e2e.example")
