@@ -132,17 +132,7 @@ async def grant_access(
                 f"none -> {describe(keys)}",
             )
             if until is not None:
-                await emit(
-                    GrantAccessUntilChanged(
-                        client_id=client_id,
-                        user_id=user_id,
-                        access_until_before=None,
-                        access_until=until,
-                    ),
-                    actor=actor,
-                    description=f"Access of {full_name(user)} to {display_name(client)} ends: "
-                    f"no end -> {describe_until(until)}",
-                )
+                await tell_end_changed(client, user, None, until, actor=actor)
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError("This user already has access to this account.", "user") from exc
@@ -216,6 +206,14 @@ async def _change_until(
             Grant.updated_at: now,
         }
     ).where(Grant.id == grant["id"])
+    await tell_end_changed(client, user, before, until, actor=actor)
+
+
+async def tell_end_changed(
+    client: dict, user: dict, before, until, *, actor: Actor, source: str = ""
+) -> None:
+    """The one event and log line of a grant's end set, changed or cleared (`source`: where
+    the new end came from, said after the change)."""
     await emit(
         GrantAccessUntilChanged(
             client_id=client["id"],
@@ -225,7 +223,7 @@ async def _change_until(
         ),
         actor=actor,
         description=f"Access of {full_name(user)} to {display_name(client)} ends: "
-        f"{describe_until(before)} -> {describe_until(until)}",
+        f"{describe_until(before)} -> {describe_until(until)}{source}",
     )
 
 

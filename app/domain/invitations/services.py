@@ -23,11 +23,11 @@ from app.domain.access.services import (
     grant_access,
     notice_already_sent,
     show_until,
+    tell_end_changed,
 )
 from app.domain.activity.services import Actor
 from app.domain.clients.services import check_open, display_name, get_client
 from app.domain.events.catalog import (
-    GrantAccessUntilChanged,
     GrantCreated,
     InviteAccepted,
     InviteCancelled,
@@ -630,16 +630,8 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
                 f"{invitation['permissions'].replace(',', ', ')}",
             )
             if until is not None:
-                await emit(
-                    GrantAccessUntilChanged(
-                        client_id=client_id,
-                        user_id=user_id,
-                        access_until_before=None,
-                        access_until=until,
-                    ),
-                    actor=actor,
-                    description=f"Access of {full_name(user)} to {display_name(client)} ends: "
-                    f"no end -> {describe_until(until)} (from the invite)",
+                await tell_end_changed(
+                    client, user, None, until, actor=actor, source=" (from the invite)"
                 )
     except Exception as exc:
         if is_unique_violation(exc):
