@@ -15,8 +15,8 @@ import msgspec
 
 from app.core import clock, db, stale
 from app.core.config import get_settings
-from app.core.errors import DomainError, Forbidden, NotFound
-from app.core.policy import Permission, role_allows
+from app.core.errors import DomainError, NotFound
+from app.core.policy import Permission
 from app.core.security import token_hash
 from app.core.validation import has_control_characters
 from app.domain.activity.services import Actor
@@ -27,8 +27,8 @@ from app.domain.events.catalog import (
     OAuthAppUpdated,
 )
 from app.domain.events.stream import emit
+from app.domain.staff.services import require_staff_permission
 from app.schema.oauth import DEFAULT_SCOPES, OAuthApp
-from app.schema.staff import Admin
 
 SCOPES_SUPPORTED = ("openid", "profile", "email", "roster.accounts")
 ALGORITHMS = ("RS256", "ES256")
@@ -70,18 +70,9 @@ class NewApp(msgspec.Struct, frozen=True):
 
 
 async def require_permission(actor: Actor) -> None:
-    """Staff whose role manages apps, or the system (the `roster` commands)."""
-    if actor.kind == "system":
-        return
-    if actor.kind == "admin" and actor.id is not None:
-        staff = await Admin.select(Admin.role, Admin.disabled).where(Admin.id == actor.id).first()
-        if (
-            staff is not None
-            and not staff["disabled"]
-            and role_allows(staff["role"], Permission.MANAGE_APPS)
-        ):
-            return
-    raise Forbidden("Only a Full Administrator can manage apps.")
+    await require_staff_permission(
+        actor, Permission.MANAGE_APPS, "Only a Full Administrator can manage apps."
+    )
 
 
 def new_client_id() -> str:

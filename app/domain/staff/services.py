@@ -4,8 +4,8 @@ import asyncio
 
 from app.core import clock, db, stale
 from app.core.dberrors import is_unique_violation
-from app.core.errors import DomainError
-from app.core.policy import ROLES
+from app.core.errors import DomainError, Forbidden
+from app.core.policy import ROLES, Permission, role_allows
 from app.core.security import check_new_password, hash_password
 from app.core.validation import clean_email, clean_name
 from app.domain.activity.services import Actor
@@ -163,3 +163,16 @@ async def save_settings(
         for key in changed:
             await set_setting(key, cleaned[key], actor=actor)
     return changed
+
+
+async def require_staff_permission(actor: Actor, permission: Permission, refusal: str) -> None:
+    """For services that the web routes, the API and the `roster` commands all call: the
+    system, or an enabled staff member whose role holds `permission` (read now, so a role
+    changed since the request's guard is seen); else Forbidden(`refusal`)."""
+    if actor.kind == "system":
+        return
+    if actor.kind == "admin" and actor.id is not None:
+        staff = await Admin.select(Admin.role, Admin.disabled).where(Admin.id == actor.id).first()
+        if staff is not None and not staff["disabled"] and role_allows(staff["role"], permission):
+            return
+    raise Forbidden(refusal)

@@ -18,8 +18,8 @@ from piccolo.query.functions.aggregate import Count
 
 from app.core import clock, db, stale
 from app.core.config import get_settings
-from app.core.errors import DomainError, Forbidden, NotFound
-from app.core.policy import Permission, role_allows
+from app.core.errors import DomainError, NotFound
+from app.core.policy import Permission
 from app.core.validation import has_control_characters
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import (
@@ -32,11 +32,11 @@ from app.domain.events.catalog import (
     all_events,
 )
 from app.domain.events.stream import emit
+from app.domain.staff.services import require_staff_permission
 from app.domain.webhook_queue.records import ALL_TYPES, queue_for_endpoint, wake
 from app.domain.webhooks.addresses import check_url
 from app.domain.webhooks.present import shown_url
 from app.domain.webhooks.signing import ROTATION_OVERLAP_HOURS, new_secret
-from app.schema.staff import Admin
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
 
 # What an endpoint can subscribe to: the catalog's events marked WEBHOOK, by name.
@@ -82,19 +82,9 @@ class NewSecret(msgspec.Struct, frozen=True):
 
 
 async def require_permission(actor: Actor) -> None:
-    """Staff whose role manages webhooks (as the web routes and the API check it), or the
-    system (the `roster` commands)."""
-    if actor.kind == "system":
-        return
-    if actor.kind == "admin" and actor.id is not None:
-        staff = await Admin.select(Admin.role, Admin.disabled).where(Admin.id == actor.id).first()
-        if (
-            staff is not None
-            and not staff["disabled"]
-            and role_allows(staff["role"], Permission.MANAGE_WEBHOOKS)
-        ):
-            return
-    raise Forbidden("Only a Full Administrator can manage webhooks.")
+    await require_staff_permission(
+        actor, Permission.MANAGE_WEBHOOKS, "Only a Full Administrator can manage webhooks."
+    )
 
 
 def clean_event_types(event_types: list[str] | tuple[str, ...] | str | None) -> tuple[str, ...]:
