@@ -37,6 +37,15 @@ os.environ["ROSTER_BASE_URL"] = "http://testserver.local"
 os.environ["ROSTER_RESEND_COOLDOWN_SECONDS"] = "0"
 os.environ.pop("ROSTER_SMTP_URL", None)
 
+# The passwords the tests make are hashed with argon2id at its cheapest: at the production
+# parameters, hashing was over half of the suite's time. tests/unit/test_security.py holds those
+# parameters to their floor, and the `roster serve` servers that tests start use them.
+from argon2 import profiles  # noqa: E402
+
+from app.core import security  # noqa: E402
+
+security.use_password_parameters(profiles.CHEAPEST)
+
 
 async def _create_scratch_database() -> None:
     import asyncpg

@@ -1,3 +1,9 @@
+import asyncio
+import os
+import threading
+import time
+
+import argon2
 import pytest
 
 from app.core import security
@@ -150,3 +156,43 @@ def test_an_unknown_log_format_is_refused(monkeypatch):
     monkeypatch.setenv("ROSTER_LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="ROSTER_LOG_FORMAT"):
         logging_setup.configure_logging()
+
+
+# OWASP Password Storage Cheat Sheet, argon2id: (memory in KiB, passes), each with one lane.
+OWASP_ARGON2ID_OPTIONS = [(47104, 1), (19456, 2), (12288, 3), (9216, 4), (7168, 5)]
+
+
+def test_production_hashing_is_argon2id_at_or_above_owasps_recommendation():
+    parameters = security.PASSWORD_PARAMETERS
+    assert parameters.type is argon2.Type.ID
+    assert any(
+        parameters.memory_cost >= memory and parameters.time_cost >= passes
+        for memory, passes in OWASP_ARGON2ID_OPTIONS
+    )
+    assert parameters.salt_len >= 16 and parameters.hash_len >= 32
+    security.use_password_parameters(security.PASSWORD_PARAMETERS)
+    try:
+        made = argon2.extract_parameters(security.hash_password("correct-horse-battery-9"))
+    finally:
+        security.use_password_parameters(argon2.profiles.CHEAPEST)  # the tests' (tests/conftest.py)
+    assert made == parameters
+
+
+async def test_hashing_waits_in_a_pool_that_leaves_a_core_free():
+    assert 1 <= security.HASHING_THREADS <= max(1, (os.cpu_count() or 1) - 1)
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def work():
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+
+    await asyncio.gather(
+        *(security.in_hashing_pool(work) for _ in range(4 * security.HASHING_THREADS))
+    )
+    assert most == security.HASHING_THREADS

@@ -12,7 +12,14 @@ import msgspec
 from app.core import clock, db, permissions
 from app.core.config import get_settings
 from app.core.errors import DomainError, NoCurrentAccount, NotSignedIn, Throttled
-from app.core.security import new_token, token_hash, verify_password
+from app.core.security import (
+    hash_password,
+    in_hashing_pool,
+    needs_rehash,
+    new_token,
+    token_hash,
+    verify_password,
+)
 from app.core.validation import email_key
 from app.domain.activity.services import Actor
 from app.domain.clients.services import display_name
@@ -146,13 +153,23 @@ async def _check_password(area: str, table, email: str, password: str, ip: str) 
     limit = LOGIN_LIMITS[area]
     attempt = await limit.take(key, ip)
     row = await table.select().where(table.email_key == key).first()
-    ok = await asyncio.to_thread(  # argon2: off the event loop
+    ok = await in_hashing_pool(
         verify_password, row["password_hash"] if row else None, password or ""
     )
     if not ok or row["disabled"]:
         raise DomainError(LOGIN_FAILED)
     await limit.forget_earlier(key, attempt)
+    if needs_rehash(row["password_hash"]):
+        await _rehash(table, row, password)
     return row
+
+
+async def _rehash(table, row: dict, password: str) -> None:
+    """Stores the password hashed with the parameters now in use, unless it changed meanwhile."""
+    new_hash = await in_hashing_pool(hash_password, password)
+    await table.update({table.password_hash: new_hash}).where(
+        (table.id == row["id"]) & (table.password_hash == row["password_hash"])
+    )
 
 
 async def authenticate_user(email: str, password: str, ip: str) -> dict:

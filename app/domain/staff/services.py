@@ -1,12 +1,10 @@
 """Staff accounts and the admin settings. What each role may do is app.core.policy's."""
 
-import asyncio
-
 from app.core import clock, db, stale
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden
 from app.core.policy import ROLES, Permission, role_allows
-from app.core.security import check_new_password, hash_password
+from app.core.security import check_new_password, hash_password, in_hashing_pool
 from app.core.validation import clean_email, clean_name
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import SettingChanged, StaffCreated
@@ -47,7 +45,7 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
     name = clean_name(name, "Name", "name", max_length=150)
     email, email_key = clean_email(email)
     check_new_password(password, [name, email])
-    password_hash = await asyncio.to_thread(hash_password, password)  # argon2: off the loop
+    password_hash = await in_hashing_pool(hash_password, password)
     try:
         async with db.transaction():
             if await Admin.exists().where(Admin.email_key == email_key):

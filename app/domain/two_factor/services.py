@@ -9,7 +9,6 @@ Recovery codes are 60 random bits each (12 characters of a 32-letter alphabet), 
 enough: unlike a password, nothing about them can be guessed faster than by trying all 2^60, and
 SHA-256 lets a code be found by its hash in one indexed query."""
 
-import asyncio
 import hashlib
 import hmac
 import secrets
@@ -24,7 +23,7 @@ from app.core import clock, db
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError
 from app.core.names import full_name
-from app.core.security import verify_password
+from app.core.security import in_hashing_pool, verify_password
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import RecoveryCodesReplaced, TwoFactorDisabled, TwoFactorEnabled
 from app.domain.events.stream import emit
@@ -260,7 +259,7 @@ async def _confirm_identity(person: Person, proof: str, ip: str) -> None:
         raise DomainError(NOT_CONFIRMED, "proof")
     attempt = await CODE_LIMIT.take(person.limit_key, ip)
     profile = await _profile(person)
-    ok = await asyncio.to_thread(verify_password, profile["password_hash"], proof)
+    ok = await in_hashing_pool(verify_password, profile["password_hash"], proof)
     if not ok and await use_code(person, proof) is None:
         raise DomainError("That is neither your password nor a current code.", "proof")
     await CODE_LIMIT.forget_earlier(person.limit_key, attempt)

@@ -1,6 +1,5 @@
 """Users: one person, one login."""
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -11,7 +10,7 @@ from app.core import clock, db, stale
 from app.core.dberrors import is_foreign_key_violation, is_unique_violation
 from app.core.errors import DomainError, NotFound
 from app.core.names import full_name
-from app.core.security import check_new_password, hash_password
+from app.core.security import check_new_password, hash_password, in_hashing_pool
 from app.core.validation import clean_email, clean_name, clean_page, email_key
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import (
@@ -77,7 +76,7 @@ async def new_password_hash(password: str, user_inputs: list[str], *, check: boo
             check_new_password(password, user_inputs)
         return hash_password(password)
 
-    return await asyncio.to_thread(checked_hash)
+    return await in_hashing_pool(checked_hash)
 
 
 async def create_user(
