@@ -14,6 +14,9 @@ import json
 
 from app.core.errors import DomainError
 
+# The default of an edit's keyword arguments: a field not given keeps its value.
+UNCHANGED = object()
+
 STALE_MESSAGE = "Someone else changed this while you were editing it. Nothing was saved."
 
 

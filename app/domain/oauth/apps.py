@@ -256,7 +256,6 @@ async def create_app(
     return NewApp(app_id=app_id, client_id=client_id, client_secret=secret)
 
 
-_UNCHANGED = object()
 _LISTS = ("redirect_uris", "post_logout_redirect_uris", "allowed_scopes")
 
 
@@ -274,14 +273,14 @@ def _as_shown(name: str, value):
 async def update_app(
     app_id: int,
     *,
-    name=_UNCHANGED,
-    redirect_uris=_UNCHANGED,
-    post_logout_redirect_uris=_UNCHANGED,
-    confidential=_UNCHANGED,
-    first_party=_UNCHANGED,
-    allowed_scopes=_UNCHANGED,
-    id_token_alg=_UNCHANGED,
-    enabled=_UNCHANGED,
+    name=stale.UNCHANGED,
+    redirect_uris=stale.UNCHANGED,
+    post_logout_redirect_uris=stale.UNCHANGED,
+    confidential=stale.UNCHANGED,
+    first_party=stale.UNCHANGED,
+    allowed_scopes=stale.UNCHANGED,
+    id_token_alg=stale.UNCHANGED,
+    enabled=stale.UNCHANGED,
     actor: Actor,
     opened: stale.Opened | None = None,
 ) -> tuple[dict, str | None]:
@@ -293,24 +292,24 @@ async def update_app(
     their app.core.stale.version (an ETag: every EDITABLE field)."""
     await require_permission(actor)
     wanted: dict = {}
-    if name is not _UNCHANGED:
+    if name is not stale.UNCHANGED:
         wanted["name"] = clean_app_name(name)
-    if redirect_uris is not _UNCHANGED:
+    if redirect_uris is not stale.UNCHANGED:
         wanted["redirect_uris"] = clean_uris(redirect_uris, "redirect_uris", required=True)
-    if post_logout_redirect_uris is not _UNCHANGED:
+    if post_logout_redirect_uris is not stale.UNCHANGED:
         wanted["post_logout_redirect_uris"] = clean_uris(
             post_logout_redirect_uris, "post_logout_redirect_uris", required=False
         )
-    if allowed_scopes is not _UNCHANGED:
+    if allowed_scopes is not stale.UNCHANGED:
         wanted["allowed_scopes"] = clean_scopes(allowed_scopes)
-    if id_token_alg is not _UNCHANGED:
+    if id_token_alg is not stale.UNCHANGED:
         wanted["id_token_alg"] = clean_alg(id_token_alg)
     for flag, value in (
         ("confidential", confidential),
         ("first_party", first_party),
         ("enabled", enabled),
     ):
-        if value is not _UNCHANGED:
+        if value is not stale.UNCHANGED:
             wanted[flag] = bool(value)
     secret = None
     async with db.transaction():

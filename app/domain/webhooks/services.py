@@ -201,16 +201,13 @@ async def create_endpoint(
     return NewSecret(endpoint_id=endpoint_id, secret=secret)
 
 
-_UNCHANGED = object()
-
-
 async def update_endpoint(
     endpoint_id: int,
     *,
-    url=_UNCHANGED,
-    description=_UNCHANGED,
-    event_types=_UNCHANGED,
-    enabled=_UNCHANGED,
+    url=stale.UNCHANGED,
+    description=stale.UNCHANGED,
+    event_types=stale.UNCHANGED,
+    enabled=stale.UNCHANGED,
     actor: Actor,
     opened: stale.Opened | None = None,
 ) -> dict:
@@ -220,13 +217,13 @@ async def update_endpoint(
     Stale if they have changed since."""
     await require_permission(actor)
     wanted: dict = {}
-    if url is not _UNCHANGED:
+    if url is not stale.UNCHANGED:
         wanted["url"] = await _checked_url(url)
-    if description is not _UNCHANGED:
+    if description is not stale.UNCHANGED:
         wanted["description"] = clean_description(description)
-    if event_types is not _UNCHANGED:
+    if event_types is not stale.UNCHANGED:
         wanted["event_types"] = clean_event_types(event_types)
-    if enabled is not _UNCHANGED:
+    if enabled is not stale.UNCHANGED:
         wanted["enabled"] = bool(enabled)
     async with db.transaction():
         before = await get_endpoint(endpoint_id, lock=True)
