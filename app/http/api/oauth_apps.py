@@ -5,7 +5,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter
 
 from app.core.db import MAX_ID
 from app.core.policy import Permission
@@ -14,11 +14,9 @@ from app.domain.oauth import apps
 from . import schemas as s
 from .auth import caller_of
 from .problems import problem_responses
-from .resources import ETAG, IfMatch, precondition, tagged
+from .resources import ETAG, IfMatch, Limit, Offset, precondition, tagged
 
 AppId = Annotated[int, PathParameter(ge=1, le=MAX_ID, description="The app's id.")]
-Offset = Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="Items to skip.")]
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Items per page (1 to 100).")]
 
 
 def app_out(row: dict) -> s.App:
