@@ -27,6 +27,9 @@ async def test_soak_of_500_operations():
     )
     print(report.summary())
     assert report.operations == OPERATIONS
+    timed = report.stats.operation_times
+    assert sum(map(len, timed.values())) + len(report.stats.transport_errors) == OPERATIONS
+    assert "operation latency: p50" in report.summary()
     assert report.stats.server_errors == []
     assert report.stats.transport_errors == []
     assert report.violations == []
