@@ -36,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True):
     # How long before a grant's Access until its person and the account's owner are reminded,
     # longest first (ROSTER_ACCESS_REMINDER_DAYS, e.g. "7,1").
     access_reminder_days: tuple[float, ...] = (7, 1)
+    hashing_threads: int = 1
 
     @property
     def production(self) -> bool:
@@ -64,12 +65,22 @@ def _number(env, name: str, default: float, *, zero_allowed: bool = False) -> fl
     return value
 
 
+def _whole(env, name: str, default: int) -> int:
+    raw = env.get(name) or str(default)
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= 10_000):
+        raise ValueError(f"{name} must be a positive whole number, not {raw!r}")
+    return int(raw)
+
+
 def db_pool_size(env) -> int:
     """ROSTER_DB_POOL_SIZE: the most PostgreSQL connections one process keeps (default 10)."""
-    raw = env.get("ROSTER_DB_POOL_SIZE") or "10"
-    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= 10_000):
-        raise ValueError(f"ROSTER_DB_POOL_SIZE must be a positive whole number, not {raw!r}")
-    return int(raw)
+    return _whole(env, "ROSTER_DB_POOL_SIZE", 10)
+
+
+def hashing_threads(env) -> int:
+    """ROSTER_HASHING_THREADS: how many passwords one process hashes at once (argon2 takes whole
+    cores; the rest wait in line). Default: one less than the machine's cores, at least one."""
+    return _whole(env, "ROSTER_HASHING_THREADS", max(1, (os.cpu_count() or 1) - 1))
 
 
 def flag(env, name: str) -> bool:
@@ -151,6 +162,7 @@ def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
         webhook_allow_private=flag(env, "ROSTER_WEBHOOK_ALLOW_PRIVATE"),
         webhook_poll_seconds=_number(env, "ROSTER_WEBHOOK_POLL_SECONDS", 5),
         access_reminder_days=reminder_days(env),
+        hashing_threads=hashing_threads(env),
     )
 
 

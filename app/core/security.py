@@ -2,7 +2,6 @@
 
 import asyncio
 import hashlib
-import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 from zxcvbn import zxcvbn
 
+from app.core.config import get_settings
 from app.core.errors import DomainError
 
 # argon2id, RFC 9106's second recommended option: 3 passes over 64 MiB with 4 lanes. That is above
@@ -18,10 +18,7 @@ from app.core.errors import DomainError
 # 1 lane). A stored hash made with other parameters is replaced at the next successful login.
 PASSWORD_PARAMETERS: Parameters = RFC_9106_LOW_MEMORY
 
-# Hashing takes whole cores on purpose: at most this many run at once, the rest wait in line, so
-# that a burst of logins leaves a core to the pages. At least one, and one core kept free.
-HASHING_THREADS = max(1, (os.cpu_count() or 1) - 1)
-_hashing_pool = ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="argon2")
+_hashing_pool: ThreadPoolExecutor | None = None
 
 
 class _Hashing:
@@ -61,8 +58,14 @@ def needs_rehash(password_hash: str) -> bool:
 
 
 async def in_hashing_pool(work, *args):
-    """Runs `work(*args)` (argon2, or anything that calls it) off the event loop, in the bounded
-    pool of HASHING_THREADS."""
+    """Runs `work(*args)` (argon2, or anything that calls it) off the event loop, in a pool of
+    ROSTER_HASHING_THREADS: hashing takes whole cores on purpose, so at most that many run at
+    once and the rest wait in line, leaving a core to the pages during a burst of logins."""
+    global _hashing_pool
+    if _hashing_pool is None:
+        _hashing_pool = ThreadPoolExecutor(
+            get_settings().hashing_threads, thread_name_prefix="argon2"
+        )
     return await asyncio.get_running_loop().run_in_executor(_hashing_pool, work, *args)
 
 

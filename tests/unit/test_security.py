@@ -7,6 +7,7 @@ import argon2
 import pytest
 
 from app.core import security
+from app.core.config import get_settings, hashing_threads
 from app.core.errors import DomainError
 from app.core.logging_setup import redact
 from app.http.plumbing.forms import safe_next
@@ -178,8 +179,16 @@ def test_production_hashing_is_argon2id_at_or_above_owasps_recommendation():
     assert made == parameters
 
 
-async def test_hashing_waits_in_a_pool_that_leaves_a_core_free():
-    assert 1 <= security.HASHING_THREADS <= max(1, (os.cpu_count() or 1) - 1)
+def test_the_hashing_pool_leaves_a_core_free_unless_told_otherwise():
+    assert hashing_threads({}) == max(1, (os.cpu_count() or 1) - 1)
+    assert hashing_threads({"ROSTER_HASHING_THREADS": "3"}) == 3
+    for wrong in ("0", "-1", "two", "1.5"):
+        with pytest.raises(ValueError, match="ROSTER_HASHING_THREADS"):
+            hashing_threads({"ROSTER_HASHING_THREADS": wrong})
+
+
+async def test_hashing_waits_in_line_in_its_pool():
+    threads = get_settings().hashing_threads
     running, most = 0, 0
     lock = threading.Lock()
 
@@ -192,7 +201,5 @@ async def test_hashing_waits_in_a_pool_that_leaves_a_core_free():
         with lock:
             running -= 1
 
-    await asyncio.gather(
-        *(security.in_hashing_pool(work) for _ in range(4 * security.HASHING_THREADS))
-    )
-    assert most == security.HASHING_THREADS
+    await asyncio.gather(*(security.in_hashing_pool(work) for _ in range(4 * threads)))
+    assert most == threads
