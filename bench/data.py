@@ -3,7 +3,7 @@
 `generate(url, users, seed)` inserts, after `roster migrate` and before anything else:
 
 - `users` people with varied names and emails (a fixed seed: the same data every run), all with
-  one password hash computed once (the known password is only needed by the owner);
+  one password hash computed once, of user_password(seed) (bench/burst.py logs some of them in);
 - the owner (OWNER_EMAIL, OWNER_PASSWORD) of every bench account: "Bench 1" (the owner alone),
   "Bench 25" (25 users and 5 pending invitations), "Bench 1000" (1,000 users), and
   `invite_accounts` empty accounts that receive the timed invitations;
@@ -41,6 +41,13 @@ except ImportError:
 
 OWNER_EMAIL = "owner@bench.test"
 OWNER_PASSWORD = "bench-Owner-passphrase-2026"
+
+
+def user_password(seed: int) -> str:
+    """Every generated person's password."""
+    return f"bench-User-passphrase-{seed}"
+
+
 ACCOUNT_SIZES = {"Bench 1": 1, "Bench 25": 25, "Bench 1000": 1000}
 PENDING_INVITES = 5  # on "Bench 25"
 INVITE_ACCOUNT_PREFIX = "Bench Invite"
@@ -145,9 +152,10 @@ class Plan:
 
     def __init__(self, users: int, seed: int, invite_accounts: int, first_ids: dict) -> None:
         rng = random.Random(seed + 1)
+        self.seed = seed
         now = datetime.now(UTC)
         self.now = now
-        self.user_hash = hash_password(f"bench-unused-{seed}")
+        self.user_hash = hash_password(user_password(seed))
         self.owner_hash = hash_password(OWNER_PASSWORD)
         uid0, cid0, gid0, iid0, aid0 = (
             first_ids[t] for t in ("users", "clients", "grants", "invitations", "activity_entries")
@@ -359,6 +367,9 @@ def _summary(plan: Plan, columns: list[str]) -> dict:
         # members of Bench 1000 and an exact email for the type-ahead
         "sample_email": plan.people[len(plan.people) // 2][2],
         "sample_user_id": plan.user_ids[len(plan.people) // 2],
+        # people who log in (bench/burst.py), with user_password(seed)
+        "login_emails": [email for _, _, email in plan.people[1:201]],
+        "seed": plan.seed,
     }
 
 

@@ -36,8 +36,11 @@ def headers_for(cookies: Cookies, method: str, extra: dict | None = None) -> dic
 class Session:
     """A visitor on one server (sync httpx); `get`/`post` keep its cookies."""
 
-    def __init__(self, base_url: str, timeout: float = 60) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=timeout, follow_redirects=False)
+    def __init__(self, base_url: str, timeout: float = 60, local_address: str | None = None):
+        transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
+        self.http = httpx.Client(
+            base_url=base_url, timeout=timeout, follow_redirects=False, transport=transport
+        )
         self.cookies = Cookies()
 
     def request(self, method: str, path: str, *, data=None, headers=None) -> httpx.Response:

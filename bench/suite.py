@@ -33,6 +33,9 @@ bench/data.py's rows, `roster create-admin`; then the figures, each bounded in t
 10. webhooks (bench/webhooks.py, also runnable alone): 1,000 changes to a receiver (each received
     once; the time from a change's answer to its receipt) and the Users tab's requests/s with and
     without an endpoint that never answers while changes flow.
+11. login burst (bench/burst.py, also runnable alone): page views of the Users tab, due at a
+    steady rate, while 20 people log in at once; with the hashing pool and with as many threads
+    as Python's default pool.
 
 On PostgreSQL only (bench/scale.py, also runnable alone), with the same data:
 
@@ -70,7 +73,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from bench import data, load, webhooks
+from bench import burst, data, load, webhooks
 from bench.sessions import Session, owner_login, select, staff_login
 from soak.servers import ROSTER, MailSink, Server, answering, free_port
 
@@ -772,6 +775,8 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 guarded(results, "rss", fig_rss, server_env, workdir, summary, cfg)
                 guarded(results, "webhooks", webhooks.fig_webhooks, server_env, workdir,
                         summary, cfg)  # fmt: skip
+                guarded(results, "login_burst", burst.fig_login_burst, server_env, workdir,
+                        summary, cfg)  # fmt: skip
                 if engine == "postgresql" and any(wanted(f) for f in SCALE_FIGURES):
                     from bench import scale
 
@@ -900,7 +905,7 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
             TARGETS["rss"],
             f,
         )
-    for name, measured, target, fig in webhooks.rows(r):
+    for name, measured, target, fig in (*webhooks.rows(r), *burst.rows(r)):
         add(name, measured, target, fig)
     if engine == "postgresql":
         from bench import scale
@@ -968,6 +973,7 @@ def main() -> int:
         **PROFILES[profile],
         **scale.PROFILES[profile],
         **webhooks.PROFILES[profile],
+        **burst.PROFILES[profile],
         "connections": args.connections,
     }
     cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
