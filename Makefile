@@ -40,13 +40,16 @@ browser: $(STAMP)
 		( $(call apt_install,chromium) ) || $(BIN)/playwright install chromium; \
 	fi
 
+# Each run ends with its 15 slowest tests, to see where the suite's time goes.
+PYTEST_FLAGS ?= --durations=15
+
 test-sqlite: $(STAMP)
-	ROSTER_TEST_ENGINE=sqlite $(BIN)/pytest tests
+	ROSTER_TEST_ENGINE=sqlite $(BIN)/pytest tests $(PYTEST_FLAGS)
 
 # Runs when ROSTER_TEST_POSTGRES_URL names a server (CI always sets it).
 test-postgres: $(STAMP)
 	@if [ -n "$$ROSTER_TEST_POSTGRES_URL" ]; then \
-		ROSTER_TEST_ENGINE=postgres $(BIN)/pytest tests; \
+		ROSTER_TEST_ENGINE=postgres $(BIN)/pytest tests $(PYTEST_FLAGS); \
 	else \
 		echo "ROSTER_TEST_POSTGRES_URL is not set: the PostgreSQL run is skipped."; \
 	fi
@@ -65,7 +68,7 @@ fuzz: $(STAMP)
 	fi
 
 e2e: $(STAMP) browser
-	$(BIN)/pytest e2e $(PYTEST_E2E_FLAGS)
+	$(BIN)/pytest e2e $(PYTEST_FLAGS) $(PYTEST_E2E_FLAGS)
 
 test: test-sqlite test-postgres e2e
 
