@@ -57,7 +57,8 @@ class OAuthSigningKey(Table, tablename="oauth_signing_keys"):
 
 
 class OAuthCode(Table, tablename="oauth_codes"):
-    """An authorization code: valid 60 seconds, used once (`used_at`)."""
+    """An authorization code: valid 60 seconds, used once (`used_at`); `reused_at`: when it was
+    presented again (every token from it revoked, and any saved later saved revoked)."""
 
     if TYPE_CHECKING:
         id: Serial
@@ -74,6 +75,7 @@ class OAuthCode(Table, tablename="oauth_codes"):
     created_at = Timestamptz()
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
+    reused_at = Timestamptz(null=True, default=None)
 
 
 class OAuthToken(Table, tablename="oauth_tokens"):

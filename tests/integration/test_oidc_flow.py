@@ -6,6 +6,8 @@ refusal the provider owes: a redirect URI not registered exactly, a missing or w
 verifier, an expired code, another client's code, a code used twice (its tokens revoked), a
 replayed nonce, Deny."""
 
+import asyncio
+import contextlib
 import re
 import secrets
 from datetime import timedelta
@@ -20,7 +22,7 @@ from joserfc.jwk import KeySet
 from app.core import clock
 from app.domain.access import services as access
 from app.domain.activity.services import Actor, entries
-from app.domain.oauth import apps
+from app.domain.oauth import apps, grants
 from app.domain.staff.services import create_admin
 from app.http.plumbing.middleware import SESSION_COOKIE
 from app.schema.oauth import OAuthToken
@@ -373,6 +375,81 @@ async def test_a_code_used_twice_is_refused_and_the_tokens_from_it_are_revoked(h
     assert await OAuthToken.count().where(OAuthToken.revoked_at.is_null()) == 0
     _, logged = await entries()
     assert "oauth.token_reuse_detected" in {entry["action"] for entry in logged}
+
+
+@contextlib.asynccontextmanager
+async def saving_held(monkeypatch):
+    """While inside: the next tokens issued wait to be saved until the block ends (an exchange or
+    refresh that has claimed its code or refresh token, not yet saved what it issued)."""
+    original, reached, go = grants.save_tokens, asyncio.Event(), asyncio.Event()
+
+    async def held(**kwargs):
+        monkeypatch.setattr(grants, "save_tokens", original)
+        reached.set()
+        await go.wait()
+        return await original(**kwargs)
+
+    monkeypatch.setattr(grants, "save_tokens", held)
+    try:
+        yield reached
+    finally:
+        go.set()
+
+
+async def test_a_code_presented_again_while_its_first_exchange_saves_its_tokens_revokes_them(
+    http, asgi, manager, monkeypatch
+):
+    _, owner = await make_client()
+    made = await register(manager, first_party=True)
+    await http.login(owner["email"])
+    async with relying_party(asgi, made) as rp:
+        code, verifier, _ = await _code_for(http, rp)
+    async with saving_held(monkeypatch) as reached:
+        first = asyncio.create_task(_exchange(asgi, made, code, verifier))
+        await reached.wait()  # the code claimed, its tokens issued, not yet saved
+        again = await _exchange(asgi, made, code, verifier)
+        assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    answer = await first
+    assert answer.status_code == 200, answer.text
+    async with httpx.AsyncClient(transport=asgi, base_url=BASE) as plain:
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        assert (await plain.get("/oauth/userinfo", headers=bearer)).status_code == 401
+        refreshed = await plain.post(
+            "/oauth/token",
+            data={"grant_type": "refresh_token", "refresh_token": answer.json()["refresh_token"]},
+            auth=(made.client_id, made.client_secret),
+        )
+        assert refreshed.status_code == 400
+    assert await OAuthToken.count().where(OAuthToken.revoked_at.is_null()) == 0
+
+
+async def test_a_refresh_token_presented_again_while_its_rotation_saves_revokes_the_new_tokens(
+    http, asgi, manager, monkeypatch
+):
+    _, owner = await make_client()
+    made = await register(manager, first_party=True)
+    await http.login(owner["email"])
+    async with relying_party(asgi, made) as rp:
+        code, verifier, _ = await _code_for(http, rp)
+    refresh_token = (await _exchange(asgi, made, code, verifier)).json()["refresh_token"]
+    async with httpx.AsyncClient(transport=asgi, base_url=BASE) as plain:
+
+        async def refresh() -> httpx.Response:
+            return await plain.post(
+                "/oauth/token",
+                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                auth=(made.client_id, made.client_secret),
+            )
+
+        async with saving_held(monkeypatch) as reached:
+            first = asyncio.create_task(refresh())
+            await reached.wait()
+            assert (await refresh()).status_code == 400
+        answer = await first
+        assert answer.status_code == 200, answer.text
+        bearer = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+        assert (await plain.get("/oauth/userinfo", headers=bearer)).status_code == 401
+    assert await OAuthToken.count().where(OAuthToken.revoked_at.is_null()) == 0
 
 
 async def test_a_replayed_nonce_is_refused(http, asgi, manager):

@@ -223,9 +223,12 @@ async def save_tokens(
     from_code_hash: str | None,
     actor: Actor | None = None,
 ) -> None:
-    """Records tokens just issued; `actor` given: the sign-in to the app is logged."""
+    """Records tokens just issued; `actor` given: the sign-in to the app is logged. Tokens whose
+    code or family was meanwhile found presented again are saved revoked: the exchange or refresh
+    that issued them raced the one that presented it again (see revoke_family_of)."""
     now = clock.now()
     async with db.transaction():
+        withdrawn = await _withdrawn(family, from_code_hash)
         await OAuthToken.insert(
             OAuthToken(
                 access_token_hash=token_hash(access_token),
@@ -239,6 +242,7 @@ async def save_tokens(
                 access_expires_at=now + ACCESS_LIFETIME,
                 refresh_expires_at=now + REFRESH_IDLE if refresh_token else None,
                 from_code_hash=from_code_hash,
+                revoked_at=now if withdrawn else None,
             )
         )
         if actor is not None:
@@ -250,16 +254,39 @@ async def save_tokens(
             )
 
 
+async def _withdrawn(family: str, from_code_hash: str | None) -> bool:
+    """Inside save_tokens' transaction: whether the code was presented again or the family
+    revoked. The rows read stay locked until the tokens are saved, and revoke_family_of takes the
+    same locks before it revokes, so one of the two always sees the other."""
+    if from_code_hash is not None:
+        code = await db.locked(
+            OAuthCode.select(OAuthCode.reused_at).where(OAuthCode.code_hash == from_code_hash)
+        )
+        if code and code[0]["reused_at"] is not None:
+            return True
+    rows = await db.locked(
+        OAuthToken.select(OAuthToken.revoked_at).where(OAuthToken.family == family)
+    )
+    return any(row["revoked_at"] is not None for row in rows)
+
+
 async def revoke_family_of(
     *, user_id: int, app_id: int, from_code_hash: str | None = None, family: str | None = None
 ) -> None:
-    """A code or refresh token was presented again: every token of its family is revoked."""
-    where = (
-        OAuthToken.from_code_hash == from_code_hash
-        if from_code_hash is not None
-        else OAuthToken.family == family
-    )
+    """A code or refresh token was presented again: every token of its family is revoked. The
+    code (or the family's tokens) is locked first, in a statement of its own, so that tokens a
+    racing exchange or refresh saves are either revoked here or saved revoked (_withdrawn)."""
+    if from_code_hash is not None:
+        where = OAuthToken.from_code_hash == from_code_hash
+    else:
+        where = OAuthToken.family == family
     async with db.transaction():
+        if from_code_hash is not None:
+            await OAuthCode.update({OAuthCode.reused_at: clock.now()}).where(
+                OAuthCode.code_hash == from_code_hash
+            )
+        else:
+            await db.locked(OAuthToken.select(OAuthToken.id).where(where))
         await OAuthToken.update({OAuthToken.revoked_at: clock.now()}).where(
             where & OAuthToken.revoked_at.is_null()
         )
