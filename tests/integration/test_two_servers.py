@@ -309,6 +309,26 @@ async def test_ten_concurrent_accepts_give_one_grant(servers, browser):
     await assert_invariants()
 
 
+async def test_ten_uses_of_one_single_sign_on_link_through_both_servers_sign_in_once(
+    servers, browser
+):
+    from app.domain.sso import services as sso
+    from app.schema.activity import ActivityEntry
+    from app.schema.sessions import Session
+
+    client_id, owner = await make_client()
+    link = await sso.create_link(owner["id"], client_id=client_id, base_url=servers[0], actor=ADMIN)
+    path = link.url.removeprefix(servers[0])
+    browsers = [browser(servers[n % 2]) for n in range(10)]
+
+    responses = await asyncio.gather(*(b.get(path) for b in browsers))
+    no_server_errors(*responses)
+
+    assert sorted(r.status_code for r in responses) == [303] + [410] * 9
+    assert await Session.count().where(Session.user == owner["id"]) == 1
+    assert await ActivityEntry.count().where(ActivityEntry.action == "sso.token_used") == 1
+
+
 async def test_a_users_tab_kept_by_one_server_shows_what_the_other_changed(servers, browser):
     """Server A keeps the rendered Users tab; changes made through server B show on
     A's very next render: the account's version is read from the database with the session."""
