@@ -11,6 +11,7 @@ from app.domain.oauth import apps
 from app.schema.activity import ActivityEntry
 from app.schema.oauth import OAuthApp
 from tests.integration.conftest import page, seen, text_of
+from tests.integration.test_webhooks_web import end_session
 
 HX = {"hx-request": "true"}
 SYSTEM = Actor("system")
@@ -247,3 +248,37 @@ async def test_an_odd_app_id_is_a_clear_4xx(http, admin_session, path):
             if headers:
                 assert "<html" not in response.text, url
     assert await stored() == before
+
+
+# A session that ends while the page is open: the next click does nothing and goes to log in.
+
+
+@pytest.mark.parametrize(
+    "how", ["logged out elsewhere", "every session ended", "staff member disabled"]
+)
+async def test_a_click_after_the_session_ended_does_nothing_and_goes_to_log_in(
+    http, admin_session, how
+):
+    created = await apps.create_app(name="Billing", redirect_uris=REDIRECT, actor=SYSTEM)
+    base = f"/admin/apps/{created.app_id}"
+    opened = page(await http.get(base)).find("input", attrs={"name": "opened"})["value"]
+    clicks = {
+        "/admin/apps": FORM,
+        base: {**FORM, "name": "Changed", "opened": opened},
+        f"{base}/rotate": {},
+        f"{base}/disable": {},
+        f"{base}/enable": {},
+        f"{base}/delete": {},
+    }
+    await end_session(http, how)
+    before = (await stored(), await ActivityEntry.count())
+    shown = {**HX, "HX-Current-URL": f"http://testserver.local{base}"}
+    for url, data in clicks.items():
+        swapped = await http.post(url, data, headers=shown)
+        # htmx is told to go to the login page: nothing to swap into the page's section.
+        assert (swapped.status_code, swapped.text) == (200, ""), url
+        assert swapped.headers["hx-location"] == "/admin/login?ended=1", url
+        plain = await http.post(url, data)
+        assert plain.status_code == 303 and plain.headers["location"] == "/admin/login?ended=1"
+    assert (await stored(), await ActivityEntry.count()) == before
+
