@@ -281,4 +281,3 @@ async def test_a_click_after_the_session_ended_does_nothing_and_goes_to_log_in(
         plain = await http.post(url, data)
         assert plain.status_code == 303 and plain.headers["location"] == "/admin/login?ended=1"
     assert (await stored(), await ActivityEntry.count()) == before
-
