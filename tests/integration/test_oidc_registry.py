@@ -2,11 +2,15 @@
 signing keys' rotation, and the registry of apps staff manage (validation, the secret shown
 once and stored hashed, the permission, the activity log)."""
 
+import base64
+import json
 from datetime import timedelta
 
+import msgspec
 import pytest
 
 from app.core import clock
+from app.core.config import get_settings
 from app.core.errors import DomainError, Forbidden
 from app.core.security import token_hash
 from app.domain.activity.services import Actor, entries
@@ -70,6 +74,37 @@ async def test_the_jwks_publishes_public_keys_only(http):
     # The private halves are in the database, marked secret.
     assert OAuthSigningKey.private_jwk._meta.secret
     assert await OAuthSigningKey.count() == 2
+
+
+async def test_private_keys_are_stored_sealed_under_the_secret_key():
+    await keys.jwks()
+    for row in await OAuthSigningKey.select():
+        stored = row["private_jwk"]
+        assert not stored.startswith("{") and '"d"' not in stored
+        assert keys.unseal(stored)["d"]  # the private half, once unsealed
+        header = stored.split(".")[0]
+        sealed_with = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        assert sealed_with == {"alg": "dir", "enc": "A256GCM"}
+
+
+async def test_a_key_stored_in_clear_before_sealing_is_sealed_when_it_next_signs():
+    kid, private = await keys.signing_key("ES256")
+    await OAuthSigningKey.update({OAuthSigningKey.private_jwk: json.dumps(private)}).where(
+        OAuthSigningKey.kid == kid
+    )
+    assert await keys.signing_key("ES256") == (kid, private)
+    row = await OAuthSigningKey.select().where(OAuthSigningKey.kid == kid).first()
+    assert not row["private_jwk"].startswith("{") and keys.unseal(row["private_jwk"]) == private
+
+
+async def test_a_key_sealed_under_another_secret_key_is_passed_over_for_a_new_one(monkeypatch):
+    old_kid, _ = await keys.signing_key("RS256")
+    changed = msgspec.structs.replace(get_settings(), secret_key="another-secret-key")
+    monkeypatch.setattr(keys, "get_settings", lambda: changed)
+    new_kid, private = await keys.signing_key("RS256")
+    assert new_kid != old_kid and private["kty"] == "RSA"
+    published = {key["kid"] for key in (await keys.jwks())["keys"]}
+    assert new_kid in published and old_kid not in published
 
 
 async def test_a_rotated_key_is_published_before_it_signs_and_kept_until_its_tokens_expire(

@@ -4,14 +4,24 @@ A key is published in the JWKS from the moment it is made, and signs only from `
 relying parties that cache the JWKS learn it before they meet a token it signed. The first key
 of an algorithm is made when first needed and signs at once; `roster rotate-signing-key` adds
 one that signs an hour later. A key that a newer one has replaced stays published until every
-ID token it signed has expired (ID_TOKEN_LIFETIME after it stopped signing), then is retired."""
+ID token it signed has expired (ID_TOKEN_LIFETIME after it stopped signing), then is retired.
 
+The private keys are stored sealed (JWE, direct AES-256-GCM) under a key derived from
+ROSTER_SECRET_KEY, so a copy of the database alone cannot sign ID tokens. A key sealed under
+another secret key (it was changed) is passed over: a new one is made and signs at once."""
+
+import hashlib
+import hmac
 import json
+import logging
 from datetime import datetime, timedelta
 
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc import jwe
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
 from app.core import clock, db
+from app.core.config import get_settings
 from app.domain.activity.services import SYSTEM, Actor
 from app.domain.events.catalog import OAuthSigningKeyAdded
 from app.domain.events.stream import emit
@@ -20,6 +30,30 @@ from app.schema.oauth import OAuthSigningKey
 ALGORITHMS = ("RS256", "ES256")
 ID_TOKEN_LIFETIME = timedelta(minutes=10)  # as long as an access token
 PUBLISHED_BEFORE_USE = timedelta(hours=1)
+_SEALED = {"alg": "dir", "enc": "A256GCM"}
+
+log = logging.getLogger("roster.oauth")
+
+
+def _sealing_key() -> OctKey:
+    secret = get_settings().secret_key.encode()
+    return OctKey.import_key(hmac.digest(secret, b"roster: ID token signing keys", hashlib.sha256))
+
+
+def seal(private_jwk: dict) -> str:
+    return jwe.encrypt_compact(_SEALED, json.dumps(private_jwk).encode(), _sealing_key())
+
+
+def unseal(stored: str) -> dict | None:
+    """The private JWK as stored by `seal` (or, made before keys were sealed, as plain JSON);
+    None when it was sealed under another ROSTER_SECRET_KEY."""
+    if stored.startswith("{"):
+        return json.loads(stored)
+    try:
+        plaintext = jwe.decrypt_compact(stored, _sealing_key()).plaintext
+    except (JoseError, ValueError):
+        return None
+    return json.loads(plaintext or b"null")
 
 
 def _generate(alg: str) -> RSAKey | ECKey:
@@ -66,7 +100,7 @@ async def add_key(alg: str, *, at_once: bool = False, actor: Actor = SYSTEM) -> 
             OAuthSigningKey(
                 kid=kid,
                 alg=alg,
-                private_jwk=json.dumps(key.as_dict(private=True)),
+                private_jwk=seal(key.as_dict(private=True)),
                 created_at=now,
                 activates_at=activates_at,
             )
@@ -103,7 +137,8 @@ async def rotate(algs: tuple[str, ...] = ALGORITHMS, *, actor: Actor = SYSTEM) -
 
 async def signing_key(alg: str) -> tuple[str, dict]:
     """(kid, private JWK) of the key that signs `alg` now: the newest active one, made at once
-    when there is none."""
+    when there is none or it was sealed under another ROSTER_SECRET_KEY. One stored before keys
+    were sealed is sealed now."""
     for attempt in range(2):
         now = clock.now()
         rows = (
@@ -116,8 +151,20 @@ async def signing_key(alg: str) -> tuple[str, dict]:
             .order_by(OAuthSigningKey.activates_at, ascending=False)
             .limit(1)
         )
+        private = unseal(rows[0]["private_jwk"]) if rows else None
+        if private is not None:
+            if rows[0]["private_jwk"].startswith("{"):
+                await OAuthSigningKey.update({OAuthSigningKey.private_jwk: seal(private)}).where(
+                    OAuthSigningKey.id == rows[0]["id"]
+                )
+            return rows[0]["kid"], private
         if rows:
-            return rows[0]["kid"], json.loads(rows[0]["private_jwk"])
+            log.warning(
+                "The %s signing key %s was sealed under another ROSTER_SECRET_KEY: "
+                "a new one signs from now",
+                alg,
+                rows[0]["kid"],
+            )
         if attempt == 0:
             await add_key(alg, at_once=True)
     raise RuntimeError(f"No {alg} signing key")  # pragma: no cover
@@ -133,7 +180,10 @@ async def jwks() -> dict:
     keys = _published(await _live_keys(), now)
     public = []
     for row in sorted(keys, key=lambda k: (k["alg"], k["activates_at"])):
-        key = KeySet.import_key_set({"keys": [json.loads(row["private_jwk"])]}).keys[0]
+        private = unseal(row["private_jwk"])
+        if private is None:
+            continue  # sealed under another secret key: it signs nothing more
+        key = KeySet.import_key_set({"keys": [private]}).keys[0]
         public.append(
             key.as_dict(private=False) | {"kid": row["kid"], "alg": row["alg"], "use": "sig"}
         )
