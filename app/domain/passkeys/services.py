@@ -157,6 +157,7 @@ async def _new_challenge(purpose: str, binding: str, person: Person | None) -> b
                 .where(scope)
                 .order_by(PasskeyChallenge.id, ascending=False)
                 .offset(MAX_OPEN_CHALLENGES - 1)
+                .limit(1000)
             )
             if older:
                 ids = [row["id"] for row in older]
