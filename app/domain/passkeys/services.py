@@ -142,9 +142,8 @@ async def _new_challenge(purpose: str, binding: str, person: Person | None) -> b
     challenge = secrets.token_bytes(32)
     now = clock.now()
     binding_hash = _digest(binding)
-    owner = {}
-    if person is not None:
-        owner = {"user": person.id} if person.kind == "user" else {"admin": person.id}
+    user = person.id if person is not None and person.kind == "user" else None
+    admin = person.id if person is not None and person.kind == "admin" else None
     async with db.transaction():
         await PasskeyChallenge.delete().where(PasskeyChallenge.expires_at <= now)
         scopes = [PasskeyChallenge.binding_hash == binding_hash]
@@ -169,7 +168,8 @@ async def _new_challenge(purpose: str, binding: str, person: Person | None) -> b
                 purpose=purpose,
                 created_at=now,
                 expires_at=now + CHALLENGE_VALID_FOR,
-                **owner,
+                user=user,
+                admin=admin,
             )
         )
     return challenge
@@ -274,7 +274,6 @@ async def register(
         raise DomainError(NOT_VERIFIED) from None
     transports = ",".join(t.value for t in credential.response.transports or [])[:200]
     profile = await two_factor.profile_of(person)
-    owner = {"user": person.id} if person.kind == "user" else {"admin": person.id}
     try:
         async with db.transaction():
             table = User if person.kind == "user" else Admin
@@ -290,7 +289,8 @@ async def register(
                         name=name,
                         transports=transports,
                         created_at=clock.now(),
-                        **owner,
+                        user=person.id if person.kind == "user" else None,
+                        admin=person.id if person.kind == "admin" else None,
                     )
                 ).returning(Passkey.id, Passkey.name, Passkey.created_at)
             )[0]
