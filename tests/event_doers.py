@@ -447,6 +447,58 @@ async def _recovery_codes_replaced(w):
     return []
 
 
+async def _passkey_on(w, staff: bool = False):
+    """A passkey registered for the member (a staff member's, `staff`) with the tests' software
+    authenticator: the person, the actor they are, the authenticator and the passkey's row."""
+    from app.domain.activity.services import Actor
+    from app.domain.passkeys import services as passkeys
+    from app.domain.two_factor import services as two_factor
+    from tests.soft_authenticator import SoftAuthenticator
+
+    if staff:
+        staff_id = await _new_staff(w, "Pat")
+        person, actor = two_factor.Person("admin", staff_id), Actor("admin", staff_id, "Pat")
+    else:
+        person, actor = two_factor.Person("user", w.member["id"]), user_actor(w.member)
+    authenticator = SoftAuthenticator()
+    options = await passkeys.registration_options(person, "doer-session")
+    row = await passkeys.register(
+        person, "doer-session", authenticator.create(options), "Laptop", actor=actor
+    )
+    return person, actor, authenticator, row
+
+
+async def _passkey_added(w):
+    await _passkey_on(w)
+    return []
+
+
+async def _passkey_removed(w):
+    from app.domain.passkeys import services as passkeys
+
+    person, actor, _authenticator, row = await _passkey_on(w)
+    await passkeys.remove(person, row["id"], PASSWORD, actor=actor)
+    return []
+
+
+async def _passkey_clone_suspected(w):
+    """A staff member's passkey used once, then answering with the same counter again."""
+    from app.core.errors import DomainError
+    from app.domain.passkeys import services as passkeys
+
+    _person, _actor, authenticator, _row = await _passkey_on(w, staff=True)
+    options = await passkeys.sign_in_options("doer-login")
+    await passkeys.check_assertion("doer-login", authenticator.get(options), ip="203.0.113.9")
+    options = await passkeys.sign_in_options("doer-login")
+    try:
+        await passkeys.check_assertion(
+            "doer-login", authenticator.get(options, sign_count=1), ip="203.0.113.9"
+        )
+    except DomainError:
+        return []
+    raise AssertionError("a counter that did not go up was accepted")
+
+
 async def _sso_link(w):
     from app.domain.sso import services as sso
 
@@ -597,6 +649,9 @@ DOERS = {
     catalog.TwoFactorEnabled: _two_factor_enabled,
     catalog.TwoFactorDisabled: _two_factor_disabled,
     catalog.RecoveryCodesReplaced: _recovery_codes_replaced,
+    catalog.PasskeyAdded: _passkey_added,
+    catalog.PasskeyRemoved: _passkey_removed,
+    catalog.PasskeyCloneSuspected: _passkey_clone_suspected,
     catalog.SsoTokenCreated: _sso_token_created,
     catalog.SsoTokenUsed: _sso_token_used,
 }

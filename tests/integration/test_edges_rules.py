@@ -278,6 +278,7 @@ async def test_sweep_deletes_expired_sessions_attempts_and_used_reset_links(monk
         "sso_links": 2,
         "attempts": 2,
         "webhook_deliveries": 0,
+        "passkey_challenges": 0,
     }
     assert set((await auth.sweep()).values()) == {0}
     assert not await SsoToken.exists()

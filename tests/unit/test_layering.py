@@ -37,6 +37,7 @@ DOMAIN_ORDER = (
     "verification",
     "users",
     "two_factor",
+    "passkeys",
     "clients",
     "access",
     "invitations",

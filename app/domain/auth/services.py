@@ -26,6 +26,7 @@ from app.domain.clients.services import display_name
 from app.domain.events.catalog import PasswordResetRequested
 from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
+from app.domain.passkeys import services as passkeys
 from app.domain.sso import services as sso
 from app.domain.staff.services import (
     DISABLE_CLIENT_USER_MANAGEMENT,
@@ -237,7 +238,7 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        (SELECT value FROM settings WHERE key = {}) AS staff_two_factor_required,
        (SELECT value FROM settings WHERE key = {}) AS verified_email_required,
        (SELECT COUNT(*) FROM two_factor t WHERE t.admin = s.admin AND t.secret IS NOT NULL)
-           AS admin_two_factor,
+         + (SELECT COUNT(*) FROM passkeys p WHERE p.admin = s.admin) AS admin_two_factor,
        {page_client_version} AS page_client_version
 FROM sessions s
 LEFT JOIN users u ON u.id = s."user"
@@ -384,6 +385,12 @@ async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: 
     if not two_factor.normalized(code):
         raise DomainError("Enter the Authentication Code from your app.", "code")
     used = await two_factor.check_code(two_factor.Person(kind, row[kind]), code, ip)
+    return {**await _use_up(row, kind), "code_used": used}
+
+
+async def _use_up(row: dict, kind: str) -> dict:
+    """The pending sign-in `row`, its second factor given: deleted (of two requests completing
+    it, one wins), with the user's or admin's row as "person"."""
     won = (
         await PendingSignIn.delete()
         .where(PendingSignIn.id == row["id"])
@@ -391,14 +398,73 @@ async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: 
     )
     if not won:  # completed meanwhile by another request with another code
         raise DomainError(SIGN_IN_EXPIRED)
-    person: dict | None
-    if kind == "user":
-        person = await users.get_user(row["user"])
-    else:
-        person = await Admin.select().where(Admin.id == row["admin"]).first()
+    person = await _person_row(kind, row[kind])
     if person is None or person["disabled"]:
         raise DomainError(SIGN_IN_EXPIRED)
-    return {**row, "person": person, "code_used": used}
+    return {**row, "person": person}
+
+
+async def _person_row(kind: str, person_id: int) -> dict | None:
+    if kind == "user":
+        return await User.select().where(User.id == person_id).first()
+    return await Admin.select().where(Admin.id == person_id).first()
+
+
+def passkey_binding(kind: str, token: str) -> str:
+    """What a passkey challenge is bound to: the login page's token (a sign-in) or the pending
+    sign-in's token (a second factor), for a "user" or an "admin"."""
+    return f"{kind}:{token}"
+
+
+async def passkey_sign_in_options(kind: str, token: str) -> str:
+    return await passkeys.sign_in_options(passkey_binding(kind, token))
+
+
+async def authenticate_with_passkey(
+    kind: str, token: str, credential_json: str, ip: str
+) -> tuple[dict, bool]:
+    """A sign-in with a passkey on the login page of "user" or "admin" (`token`: that page's,
+    which its challenge is bound to), within the same limits as a password. Returns the
+    person's row and whether the authenticator verified them (then the passkey is both
+    factors); DomainError (Throttled past the limits) otherwise."""
+    limit = LOGIN_LIMITS["client" if kind == "user" else "admin"]
+    key = f"passkey:{token_hash(token)[:32]}"
+    attempt = await limit.take(key, ip)
+    assertion = await passkeys.check_assertion(passkey_binding(kind, token), credential_json, ip=ip)
+    if assertion.person.kind != kind:
+        raise DomainError(passkeys.SIGN_IN_REFUSED)
+    row = await _person_row(kind, assertion.person.id)
+    if row is None or row["disabled"]:
+        raise DomainError(passkeys.SIGN_IN_REFUSED)
+    if kind == "admin":
+        await Admin.update({Admin.last_login_at: clock.now()}).where(Admin.id == row["id"])
+    await limit.forget_earlier(key, attempt)
+    return row, assertion.user_verified
+
+
+async def passkey_second_factor_options(token: str | None, kind: str) -> str:
+    row = await pending_sign_in(token, kind)
+    if row is None or token is None:
+        raise DomainError(SIGN_IN_EXPIRED)
+    person = two_factor.Person(kind, row[kind])
+    return await passkeys.sign_in_options(passkey_binding("pending", token), person=person)
+
+
+async def complete_pending_sign_in_with_passkey(
+    token: str | None, kind: str, credential_json: str, ip: str
+) -> dict:
+    """The second factor as a passkey of the person's (user verification not needed: the
+    password was the other factor), within the code limit; as complete_pending_sign_in."""
+    row = await pending_sign_in(token, kind)
+    if row is None or token is None:
+        raise DomainError(SIGN_IN_EXPIRED)
+    person = two_factor.Person(kind, row[kind])
+    attempt = await two_factor.CODE_LIMIT.take(person.limit_key, ip)
+    await passkeys.check_assertion(
+        passkey_binding("pending", token), credential_json, ip=ip, person=person
+    )
+    await two_factor.CODE_LIMIT.forget_earlier(person.limit_key, attempt)
+    return {**await _use_up(row, kind), "code_used": two_factor.CodeUsed()}
 
 
 async def request_password_reset(email: str, *, base_url: str, ip: str) -> None:
@@ -519,6 +585,7 @@ async def sweep(also: Sweeps | None = None) -> dict[str, int]:
         "sso_links": await sso.forget_spent(now),
         "attempts": attempts,
         "webhook_deliveries": await forget_settled(now),
+        "passkey_challenges": await passkeys.forget_expired(now),
         **{name: await forget(now) for name, forget in (also or {}).items()},
     }
 

@@ -444,6 +444,36 @@ class RecoveryCodesReplaced(_PersonEvent, frozen=True):
     ACTION = "two_factor_recovery_codes"
 
 
+class PasskeyAdded(_PersonEvent, frozen=True, kw_only=True):
+    """A passkey was registered (`passkey_id`, its `name`)."""
+
+    NAME = "passkey.added"
+    ACTION = "passkey_added"
+    passkey_id: int
+    name: str
+
+
+class PasskeyRemoved(_PersonEvent, frozen=True, kw_only=True):
+    """A passkey was removed, by its owner or by staff (`by_staff`)."""
+
+    NAME = "passkey.removed"
+    ACTION = "passkey_removed"
+    passkey_id: int
+    name: str
+    by_staff: bool = False
+
+
+class PasskeyCloneSuspected(_PersonEvent, frozen=True, kw_only=True):
+    """A passkey answered with a signature counter that did not go up (`sign_count` seen, after
+    `sign_count_before`): it may have been copied. The sign-in was refused."""
+
+    NAME = "passkey.clone_suspected"
+    ACTION = "passkey_clone_suspected"
+    passkey_id: int
+    sign_count_before: int
+    sign_count: int
+
+
 class SessionsEnded(Event, frozen=True):
     """Sessions were signed out: one (`which`: "one"), all but the current ("others"), or all
     of a person's, by staff ("all")."""

@@ -29,6 +29,7 @@ from app.domain.events.catalog import RecoveryCodesReplaced, TwoFactorDisabled, 
 from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.throttle import Limit
+from app.schema.passkeys import Passkey
 from app.schema.staff import Admin
 from app.schema.two_factor import RecoveryCode, TwoFactor
 from app.schema.users import User
@@ -163,10 +164,26 @@ async def _codes_left(two_factor_id: int) -> int:
 
 
 async def is_enabled(person: Person) -> bool:
+    """Whether the person's authenticator app (TOTP) is on."""
     return await TwoFactor.exists().where(_of(person) & TwoFactor.secret.is_not_null())
 
 
-async def _profile(person: Person) -> dict:
+def _passkeys_of(person: Person):
+    return (Passkey.user if person.kind == "user" else Passkey.admin) == person.id
+
+
+async def has_passkey(person: Person) -> bool:
+    return await Passkey.exists().where(_passkeys_of(person))
+
+
+async def has_second_factor(person: Person) -> bool:
+    """Two-factor authentication in the wide sense: the authenticator app, or a passkey. What
+    the sign-in asks for after a password, and what the staff setting and the accounts that
+    require two-factor authentication accept."""
+    return await is_enabled(person) or await has_passkey(person)
+
+
+async def profile_of(person: Person) -> dict:
     """The person's email, greeting name, full name and password hash."""
     if person.kind == "user":
         row = (
@@ -252,13 +269,13 @@ async def check_code(person: Person, code: str, ip: str) -> CodeUsed:
     return used
 
 
-async def _confirm_identity(person: Person, proof: str, ip: str) -> None:
+async def confirm_identity(person: Person, proof: str, ip: str) -> None:
     """The person's password, or one of their codes (within CODE_LIMIT either way): what turning
     it off or replacing the recovery codes needs, beyond the session."""
     if not proof:
         raise DomainError(NOT_CONFIRMED, "proof")
     attempt = await CODE_LIMIT.take(person.limit_key, ip)
-    profile = await _profile(person)
+    profile = await profile_of(person)
     ok = await in_hashing_pool(verify_password, profile["password_hash"], proof)
     if not ok and await use_code(person, proof) is None:
         raise DomainError("That is neither your password nor a current code.", "proof")
@@ -310,10 +327,15 @@ async def _replace_recovery_codes(two_factor_id: int) -> list[str]:
     return codes
 
 
-async def _set_user_flag(person: Person, enabled: bool) -> None:
-    """users.totp_enabled mirrors the table: Manage Users' 2FA column reads it."""
+async def sync_user_flag(person: Person) -> None:
+    """users.totp_enabled says whether the user has a second factor (the app or a passkey):
+    Manage Users' 2FA column, the account's Users tab and the accounts that require two-factor
+    authentication read it. Called in the transaction of every change to either."""
     if person.kind == "user":
-        await User.update({User.totp_enabled: enabled}).where(User.id == person.id)
+        enabled = await has_second_factor(person)
+        await User.update({User.totp_enabled: enabled}).where(
+            (User.id == person.id) & (User.totp_enabled != enabled)
+        )
 
 
 def _about(person: Person) -> dict:
@@ -332,7 +354,7 @@ async def confirm_enrolment(person: Person, code: str, *, actor: Actor) -> list[
         raise DomainError(
             "That code is not right. Enter the 6-digit code your app shows for Roster now.", "code"
         )
-    profile = await _profile(person)
+    profile = await profile_of(person)
     async with db.transaction():
         won = (
             await TwoFactor.update(
@@ -353,7 +375,7 @@ async def confirm_enrolment(person: Person, code: str, *, actor: Actor) -> list[
         if not won:
             raise DomainError("Choose Enable Two-Factor Authentication to start again.")
         codes = await _replace_recovery_codes(row["id"])
-        await _set_user_flag(person, True)
+        await sync_user_flag(person)
         await emit(
             TwoFactorEnabled(**_about(person)),
             actor=actor,
@@ -370,8 +392,8 @@ async def confirm_enrolment(person: Person, code: str, *, actor: Actor) -> list[
 
 async def regenerate_recovery_codes(person: Person, proof: str, *, actor: Actor) -> list[str]:
     """A new set (the old one stops working), given the password or a code."""
-    await _confirm_identity(person, proof, actor.ip)
-    profile = await _profile(person)
+    await confirm_identity(person, proof, actor.ip)
+    profile = await profile_of(person)
     async with db.transaction():
         row = await db.locked(
             TwoFactor.select(TwoFactor.id).where(_of(person) & TwoFactor.secret.is_not_null())
@@ -389,7 +411,7 @@ async def regenerate_recovery_codes(person: Person, proof: str, *, actor: Actor)
 
 async def disable(person: Person, proof: str, *, actor: Actor) -> None:
     """The person's own Disable, given their password or a code."""
-    await _confirm_identity(person, proof, actor.ip)
+    await confirm_identity(person, proof, actor.ip)
     await _turn_off(person, actor=actor, by_staff=False)
 
 
@@ -399,7 +421,7 @@ async def staff_disable(user_id: int, *, actor: Actor) -> None:
 
 
 async def _turn_off(person: Person, *, actor: Actor, by_staff: bool) -> None:
-    profile = await _profile(person)
+    profile = await profile_of(person)
     async with db.transaction():
         gone = (
             await TwoFactor.delete()
@@ -408,7 +430,7 @@ async def _turn_off(person: Person, *, actor: Actor, by_staff: bool) -> None:
         )
         if not gone:
             raise DomainError("Two-factor authentication is already off.")
-        await _set_user_flag(person, False)
+        await sync_user_flag(person)
         await emit(
             TwoFactorDisabled(**_about(person)),
             actor=actor,

@@ -18,6 +18,7 @@ from app.http.plumbing.forms import client_ip, read_form
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import redirect, render, wants_fragment
 from app.http.public.login import (
+    check_passkey,
     failure_status,
     log_in_user,
     login_errors,
@@ -175,7 +176,9 @@ async def show_invite(
     )
 
 
-async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: bool) -> Response:
+async def _accept_as(
+    request: Request, token: str, user: dict, *, fresh_login: bool, second_factor_done=False
+) -> Response:
     viewer = viewer_of(request)
     actor = Actor(
         "user", user["id"], f"{user['first_name']} {user['last_name']}", client_ip(request)
@@ -191,7 +194,13 @@ async def _accept_as(request: Request, token: str, user: dict, *, fresh_login: b
             return await dead_link(request, token)
         return await invite_page(request, token, invitation, status=409, error=exc.message)
     if fresh_login:
-        return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
+        return await log_in_user(
+            request,
+            user,
+            client_id=client_id,
+            next_url="/account?welcome=1",
+            second_factor_done=second_factor_done,
+        )
     await auth.select_client(viewer.current_session_id, client_id)
     return redirect(request, "/account?welcome=1")
 
@@ -220,7 +229,7 @@ async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
         except DomainError as exc:
             errors, status = login_errors({"form": exc.message}, prefix="l"), failure_status(exc)
         else:
-            if await two_factor.is_enabled(two_factor.Person("user", user["id"])):
+            if await two_factor.has_second_factor(two_factor.Person("user", user["id"])):
                 # Only a complete sign-in accepts: after the code, the invitation again.
                 return with_invite_to_resume(await log_in_user(request, user), token)
             return await _accept_as(request, token, user, fresh_login=True)
@@ -233,6 +242,32 @@ async def login_and_accept(request: Request, token: FromPath[str]) -> Response:
         login_errors=errors,
         login_form={"email": form.get("email", "")},
     )
+
+
+@post("/invite/{token:str}/passkey", permission=Permission.PUBLIC)
+async def passkey_and_accept(request: Request, token: FromPath[str]) -> Response:
+    """The invitation page's Sign in with a passkey (its options: /login/passkey/options): as
+    its Login, with a passkey that verified the person counting as both factors."""
+    form = await read_form(request)
+    try:
+        invitation = await invitations.pending_invite(token)
+    except invitations.InviteUnavailable:
+        return await dead_link(request, token)
+    try:
+        user, verified = await check_passkey(request, "user", form)
+    except DomainError as exc:
+        return await refused_on_page(
+            request,
+            token,
+            invitation,
+            block="login_errors",
+            status=failure_status(exc),
+            login_errors=login_errors({"form": exc.message}, prefix="l"),
+            login_form={},
+        )
+    if not verified and await two_factor.has_second_factor(two_factor.Person("user", user["id"])):
+        return with_invite_to_resume(await log_in_user(request, user), token)
+    return await _accept_as(request, token, user, fresh_login=True, second_factor_done=verified)
 
 
 @post("/invite/{token:str}/register", permission=Permission.PUBLIC)
@@ -287,6 +322,7 @@ ROUTES = [
     show_invite,
     accept_invite,
     login_and_accept,
+    passkey_and_accept,
     register_and_accept,
     ask_for_new_invitation,
 ]

@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import secrets
 import socket
 from urllib.parse import urlsplit
 
@@ -106,11 +107,20 @@ async def signed_in(
 
 
 async def log_in_user(
-    request: Request, user: dict, *, client_id: int | None = None, next_url: str | None = None
+    request: Request,
+    user: dict,
+    *,
+    client_id: int | None = None,
+    next_url: str | None = None,
+    second_factor_done: bool = False,
 ) -> Response:
-    """After a correct password (or a reset, or a registration): a user with two-factor
-    authentication is sent to the code step first; anyone else is logged in at once."""
-    if await two_factor.is_enabled(two_factor.Person("user", user["id"])):
+    """After a correct password (or a reset, a registration, a passkey): a user with two-factor
+    authentication (the app or a passkey) is sent to the code step first, unless the sign-in
+    was two factors already (`second_factor_done`: a passkey that verified the person); anyone
+    else is logged in at once."""
+    if not second_factor_done and await two_factor.has_second_factor(
+        two_factor.Person("user", user["id"])
+    ):
         token = await auth.begin_pending_sign_in(
             user_id=user["id"], client_id=client_id, next_url=next_url or ""
         )
@@ -258,7 +268,14 @@ async def admin_login(request: Request) -> Response:
             block="login_errors",
             status=status,
         )
-    if await two_factor.is_enabled(two_factor.Person("admin", admin["id"])):
+    return await log_in_admin(request, admin)
+
+
+async def log_in_admin(request: Request, admin: dict, *, second_factor_done: bool = False):
+    """As log_in_user, for staff."""
+    if not second_factor_done and await two_factor.has_second_factor(
+        two_factor.Person("admin", admin["id"])
+    ):
         token = await auth.begin_pending_sign_in(admin_id=admin["id"])
         return with_pending_cookie(redirect(request, "/admin/login/code"), token)
     return await complete_admin_login(request, admin)
@@ -278,7 +295,7 @@ async def complete_admin_login(
     )
     must_enrol = await admin_settings.flag(
         admin_settings.REQUIRE_STAFF_TWO_FACTOR
-    ) and not await two_factor.is_enabled(two_factor.Person("admin", admin["id"]))
+    ) and not await two_factor.has_second_factor(two_factor.Person("admin", admin["id"]))
     target = "/admin/security" if must_enrol else target or "/admin/clients"
     response = with_session_cookie(redirect(request, target), session_id)
     return await signed_in(request, response, admin_id=admin["id"])
@@ -298,29 +315,55 @@ CODE_STEPS = {  # area: (the code step's path, its template, the login page)
 }
 
 
+async def _code_context(pending: dict, kind: str, path: str, errors: FormErrors) -> dict:
+    """The code step offers what the person has: the code from their app, their passkeys."""
+    person = two_factor.Person(kind, pending[kind])
+    return {
+        "action": path,
+        "errors": errors,
+        "has_code": await two_factor.is_enabled(person),
+        "has_passkey": await two_factor.has_passkey(person),
+    }
+
+
 async def _code_page(request: Request, kind: str) -> Response:
     path, template, login_path = CODE_STEPS[kind]
-    if await auth.pending_sign_in(request.cookies.get(PENDING_COOKIE), kind) is None:
+    pending = await auth.pending_sign_in(request.cookies.get(PENDING_COOKIE), kind)
+    if pending is None:
         return with_pending_cookie(redirect(request, f"{login_path}?ended=1"), None)
-    return render(request, template, {"action": path, "errors": code_errors()}, headers=NO_STORE)
+    context = await _code_context(pending, kind, path, code_errors())
+    return render(request, template, context, headers=NO_STORE)
 
 
-async def _submit_code(request: Request, kind: str) -> Response:
+async def _submit_code(request: Request, kind: str, *, passkey: bool = False) -> Response:
+    """The code step's answer: an Authentication Code or recovery code, or (`passkey`) a
+    passkey's answer to the challenge of this pending sign-in."""
     path, template, login_path = CODE_STEPS[kind]
     form = await read_form(request)
     token = request.cookies.get(PENDING_COOKIE)
     try:
-        pending = await auth.complete_pending_sign_in(
-            token, kind, form.get("code", ""), client_ip(request)
-        )
+        if passkey:
+            pending = await auth.complete_pending_sign_in_with_passkey(
+                token, kind, form.get("credential", ""), client_ip(request)
+            )
+        else:
+            pending = await auth.complete_pending_sign_in(
+                token, kind, form.get("code", ""), client_ip(request)
+            )
     except DomainError as exc:
         if exc.message == auth.SIGN_IN_EXPIRED:
             return with_pending_cookie(redirect(request, f"{login_path}?ended=1"), None)
         problems = {exc.field or "form": exc.message}
+        still = await auth.pending_sign_in(token, kind)
+        if still is None:
+            return with_pending_cookie(redirect(request, f"{login_path}?ended=1"), None)
+        context = await _code_context(still, kind, path, code_errors(problems))
+        if passkey:  # sent by a plain form post: the whole page, with the message
+            return render(request, template, context, status=failure_status(exc), headers=NO_STORE)
         return refused(
             request,
             template,
-            {"action": path, "errors": code_errors(problems)},
+            context,
             block="code_errors",
             status=failure_status(exc),
             headers=NO_STORE,
@@ -355,6 +398,118 @@ async def login_code_page(request: Request) -> Response:
 @post("/login/code", permission=Permission.PUBLIC)
 async def login_code(request: Request) -> Response:
     return await _submit_code(request, "user")
+
+
+@post("/login/code/passkey/options", permission=Permission.PUBLIC)
+async def login_code_passkey_options(request: Request) -> Response:
+    return await _second_factor_options(request, "user")
+
+
+@post("/login/code/passkey", permission=Permission.PUBLIC)
+async def login_code_passkey(request: Request) -> Response:
+    return await _submit_code(request, "user", passkey=True)
+
+
+@post("/admin/login/code/passkey/options", permission=Permission.PUBLIC)
+async def admin_login_code_passkey_options(request: Request) -> Response:
+    return await _second_factor_options(request, "admin")
+
+
+@post("/admin/login/code/passkey", permission=Permission.PUBLIC)
+async def admin_login_code_passkey(request: Request) -> Response:
+    return await _submit_code(request, "admin", passkey=True)
+
+
+async def _second_factor_options(request: Request, kind: str) -> Response:
+    try:
+        body = await auth.passkey_second_factor_options(request.cookies.get(PENDING_COOKIE), kind)
+    except DomainError as exc:
+        return json_answer({"error": exc.message}, status=400)
+    return json_answer(body)
+
+
+# --- signing in with a passkey ----------------------------------------------------------------
+
+# The login page's own token, which the challenge of a passkey sign-in is bound to (the browser
+# has no session yet); only the challenge's row knows it, hashed.
+PASSKEY_COOKIE = "roster_passkey_sign_in"
+_PASSKEY_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+PASSKEY_PATHS = {"user": "/login/passkey", "admin": "/admin/login/passkey"}
+
+
+def json_answer(body: str | dict, status: int = 200) -> Response:
+    """A ceremony's options (JSON text), or {"error": ...}; never stored."""
+    return Response(
+        content=body, status_code=status, media_type="application/json", headers=NO_STORE
+    )
+
+
+def passkey_token(request: Request) -> str | None:
+    token = request.cookies.get(PASSKEY_COOKIE, "")
+    return token if _PASSKEY_TOKEN.fullmatch(token) else None
+
+
+async def passkey_options(request: Request, kind: str) -> Response:
+    """The options of a passkey sign-in on the login page of "user" or "admin", its challenge
+    bound to this browser's login token (set here when it has none)."""
+    token = passkey_token(request) or secrets.token_urlsafe(32)
+    body = await auth.passkey_sign_in_options(kind, token)
+    max_age = int(auth.PENDING_SIGN_IN_VALID_FOR.total_seconds())
+    return _cookie(json_answer(body), PASSKEY_COOKIE, token, max_age)
+
+
+async def check_passkey(request: Request, kind: str, form: dict) -> tuple[dict, bool]:
+    """The person whose passkey answered this browser's sign-in challenge, and whether it
+    verified them; DomainError (Throttled) otherwise."""
+    token = passkey_token(request)
+    if token is None:
+        raise DomainError(auth.SIGN_IN_EXPIRED)
+    return await auth.authenticate_with_passkey(
+        kind, token, form.get("credential", ""), client_ip(request)
+    )
+
+
+@post("/login/passkey/options", permission=Permission.PUBLIC)
+async def login_passkey_options(request: Request) -> Response:
+    return await passkey_options(request, "user")
+
+
+@post("/login/passkey", permission=Permission.PUBLIC)
+async def login_passkey(request: Request) -> Response:
+    """Sign in with a passkey: with user verification it is both factors; without, it is the
+    first and the code step follows (for a person who has a second factor)."""
+    form = await read_form(request)
+    try:
+        user, verified = await check_passkey(request, "user", form)
+    except DomainError as exc:
+        context = {
+            "next": form.get("next", ""),
+            "form": {},
+            "errors": login_errors({"form": exc.message}),
+            "continuing_to": await oauth_apps.app_asking(form.get("next")),
+        }
+        return render(request, "client/login.html", context, status=failure_status(exc))
+    response = await log_in_user(
+        request, user, next_url=form.get("next"), second_factor_done=verified
+    )
+    return _cookie(response, PASSKEY_COOKIE, None, 0)
+
+
+@post("/admin/login/passkey/options", permission=Permission.PUBLIC)
+async def admin_login_passkey_options(request: Request) -> Response:
+    return await passkey_options(request, "admin")
+
+
+@post("/admin/login/passkey", permission=Permission.PUBLIC)
+async def admin_login_passkey(request: Request) -> Response:
+    form = await read_form(request)
+    try:
+        admin, verified = await check_passkey(request, "admin", form)
+    except DomainError as exc:
+        context = {"form": {}, "errors": login_errors({"form": exc.message})}
+        return render(request, "admin/login.html", context, status=failure_status(exc))
+    response = await log_in_admin(request, admin, second_factor_done=verified)
+    return _cookie(response, PASSKEY_COOKIE, None, 0)
 
 
 @get("/admin/login/code", permission=Permission.PUBLIC)
@@ -504,6 +659,14 @@ ROUTES = [
     login_code,
     admin_login_code_page,
     admin_login_code,
+    login_code_passkey_options,
+    login_code_passkey,
+    admin_login_code_passkey_options,
+    admin_login_code_passkey,
+    login_passkey_options,
+    login_passkey,
+    admin_login_passkey_options,
+    admin_login_passkey,
     register_page,
     register,
     reset_request_page,

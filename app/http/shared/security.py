@@ -1,5 +1,5 @@
 """The Security page: /account/security for users, /admin/security for staff. Each section
-(two-factor authentication, the email address, the signed-in sessions, the connected apps)
+(two-factor authentication, passkeys, the email address, the signed-in sessions, the connected apps)
 lives in its own module beside this one, with its own routes; this page only puts them
 together."""
 
@@ -9,10 +9,11 @@ from app.core.policy import Permission
 from app.http.plumbing.render import render
 from app.http.shared import security_apps as apps
 from app.http.shared import security_email as email
+from app.http.shared import security_passkeys as passkeys
 from app.http.shared import security_sessions as sessions
 from app.http.shared import security_two_factor as two_factor
 
-SECTIONS = (two_factor, email, sessions, apps)
+SECTIONS = (two_factor, passkeys, email, sessions, apps)
 
 
 async def _page(request: Request, area: str) -> Response:

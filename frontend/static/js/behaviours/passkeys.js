@@ -1,0 +1,107 @@
+// Passkeys (WebAuthn), with the browser's own API: a form with data-passkey-ceremony ("create":
+// Add a passkey; "get": sign in, or the second factor) and data-passkey-options (where to POST
+// for the ceremony's options, JSON). Its [data-passkey-start] button asks the server for the
+// options, runs navigator.credentials.create() or .get(), puts the answer (JSON, base64url as
+// the server reads it) in the form's `credential` field and sends the form. Without WebAuthn
+// the button is hidden and [data-passkey-unsupported] shown. Loaded by the pages that use it
+// (Security, the login pages, the code step, the invitation page), not in app.js; htmx runs it
+// again at each swap of those parts, hence `R.passkeys`.
+(function (R) {
+  "use strict";
+  if (R.passkeys) return;
+  R.passkeys = true;
+
+  function bytes(text) {
+    var s = text.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) s += "=";
+    var raw = atob(s), out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out.buffer;
+  }
+  function text(buffer) {
+    var all = new Uint8Array(buffer), s = "";
+    for (var i = 0; i < all.length; i++) s += String.fromCharCode(all[i]);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function ids(list) {
+    (list || []).forEach(function (c) { c.id = bytes(c.id); });
+  }
+  function csrf() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+  function options(url) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf(), Accept: "application/json" }
+    }).then(function (response) {
+      return response.json().then(function (body) {
+        if (!response.ok) throw new Error(body.error || "Passkeys are not available now. Try again.");
+        return body;
+      });
+    });
+  }
+  function ask(kind, o) {
+    o.challenge = bytes(o.challenge);
+    if (kind === "create") {
+      o.user.id = bytes(o.user.id);
+      ids(o.excludeCredentials);
+      return navigator.credentials.create({ publicKey: o });
+    }
+    ids(o.allowCredentials);
+    return navigator.credentials.get({ publicKey: o });
+  }
+  function encoded(credential) {
+    var r = credential.response, out = {
+      id: credential.id,
+      rawId: text(credential.rawId),
+      type: credential.type,
+      response: { clientDataJSON: text(r.clientDataJSON) },
+      clientExtensionResults: credential.getClientExtensionResults ? credential.getClientExtensionResults() : {}
+    };
+    if (credential.authenticatorAttachment) out.authenticatorAttachment = credential.authenticatorAttachment;
+    if (r.attestationObject) {
+      out.response.attestationObject = text(r.attestationObject);
+      out.response.transports = r.getTransports ? r.getTransports() : [];
+    } else {
+      out.response.authenticatorData = text(r.authenticatorData);
+      out.response.signature = text(r.signature);
+      if (r.userHandle) out.response.userHandle = text(r.userHandle);
+    }
+    return JSON.stringify(out);
+  }
+  function failed(error) {
+    var cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
+    R.say({
+      kind: "error",
+      text: cancelled ? "The passkey request was cancelled or timed out." :
+        error && error.name === "InvalidStateError" ? "This passkey is already registered." :
+        (error && error.message) || "The passkey could not be used."
+    });
+  }
+
+  R.on("[data-passkey-start]", function (button) {
+    var form = button.form;
+    if (!form) return;
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      button.hidden = true;
+      var note = form.querySelector("[data-passkey-unsupported]");
+      if (note) note.hidden = false;
+      return;
+    }
+    button.addEventListener("click", function () {
+      var kind = form.dataset.passkeyCeremony;
+      if (kind === "create" && !form.reportValidity()) return;
+      button.disabled = true;
+      options(form.dataset.passkeyOptions).then(function (o) {
+        return ask(kind, o);
+      }).then(function (credential) {
+        form.elements.credential.value = encoded(credential);
+        if (form.requestSubmit) form.requestSubmit(); else form.submit();
+      }).catch(failed).finally(function () {
+        button.disabled = false;
+      });
+    });
+  });
+})(Roster);
