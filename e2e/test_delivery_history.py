@@ -20,7 +20,9 @@ def no_serious_findings(page: Page, where: str) -> None:
     assert not failing, f"axe on {where}: {failing}"
 
 
-def test_the_sender_copies_the_link_and_follows_its_delivery_live(page: Page, base_url, roster, smtp_inbox):
+def test_the_sender_copies_the_link_and_follows_its_delivery_live(
+    page: Page, base_url, roster, smtp_inbox
+):
     roster.create_client("Deliveries Co", OWNER, "Della")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
     login(page, base_url, OWNER)
@@ -71,7 +73,9 @@ def test_the_sender_copies_the_link_and_follows_its_delivery_live(page: Page, ba
     page.evaluate("window.__notReloaded = true")
     other = page.context.new_page()
     other.goto(f"{base_url}/account/users")
-    other.locator("tr", has_text=GUEST).get_by_role("button", name=f"Resend Invite to {GUEST}").click()
+    other.locator("tr", has_text=GUEST).get_by_role(
+        "button", name=f"Resend Invite to {GUEST}"
+    ).click()
     expect(other.get_by_label("Invitation link", exact=True)).to_be_visible()
     other.close()
     expect(dialog.get_by_text("Resent by Della Owner")).to_be_visible(timeout=15_000)

@@ -94,7 +94,9 @@ async def test_the_history_shows_a_deferred_then_accepted_email(
     tab = page(await http.get(f"/admin/clients/{client_id}/users"))
     button = tab.find(id=f"delivery-{invitation_id}")
     assert button["hx-get"] == f"/admin/clients/{client_id}/invites/{invitation_id}/delivery"
-    assert button["data-dialog-load"] == "delivery-dialog" and tab.find("dialog", id="delivery-dialog")
+    assert button["data-dialog-load"] == "delivery-dialog" and tab.find(
+        "dialog", id="delivery-dialog"
+    )
 
 
 async def test_a_resend_is_a_second_email_in_the_history_with_who_resent_it(http, admin_session):
@@ -129,9 +131,11 @@ async def test_the_outbox_opens_the_history_of_the_emails_invitation(http, admin
         client_id, "boxed@example.com", ["tickets"], actor=ADMIN
     )
     await invitations.resend(client_id, invitation_id, actor=ADMIN)
-    second = await OutboundEmail.select(OutboundEmail.id).order_by(
-        OutboundEmail.id, ascending=False
-    ).first()
+    second = (
+        await OutboundEmail.select(OutboundEmail.id)
+        .order_by(OutboundEmail.id, ascending=False)
+        .first()
+    )
     outbox = page(await http.get("/admin/mail"))
     assert outbox.find(id=f"delivery-email-{second['id']}-open")
     assert outbox.find("dialog", id="delivery-dialog")
@@ -174,9 +178,7 @@ def token_in(response) -> str:
     return field["value"].rsplit("/invite/", 1)[1]
 
 
-async def test_the_link_is_shown_once_after_send_and_resend_and_its_copy_is_logged(
-    http, caplog
-):
+async def test_the_link_is_shown_once_after_send_and_resend_and_its_copy_is_logged(http, caplog):
     caplog.set_level(logging.DEBUG)
     client_id, _ = await make_client("Linked Ltd", owner_email="linked-owner@example.com")
     await http.login("linked-owner@example.com")
@@ -286,7 +288,9 @@ async def test_the_lifetime_is_a_setting_from_1_to_30_days_used_by_send_and_rese
     await Invitation.update({Invitation.last_sent_at: clock.now() - timedelta(hours=1)}).where(
         Invitation.id == invitation_id
     )
-    resent = await http.post(f"/admin/clients/{client_id}/invites/{invitation_id}/resend", headers=HX)
+    resent = await http.post(
+        f"/admin/clients/{client_id}/invites/{invitation_id}/resend", headers=HX
+    )
     assert message_texts(resent) == [
         "Invite sent again to short@example.com, with a new link valid for 30 days."
     ]

@@ -373,7 +373,9 @@ async def invitation_expiry(invitation_id: int) -> tuple:
     )
     if row is None:
         raise NotFound("No such invitation.")
-    return row["expires_at"], round((row["expires_at"] - row["last_sent_at"]).total_seconds() / 86400)
+    return row["expires_at"], round(
+        (row["expires_at"] - row["last_sent_at"]).total_seconds() / 86400
+    )
 
 
 def _told_emails(emails: list[dict], sender_name: str) -> list[dict]:

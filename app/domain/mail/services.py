@@ -186,7 +186,5 @@ async def invitation_of_email(email_id: int) -> int | None:
 async def email_tries(email_id: int) -> list[dict]:
     """An email's tries at the SMTP server, oldest first."""
     return (
-        await EmailAttempt.select()
-        .where(EmailAttempt.email == email_id)
-        .order_by(EmailAttempt.id)
+        await EmailAttempt.select().where(EmailAttempt.email == email_id).order_by(EmailAttempt.id)
     )

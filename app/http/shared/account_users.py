@@ -258,7 +258,10 @@ def resent(result) -> str:
 
 def resent_link(result) -> dict | None:
     return sent_link(
-        result.invitation_id, result.token, result.email, expires_at=result.expires_at,
+        result.invitation_id,
+        result.token,
+        result.email,
+        expires_at=result.expires_at,
         days=result.days,
     )
 
