@@ -121,6 +121,14 @@ async def _invite_cancelled(w):
     return [live.account(w.client, live.INVITES, live.PEOPLE)]
 
 
+async def _invite_link_copied(w):
+    """The sender copies the link shown after Send (logged; no page shows it)."""
+    from app.domain.invitations import services as invitations
+
+    await invitations.note_link_copied(w.client, w.invitation, actor=ADMIN)
+    return []
+
+
 async def _invite_renewal_requested(w):
     """The open invitation expires; its link's holder asks for a new one (the owner is told:
     the world's staff invitation has no staff row behind it)."""
@@ -614,6 +622,7 @@ DOERS = {
     catalog.InviteExpired: _invite_expired,
     catalog.InviteAccepted: _invite_accepted,
     catalog.InviteRenewalRequested: _invite_renewal_requested,
+    catalog.InviteLinkCopied: _invite_link_copied,
     catalog.ClientCreated: _client_created,
     catalog.ClientUpdated: _client_updated,
     catalog.ClientStatusChanged: _client_status_changed,

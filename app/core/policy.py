@@ -27,6 +27,10 @@ class Permission(StrEnum):
     # Staff, and API credentials (for the staff member who made them).
     STAFF = "staff"  # any staff member, whatever the role
     VIEW_ACCOUNT_USERS = "view_account_users"
+    # The delivery history of invitation emails (every email, each try's SMTP outcome): staff
+    # whose role holds it, on any account's Users tab and in the outbox. An account's owner sees
+    # that of their own account's invitations only, by ACCOUNT_OWNER (User Management).
+    VIEW_INVITE_DELIVERY = "view_invite_delivery"
     LIST_USERS = "list_users"
     MANAGE_USERS = "manage_users"
     DELETE_USERS = "delete_users"
@@ -45,6 +49,7 @@ CLIENT_AREA: dict[Permission, str | None] = {
 # What roles hold, as the admin screens name them.
 STAFF_PERMISSIONS: dict[Permission, str] = {
     Permission.VIEW_ACCOUNT_USERS: "View Account Users",
+    Permission.VIEW_INVITE_DELIVERY: "View Invitation Delivery",
     Permission.MANAGE_USERS: "Manage Users",
     Permission.LIST_USERS: "List Users",
     Permission.DELETE_USERS: "Delete Users",
@@ -61,7 +66,10 @@ class Role(NamedTuple):
 ROLES: dict[str, Role] = {
     "full": Role("Full Administrator", frozenset(STAFF_PERMISSIONS)),
     "support": Role(
-        "Support Operator", frozenset({Permission.VIEW_ACCOUNT_USERS, Permission.LIST_USERS})
+        "Support Operator",
+        frozenset(
+            {Permission.VIEW_ACCOUNT_USERS, Permission.VIEW_INVITE_DELIVERY, Permission.LIST_USERS}
+        ),
     ),
 }
 

@@ -26,3 +26,21 @@ class OutboundEmail(Table, tablename="outbound_emails"):
     last_error = Text(default="")
     created_at = Timestamptz()
     sent_at = Timestamptz(null=True, default=None)
+    # Who caused it to be sent, as the history of an invitation's emails names them ("" unknown).
+    sent_by = Varchar(length=201, default="")
+
+
+class EmailAttempt(Table, tablename="email_attempts"):
+    """One try at handing an email to the SMTP server, written by the mail worker with the
+    email's new status: `outcome` accepted (2xx), deferred (a temporary refusal, 4xx, or no
+    answer: tried again later) or failed (a permanent refusal, 5xx, or the last try); `reply`
+    the server's answer (or the error met). Goes with its email."""
+
+    if TYPE_CHECKING:  # the primary key Piccolo adds to every table
+        id: Serial
+
+    email = ForeignKey(references=OutboundEmail, null=False, on_delete=OnDelete.cascade, index=True)
+    number = Integer()
+    attempted_at = Timestamptz()
+    outcome = Varchar(length=10)
+    reply = Text(default="")

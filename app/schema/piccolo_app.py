@@ -8,7 +8,7 @@ from app.schema.clients import Client
 from app.schema.credentials import ApiCredential
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
-from app.schema.mail import OutboundEmail
+from app.schema.mail import EmailAttempt, OutboundEmail
 from app.schema.oauth import OAuthApp, OAuthCode, OAuthConsent, OAuthSigningKey, OAuthToken
 from app.schema.passkeys import Passkey, PasskeyChallenge
 from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
@@ -28,6 +28,7 @@ TABLES = [
     Grant,
     Invitation,
     OutboundEmail,
+    EmailAttempt,
     ActivityEntry,
     Session,
     LoginFailure,

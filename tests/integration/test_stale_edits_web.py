@@ -344,6 +344,7 @@ async def test_a_stale_settings_save_is_refused(http, admin_session):
         **{k: False for k in admin.FLAG_SETTINGS},
         admin.REQUIRE_INVITED_EMAIL: True,
         admin.COMPANY_NAME: "Roster",
+        admin.INVITE_LIFETIME_DAYS: 7,
     }
     assert settings_of(refused) == {admin.REQUIRE_INVITED_EMAIL: "true", "company_name": "Globex"}
 

@@ -160,7 +160,10 @@ def test_deleting_a_user_needs_delete_users_every_way(web, api):
 def test_the_roles():
     assert ROLES["full"].permissions == frozenset(STAFF_PERMISSIONS)
     support = ROLES["support"].label, ROLES["support"].permissions
-    assert support == ("Support Operator", {Permission.VIEW_ACCOUNT_USERS, Permission.LIST_USERS})
+    assert support == (
+        "Support Operator",
+        {Permission.VIEW_ACCOUNT_USERS, Permission.VIEW_INVITE_DELIVERY, Permission.LIST_USERS},
+    )
     assert role_allows("support", Permission.STAFF) and not role_allows(
         "support", Permission.MANAGE_USERS
     )

@@ -166,6 +166,17 @@ class InviteCancelled(Event, frozen=True):
     email: str
 
 
+class InviteLinkCopied(Event, frozen=True):
+    """The sender copied an invitation's link from the confirmation of Send or Resend (the only
+    answer that holds it in clear); the link itself is never carried."""
+
+    NAME = "invite.link_copied"
+    ACTION = "invite.link_copied"
+    client_id: int
+    invitation_id: int
+    email: str
+
+
 class InviteRenewalRequested(Event, frozen=True):
     """The holder of an expired or cancelled invitation's link asked for a new one: the sender
     (or the account's owner, when the sender can no longer invite) was emailed, and the lists

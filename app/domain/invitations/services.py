@@ -1,4 +1,5 @@
-"""Invitations (rules 3, 4, 5, 6): one-time links valid 7 days, stored only as SHA-256."""
+"""Invitations (rules 3, 4, 5, 6): one-time links valid for the staff setting's days (7 by
+default), stored only as SHA-256."""
 
 import math
 from datetime import timedelta
@@ -32,11 +33,13 @@ from app.domain.events.catalog import (
     InviteAccepted,
     InviteCancelled,
     InviteExpired,
+    InviteLinkCopied,
     InviteRenewalRequested,
     InviteResent,
     InviteSent,
 )
 from app.domain.events.stream import emit
+from app.domain.mail import services as mail
 from app.domain.mail.services import enqueue
 from app.domain.staff import services as admin_settings
 from app.domain.throttle import Limit
@@ -52,7 +55,6 @@ from app.schema.invitations import Invitation
 from app.schema.staff import Admin
 from app.schema.users import User
 
-VALID_FOR = timedelta(days=7)
 INVITES_PER_ACCOUNT_PER_DAY = 50
 
 NO_PENDING_INVITE = "No pending invite matches this link. Ask the account owner for a new one."
@@ -120,6 +122,15 @@ async def _check_daily_limit(client_id: int, now) -> None:
         )
 
 
+async def valid_for() -> timedelta:
+    """How long a link is valid from its Send or Resend: the staff setting (1 to 30 days)."""
+    return timedelta(days=await admin_settings.invite_lifetime_days())
+
+
+def lifetime_text(days: int) -> str:
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
 def accept_url(token: str) -> str:
     return f"{get_settings().base_url}/invite/{token}"
 
@@ -133,13 +144,17 @@ async def _queue_invitation_email(
     keys,
     sender_name: str,
     by_admin: bool,
+    sent_by: str,
+    lifetime: timedelta,
     access_until=None,
 ) -> None:
     await enqueue(
         to=to,
         template="invitation",
         invitation_id=invitation_id,
+        sent_by=sent_by,
         context={
+            "valid_for": lifetime_text(lifetime.days),
             "sender_name": sender_name,
             "account_name": display_name(client),
             "permission_labels": permission_labels(keys),
@@ -164,6 +179,7 @@ async def invite(
     until = clean_access_until(access_until, now)
     try:
         async with db.transaction():
+            lifetime = await valid_for()
             client = await get_client(client_id, lock=True)
             await check_manager(actor, client)
             check_open(client)
@@ -206,7 +222,7 @@ async def invite(
                     created_at=now,
                     last_sent_at=now,
                     times_sent=1,
-                    expires_at=now + VALID_FOR,
+                    expires_at=now + lifetime,
                     access_until=until,
                 )
             ).returning(Invitation.id)
@@ -219,6 +235,8 @@ async def invite(
                 keys=keys,
                 sender_name=actor.name,
                 by_admin=actor.kind == "admin",
+                sent_by=actor.name,
+                lifetime=lifetime,
                 access_until=until,
             )
             await emit(
@@ -258,18 +276,24 @@ class Associated(NamedTuple):
     invited: bool  # an invitation went out; else access was given at once
     email: str
     name: str  # the existing user's full name, or "" for a new email
+    invitation_id: int | None = None  # the invitation sent, and its link's token in clear
+    token: str = ""  # (only for the one answer that shows the link: never stored)
 
 
 class Resent(NamedTuple):
     token: str
     email: str
+    invitation_id: int = 0
+    expires_at: object = None
+    days: int = 7
 
 
 async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
-    """A fresh token (the old link stops working) and 7 days again."""
+    """A fresh token (the old link stops working) and the setting's days again."""
     token, digest = new_token()
     now = clock.now()
     async with db.transaction():
+        lifetime = await valid_for()
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         check_open(client)
@@ -287,7 +311,7 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
                 {
                     Invitation.token_hash: digest,
                     Invitation.last_sent_at: now,
-                    Invitation.expires_at: now + VALID_FOR,
+                    Invitation.expires_at: now + lifetime,
                     Invitation.times_sent: Invitation.times_sent + 1,
                     Invitation.renewal_requested_at: None,
                 }
@@ -306,6 +330,8 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
             keys=keys,
             sender_name=row["sender_name"],
             by_admin=row["invited_by_user"] is None,
+            sent_by=actor.name,
+            lifetime=lifetime,
             access_until=row["access_until"],
         )
         await emit(
@@ -313,13 +339,92 @@ async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
                 client_id=client_id,
                 invitation_id=invitation_id,
                 email=row["email"],
-                expires_at=now + VALID_FOR,
+                expires_at=now + lifetime,
             ),
             actor=actor,
             description=f"Resent the invite to {row['email']} for {display_name(client)}; "
-            f"expires {(now + VALID_FOR):%Y-%m-%d %H:%M} UTC",
+            f"expires {(now + lifetime):%Y-%m-%d %H:%M} UTC",
         )
-    return Resent(token, row["email"])
+    return Resent(token, row["email"], invitation_id, now + lifetime, lifetime.days)
+
+
+async def note_link_copied(client_id: int, invitation_id: int, *, actor: Actor) -> str:
+    """The sender copied the link the confirmation of Send or Resend showed them: logged
+    (invite.link_copied), the link itself never (it is not kept anywhere). Returns the email."""
+    async with db.transaction():
+        client = await get_client(client_id)
+        await check_manager(actor, client)
+        row = await _open_invitation(client_id, invitation_id)
+        await emit(
+            InviteLinkCopied(client_id=client_id, invitation_id=invitation_id, email=row["email"]),
+            actor=actor,
+            description=f"Invitation link copied: the invite to {row['email']} for "
+            f"{display_name(client)}",
+        )
+    return row["email"]
+
+
+async def invitation_expiry(invitation_id: int) -> tuple:
+    """(expires_at, the days it was valid for) of an invitation just sent."""
+    row = (
+        await Invitation.select(Invitation.expires_at, Invitation.last_sent_at)
+        .where(Invitation.id == invitation_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such invitation.")
+    return row["expires_at"], round(
+        (row["expires_at"] - row["last_sent_at"]).total_seconds() / 86400
+    )
+
+
+def _told_emails(emails: list[dict], sender_name: str) -> list[dict]:
+    """Each email of an invitation as its history tells it: Sent (the first) or Resent, by whom."""
+    for number, email in enumerate(emails):
+        email["kind"] = "Sent" if number == 0 else "Resent"
+        email["by"] = email["sent_by"] or (sender_name if number == 0 else "")
+    return emails
+
+
+async def delivery_history(
+    invitation_id: int, *, actor: Actor, client_id: int | None = None
+) -> dict:
+    """Every email of an invitation (sent, resent, by whom, when, each try's outcome with the
+    server's reply) and its current link's expiry. `client_id`: the account it must belong to
+    (the client area: the owner's current account; NotFound otherwise). Who may see it is the
+    route's permission (app.core.policy); an owner is checked as for managing its users."""
+    query = Invitation.select().where(Invitation.id == invitation_id)
+    if client_id is not None:
+        query = query.where(Invitation.client == client_id)
+    row = await query.first()
+    if row is None:
+        raise NotFound("No such invitation.")
+    client = await get_client(row["client"])
+    await check_manager(actor, client)
+    now = clock.now()
+    return {
+        "invitation": row,
+        "status": status(row, now),
+        "account_name": display_name(client),
+        "client_id": client["id"],
+        "emails": _told_emails(await mail.invitation_emails(invitation_id), row["sender_name"]),
+        "now": now,
+    }
+
+
+async def email_history(email_id: int, *, actor: Actor) -> dict:
+    """The delivery history an email of the outbox opens: that of its invitation, else its own
+    tries alone."""
+    invitation_id = await mail.invitation_of_email(email_id)
+    if invitation_id is not None:
+        return await delivery_history(invitation_id, actor=actor)
+    email = await mail.get_email(email_id)
+    tries = await mail.email_tries(email_id)
+    return {
+        "invitation": None,
+        "emails": [{**email, "tries": tries, "kind": "Queued", "by": email["sent_by"]}],
+        "now": clock.now(),
+    }
 
 
 async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:
@@ -713,15 +818,15 @@ async def associate(
         address, _ = clean_email(email or "", "email")
         existing = await find_by_email(address)
         if existing is None:
-            await invite(client_id, address, keys, actor=actor, access_until=access_until)
-            return Associated(True, address, "")
+            sent = await invite(client_id, address, keys, actor=actor, access_until=access_until)
+            return Associated(True, address, "", *sent)
         user_id = existing["id"]
     user = await get_user(user_id)
     if send_invite:
-        await invite(client_id, user["email"], keys, actor=actor, access_until=access_until)
-    else:
-        await grant_access(client_id, user_id, keys, actor=actor, access_until=access_until)
-    return Associated(send_invite, user["email"], full_name(user))
+        sent = await invite(client_id, user["email"], keys, actor=actor, access_until=access_until)
+        return Associated(True, user["email"], full_name(user), *sent)
+    await grant_access(client_id, user_id, keys, actor=actor, access_until=access_until)
+    return Associated(False, user["email"], full_name(user))
 
 
 async def register_and_accept(

@@ -14,7 +14,7 @@ from app.core.paging import page_of
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import EmailQueued, EmailRetried
 from app.domain.events.stream import emit
-from app.schema.mail import OutboundEmail
+from app.schema.mail import EmailAttempt, OutboundEmail
 
 log = logging.getLogger("roster.mail")
 
@@ -38,9 +38,15 @@ def render_email(template: str, context: dict) -> tuple[str, str, str]:
 
 
 async def enqueue(
-    *, to: str, template: str, context: dict, invitation_id: int | None = None
+    *,
+    to: str,
+    template: str,
+    context: dict,
+    invitation_id: int | None = None,
+    sent_by: str = "",
 ) -> int:
-    """Queues an email. Call it inside the change's transaction: both are kept, or neither."""
+    """Queues an email. Call it inside the change's transaction: both are kept, or neither.
+    `sent_by`: who caused it (an invitation's history names them)."""
     subject, text, html = render_email(template, context)
     if len(subject) > SUBJECT_MAX:  # names can be long: the subject column cannot
         subject = subject[: SUBJECT_MAX - 1] + "…"
@@ -53,6 +59,7 @@ async def enqueue(
             html_body=html,
             template=template,
             invitation=invitation_id,
+            sent_by=sent_by[:201],
             status="queued",
             attempts=0,
             next_attempt_at=now,
@@ -141,3 +148,43 @@ async def retry(email_id: int, *, actor: Actor) -> dict:
         )
     worker.wake()
     return row
+
+
+async def invitation_emails(invitation_id: int) -> list[dict]:
+    """Every email of an invitation, oldest first (without the bodies), each with its tries
+    (`tries`, oldest first): two statements."""
+    emails = (
+        await OutboundEmail.select(*_LIST_COLUMNS, OutboundEmail.sent_by)
+        .where(OutboundEmail.invitation == invitation_id)
+        .order_by(OutboundEmail.id)
+    )
+    tries: dict[int, list[dict]] = {row["id"]: [] for row in emails}
+    if tries:
+        for row in (
+            await EmailAttempt.select()
+            .where(EmailAttempt.email.is_in(list(tries)))
+            .order_by(EmailAttempt.id)
+        ):
+            tries[row["email"]].append(row)
+    for row in emails:
+        row["tries"] = tries[row["id"]]
+    return emails
+
+
+async def invitation_of_email(email_id: int) -> int | None:
+    """The invitation an email of the outbox carried, if any (NotFound: no such email)."""
+    row = (
+        await OutboundEmail.select(OutboundEmail.invitation)
+        .where(OutboundEmail.id == email_id)
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such email in the outbox.")
+    return row["invitation"]
+
+
+async def email_tries(email_id: int) -> list[dict]:
+    """An email's tries at the SMTP server, oldest first."""
+    return (
+        await EmailAttempt.select().where(EmailAttempt.email == email_id).order_by(EmailAttempt.id)
+    )

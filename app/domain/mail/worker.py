@@ -25,7 +25,7 @@ from app.core.uninterrupted import uninterrupted
 from app.domain.events.catalog import EmailDelivered, EmailFailed
 from app.domain.events.stream import emit
 from app.schema.invitations import Invitation
-from app.schema.mail import OutboundEmail
+from app.schema.mail import EmailAttempt, OutboundEmail
 
 log = logging.getLogger("roster.mail")
 
@@ -109,42 +109,90 @@ def build_message(row: dict, mail_from: str) -> EmailMessage:
     return message
 
 
-async def _mark_sent(row: dict) -> None:
-    await OutboundEmail.update(
-        {
-            OutboundEmail.status: "sent",
-            OutboundEmail.sent_at: clock.now(),
-            OutboundEmail.attempts: row["attempts"] + 1,
-            OutboundEmail.last_error: "",
-            OutboundEmail.locked_until: None,
-        }
-    ).where(OutboundEmail.id == row["id"])
-    await _tell_live_pages(row, invite_row_changed=bool(row["last_error"]), error=None)
+ACCEPTED = "accepted"
+DEFERRED = "deferred"
+FAILED = "failed"
+REPLY_MAX = 500
 
 
-async def _mark_failed(row: dict, error: str) -> None:
+def _smtp_answer(exc: BaseException) -> tuple[int | None, str]:
+    """The SMTP server's answer carried by a failure (its code and text), or (None, the error)
+    when there was none (no connection, a timeout)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code, f"{exc.code} {exc.message}".strip()
+    return None, f"{type(exc).__name__}: {exc}"
+
+
+def attempt_outcome(exc: BaseException, *, last: bool) -> tuple[str, str]:
+    """(outcome, reply) of a failed try: failed when the server refused for good (5xx) or no
+    try is left; else deferred (a temporary refusal, 4xx, or no answer), tried again later."""
+    code, reply = _smtp_answer(exc)
+    permanent = code is not None and code >= 500
+    return (FAILED if permanent or last else DEFERRED), reply[:REPLY_MAX]
+
+
+def _accepted_reply(result) -> str:
+    """What the server answered to the message (aiosmtplib.send: (refused, its reply))."""
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+        return f"250 {result[1]}".strip()[:REPLY_MAX]
+    return "250"
+
+
+async def _record_attempt(row: dict, number: int, outcome: str, reply: str) -> None:
+    await EmailAttempt.insert(
+        EmailAttempt(
+            email=row["id"],
+            number=number,
+            attempted_at=clock.now(),
+            outcome=outcome,
+            reply=reply,
+        )
+    )
+
+
+async def _mark_sent(row: dict, reply: str = "250") -> None:
+    """The email's new status and its try (the delivery history) in one transaction."""
+    async with db.transaction():
+        await OutboundEmail.update(
+            {
+                OutboundEmail.status: "sent",
+                OutboundEmail.sent_at: clock.now(),
+                OutboundEmail.attempts: row["attempts"] + 1,
+                OutboundEmail.last_error: "",
+                OutboundEmail.locked_until: None,
+            }
+        ).where(OutboundEmail.id == row["id"])
+        await _record_attempt(row, row["attempts"] + 1, ACCEPTED, reply)
+        await _tell_live_pages(row, error=None)
+
+
+async def _mark_failed(row: dict, exc: BaseException) -> None:
     attempts = row["attempts"] + 1
     gave_up = attempts >= MAX_ATTEMPTS
     delay = BACKOFF[min(attempts - 1, len(BACKOFF) - 1)]
-    await OutboundEmail.update(
-        {
-            OutboundEmail.status: "failed" if gave_up else "queued",
-            OutboundEmail.attempts: attempts,
-            OutboundEmail.last_error: error[:500],
-            OutboundEmail.next_attempt_at: clock.now() + delay,
-            OutboundEmail.locked_until: None,
-        }
-    ).where(OutboundEmail.id == row["id"])
-    await _tell_live_pages(row, invite_row_changed=True, error=error, retrying=not gave_up)
+    outcome, reply = attempt_outcome(exc, last=gave_up)
+    error = f"{type(exc).__name__}: {exc}"
+    async with db.transaction():
+        await OutboundEmail.update(
+            {
+                OutboundEmail.status: "failed" if gave_up else "queued",
+                OutboundEmail.attempts: attempts,
+                OutboundEmail.last_error: error[:500],
+                OutboundEmail.next_attempt_at: clock.now() + delay,
+                OutboundEmail.locked_until: None,
+            }
+        ).where(OutboundEmail.id == row["id"])
+        await _record_attempt(row, attempts, outcome, reply)
+        await _tell_live_pages(row, error=error, retrying=not gave_up)
 
 
-async def _tell_live_pages(
-    row: dict, *, invite_row_changed: bool, error: str | None, retrying: bool = False
-) -> None:
+async def _tell_live_pages(row: dict, *, error: str | None, retrying: bool = False) -> None:
     """The outbox shows every outcome; an account's pending invites show that an invitation's
-    delivery is failing (and, once it went, no longer)."""
+    delivery is failing (and, once it went, no longer), and their delivery history every try."""
     client_id = None
-    if row["invitation"] is not None and invite_row_changed:
+    if row["invitation"] is not None:
         invitation = (
             await Invitation.select(Invitation.client)
             .where(Invitation.id == row["invitation"])
@@ -190,7 +238,7 @@ async def deliver_due(
             await uninterrupted(_release(row))
             raise asyncio.CancelledError
         try:
-            await aiosmtplib.send(
+            result = await aiosmtplib.send(
                 build_message(row, settings.mail_from), timeout=SEND_TIMEOUT, **smtp
             )
         except asyncio.CancelledError:
@@ -199,9 +247,9 @@ async def deliver_due(
             raise
         except Exception as exc:  # any failure: keep the email, retry later
             log.warning("Delivery of email %s to %s failed: %s", row["id"], row["to_address"], exc)
-            _, cancelled = await uninterrupted(_mark_failed(row, f"{type(exc).__name__}: {exc}"))
+            _, cancelled = await uninterrupted(_mark_failed(row, exc))
         else:
-            _, cancelled = await uninterrupted(_mark_sent(row))
+            _, cancelled = await uninterrupted(_mark_sent(row, _accepted_reply(result)))
             sent += 1
         if cancelled:
             raise asyncio.CancelledError

@@ -20,6 +20,8 @@ COMPANY_NAME = "company_name"
 REQUIRE_STAFF_TWO_FACTOR = "require_staff_two_factor"
 REQUIRE_VERIFIED_EMAIL = "require_verified_email"
 REQUIRE_TRANSFER_APPROVAL = "require_transfer_approval"
+INVITE_LIFETIME_DAYS = "invite_lifetime_days"
+INVITE_LIFETIME_MIN, INVITE_LIFETIME_MAX = 1, 30
 SETTING_DEFAULTS = {
     DISABLE_CLIENT_USER_MANAGEMENT: "false",
     REQUIRE_INVITED_EMAIL: "false",
@@ -27,6 +29,7 @@ SETTING_DEFAULTS = {
     REQUIRE_VERIFIED_EMAIL: "false",
     REQUIRE_TRANSFER_APPROVAL: "false",
     COMPANY_NAME: "Roster",
+    INVITE_LIFETIME_DAYS: "7",
 }
 # As the settings page names them (and so the activity log).
 SETTING_LABELS = {
@@ -36,6 +39,7 @@ SETTING_LABELS = {
     REQUIRE_VERIFIED_EMAIL: "Require a verified email address to accept invitations",
     REQUIRE_TRANSFER_APPROVAL: "Require staff approval of ownership transfers",
     COMPANY_NAME: "Company name",
+    INVITE_LIFETIME_DAYS: "Invitation links are valid for (days)",
 }
 
 
@@ -88,6 +92,7 @@ FLAG_SETTINGS = (
     REQUIRE_VERIFIED_EMAIL,
     REQUIRE_TRANSFER_APPROVAL,
 )
+NUMBER_SETTINGS = {INVITE_LIFETIME_DAYS: (INVITE_LIFETIME_MIN, INVITE_LIFETIME_MAX)}
 COMPANY_NAME_MAX = 100
 
 
@@ -99,10 +104,35 @@ async def _stored_settings() -> dict[str, str]:
 
 async def all_settings() -> dict:
     """Every setting with its current value: flags as booleans, text as text."""
-    return {
-        key: (value == "true" if key in FLAG_SETTINGS else value)
-        for key, value in (await _stored_settings()).items()
-    }
+    return {key: _typed(key, value) for key, value in (await _stored_settings()).items()}
+
+
+def _typed(key: str, value: str) -> bool | int | str:
+    if key in FLAG_SETTINGS:
+        return value == "true"
+    if key in NUMBER_SETTINGS:
+        return int(value)
+    return value
+
+
+async def number(key: str) -> int:
+    """A number setting's value (stored as text)."""
+    return int(await get_setting(key))
+
+
+async def invite_lifetime_days() -> int:
+    """How many days an invitation's link is valid, from its Send or Resend (1 to 30)."""
+    return await number(INVITE_LIFETIME_DAYS)
+
+
+def _clean_number(key: str, value) -> str:
+    low, high = NUMBER_SETTINGS[key]
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isascii() or not text.isdigit():
+        raise DomainError(f"{SETTING_LABELS[key]}: a whole number from {low} to {high}.", key)
+    if not low <= int(text) <= high:
+        raise DomainError(f"{SETTING_LABELS[key]}: a whole number from {low} to {high}.", key)
+    return str(int(text))
 
 
 def clean_settings(values: dict) -> dict[str, str]:
@@ -116,6 +146,8 @@ def clean_settings(values: dict) -> dict[str, str]:
             if value not in (True, False, "true", "false"):
                 raise DomainError(f"Setting {key} is either on or off.", key)
             cleaned[key] = "true" if value in (True, "true") else "false"
+        elif key in NUMBER_SETTINGS:
+            cleaned[key] = _clean_number(key, value)
         else:
             cleaned[key] = clean_name(
                 value, "Company name", key, required=True, max_length=COMPANY_NAME_MAX

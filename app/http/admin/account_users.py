@@ -300,7 +300,10 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
         )
     flash(request, associated(outcome))
     trigger(request, "roster:associated")
-    return await views.render_section(request, client_id, **section_options(client_id))
+    link = await views.link_of(outcome.invitation_id, outcome.token, outcome.email)
+    return await views.render_section(
+        request, client_id, sent_link=link, **section_options(client_id)
+    )
 
 
 def chosen_label(choice: str, new_email: str | None, matches: list[dict]) -> str:
@@ -396,13 +399,32 @@ async def send_password_reset(
 async def resend_invite(
     request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
 ) -> Response:
-    return await views.run_action(
-        request,
-        client_id,
-        lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
-        views.resent,
-        **section_options(client_id),
+    return await views.resend_invite(
+        request, client_id, invitation_id, **section_options(client_id)
     )
+
+
+@post(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/link-copied",
+    permission=Permission.MANAGE_USERS,
+)
+async def link_copied(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    """The link shown after Send or Resend was copied: an activity entry."""
+    return await views.link_copied(request, client_id, invitation_id)
+
+
+@get(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/delivery",
+    permission=Permission.VIEW_INVITE_DELIVERY,
+)
+async def invite_delivery(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    """The delivery history of one of the account's invitations (a dialog)."""
+    src = f"/admin/clients/{client_id}/invites/{invitation_id}/delivery"
+    return await views.delivery_history(request, invitation_id, src=src, client_id=client_id)
 
 
 @post(
@@ -440,5 +462,7 @@ ROUTES = [
     restore_user,
     send_password_reset,
     resend_invite,
+    link_copied,
+    invite_delivery,
     cancel_invite,
 ]

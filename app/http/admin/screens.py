@@ -11,6 +11,7 @@ from app.core.errors import DomainError, NotFound
 from app.core.policy import Permission
 from app.core.stale import Stale
 from app.domain.activity import services as activity
+from app.domain.invitations import services as invitations
 from app.domain.mail import services as mail
 from app.domain.mail.worker import MAX_ATTEMPTS
 from app.domain.staff import services as admin
@@ -20,6 +21,7 @@ from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
 from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
+from app.http.shared import account_users as views
 
 PAGE_SIZE = 50
 
@@ -64,8 +66,11 @@ SETTINGS_TEMPLATE = "admin/settings.html"
 
 
 def settings_form(form: dict) -> dict:
-    """The posted form, as the values the page shows (unticked boxes are not posted)."""
+    """The posted form, as the values the page shows (unticked boxes are not posted; a number
+    not posted stays as it is)."""
+    numbers = {k: posted for k in admin.NUMBER_SETTINGS if (posted := form.get(k)) is not None}
     return {
+        **numbers,
         admin.DISABLE_CLIENT_USER_MANAGEMENT: bool(form.get(admin.DISABLE_CLIENT_USER_MANAGEMENT)),
         admin.REQUIRE_INVITED_EMAIL: bool(form.get(admin.REQUIRE_INVITED_EMAIL)),
         admin.REQUIRE_STAFF_TWO_FACTOR: bool(form.get(admin.REQUIRE_STAFF_TWO_FACTOR)),
@@ -96,6 +101,8 @@ def render_settings(
         "errors": errors,
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
         "company_name_max": admin.COMPANY_NAME_MAX,
+        "lifetime_min": admin.INVITE_LIFETIME_MIN,
+        "lifetime_max": admin.INVITE_LIFETIME_MAX,
         "opened": opened_field(form) if opened is None else opened,
         "stale": stale,
     }
@@ -155,6 +162,7 @@ def mail_context(request: Request) -> dict:
     return {
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
         "can_preview": may_preview(request),
+        "can_see_delivery": admin_allows(request, Permission.VIEW_INVITE_DELIVERY),
         "max_attempts": MAX_ATTEMPTS,
     }
 
@@ -224,4 +232,20 @@ async def mail_message(request: Request, email_id: FromPath[int]) -> Response:
     )
 
 
-ROUTES = [activity_log, settings_page, save_settings, mail_list, retry_email, mail_message]
+@get("/admin/mail/{email_id:int}/delivery", permission=Permission.VIEW_INVITE_DELIVERY)
+async def mail_delivery(request: Request, email_id: FromPath[int]) -> Response:
+    """The delivery history an email of the outbox opens: every email of its invitation (or its
+    own tries), in a dialog."""
+    history = await invitations.email_history(email_id, actor=viewer_of(request).actor)
+    return views.render_history(request, history, f"/admin/mail/{email_id}/delivery")
+
+
+ROUTES = [
+    activity_log,
+    settings_page,
+    save_settings,
+    mail_list,
+    retry_email,
+    mail_message,
+    mail_delivery,
+]

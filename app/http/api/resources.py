@@ -565,7 +565,7 @@ class Invitations(Controller):
 
     @post(
         "/{invitation_id:int}/resend",
-        summary="Send the invitation again: a new link, valid 7 days again",
+        summary="Send the invitation again: a new link, valid the set days again (7 by default)",
         status_code=200,
         permission=Permission.MANAGE_USERS,
         responses=problem_responses(403, 404, 409),

@@ -60,7 +60,7 @@ async def invite_new_user(request: Request) -> Response:
     client_id = current_client_id(request)
     form, keys = await views.invite_form_values(request)
     try:
-        await invitations.invite(
+        invitation_id, token = await invitations.invite(
             client_id,
             form.get("email", ""),
             keys,
@@ -78,13 +78,15 @@ async def invite_new_user(request: Request) -> Response:
             block="invite_form",
             status=422,
         )
-    flash(request, f"Invite sent to {form.get('email', '').strip()}.")
-    # A fresh, empty form; the section below is refreshed out of band.
+    email = form.get("email", "").strip()
+    flash(request, f"Invite sent to {email}.")
+    # A fresh, empty form; the section below is refreshed out of band, with the link to copy.
     context = {
         "invite_form": {},
         "invite_errors": {},
         "oob": True,
         **await views.section_context(client_id, can_manage=True, **SECTION),
+        "sent_link": await views.link_of(invitation_id, token, email),
     }
     return render(request, "client/users.html", context, block="invite_result")
 
@@ -122,12 +124,22 @@ async def restore_access(request: Request, user_id: FromPath[int]) -> Response:
 @post("/account/invites/{invitation_id:int}/resend", permission=Permission.ACCOUNT_OWNER)
 async def resend_invite(request: Request, invitation_id: FromPath[int]) -> Response:
     client_id = current_client_id(request)
-    return await views.run_action(
-        request,
-        client_id,
-        lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
-        views.resent,
-        **SECTION,
+    return await views.resend_invite(request, client_id, invitation_id, **SECTION)
+
+
+@post("/account/invites/{invitation_id:int}/link-copied", permission=Permission.ACCOUNT_OWNER)
+async def link_copied(request: Request, invitation_id: FromPath[int]) -> Response:
+    """The link shown after Send or Resend was copied: an activity entry."""
+    return await views.link_copied(request, current_client_id(request), invitation_id)
+
+
+@get("/account/invites/{invitation_id:int}/delivery", permission=Permission.ACCOUNT_OWNER)
+async def invite_delivery(request: Request, invitation_id: FromPath[int]) -> Response:
+    """The delivery history of one of the owner's account's invitations (a dialog); another
+    account's invitation is not found."""
+    src = f"/account/invites/{invitation_id}/delivery"
+    return await views.delivery_history(
+        request, invitation_id, src=src, client_id=current_client_id(request)
     )
 
 
@@ -152,5 +164,7 @@ ROUTES = [
     remove_access,
     restore_access,
     resend_invite,
+    link_copied,
+    invite_delivery,
     cancel_invite,
 ]

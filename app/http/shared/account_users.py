@@ -166,17 +166,45 @@ async def render_section(
     area: str,
     can_manage: bool = True,
     status: int = 200,
+    sent_link: dict | None = None,
 ) -> Response:
-    """The section alone, from its first pages (after an action in it)."""
+    """The section alone, from its first pages (after an action in it); `sent_link`: the link
+    of the invitation just sent or resent, shown above it (see sent_link)."""
     context = await section_context(client_id, base=base, area=area, can_manage=can_manage)
+    context["sent_link"] = sent_link
     return render(request, SECTION, context, block="section", status=status)
 
 
+def sent_link(
+    invitation_id: int | None, token: str, email: str, *, expires_at=None, days: int | None = None
+) -> dict | None:
+    """What the confirmation of Send or Resend shows of the link (its token in clear, in this
+    one answer only: never kept, logged or stored), or None when no invitation was sent."""
+    if not invitation_id or not token:
+        return None
+    return {
+        "invitation_id": invitation_id,
+        "email": email,
+        "url": invitations.accept_url(token),
+        "expires_at": expires_at,
+        "days": days,
+    }
+
+
+async def link_of(invitation_id: int | None, token: str, email: str) -> dict | None:
+    """sent_link for an invitation sent just now (its expiry read back: one statement)."""
+    if not invitation_id or not token:
+        return None
+    row = await invitations.invitation_expiry(invitation_id)
+    return sent_link(invitation_id, token, email, expires_at=row[0], days=row[1])
+
+
 async def run_action(
-    request: Request, client_id: int, action, confirm, *, base: str, area: str
+    request: Request, client_id: int, action, confirm, *, base: str, area: str, link=None
 ) -> Response:
     """Runs one service call and answers with the refreshed section; `confirm(result)` says
-    what was done (naming whom), or the refusal is said instead."""
+    what was done (naming whom), or the refusal is said instead. `link(result)`: the link of
+    the invitation it sent, shown with the confirmation."""
     try:
         result = await action(viewer_of(request).actor)
     except DomainError as exc:
@@ -184,7 +212,8 @@ async def run_action(
         status = 429 if isinstance(exc, Throttled) else 409
         return await render_section(request, client_id, base=base, area=area, status=status)
     flash(request, confirm(result))
-    return await render_section(request, client_id, base=base, area=area)
+    shown = link(result) if link is not None else None
+    return await render_section(request, client_id, base=base, area=area, sent_link=shown)
 
 
 async def remove_access(
@@ -223,7 +252,60 @@ async def restore_access(
 
 
 def resent(result) -> str:
-    return f"Invite sent again to {result.email}, with a new link valid for 7 days."
+    days = f"{result.days} day{'s' if result.days != 1 else ''}"
+    return f"Invite sent again to {result.email}, with a new link valid for {days}."
+
+
+def resent_link(result) -> dict | None:
+    return sent_link(
+        result.invitation_id,
+        result.token,
+        result.email,
+        expires_at=result.expires_at,
+        days=result.days,
+    )
+
+
+async def resend_invite(
+    request: Request, client_id: int, invitation_id: int, *, base: str, area: str
+) -> Response:
+    """Resend Invite: a new link, shown with the confirmation (the only moment it exists in
+    clear) for the sender to copy."""
+    return await run_action(
+        request,
+        client_id,
+        lambda actor: invitations.resend(client_id, invitation_id, actor=actor),
+        resent,
+        base=base,
+        area=area,
+        link=resent_link,
+    )
+
+
+async def link_copied(request: Request, client_id: int, invitation_id: int) -> Response:
+    """The sender copied the link the confirmation showed: logged (the link is not sent)."""
+    await read_form(request)
+    await invitations.note_link_copied(client_id, invitation_id, actor=viewer_of(request).actor)
+    return html_response(request, "")
+
+
+HISTORY = "shared/delivery_history.html"
+
+
+async def delivery_history(
+    request: Request, invitation_id: int, *, src: str, client_id: int | None = None
+) -> Response:
+    """The delivery history dialog of an invitation (`part=history`: its body alone, as the
+    open dialog fetches it again on live news)."""
+    history = await invitations.delivery_history(
+        invitation_id, actor=viewer_of(request).actor, client_id=client_id
+    )
+    return render_history(request, history, src)
+
+
+def render_history(request: Request, history: dict, src: str) -> Response:
+    part = "history" if request.query_params.get("part") == "history" else "dialog"
+    return render(request, HISTORY, {"h": history, "src": src}, block=part)
 
 
 def cancelled(email: str) -> str:
