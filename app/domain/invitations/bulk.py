@@ -154,7 +154,9 @@ _NAMED = re.compile(r"^(?P<name>.*?)\s*<(?P<address>[^<>]*)>$", re.S)
 
 def _items(line: str) -> list[str]:
     """A line split at commas and semicolons outside double quotes and angle brackets."""
-    items, current, quoted, bracketed = [], [], False, False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = bracketed = False
     for char in line:
         if char == '"' and not bracketed:
             quoted = not quoted
@@ -251,7 +253,7 @@ def read_csv(text: str) -> list[Entry]:
         raise DomainError(f"The file is not valid CSV: {exc}.", "csv") from None
     if not rows:
         return []
-    columns = [0, 1, 2, 3]
+    columns: list[int | None] = [0, 1, 2, 3]
     email_at = _column(rows[0], EMAIL_COLUMNS)
     if email_at is not None:
         header, rows = rows[0], rows[1:]
@@ -260,7 +262,7 @@ def read_csv(text: str) -> list[Entry]:
             _column(header, FIRST_COLUMNS),
             _column(header, LAST_COLUMNS),
             _column(header, PERMISSION_COLUMNS),
-        ]  # type: ignore[list-item]
+        ]
     if len(rows) > MAX_ROWS:
         raise _too_many(len(rows))
 
@@ -367,10 +369,10 @@ async def _plan(
     reaching: set[int] = set()
     open_invites: dict[str, dict] = {}
     if wanted:
-        for user in await User.select(
+        for found in await User.select(
             User.id, User.email_key, User.first_name, User.last_name
         ).where(User.email_key.is_in(wanted)):
-            users[user["email_key"]] = user
+            users[found["email_key"]] = found
         if users:
             reaching = {
                 grant["user"]
@@ -379,13 +381,13 @@ async def _plan(
                     & Grant.user.is_in([u["id"] for u in users.values()])
                 )
             }
-        for invite in await Invitation.select().where(
+        for open_invite in await Invitation.select().where(
             (Invitation.client == client["id"])
             & Invitation.email_key.is_in(wanted)
             & Invitation.accepted_at.is_null()
             & Invitation.cancelled_at.is_null()
         ):
-            open_invites[invite["email_key"]] = invite
+            open_invites[open_invite["email_key"]] = open_invite
     plan = Plan(
         rows,
         invitations.daily_invite_limit(),
@@ -395,8 +397,8 @@ async def _plan(
     )
     left = plan.left_today
     for row, key in valid:
-        user = users.get(key)
-        invite = open_invites.get(key)
+        user: dict | None = users.get(key)
+        invite: dict | None = open_invites.get(key)
         if user is not None:
             row.user_id = user["id"]
             row.name = f"{user['first_name']} {user['last_name']}".strip()

@@ -223,7 +223,7 @@ async def invite(
             check_open(client)
             await _check_daily_limit(client_id, now)
             existing = await find_by_email(email_key)
-            has_access = bool(existing) and await Grant.exists().where(
+            has_access = existing is not None and await Grant.exists().where(
                 (Grant.user == existing["id"]) & (Grant.client == client_id)
             )
             open_invite = await open_invitation_to(client_id, email_key)
