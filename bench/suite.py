@@ -34,6 +34,9 @@ bench/data.py's rows, `roster create-admin`; then the figures, each bounded in t
     once; the time from a change's answer to its receipt) and the Users tab's requests/s with and
     without an endpoint that never answers while changes flow.
 
+11. bulk invite (bench/bulk_invite.py, also runnable alone): Preview of a 500-row pasted list and
+    Send Invites of it, on a new account each run. Target: preview ≤ 1 s, send ≤ 5 s.
+
 On PostgreSQL only (bench/scale.py, also runnable alone), with the same data:
 
 8. live-update latency: 500 Server-Sent Event streams open on one `roster serve` process (A),
@@ -70,7 +73,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from bench import data, load, webhooks
+from bench import bulk_invite, data, load, webhooks
 from bench.sessions import Session, owner_login, select, staff_login
 from soak.servers import ROSTER, MailSink, Server, answering, free_port
 
@@ -772,6 +775,8 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 guarded(results, "rss", fig_rss, server_env, workdir, summary, cfg)
                 guarded(results, "webhooks", webhooks.fig_webhooks, server_env, workdir,
                         summary, cfg)  # fmt: skip
+                guarded(results, "bulk_invite", bulk_invite.fig_bulk_invite, server_env, workdir,
+                        summary, cfg)  # fmt: skip
                 if engine == "postgresql" and any(wanted(f) for f in SCALE_FIGURES):
                     from bench import scale
 
@@ -902,6 +907,8 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
         )
     for name, measured, target, fig in webhooks.rows(r):
         add(name, measured, target, fig)
+    for name, measured, target, fig in bulk_invite.rows(r):
+        add(name, measured, target, fig)
     if engine == "postgresql":
         from bench import scale
 
@@ -948,8 +955,8 @@ def main() -> int:
     p.add_argument(
         "--only",
         help="run only these figures (comma-separated: statements, big_account, first_load, "
-        "throughput, search, invite_mail, rss, live_latency, workers; scale: the last two), "
-        "e.g. --only throughput",
+        "throughput, search, invite_mail, rss, webhooks, bulk_invite, live_latency, workers; "
+        "scale: the last two), e.g. --only throughput",
     )
     p.add_argument(
         "--profile",
@@ -968,6 +975,7 @@ def main() -> int:
         **PROFILES[profile],
         **scale.PROFILES[profile],
         **webhooks.PROFILES[profile],
+        **bulk_invite.PROFILES[profile],
         "connections": args.connections,
     }
     cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
@@ -987,7 +995,7 @@ def main() -> int:
         "revision": revision(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_tool": "wrk" if load.wrk_path() else "python (bench/load.py)",
-        "targets": {**TARGETS, **scale.TARGETS},
+        "targets": {**TARGETS, **scale.TARGETS, **bulk_invite.TARGETS},
         "engines": {},
     }
     if "postgresql" not in engines:
