@@ -127,17 +127,11 @@ async def test_send_is_all_or_nothing(monkeypatch):
     client_id, _ = await make_client()
     before = await _written()
     entries = bulk.read_list("a@example.com\nb@example.com\nc@example.com")
-    calls = 0
-    real = invitations.create_invitation
 
-    async def failing_third(*args, **kwargs):
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            raise RuntimeError("the disk is full")
-        return await real(*args, **kwargs)
+    async def failing(*args, **kwargs):  # after the invitations and emails were written
+        raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(invitations, "create_invitation", failing_third)
+    monkeypatch.setattr(invitations, "emit_all", failing)
     with pytest.raises(RuntimeError):
         await bulk.send(client_id, entries, ["tickets"], actor=ADMIN)
     assert await _written() == before
@@ -447,3 +441,43 @@ async def test_invite_events_are_the_single_invites_own(monkeypatch):
     finally:
         stop()
     assert told.count("invite.sent") == 2
+
+
+async def test_each_invitation_reaches_the_webhooks_as_a_single_one_would(
+    allow_private, monkeypatch
+):
+    monkeypatch.setattr(invitations, "daily_invite_limit", lambda: 1000)
+    import json
+
+    from app.domain.activity.services import Actor
+    from app.domain.staff.services import create_admin
+    from app.domain.webhooks import services as webhooks
+    from app.schema.webhooks import WebhookDelivery
+
+    staff_id = await create_admin(
+        email="hooks@example.com",
+        password="hooks-passphrase-77",
+        name="Hoo",
+        role="full",
+        actor=ADMIN,
+    )
+    manager = Actor("admin", staff_id, "Hoo", "127.0.0.1")
+    await webhooks.create_endpoint(
+        url="http://127.0.0.1:9/a", event_types=["invite.sent"], actor=manager
+    )
+    await webhooks.create_endpoint(url="http://127.0.0.1:9/b", event_types="*", actor=manager)
+    await WebhookDelivery.delete(force=True)
+    client_id, _ = await make_client()
+    await WebhookDelivery.delete(force=True)
+    addresses = [f"h{n}@example.com" for n in range(250)]  # past one statement's chunk
+    sent = await bulk.send(
+        client_id, bulk.read_list("\n".join(addresses)), ["tickets"], actor=ADMIN
+    )
+    rows = await WebhookDelivery.select().order_by(WebhookDelivery.id)
+    invites = [r for r in rows if r["event_type"] == "invite.sent"]
+    assert len(invites) == 500 and len(rows) == 750  # both take invite.sent; "*" email.queued
+    for endpoint in {r["endpoint"] for r in invites}:
+        mine = [json.loads(r["body"]) for r in invites if r["endpoint"] == endpoint]
+        assert [d["data"]["email"] for d in mine] == addresses  # in order, each once
+        assert [d["data"]["invitation_id"] for d in mine] == [r.invitation_id for r in sent.rows]
+    assert len({r["message_id"] for r in rows}) == 500  # one per event, as emit gives it

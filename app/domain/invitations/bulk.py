@@ -473,22 +473,32 @@ async def send(
             company = None
             if plan.to_send:
                 company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
+            invited = [row for row in plan.rows if row.outcome in (NEW_PERSON, EXISTING_USER)]
+            made = (
+                await invitations.create_invitations(
+                    client,
+                    [
+                        invitations.NewInvitation(
+                            row.email,
+                            row.email.casefold(),
+                            row.permissions,
+                            users.get(row.email.casefold()),
+                            open_invites.get(row.email.casefold()),
+                        )
+                        for row in invited
+                    ],
+                    actor=actor,
+                    now=now,
+                    until=until,
+                    company=company,
+                )
+                if invited
+                else []
+            )
+            for row, (invitation_id, _) in zip(invited, made, strict=True):
+                row.invitation_id = invitation_id
             for row in plan.rows:
-                if row.outcome in (NEW_PERSON, EXISTING_USER):
-                    key = row.email.casefold()
-                    row.invitation_id, _ = await invitations.create_invitation(
-                        client,
-                        row.email,
-                        key,
-                        row.permissions,
-                        actor=actor,
-                        now=now,
-                        until=until,
-                        existing_user=users.get(key),
-                        replaces=open_invites.get(key),
-                        company=company,
-                    )
-                elif row.outcome == RESEND:
+                if row.outcome == RESEND:
                     await invitations.send_again(
                         client,
                         open_invites[row.email.casefold()],

@@ -36,8 +36,8 @@ from app.domain.events.catalog import (
     InviteResent,
     InviteSent,
 )
-from app.domain.events.stream import emit
-from app.domain.mail.services import enqueue
+from app.domain.events.stream import emit, emit_all
+from app.domain.mail.services import enqueue, enqueue_many
 from app.domain.staff import services as admin_settings
 from app.domain.throttle import Limit
 from app.domain.users.services import (
@@ -175,6 +175,35 @@ def accept_url(token: str) -> str:
     return f"{get_settings().base_url}/invite/{token}"
 
 
+def _invitation_email(
+    invitation_id: int,
+    *,
+    to: str,
+    token: str,
+    client: dict,
+    keys,
+    sender_name: str,
+    by_admin: bool,
+    access_until,
+    company: str,
+) -> dict:
+    """The invitation email, as enqueue takes it."""
+    return {
+        "to": to,
+        "template": "invitation",
+        "invitation_id": invitation_id,
+        "context": {
+            "sender_name": sender_name,
+            "account_name": display_name(client),
+            "permission_labels": permission_labels(keys),
+            "accept_url": accept_url(token),
+            "sent_by_admin": by_admin,
+            "company": company,
+            "access_until": describe_until(access_until) if access_until else "",
+        },
+    }
+
+
 async def _queue_invitation_email(
     invitation_id: int,
     *,
@@ -191,18 +220,17 @@ async def _queue_invitation_email(
     if company is None:
         company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
     await enqueue(
-        to=to,
-        template="invitation",
-        invitation_id=invitation_id,
-        context={
-            "sender_name": sender_name,
-            "account_name": display_name(client),
-            "permission_labels": permission_labels(keys),
-            "accept_url": accept_url(token),
-            "sent_by_admin": by_admin,
-            "company": company,
-            "access_until": describe_until(access_until) if access_until else "",
-        },
+        **_invitation_email(
+            invitation_id,
+            to=to,
+            token=token,
+            client=client,
+            keys=keys,
+            sender_name=sender_name,
+            by_admin=by_admin,
+            access_until=access_until,
+            company=company,
+        )
     )
 
 
@@ -259,6 +287,17 @@ async def open_invitation_to(client_id: int, email_key: str) -> dict | None:
     )
 
 
+class NewInvitation(NamedTuple):
+    """One invitation to create, once `standing` allowed it: `existing_user` the user with that
+    address (None: nobody), `replaces` the account's expired open invite to it (closed)."""
+
+    email: str
+    email_key: str
+    keys: tuple[str, ...]
+    existing_user: dict | None = None
+    replaces: dict | None = None
+
+
 async def create_invitation(
     client: dict,
     email: str,
@@ -270,23 +309,42 @@ async def create_invitation(
     until,
     existing_user: dict | None,
     replaces: dict | None,
-    company: str | None = None,
 ) -> tuple[int, str]:
-    """The writing half of an invite, once `standing` allowed it, in the caller's transaction
-    with the account locked: `replaces` (an expired open invite to the address) is closed, the
-    invitation inserted, its email queued, invite.sent told. Returns (id, token)."""
-    token, digest = new_token()
+    """The writing half of an invite: see create_invitations. Returns (id, token)."""
+    made = await create_invitations(
+        client,
+        [NewInvitation(email, email_key, keys, existing_user, replaces)],
+        actor=actor,
+        now=now,
+        until=until,
+    )
+    return made[0]
+
+
+async def create_invitations(
+    client: dict,
+    wanted: list[NewInvitation],
+    *,
+    actor: Actor,
+    now,
+    until,
+    company: str | None = None,
+) -> list[tuple[int, str]]:
+    """The writing half of an invite, for one or many, in the caller's transaction with the
+    account locked: the expired invites they replace closed, the invitations inserted, their
+    emails queued, invite.sent told for each, in a few statements whatever their number.
+    Returns (id, token) of each, in order."""
     client_id = client["id"]
-    if replaces is not None:
-        await Invitation.update({Invitation.cancelled_at: now}).where(
-            Invitation.id == replaces["id"]
-        )
-    rows = await Invitation.insert(
+    replaced = [new.replaces["id"] for new in wanted if new.replaces is not None]
+    if replaced:
+        await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
+    tokens = [new_token() for _ in wanted]
+    rows = [
         Invitation(
             client=client_id,
-            email=email,
-            email_key=email_key,
-            permissions=permissions.serialize(keys),
+            email=new.email,
+            email_key=new.email_key,
+            permissions=permissions.serialize(new.keys),
             token_hash=digest,
             invited_by_admin=actor.id if actor.kind == "admin" else None,
             invited_by_user=actor.id if actor.kind == "user" else None,
@@ -297,32 +355,54 @@ async def create_invitation(
             expires_at=now + VALID_FOR,
             access_until=until,
         )
-    ).returning(Invitation.id)
-    invitation_id = rows[0]["id"]
-    await _queue_invitation_email(
-        invitation_id,
-        to=email,
-        token=token,
-        client=client,
-        keys=keys,
-        sender_name=actor.name,
-        by_admin=actor.kind == "admin",
-        access_until=until,
-        company=company,
+        for new, (_, digest) in zip(wanted, tokens, strict=True)
+    ]
+    ids: dict[str, int] = {}
+    for start in range(0, len(rows), CHUNK):
+        for row in await Invitation.insert(*rows[start : start + CHUNK]).returning(
+            Invitation.id, Invitation.token_hash
+        ):
+            ids[row["token_hash"]] = row["id"]
+    made = [(ids[digest], token) for token, digest in tokens]
+    if company is None:
+        company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
+    await enqueue_many(
+        [
+            _invitation_email(
+                invitation_id,
+                to=new.email,
+                token=token,
+                client=client,
+                keys=new.keys,
+                sender_name=actor.name,
+                by_admin=actor.kind == "admin",
+                access_until=until,
+                company=company,
+            )
+            for new, (invitation_id, token) in zip(wanted, made, strict=True)
+        ]
     )
-    await emit(
-        InviteSent(
-            client_id=client_id,
-            invitation_id=invitation_id,
-            email=email,
-            permissions=keys,
-            user_id=existing_user["id"] if existing_user else None,
-        ),
+    await emit_all(
+        [
+            (
+                InviteSent(
+                    client_id=client_id,
+                    invitation_id=invitation_id,
+                    email=new.email,
+                    permissions=new.keys,
+                    user_id=new.existing_user["id"] if new.existing_user else None,
+                ),
+                f"Invited {new.email} to {display_name(client)} with {', '.join(new.keys)}"
+                + (f", access until {describe_until(until)}" if until else ""),
+            )
+            for new, (invitation_id, _) in zip(wanted, made, strict=True)
+        ],
         actor=actor,
-        description=f"Invited {email} to {display_name(client)} with {', '.join(keys)}"
-        + (f", access until {describe_until(until)}" if until else ""),
     )
-    return invitation_id, token
+    return made
+
+
+CHUNK = 200  # invitations per INSERT, far under the engines' parameter limits
 
 
 async def _open_invitation(client_id: int, invitation_id: int) -> dict:
