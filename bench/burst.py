@@ -1,4 +1,4 @@
-"""Figure 11 of the benchmark suite: page views during a burst of logins, on either engine.
+"""Figure 12 of the benchmark suite: page views during a burst of logins, on either engine.
 
     .venv/bin/python -m bench.burst [--quick] [--engine sqlite|postgresql] [--postgres URL]
 
@@ -113,7 +113,7 @@ def one_burst(server_url: str, staff: Session, path: str, logins: list, cfg: dic
 
 
 def fig_login_burst(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
-    """Figure 11 on servers of its own: the default pool, then as many threads as before it."""
+    """Figure 12 on servers of its own: the default pool, then as many threads as before it."""
     from bench.data import user_password
     from bench.suite import ADMIN_EMAIL, ADMIN_PASSWORD
     from soak.servers import Server
@@ -164,13 +164,13 @@ def fig_login_burst(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
 def rows(r: dict) -> list[tuple[str, str, str, dict]]:
     f = r.get("login_burst", {})
     if "error" in f:
-        return [("11 pages during 20 logins", f["error"][:90], TARGETS["login_burst"], f)]
+        return [("12 pages during 20 logins", f["error"][:90], TARGETS["login_burst"], f)]
     if not f:
         return []
     during, calm, burst = f["during_p95_ms"], f["calm_p95_ms"], f["burst_seconds"]
     return [
         (
-            "11 pages during 20 logins",
+            "12 pages during 20 logins",
             f"p95 {during['pool']} ms (calm {calm['pool']}; burst {burst['pool']} s) with the "
             f"pool; {during['unbounded']} ms (calm {calm['unbounded']}; burst "
             f"{burst['unbounded']} s) with {f['threads']['unbounded']} threads",
@@ -183,7 +183,7 @@ def rows(r: dict) -> list[tuple[str, str, str, dict]]:
 def main() -> int:
     from bench import data, suite
 
-    p = argparse.ArgumentParser(description="Figure 11 of the suite: page views during logins.")
+    p = argparse.ArgumentParser(description="Figure 12 of the suite: page views during logins.")
     p.add_argument("--quick", action="store_true", help="one burst of each kind")
     p.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--postgres", default=os.environ.get("ROSTER_TEST_POSTGRES_URL") or None)

@@ -33,7 +33,9 @@ bench/data.py's rows, `roster create-admin`; then the figures, each bounded in t
 10. webhooks (bench/webhooks.py, also runnable alone): 1,000 changes to a receiver (each received
     once; the time from a change's answer to its receipt) and the Users tab's requests/s with and
     without an endpoint that never answers while changes flow.
-11. login burst (bench/burst.py, also runnable alone): page views of the Users tab, due at a
+11. bulk invite (bench/bulk_invite.py, also runnable alone): Preview of a 500-row pasted list and
+    Send Invites of it, on a new account each run. Target: preview ≤ 1 s, send ≤ 5 s.
+12. login burst (bench/burst.py, also runnable alone): page views of the Users tab, due at a
     steady rate, while 20 people log in at once; with the hashing pool and with as many threads
     as Python's default pool.
 
@@ -73,7 +75,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from bench import burst, data, load, webhooks
+from bench import bulk_invite, burst, data, load, webhooks
 from bench.sessions import Session, owner_login, select, staff_login
 from soak.servers import ROSTER, MailSink, Server, answering, free_port
 
@@ -775,6 +777,8 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 guarded(results, "rss", fig_rss, server_env, workdir, summary, cfg)
                 guarded(results, "webhooks", webhooks.fig_webhooks, server_env, workdir,
                         summary, cfg)  # fmt: skip
+                guarded(results, "bulk_invite", bulk_invite.fig_bulk_invite, server_env, workdir,
+                        summary, cfg)  # fmt: skip
                 guarded(results, "login_burst", burst.fig_login_burst, server_env, workdir,
                         summary, cfg)  # fmt: skip
                 if engine == "postgresql" and any(wanted(f) for f in SCALE_FIGURES):
@@ -905,7 +909,7 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
             TARGETS["rss"],
             f,
         )
-    for name, measured, target, fig in (*webhooks.rows(r), *burst.rows(r)):
+    for name, measured, target, fig in (*webhooks.rows(r), *bulk_invite.rows(r), *burst.rows(r)):
         add(name, measured, target, fig)
     if engine == "postgresql":
         from bench import scale
@@ -953,8 +957,8 @@ def main() -> int:
     p.add_argument(
         "--only",
         help="run only these figures (comma-separated: statements, big_account, first_load, "
-        "throughput, search, invite_mail, rss, live_latency, workers; scale: the last two), "
-        "e.g. --only throughput",
+        "throughput, search, invite_mail, rss, webhooks, bulk_invite, live_latency, workers; "
+        "scale: the last two), e.g. --only throughput",
     )
     p.add_argument(
         "--profile",
@@ -974,6 +978,7 @@ def main() -> int:
         **scale.PROFILES[profile],
         **webhooks.PROFILES[profile],
         **burst.PROFILES[profile],
+        **bulk_invite.PROFILES[profile],
         "connections": args.connections,
     }
     cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
@@ -993,7 +998,7 @@ def main() -> int:
         "revision": revision(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_tool": "wrk" if load.wrk_path() else "python (bench/load.py)",
-        "targets": {**TARGETS, **scale.TARGETS},
+        "targets": {**TARGETS, **scale.TARGETS, **bulk_invite.TARGETS},
         "engines": {},
     }
     if "postgresql" not in engines:

@@ -25,6 +25,9 @@ class Settings(msgspec.Struct, frozen=True):
     session_idle_hours: float = 12
     session_max_days: float = 30
     resend_cooldown_seconds: float = 60
+    # Invitations one account may send in 24 hours (ROSTER_INVITES_PER_DAY): a bulk invite of a
+    # whole team may need more than the default.
+    invites_per_day: int = 50
     db_pool_size: int = 10
     proxy_headers: bool = False
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
@@ -81,6 +84,14 @@ def hashing_threads(env) -> int:
     """ROSTER_HASHING_THREADS: how many passwords one process hashes at once (argon2 takes whole
     cores; the rest wait in line). Default: one less than the machine's cores, at least one."""
     return _whole(env, "ROSTER_HASHING_THREADS", max(1, (os.cpu_count() or 1) - 1))
+
+
+def invites_per_day(env) -> int:
+    """ROSTER_INVITES_PER_DAY: the invitations one account may send in 24 hours (default 50)."""
+    raw = env.get("ROSTER_INVITES_PER_DAY") or "50"
+    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= 1_000_000):
+        raise ValueError(f"ROSTER_INVITES_PER_DAY must be a positive whole number, not {raw!r}")
+    return int(raw)
 
 
 def flag(env, name: str) -> bool:
@@ -155,6 +166,7 @@ def load_settings(environ: "dict[str, str] | None" = None) -> Settings:
         resend_cooldown_seconds=_number(
             env, "ROSTER_RESEND_COOLDOWN_SECONDS", 60, zero_allowed=True
         ),
+        invites_per_day=invites_per_day(env),
         db_pool_size=db_pool_size(env),
         proxy_headers=flag(env, "ROSTER_PROXY_HEADERS"),
         forwarded_allow_ips=address_list(env.get("ROSTER_FORWARDED_ALLOW_IPS") or "127.0.0.1"),

@@ -181,7 +181,7 @@ async def test_resend_has_a_cooldown_so_a_double_click_sends_one_email(monkeypat
 
 
 async def test_an_account_sends_at_most_so_many_invitations_a_day(monkeypatch):
-    monkeypatch.setattr(invitations, "INVITES_PER_ACCOUNT_PER_DAY", 3)
+    monkeypatch.setattr(invitations, "daily_invite_limit", lambda: 3)
     client_id, _ = await make_client()
     for _ in range(3):
         await invitations.invite(client_id, unique_email(), ["tickets"], actor=ADMIN)

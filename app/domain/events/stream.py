@@ -16,11 +16,11 @@ from collections.abc import Callable
 import msgspec
 
 from app.core import db
-from app.domain.activity.services import SYSTEM, Actor, write_entry
+from app.domain.activity.services import SYSTEM, Actor, write_entries, write_entry
 from app.domain.events.catalog import Event
 from app.domain.live import broker as live
 from app.domain.live.news import changed
-from app.domain.webhook_queue.records import queue_for_subscribers
+from app.domain.webhook_queue.records import queue_for_subscribers, queue_many_for_subscribers
 from app.schema.clients import Client
 from app.schema.grants import Grant
 
@@ -46,6 +46,32 @@ async def emit(event: Event, *, actor: Actor = SYSTEM, description: str = "") ->
         await queue_for_subscribers(event.NAME, event.VERSION, msgspec.to_builtins(event))
     if _LISTENERS:
         db.after_commit(lambda: _tell_listeners(event, actor))
+
+
+async def emit_all(events: list[tuple[Event, str]], *, actor: Actor = SYSTEM) -> None:
+    """`emit` for many events by one actor at once, each (event, description), in order: what
+    every consumer takes is the same, written in a few statements instead of a few per event
+    (a bulk invite's five hundred invitations)."""
+    entries = [
+        (action, description, event.account, event.person)
+        for event, description in events
+        if (action := event.activity_action()) is not None
+    ]
+    if entries:
+        await write_entries(actor, entries)
+    news: list[str] = []
+    for event, _ in events:
+        news += await _news(event)
+    await changed(*news)
+    by_type: dict[tuple[str, int], list[dict]] = {}
+    for event, _ in events:
+        if event.WEBHOOK:
+            by_type.setdefault((event.NAME, event.VERSION), []).append(msgspec.to_builtins(event))
+    for (name, version), datas in by_type.items():
+        await queue_many_for_subscribers(name, version, datas)
+    if _LISTENERS:
+        for event, _ in events:
+            db.after_commit(lambda event=event: _tell_listeners(event, actor))
 
 
 def _tell_listeners(event: Event, actor: Actor) -> None:

@@ -2,7 +2,7 @@
 default), stored only as SHA-256."""
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from app.core import clock, db, permissions
@@ -38,9 +38,9 @@ from app.domain.events.catalog import (
     InviteResent,
     InviteSent,
 )
-from app.domain.events.stream import emit
+from app.domain.events.stream import emit, emit_all
 from app.domain.mail import services as mail
-from app.domain.mail.services import enqueue
+from app.domain.mail.services import enqueue, enqueue_many
 from app.domain.staff import services as admin_settings
 from app.domain.throttle import Limit
 from app.domain.users.services import (
@@ -54,8 +54,6 @@ from app.schema.grants import Grant
 from app.schema.invitations import Invitation
 from app.schema.staff import Admin
 from app.schema.users import User
-
-INVITES_PER_ACCOUNT_PER_DAY = 50
 
 NO_PENDING_INVITE = "No pending invite matches this link. Ask the account owner for a new one."
 VERIFY_FIRST = (
@@ -108,18 +106,70 @@ def usable(invitation: dict, client: dict, now=None) -> bool:
     )
 
 
-async def _check_daily_limit(client_id: int, now) -> None:
-    """Call with the account locked: the count cannot change under us."""
-    sent_today = await Invitation.count().where(
+def daily_invite_limit() -> int:
+    """How many invitations one account may send in 24 hours (ROSTER_INVITES_PER_DAY)."""
+    return get_settings().invites_per_day
+
+
+async def invites_sent_today(client_id: int, now) -> int:
+    """The invitations the account created in the 24 hours before `now` (resends not counted)."""
+    return await Invitation.count().where(
         (Invitation.client == client_id) & (Invitation.created_at > now - timedelta(days=1))
     )
-    if sent_today >= INVITES_PER_ACCOUNT_PER_DAY:
-        raise Throttled(
-            f"This account has sent {INVITES_PER_ACCOUNT_PER_DAY} invites in the last 24 hours, "
-            "the most allowed. Try again tomorrow.",
-            retry_after=3600,
-            field="email",
-        )
+
+
+def daily_limit_reached() -> str:
+    limit = daily_invite_limit()
+    return (
+        f"This account has sent {limit} invites in the last 24 hours, "
+        "the most allowed. Try again tomorrow."
+    )
+
+
+async def _check_daily_limit(client_id: int, now) -> None:
+    """Call with the account locked: the count cannot change under us."""
+    if await invites_sent_today(client_id, now) >= daily_invite_limit():
+        raise Throttled(daily_limit_reached(), retry_after=3600, field="email")
+
+
+# Where an address stands with an account, for an invitation to it (rule 5): the one decision
+# the single invite and the bulk invite both take.
+NEW_PERSON = "invite_new"
+EXISTING_USER = "invite_existing"
+HAS_ACCESS = "has_access"
+PENDING = "pending"
+
+
+def standing(existing_user: dict | None, has_access: bool, open_invite: dict | None, now) -> str:
+    """`existing_user`: the user with that address (None: nobody); `has_access`: whether that
+    user reaches the account; `open_invite`: the account's open invitation to the address (an
+    expired one makes way for a new invite)."""
+    if has_access:
+        return HAS_ACCESS
+    if open_invite is not None and status(open_invite, now) == "pending":
+        return PENDING
+    return EXISTING_USER if existing_user is not None else NEW_PERSON
+
+
+def already_has_access(email: str) -> str:
+    return f"{email} already has access to this account."
+
+
+def already_pending(email: str) -> str:
+    return f"An invite to {email} is already pending. Use Resend Invite to send it again."
+
+
+def resend_wait(invitation: dict, now) -> int:
+    """Seconds before the invitation may be sent again (the resend cooldown), 0 when it may."""
+    wait = (invitation["last_sent_at"] + resend_cooldown() - now).total_seconds()
+    return math.ceil(wait) if wait > 0 else 0
+
+
+def sent_moments_ago(email: str, seconds: int) -> str:
+    return (
+        f"The invite to {email} was sent moments ago. "
+        f"You can send it again in {seconds} second{'s' if seconds != 1 else ''}."
+    )
 
 
 async def valid_for() -> timedelta:
@@ -135,6 +185,40 @@ def accept_url(token: str) -> str:
     return f"{get_settings().base_url}/invite/{token}"
 
 
+def _invitation_email(
+    invitation_id: int,
+    *,
+    to: str,
+    token: str,
+    client: dict,
+    keys,
+    sender_name: str,
+    by_admin: bool,
+    sent_by: str,
+    lifetime: timedelta,
+    access_until,
+    company: str,
+) -> dict:
+    """The invitation email, as enqueue takes it. `sent_by`: who sends it now (its delivery
+    history names them); `lifetime`: how long its link is valid."""
+    return {
+        "to": to,
+        "template": "invitation",
+        "invitation_id": invitation_id,
+        "sent_by": sent_by,
+        "context": {
+            "valid_for": lifetime_text(lifetime.days),
+            "sender_name": sender_name,
+            "account_name": display_name(client),
+            "permission_labels": permission_labels(keys),
+            "accept_url": accept_url(token),
+            "sent_by_admin": by_admin,
+            "company": company,
+            "access_until": describe_until(access_until) if access_until else "",
+        },
+    }
+
+
 async def _queue_invitation_email(
     invitation_id: int,
     *,
@@ -147,22 +231,25 @@ async def _queue_invitation_email(
     sent_by: str,
     lifetime: timedelta,
     access_until=None,
+    company: str | None = None,
 ) -> None:
+    """`company`: the setting, when the caller has read it already (a bulk invite reads it once)."""
+    if company is None:
+        company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
     await enqueue(
-        to=to,
-        template="invitation",
-        invitation_id=invitation_id,
-        sent_by=sent_by,
-        context={
-            "valid_for": lifetime_text(lifetime.days),
-            "sender_name": sender_name,
-            "account_name": display_name(client),
-            "permission_labels": permission_labels(keys),
-            "accept_url": accept_url(token),
-            "sent_by_admin": by_admin,
-            "company": await admin_settings.get_setting(admin_settings.COMPANY_NAME),
-            "access_until": describe_until(access_until) if access_until else "",
-        },
+        **_invitation_email(
+            invitation_id,
+            to=to,
+            token=token,
+            client=client,
+            keys=keys,
+            sender_name=sender_name,
+            by_admin=by_admin,
+            sent_by=sent_by,
+            lifetime=lifetime,
+            access_until=access_until,
+            company=company,
+        )
     )
 
 
@@ -174,91 +261,170 @@ async def invite(
     grant its acceptance creates."""
     keys = clean_permissions(keys)
     email, email_key = clean_email(email)
-    token, digest = new_token()
     now = clock.now()
     until = clean_access_until(access_until, now)
     try:
         async with db.transaction():
-            lifetime = await valid_for()
             client = await get_client(client_id, lock=True)
             await check_manager(actor, client)
             check_open(client)
             await _check_daily_limit(client_id, now)
             existing = await find_by_email(email_key)
-            if existing and await Grant.exists().where(
+            has_access = existing is not None and await Grant.exists().where(
                 (Grant.user == existing["id"]) & (Grant.client == client_id)
-            ):
-                raise DomainError(f"{email} already has access to this account.", "email")
-            open_invite = (
-                await Invitation.select()
-                .where(
-                    (Invitation.client == client_id)
-                    & (Invitation.email_key == email_key)
-                    & _is_open()
-                )
-                .first()
             )
-            if open_invite is not None:
-                if status(open_invite, now) == "pending":
-                    raise DomainError(
-                        f"An invite to {email} is already pending. "
-                        "Use Resend Invite to send it again.",
-                        "email",
-                    )
-                # An expired invite makes way for the new one.
-                await Invitation.update({Invitation.cancelled_at: now}).where(
-                    Invitation.id == open_invite["id"]
-                )
-            rows = await Invitation.insert(
-                Invitation(
-                    client=client_id,
-                    email=email,
-                    email_key=email_key,
-                    permissions=permissions.serialize(keys),
-                    token_hash=digest,
-                    invited_by_admin=actor.id if actor.kind == "admin" else None,
-                    invited_by_user=actor.id if actor.kind == "user" else None,
-                    sender_name=actor.name,
-                    created_at=now,
-                    last_sent_at=now,
-                    times_sent=1,
-                    expires_at=now + lifetime,
-                    access_until=until,
-                )
-            ).returning(Invitation.id)
-            invitation_id = rows[0]["id"]
-            await _queue_invitation_email(
+            open_invite = await open_invitation_to(client_id, email_key)
+            kind = standing(existing, has_access, open_invite, now)
+            if kind == HAS_ACCESS:
+                raise DomainError(already_has_access(email), "email")
+            if kind == PENDING:
+                raise DomainError(already_pending(email), "email")
+            invitation_id, token = await create_invitation(
+                client,
+                email,
+                email_key,
+                keys,
+                actor=actor,
+                now=now,
+                until=until,
+                existing_user=existing,
+                replaces=open_invite,
+            )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError(already_pending(email), "email") from exc
+        raise
+    return invitation_id, token
+
+
+async def open_invitation_to(client_id: int, email_key: str) -> dict | None:
+    """The account's open invitation (pending or expired) to the address, if any."""
+    return (
+        await Invitation.select()
+        .where((Invitation.client == client_id) & (Invitation.email_key == email_key) & _is_open())
+        .first()
+    )
+
+
+class NewInvitation(NamedTuple):
+    """One invitation to create, once `standing` allowed it: `existing_user` the user with that
+    address (None: nobody), `replaces` the account's expired open invite to it (closed)."""
+
+    email: str
+    email_key: str
+    keys: tuple[str, ...]
+    existing_user: dict | None = None
+    replaces: dict | None = None
+
+
+async def create_invitation(
+    client: dict,
+    email: str,
+    email_key: str,
+    keys: tuple[str, ...],
+    *,
+    actor: Actor,
+    now,
+    until,
+    existing_user: dict | None,
+    replaces: dict | None,
+) -> tuple[int, str]:
+    """The writing half of an invite: see create_invitations. Returns (id, token)."""
+    made = await create_invitations(
+        client,
+        [NewInvitation(email, email_key, keys, existing_user, replaces)],
+        actor=actor,
+        now=now,
+        until=until,
+    )
+    return made[0]
+
+
+async def create_invitations(
+    client: dict,
+    wanted: list[NewInvitation],
+    *,
+    actor: Actor,
+    now,
+    until,
+    company: str | None = None,
+) -> list[tuple[int, str]]:
+    """The writing half of an invite, for one or many, in the caller's transaction with the
+    account locked: the expired invites they replace closed, the invitations inserted, their
+    emails queued, invite.sent told for each, in a few statements whatever their number.
+    Returns (id, token) of each, in order."""
+    client_id = client["id"]
+    lifetime = await valid_for()
+    replaced = [new.replaces["id"] for new in wanted if new.replaces is not None]
+    if replaced:
+        await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
+    tokens = [new_token() for _ in wanted]
+    rows = [
+        Invitation(
+            client=client_id,
+            email=new.email,
+            email_key=new.email_key,
+            permissions=permissions.serialize(new.keys),
+            token_hash=digest,
+            invited_by_admin=actor.id if actor.kind == "admin" else None,
+            invited_by_user=actor.id if actor.kind == "user" else None,
+            sender_name=actor.name,
+            created_at=now,
+            last_sent_at=now,
+            times_sent=1,
+            expires_at=now + lifetime,
+            access_until=until,
+        )
+        for new, (_, digest) in zip(wanted, tokens, strict=True)
+    ]
+    ids: dict[str, int] = {}
+    for start in range(0, len(rows), CHUNK):
+        for row in await Invitation.insert(*rows[start : start + CHUNK]).returning(
+            Invitation.id, Invitation.token_hash
+        ):
+            ids[row["token_hash"]] = row["id"]
+    made = [(ids[digest], token) for token, digest in tokens]
+    if company is None:
+        company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
+    await enqueue_many(
+        [
+            _invitation_email(
                 invitation_id,
-                to=email,
+                to=new.email,
                 token=token,
                 client=client,
-                keys=keys,
+                keys=new.keys,
                 sender_name=actor.name,
                 by_admin=actor.kind == "admin",
                 sent_by=actor.name,
                 lifetime=lifetime,
                 access_until=until,
+                company=company,
             )
-            await emit(
+            for new, (invitation_id, token) in zip(wanted, made, strict=True)
+        ]
+    )
+    await emit_all(
+        [
+            (
                 InviteSent(
                     client_id=client_id,
                     invitation_id=invitation_id,
-                    email=email,
-                    permissions=keys,
-                    user_id=existing["id"] if existing else None,
+                    email=new.email,
+                    permissions=new.keys,
+                    user_id=new.existing_user["id"] if new.existing_user else None,
                 ),
-                actor=actor,
-                description=f"Invited {email} to {display_name(client)} with {', '.join(keys)}"
+                f"Invited {new.email} to {display_name(client)} with {', '.join(new.keys)}"
                 + (f", access until {describe_until(until)}" if until else ""),
             )
-    except Exception as exc:
-        if is_unique_violation(exc):
-            raise DomainError(
-                f"An invite to {email} is already pending. Use Resend Invite to send it again.",
-                "email",
-            ) from exc
-        raise
-    return invitation_id, token
+            for new, (invitation_id, _) in zip(wanted, made, strict=True)
+        ],
+        actor=actor,
+    )
+    return made
+
+
+CHUNK = 200  # invitations per INSERT, far under the engines' parameter limits
 
 
 async def _open_invitation(client_id: int, invitation_id: int) -> dict:
@@ -290,62 +456,17 @@ class Resent(NamedTuple):
 
 async def resend(client_id: int, invitation_id: int, *, actor: Actor) -> Resent:
     """A fresh token (the old link stops working) and the setting's days again."""
-    token, digest = new_token()
     now = clock.now()
     async with db.transaction():
-        lifetime = await valid_for()
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         check_open(client)
         row = await _open_invitation(client_id, invitation_id)
-        wait = row["last_sent_at"] + resend_cooldown() - now
-        if wait.total_seconds() > 0:
-            seconds = math.ceil(wait.total_seconds())
-            raise Throttled(
-                f"The invite to {row['email']} was sent moments ago. "
-                f"You can send it again in {seconds} second{'s' if seconds != 1 else ''}.",
-                retry_after=seconds,
-            )
-        updated = (
-            await Invitation.update(
-                {
-                    Invitation.token_hash: digest,
-                    Invitation.last_sent_at: now,
-                    Invitation.expires_at: now + lifetime,
-                    Invitation.times_sent: Invitation.times_sent + 1,
-                    Invitation.renewal_requested_at: None,
-                }
-            )
-            .where((Invitation.id == invitation_id) & _is_open())
-            .returning(Invitation.id)
-        )
-        if not updated:
-            raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
-        keys = permissions.deserialize(row["permissions"])
-        await _queue_invitation_email(
-            invitation_id,
-            to=row["email"],
-            token=token,
-            client=client,
-            keys=keys,
-            sender_name=row["sender_name"],
-            by_admin=row["invited_by_user"] is None,
-            sent_by=actor.name,
-            lifetime=lifetime,
-            access_until=row["access_until"],
-        )
-        await emit(
-            InviteResent(
-                client_id=client_id,
-                invitation_id=invitation_id,
-                email=row["email"],
-                expires_at=now + lifetime,
-            ),
-            actor=actor,
-            description=f"Resent the invite to {row['email']} for {display_name(client)}; "
-            f"expires {(now + lifetime):%Y-%m-%d %H:%M} UTC",
-        )
-    return Resent(token, row["email"], invitation_id, now + lifetime, lifetime.days)
+        seconds = resend_wait(row, now)
+        if seconds:
+            raise Throttled(sent_moments_ago(row["email"], seconds), retry_after=seconds)
+        token, expires_at = await send_again(client, row, actor=actor, now=now)
+    return Resent(token, row["email"], invitation_id, expires_at, (expires_at - now).days)
 
 
 async def note_link_copied(client_id: int, invitation_id: int, *, actor: Actor) -> str:
@@ -425,6 +546,59 @@ async def email_history(email_id: int, *, actor: Actor) -> dict:
         "emails": [{**email, "tries": tries, "kind": "Queued", "by": email["sent_by"]}],
         "now": clock.now(),
     }
+
+
+async def send_again(
+    client: dict, row: dict, *, actor: Actor, now, company: str | None = None
+) -> tuple[str, datetime]:
+    """The writing half of a resend, once the cooldown allowed it, in the caller's transaction
+    with the account locked: a fresh token, the setting's days again, the email queued,
+    invite.resent told. Returns the new token and when it expires; NotFound when the invite was
+    closed meanwhile."""
+    lifetime = await valid_for()
+    token, digest = new_token()
+    invitation_id = row["id"]
+    updated = (
+        await Invitation.update(
+            {
+                Invitation.token_hash: digest,
+                Invitation.last_sent_at: now,
+                Invitation.expires_at: now + lifetime,
+                Invitation.times_sent: Invitation.times_sent + 1,
+                Invitation.renewal_requested_at: None,
+            }
+        )
+        .where((Invitation.id == invitation_id) & _is_open())
+        .returning(Invitation.id)
+    )
+    if not updated:
+        raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+    keys = permissions.deserialize(row["permissions"])
+    await _queue_invitation_email(
+        invitation_id,
+        to=row["email"],
+        token=token,
+        client=client,
+        keys=keys,
+        sender_name=row["sender_name"],
+        by_admin=row["invited_by_user"] is None,
+        sent_by=actor.name,
+        lifetime=lifetime,
+        access_until=row["access_until"],
+        company=company,
+    )
+    await emit(
+        InviteResent(
+            client_id=client["id"],
+            invitation_id=invitation_id,
+            email=row["email"],
+            expires_at=now + lifetime,
+        ),
+        actor=actor,
+        description=f"Resent the invite to {row['email']} for {display_name(client)}; "
+        f"expires {(now + lifetime):%Y-%m-%d %H:%M} UTC",
+    )
+    return token, now + lifetime
 
 
 async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:

@@ -13,7 +13,7 @@ from app.core.logging_setup import SHOWS_LINKS
 from app.core.paging import page_of
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import EmailQueued, EmailRetried
-from app.domain.events.stream import emit
+from app.domain.events.stream import emit, emit_all
 from app.schema.mail import EmailAttempt, OutboundEmail
 
 log = logging.getLogger("roster.mail")
@@ -47,41 +47,72 @@ async def enqueue(
 ) -> int:
     """Queues an email. Call it inside the change's transaction: both are kept, or neither.
     `sent_by`: who caused it (an invitation's history names them)."""
-    subject, text, html = render_email(template, context)
-    if len(subject) > SUBJECT_MAX:  # names can be long: the subject column cannot
-        subject = subject[: SUBJECT_MAX - 1] + "…"
+    (email_id,) = await enqueue_many(
+        [
+            {
+                "to": to,
+                "template": template,
+                "context": context,
+                "invitation_id": invitation_id,
+                "sent_by": sent_by,
+            }
+        ]
+    )
+    return email_id
+
+
+async def enqueue_many(messages: list[dict]) -> list[int]:
+    """`enqueue` for many emails at once (each a dict of enqueue's keyword arguments), in few
+    statements; their ids, in the order given."""
     now = clock.now()
-    rows = await OutboundEmail.insert(
-        OutboundEmail(
-            to_address=to,
-            subject=subject,
-            text_body=text,
-            html_body=html,
-            template=template,
-            invitation=invitation_id,
-            sent_by=sent_by[:201],
-            status="queued",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    ).returning(OutboundEmail.id)
+    rows = []
     settings = get_settings()
-    if settings.smtp_url is None and not settings.production:
-        # Development without SMTP: the links are logged so the developer can follow them.
-        log.info(
-            "Queued %r for %s (no SMTP configured); links: %s",
-            subject,
-            to,
-            " ".join(_LINK.findall(text)) or "none",
-            extra={SHOWS_LINKS: True},
+    for message in messages:
+        subject, text, html = render_email(message["template"], message["context"])
+        if len(subject) > SUBJECT_MAX:
+            subject = subject[: SUBJECT_MAX - 1] + "…"
+        rows.append(
+            OutboundEmail(
+                to_address=message["to"],
+                subject=subject,
+                text_body=text,
+                html_body=html,
+                template=message["template"],
+                invitation=message.get("invitation_id"),
+                sent_by=message.get("sent_by", "")[:201],
+                status="queued",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
         )
-    await emit(EmailQueued(email_id=rows[0]["id"], template=template))
+        if settings.smtp_url is None and not settings.production:
+            log.info(
+                "Queued %r for %s (no SMTP configured); links: %s",
+                subject,
+                message["to"],
+                " ".join(_LINK.findall(text)) or "none",
+                extra={SHOWS_LINKS: True},
+            )
+    ids: list[int] = []
+    for start in range(0, len(rows), MANY_CHUNK):
+        made = await OutboundEmail.insert(*rows[start : start + MANY_CHUNK]).returning(
+            OutboundEmail.id
+        )
+        ids += sorted(row["id"] for row in made)  # given in the order inserted
+    await emit_all(
+        [
+            (EmailQueued(email_id=email_id, template=message["template"]), "")
+            for email_id, message in zip(ids, messages, strict=True)
+        ]
+    )
     from app.domain.mail import worker
 
-    db.after_commit(worker.wake)  # woken earlier, it could look before the email is there
-    return rows[0]["id"]
+    db.after_commit(worker.wake)
+    return ids
 
+
+MANY_CHUNK = 200  # rows per INSERT, far under the engines' parameter limits
 
 STATUSES = ("queued", "sending", "sent", "failed")
 _LIST_COLUMNS = (

@@ -79,6 +79,42 @@ async def queue_for_subscribers(event_type: str, version: int, data: dict) -> in
     return len(rows)
 
 
+# The same for several events of one type: one statement per CHUNK events.
+_QUEUE_MANY = """
+INSERT INTO webhook_deliveries
+    (endpoint, message_id, event_type, event_version, body, created_at, status, attempts,
+     next_attempt_at, last_response)
+SELECT e.id, v.column1, {}, {}, v.column2, {}, 'queued', 0, {}, ''
+FROM webhook_endpoints e, (VALUES VALUES_HERE) AS v
+WHERE e.enabled AND (e.event_types = '*' OR CONTAINS > 0)
+RETURNING id
+"""
+CHUNK = 200
+
+
+async def queue_many_for_subscribers(event_type: str, version: int, datas: list[dict]) -> int:
+    """queue_for_subscribers for several events of one type, in few statements."""
+    now = clock.now()
+    contains = _CONTAINS["sqlite" if db.is_sqlite() else "postgres"].replace(
+        "event_types", "e.event_types"
+    )
+    queued = 0
+    for start in range(0, len(datas), CHUNK):
+        chunk = datas[start : start + CHUNK]
+        values = ", ".join(["({}, {})"] * len(chunk))
+        sql = _QUEUE_MANY.replace("VALUES_HERE", values).replace("CONTAINS", contains)
+        args: list = []
+        for data in chunk:
+            args += [message_id(), body_of(event_type, version, data, now)]
+        rows = await WebhookDelivery.raw(
+            sql, event_type, version, now, now, *args, f" {event_type} "
+        )
+        queued += len(rows)
+    if queued:
+        db.after_commit(wake)
+    return queued
+
+
 async def queue_for_endpoint(
     endpoint_id: int, event_type: str, version: int, data: dict, *, message: str | None = None
 ) -> int:

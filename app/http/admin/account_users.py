@@ -28,6 +28,7 @@ from app.http.plumbing.render import (
     wants_fragment,
 )
 from app.http.shared import account_users as views
+from app.http.shared import bulk_invite
 from app.http.shared.profile import profile_context, save_profile_form
 
 PAGE_SIZE = 25
@@ -443,6 +444,30 @@ async def cancel_invite(
     )
 
 
+@get("/admin/clients/{client_id:int}/users/bulk", permission=Permission.MANAGE_USERS)
+async def bulk_invite_page(request: Request, client_id: FromPath[int]) -> Response:
+    """Bulk Invite: a list of addresses or a CSV file, previewed, then sent."""
+    return await bulk_invite.page(request, client_id, **section_options(client_id))
+
+
+@post(
+    "/admin/clients/{client_id:int}/users/bulk/preview",
+    permission=Permission.MANAGE_USERS,
+    request_max_body_size=bulk_invite.BODY_LIMIT,
+)
+async def bulk_invite_preview(request: Request, client_id: FromPath[int]) -> Response:
+    return await bulk_invite.run(request, client_id, **section_options(client_id), send=False)
+
+
+@post(
+    "/admin/clients/{client_id:int}/users/bulk/send",
+    permission=Permission.MANAGE_USERS,
+    request_max_body_size=bulk_invite.BODY_LIMIT,
+)
+async def bulk_invite_send(request: Request, client_id: FromPath[int]) -> Response:
+    return await bulk_invite.run(request, client_id, **section_options(client_id), send=True)
+
+
 ROUTES = [
     admin_home,
     client_list,
@@ -465,4 +490,7 @@ ROUTES = [
     link_copied,
     invite_delivery,
     cancel_invite,
+    bulk_invite_page,
+    bulk_invite_preview,
+    bulk_invite_send,
 ]

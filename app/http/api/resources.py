@@ -18,6 +18,7 @@ from app.core.stale import version
 from app.core.validation import clean_search
 from app.domain.access import services as access
 from app.domain.clients import services as clients
+from app.domain.invitations import bulk
 from app.domain.invitations import services as invitations
 from app.domain.sso import services as sso
 from app.domain.users import services as users
@@ -562,6 +563,52 @@ class Invitations(Controller):
             access_until=data.until(),
         )
         return await open_invitation(client_id, invitation_id)
+
+    @post(
+        "/bulk",
+        summary="Invite many addresses at once, or preview it (`dry_run`)",
+        description="Every row is decided by the rules of a single invitation, again at send "
+        "time; the invitations, resends and emails of one request are written in one "
+        "transaction (all or none). The same list sent again sends nothing new.",
+        status_code=200,
+        permission=Permission.MANAGE_USERS,
+        responses=problem_responses(400, 403, 404, 409),
+    )
+    async def bulk_invite(
+        self, request: Request, client_id: ClientId, data: JSONBody[s.BulkInviteCreate]
+    ) -> s.BulkInviteResult:
+        entries = data.entries()
+        action = bulk.preview if data.dry_run else bulk.send
+        plan = await action(
+            client_id,
+            entries,
+            data.permissions,
+            actor=caller_of(request).actor,
+            resend_pending=data.resend_pending,
+            access_until=data.access_until,
+        )
+        return s.BulkInviteResult(
+            dry_run=data.dry_run,
+            sent=0 if data.dry_run else plan.to_send,
+            counts=plan.counts,
+            daily_limit=plan.limit,
+            sent_today=plan.sent_today,
+            left_today=plan.left_today,
+            resend_cooldown_seconds=plan.cooldown_seconds,
+            rows=[
+                s.BulkInviteRow(
+                    row=r.row,
+                    email=r.email,
+                    name=r.name,
+                    outcome=r.outcome,
+                    reason=r.reason,
+                    permissions=list(r.permissions),
+                    user_id=r.user_id,
+                    invitation_id=r.invitation_id,
+                )
+                for r in plan.rows
+            ],
+        )
 
     @post(
         "/{invitation_id:int}/resend",

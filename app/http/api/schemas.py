@@ -24,6 +24,7 @@ from app.core.validation import (
     clean_permissions,
 )
 from app.domain.clients.services import CONTACT_FIELDS, clean_contact
+from app.domain.invitations import bulk
 from app.domain.oauth import apps as oauth_apps
 from app.domain.sso.services import DESTINATION_MAX, HOME, local_path
 from app.domain.users.services import LANGUAGES
@@ -407,6 +408,91 @@ class InvitationCreate(PermissionsBody, kw_only=True):
         super().check()
         with checked_input():
             clean_email(self.email)
+
+
+class BulkInviteRowIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One row of a bulk invite. Not checked as a whole request would be: a row that cannot be
+    invited (an invalid address, an unknown permission) is reported as such in the answer."""
+
+    email: Annotated[str, msgspec.Meta(max_length=bulk.MAX_LINE)]
+    first_name: Annotated[str, msgspec.Meta(max_length=bulk.MAX_LINE)] = ""
+    last_name: Annotated[str, msgspec.Meta(max_length=bulk.MAX_LINE)] = ""
+    permissions: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(max_length=40)]],
+            msgspec.Meta(max_length=len(ALL_KEYS) * 2),
+        ]
+        | None
+    ) = msgspec.field(default=None)
+
+
+class BulkInviteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Many invitations at once: `rows`, or `text` (addresses one per line, or separated by
+    commas or semicolons, plain or as `Name <address>`) and/or `csv` (columns email, first
+    name, last name, permissions, optionally under a header row); at most 500 rows in all.
+    `permissions`: for the rows that name none. With `dry_run` nothing is written: the answer
+    says what sending would do."""
+
+    rows: Annotated[list[BulkInviteRowIn], msgspec.Meta(max_length=bulk.MAX_ROWS)] | None = None
+    text: Annotated[str, msgspec.Meta(max_length=bulk.MAX_BYTES)] | None = None
+    csv: Annotated[str, msgspec.Meta(max_length=bulk.MAX_BYTES)] | None = None
+    permissions: PermissionKeys | None = None
+    access_until: AccessUntilIn | None = None
+    resend_pending: bool = False
+    dry_run: bool = False
+
+    def entries(self) -> "list[bulk.Entry]":
+        """The rows as the service takes them; what cannot be read is invalid input (422)."""
+        with checked_input():
+            if self.rows is not None:
+                if self.text or self.csv:
+                    raise InvalidInput("Send `rows`, or `text` and `csv`, not both.", "rows")
+                if not self.rows:
+                    raise InvalidInput("Send at least one row.", "rows")
+                entries = [
+                    bulk.Entry(
+                        number,
+                        row.email,
+                        row.first_name,
+                        row.last_name,
+                        " ".join(row.permissions) if row.permissions else None,
+                    )
+                    for number, row in enumerate(self.rows, 1)
+                ]
+            else:
+                entries = bulk.read_list(self.text or "", self.csv or "")
+            bulk.clean_default(self.permissions, entries)
+            clean_access_until(self.access_until, clock.now())
+        return entries
+
+
+BulkOutcome = Literal[bulk.OUTCOMES]  # type: ignore[valid-type]
+
+
+class BulkInviteRow(msgspec.Struct):
+    row: int
+    email: str
+    name: str
+    outcome: BulkOutcome
+    reason: str
+    permissions: list[str]
+    user_id: int | None
+    invitation_id: int | None  # the invitation sent or sent again, or the pending one
+
+
+class BulkInviteResult(msgspec.Struct):
+    """What a bulk invite does (`dry_run`) or did: each row's outcome (invite_new,
+    invite_existing, resend: an email goes; has_access, pending, over_limit, duplicate, invalid:
+    none, `reason` says why), their counts, and the limits that applied."""
+
+    dry_run: bool
+    sent: int
+    counts: dict[str, int]
+    daily_limit: int
+    sent_today: int
+    left_today: int
+    resend_cooldown_seconds: int
+    rows: list[BulkInviteRow]
 
 
 # ---- single sign-on ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from app.domain.invitations import services as invitations
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, render
 from app.http.shared import account_users as views
+from app.http.shared import bulk_invite
 
 
 class _Section(TypedDict):
@@ -155,6 +156,30 @@ async def cancel_invite(request: Request, invitation_id: FromPath[int]) -> Respo
     )
 
 
+@get("/account/users/bulk", permission=Permission.ACCOUNT_OWNER)
+async def bulk_invite_page(request: Request) -> Response:
+    """Bulk Invite: a list of addresses or a CSV file, previewed, then sent."""
+    return await bulk_invite.page(request, current_client_id(request), **SECTION)
+
+
+@post(
+    "/account/users/bulk/preview",
+    permission=Permission.ACCOUNT_OWNER,
+    request_max_body_size=bulk_invite.BODY_LIMIT,
+)
+async def bulk_invite_preview(request: Request) -> Response:
+    return await bulk_invite.run(request, current_client_id(request), **SECTION, send=False)
+
+
+@post(
+    "/account/users/bulk/send",
+    permission=Permission.ACCOUNT_OWNER,
+    request_max_body_size=bulk_invite.BODY_LIMIT,
+)
+async def bulk_invite_send(request: Request) -> Response:
+    return await bulk_invite.run(request, current_client_id(request), **SECTION, send=True)
+
+
 ROUTES = [
     user_management,
     invite_new_user,
@@ -167,4 +192,7 @@ ROUTES = [
     link_copied,
     invite_delivery,
     cancel_invite,
+    bulk_invite_page,
+    bulk_invite_preview,
+    bulk_invite_send,
 ]
