@@ -465,3 +465,52 @@ async def sign_in_with_code(http, user: dict) -> None:
     step = two_factor.time_step() + 1
     done = await http.post("/login/code", {"code": two_factor.code_at(row["secret"], step)})
     assert done.status_code in (200, 303), text_of(done)
+
+
+# --- entering is recorded only when they enter ------------------------------------------------
+
+
+async def entry_of(client_id: int, user_id: int):
+    from app.schema.grants import Grant
+
+    row = (
+        await Grant.select(Grant.last_login_at)
+        .where((Grant.client == client_id) & (Grant.user == user_id))
+        .first()
+    )
+    return row["last_login_at"]
+
+
+async def test_an_account_that_sends_them_to_enrol_records_no_entry_until_they_enrol(http, heard):
+    """A login straight into an account that requires two-factor authentication, and Choose
+    Account, record "last login to this account" (account.entered) only once the user, sent to
+    enrol, has enrolled: not when they are sent."""
+    from app.domain.events.catalog import AccountEntered
+
+    client_id, owner = await requiring("Entry Co")
+    heard.clear()
+    straight = await http.login(owner["email"])  # their only account: straight into it
+    assert urlsplit(straight.headers["location"]).path == "/account"
+    assert enrolment_target(await http.get("/account")).startswith("/account/security")
+    assert await entry_of(client_id, owner["id"]) is None
+    # Choose Account, with a second account that does not require it.
+    other_id, _ = await make_client("Open Co")
+    await access.grant_access(other_id, owner["id"], ["invoices"], actor=ADMIN)
+    chosen = await http.post(f"/accounts/{client_id}/select", {})
+    assert chosen.status_code == 303
+    assert await entry_of(client_id, owner["id"]) is None
+    assert not [e for e in heard if isinstance(e, AccountEntered)]
+    # The other account is entered (and recorded) as before.
+    await http.post(f"/accounts/{other_id}/select", {})
+    assert await entry_of(other_id, owner["id"]) is not None
+    # Back to Entry Co, enrol: now they enter, and it is recorded.
+    await http.post(f"/accounts/{client_id}/select", {})
+    heard.clear()
+    started = await http.post("/account/security/two-factor/enable", {}, headers=HTMX)
+    secret = page(started).find(id="two-factor-key").get_text().replace(" ", "")
+    done = await http.post(
+        "/account/security/two-factor/confirm", {"code": code(secret)}, headers=HTMX
+    )
+    assert done.status_code == 200
+    assert await entry_of(client_id, owner["id"]) is not None
+    assert [e.client_id for e in heard if isinstance(e, AccountEntered)] == [client_id]

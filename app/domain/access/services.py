@@ -554,12 +554,24 @@ async def user_accounts(user_id: int) -> list[dict]:
     return rows
 
 
-async def note_account_login(user_id: int, client_id: int) -> None:
+# The entry is recorded only when the user can enter: not while the account requires
+# two-factor authentication they have not set up (they are sent to enrol first).
+_NOTE_ENTRY = """UPDATE grants SET last_login_at = {}
+WHERE "user" = {} AND client = {}
+  AND (NOT (SELECT require_two_factor FROM clients WHERE id = {})
+       OR (SELECT totp_enabled FROM users WHERE id = {}))
+RETURNING id"""
+
+
+async def note_account_login(user_id: int, client_id: int) -> bool:
+    """The user enters the account: its "last login" and account.entered. Nothing when they
+    cannot enter yet (the account requires two-factor authentication they do not have: the
+    enrolment that lets them in records it then). Returns whether it was recorded."""
     async with db.transaction():
-        await Grant.update({Grant.last_login_at: clock.now()}).where(
-            (Grant.user == user_id) & (Grant.client == client_id)
-        )
-        await emit(AccountEntered(client_id=client_id, user_id=user_id))
+        entered = await Grant.raw(_NOTE_ENTRY, clock.now(), user_id, client_id, client_id, user_id)
+        if entered:
+            await emit(AccountEntered(client_id=client_id, user_id=user_id))
+    return bool(entered)
 
 
 async def is_owner(user_id: int, client_id: int) -> bool:
