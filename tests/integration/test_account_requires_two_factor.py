@@ -19,6 +19,7 @@ from app.domain.staff.services import create_admin
 from app.domain.two_factor import services as two_factor
 from app.schema.activity import ActivityEntry
 from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
 from tests.integration.conftest import page, text_of
 
@@ -154,6 +155,33 @@ async def test_staff_may_turn_it_on_whoever_has_two_factor(http, admin_session):
     assert (await clients.get_client(client_id))["require_two_factor"] is True
     again = await http.get(f"/admin/clients/{client_id}/profile")
     assert page(again).find(id="f-require_two_factor").has_attr("checked")
+    # The owner, who did not choose it, is emailed (the outbox, in the change's transaction).
+    [email] = await OutboundEmail.select().where(
+        OutboundEmail.template == "two_factor_required"
+    )
+    assert email["to_address"] == _owner["email"]
+    assert "Staff Co now requires two-factor authentication" in email["subject"]
+    assert "You have not set it up yet" in email["text_body"]
+
+
+async def test_the_owner_is_not_emailed_when_they_turn_it_on_themselves():
+    client_id, owner = await make_client("Self Co")
+    await turn_on_two_factor(owner)
+    await clients.update_client(client_id, require_two_factor=True, actor=user_actor(owner))
+    assert not await OutboundEmail.select().where(
+        OutboundEmail.template == "two_factor_required"
+    )
+    # Staff turning it on again (already on) sends nothing either; off and on again does.
+    await clients.update_client(client_id, require_two_factor=True, actor=ADMIN)
+    await clients.update_client(client_id, require_two_factor=False, actor=ADMIN)
+    assert not await OutboundEmail.select().where(
+        OutboundEmail.template == "two_factor_required"
+    )
+    await clients.update_client(client_id, require_two_factor=True, actor=ADMIN)
+    [email] = await OutboundEmail.select().where(
+        OutboundEmail.template == "two_factor_required"
+    )
+    assert "You already use it" in email["text_body"]
 
 
 async def bearer() -> dict:
