@@ -169,7 +169,8 @@ class InviteCancelled(Event, frozen=True):
 class InviteRenewalRequested(Event, frozen=True):
     """The holder of an expired or cancelled invitation's link asked for a new one: the sender
     (or the account's owner, when the sender can no longer invite) was emailed, and the lists
-    show the request beside the invite until it is resent. `notified`: "inviter" or "owner"."""
+    show the request beside the invite until it is resent. `notified`: "inviter", "owner", or
+    "staff" (nobody emailed: client user management is off, staff see it on the Users tab)."""
 
     NAME = "invite.renewal_requested"
     ACTION = "invite.renewal_requested"

@@ -441,11 +441,13 @@ class AlreadyAsked(DomainError):
         self.asked_at = asked_at
 
 
-async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict]:
+async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict | None]:
     """Whom a request for a new invitation goes to: ("inviter", them) while its sender can
     still invite (the account's owner, or an enabled staff member whose role manages users),
     else ("owner", the account's owner). Each with first name, email and the page that
-    resends."""
+    resends. While staff have turned off client user management (rule 2), an owner cannot
+    resend: nobody is emailed, ("staff", None), and staff see the request on the invite in the
+    account's Users tab."""
     base_url = get_settings().base_url
     if invitation["invited_by_admin"] is not None:
         admin = await Admin.select().where(Admin.id == invitation["invited_by_admin"]).first()
@@ -459,6 +461,8 @@ async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict]:
                 "email": admin["email"],
                 "url": f"{base_url}/admin/clients/{client['id']}/users",
             }
+    if await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT):
+        return "staff", None
     owner = await User.select().where(User.id == client["owner"]).first()
     assert owner is not None  # the locked account's owner (a restricting foreign key)
     told = "inviter" if invitation["invited_by_user"] == client["owner"] else "owner"
@@ -500,18 +504,19 @@ async def request_renewal(token: str, *, ip: str) -> LinkState:
         if not marked:
             raise AlreadyAsked(row["renewal_requested_at"])
         notified, person = await _who_is_told(row, client)
-        await enqueue(
-            to=person["email"],
-            template="invite_renewal_requested",
-            context={
-                "first_name": person["first_name"],
-                "invited_email": row["email"],
-                "account_name": display_name(client),
-                "state": state.state,
-                "manage_url": person["url"],
-                "by_inviter": notified == "inviter",
-            },
-        )
+        if person is not None:
+            await enqueue(
+                to=person["email"],
+                template="invite_renewal_requested",
+                context={
+                    "first_name": person["first_name"],
+                    "invited_email": row["email"],
+                    "account_name": display_name(client),
+                    "state": state.state,
+                    "manage_url": person["url"],
+                    "by_inviter": notified == "inviter",
+                },
+            )
         await emit(
             InviteRenewalRequested(
                 client_id=client["id"],
@@ -521,7 +526,12 @@ async def request_renewal(token: str, *, ip: str) -> LinkState:
             ),
             actor=Actor("system", name="Invitation link", ip=ip),
             description=f"A new invitation was asked for through the {state.state} invite to "
-            f"{row['email']} for {display_name(client)}; the {notified} was emailed",
+            f"{row['email']} for {display_name(client)}; "
+            + (
+                f"the {notified} was emailed"
+                if person is not None
+                else "shown to staff on the Users tab (client user management is off)"
+            ),
         )
     return LinkState(state.state, state.sender_name, now)
 
