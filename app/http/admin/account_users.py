@@ -167,13 +167,18 @@ async def users_tab(
 
 @get("/admin/clients/{client_id:int}/transfer", permission=Permission.VIEW_ACCOUNT_USERS)
 async def transfer_region(request: Request, client_id: FromPath[int]) -> Response:
-    """The Users tab's pending ownership transfer, a region of its own (empty without one)."""
+    """The Users tab's pending ownership transfer, a region of its own (empty without one); for
+    a plain request (no script: the tab's link), a page holding it."""
+    client = await clients.get_client(client_id)
     context = {
-        "client": await clients.get_client(client_id),
+        "client": client,
+        "client_name": display_name(client),
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
         "transfer": await transfers.open_transfer(client_id),
     }
-    return render(request, "admin/clients/_transfer.html", context)
+    if wants_fragment(request):
+        return render(request, "admin/clients/_transfer.html", context)
+    return render(request, "admin/clients/transfer_page.html", context)
 
 
 @post(
