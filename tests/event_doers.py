@@ -121,6 +121,16 @@ async def _invite_cancelled(w):
     return [live.account(w.client, live.INVITES, live.PEOPLE)]
 
 
+async def _invite_access_until_changed(w):
+    from app.core import clock
+    from app.domain.invitations import services as invitations
+
+    await invitations.set_access_until(
+        w.client, w.invitation, clock.now() + timedelta(days=30), actor=ADMIN
+    )
+    return [live.account(w.client, live.INVITES, live.PEOPLE)]
+
+
 async def _invite_renewal_requested(w):
     """The open invitation expires; its link's holder asks for a new one (the owner is told:
     the world's staff invitation has no staff row behind it)."""
@@ -562,6 +572,7 @@ DOERS = {
     catalog.InviteExpired: _invite_expired,
     catalog.InviteAccepted: _invite_accepted,
     catalog.InviteRenewalRequested: _invite_renewal_requested,
+    catalog.InviteAccessUntilChanged: _invite_access_until_changed,
     catalog.ClientCreated: _client_created,
     catalog.ClientUpdated: _client_updated,
     catalog.ClientStatusChanged: _client_status_changed,

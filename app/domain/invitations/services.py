@@ -30,6 +30,7 @@ from app.domain.clients.services import check_open, display_name, get_client
 from app.domain.events.catalog import (
     GrantCreated,
     InviteAccepted,
+    InviteAccessUntilChanged,
     InviteCancelled,
     InviteExpired,
     InviteRenewalRequested,
@@ -341,6 +342,37 @@ async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:
             description=f"Cancelled the invite to {row['email']} for {display_name(client)}",
         )
     return row["email"]
+
+
+async def set_access_until(client_id: int, invitation_id: int, access_until, *, actor: Actor):
+    """Sets, changes or clears (None, "") when the access an open invitation gives ends (see
+    clean_access_until); the grant its acceptance creates carries it. Returns the invited
+    email and the new end. Nothing written when it is the same."""
+    now = clock.now()
+    until = clean_access_until(access_until, now)
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        await check_manager(actor, client)
+        row = await _open_invitation(client_id, invitation_id)
+        before = db.instant(row["access_until"])
+        if before == until:
+            return row["email"], until
+        await Invitation.update({Invitation.access_until: until}).where(
+            Invitation.id == invitation_id
+        )
+        await emit(
+            InviteAccessUntilChanged(
+                client_id=client_id,
+                invitation_id=invitation_id,
+                email=row["email"],
+                access_until_before=before,
+                access_until=until,
+            ),
+            actor=actor,
+            description=f"Access given by the invite to {row['email']} for "
+            f"{display_name(client)} ends: {describe_until(before)} -> {describe_until(until)}",
+        )
+    return row["email"], until
 
 
 async def pending_invite(token: str) -> dict:

@@ -426,6 +426,18 @@ async def cancel_invite(
     )
 
 
+@post(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/access-until",
+    permission=Permission.MANAGE_USERS,
+)
+async def change_invite_until(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    return await views.change_invite_until(
+        request, client_id, invitation_id, **section_options(client_id)
+    )
+
+
 ROUTES = [
     admin_home,
     client_list,
@@ -446,4 +458,5 @@ ROUTES = [
     send_password_reset,
     resend_invite,
     cancel_invite,
+    change_invite_until,
 ]

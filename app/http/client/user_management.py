@@ -143,6 +143,12 @@ async def cancel_invite(request: Request, invitation_id: FromPath[int]) -> Respo
     )
 
 
+@post("/account/invites/{invitation_id:int}/access-until", permission=Permission.ACCOUNT_OWNER)
+async def change_invite_until(request: Request, invitation_id: FromPath[int]) -> Response:
+    client_id = current_client_id(request)
+    return await views.change_invite_until(request, client_id, invitation_id, **SECTION)
+
+
 ROUTES = [
     user_management,
     invite_new_user,
@@ -153,4 +159,5 @@ ROUTES = [
     restore_access,
     resend_invite,
     cancel_invite,
+    change_invite_until,
 ]

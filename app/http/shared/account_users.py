@@ -222,6 +222,30 @@ async def restore_access(
     )
 
 
+async def change_invite_until(
+    request: Request, client_id: int, invitation_id: int, *, base: str, area: str
+) -> Response:
+    """A pending invite's Access until, changed or cleared (an empty date) in its row."""
+    form = await read_form(request)
+    return await run_action(
+        request,
+        client_id,
+        lambda actor: invitations.set_access_until(
+            client_id, invitation_id, (form.get("access_until") or "").strip() or None, actor=actor
+        ),
+        invite_until_changed,
+        base=base,
+        area=area,
+    )
+
+
+def invite_until_changed(result) -> str:
+    email, until = result
+    if until is None:
+        return f"The access the invite to {email} gives no longer ends by itself."
+    return f"The access the invite to {email} gives ends {access.describe_until(until)}."
+
+
 def resent(result) -> str:
     return f"Invite sent again to {result.email}, with a new link valid for 7 days."
 
