@@ -98,13 +98,9 @@ def resend_cooldown() -> timedelta:
 def usable(invitation: dict, client: dict, now=None) -> bool:
     """Whether the invitation can still be accepted: pending, its account open, and its sender
     still entitled to invite (an owner who lost the ownership voids their invitations; staff
-    invitations stay valid while the account is open)."""
-    sender = invitation["invited_by_user"]
-    return (
-        status(invitation, now) == "pending"
-        and client["status"] != "Closed"
-        and (sender is None or sender == client["owner"])
-    )
+    invitations stay valid while the account is open). The one reading of a link's state, the
+    invitation page's (_link_state)."""
+    return _link_state(invitation, client, now or clock.now()) == LINK_PENDING
 
 
 async def _check_daily_limit(client_id: int, now) -> None:
