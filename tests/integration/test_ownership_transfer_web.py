@@ -148,6 +148,27 @@ async def test_without_javascript_the_section_is_a_page_of_its_own(http, account
     assert await _owner_of(client_id) == owner["id"]
 
 
+async def test_accepting_from_the_link_enters_the_account_and_records_it(http, account):
+    """The link's Accept ownership lands the new owner in the account: recorded as entering it
+    (last login to this account), as Choose Account records it."""
+    from app.schema.grants import Grant
+
+    client_id, owner, heir, _ = account
+    await transfers.start(client_id, heir["id"], ["tickets"], actor=user_actor(owner))
+    link = await _link_sent_to("jo@example.com")
+    await http.login("jo@example.com")
+    # Their only account was entered at login: forget it, to see the link's acceptance record it.
+    await Grant.update({Grant.last_login_at: None}).where(Grant.user == heir["id"])
+    accepted = await http.post(f"{link}/accept")
+    assert accepted.headers["location"] == "/account?transfer=completed"
+    row = (
+        await Grant.select(Grant.last_login_at)
+        .where((Grant.client == client_id) & (Grant.user == heir["id"]))
+        .first()
+    )
+    assert row["last_login_at"] is not None
+
+
 async def test_the_banner_in_the_account_accepts_and_declines(http, account):
     client_id, owner, heir, _ = account
     transfer_id, _ = await transfers.start(
