@@ -156,9 +156,7 @@ async def test_staff_may_turn_it_on_whoever_has_two_factor(http, admin_session):
     again = await http.get(f"/admin/clients/{client_id}/profile")
     assert page(again).find(id="f-require_two_factor").has_attr("checked")
     # The owner, who did not choose it, is emailed (the outbox, in the change's transaction).
-    [email] = await OutboundEmail.select().where(
-        OutboundEmail.template == "two_factor_required"
-    )
+    [email] = await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
     assert email["to_address"] == _owner["email"]
     assert "Staff Co now requires two-factor authentication" in email["subject"]
     assert "You have not set it up yet" in email["text_body"]
@@ -168,19 +166,13 @@ async def test_the_owner_is_not_emailed_when_they_turn_it_on_themselves():
     client_id, owner = await make_client("Self Co")
     await turn_on_two_factor(owner)
     await clients.update_client(client_id, require_two_factor=True, actor=user_actor(owner))
-    assert not await OutboundEmail.select().where(
-        OutboundEmail.template == "two_factor_required"
-    )
+    assert not await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
     # Staff turning it on again (already on) sends nothing either; off and on again does.
     await clients.update_client(client_id, require_two_factor=True, actor=ADMIN)
     await clients.update_client(client_id, require_two_factor=False, actor=ADMIN)
-    assert not await OutboundEmail.select().where(
-        OutboundEmail.template == "two_factor_required"
-    )
+    assert not await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
     await clients.update_client(client_id, require_two_factor=True, actor=ADMIN)
-    [email] = await OutboundEmail.select().where(
-        OutboundEmail.template == "two_factor_required"
-    )
+    [email] = await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
     assert "You already use it" in email["text_body"]
 
 
@@ -218,7 +210,10 @@ async def test_the_json_api_reads_and_writes_it(client, heard):
     )
     assert changed.status_code == 200 and changed.json()["require_two_factor"] is True
     assert changed.headers["etag"] != read.headers["etag"]  # part of its version
-    assert heard == [ClientUpdated(client_id=client_id, fields=("require_two_factor",))]
+    assert heard[0] == ClientUpdated(client_id=client_id, fields=("require_two_factor",))
+    # Staff (an API credential) turned it on: the owner is emailed (email.queued follows).
+    assert [type(e).__name__ for e in heard[1:]] == ["EmailQueued"]
+    assert heard[1].template == "two_factor_required"
     bad = await client.patch(url, json={"require_two_factor": "maybe"}, headers=auth)
     assert bad.status_code == 422
     assert (await clients.get_client(client_id))["require_two_factor"] is True

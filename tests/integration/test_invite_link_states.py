@@ -283,9 +283,7 @@ async def test_with_client_user_management_off_the_owner_is_not_emailed(http, ac
     assert asked.status_code == 410
     assert "You have already asked for a new invitation" in text_of(asked)
     assert await renewal_emails() == []
-    [entry] = await ActivityEntry.select().where(
-        ActivityEntry.action == "invite.renewal_requested"
-    )
+    [entry] = await ActivityEntry.select().where(ActivityEntry.action == "invite.renewal_requested")
     assert "shown to staff on the Users tab" in entry["description"]
     await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Ada", "full")
     tab = await http.get(f"/admin/clients/{client_id}/users")
