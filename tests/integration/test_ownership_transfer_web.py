@@ -198,6 +198,27 @@ async def test_the_banner_in_the_account_accepts_and_declines(http, account):
     assert again.headers["location"] == "/account?transfer=refused&why=gone"
 
 
+async def test_the_banner_says_an_expired_transfer_expired(http, account):
+    """A refusal is said by the reason the service gives (not read from its message)."""
+    from datetime import timedelta
+
+    from app.core import clock
+
+    client_id, owner, heir, _ = account
+    transfer_id, _ = await transfers.start(
+        client_id, heir["id"], ["tickets"], actor=user_actor(owner)
+    )
+    await OwnershipTransfer.update(
+        {OwnershipTransfer.expires_at: clock.now() - timedelta(minutes=1)}
+    ).where(OwnershipTransfer.id == transfer_id)
+    await http.login("jo@example.com")
+    refused = await http.post(f"/account/transfer/{transfer_id}/accept")
+    assert refused.headers["location"] == "/account?transfer=refused&why=expired"
+    assert "This ownership transfer has expired." in text_of(
+        await http.get(refused.headers["location"])
+    )
+
+
 async def test_the_banner_shows_only_to_the_chosen_user(http, account):
     client_id, owner, heir, _ = account
     await transfers.start(client_id, heir["id"], ["tickets"], actor=user_actor(owner))

@@ -139,13 +139,9 @@ REFUSALS = {
 
 
 def _why(exc: DomainError) -> str:
-    if "expired" in exc.message:
-        return "expired"
-    if "void" in exc.message:
-        return "void"
-    if isinstance(exc, transfers.TransferUnavailable):
-        return "gone"
-    return "other"
+    """A refusal by name (REFUSALS): the transfer's own reason, else "other" (the service
+    tells why; its message is not read for it)."""
+    return exc.why if isinstance(exc, transfers.TransferUnavailable) else "other"
 
 
 ROUTES = [transfer_section, start_transfer, cancel_transfer, accept_transfer, decline_transfer]
