@@ -168,6 +168,12 @@ def open_dialog(*buttons: str | re.Pattern, then: Callable[[Page], None] | None 
     return action
 
 
+def invite_until_open(page: Page, world: World) -> None:
+    """A pending invite's Access until menu, opened from its row."""
+    control(page, re.compile("^Access until of the invite to axe.invitee")).click()
+    expect(page.locator("form.invite-until").get_by_label("Access until")).to_be_visible()
+
+
 def search_users(page: Page) -> None:
     page.locator("dialog[open]").get_by_label("Select User").fill("e2e")
     expect(page.locator("dialog[open]").get_by_text(OWNER).first).to_be_visible()
@@ -292,12 +298,17 @@ SCREENS = [
         "/account/users",
         open_dialog(re.compile("^Cancel Invite to axe.invitee")),
     ),
+    Screen("user management: invite's Access until", "owner", "/account/users", invite_until_open),
+    Screen("transfer ownership (page, without script)", "owner", "/account/users/transfer"),
     Screen("user management at 390 px", "owner", "/account/users", width=390),
     Screen("user management: message with Undo", "owner", "/account/users", removed_with_undo),
     # Staff (Full Administrator).
     Screen("clients", "staff", "/admin/clients"),
     Screen("clients: New Client", "staff", "/admin/clients", open_dialog(re.compile("New Client"))),
     Screen("client users tab", "staff", "/admin/clients/{client_id}/users"),
+    Screen(
+        "ownership transfer (page, without script)", "staff", "/admin/clients/{client_id}/transfer"
+    ),
     Screen(
         "client users tab: Associate User",
         "staff",

@@ -129,6 +129,16 @@ async def _invite_link_copied(w):
     return []
 
 
+async def _invite_access_until_changed(w):
+    from app.core import clock
+    from app.domain.invitations import services as invitations
+
+    await invitations.set_access_until(
+        w.client, w.invitation, clock.now() + timedelta(days=30), actor=ADMIN
+    )
+    return [live.account(w.client, live.INVITES, live.PEOPLE)]
+
+
 async def _invite_renewal_requested(w):
     """The open invitation expires; its link's holder asks for a new one (the owner is told:
     the world's staff invitation has no staff row behind it)."""
@@ -623,6 +633,7 @@ DOERS = {
     catalog.InviteAccepted: _invite_accepted,
     catalog.InviteRenewalRequested: _invite_renewal_requested,
     catalog.InviteLinkCopied: _invite_link_copied,
+    catalog.InviteAccessUntilChanged: _invite_access_until_changed,
     catalog.ClientCreated: _client_created,
     catalog.ClientUpdated: _client_updated,
     catalog.ClientStatusChanged: _client_status_changed,

@@ -217,18 +217,24 @@ async def test_lists_show_the_end_with_a_warning_in_its_last_week():
 
 async def test_two_processes_sweeping_at_the_same_moment_remove_an_ended_grant_once():
     """Two `roster sweep-access` processes started together on the run's database (on
-    PostgreSQL, two connections racing for the same row; on SQLite, two writers)."""
+    PostgreSQL, two connections racing for the same row; on SQLite, two writers): the ended
+    grant is removed once, and the reminder due goes once (to the person and the owner)."""
     import json
     import os
     import subprocess
     import sys
     from pathlib import Path
 
-    client_id, _owner = await make_client(company="Raced")
+    client_id, owner = await make_client(company="Raced")
     user = await member_of(client_id, clock.now() + timedelta(days=3))
     # Time passes: the end is moved into the past.
     await Grant.update({Grant.access_until: clock.now() - timedelta(seconds=1)}).where(
         Grant.user == user["id"]
+    )
+    # And another's end, given 10 days ahead, is now 3 days away: its 7-day reminder is due.
+    reminded = await member_of(client_id, clock.now() + timedelta(days=10), first="Rita")
+    await Grant.update({Grant.access_until: clock.now() + timedelta(days=3)}).where(
+        Grant.user == reminded["id"]
     )
     roster = str(Path(sys.executable).parent / "roster")
     runs = [
@@ -241,6 +247,9 @@ async def test_two_processes_sweeping_at_the_same_moment_remove_an_ended_grant_o
     assert [run.returncode for run in runs] == [0, 0]
     expired = sorted(json.loads(out)["expired"] for out in outputs)
     assert expired == [0, 1]
+    assert sorted(json.loads(out)["reminded"] for out in outputs) == [0, 1]
+    reminders = sorted(e["to_address"] for e in await sent("access_ending"))
+    assert reminders == sorted([reminded["email"], owner["email"]])
     assert await grant_of(client_id, user["id"]) is None
     assert await ActivityEntry.count().where(ActivityEntry.action == "access.expired") == 1
     assert len(await sent("access_expired")) == 1

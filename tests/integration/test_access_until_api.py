@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from app.domain.access import services as access
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
-from tests.factories import make_client, make_user
+from tests.factories import ADMIN, make_client, make_user
 from tests.integration.test_api_v1 import api, assert_problem, full  # noqa: F401 (fixtures)
 
 END = "2099-12-14T18:00:00Z"
@@ -66,6 +66,32 @@ async def test_a_past_or_unparsable_end_is_a_422_naming_the_field_and_changes_no
         assert_problem(invited, 422)
     assert await Grant.count().where(Grant.user == member["id"]) == 0
     assert await Invitation.count() == 0
+
+
+async def test_an_end_set_meanwhile_makes_an_if_match_put_412(api, full):  # noqa: F811
+    """A grant's ETag covers its Access until: a PUT prepared before someone changed the end
+    does not overwrite it."""
+    client_id, _owner = await make_client()
+    member = await make_user()
+    await access.grant_access(client_id, member["id"], ["tickets"], actor=ADMIN)
+    url = f"/api/v1/clients/{client_id}/users/{member['id']}"
+    etag = (await api.get(url, headers=full)).headers["etag"]
+    await access.set_access_until(client_id, member["id"], END_AT, actor=ADMIN)
+    refused = await api.put(
+        url,
+        json={"permissions": ["tickets"], "access_until": "2099-12-20"},
+        headers={**full, "If-Match": etag},
+    )
+    assert_problem(refused, 412)
+    assert await access.access_until_of(client_id, member["id"]) == END_AT
+    now = (await api.get(url, headers=full)).headers["etag"]
+    assert now != etag
+    done = await api.put(
+        url,
+        json={"permissions": ["tickets"], "access_until": "2099-12-20"},
+        headers={**full, "If-Match": now},
+    )
+    assert done.status_code == 200, done.text
 
 
 async def test_an_invitation_carries_its_end(api, full):  # noqa: F811

@@ -171,3 +171,101 @@ async def test_undo_of_remove_gives_back_the_end_too(http, owner_session):
     )
     assert undone.status_code == 200
     assert await until_of(client_id, member["id"]) == END_OF_DAY
+
+
+# A pending invite's Access until, changed or cleared in its row (staff's Users tab, the owner's
+# User Management).
+
+
+@pytest.fixture(params=["owner", "staff"])
+async def invite_manager(request, http):
+    """An account with a pending invite (no end), and the base of the section's routes for
+    whoever manages it."""
+    from tests.integration.conftest import log_in_as_staff
+
+    client_id, _owner = await make_client("Client Test", owner_email="fiona@example.com")
+    invitation_id, token = await invitations.invite(
+        client_id, "temp@example.com", ["tickets"], actor=ADMIN
+    )
+    if request.param == "staff":
+        await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Ada", "full")
+        return client_id, invitation_id, token, f"/admin/clients/{client_id}"
+    await http.login("fiona@example.com")
+    return client_id, invitation_id, token, "/account"
+
+
+async def invite_until(invitation_id: int):
+    row = await Invitation.select(Invitation.access_until).where(Invitation.id == invitation_id)
+    return row[0]["access_until"]
+
+
+async def test_a_pending_invites_end_is_changed_and_cleared_in_its_row(http, invite_manager):
+    from app.schema.activity import ActivityEntry
+    from tests.integration.conftest import message_texts
+
+    client_id, invitation_id, token, base = invite_manager
+    shown = page(await http.get(f"{base}/users"))
+    row = shown.select_one(f"#invite-{invitation_id}")
+    opener = row.find("summary", string="Access until")
+    assert opener["aria-label"] == "Access until of the invite to temp@example.com"
+    form = row.find("form", class_="invite-until")
+    assert form["hx-post"] == f"{base}/invites/{invitation_id}/access-until"
+    field = form.find("input", {"name": "access_until"})
+    assert field["type"] == "date" and field["value"] == ""
+    assert form.find("label", {"for": field["id"]}).get_text() == "Access until"
+
+    url = form["hx-post"]
+    assert (await http.post(url, {"access_until": "2099-12-14"}, csrf=False)).status_code == 403
+    assert await invite_until(invitation_id) is None
+
+    changed = await http.post(url, {"access_until": "2099-12-14"}, headers=HX)
+    assert changed.status_code == 200
+    assert await invite_until(invitation_id) == END_OF_DAY
+    assert message_texts(changed) == [
+        "The access the invite to temp@example.com gives ends 2099-12-14 23:59 UTC."
+    ]
+    row = page(changed).select_one(f"#invite-{invitation_id}")
+    assert row.find(class_="badge-until").get_text() == "until 14 Dec 2099"
+    assert row.find("input", {"name": "access_until"})["value"] == "2099-12-14"
+    [entry] = await ActivityEntry.select().where(ActivityEntry.action == "invite.until_changed")
+    assert entry["description"].endswith("ends: no end -> 2099-12-14 23:59 UTC")
+
+    refused = await http.post(url, {"access_until": "2001-01-01"}, headers=HX)
+    assert refused.status_code == 409
+    assert "must be in the future" in " ".join(message_texts(refused))
+    assert await invite_until(invitation_id) == END_OF_DAY
+
+    cleared = await http.post(url, {"access_until": ""}, headers=HX)
+    assert cleared.status_code == 200
+    assert await invite_until(invitation_id) is None
+    assert "no longer ends by itself" in message_texts(cleared)[0]
+
+    # The grant its acceptance creates carries the end it has then.
+    await http.post(url, {"access_until": "2099-12-14"}, headers=HX)
+    guest = await make_user("Tem", "Porary", email="temp@example.com")
+    await invitations.accept(token, guest["id"], actor=ADMIN)
+    assert await until_of(client_id, guest["id"]) == END_OF_DAY
+    gone = await http.post(url, {"access_until": ""}, headers=HX)
+    assert gone.status_code == 409  # accepted: no longer pending
+
+
+async def test_who_may_change_a_pending_invites_end(http, support_session):
+    from app.domain.staff.services import DISABLE_CLIENT_USER_MANAGEMENT, set_setting
+
+    client_id, owner = await make_client("Client Test", owner_email="fiona@example.com")
+    invitation_id, _ = await invitations.invite(
+        client_id, "temp@example.com", ["tickets"], actor=ADMIN
+    )
+    url = f"/admin/clients/{client_id}/invites/{invitation_id}/access-until"
+    assert (await http.post(url, {"access_until": "2099-12-14"}, headers=HX)).status_code == 403
+    tab = page(await http.get(f"/admin/clients/{client_id}/users"))
+    assert tab.select_one(f"#invite-{invitation_id}").find("form", class_="invite-until") is None
+    await http.post("/admin/logout")
+    await set_setting(DISABLE_CLIENT_USER_MANAGEMENT, "true", actor=ADMIN)
+    await http.login("fiona@example.com")
+    refused = await http.post(
+        f"/account/invites/{invitation_id}/access-until", {"access_until": "2099-12-14"},
+        headers=HX,
+    )  # fmt: skip
+    assert refused.status_code in (403, 409)
+    assert await invite_until(invitation_id) is None

@@ -19,6 +19,7 @@ from app.domain.staff.services import create_admin
 from app.domain.two_factor import services as two_factor
 from app.schema.activity import ActivityEntry
 from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
 from tests.integration.conftest import page, text_of
 
@@ -154,6 +155,25 @@ async def test_staff_may_turn_it_on_whoever_has_two_factor(http, admin_session):
     assert (await clients.get_client(client_id))["require_two_factor"] is True
     again = await http.get(f"/admin/clients/{client_id}/profile")
     assert page(again).find(id="f-require_two_factor").has_attr("checked")
+    # The owner, who did not choose it, is emailed (the outbox, in the change's transaction).
+    [email] = await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
+    assert email["to_address"] == _owner["email"]
+    assert "Staff Co now requires two-factor authentication" in email["subject"]
+    assert "You have not set it up yet" in email["text_body"]
+
+
+async def test_the_owner_is_not_emailed_when_they_turn_it_on_themselves():
+    client_id, owner = await make_client("Self Co")
+    await turn_on_two_factor(owner)
+    await clients.update_client(client_id, require_two_factor=True, actor=user_actor(owner))
+    assert not await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
+    # Staff turning it on again (already on) sends nothing either; off and on again does.
+    await clients.update_client(client_id, require_two_factor=True, actor=ADMIN)
+    await clients.update_client(client_id, require_two_factor=False, actor=ADMIN)
+    assert not await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
+    await clients.update_client(client_id, require_two_factor=True, actor=ADMIN)
+    [email] = await OutboundEmail.select().where(OutboundEmail.template == "two_factor_required")
+    assert "You already use it" in email["text_body"]
 
 
 async def bearer() -> dict:
@@ -190,7 +210,10 @@ async def test_the_json_api_reads_and_writes_it(client, heard):
     )
     assert changed.status_code == 200 and changed.json()["require_two_factor"] is True
     assert changed.headers["etag"] != read.headers["etag"]  # part of its version
-    assert heard == [ClientUpdated(client_id=client_id, fields=("require_two_factor",))]
+    assert heard[0] == ClientUpdated(client_id=client_id, fields=("require_two_factor",))
+    # Staff (an API credential) turned it on: the owner is emailed (email.queued follows).
+    assert [type(e).__name__ for e in heard[1:]] == ["EmailQueued"]
+    assert heard[1].template == "two_factor_required"
     bad = await client.patch(url, json={"require_two_factor": "maybe"}, headers=auth)
     assert bad.status_code == 422
     assert (await clients.get_client(client_id))["require_two_factor"] is True
@@ -465,3 +488,52 @@ async def sign_in_with_code(http, user: dict) -> None:
     step = two_factor.time_step() + 1
     done = await http.post("/login/code", {"code": two_factor.code_at(row["secret"], step)})
     assert done.status_code in (200, 303), text_of(done)
+
+
+# --- entering is recorded only when they enter ------------------------------------------------
+
+
+async def entry_of(client_id: int, user_id: int):
+    from app.schema.grants import Grant
+
+    row = (
+        await Grant.select(Grant.last_login_at)
+        .where((Grant.client == client_id) & (Grant.user == user_id))
+        .first()
+    )
+    return row["last_login_at"]
+
+
+async def test_an_account_that_sends_them_to_enrol_records_no_entry_until_they_enrol(http, heard):
+    """A login straight into an account that requires two-factor authentication, and Choose
+    Account, record "last login to this account" (account.entered) only once the user, sent to
+    enrol, has enrolled: not when they are sent."""
+    from app.domain.events.catalog import AccountEntered
+
+    client_id, owner = await requiring("Entry Co")
+    heard.clear()
+    straight = await http.login(owner["email"])  # their only account: straight into it
+    assert urlsplit(straight.headers["location"]).path == "/account"
+    assert enrolment_target(await http.get("/account")).startswith("/account/security")
+    assert await entry_of(client_id, owner["id"]) is None
+    # Choose Account, with a second account that does not require it.
+    other_id, _ = await make_client("Open Co")
+    await access.grant_access(other_id, owner["id"], ["invoices"], actor=ADMIN)
+    chosen = await http.post(f"/accounts/{client_id}/select", {})
+    assert chosen.status_code == 303
+    assert await entry_of(client_id, owner["id"]) is None
+    assert not [e for e in heard if isinstance(e, AccountEntered)]
+    # The other account is entered (and recorded) as before.
+    await http.post(f"/accounts/{other_id}/select", {})
+    assert await entry_of(other_id, owner["id"]) is not None
+    # Back to Entry Co, enrol: now they enter, and it is recorded.
+    await http.post(f"/accounts/{client_id}/select", {})
+    heard.clear()
+    started = await http.post("/account/security/two-factor/enable", {}, headers=HTMX)
+    secret = page(started).find(id="two-factor-key").get_text().replace(" ", "")
+    done = await http.post(
+        "/account/security/two-factor/confirm", {"code": code(secret)}, headers=HTMX
+    )
+    assert done.status_code == 200
+    assert await entry_of(client_id, owner["id"]) is not None
+    assert [e.client_id for e in heard if isinstance(e, AccountEntered)] == [client_id]

@@ -268,3 +268,39 @@ async def test_the_request_shows_in_both_lists_and_resend_clears_it(http, accoun
     assert row["renewal_requested_at"] is None
     tab = await staff.get(f"/admin/clients/{client_id}/users")
     assert "asked for a new invitation" not in text_of(tab)
+
+
+async def test_with_client_user_management_off_the_owner_is_not_emailed(http, account):
+    """The owner cannot resend while staff have turned off client user management: a request
+    through the owner's invite emails nobody; staff see it on the invite in the Users tab (a
+    staff member's own invite still emails them)."""
+    from app.domain.staff.services import DISABLE_CLIENT_USER_MANAGEMENT, set_setting
+
+    client_id, _, _, invitation_id, token = account
+    await set_setting(DISABLE_CLIENT_USER_MANAGEMENT, "true", actor=ADMIN)
+    await expire(invitation_id)
+    asked = await http.post(f"/invite/{token}/renew")
+    assert asked.status_code == 410
+    assert "You have already asked for a new invitation" in text_of(asked)
+    assert await renewal_emails() == []
+    [entry] = await ActivityEntry.select().where(ActivityEntry.action == "invite.renewal_requested")
+    assert "shown to staff on the Users tab" in entry["description"]
+    await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Ada", "full")
+    tab = await http.get(f"/admin/clients/{client_id}/users")
+    row = page(tab).find(id=f"invite-{invitation_id}").get_text(" ", strip=True)
+    assert "asked for a new invitation on" in row
+
+    staff_id = await create_admin(
+        email="sam@example.com",
+        password="admin-passphrase-77",
+        name="Sam Staff",
+        role="full",
+        actor=ADMIN,
+    )
+    sam = Actor("admin", staff_id, "Sam Staff", "127.0.0.1")
+    theirs, their_token = await invitations.invite(
+        client_id, "c@example.com", ["tickets"], actor=sam
+    )
+    await expire(theirs)
+    await invitations.request_renewal(their_token, ip="198.51.100.7")
+    assert [e["to_address"] for e in await renewal_emails()] == ["sam@example.com"]

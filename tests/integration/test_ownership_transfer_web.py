@@ -112,6 +112,63 @@ async def test_the_owner_transfers_and_the_chosen_user_accepts_from_the_link(htt
     assert again.status_code == 404 and "No pending ownership transfer" in text_of(again)
 
 
+async def test_without_javascript_the_section_is_a_page_of_its_own(http, account):
+    """A plain HTTP client (no script, no htmx): User Management's placeholder links to the
+    Transfer ownership section as a page, whose forms post plainly (with the CSRF field) and
+    answer that page again."""
+    client_id, owner, heir, _ = account
+    await http.login("fiona@example.com")
+    placeholder = page(await http.get("/account/users")).find(id="transfer-ownership")
+    link = placeholder.find("noscript").find("a")
+    assert link["href"] == "/account/users/transfer"
+    shown = await http.get(link["href"])
+    assert shown.status_code == 200
+    soup = page(shown)
+    assert soup.find("h1").get_text() == "Transfer ownership"
+    assert soup.find("a", string="Back to User Management")["href"] == "/account/users"
+    form = soup.find("form", id="transfer-form")
+    assert form["method"] == "post" and form["action"] == "/account/users/transfer"
+    assert form.find("input", {"name": "_csrf_token"})["value"]
+
+    refused = await http.post(form["action"], {"scope": "all"})
+    assert refused.status_code == 422
+    assert page(refused).find("h1").get_text() == "Transfer ownership"  # the page, not a part
+    assert "Enter the email address" in text_of(refused)
+
+    started = await http.post(form["action"], {"email": "jo@example.com", "scope": "all"})
+    assert started.status_code == 200
+    assert "Ownership transfer started: Jo Walker was emailed." in message_texts(started)
+    assert "Waiting for Jo Walker" in text_of(started)
+    cancel = page(started).find("form", action=re.compile(r"/cancel$"))
+    assert cancel["method"] == "post" and cancel.find("input", {"name": "_csrf_token"})
+    cancelled = await http.post(cancel["action"], {})
+    assert cancelled.status_code == 200
+    assert "Ownership transfer cancelled." in message_texts(cancelled)
+    assert page(cancelled).find("form", id="transfer-form") is not None
+    assert await _owner_of(client_id) == owner["id"]
+
+
+async def test_accepting_from_the_link_enters_the_account_and_records_it(http, account):
+    """The link's Accept ownership lands the new owner in the account: recorded as entering it
+    (last login to this account), as Choose Account records it."""
+    from app.schema.grants import Grant
+
+    client_id, owner, heir, _ = account
+    await transfers.start(client_id, heir["id"], ["tickets"], actor=user_actor(owner))
+    link = await _link_sent_to("jo@example.com")
+    await http.login("jo@example.com")
+    # Their only account was entered at login: forget it, to see the link's acceptance record it.
+    await Grant.update({Grant.last_login_at: None}).where(Grant.user == heir["id"])
+    accepted = await http.post(f"{link}/accept")
+    assert accepted.headers["location"] == "/account?transfer=completed"
+    row = (
+        await Grant.select(Grant.last_login_at)
+        .where((Grant.client == client_id) & (Grant.user == heir["id"]))
+        .first()
+    )
+    assert row["last_login_at"] is not None
+
+
 async def test_the_banner_in_the_account_accepts_and_declines(http, account):
     client_id, owner, heir, _ = account
     transfer_id, _ = await transfers.start(
@@ -139,6 +196,27 @@ async def test_the_banner_in_the_account_accepts_and_declines(http, account):
     # Spent: a second press says so.
     again = await http.post(f"/account/transfer/{transfer_id}/accept")
     assert again.headers["location"] == "/account?transfer=refused&why=gone"
+
+
+async def test_the_banner_says_an_expired_transfer_expired(http, account):
+    """A refusal is said by the reason the service gives (not read from its message)."""
+    from datetime import timedelta
+
+    from app.core import clock
+
+    client_id, owner, heir, _ = account
+    transfer_id, _ = await transfers.start(
+        client_id, heir["id"], ["tickets"], actor=user_actor(owner)
+    )
+    await OwnershipTransfer.update(
+        {OwnershipTransfer.expires_at: clock.now() - timedelta(minutes=1)}
+    ).where(OwnershipTransfer.id == transfer_id)
+    await http.login("jo@example.com")
+    refused = await http.post(f"/account/transfer/{transfer_id}/accept")
+    assert refused.headers["location"] == "/account?transfer=refused&why=expired"
+    assert "This ownership transfer has expired." in text_of(
+        await http.get(refused.headers["location"])
+    )
 
 
 async def test_the_banner_shows_only_to_the_chosen_user(http, account):
@@ -199,6 +277,33 @@ async def test_staff_see_a_pending_transfer_and_approve_it(http, account):
     assert "Ownership transfer approved" in after.get_text()
     gone = page(await http.get(f"/admin/clients/{client_id}/transfer", headers=HX))
     assert gone.find(class_="transfer-pending") is None
+
+
+async def test_without_javascript_staff_reach_the_transfer_as_a_page(http, account):
+    """A plain HTTP client: the Users tab's placeholder links to the transfer region as a page,
+    whose Approve posts plainly and comes back to the tab."""
+    client_id, owner, heir, _ = account
+    await set_setting(REQUIRE_TRANSFER_APPROVAL, "true", actor=ADMIN)
+    transfer_id, token = await transfers.start(
+        client_id, heir["id"], ["tickets"], actor=user_actor(owner)
+    )
+    assert await transfers.accept_by_token(token, actor=user_actor(heir)) == "awaiting_approval"
+    await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Ada", "full")
+    region = page(await http.get(f"/admin/clients/{client_id}/users")).find(id="account-transfer")
+    link = region.find("noscript").find("a")
+    assert link["href"] == f"/admin/clients/{client_id}/transfer"
+    shown = await http.get(link["href"])
+    assert shown.status_code == 200
+    soup = page(shown)
+    assert soup.find("h1").get_text() == "Ownership transfer"
+    assert "awaits staff approval" in soup.get_text()
+    approve = soup.find("button", string="Approve").find_parent("form")
+    assert approve["method"] == "post" and approve.find("input", {"name": "_csrf_token"})
+    approved = await http.post(approve["action"], {})
+    assert approved.headers["location"].endswith("notice=transfer_completed")
+    assert await _owner_of(client_id) == heir["id"]
+    none = page(await http.get(link["href"]))
+    assert "No ownership transfer is pending." in none.get_text()
 
 
 async def test_the_settings_page_turns_approval_on(http):

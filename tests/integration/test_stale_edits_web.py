@@ -4,6 +4,7 @@ person's change on top of the other's; a save whose opened values are the curren
 whatever else changed meanwhile."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -54,7 +55,7 @@ async def test_a_stale_permissions_save_is_refused_and_shows_both_changes(http, 
     client_id, _, marco = account
     url = f"{manager}/users/{marco['id']}/permissions"
     opened = opened_of(await http.get(url, headers=HX))
-    assert json.loads(opened) == {"permissions": ["tickets"]}
+    assert json.loads(opened) == {"permissions": ["tickets"], "access_until": ""}
 
     # Someone else grants Invoices meanwhile; the open dialog adds Quotes and saves.
     await access.update_permissions(client_id, marco["id"], ["tickets", "invoices"], actor=ADMIN)
@@ -77,7 +78,10 @@ async def test_a_stale_permissions_save_is_refused_and_shows_both_changes(http, 
     )
     # The boxes: their Invoices with my Quotes on top; the form is now on the current version.
     assert ticked(refused) == ["invoices", "quotes", "tickets"]
-    assert json.loads(opened_of(refused)) == {"permissions": ["invoices", "tickets"]}
+    assert json.loads(opened_of(refused)) == {
+        "permissions": ["invoices", "tickets"],
+        "access_until": "",
+    }
     soup = page(refused)
     assert soup.find("button", string="Apply my change on top")["type"] == "submit"
     assert soup.find("button", string="Discard my change").has_attr("data-dialog-close")
@@ -172,6 +176,64 @@ async def test_an_open_dialog_asks_whether_its_permissions_changed(http, account
     await access.revoke_access(client_id, marco["id"], actor=ADMIN)
     gone = await http.get(check["hx-get"], headers=HX)
     assert "no longer has access" in text_of(gone)
+
+
+async def test_a_stale_access_until_save_is_refused_and_shows_both_changes(http, account, manager):
+    """The dialog's Access until is part of what it was opened on: an end someone set meanwhile
+    is not overwritten by a save prepared before it."""
+    client_id, _, marco = account
+    url = f"{manager}/users/{marco['id']}/permissions"
+    dialog = await http.get(url, headers=HX)
+    opened = opened_of(dialog)
+    assert json.loads(opened) == {"permissions": ["tickets"], "access_until": ""}
+
+    # Someone else gives Marco an end meanwhile; the open dialog sets another and saves.
+    theirs = datetime(2099, 12, 14, 23, 59, 59, tzinfo=UTC)
+    await access.set_access_until(client_id, marco["id"], theirs, actor=ADMIN)
+    form = {"permissions": ["tickets"], "opened": opened, "access_until_opened": ""}
+    refused = await http.post(url, {**form, "access_until": "2099-12-20"}, headers=HX)
+    assert refused.status_code == 409
+    said = text_of(refused)
+    assert "Access until set to “2099-12-14”" in said
+    assert "Your change: Access until changed to “2099-12-20”." in said
+    assert await access.access_until_of(client_id, marco["id"]) == theirs
+    soup = page(refused)
+    assert soup.find("input", {"name": "access_until"})["value"] == "2099-12-20"  # mine on top
+    assert soup.find("input", {"name": "access_until_opened"})["value"] == "2099-12-14"
+    assert json.loads(opened_of(refused))["access_until"].startswith("2099-12-14T23:59:59")
+
+    # A save that only changes the permissions, prepared before the end was set, is refused
+    # too (nothing lost either way), and Apply my change on top keeps the other's end.
+    only_keys = await http.post(
+        url, {**form, "permissions": ["tickets", "quotes"], "access_until": ""}, headers=HX
+    )
+    assert only_keys.status_code == 409
+    assert "Access until set to “2099-12-14”" in text_of(only_keys)
+    assert page(only_keys).find("input", {"name": "access_until"})["value"] == "2099-12-14"
+    applied = await http.post(
+        url,
+        {
+            "permissions": ticked(only_keys),
+            "opened": opened_of(only_keys),
+            "access_until_opened": "2099-12-14",
+            "access_until": "2099-12-14",
+        },
+        headers=HX,
+    )
+    assert applied.status_code == 200
+    assert await access.access_until_of(client_id, marco["id"]) == theirs
+    assert (await access.access_for(marco["id"], client_id)).permissions == ("quotes", "tickets")
+
+
+async def test_an_open_dialog_is_told_when_access_until_changed(http, account, manager):
+    client_id, _, marco = account
+    dialog = page(await http.get(f"{manager}/users/{marco['id']}/permissions", headers=HX))
+    check = dialog.find(attrs={"data-stale-edit": True})
+    assert (await http.get(check["hx-get"], headers=HX)).text == ""
+    until = datetime(2099, 12, 14, 23, 59, 59, tzinfo=UTC)
+    await access.set_access_until(client_id, marco["id"], until, actor=ADMIN)
+    notice = await http.get(check["hx-get"], headers=HX)
+    assert "Access until set to “2099-12-14”" in text_of(notice)
 
 
 async def test_a_support_operator_cannot_ask_about_permissions(http, support_session, account):

@@ -167,6 +167,15 @@ LONG = {
         "account_name": "Internationale Hosting- und Domainverwaltungsgesellschaft mbH & Co. KG",
         "until": "2026-12-14 23:59 UTC",
     },
+    "two_factor_required": {
+        "first_name": "Bartholomew",
+        "account_name": "Internationale Hosting- und Domainverwaltungsgesellschaft mbH & Co. KG",
+        "owner_has_two_factor": False,
+        "security_url": "https://portal.internationale-hosting-und-domainverwaltung.example"
+        "/account/security",
+        "users_url": "https://portal.internationale-hosting-und-domainverwaltung.example"
+        "/account/users",
+    },
     "invite_accepted": {
         "owner_first_name": "Fiona",
         "invitee_name": "Rita Newcomer",

@@ -84,6 +84,19 @@ def notice_already_sent(until: datetime | None, now: datetime) -> int | None:
     return min(longer) if longer else None
 
 
+def until_version(when) -> str:
+    """A grant's end as an edit's version holds it (app.core.stale): the exact instant in UTC,
+    "" for none, whichever engine read it."""
+    when = db.instant(when)
+    return when.astimezone(UTC).isoformat() if when is not None else ""
+
+
+def grant_version(keys, until) -> dict:
+    """The values a Manage Permissions edit (the dialog, an API PUT) is prepared on: the keys and
+    the end, as compared on save."""
+    return {"permissions": keys, "access_until": until_version(until)}
+
+
 def describe_until(when: datetime | None) -> str:
     return f"{when:%Y-%m-%d %H:%M} UTC" if when is not None else "no end"
 
@@ -150,8 +163,8 @@ async def update_permissions(
     access_until=KEEP,
 ) -> dict:
     """Sets the user's keys on the account; returns the user and the account. `opened`: the
-    keys the change was prepared on ({"permissions": keys}, or their app.core.stale.version);
-    when the grant's keys are others now, nothing is saved (app.core.stale.Stale).
+    keys and end the change was prepared on (grant_version, or its app.core.stale.version);
+    when the grant's keys or end are others now, nothing is saved (app.core.stale.Stale).
     `access_until`: when given, the access's new end (None or "": none), in the same change."""
     keys = clean_permissions(keys)
     now = clock.now()
@@ -172,7 +185,11 @@ async def update_permissions(
             raise NotFound("This user no longer has access to this account.")
         user = await get_user(user_id)
         before = permissions.deserialize(grant["permissions"])
-        stale.check(opened, {"permissions": before}, {"permissions": keys})
+        current = grant_version(before, grant["access_until"])
+        wanted = grant_version(keys, grant["access_until"] if isinstance(until, Keep) else until)
+        if isinstance(opened, dict) and "access_until" not in opened:  # prepared on keys only
+            del current["access_until"], wanted["access_until"]
+        stale.check(opened, current, wanted)
         if not isinstance(until, Keep):
             await _change_until(grant, until, now, client=client, user=user, actor=actor)
         if before == keys:
@@ -537,12 +554,24 @@ async def user_accounts(user_id: int) -> list[dict]:
     return rows
 
 
-async def note_account_login(user_id: int, client_id: int) -> None:
+# The entry is recorded only when the user can enter: not while the account requires
+# two-factor authentication they have not set up (they are sent to enrol first).
+_NOTE_ENTRY = """UPDATE grants SET last_login_at = {}
+WHERE "user" = {} AND client = {}
+  AND (NOT (SELECT require_two_factor FROM clients WHERE id = {})
+       OR (SELECT totp_enabled FROM users WHERE id = {}))
+RETURNING id"""
+
+
+async def note_account_login(user_id: int, client_id: int) -> bool:
+    """The user enters the account: its "last login" and account.entered. Nothing when they
+    cannot enter yet (the account requires two-factor authentication they do not have: the
+    enrolment that lets them in records it then). Returns whether it was recorded."""
     async with db.transaction():
-        await Grant.update({Grant.last_login_at: clock.now()}).where(
-            (Grant.user == user_id) & (Grant.client == client_id)
-        )
-        await emit(AccountEntered(client_id=client_id, user_id=user_id))
+        entered = await Grant.raw(_NOTE_ENTRY, clock.now(), user_id, client_id, client_id, user_id)
+        if entered:
+            await emit(AccountEntered(client_id=client_id, user_id=user_id))
+    return bool(entered)
 
 
 async def is_owner(user_id: int, client_id: int) -> bool:

@@ -47,10 +47,12 @@ UNAVAILABLE = "No pending ownership transfer matches this link."
 
 
 class TransferUnavailable(DomainError):
-    """Used, cancelled, expired, void or unknown: one message for all."""
+    """Used, cancelled, expired, void or unknown: one message for all, unless the caller is
+    told which (`why`: "gone", "expired" or "void", for pages that say it by name)."""
 
-    def __init__(self, message: str = UNAVAILABLE) -> None:
+    def __init__(self, message: str = UNAVAILABLE, why: str = "gone") -> None:
         super().__init__(message)
+        self.why = why
 
 
 def transfer_url(token: str) -> str:
@@ -254,7 +256,7 @@ async def accept(transfer_id: int, *, actor: Actor) -> str:
     """The chosen user confirms (by the emailed link's transfer, or the banner in the account).
     Returns "completed" or "awaiting_approval". A transfer found void or expired now is ended
     (and told) and refused."""
-    refusal: str | None = None
+    refusal: tuple[str, str] | None = None  # (message, why)
     async with db.transaction():
         client, transfer = await _locked_open(transfer_id)
         if actor.kind != "user" or actor.id != transfer["to_user"]:
@@ -264,10 +266,10 @@ async def accept(transfer_id: int, *, actor: Actor) -> str:
         reason = await _still_valid(client, transfer)
         if transfer["expires_at"] <= clock.now():
             await _expire(client, transfer, actor=actor)
-            refusal = "This ownership transfer has expired."
+            refusal = ("This ownership transfer has expired.", "expired")
         elif reason is not None:
             await void_transfers(client, reason, actor=actor)
-            refusal = f"This ownership transfer is void: {VOID_REASONS[reason]}."
+            refusal = (f"This ownership transfer is void: {VOID_REASONS[reason]}.", "void")
         else:
             approval = await admin_settings.flag(admin_settings.REQUIRE_TRANSFER_APPROVAL)
             people = await transfer_people(transfer)
@@ -306,7 +308,7 @@ async def accept(transfer_id: int, *, actor: Actor) -> str:
             else:
                 await _complete(client, transfer, actor=actor)
     if refusal is not None:
-        raise TransferUnavailable(refusal)
+        raise TransferUnavailable(*refusal)
     return outcome
 
 

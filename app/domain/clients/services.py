@@ -8,6 +8,7 @@ from piccolo.query.functions.string import Lower
 from piccolo.querystring import QueryString
 
 from app.core import clock, db, permissions, stale
+from app.core.config import get_settings
 from app.core.dberrors import is_foreign_key_violation
 from app.core.errors import DomainError, Forbidden, NotFound
 from app.core.names import display_name, full_name
@@ -341,9 +342,30 @@ async def update_client(
                     for col, new in changed.items()
                 ),
             )
+        if changed.get("require_two_factor") is True and actor.kind != "user":
+            await _tell_owner_two_factor_required({**before, **changed})
         if new_status is not None:
             await _change_status({**before, **changed}, str(new_status), actor=actor)
     return await get_client(client_id)
+
+
+async def _tell_owner_two_factor_required(client: dict) -> None:
+    """Staff (a page, an API) made the account require two-factor authentication: its owner,
+    who did not choose it, is emailed in the same transaction (an owner who turns it on
+    themselves is not)."""
+    owner = await users.get_user(client["owner"], keep=True)
+    base_url = get_settings().base_url
+    await enqueue(
+        to=owner["email"],
+        template="two_factor_required",
+        context={
+            "first_name": owner["first_name"],
+            "account_name": display_name(client),
+            "owner_has_two_factor": bool(owner["totp_enabled"]),
+            "security_url": f"{base_url}/account/security",
+            "users_url": f"{base_url}/account/users",
+        },
+    )
 
 
 async def delete_client(client_id: int, *, delete_users: bool = False, actor: Actor) -> list[int]:

@@ -177,10 +177,25 @@ class InviteLinkCopied(Event, frozen=True):
     email: str
 
 
+class InviteAccessUntilChanged(Event, frozen=True):
+    """A pending invitation's Access until (when the access it gives ends) was set, changed or
+    cleared (`access_until` None: no end), before it was accepted."""
+
+    NAME = "invite.access_until_changed"
+    ACTION = "invite.until_changed"
+    SHOWS = INVITE_REGIONS
+    client_id: int
+    invitation_id: int
+    email: str
+    access_until_before: Instant | None
+    access_until: Instant | None
+
+
 class InviteRenewalRequested(Event, frozen=True):
     """The holder of an expired or cancelled invitation's link asked for a new one: the sender
     (or the account's owner, when the sender can no longer invite) was emailed, and the lists
-    show the request beside the invite until it is resent. `notified`: "inviter" or "owner"."""
+    show the request beside the invite until it is resent. `notified`: "inviter", "owner", or
+    "staff" (nobody emailed: client user management is off, staff see it on the Users tab)."""
 
     NAME = "invite.renewal_requested"
     ACTION = "invite.renewal_requested"

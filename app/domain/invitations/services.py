@@ -31,6 +31,7 @@ from app.domain.clients.services import check_open, display_name, get_client
 from app.domain.events.catalog import (
     GrantCreated,
     InviteAccepted,
+    InviteAccessUntilChanged,
     InviteCancelled,
     InviteExpired,
     InviteLinkCopied,
@@ -97,13 +98,9 @@ def resend_cooldown() -> timedelta:
 def usable(invitation: dict, client: dict, now=None) -> bool:
     """Whether the invitation can still be accepted: pending, its account open, and its sender
     still entitled to invite (an owner who lost the ownership voids their invitations; staff
-    invitations stay valid while the account is open)."""
-    sender = invitation["invited_by_user"]
-    return (
-        status(invitation, now) == "pending"
-        and client["status"] != "Closed"
-        and (sender is None or sender == client["owner"])
-    )
+    invitations stay valid while the account is open). The one reading of a link's state, the
+    invitation page's (_link_state)."""
+    return _link_state(invitation, client, now or clock.now()) == LINK_PENDING
 
 
 def daily_invite_limit() -> int:
@@ -622,6 +619,37 @@ async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:
     return row["email"]
 
 
+async def set_access_until(client_id: int, invitation_id: int, access_until, *, actor: Actor):
+    """Sets, changes or clears (None, "") when the access an open invitation gives ends (see
+    clean_access_until); the grant its acceptance creates carries it. Returns the invited
+    email and the new end. Nothing written when it is the same."""
+    now = clock.now()
+    until = clean_access_until(access_until, now)
+    async with db.transaction():
+        client = await get_client(client_id, lock=True)
+        await check_manager(actor, client)
+        row = await _open_invitation(client_id, invitation_id)
+        before = db.instant(row["access_until"])
+        if before == until:
+            return row["email"], until
+        await Invitation.update({Invitation.access_until: until}).where(
+            Invitation.id == invitation_id
+        )
+        await emit(
+            InviteAccessUntilChanged(
+                client_id=client_id,
+                invitation_id=invitation_id,
+                email=row["email"],
+                access_until_before=before,
+                access_until=until,
+            ),
+            actor=actor,
+            description=f"Access given by the invite to {row['email']} for "
+            f"{display_name(client)} ends: {describe_until(before)} -> {describe_until(until)}",
+        )
+    return row["email"], until
+
+
 async def pending_invite(token: str) -> dict:
     """The pending invitation behind a token, with its account's name; else InviteUnavailable."""
     row = (
@@ -720,11 +748,13 @@ class AlreadyAsked(DomainError):
         self.asked_at = asked_at
 
 
-async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict]:
+async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict | None]:
     """Whom a request for a new invitation goes to: ("inviter", them) while its sender can
     still invite (the account's owner, or an enabled staff member whose role manages users),
     else ("owner", the account's owner). Each with first name, email and the page that
-    resends."""
+    resends. While staff have turned off client user management (rule 2), an owner cannot
+    resend: nobody is emailed, ("staff", None), and staff see the request on the invite in the
+    account's Users tab."""
     base_url = get_settings().base_url
     if invitation["invited_by_admin"] is not None:
         admin = await Admin.select().where(Admin.id == invitation["invited_by_admin"]).first()
@@ -738,6 +768,8 @@ async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict]:
                 "email": admin["email"],
                 "url": f"{base_url}/admin/clients/{client['id']}/users",
             }
+    if await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT):
+        return "staff", None
     owner = await User.select().where(User.id == client["owner"]).first()
     assert owner is not None  # the locked account's owner (a restricting foreign key)
     told = "inviter" if invitation["invited_by_user"] == client["owner"] else "owner"
@@ -779,18 +811,19 @@ async def request_renewal(token: str, *, ip: str) -> LinkState:
         if not marked:
             raise AlreadyAsked(row["renewal_requested_at"])
         notified, person = await _who_is_told(row, client)
-        await enqueue(
-            to=person["email"],
-            template="invite_renewal_requested",
-            context={
-                "first_name": person["first_name"],
-                "invited_email": row["email"],
-                "account_name": display_name(client),
-                "state": state.state,
-                "manage_url": person["url"],
-                "by_inviter": notified == "inviter",
-            },
-        )
+        if person is not None:
+            await enqueue(
+                to=person["email"],
+                template="invite_renewal_requested",
+                context={
+                    "first_name": person["first_name"],
+                    "invited_email": row["email"],
+                    "account_name": display_name(client),
+                    "state": state.state,
+                    "manage_url": person["url"],
+                    "by_inviter": notified == "inviter",
+                },
+            )
         await emit(
             InviteRenewalRequested(
                 client_id=client["id"],
@@ -800,7 +833,12 @@ async def request_renewal(token: str, *, ip: str) -> LinkState:
             ),
             actor=Actor("system", name="Invitation link", ip=ip),
             description=f"A new invitation was asked for through the {state.state} invite to "
-            f"{row['email']} for {display_name(client)}; the {notified} was emailed",
+            f"{row['email']} for {display_name(client)}; "
+            + (
+                f"the {notified} was emailed"
+                if person is not None
+                else "shown to staff on the Users tab (client user management is off)"
+            ),
         )
     return LinkState(state.state, state.sender_name, now)
 

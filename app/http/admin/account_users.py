@@ -168,13 +168,18 @@ async def users_tab(
 
 @get("/admin/clients/{client_id:int}/transfer", permission=Permission.VIEW_ACCOUNT_USERS)
 async def transfer_region(request: Request, client_id: FromPath[int]) -> Response:
-    """The Users tab's pending ownership transfer, a region of its own (empty without one)."""
+    """The Users tab's pending ownership transfer, a region of its own (empty without one); for
+    a plain request (no script: the tab's link), a page holding it."""
+    client = await clients.get_client(client_id)
     context = {
-        "client": await clients.get_client(client_id),
+        "client": client,
+        "client_name": display_name(client),
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
         "transfer": await transfers.open_transfer(client_id),
     }
-    return render(request, "admin/clients/_transfer.html", context)
+    if wants_fragment(request):
+        return render(request, "admin/clients/_transfer.html", context)
+    return render(request, "admin/clients/transfer_page.html", context)
 
 
 @post(
@@ -468,6 +473,18 @@ async def bulk_invite_send(request: Request, client_id: FromPath[int]) -> Respon
     return await bulk_invite.run(request, client_id, **section_options(client_id), send=True)
 
 
+@post(
+    "/admin/clients/{client_id:int}/invites/{invitation_id:int}/access-until",
+    permission=Permission.MANAGE_USERS,
+)
+async def change_invite_until(
+    request: Request, client_id: FromPath[int], invitation_id: FromPath[int]
+) -> Response:
+    return await views.change_invite_until(
+        request, client_id, invitation_id, **section_options(client_id)
+    )
+
+
 ROUTES = [
     admin_home,
     client_list,
@@ -493,4 +510,5 @@ ROUTES = [
     bulk_invite_page,
     bulk_invite_preview,
     bulk_invite_send,
+    change_invite_until,
 ]

@@ -418,7 +418,7 @@ async def one_grant(client_id: int, user_id: int, status_code: int = 200) -> Res
             "access_until": until,
         }
     )
-    return tagged(grant, {"permissions": found.permissions}, status_code)
+    return tagged(grant, access.grant_version(found.permissions, until), status_code)
 
 
 class AccountUsers(Controller):
@@ -470,7 +470,8 @@ class AccountUsers(Controller):
     @put(
         "/{user_id:int}",
         summary="Set a user's permissions on the account (not the owner's)",
-        description="With If-Match (the ETag read), only if their permissions are still as read.",
+        description="With If-Match (the ETag read), only if their permissions and Access until "
+        "are still as read.",
         permission=Permission.MANAGE_USERS,
         responses=EDIT,
         response_headers=ETAG,

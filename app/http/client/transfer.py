@@ -13,7 +13,7 @@ from app.domain.clients import services as clients
 from app.domain.users.services import find_by_email
 from app.http.plumbing.forms import read_form
 from app.http.plumbing.middleware import viewer_of
-from app.http.plumbing.render import flash, redirect, render
+from app.http.plumbing.render import flash, redirect, render, wants_fragment
 from app.http.shared import account_users as views
 
 PAGE = "client/users.html"
@@ -38,12 +38,17 @@ async def transfer_context(client_id: int, owner_id: int, **extra) -> dict:
 
 
 def _section(request: Request, context: dict, *, status: int = 200) -> Response:
-    return render(request, PAGE, context, block="transfer", status=status)
+    """The section alone for htmx (User Management loads it, its forms swap it); else, without
+    script, a page holding it (the placeholder's link, its forms posted plainly)."""
+    if wants_fragment(request):
+        return render(request, PAGE, context, block="transfer", status=status)
+    return render(request, "client/transfer_page.html", context, status=status)
 
 
 @get("/account/users/transfer", permission=Permission.ACCOUNT_OWNER)
 async def transfer_section(request: Request) -> Response:
-    """The section alone (the page's live updates ask for it)."""
+    """The section alone (User Management loads it, its live updates ask for it again), or
+    without script a page holding it."""
     viewer = viewer_of(request)
     client_id = viewer.current_client["id"]
     return _section(request, await transfer_context(client_id, viewer.signed_in_user["id"]))
@@ -134,13 +139,9 @@ REFUSALS = {
 
 
 def _why(exc: DomainError) -> str:
-    if "expired" in exc.message:
-        return "expired"
-    if "void" in exc.message:
-        return "void"
-    if isinstance(exc, transfers.TransferUnavailable):
-        return "gone"
-    return "other"
+    """A refusal by name (REFUSALS): the transfer's own reason, else "other" (the service
+    tells why; its message is not read for it)."""
+    return exc.why if isinstance(exc, transfers.TransferUnavailable) else "other"
 
 
 ROUTES = [transfer_section, start_transfer, cancel_transfer, accept_transfer, decline_transfer]

@@ -180,6 +180,12 @@ async def bulk_invite_send(request: Request) -> Response:
     return await bulk_invite.run(request, current_client_id(request), **SECTION, send=True)
 
 
+@post("/account/invites/{invitation_id:int}/access-until", permission=Permission.ACCOUNT_OWNER)
+async def change_invite_until(request: Request, invitation_id: FromPath[int]) -> Response:
+    client_id = current_client_id(request)
+    return await views.change_invite_until(request, client_id, invitation_id, **SECTION)
+
+
 ROUTES = [
     user_management,
     invite_new_user,
@@ -195,4 +201,5 @@ ROUTES = [
     bulk_invite_page,
     bulk_invite_preview,
     bulk_invite_send,
+    change_invite_until,
 ]

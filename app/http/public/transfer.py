@@ -6,6 +6,7 @@ from litestar.params import FromPath
 
 from app.core.errors import DomainError
 from app.core.policy import Permission
+from app.domain.access import services as access
 from app.domain.access import transfers
 from app.domain.activity.services import Actor
 from app.domain.auth import services as auth
@@ -73,6 +74,7 @@ async def _act(request: Request, token: str, accept: bool) -> Response:
         return await _page(request, token, error=exc.message, status=403)
     if viewer.session_id is not None:  # they land in the account the transfer is about
         await auth.select_client(viewer.session_id, transfer["client"])
+        await access.note_account_login(user["id"], transfer["client"])
     return redirect(request, f"/account?transfer={outcome}")
 
 

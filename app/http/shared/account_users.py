@@ -251,6 +251,30 @@ async def restore_access(
     )
 
 
+async def change_invite_until(
+    request: Request, client_id: int, invitation_id: int, *, base: str, area: str
+) -> Response:
+    """A pending invite's Access until, changed or cleared (an empty date) in its row."""
+    form = await read_form(request)
+    return await run_action(
+        request,
+        client_id,
+        lambda actor: invitations.set_access_until(
+            client_id, invitation_id, (form.get("access_until") or "").strip() or None, actor=actor
+        ),
+        invite_until_changed,
+        base=base,
+        area=area,
+    )
+
+
+def invite_until_changed(result) -> str:
+    email, until = result
+    if until is None:
+        return f"The access the invite to {email} gives no longer ends by itself."
+    return f"The access the invite to {email} gives ends {access.describe_until(until)}."
+
+
 def resent(result) -> str:
     days = f"{result.days} day{'s' if result.days != 1 else ''}"
     return f"Invite sent again to {result.email}, with a new link valid for {days}."
@@ -328,19 +352,46 @@ async def permissions_form(
     await access.check_manager(viewer_of(request).actor, client)
     if user["is_owner"]:
         raise DomainError("The owner always has every permission: theirs cannot be edited.")
-    context = {"u": user, "base": base, "opened": opened_permissions(user["permission_keys"])}
+    context = {
+        "u": user,
+        "base": base,
+        "opened": opened_grant(user["permission_keys"], user["access_until"]),
+    }
     return render(request, SECTION, context, block="permissions_form")
 
 
-def opened_permissions(keys) -> str:
-    """The version a Manage Permissions form is opened on: the keys it shows ticked."""
-    return opened_field({"permissions": list(keys)})
+def opened_grant(keys, until) -> str:
+    """The version a Manage Permissions form is opened on: the keys it shows ticked and the
+    access's end (to the second, as the save compares it)."""
+    values = access.grant_version(keys, until)
+    return opened_field({**values, "permissions": list(keys)})
 
 
 def ticked(keys) -> dict[str, bool]:
     """Each permission key: whether it is among `keys` (anything else, as none)."""
     keys = set(keys) if isinstance(keys, list | tuple) else set()
     return {key: key in keys for key in ALL_KEYS}
+
+
+UNTIL = "access_until"
+GRANT_LABELS = {**LABELS, UNTIL: "Access until"}
+
+
+def shown_date(version: object) -> str:
+    """An end as a version holds it (access.until_version), as the dialog's date field shows
+    it: its day in UTC, "" for none."""
+    if not isinstance(version, str) or not version:
+        return ""
+    try:
+        return datetime.fromisoformat(version).date().isoformat()
+    except ValueError:
+        return ""
+
+
+def grant_fields(keys, until_date: str) -> dict:
+    """A Manage Permissions form's fields as compared for a refused save: each key ticked or
+    not, and the end's date."""
+    return {**ticked(keys), UNTIL: until_date}
 
 
 def until_change(sent: str, opened: str | None):
@@ -365,6 +416,8 @@ async def edit_permissions(
     form = await read_form(request)
     keys = await read_list(request, "permissions")
     until_sent = form.get("access_until") or ""
+    until_asked = until_change(until_sent, form.get("access_until_opened"))
+    opened = None
     try:
         opened = read_opened(form)
         saved = await access.update_permissions(
@@ -373,19 +426,31 @@ async def edit_permissions(
             keys,
             actor=viewer_of(request).actor,
             opened=opened,
-            access_until=until_change(until_sent, form.get("access_until_opened")),
+            access_until=until_asked,
         )
     except Stale as exc:
-        now = exc.current["permissions"]
-        opened_keys = opened.get("permissions") if opened is not None else None
-        found = conflict(ticked(opened_keys), ticked(now), ticked(keys))
+        assert opened is not None  # Stale comes only from a save given its version
         _, user = await account_user(client_id, user_id)
-        merged = tuple(key for key, on in found.merged.items() if on)
+        now = exc.current["permissions"]
+        opened_date = shown_date(opened.get(UNTIL))
+        now_date = user["until_date"]
+        asked_date = opened_date if isinstance(until_asked, access.Keep) else until_sent.strip()
+        found = conflict(
+            grant_fields(opened.get("permissions"), opened_date),
+            grant_fields(now, now_date),
+            grant_fields(keys, asked_date),
+        )
+        merged = tuple(key for key in ALL_KEYS if found.merged[key])
         context: dict[str, object] = {
-            "u": {**user, "permission_keys": merged, "until_value": until_sent},
+            "u": {
+                **user,
+                "permission_keys": merged,
+                "until_value": found.merged[UNTIL],
+                "until_opened": now_date,
+            },
             "base": base,
-            "opened": opened_permissions(now),
-            "stale": told(found, LABELS, "these permissions", on="added", off="removed"),
+            "opened": opened_grant(now, user["access_until"]),
+            "stale": told(found, GRANT_LABELS, "these permissions", on="added", off="removed"),
         }
         return render(
             request,
@@ -434,10 +499,18 @@ async def permission_changes(request: Request, client_id: int, user_id: int) -> 
     await access.check_manager(viewer_of(request).actor, client)
     opened = read_opened(request.query_params)
     now = user["permission_keys"]
-    if opened is None or unchanged(opened, {"permissions": now}):
+    current = access.grant_version(now, user["access_until"])
+    if UNTIL not in (opened or {}):  # a dialog opened on the keys only
+        del current[UNTIL]
+    if opened is None or unchanged(opened, current):
         return html_response(request, "")
-    found = conflict(ticked(opened.get("permissions")), ticked(now), {})
-    changes = said(found.theirs, LABELS, theirs=True, on="added", off="removed")
+    found = conflict(
+        grant_fields(opened.get("permissions"), shown_date(opened.get(UNTIL))),
+        grant_fields(now, user["until_date"] if UNTIL in opened else ""),
+        {},
+    )
+    changes = said(found.theirs, GRANT_LABELS, theirs=True, on="added", off="removed")
+    changes = changes or "Access until was changed"  # to another time of the same day
     return render(request, SECTION, {"live_change": changes}, block="permissions_changed")
 
 

@@ -146,6 +146,8 @@ async def confirm(request: Request) -> Response:
         viewer.must_enrol_two_factor = False  # enrolled: the admin area is open
     # Enrolled for the account that asked: once the codes are saved, back into it.
     asked_by = _asked_by(request)
+    if asked_by is not None:  # they can enter it now: the entry is recorded
+        await access.note_account_login(person.id, viewer.current_client["id"])
     viewer.must_enrol_for_account = False
     continue_to = {"url": back or "/account", "name": asked_by} if asked_by else None
     context = await _section(request, step="codes", codes=codes, continue_to=continue_to)
