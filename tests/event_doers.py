@@ -388,6 +388,33 @@ async def _setting_changed(w):
     return []
 
 
+async def _new_preset() -> int:
+    from app.domain.presets import services as presets
+
+    return (await presets.create_preset("Reseller", ["domains", "orders"], actor=ADMIN))["id"]
+
+
+async def _preset_created(w):
+    await _new_preset()
+    return []
+
+
+async def _preset_updated(w):
+    from app.domain.presets import services as presets
+
+    await presets.update_preset(
+        await _new_preset(), name="Reseller desk", keys=["domains"], actor=ADMIN
+    )
+    return []
+
+
+async def _preset_deleted(w):
+    from app.domain.presets import services as presets
+
+    await presets.delete_preset(await _new_preset(), actor=ADMIN)
+    return []
+
+
 async def _new_credential(w) -> int:
     from app.domain.credentials.services import create_credential
 
@@ -588,6 +615,9 @@ DOERS = {
     catalog.NewBrowserSignIn: _new_browser_sign_in,
     catalog.StaffCreated: _staff_created,
     catalog.SettingChanged: _setting_changed,
+    catalog.PresetCreated: _preset_created,
+    catalog.PresetUpdated: _preset_updated,
+    catalog.PresetDeleted: _preset_deleted,
     catalog.CredentialCreated: _credential_created,
     catalog.CredentialRevoked: _credential_revoked,
     catalog.EmailQueued: _email_queued,

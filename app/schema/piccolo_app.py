@@ -10,6 +10,7 @@ from app.schema.grants import Grant
 from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
 from app.schema.oauth import OAuthApp, OAuthCode, OAuthConsent, OAuthSigningKey, OAuthToken
+from app.schema.presets import PermissionPreset
 from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
 from app.schema.sso import SsoToken
 from app.schema.staff import Admin, Setting
@@ -47,6 +48,7 @@ TABLES = [
     OAuthToken,
     OAuthConsent,
     OwnershipTransfer,
+    PermissionPreset,
 ]
 
 APP_CONFIG = AppConfig(

@@ -91,16 +91,19 @@ def _permission_checkboxes(selected: tuple, prefix: str, error: str | None) -> M
     return Markup(macro(selected, prefix, error))
 
 
-def permission_scope(scope, selected, prefix: str, error: str | None = None) -> Markup:
-    """All Permissions or Choose Permissions, then the checkboxes (macros.html), rendered once
-    per distinct state: the owner's invite form and the Associate User dialog carry them."""
-    return _permission_scope(scope, tuple(selected), prefix, error)
+def permission_scope(scope, selected, prefix: str, error: str | None = None, presets=()) -> Markup:
+    """All Permissions, the presets offered, or Choose Permissions, then the checkboxes
+    (macros.html), rendered once per distinct state: the owner's invite form and the Associate
+    User dialog carry them. `presets`: app.domain.presets.Preset values (hashable)."""
+    return _permission_scope(scope, tuple(selected), prefix, error, tuple(presets))
 
 
 @lru_cache(maxsize=256)
-def _permission_scope(scope, selected: tuple, prefix: str, error: str | None) -> Markup:
+def _permission_scope(
+    scope, selected: tuple, prefix: str, error: str | None, presets: tuple
+) -> Markup:
     macro = _macro("macros.html", "permission_scope")
-    return Markup(macro(scope, selected, prefix, error))
+    return Markup(macro(scope, selected, prefix, error, presets))
 
 
 ROWS = "shared/account_rows.html"
