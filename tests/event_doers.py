@@ -388,10 +388,12 @@ async def _setting_changed(w):
     return []
 
 
+# Presets are changed by staff who manage users (checked in the service): the system here.
 async def _new_preset() -> int:
+    from app.domain.activity.services import SYSTEM
     from app.domain.presets import services as presets
 
-    return (await presets.create_preset("Reseller", ["domains", "orders"], actor=ADMIN))["id"]
+    return (await presets.create_preset("Reseller", ["domains", "orders"], actor=SYSTEM))["id"]
 
 
 async def _preset_created(w):
@@ -400,18 +402,20 @@ async def _preset_created(w):
 
 
 async def _preset_updated(w):
+    from app.domain.activity.services import SYSTEM
     from app.domain.presets import services as presets
 
     await presets.update_preset(
-        await _new_preset(), name="Reseller desk", keys=["domains"], actor=ADMIN
+        await _new_preset(), name="Reseller desk", keys=["domains"], actor=SYSTEM
     )
     return []
 
 
 async def _preset_deleted(w):
+    from app.domain.activity.services import SYSTEM
     from app.domain.presets import services as presets
 
-    await presets.delete_preset(await _new_preset(), actor=ADMIN)
+    await presets.delete_preset(await _new_preset(), actor=SYSTEM)
     return []
 
 
