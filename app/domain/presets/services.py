@@ -98,7 +98,8 @@ async def get_preset(preset_id: str) -> Preset:
     shipped = _SHIPPED_BY_ID.get(preset_id)
     if shipped is not None:
         return shipped
-    number = int(preset_id) if preset_id.isdigit() and len(preset_id) < 10 else None
+    number = int(preset_id) if preset_id.isdigit() and len(preset_id) < 12 else None
+    number = number if number is not None and db.valid_id(number) else None
     row = None
     if number is not None:
         row = (
@@ -183,6 +184,8 @@ def _shipped_refusal(preset_id) -> None:
 
 
 async def _locked_row(preset_id: int) -> dict:
+    if not db.valid_id(preset_id):
+        raise NotFound("This preset no longer exists.")
     select = PermissionPreset.select(
         PermissionPreset.id, PermissionPreset.name, PermissionPreset.permissions
     ).where(PermissionPreset.id == preset_id)
