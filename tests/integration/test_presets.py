@@ -15,7 +15,7 @@ from app.domain.presets import services as presets
 from app.schema.activity import ActivityEntry
 from app.schema.invitations import Invitation
 from tests.factories import ADMIN, make_client, make_user
-from tests.integration.conftest import log_in_as_staff, message_texts, page, text_of
+from tests.integration.conftest import message_texts, page, text_of
 from tests.integration.test_api_v1 import api, assert_problem, full, support  # noqa: F401
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
