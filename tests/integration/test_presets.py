@@ -253,7 +253,11 @@ async def test_a_preset_removed_meanwhile_is_refused_on_the_form(http):
         headers=HX,
     )
     assert response.status_code == 422
-    assert "This preset no longer exists" in page(response).find(id="invite-form").text
+    form = page(response).find(id="invite-form")
+    # Said above the boxes, which show again (Choose Permissions) to pick from.
+    said = form.select_one(".permission-scope > .error").text
+    assert said == "This preset no longer exists: choose another, or choose the permissions."
+    assert form.select_one("input[name=scope][checked]")["value"] == "choose"
     assert not await Invitation.exists().where(Invitation.client == client_id)
 
 

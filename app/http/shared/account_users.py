@@ -404,5 +404,5 @@ async def invite_form_values(request: Request) -> tuple[dict, list[str], DomainE
     ticked_keys = await read_list(request, "permissions")
     try:
         return form, await chosen_keys(form, ticked_keys), None
-    except DomainError as exc:
-        return form, ticked_keys, exc
+    except DomainError as exc:  # shown with the boxes, ticked as they were sent
+        return {**form, "scope": "choose"}, ticked_keys, exc
