@@ -406,6 +406,37 @@ async def _setting_changed(w):
     return []
 
 
+# Presets are changed by staff who manage users (checked in the service): the system here.
+async def _new_preset() -> int:
+    from app.domain.activity.services import SYSTEM
+    from app.domain.presets import services as presets
+
+    return (await presets.create_preset("Reseller", ["domains", "orders"], actor=SYSTEM))["id"]
+
+
+async def _preset_created(w):
+    await _new_preset()
+    return []
+
+
+async def _preset_updated(w):
+    from app.domain.activity.services import SYSTEM
+    from app.domain.presets import services as presets
+
+    await presets.update_preset(
+        await _new_preset(), name="Reseller desk", keys=["domains"], actor=SYSTEM
+    )
+    return []
+
+
+async def _preset_deleted(w):
+    from app.domain.activity.services import SYSTEM
+    from app.domain.presets import services as presets
+
+    await presets.delete_preset(await _new_preset(), actor=SYSTEM)
+    return []
+
+
 async def _new_credential(w) -> int:
     from app.domain.credentials.services import create_credential
 
@@ -660,6 +691,9 @@ DOERS = {
     catalog.NewBrowserSignIn: _new_browser_sign_in,
     catalog.StaffCreated: _staff_created,
     catalog.SettingChanged: _setting_changed,
+    catalog.PresetCreated: _preset_created,
+    catalog.PresetUpdated: _preset_updated,
+    catalog.PresetDeleted: _preset_deleted,
     catalog.CredentialCreated: _credential_created,
     catalog.CredentialRevoked: _credential_revoked,
     catalog.EmailQueued: _email_queued,

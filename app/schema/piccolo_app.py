@@ -11,6 +11,7 @@ from app.schema.invitations import Invitation
 from app.schema.mail import EmailAttempt, OutboundEmail
 from app.schema.oauth import OAuthApp, OAuthCode, OAuthConsent, OAuthSigningKey, OAuthToken
 from app.schema.passkeys import Passkey, PasskeyChallenge
+from app.schema.presets import PermissionPreset
 from app.schema.sessions import LoginFailure, PasswordReset, PendingSignIn, Session
 from app.schema.sso import SsoToken
 from app.schema.staff import Admin, Setting
@@ -51,6 +52,7 @@ TABLES = [
     OwnershipTransfer,
     Passkey,
     PasskeyChallenge,
+    PermissionPreset,
 ]
 
 APP_CONFIG = AppConfig(

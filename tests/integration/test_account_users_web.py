@@ -264,6 +264,9 @@ async def test_associate_with_all_permissions_as_the_owners_invite_form_offers(h
     scope = dialog.find("form", id="associate-form").find_all("input", {"name": "scope"})
     assert [(i["value"], i.has_attr("checked")) for i in scope] == [
         ("all", True),
+        ("preset:billing-contact", False),
+        ("preset:technical-contact", False),
+        ("preset:full-access", False),
         ("choose", False),
     ]
     response = await http.post(

@@ -30,6 +30,7 @@ DOMAIN_ORDER = (
     "webhook_queue",
     "events",
     "staff",
+    "presets",
     "credentials",
     "mail",
     "webhooks",

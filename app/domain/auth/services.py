@@ -27,6 +27,7 @@ from app.domain.events.catalog import PasswordResetRequested
 from app.domain.events.stream import emit
 from app.domain.mail.services import enqueue
 from app.domain.passkeys import services as passkeys
+from app.domain.presets.services import VERSION_KEY as PRESETS_VERSION
 from app.domain.sso import services as sso
 from app.domain.staff.services import (
     DISABLE_CLIENT_USER_MANAGEMENT,
@@ -102,6 +103,9 @@ class Viewer(msgspec.Struct):
     # with the session: whether a kept rendering of its Users tab is current (None: no such
     # account, or the path names none).
     page_client_version: int | None = None
+    # The permission presets' version (app.domain.presets), read with the session: the forms
+    # offer the presets this process keeps while it is the same (None: only the shipped ones).
+    presets_version: str | None = None
 
     @property
     def manages_users(self) -> bool:
@@ -237,6 +241,7 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
            AS user_management_off,
        (SELECT value FROM settings WHERE key = {}) AS staff_two_factor_required,
        (SELECT value FROM settings WHERE key = {}) AS verified_email_required,
+       (SELECT value FROM settings WHERE key = {}) AS presets_version,
        (SELECT COUNT(*) FROM two_factor t WHERE t.admin = s.admin AND t.secret IS NOT NULL)
          + (SELECT COUNT(*) FROM passkeys p WHERE p.admin = s.admin) AS admin_two_factor,
        {page_client_version} AS page_client_version
@@ -272,6 +277,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
         DISABLE_CLIENT_USER_MANAGEMENT,
         REQUIRE_STAFF_TWO_FACTOR,
         REQUIRE_VERIFIED_EMAIL,
+        PRESETS_VERSION,
         page_client,
         token_hash(session_cookie),
     )
@@ -293,6 +299,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
         user_management_off=row["user_management_off"] == "true",
         verified_email_required=row["verified_email_required"] == "true",
         page_client_version=row["page_client_version"],
+        presets_version=row["presets_version"],
     )
     if row["user_id"] is not None:
         viewer.user = {

@@ -547,6 +547,37 @@ class SettingChanged(Event, frozen=True):
     value: str
 
 
+class PresetCreated(Event, frozen=True):
+    """Staff made a permission preset (a named set of keys offered by the permissions forms)."""
+
+    NAME = "preset.created"
+    ACTION = "preset.created"
+    preset_id: int
+    name: str
+    permissions: tuple[str, ...]
+
+
+class PresetUpdated(Event, frozen=True):
+    """A staff-made preset renamed or given other keys; no grant changes with it."""
+
+    NAME = "preset.updated"
+    ACTION = "preset.updated"
+    preset_id: int
+    name_before: str
+    name: str
+    permissions_before: tuple[str, ...]
+    permissions: tuple[str, ...]
+
+
+class PresetDeleted(Event, frozen=True):
+    """A staff-made preset removed; no grant changes with it."""
+
+    NAME = "preset.deleted"
+    ACTION = "preset.deleted"
+    preset_id: int
+    name: str
+
+
 class CredentialCreated(Event, frozen=True):
     NAME = "credential.created"
     ACTION = "api.credential_created"

@@ -113,6 +113,7 @@ def users_tab_key(scope) -> tuple | None:
         scope["path"],
         scope["query_string"],
         viewer.page_client_version,
+        viewer.presets_version,  # the Associate User dialog offers the presets
         tuple(viewer.admin.items()),
         varying_headers(scope),
     )
@@ -162,6 +163,7 @@ async def users_tab(
         "new_email": None,
         "query": "",
         "status_notice": STATUS_NOTICES.get(notice),
+        "presets": await views.offered_presets(request),
     }
     return render(request, "admin/clients/users.html", context)
 
@@ -271,9 +273,11 @@ async def user_search(
 
 @post("/admin/clients/{client_id:int}/associate", permission=Permission.MANAGE_USERS)
 async def associate_user(request: Request, client_id: FromPath[int]) -> Response:
-    form, keys = await views.invite_form_values(request)
+    form, keys, refused = await views.invite_form_values(request)
     choice = form.get("user_id") or ""
     try:
+        if refused is not None:
+            raise refused
         if not choice:
             raise DomainError("Select a user, or type an email and choose Create new user.", "user")
         outcome = await invitations.associate(
@@ -300,6 +304,7 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
                 "new_email": form.get("new_email"),
                 "query": form.get("q", ""),
                 "chosen": chosen_label(choice, form.get("new_email"), matches),
+                "presets": await views.offered_presets(request),
             },
             status=422,
             headers={"HX-Retarget": "#associate-form", "HX-Reswap": "outerHTML"},

@@ -8,15 +8,17 @@ from litestar.params import FromPath, FromQuery
 
 from app.core.config import get_settings
 from app.core.errors import DomainError, NotFound
+from app.core.permissions import ALL_KEYS, LABELS
 from app.core.policy import Permission
 from app.core.stale import Stale
 from app.domain.activity import services as activity
 from app.domain.invitations import services as invitations
 from app.domain.mail import services as mail
 from app.domain.mail.worker import MAX_ATTEMPTS
+from app.domain.presets import services as presets
 from app.domain.staff import services as admin
 from app.http.plumbing.errors import error_page
-from app.http.plumbing.forms import read_form
+from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
@@ -85,7 +87,7 @@ def shown_settings(stored: dict) -> dict:
     return {k: (v == "true" if k in admin.FLAG_SETTINGS else v) for k, v in stored.items()}
 
 
-def render_settings(
+async def render_settings(
     request: Request,
     form: dict,
     errors: dict,
@@ -93,6 +95,7 @@ def render_settings(
     status: int = 200,
     opened: str | None = None,
     stale: dict | None = None,
+    presets_context: dict | None = None,
 ) -> Response:
     """The settings form showing `form`. `opened`: the version it carries (by default that of
     `form`, the settings as read); `stale`: what a refused save says changed."""
@@ -105,6 +108,7 @@ def render_settings(
         "lifetime_max": admin.INVITE_LIFETIME_MAX,
         "opened": opened_field(form) if opened is None else opened,
         "stale": stale,
+        **(presets_context or {}),
     }
     if wants_fragment(request):
         return render(
@@ -120,8 +124,9 @@ def render_settings(
 @get("/admin/settings", permission=Permission.STAFF)
 async def settings_page(request: Request, saved: FromQuery[str] = "") -> Response:
     if saved:
-        flash(request, "Settings saved.")
-    return render_settings(request, await admin.all_settings(), {})
+        flash(request, "Settings saved." if saved != "preset" else "Preset saved.")
+    section = await presets_section(request)
+    return await render_settings(request, await admin.all_settings(), {}, presets_context=section)
 
 
 @post("/admin/settings", permission=Permission.MANAGE_USERS)
@@ -139,15 +144,163 @@ async def save_settings(request: Request) -> Response:
         found = conflict(opened, now, form)
         said = told(found, admin.SETTING_LABELS, "these settings")
         merged, version = found.merged, opened_field(now)
-        return render_settings(request, merged, {}, status=409, opened=version, stale=said)
+        return await render_settings(request, merged, {}, status=409, opened=version, stale=said)
     except DomainError as exc:
         errors = {exc.field or "form": exc.message}
         still = posted.get(OPENED) or ""  # still the version it was opened on
-        return render_settings(request, form, errors, status=422, opened=still)
+        return await render_settings(request, form, errors, status=422, opened=still)
     if not wants_fragment(request):
         return redirect(request, "/admin/settings?saved=1")
     flash(request, "Settings saved.")
-    return render_settings(request, await admin.all_settings(), {})
+    return await render_settings(request, await admin.all_settings(), {})
+
+
+# Permission presets, a section of the settings page.
+
+
+async def presets_section(
+    request: Request,
+    *,
+    editing: str = "",
+    form: dict | None = None,
+    errors: dict | None = None,
+    opened: str = "",
+    stale: dict | None = None,
+) -> dict:
+    """The presets' section: the list, then the add form (or, `editing`, the edit form of that
+    preset, opened on `opened`)."""
+    return {
+        "presets": await presets.list_presets(),
+        "editing": editing,
+        "preset_form": form or {},
+        "preset_errors": errors or {},
+        "preset_opened": opened,
+        "preset_stale": stale,
+        "preset_name_max": presets.NAME_MAX,
+        "can_manage": admin_allows(request, Permission.MANAGE_USERS),
+    }
+
+
+async def render_presets(request: Request, *, status: int = 200, **section) -> Response:
+    """The section alone for htmx; the whole settings page otherwise."""
+    context = await presets_section(request, **section)
+    if wants_fragment(request):
+        return render(request, SETTINGS_TEMPLATE, context, block="presets", status=status)
+    return await render_settings(
+        request, await admin.all_settings(), {}, status=status, presets_context=context
+    )
+
+
+async def preset_form_values(request: Request) -> dict:
+    posted = await read_form(request)
+    return {
+        "name": (posted.get("name") or "")[: presets.NAME_MAX * 4],
+        "permissions": await read_list(request, "permissions"),
+        OPENED: posted.get(OPENED) or "",
+    }
+
+
+def preset_saved(request: Request, text: str) -> Response | None:
+    """After a change: for htmx, the confirmation (the caller renders the section); else a
+    redirect to the settings page."""
+    if not wants_fragment(request):
+        return redirect(request, "/admin/settings?saved=preset")
+    flash(request, text)
+    return None
+
+
+@post("/admin/settings/presets", permission=Permission.MANAGE_USERS)
+async def add_preset(request: Request) -> Response:
+    form = await preset_form_values(request)
+    try:
+        made = await presets.create_preset(
+            form["name"], form["permissions"], actor=viewer_of(request).actor
+        )
+    except DomainError as exc:
+        errors = {exc.field or "form": exc.message}
+        return await render_presets(request, status=422, form=form, errors=errors)
+    return preset_saved(request, f"Preset “{made['name']}” added.") or await render_presets(request)
+
+
+@get("/admin/settings/presets/{preset_id:int}", permission=Permission.MANAGE_USERS)
+async def edit_preset_form(request: Request, preset_id: FromPath[int]) -> Response:
+    """The settings page with the edit form of one staff-made preset."""
+    preset = await presets.get_preset(str(preset_id))
+    values = presets.edited_values(preset)
+    return await render_presets(
+        request, editing=preset.id, form=values, opened=opened_field(values)
+    )
+
+
+@post("/admin/settings/presets/{preset_id:int}", permission=Permission.MANAGE_USERS)
+async def save_preset(request: Request, preset_id: FromPath[int]) -> Response:
+    """Save Preset, a compare-and-set like the settings: refused (409) when the preset changed
+    since the form was opened, showing what changed and the person's change on top."""
+    form = await preset_form_values(request)
+    editing = str(preset_id)
+    opened = None
+    try:
+        opened = read_opened(form)
+        await presets.update_preset(
+            preset_id,
+            name=form["name"],
+            keys=form["permissions"],
+            actor=viewer_of(request).actor,
+            opened=opened,
+        )
+    except Stale as exc:
+        now = {"name": exc.current["name"], **ticked(exc.current["permissions"])}
+        asked = {"name": form["name"], **ticked(form["permissions"])}
+        was = {"name": (opened or {}).get("name"), **ticked((opened or {}).get("permissions"))}
+        found = conflict(was, now, asked)
+        merged = found.merged
+        shown = {
+            "name": merged["name"],
+            "permissions": [k for k in ALL_KEYS if merged.get(k)],
+        }
+        said = told(found, {"name": "Name", **LABELS}, "this preset", on="added", off="removed")
+        return await render_presets(
+            request,
+            status=409,
+            editing=editing,
+            form=shown,
+            opened=opened_field(exc.current),
+            stale=said,
+        )
+    except NotFound:
+        raise
+    except DomainError as exc:
+        errors = {exc.field or "form": exc.message}
+        return await render_presets(
+            request, status=422, editing=editing, form=form, errors=errors, opened=form[OPENED]
+        )
+    return preset_saved(request, "Preset saved.") or await render_presets(request)
+
+
+@post("/admin/settings/presets/{preset_id:int}/delete", permission=Permission.MANAGE_USERS)
+async def delete_preset(request: Request, preset_id: FromPath[int]) -> Response:
+    await read_form(request)
+    try:
+        removed = await presets.delete_preset(preset_id, actor=viewer_of(request).actor)
+    except NotFound:
+        if not wants_fragment(request):
+            return redirect(request, "/admin/settings")
+        flash(request, "This preset had already been removed.", "info")
+        return await render_presets(request)
+    except DomainError as exc:
+        if not wants_fragment(request):
+            return error_page(request, 409, "Not removed", exc.message)
+        flash(request, exc.message, "error")
+        return await render_presets(request, status=409)
+    text = (
+        f"Preset “{removed['name']}” removed. People given access with it keep their permissions."
+    )
+    return preset_saved(request, text) or await render_presets(request)
+
+
+def ticked(keys) -> dict[str, bool]:
+    keys = set(keys) if isinstance(keys, list | tuple) else set()
+    return {key: key in keys for key in ALL_KEYS}
 
 
 # The outbox (§5.8).
@@ -244,6 +397,10 @@ ROUTES = [
     activity_log,
     settings_page,
     save_settings,
+    add_preset,
+    edit_preset_form,
+    save_preset,
+    delete_preset,
     mail_list,
     retry_email,
     mail_message,

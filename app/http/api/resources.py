@@ -20,6 +20,7 @@ from app.domain.access import services as access
 from app.domain.clients import services as clients
 from app.domain.invitations import bulk
 from app.domain.invitations import services as invitations
+from app.domain.presets import services as presets
 from app.domain.sso import services as sso
 from app.domain.users import services as users
 from app.domain.webhooks import services as webhooks
@@ -156,6 +157,33 @@ class Permissions(Controller):
     async def list_permissions(self) -> s.PermissionList:
         items = [s.Permission(p.key, p.label, p.description) for p in permissions.PERMISSIONS]
         return s.PermissionList(items=items, total=len(items))
+
+
+class Presets(Controller):
+    path = "/presets"
+    tags = ["Permissions"]
+
+    @get(
+        summary="The permission presets: shipped ones, then staff's",
+        description="Give a preset's id as `preset` when inviting or giving access.",
+        responses=READ,
+        permission=Permission.STAFF,
+    )
+    async def list_presets(self) -> s.PresetList:
+        items = [
+            s.Preset(p.id, p.name, list(p.permissions), p.shipped)
+            for p in await presets.list_presets()
+        ]
+        return s.PresetList(items=items, total=len(items))
+
+
+async def keys_given(data: s.AccessCreate) -> list[str]:
+    """The keys a new grant or invitation is given: its permissions, or its preset's keys now
+    (an unknown preset is invalid input)."""
+    if isinstance(data.preset, str):
+        with s.checked_input():
+            return list(await presets.keys_of(data.preset))
+    return list(data.permissions) if isinstance(data.permissions, list) else []
 
 
 class Clients(Controller):
@@ -451,7 +479,7 @@ class AccountUsers(Controller):
         await access.grant_access(
             client_id,
             data.user_id,
-            data.permissions,
+            await keys_given(data),
             actor=caller_of(request).actor,
             access_until=data.until(),
         )
@@ -559,7 +587,7 @@ class Invitations(Controller):
         invitation_id, _link_token = await invitations.invite(
             client_id,
             data.email,
-            data.permissions,
+            await keys_given(data),
             actor=caller_of(request).actor,
             access_until=data.until(),
         )
@@ -865,6 +893,7 @@ class WebhookEventTypes(Controller):
 
 CONTROLLERS = [
     Permissions,
+    Presets,
     Clients,
     Users,
     AccountUsers,

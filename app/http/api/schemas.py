@@ -134,6 +134,22 @@ class PermissionList(msgspec.Struct):
     total: int
 
 
+class Preset(msgspec.Struct):
+    """A named set of permission keys, offered beside all and choose: `shipped` ones (Billing
+    contact, Technical contact, Full access) are fixed; staff make their own at
+    /admin/settings."""
+
+    id: str
+    name: str
+    permissions: list[str]
+    shipped: bool
+
+
+class PresetList(msgspec.Struct):
+    items: list[Preset]
+    total: int
+
+
 # ---- clients -------------------------------------------------------------------------------
 
 
@@ -369,7 +385,42 @@ class PermissionsBody(msgspec.Struct, kw_only=True):
         return None if self.access_until is msgspec.UNSET else self.access_until
 
 
-class GrantCreate(PermissionsBody, kw_only=True):
+PresetId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=40,
+        description="A permission preset's id (GET /api/v1/presets): the grant or invitation is "
+        "given the preset's keys as they are now, and keeps them if the preset later changes.",
+        extra_json_schema=_example("billing-contact"),
+    ),
+]
+
+
+class AccessCreate(msgspec.Struct, kw_only=True):
+    """What a new grant or invitation gives: `permissions`, or a `preset` (exactly one).
+    `access_until` left out: no end."""
+
+    permissions: PermissionKeys | msgspec.UnsetType = msgspec.UNSET
+    preset: PresetId | msgspec.UnsetType = msgspec.UNSET
+    access_until: AccessUntilIn | None | msgspec.UnsetType = msgspec.UNSET
+
+    def check(self) -> None:
+        with checked_input():
+            given = (self.permissions is not msgspec.UNSET) + (self.preset is not msgspec.UNSET)
+            if given != 1:
+                raise DomainError("Give either permissions or a preset.", "permissions")
+            if self.permissions is not msgspec.UNSET:
+                clean_permissions(self.permissions)
+            if isinstance(self.access_until, str):
+                clean_access_until(self.access_until, clock.now())
+
+    def until(self):
+        """What the service is given: the end sent, or None when left out (no end)."""
+        return None if self.access_until is msgspec.UNSET else self.access_until
+
+
+class GrantCreate(AccessCreate, kw_only=True):
     """Gives an existing user access to the account at once (no invitation)."""
 
     user_id: Id
@@ -401,7 +452,7 @@ class InvitationList(msgspec.Struct):
     limit: int
 
 
-class InvitationCreate(PermissionsBody, kw_only=True):
+class InvitationCreate(AccessCreate, kw_only=True):
     email: Email
 
     def check(self) -> None:

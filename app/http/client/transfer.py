@@ -58,9 +58,11 @@ async def transfer_section(request: Request) -> Response:
 async def start_transfer(request: Request) -> Response:
     viewer = viewer_of(request)
     client_id = viewer.current_client["id"]
-    form, keys = await views.invite_form_values(request)
+    form, keys, refused = await views.invite_form_values(request)
     email = (form.get("email") or "").strip()
     try:
+        if refused is not None:
+            raise refused
         if not email:
             raise DomainError("Enter the email address of the user who will own it.", "user_id")
         chosen = await find_by_email(email[:EMAIL_MAX])

@@ -53,14 +53,22 @@ async def user_management(
     )
     if part:
         return render(request, views.SECTION, section, block=part)
-    return render(request, "client/users.html", {"invite_form": {}, "invite_errors": {}, **section})
+    context = {
+        "invite_form": {},
+        "invite_errors": {},
+        "presets": await views.offered_presets(request),
+        **section,
+    }
+    return render(request, "client/users.html", context)
 
 
 @post("/account/users/invite", permission=Permission.ACCOUNT_OWNER)
 async def invite_new_user(request: Request) -> Response:
     client_id = current_client_id(request)
-    form, keys = await views.invite_form_values(request)
+    form, keys, refused = await views.invite_form_values(request)
     try:
+        if refused is not None:
+            raise refused
         invitation_id, token = await invitations.invite(
             client_id,
             form.get("email", ""),
@@ -75,6 +83,7 @@ async def invite_new_user(request: Request) -> Response:
             {
                 "invite_form": {**form, "permissions": keys},
                 "invite_errors": {exc.field or "form": exc.message},
+                "presets": await views.offered_presets(request),
             },
             block="invite_form",
             status=422,
@@ -85,6 +94,7 @@ async def invite_new_user(request: Request) -> Response:
     context = {
         "invite_form": {},
         "invite_errors": {},
+        "presets": await views.offered_presets(request),
         "oob": True,
         **await views.section_context(client_id, can_manage=True, **SECTION),
         "sent_link": await views.link_of(invitation_id, token, email),

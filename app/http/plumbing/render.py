@@ -79,28 +79,42 @@ def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
     return Markup(macro(tuple(keys), owner))
 
 
-def permission_checkboxes(selected, prefix: str, error: str | None = None) -> Markup:
+def permission_checkboxes(
+    selected, prefix: str, error: str | None = None, autofocus: bool = False
+) -> Markup:
     """The permission checkboxes (macros.html), rendered once per distinct selection: every
     Users tab carries them in its Associate User dialog."""
-    return _permission_checkboxes(tuple(selected), prefix, error)
+    return _permission_checkboxes(tuple(selected), prefix, error, autofocus)
 
 
 @lru_cache(maxsize=256)
-def _permission_checkboxes(selected: tuple, prefix: str, error: str | None) -> Markup:
+def _permission_checkboxes(
+    selected: tuple, prefix: str, error: str | None, autofocus: bool
+) -> Markup:
     macro = _macro("macros.html", "permission_checkboxes")
-    return Markup(macro(selected, prefix, error))
+    return Markup(macro(selected, prefix, error, autofocus))
 
 
-def permission_scope(scope, selected, prefix: str, error: str | None = None) -> Markup:
-    """All Permissions or Choose Permissions, then the checkboxes (macros.html), rendered once
-    per distinct state: the owner's invite form and the Associate User dialog carry them."""
-    return _permission_scope(scope, tuple(selected), prefix, error)
+def permission_scope(
+    scope,
+    selected,
+    prefix: str,
+    error: str | None = None,
+    presets=(),
+    focus_boxes: bool = False,
+) -> Markup:
+    """All Permissions, the presets offered, or Choose Permissions, then the checkboxes
+    (macros.html), rendered once per distinct state: the owner's invite form and the Associate
+    User dialog carry them. `presets`: app.domain.presets.Preset values (hashable)."""
+    return _permission_scope(scope, tuple(selected), prefix, error, tuple(presets), focus_boxes)
 
 
 @lru_cache(maxsize=256)
-def _permission_scope(scope, selected: tuple, prefix: str, error: str | None) -> Markup:
+def _permission_scope(
+    scope, selected: tuple, prefix: str, error: str | None, presets: tuple, focus_boxes: bool
+) -> Markup:
     macro = _macro("macros.html", "permission_scope")
-    return Markup(macro(scope, selected, prefix, error))
+    return Markup(macro(scope, selected, prefix, error, presets, focus_boxes))
 
 
 ROWS = "shared/account_rows.html"

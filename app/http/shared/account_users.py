@@ -15,6 +15,7 @@ from app.domain.access import services as access
 from app.domain.access.undo import removal_token
 from app.domain.clients.services import display_name
 from app.domain.invitations import services as invitations
+from app.domain.presets import services as presets
 from app.domain.users.services import full_name
 from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.kept import KeptCache
@@ -356,6 +357,7 @@ async def permissions_form(
         "u": user,
         "base": base,
         "opened": opened_grant(user["permission_keys"], user["access_until"]),
+        "presets": await offered_presets(request),
     }
     return render(request, SECTION, context, block="permissions_form")
 
@@ -413,12 +415,13 @@ async def edit_permissions(
     """Save Permissions, a compare-and-set: saved only while the user's permissions are still
     those the form was opened on; else 409 with what changed, and the boxes showing the
     other person's change with this one on top (what Apply my change on top then saves)."""
-    form = await read_form(request)
-    keys = await read_list(request, "permissions")
+    form, keys, refused = await invite_form_values(request)
     until_sent = form.get("access_until") or ""
     until_asked = until_change(until_sent, form.get("access_until_opened"))
     opened = None
     try:
+        if refused is not None:
+            raise refused
         opened = read_opened(form)
         saved = await access.update_permissions(
             client_id,
@@ -451,6 +454,7 @@ async def edit_permissions(
             "base": base,
             "opened": opened_grant(now, user["access_until"]),
             "stale": told(found, GRANT_LABELS, "these permissions", on="added", off="removed"),
+            "presets": await offered_presets(request),
         }
         return render(
             request,
@@ -474,6 +478,8 @@ async def edit_permissions(
             "error": None if refused_until else exc.message,
             "until_error": exc.message if refused_until else None,
             "opened": form.get(OPENED) or "",  # still the version it was opened on
+            "scope": form.get("scope") or "choose",
+            "presets": await offered_presets(request),
         }
         return render(
             request,
@@ -514,9 +520,39 @@ async def permission_changes(request: Request, client_id: int, user_id: int) -> 
     return render(request, SECTION, {"live_change": changes}, block="permissions_changed")
 
 
-async def invite_form_values(request: Request) -> tuple[dict, list[str]]:
-    form = await read_form(request)
-    keys = await read_list(request, "permissions")
+async def offered_presets(request: Request) -> tuple[presets.Preset, ...]:
+    """The permission presets the forms offer (kept by the process while their version, read
+    with the session, is the same: no statement of its own on most pages)."""
+    return await presets.offered(viewer_of(request).presets_version)
+
+
+def preset_asked(form) -> str:
+    """The preset a permissions form asks for: its scope radio (`preset:<id>`), or a `preset`
+    field (a script's form); "" for none."""
+    scope = form.get("scope") or ""
+    if scope.startswith("preset:"):
+        return scope.removeprefix("preset:")
+    return "" if scope in ("all", "choose") else (form.get("preset") or "")
+
+
+async def chosen_keys(form, ticked_keys: list[str]) -> list[str]:
+    """The keys a permissions form gives: every key for All Permissions, a preset's keys as
+    they are now (a copy: the grant keeps them whatever becomes of the preset), else the ticked
+    boxes. DomainError (permissions) for a preset that no longer exists."""
+    preset_id = preset_asked(form)
+    if preset_id:
+        return list(await presets.keys_of(preset_id))
     if form.get("scope") == "all":
-        keys = list(ALL_KEYS)
-    return form, keys
+        return list(ALL_KEYS)
+    return ticked_keys
+
+
+async def invite_form_values(request: Request) -> tuple[dict, list[str], DomainError | None]:
+    """A permissions form's fields, the keys it gives (the ticked ones when it names a preset
+    that no longer exists) and, then, the refusal to show on its permissions."""
+    form = await read_form(request)
+    ticked_keys = await read_list(request, "permissions")
+    try:
+        return form, await chosen_keys(form, ticked_keys), None
+    except DomainError as exc:  # shown with the boxes, ticked as they were sent
+        return {**form, "scope": "choose"}, ticked_keys, exc
