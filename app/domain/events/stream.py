@@ -16,11 +16,11 @@ from collections.abc import Callable
 import msgspec
 
 from app.core import db
-from app.domain.activity.services import SYSTEM, Actor, write_entries, write_entry
+from app.domain.activity.services import SYSTEM, Actor, write_entries
 from app.domain.events.catalog import Event
 from app.domain.live import broker as live
 from app.domain.live.news import changed
-from app.domain.webhook_queue.records import queue_for_subscribers, queue_many_for_subscribers
+from app.domain.webhook_queue.records import queue_many_for_subscribers
 from app.schema.clients import Client
 from app.schema.grants import Grant
 
@@ -38,14 +38,7 @@ def listen(listener: Listener) -> Callable[[], None]:
 async def emit(event: Event, *, actor: Actor = SYSTEM, description: str = "") -> None:
     """Records `event`, done by `actor`. `description`: the activity log's human text (needed
     when the event has an ACTION)."""
-    action = event.activity_action()
-    if action is not None:
-        await write_entry(actor, action, description, client_id=event.account, user_id=event.person)
-    await changed(*await _news(event))
-    if event.WEBHOOK:
-        await queue_for_subscribers(event.NAME, event.VERSION, msgspec.to_builtins(event))
-    if _LISTENERS:
-        db.after_commit(lambda: _tell_listeners(event, actor))
+    await emit_all([(event, description)], actor=actor)
 
 
 async def emit_all(events: list[tuple[Event, str]], *, actor: Actor = SYSTEM) -> None:

@@ -40,46 +40,15 @@ def body_of(event_type: str, version: int, data: dict, at: datetime) -> str:
     return msgspec.json.encode(document).decode()
 
 
-# One statement whatever the number of endpoints: the subscribed ones are chosen by the database.
-# The types are stored space-separated, so " name " inside " types " is a whole-name match.
-_QUEUE_FOR_SUBSCRIBERS = """
-INSERT INTO webhook_deliveries
-    (endpoint, message_id, event_type, event_version, body, created_at, status, attempts,
-     next_attempt_at, last_response)
-SELECT id, {}, {}, {}, {}, {}, 'queued', 0, {}, ''
-FROM webhook_endpoints
-WHERE enabled AND (event_types = '*' OR {} > 0)
-RETURNING id
-"""
 _CONTAINS = {
     "sqlite": "instr(' ' || event_types || ' ', {})",
     "postgres": "strpos(' ' || event_types || ' ', {})",
 }
 
 
-async def queue_for_subscribers(event_type: str, version: int, data: dict) -> int:
-    """Queues the event for every enabled endpoint that takes `event_type`, in the current
-    transaction (call it inside the change's); the sender is woken once it commits. Returns how
-    many deliveries were queued."""
-    now = clock.now()
-    contains = _CONTAINS["sqlite" if db.is_sqlite() else "postgres"]
-    sql = _QUEUE_FOR_SUBSCRIBERS.replace("{} > 0", f"{contains} > 0")
-    rows = await WebhookDelivery.raw(
-        sql,
-        message_id(),
-        event_type,
-        version,
-        body_of(event_type, version, data, now),
-        now,
-        now,
-        f" {event_type} ",
-    )
-    if rows:
-        db.after_commit(wake)
-    return len(rows)
-
-
-# The same for several events of one type: one statement per CHUNK events.
+# One statement for up to CHUNK events of one type, whatever the number of endpoints: the
+# subscribed ones are chosen by the database. The types are stored space-separated, so " name "
+# inside " types " is a whole-name match.
 _QUEUE_MANY = """
 INSERT INTO webhook_deliveries
     (endpoint, message_id, event_type, event_version, body, created_at, status, attempts,
@@ -93,7 +62,9 @@ CHUNK = 200
 
 
 async def queue_many_for_subscribers(event_type: str, version: int, datas: list[dict]) -> int:
-    """queue_for_subscribers for several events of one type, in few statements."""
+    """Queues each event (its data) for every enabled endpoint that takes `event_type`, in the
+    current transaction (call it inside the change's); the sender is woken once it commits.
+    Returns how many deliveries were queued."""
     now = clock.now()
     contains = _CONTAINS["sqlite" if db.is_sqlite() else "postgres"].replace(
         "event_types", "e.event_types"
