@@ -10,16 +10,10 @@ written) and of Send Invites (POST .../users/bulk/send with the rows the preview
 invitations, their emails queued and their events, in one transaction), each from request to the
 whole answer. Targets: preview ≤ 1 s, send ≤ 5 s (the slowest run of each)."""
 
-import argparse
-import json
-import os
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
 
@@ -110,34 +104,16 @@ def rows(r: dict) -> list[tuple[str, str, str, dict]]:
 
 
 def main() -> int:
-    from bench import data, suite
+    from bench import suite
 
-    p = argparse.ArgumentParser(description="Figure 11 of the suite: bulk invite.")
-    p.add_argument("--quick", action="store_true", help="fewer runs")
-    p.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
-    p.add_argument("--postgres", default=os.environ.get("ROSTER_TEST_POSTGRES_URL") or None)
-    p.add_argument("--users", type=int, default=2000, help="users generated")
-    p.add_argument("--out", type=Path, default=suite.REPO / "bench" / "results" / "bulk.json")
-    args = p.parse_args()
-    cfg = PROFILES["quick" if args.quick else "full"]
-    workdir = Path(tempfile.mkdtemp(prefix="roster-bench-bulk-"))
-    results: dict = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "config": cfg}
-    try:
-        with suite.scratch_database(args.engine, args.postgres, workdir) as (url, _name):
-            env = suite.bench_env(url)
-            suite.roster(env, "migrate")
-            summary = data.generate(url, args.users)
-            suite.roster(env, "create-admin", "--email", suite.ADMIN_EMAIL, "--password",
-                         suite.ADMIN_PASSWORD, "--name", "Bench Admin")  # fmt: skip
-            suite.guarded(results, "bulk_invite", fig_bulk_invite, env, workdir, summary, cfg)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["revision"] = suite.revision()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    for name, measured, target, fig in rows(results):
-        print(f"{name}: {measured}\n  target: {target}: {suite.verdict(fig)}")
-    return 0
+    return suite.figure_alone(
+        "bulk_invite",
+        fig_bulk_invite,
+        rows,
+        PROFILES,
+        about="Figure 11 of the suite: bulk invite.",
+        out="bulk.json",
+    )
 
 
 if __name__ == "__main__":

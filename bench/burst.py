@@ -14,16 +14,11 @@ one less than the cores) and with as many threads as Python's default pool had (
 Roster hashed before the pool: every login of the burst hashing at once). `burst_reps` each,
 interleaved. Target: page views during the burst p95 ≤ 100 ms with the default pool."""
 
-import argparse
-import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.sessions import Session, staff_login
@@ -181,34 +176,16 @@ def rows(r: dict) -> list[tuple[str, str, str, dict]]:
 
 
 def main() -> int:
-    from bench import data, suite
+    from bench import suite
 
-    p = argparse.ArgumentParser(description="Figure 12 of the suite: page views during logins.")
-    p.add_argument("--quick", action="store_true", help="one burst of each kind")
-    p.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
-    p.add_argument("--postgres", default=os.environ.get("ROSTER_TEST_POSTGRES_URL") or None)
-    p.add_argument("--users", type=int, default=2000, help="users generated")
-    p.add_argument("--out", type=Path, default=suite.REPO / "bench" / "results" / "burst.json")
-    args = p.parse_args()
-    cfg = PROFILES["quick" if args.quick else "full"]
-    workdir = Path(tempfile.mkdtemp(prefix="roster-bench-burst-"))
-    results: dict = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "config": cfg}
-    try:
-        with suite.scratch_database(args.engine, args.postgres, workdir) as (url, _name):
-            env = suite.bench_env(url)
-            suite.roster(env, "migrate")
-            summary = data.generate(url, args.users)
-            suite.roster(env, "create-admin", "--email", suite.ADMIN_EMAIL, "--password",
-                         suite.ADMIN_PASSWORD, "--name", "Bench Admin")  # fmt: skip
-            suite.guarded(results, "login_burst", fig_login_burst, env, workdir, summary, cfg)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["revision"] = suite.revision()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    for name, measured, target, fig in rows(results):
-        print(f"{name}: {measured}\n  target: {target}: {suite.verdict(fig)}")
-    return 0
+    return suite.figure_alone(
+        "login_burst",
+        fig_login_burst,
+        rows,
+        PROFILES,
+        about="Figure 12 of the suite: page views during a burst of logins.",
+        out="burst.json",
+    )
 
 
 if __name__ == "__main__":

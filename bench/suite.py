@@ -727,6 +727,46 @@ def guarded(results: dict, name: str, fn, *args):
     results[name]["figure_seconds"] = round(time.monotonic() - started, 1)
 
 
+def figure_alone(
+    name: str, figure, rows, profiles: dict, *, about: str, out: str, connections: bool = False
+) -> int:
+    """The `main` of a figure that also runs alone (`python -m bench.<module>`): its options, a
+    scratch database with the suite's data and admin, `figure(env, workdir, summary, cfg)`, the
+    JSON written to bench/results/`out`, and `rows(results)` printed with their verdicts."""
+    from bench import data
+
+    p = argparse.ArgumentParser(description=about)
+    p.add_argument("--quick", action="store_true", help="the quick profile: fewer, shorter runs")
+    p.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--postgres", default=os.environ.get("ROSTER_TEST_POSTGRES_URL") or None)
+    p.add_argument("--users", type=int, default=2000, help="users generated")
+    if connections:
+        p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / out)
+    args = p.parse_args()
+    cfg = dict(profiles["quick" if args.quick else "full"])
+    if connections:
+        cfg["connections"] = args.connections
+    workdir = Path(tempfile.mkdtemp(prefix=f"roster-bench-{name}-"))
+    results: dict = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "config": cfg}
+    try:
+        with scratch_database(args.engine, args.postgres, workdir) as (url, _name):
+            env = bench_env(url)
+            roster(env, "migrate")
+            summary = data.generate(url, args.users)
+            roster(env, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
+                   "--name", "Bench Admin")  # fmt: skip
+            guarded(results, name, figure, env, workdir, summary, cfg)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["revision"] = revision()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    for row_name, measured, target, fig in rows(results):
+        print(f"{row_name}: {measured}\n  target: {target}: {verdict(fig)}")
+    return 0
+
+
 def revision() -> str:
     """The checked-out commit, `-dirty` when the working tree has edits (the suite measures the
     working tree as it is)."""

@@ -19,20 +19,14 @@ b. a receiver that never answers: figure 1's request (the Users tab of "Bench 25
    (the order alternating), `webhook_reps` each: the ratio of the median requests/s (dead /
    without). Target: ≥ 0.9 (a dead receiver does not slow the pages) and no error."""
 
-import argparse
 import http.server
-import json
-import os
 import re
-import shutil
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import load
@@ -264,35 +258,17 @@ def rows(r: dict) -> list[tuple[str, str, str, dict]]:
 
 
 def main() -> int:
-    from bench import data, suite
+    from bench import suite
 
-    p = argparse.ArgumentParser(description="Figure 10 of the suite: webhooks.")
-    p.add_argument("--quick", action="store_true", help="fewer changes, shorter runs")
-    p.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
-    p.add_argument("--postgres", default=os.environ.get("ROSTER_TEST_POSTGRES_URL") or None)
-    p.add_argument("--users", type=int, default=2000, help="users generated")
-    p.add_argument("--connections", type=int, default=32)
-    p.add_argument("--out", type=Path, default=suite.REPO / "bench" / "results" / "webhooks.json")
-    args = p.parse_args()
-    cfg = {**PROFILES["quick" if args.quick else "full"], "connections": args.connections}
-    workdir = Path(tempfile.mkdtemp(prefix="roster-bench-webhooks-"))
-    results: dict = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "config": cfg}
-    try:
-        with suite.scratch_database(args.engine, args.postgres, workdir) as (url, _name):
-            env = suite.bench_env(url)
-            suite.roster(env, "migrate")
-            summary = data.generate(url, args.users)
-            suite.roster(env, "create-admin", "--email", suite.ADMIN_EMAIL, "--password",
-                         suite.ADMIN_PASSWORD, "--name", "Bench Admin")  # fmt: skip
-            suite.guarded(results, "webhooks", fig_webhooks, env, workdir, summary, cfg)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["revision"] = suite.revision()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    for name, measured, target, fig in rows(results):
-        print(f"{name}: {measured}\n  target: {target}: {suite.verdict(fig)}")
-    return 0
+    return suite.figure_alone(
+        "webhooks",
+        fig_webhooks,
+        rows,
+        PROFILES,
+        about="Figure 10 of the suite: webhooks.",
+        out="webhooks.json",
+        connections=True,
+    )
 
 
 if __name__ == "__main__":
