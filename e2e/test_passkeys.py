@@ -90,6 +90,11 @@ def no_serious_axe_violations(page: Page) -> None:
     assert not failing, [(v["id"], [n["target"] for n in v["nodes"]]) for v in failing]
 
 
+# The virtual authenticator answers a quiet (conditional) request at once, as a person choosing
+# the suggested passkey would: tests of the Sign in with a passkey button turn autofill off.
+NO_AUTOFILL = "PublicKeyCredential.isConditionalMediationAvailable = async () => false;"
+
+
 def add_passkey(page: Page, name: str) -> None:
     section = page.locator("#passkeys")
     expect(section.get_by_role("heading", name="Passkeys")).to_be_visible()
@@ -101,6 +106,7 @@ def add_passkey(page: Page, name: str) -> None:
 
 def test_a_user_adds_a_passkey_and_signs_in_with_it(page: Page, localhost):
     virtual_authenticator(page)
+    page.add_init_script(NO_AUTOFILL)
     login(page, localhost, USER_EMAIL, OWNER_PASSWORD)
     page.goto(f"{localhost}/account/security")
     add_passkey(page, "Virtual laptop")
@@ -129,6 +135,7 @@ def test_a_user_adds_a_passkey_and_signs_in_with_it(page: Page, localhost):
 
 def test_a_staff_member_adds_a_passkey_and_signs_in_with_it(page: Page, localhost):
     virtual_authenticator(page)
+    page.add_init_script(NO_AUTOFILL)
     login(page, localhost, STAFF_EMAIL, STAFF_PASSWORD, path="/admin/login")
     page.goto(f"{localhost}/admin/security")
     add_passkey(page, "Desk key")
@@ -148,3 +155,61 @@ def test_a_staff_member_adds_a_passkey_and_signs_in_with_it(page: Page, localhos
     expect(page.get_by_role("heading", name="Two-Factor Authentication")).to_be_visible()
     page.get_by_role("button", name="Use a passkey").click()
     expect(page).to_have_url(re.compile(r"/admin/clients$"))
+
+
+RECORD_GETS = """
+PublicKeyCredential.isConditionalMediationAvailable = async () => true;
+window.__passkeyGets = JSON.parse(sessionStorage.getItem("passkeyGets") || "[]");
+const realGet = navigator.credentials.get.bind(navigator.credentials);
+navigator.credentials.get = (options) => {
+  window.__passkeyGets.push(options.mediation || "modal");
+  sessionStorage.setItem("passkeyGets", JSON.stringify(window.__passkeyGets));
+  return realGet(options);
+};
+"""
+
+
+def passkey_gets(page: Page, at_least: int) -> list[str]:
+    """The page's WebAuthn requests so far, once there are `at_least` (wait_for_function would
+    evaluate a string, which the pages' CSP forbids)."""
+    deadline = time.monotonic() + 10
+    while len(gets := page.evaluate("window.__passkeyGets")) < at_least:
+        assert time.monotonic() < deadline, gets
+        page.wait_for_timeout(50)
+    return gets
+
+
+def test_the_login_page_offers_passkeys_in_the_email_fields_suggestions(
+    page: Page, localhost, roster
+):
+    """Conditional UI: the email field takes "username webauthn" and the page asks for a passkey
+    quietly as it opens; choosing the suggested passkey (the virtual authenticator does at once)
+    signs the person in, with no click on the button."""
+    email = "quinn.autofill@e2e.example"
+    roster.create_client("Autofill Co", email, "Quinn")
+    virtual_authenticator(page)
+    page.add_init_script(NO_AUTOFILL)
+    login(page, localhost, email, OWNER_PASSWORD)
+    page.goto(f"{localhost}/account/security")
+    add_passkey(page, "Autofill laptop")
+    page.context.clear_cookies()
+
+    page.add_init_script(RECORD_GETS)  # runs after NO_AUTOFILL: turns it back on
+    page.goto(f"{localhost}/login")
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.get_by_text("Hello, Quinn!")).to_be_visible()
+    assert passkey_gets(page, 1) == ["conditional"]
+
+
+def test_a_click_on_the_button_withdraws_the_quiet_request_and_asks_openly(page: Page, localhost):
+    virtual_authenticator(page)  # holds no passkey: the quiet request waits
+    page.add_init_script(RECORD_GETS)
+    page.goto(f"{localhost}/login")
+    expect(page.get_by_label("Email Address")).to_have_attribute(
+        "autocomplete", "username webauthn"
+    )
+    assert passkey_gets(page, 1) == ["conditional"]
+    no_serious_axe_violations(page)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    assert passkey_gets(page, 2) == ["conditional", "modal"]
+    expect(page.get_by_text("The passkey request was cancelled or timed out.")).to_be_visible()

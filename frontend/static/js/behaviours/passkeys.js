@@ -6,6 +6,10 @@
 // the button is hidden and [data-passkey-unsupported] shown. Loaded by the pages that use it
 // (Security, the login pages, the code step, the invitation page), not in app.js; htmx runs it
 // again at each swap of those parts, hence `R.passkeys`.
+// Autofill (conditional UI): on a page whose email field has autocomplete="username webauthn", a
+// "get" form also asks for a passkey quietly when the page opens, so that the browser offers the
+// person's passkeys in that field's suggestions; choosing one sends the form as the button does.
+// A click on the button first withdraws that quiet request (one WebAuthn request at a time).
 (function (R) {
   "use strict";
   if (R.passkeys) return;
@@ -42,7 +46,7 @@
       });
     });
   }
-  function ask(kind, o) {
+  function ask(kind, o, quiet) {
     o.challenge = bytes(o.challenge);
     if (kind === "create") {
       o.user.id = bytes(o.user.id);
@@ -50,6 +54,7 @@
       return navigator.credentials.create({ publicKey: o });
     }
     ids(o.allowCredentials);
+    if (quiet) return navigator.credentials.get({ publicKey: o, mediation: "conditional", signal: quiet.signal });
     return navigator.credentials.get({ publicKey: o });
   }
   function encoded(credential) {
@@ -90,16 +95,33 @@
       if (note) note.hidden = false;
       return;
     }
+    function send(credential) {
+      form.elements.credential.value = encoded(credential);
+      if (form.requestSubmit) form.requestSubmit(); else form.submit();
+    }
+    var quiet = null;
+    var field = document.querySelector('input[autocomplete~="webauthn"]');
+    var conditional = PublicKeyCredential.isConditionalMediationAvailable;
+    if (form.dataset.passkeyCeremony === "get" && field && conditional && window.AbortController) {
+      conditional.call(PublicKeyCredential).then(function (available) {
+        if (!available) return;
+        quiet = new AbortController();
+        var mine = quiet;
+        return options(form.dataset.passkeyOptions).then(function (o) {
+          return ask("get", o, mine);
+        }).then(send, function (error) {
+          if (!mine.signal.aborted) failed(error);
+        });
+      }).catch(function () {});
+    }
     button.addEventListener("click", function () {
       var kind = form.dataset.passkeyCeremony;
       if (kind === "create" && !form.reportValidity()) return;
+      if (quiet) { quiet.abort(); quiet = null; }
       button.disabled = true;
       options(form.dataset.passkeyOptions).then(function (o) {
         return ask(kind, o);
-      }).then(function (credential) {
-        form.elements.credential.value = encoded(credential);
-        if (form.requestSubmit) form.requestSubmit(); else form.submit();
-      }).catch(failed).finally(function () {
+      }).then(send).catch(failed).finally(function () {
         button.disabled = false;
       });
     });
