@@ -109,9 +109,7 @@
         var mine = quiet;
         return options(form.dataset.passkeyOptions).then(function (o) {
           return ask("get", o, mine);
-        }).then(send, function (error) {
-          if (!mine.signal.aborted) failed(error);
-        });
+        }).then(send, function () {});  // unasked for: it fails quietly (withdrawn, no passkey, an IP host)
       }).catch(function () {});
     }
     button.addEventListener("click", function () {
