@@ -929,7 +929,7 @@ def test_associate_user_with_the_keyboard_alone(page: Page, base_url, roster):
     expect(dialog).to_be_visible()
     expect(dialog.locator(".error, .form-errors")).to_have_count(0)
 
-    # On with Tab: Choose Permissions (arrow), a permission (Space), Send Invite: No (arrow),
+    # On with Tab: Choose Permissions (arrow up), a permission (Space), Send Invite: No (arrow),
     # then Associate User (Enter).
     def tab_to(css: str, limit: int = 40) -> None:
         for _ in range(limit):
@@ -939,7 +939,7 @@ def test_associate_user_with_the_keyboard_alone(page: Page, base_url, roster):
         raise AssertionError(f"Tab never reached {css}; focus is on {focus_of(page)}")
 
     tab_to("input[name=scope]")
-    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")  # from All round to the last radio, Choose (presets between)
     expect(dialog.get_by_role("radio", name="Choose Permissions")).to_be_checked()
     tab_to("#assoc-domains")
     page.keyboard.press("Space")
