@@ -102,6 +102,18 @@ async def test_staff_without_manage_users_cannot_change_presets():
 # /admin/settings.
 
 
+async def test_settings_refused_without_htmx_show_the_whole_page_presets_included(
+    http, admin_session
+):
+    """A plain post of the settings form that is refused (an empty company name) answers the
+    whole page again: the presets' section with it (it was a 500)."""
+    refused = await http.post("/admin/settings", {"company_name": ""})
+    assert refused.status_code == 422, refused.text[:500]
+    shown = page(refused)
+    assert shown.select_one("#presets") is not None
+    assert "Billing contact" in text_of(refused)
+
+
 async def test_staff_add_edit_and_remove_their_own_at_settings(http, admin_session, heard):
     shown = page(await http.get("/admin/settings"))
     rows = [r.find("td").get_text(" ", strip=True) for r in shown.select("#presets tbody tr")]

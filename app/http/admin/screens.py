@@ -98,7 +98,10 @@ async def render_settings(
     presets_context: dict | None = None,
 ) -> Response:
     """The settings form showing `form`. `opened`: the version it carries (by default that of
-    `form`, the settings as read); `stale`: what a refused save says changed."""
+    `form`, the settings as read); `stale`: what a refused save says changed. The whole page
+    also shows the presets' section (`presets_context`, by default as it is now)."""
+    if presets_context is None and not wants_fragment(request):
+        presets_context = await presets_section(request)
     context = {
         "form": form,
         "errors": errors,
@@ -125,8 +128,7 @@ async def render_settings(
 async def settings_page(request: Request, saved: FromQuery[str] = "") -> Response:
     if saved:
         flash(request, "Settings saved." if saved != "preset" else "Preset saved.")
-    section = await presets_section(request)
-    return await render_settings(request, await admin.all_settings(), {}, presets_context=section)
+    return await render_settings(request, await admin.all_settings(), {})
 
 
 @post("/admin/settings", permission=Permission.MANAGE_USERS)
