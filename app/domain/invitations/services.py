@@ -216,40 +216,6 @@ def _invitation_email(
     }
 
 
-async def _queue_invitation_email(
-    invitation_id: int,
-    *,
-    to: str,
-    token: str,
-    client: dict,
-    keys,
-    sender_name: str,
-    by_admin: bool,
-    sent_by: str,
-    lifetime: timedelta,
-    access_until=None,
-    company: str | None = None,
-) -> None:
-    """`company`: the setting, when the caller has read it already (a bulk invite reads it once)."""
-    if company is None:
-        company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
-    await enqueue(
-        **_invitation_email(
-            invitation_id,
-            to=to,
-            token=token,
-            client=client,
-            keys=keys,
-            sender_name=sender_name,
-            by_admin=by_admin,
-            sent_by=sent_by,
-            lifetime=lifetime,
-            access_until=access_until,
-            company=company,
-        )
-    )
-
-
 async def invite(
     client_id: int, email: str, keys, *, actor: Actor, access_until=None
 ) -> tuple[int, str]:
@@ -570,19 +536,22 @@ async def send_again(
     )
     if not updated:
         raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
-    keys = permissions.deserialize(row["permissions"])
-    await _queue_invitation_email(
-        invitation_id,
-        to=row["email"],
-        token=token,
-        client=client,
-        keys=keys,
-        sender_name=row["sender_name"],
-        by_admin=row["invited_by_user"] is None,
-        sent_by=actor.name,
-        lifetime=lifetime,
-        access_until=row["access_until"],
-        company=company,
+    if company is None:
+        company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
+    await enqueue(
+        **_invitation_email(
+            invitation_id,
+            to=row["email"],
+            token=token,
+            client=client,
+            keys=permissions.deserialize(row["permissions"]),
+            sender_name=row["sender_name"],
+            by_admin=row["invited_by_user"] is None,
+            sent_by=actor.name,
+            lifetime=lifetime,
+            access_until=row["access_until"],
+            company=company,
+        )
     )
     await emit(
         InviteResent(
