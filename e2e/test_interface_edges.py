@@ -586,6 +586,26 @@ def test_focus_after_each_action_never_falls_to_body(page: Page, base_url, roste
     expect_focus(page, "#invite-email:focus", "on the Email Address field in error")
 
 
+def test_focus_stays_in_its_region_when_several_regions_refresh_at_once(
+    page: Page, base_url, roster
+):
+    """News of every kind refreshes the people, the invites and the transfer section at once; the
+    refreshes that do not hold focus must not drop the plan of the one that does (seen in CI:
+    focus fell to <body> after Cancel Invite under load)."""
+    t = tag()
+    account = Account(roster, f"Regions {t}", f"regions.{t}@e2e.example", "Rhea")
+    invite = account.invite(f"regions.a.{t}@e2e.example")
+    account.member("Ann", "Regions", f"regions.ann.{t}@e2e.example")
+    owner_on_users_page(page, base_url, account)
+    # A control without an id (htmx itself keeps focus on an element with one): the row's menu.
+    menu = page.locator(f"#invite-{invite} summary.btn")
+    menu.focus()
+    old_menu = menu.element_handle()
+    page.locator("[data-live-regions]").dispatch_event("roster:changed")  # no kinds: all of them
+    page.wait_for_function("menu => !menu.isConnected", arg=old_menu)
+    expect_focus(page, f"#invite-{invite} :focus", "in the same invite row, in the new region")
+
+
 def test_focus_after_send_password_reset_email_from_the_row_menu(
     page: Page, base_url, roster, smtp_inbox
 ):

@@ -7,29 +7,35 @@
 // form-errors.js (a refused form answered out of band: its first field in error wins).
 (function (R) {
   "use strict";
-  var plan = null;
-  function remember(source) {
+  // Each request carries its own plan (live refreshes of several regions run at once, and one
+  // that does not hold focus must not drop another's plan); a dialog that closes after its
+  // form's swap falls back to the last plan a person's own action made.
+  var lastPlan = null;
+  function planFor(source) {
     var row = source.closest("tr");
     var table = row && row.closest("table");
-    plan = {
+    return {
       id: source.id || (source.closest("[id]") || {}).id,
       rowId: row && row.id,
       tableClass: table && table.className,
       rowIndex: row ? Array.prototype.indexOf.call(row.parentNode.children, row) : -1,
-      section: source.closest("section[id]") && source.closest("section[id]").id,
+      section: (source.closest("section[id]") || {}).id,
     };
   }
-  document.addEventListener("htmx:before:request", function (event) {
-    var source = event.detail.ctx.sourceElement;
+  // A person's own request plans from its source; a live refresh (a region is its source) only
+  // from the control with focus in the region as it is replaced.
+  function plan(event) {
+    var ctx = event.detail.ctx, source = ctx.sourceElement, active = document.activeElement;
     if (!source || source === document.body) return;
-    // A live refresh moves focus only back to the same control, when focus was in the region.
-    var active = document.activeElement;
-    if (!source.hasAttribute("data-live-src")) remember(source);
-    else if (source.contains(active)) remember(active);
-    else plan = null;
-  });
+    var live = source.hasAttribute("data-live-src");
+    if (event.type === "htmx:before:request" && !live) ctx.focusPlan = lastPlan = planFor(source);
+    if (event.type === "htmx:before:swap" && live && source.contains(active)) ctx.focusPlan = planFor(active);
+  }
+  document.addEventListener("htmx:before:request", plan);
+  document.addEventListener("htmx:before:swap", plan);
 
-  R.restoreFocus = function (swapped) {
+  R.restoreFocus = function (swapped, plan) {
+    if (plan === undefined) plan = lastPlan;
     var active = document.activeElement;
     var lost = !active || active === document.body || !active.isConnected;
     var problem = swapped && swapped.tagName === "FORM" &&
@@ -65,6 +71,6 @@
     if (typeof swapped === "string") swapped = document.querySelector(swapped);
     else if (swapped && !swapped.isConnected && swapped.id) swapped = document.getElementById(swapped.id) || swapped;
     var form = swapped && swapped.closest && swapped.closest("form");
-    R.restoreFocus(form || swapped);
+    R.restoreFocus(form || swapped, ctx.focusPlan || null);
   });
 })(Roster);
