@@ -76,14 +76,18 @@ SWEEPS = {
 }
 
 
+def render_for(settings: Settings) -> None:
+    """Development picks up an edited template or static file at once; production never stats
+    template files, and versions each static file once."""
+    templates.auto_reload = not settings.production
+    templates.globals["static_url"] = fixed_static_url if settings.production else static_url
+
+
 def create_app(
     settings: Settings | None = None, *, run_workers: bool = True, manage_database: bool = True
 ) -> Litestar:
     settings = settings or get_settings()
-    # Development picks up an edited template or static file at once; production never stats
-    # template files, and versions each static file once.
-    templates.auto_reload = not settings.production
-    templates.globals["static_url"] = fixed_static_url if settings.production else static_url
+    render_for(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar):

@@ -89,26 +89,36 @@ async def database():
 
 @pytest.fixture(autouse=True)
 async def clean_tables(database):
-    """Every test starts from empty tables."""
+    """Every test starts from empty tables, with ids counted from 1 again. One transaction of
+    DELETEs: on PostgreSQL, TRUNCATE of 31 tables took about 0.15 s a test (new files for
+    each table and index), and on SQLite each DELETE on its own was a commit."""
     yield
     from app.schema.piccolo_app import TABLES
     from piccolo_conf import DB
 
-    names = ", ".join(f'"{t._meta.tablename}"' for t in TABLES)
-    if ENGINE == "postgres":
-        import asyncpg
+    async def empty_all() -> None:
+        async with DB.transaction():
+            for table in reversed(TABLES):
+                await DB.run_ddl(f'DELETE FROM "{table._meta.tablename}"')
+            if ENGINE == "postgres":
+                await DB.run_ddl(
+                    "SELECT setval(oid::regclass, 1, false) FROM pg_class"
+                    " WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
+                )
 
-        # A module's `roster serve` keeps its background work going (the sweeper, the access
-        # and invite watchers), whose locks can meet TRUNCATE's: PostgreSQL then ends one of
-        # the two as a deadlock, and emptying the tables is simply tried again.
-        for attempt in range(5):
-            try:
-                await DB.run_ddl(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-                break
-            except asyncpg.exceptions.DeadlockDetectedError:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.2)
-    else:
-        for table in reversed(TABLES):
-            await DB.run_ddl(f'DELETE FROM "{table._meta.tablename}"')
+    if ENGINE == "sqlite":
+        await empty_all()
+        return
+    import asyncpg
+
+    # A module's `roster serve` keeps its background work going (the sweeper, the access and
+    # invite watchers), whose locks can meet these DELETEs': PostgreSQL then ends one of the
+    # two as a deadlock, and emptying the tables is simply tried again.
+    for attempt in range(5):
+        try:
+            await empty_all()
+            break
+        except asyncpg.exceptions.DeadlockDetectedError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.2)

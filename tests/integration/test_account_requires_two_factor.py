@@ -21,7 +21,7 @@ from app.schema.activity import ActivityEntry
 from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user, unique_email, user_actor
-from tests.integration.conftest import page, text_of
+from tests.integration.conftest import app_for_tests, page, text_of
 
 ACCOUNT_ROUTES = {Permission.ACCOUNT_MEMBER, Permission.ACCOUNT_OWNER, Permission.ACCOUNT_PROFILE}
 HTMX = {"HX-Request": "true"}
@@ -190,9 +190,8 @@ async def bearer() -> dict:
 
 @pytest.fixture
 async def client():
-    from app.asgi import create_app
 
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield c
@@ -257,9 +256,8 @@ async def test_the_whmcs_api_reads_and_writes_it(client):
 def account_routes() -> list[tuple[str, str]]:
     """(method, path) of every client-area route that acts on the current account: those whose
     permission needs one (read from the built app, as the permission map's test does)."""
-    from app.asgi import create_app
 
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     found = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):

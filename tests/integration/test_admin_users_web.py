@@ -9,7 +9,7 @@ from app.schema.mail import OutboundEmail
 from app.schema.sessions import Session
 from app.schema.users import User
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
-from tests.integration.conftest import message_texts, page, text_of
+from tests.integration.conftest import app_for_tests, message_texts, page, text_of
 
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
 NEW_PASSWORD = "violet-quartz-harbour-58"
@@ -248,11 +248,10 @@ async def test_send_password_reset_email_from_the_user_page(http, admin_session)
 async def test_change_password_ends_the_users_sessions(http, admin_session):
     import httpx
 
-    from app.asgi import create_app
     from tests.integration.conftest import Browser
 
     user = await make_user(email="jo@example.com")
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
     ) as other:

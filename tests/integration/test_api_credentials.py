@@ -16,7 +16,7 @@ from app.schema.activity import ActivityEntry
 from app.schema.credentials import ApiCredential
 from app.schema.staff import Admin
 from tests.factories import ADMIN, unique_email
-from tests.integration.conftest import message_texts, page, text_of
+from tests.integration.conftest import app_for_tests, message_texts, page, text_of
 
 IP = "203.0.113.7"
 HX = {"HX-Request": "true", "HX-Request-Type": "partial"}
@@ -185,9 +185,8 @@ STRANGER, REAL_CLIENT = "192.0.2.66", "198.51.100.20"
 @contextlib.asynccontextmanager
 async def callers_at(*addresses: str):
     """One app, and a client for it calling from each address."""
-    from app.asgi import create_app
 
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     async with contextlib.AsyncExitStack() as stack:
         yield [
             await stack.enter_async_context(

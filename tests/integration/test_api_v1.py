@@ -21,7 +21,7 @@ from app.domain.users.services import find_by_email, get_user
 from app.http.api.app import create_api_app
 from app.schema.activity import ActivityEntry
 from tests.factories import ADMIN, make_client, make_user, unique_email
-from tests.integration.conftest import text_of, written_otherwise
+from tests.integration.conftest import app_for_tests, text_of, written_otherwise
 
 PROBLEM = "application/problem+json"
 
@@ -52,9 +52,8 @@ async def answers_as_documented(response: httpx.Response) -> None:
 
 @pytest.fixture
 async def api():
-    from app.asgi import create_app
 
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
     async with httpx.AsyncClient(
         transport=transport,

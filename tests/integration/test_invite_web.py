@@ -4,7 +4,7 @@ headers, accepting. The states themselves: test_invite_link_states.py."""
 from app.domain.access import services as access
 from app.domain.invitations import services as invitations
 from tests.factories import ADMIN, make_client, make_user, user_actor
-from tests.integration.conftest import page, text_of
+from tests.integration.conftest import app_for_tests, page, text_of
 
 NO_PENDING = "No pending invite matches this link. Ask the account owner for a new one."
 
@@ -112,13 +112,12 @@ async def test_simultaneous_accepts_from_different_browsers_give_one_grant(http)
 
     import httpx
 
-    from app.asgi import create_app
     from app.schema.grants import Grant
     from tests.integration.conftest import Browser
 
     client_id, _ = await make_client("Client Test")
     _, token = await invitations.invite(client_id, "shared@example.com", ["tickets"], actor=ADMIN)
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     browsers = []
     for i in range(10):
         await make_user(email=f"racer{i}@example.com")

@@ -27,7 +27,7 @@ from app.domain.staff.services import create_admin
 from app.http.plumbing.middleware import SESSION_COOKIE
 from app.schema.oauth import OAuthToken
 from tests.factories import ADMIN, PASSWORD, make_client, make_user
-from tests.integration.conftest import page, text_of
+from tests.integration.conftest import app_for_tests, page, text_of
 from tests.integration.test_two_factor import code as totp_code
 from tests.integration.test_two_factor import user_with_two_factor
 
@@ -48,9 +48,8 @@ async def full_administrator() -> Actor:
 
 
 def app_transport() -> httpx.ASGITransport:
-    from app.asgi import create_app
 
-    return httpx.ASGITransport(app=create_app(run_workers=False, manage_database=False))
+    return httpx.ASGITransport(app=app_for_tests())
 
 
 @pytest.fixture

@@ -18,15 +18,14 @@ from app.schema.staff import Admin
 from app.schema.two_factor import TwoFactor
 from app.schema.users import User
 from tests.factories import ADMIN, PASSWORD, make_client, user_actor
-from tests.integration.conftest import Browser, page, text_of
+from tests.integration.conftest import Browser, app_for_tests, page, text_of
 
 
 @contextlib.asynccontextmanager
 async def second_browser(port: int = 50001):
     """Another browser on the same app, from another port."""
-    from app.asgi import create_app
 
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", port))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as c:
         yield Browser(c)

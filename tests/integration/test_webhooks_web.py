@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from app.asgi import create_app
 from app.domain.activity.services import Actor
 from app.domain.auth import services as auth
 from app.domain.webhooks import services as webhooks
@@ -17,7 +16,7 @@ from app.schema.activity import ActivityEntry
 from app.schema.sessions import Session
 from app.schema.staff import Admin
 from app.schema.webhooks import WebhookDelivery, WebhookEndpoint
-from tests.integration.conftest import Browser, log_in_as_staff, page, seen, text_of
+from tests.integration.conftest import Browser, app_for_tests, log_in_as_staff, page, seen, text_of
 
 HX = {"hx-request": "true"}
 URL = "http://127.0.0.1:9/hooks"  # a private address: allowed only with the setting
@@ -119,7 +118,7 @@ async def test_a_support_operator_reaches_no_webhook_page(http, support_session,
 @pytest.fixture
 async def other_staff():
     """A second Full Administrator, Bea, in a browser of her own."""
-    app = create_app(run_workers=False, manage_database=False)
+    app = app_for_tests()
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50001))
     async with httpx.AsyncClient(
         transport=transport, base_url="http://testserver.local", follow_redirects=False
