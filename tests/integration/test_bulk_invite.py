@@ -481,3 +481,92 @@ async def test_each_invitation_reaches_the_webhooks_as_a_single_one_would(
         assert [d["data"]["email"] for d in mine] == addresses  # in order, each once
         assert [d["data"]["invitation_id"] for d in mine] == [r.invitation_id for r in sent.rows]
     assert len({r["message_id"] for r in rows}) == 500  # one per event, as emit gives it
+
+
+# ---- presets ---------------------------------------------------------------------------------
+
+
+async def _staff_preset() -> str:
+    from app.domain.activity.services import SYSTEM
+    from app.domain.presets import services as presets
+
+    made = await presets.create_preset("Domain desk", ["domains", "managedomains"], actor=SYSTEM)
+    return str(made["id"])
+
+
+async def test_a_row_may_name_a_preset_and_gets_its_keys_now():
+    client_id, _ = await make_client()
+    await _staff_preset()
+    entries = bulk.read_csv(
+        "email,first name,last name,preset\n"
+        "a@example.com,,,Billing contact\n"
+        "b@example.com,,,DOMAIN DESK\n"
+        "c@example.com,,,No such preset\n"
+        "d@example.com,,,\n"
+    )
+    plan = await bulk.preview(client_id, entries, ["tickets"], actor=ADMIN)
+    assert [(r.outcome, r.permissions) for r in plan.rows[:2]] == [
+        (bulk.NEW_PERSON, ("invoices", "quotes", "emails")),
+        (bulk.NEW_PERSON, ("domains", "managedomains")),
+    ]
+    assert plan.rows[2].outcome == bulk.INVALID
+    assert plan.rows[3].permissions == ("tickets",)
+    await bulk.send(client_id, entries, ["tickets"], actor=ADMIN)
+    given = {r["email"]: r["permissions"] for r in await Invitation.select()}
+    assert permissions_of(given["b@example.com"]) == ("domains", "managedomains")
+
+
+def permissions_of(stored) -> tuple[str, ...]:
+    from app.core.permissions import deserialize
+
+    return deserialize(stored)
+
+
+async def test_the_bulk_form_offers_the_presets_and_sends_a_presets_keys(http, admin_session):
+    client_id, _ = await make_client("Preset Bulk Co")
+    preset_id = await _staff_preset()
+    base = f"/admin/clients/{client_id}/users"
+    form_page = page(await http.get(f"{base}/bulk"))
+    offered = [i["value"] for i in form_page.select("#bulk-form input[name=scope]")]
+    assert offered[0] == "all" and offered[-1] == "choose"
+    assert "preset:billing-contact" in offered and f"preset:{preset_id}" in offered
+    fields = {"addresses": "pre@example.com", "scope": f"preset:{preset_id}"}
+    preview = await http.post(f"{base}/bulk/preview", fields, headers={"hx-request": "true"})
+    assert preview.status_code == 200, preview.text
+    assert (
+        page(preview)
+        .select_one(f"#bulk-form input[value='preset:{preset_id}']")
+        .has_attr("checked")
+    )
+    send_form = page(preview).find("form", class_="bulk-send")
+    carried = {i["name"]: i["value"] for i in send_form.find_all("input") if i.get("name")}
+    sent = await http.post(f"{base}/bulk/send", carried, headers={"hx-request": "true"})
+    assert sent.status_code == 200, sent.text
+    invite = await Invitation.select().first()
+    assert permissions_of(invite["permissions"]) == ("domains", "managedomains")
+    gone = await http.post(
+        f"{base}/bulk/preview",
+        {"addresses": "x@example.com", "scope": "preset:99999"},
+        headers={"hx-request": "true"},
+    )
+    assert gone.status_code == 422 and "no longer exists" in text_of(gone)
+
+
+async def test_the_api_takes_a_preset_for_the_rows_that_name_none(api):
+    client_id, _ = await make_client()
+    url = f"/api/v1/clients/{client_id}/invitations/bulk"
+    body = {"text": "p1@example.com", "preset": "technical-contact", "dry_run": True}
+    answer = await api.post(url, json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["rows"][0]["permissions"] == [
+        "products",
+        "manageproducts",
+        "productsso",
+        "domains",
+        "managedomains",
+        "tickets",
+    ]
+    unknown = await api.post(url, json={**body, "preset": "nope"})
+    both = await api.post(url, json={**body, "permissions": ["tickets"]})
+    assert (unknown.status_code, both.status_code) == (422, 422)
+    assert await Invitation.count() == 0

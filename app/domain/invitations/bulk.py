@@ -18,6 +18,7 @@ from app.domain.access.services import check_manager
 from app.domain.activity.services import Actor
 from app.domain.clients.services import check_open, get_client
 from app.domain.invitations import services as invitations
+from app.domain.presets import services as presets
 from app.domain.staff import services as admin_settings
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
@@ -57,11 +58,12 @@ DONE = {
     RESEND: "Invite sent again",
 }
 
-# CSV columns: the email, then optional names and permissions (a header row names them).
+# CSV columns: the email, then optional names and permissions or a preset (a header row names
+# them).
 EMAIL_COLUMNS = ("email", "email address", "e-mail", "address")
 FIRST_COLUMNS = ("first name", "first_name", "firstname", "first")
 LAST_COLUMNS = ("last name", "last_name", "lastname", "last", "surname")
-PERMISSION_COLUMNS = ("permissions", "permission")
+PERMISSION_COLUMNS = ("permissions", "permission", "preset")
 
 CSV_TYPES = (
     "text/csv",
@@ -311,15 +313,19 @@ def as_csv(entries: list[Entry]) -> str:
 _SEPARATORS = re.compile(r"[\s;|,]+")
 
 
-def row_permissions(entry: Entry, default: tuple[str, ...] | None) -> tuple[str, ...]:
-    """The permission keys a row gives: its own (keys separated by spaces, semicolons, commas or
-    `|`, or "all"), else the form's `default`. The one place a row's permissions are resolved
-    (a preset column would be read here)."""
+def row_permissions(
+    entry: Entry, default: tuple[str, ...] | None, named: dict[str, tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The permission keys a row gives: a preset's, when it names one (`named`: the presets'
+    keys by name in lower case), else its own (keys separated by spaces, semicolons, commas or
+    `|`, or "all"), else the form's `default`. The one place a row's permissions are resolved."""
     own = (entry.permissions or "").strip()
     if not own:
         if default is None:
             raise DomainError("No permissions: choose them for the rows that name none.")
         return default
+    if own.casefold() in named:
+        return named[own.casefold()]
     if own.lower() == "all":
         return ALL_KEYS
     return clean_permissions(_SEPARATORS.split(own))
@@ -345,15 +351,19 @@ async def _plan(
     resend_pending: bool,
     now,
 ) -> tuple[Plan, dict[str, dict], dict[str, dict]]:
-    """Every row decided, in five statements whatever the list's length. Also returns the users
-    and the open invitations found, by email key, for the writing."""
+    """Every row decided, in five statements whatever the list's length (six when rows name
+    their own permissions: the presets). Also returns the users and the open invitations found,
+    by email key, for the writing."""
+    named = {}
+    if any((entry.permissions or "").strip() for entry in entries):
+        named = await presets.keys_by_name()
     rows: list[Row] = []
     first_at: dict[str, int] = {}
     valid: list[tuple[Row, str]] = []
     for entry in entries:
         try:
             email, key = clean_email(entry.address)
-            keys = row_permissions(entry, default)
+            keys = row_permissions(entry, default, named)
         except DomainError as exc:
             rows.append(Row(entry.row, entry.address, entry.name, INVALID, exc.message))
             continue

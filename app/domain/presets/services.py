@@ -76,6 +76,11 @@ async def list_presets() -> tuple[Preset, ...]:
     return (*SHIPPED, *(_preset(r) for r in rows))
 
 
+async def keys_by_name() -> dict[str, tuple[str, ...]]:
+    """Every preset's keys under its name in lower case: what a row of a bulk list may name."""
+    return {p.name.casefold(): p.permissions for p in await list_presets()}
+
+
 # The presets as last read by this process, under the version they were read at.
 _kept: tuple[str | None, tuple[Preset, ...]] = (None, SHIPPED)
 

@@ -607,11 +607,15 @@ class Invitations(Controller):
         self, request: Request, client_id: ClientId, data: JSONBody[s.BulkInviteCreate]
     ) -> s.BulkInviteResult:
         entries = data.entries()
+        default = data.permissions
+        if data.preset is not None:
+            with s.checked_input():
+                default = list(await presets.keys_of(data.preset))
         action = bulk.preview if data.dry_run else bulk.send
         plan = await action(
             client_id,
             entries,
-            data.permissions,
+            default,
             actor=caller_of(request).actor,
             resend_pending=data.resend_pending,
             access_until=data.access_until,

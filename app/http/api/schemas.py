@@ -480,14 +480,15 @@ class BulkInviteRowIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class BulkInviteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Many invitations at once: `rows`, or `text` (addresses one per line, or separated by
     commas or semicolons, plain or as `Name <address>`) and/or `csv` (columns email, first
-    name, last name, permissions, optionally under a header row); at most 500 rows in all.
-    `permissions`: for the rows that name none. With `dry_run` nothing is written: the answer
-    says what sending would do."""
+    name, last name, permissions or a preset's name, optionally under a header row); at most
+    500 rows in all. `permissions`, or a `preset` (its keys now): for the rows that name none.
+    With `dry_run` nothing is written: the answer says what sending would do."""
 
     rows: Annotated[list[BulkInviteRowIn], msgspec.Meta(max_length=bulk.MAX_ROWS)] | None = None
     text: Annotated[str, msgspec.Meta(max_length=bulk.MAX_BYTES)] | None = None
     csv: Annotated[str, msgspec.Meta(max_length=bulk.MAX_BYTES)] | None = None
     permissions: PermissionKeys | None = None
+    preset: PresetId | None = None
     access_until: AccessUntilIn | None = None
     resend_pending: bool = False
     dry_run: bool = False
@@ -512,7 +513,10 @@ class BulkInviteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
                 ]
             else:
                 entries = bulk.read_list(self.text or "", self.csv or "")
-            bulk.clean_default(self.permissions, entries)
+            if self.preset is None:
+                bulk.clean_default(self.permissions, entries)
+            elif self.permissions is not None:
+                raise InvalidInput("Give either permissions or a preset, not both.", "preset")
             clean_access_until(self.access_until, clock.now())
         return entries
 

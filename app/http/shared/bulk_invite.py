@@ -5,12 +5,12 @@ from litestar import Request, Response
 from litestar.datastructures import UploadFile
 
 from app.core.errors import DomainError
-from app.core.permissions import ALL_KEYS
 from app.domain.access import services as access
 from app.domain.clients.services import display_name, get_client
 from app.domain.invitations import bulk
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, render, wants_fragment
+from app.http.shared.account_users import chosen_keys, offered_presets
 
 TEMPLATE = "shared/bulk_invite.html"
 # A paste and a file of MAX_BYTES each, and the form's other fields.
@@ -24,9 +24,11 @@ class _Form:
     def __init__(self, values: dict, keys: list[str], csv_text: str, filename: str) -> None:
         self.values, self.keys, self.csv_text, self.filename = values, keys, csv_text, filename
 
-    @property
-    def default_permissions(self) -> list[str]:
-        return list(ALL_KEYS) if self.values.get("scope") != "choose" else self.keys
+    async def default_permissions(self) -> list[str]:
+        """For the rows that name none: All Permissions (also when no scope is sent), a
+        preset's keys as they are now, or the ticked boxes."""
+        scope = self.values.get("scope") or "all"
+        return await chosen_keys({**self.values, "scope": scope}, self.keys)
 
     @property
     def resend_pending(self) -> bool:
@@ -66,9 +68,10 @@ def _entries(form: _Form) -> list[bulk.Entry]:
     return bulk.read_list(form.values.get("addresses", ""), form.csv_text)
 
 
-async def context(client_id: int, *, base: str, area: str) -> dict:
+async def context(request: Request, client_id: int, *, base: str, area: str) -> dict:
     client = await get_client(client_id)
     return {
+        "presets": await offered_presets(request),
         "client": client,
         "client_name": display_name(client),
         "account_name": display_name(client),
@@ -85,7 +88,7 @@ async def context(client_id: int, *, base: str, area: str) -> dict:
 
 
 async def page(request: Request, client_id: int, *, base: str, area: str) -> Response:
-    shown = await context(client_id, base=base, area=area)
+    shown = await context(request, client_id, base=base, area=area)
     await access.check_manager(viewer_of(request).actor, shown["client"])
     return render(request, TEMPLATE, shown)
 
@@ -93,7 +96,7 @@ async def page(request: Request, client_id: int, *, base: str, area: str) -> Res
 async def run(request: Request, client_id: int, *, base: str, area: str, send: bool) -> Response:
     """Preview (`send` False) or Send Invites: the page's bulk region (the whole page without
     htmx) with the table of rows, or the form with what was refused."""
-    shown = await context(client_id, base=base, area=area)
+    shown = await context(request, client_id, base=base, area=area)
     form = None
     try:
         form = await _read(request)
@@ -103,7 +106,7 @@ async def run(request: Request, client_id: int, *, base: str, area: str, send: b
         plan = await action(
             client_id,
             entries,
-            form.default_permissions,
+            await form.default_permissions(),
             actor=viewer_of(request).actor,
             resend_pending=form.resend_pending,
             access_until=form.access_until,
