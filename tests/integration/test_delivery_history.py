@@ -296,3 +296,21 @@ async def test_the_lifetime_is_a_setting_from_1_to_30_days_used_by_send_and_rese
     ]
     row = await Invitation.select().where(Invitation.id == invitation_id).first()
     assert row["expires_at"] >= clock.now() + timedelta(days=30) - timedelta(minutes=1)
+
+
+async def test_pages_name_the_links_lifetime_as_it_is(http, admin_session):
+    """The bulk form's resend choice says the lifetime set now; an expired link's page says the
+    lifetime its last email gave (not always 7 days)."""
+    await admin.set_setting(admin.INVITE_LIFETIME_DAYS, "3", actor=ADMIN)
+    client_id, _ = await make_client("Lifetime Ltd")
+    bulk_page = text_of(await http.get(f"/admin/clients/{client_id}/users/bulk"))
+    assert "a new link, valid 3 days again" in bulk_page
+    _, token = await invitations.invite(client_id, "life@example.com", ["tickets"], actor=ADMIN)
+    await admin.set_setting(admin.INVITE_LIFETIME_DAYS, "12", actor=ADMIN)
+    sent = clock.now() - timedelta(days=4)
+    await Invitation.update(
+        {Invitation.last_sent_at: sent, Invitation.expires_at: sent + timedelta(days=3)}
+    ).where(Invitation.email == "life@example.com")
+    expired = await http.get(f"/invite/{token}")
+    assert expired.status_code == 410
+    assert "was valid for 3 days and that time has passed" in text_of(expired)

@@ -659,6 +659,7 @@ class LinkState(NamedTuple):
     state: str
     sender_name: str = ""  # as the invitation email named them
     asked_at: object = None  # when a new invitation was asked for through this link
+    valid_for: str = ""  # how long the link was valid from its last email ("7 days")
 
 
 def _looks_like_token(token: str) -> bool:
@@ -696,8 +697,12 @@ async def link_state(token: str) -> LinkState:
     if row is None:
         return LinkState(LINK_UNKNOWN)
     client = {"status": row["client_status"], "owner": row["client_owner"]}
+    lifetime = round((row["expires_at"] - row["last_sent_at"]) / timedelta(days=1))
     return LinkState(
-        _link_state(row, client, clock.now()), row["sender_name"], row["renewal_requested_at"]
+        _link_state(row, client, clock.now()),
+        row["sender_name"],
+        row["renewal_requested_at"],
+        lifetime_text(lifetime),
     )
 
 

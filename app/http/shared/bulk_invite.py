@@ -8,6 +8,7 @@ from app.core.errors import DomainError
 from app.domain.access import services as access
 from app.domain.clients.services import display_name, get_client
 from app.domain.invitations import bulk
+from app.domain.staff.services import invite_lifetime_days
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, render, wants_fragment
 from app.http.shared.account_users import chosen_keys, offered_presets
@@ -72,6 +73,7 @@ async def context(request: Request, client_id: int, *, base: str, area: str) -> 
     client = await get_client(client_id)
     return {
         "presets": await offered_presets(request),
+        "valid_for": bulk.invitations.lifetime_text(await invite_lifetime_days()),
         "client": client,
         "client_name": display_name(client),
         "account_name": display_name(client),
