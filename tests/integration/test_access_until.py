@@ -89,6 +89,13 @@ async def test_the_owners_access_never_ends_and_make_owner_clears_an_end():
     user = await member_of(client_id, clock.now() + timedelta(days=3))
     await transfer_ownership(client_id, user["id"], actor=ADMIN)
     assert (await grant_of(client_id, user["id"]))["access_until"] is None
+    # Said as any other cleared end is: the event (webhooks, live pages) and its log line.
+    said = (
+        await ActivityEntry.select()
+        .where(ActivityEntry.action == "access.until_changed")
+        .order_by(ActivityEntry.id)
+    )
+    assert [e["description"].endswith("-> no end (now the owner)") for e in said] == [False, True]
 
 
 async def test_an_invitations_end_carries_over_to_the_grant_it_creates():

@@ -15,13 +15,14 @@ from app.domain.clients.services import (  # access_for: asked of this module to
     Access,  # noqa: F401
     access_for,  # noqa: F401
     check_open,
+    describe_until,  # noqa: F401 (asked of this module too)
     display_name,
     get_client,
+    tell_end_changed,
     void_transfers,
 )
 from app.domain.events.catalog import (
     AccountEntered,
-    GrantAccessUntilChanged,
     GrantCreated,
     GrantDeleted,
     GrantExpired,
@@ -95,10 +96,6 @@ def grant_version(keys, until) -> dict:
     """The values a Manage Permissions edit (the dialog, an API PUT) is prepared on: the keys and
     the end, as compared on save."""
     return {"permissions": keys, "access_until": until_version(until)}
-
-
-def describe_until(when: datetime | None) -> str:
-    return f"{when:%Y-%m-%d %H:%M} UTC" if when is not None else "no end"
 
 
 def show_until(row: dict, now: datetime, key: str = "access_until") -> None:
@@ -224,24 +221,6 @@ async def _change_until(
         }
     ).where(Grant.id == grant["id"])
     await tell_end_changed(client, user, before, until, actor=actor)
-
-
-async def tell_end_changed(
-    client: dict, user: dict, before, until, *, actor: Actor, source: str = ""
-) -> None:
-    """The one event and log line of a grant's end set, changed or cleared (`source`: where
-    the new end came from, said after the change)."""
-    await emit(
-        GrantAccessUntilChanged(
-            client_id=client["id"],
-            user_id=user["id"],
-            access_until_before=before,
-            access_until=until,
-        ),
-        actor=actor,
-        description=f"Access of {full_name(user)} to {display_name(client)} ends: "
-        f"{describe_until(before)} -> {describe_until(until)}{source}",
-    )
 
 
 async def set_access_until(client_id: int, user_id: int, access_until, *, actor: Actor) -> dict:

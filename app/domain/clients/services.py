@@ -1,5 +1,7 @@
 """Client accounts: each has exactly one owner, who holds every permission (rule 1)."""
 
+from datetime import datetime
+
 import msgspec
 from piccolo.columns import Column
 from piccolo.columns.combination import WhereRaw
@@ -31,6 +33,7 @@ from app.domain.events.catalog import (
     ClientDeleted,
     ClientStatusChanged,
     ClientUpdated,
+    GrantAccessUntilChanged,
     OwnerChanged,
     OwnershipTransferVoided,
     UserDeleted,
@@ -429,6 +432,28 @@ async def _users_only_here(client_id: int, user_ids: list[int]) -> list[dict]:
     return [row for row in rows if row["id"] not in elsewhere]
 
 
+def describe_until(when: datetime | None) -> str:
+    return f"{when:%Y-%m-%d %H:%M} UTC" if when is not None else "no end"
+
+
+async def tell_end_changed(
+    client: dict, user: dict, before, until, *, actor: Actor, source: str = ""
+) -> None:
+    """The one event and log line of a grant's end set, changed or cleared (`source`: where
+    the new end came from, said after the change)."""
+    await emit(
+        GrantAccessUntilChanged(
+            client_id=client["id"],
+            user_id=user["id"],
+            access_until_before=before,
+            access_until=until,
+        ),
+        actor=actor,
+        description=f"Access of {full_name(user)} to {display_name(client)} ends: "
+        f"{describe_until(before)} -> {describe_until(until)}{source}",
+    )
+
+
 async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor) -> dict:
     """Rule 1: only an admin, only to a user already associated; the old owner keeps full access.
     An open ownership transfer of the account is void. Returns the account."""
@@ -450,7 +475,7 @@ async def move_owner(client: dict, new_owner_id: int, *, keep, actor: Actor) -> 
     if client["owner"] == new_owner_id:
         raise DomainError("This user already owns the account.")
     grant = (
-        await Grant.select(Grant.id)
+        await Grant.select(Grant.id, Grant.access_until)
         .where((Grant.client == client_id) & (Grant.user == new_owner_id))
         .first()
     )
@@ -484,6 +509,10 @@ async def move_owner(client: dict, new_owner_id: int, *, keep, actor: Actor) -> 
         f"{users.full_name(old)} -> {users.full_name(new)}"
         + (f"; {voided} invite(s) sent by the previous owner cancelled" if voided else ""),
     )
+    if grant["access_until"] is not None:
+        await tell_end_changed(
+            client, new, grant["access_until"], None, actor=actor, source=" (now the owner)"
+        )
     await void_transfers(client, "owner_changed", actor=actor)
 
 
