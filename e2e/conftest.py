@@ -146,6 +146,33 @@ def roster(smtp_inbox):
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+def start_server(
+    roster, port: int, *, env: dict | None = None, log_name: str | None = None
+) -> subprocess.Popen:
+    """`roster serve` on 127.0.0.1:`port` with the tool's environment (or `env`), returned once
+    it answers; what it prints goes to `log_name` in the work directory, else nowhere."""
+    log_path = Path(roster.workdir) / log_name if log_name else None
+    with open(log_path, "w") if log_path else open(os.devnull, "w") as log:
+        process = subprocess.Popen(
+            [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env or roster.env,
+            cwd=roster.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"roster serve did not start; see {log_path or 'its output'}")
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def server(roster):
     """A migrated database with staff, a client and the demo data, served by `roster serve`."""
@@ -177,28 +204,10 @@ def server(roster):
     )
     roster.create_client("Acme Hosting", OWNER_EMAIL, "Olivia")
     roster("demo")
-    log = open(Path(roster.workdir) / "server.log", "w")  # noqa: SIM115 (open while it runs)
-    process = subprocess.Popen(
-        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=roster.env,
-        cwd=roster.workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base_url}/login", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"roster serve did not start; see {roster.workdir}/server.log")
-        time.sleep(0.2)
+    process = start_server(roster, port, log_name="server.log")
     yield base_url
     process.terminate()
     process.wait(10)
-    log.close()
 
 
 @pytest.fixture(scope="session")

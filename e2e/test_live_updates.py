@@ -9,7 +9,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +25,7 @@ from conftest import (
     link_in,
     login,
     register_from_invite,
+    start_server,
 )
 from playwright.sync_api import Page, expect
 
@@ -259,30 +259,11 @@ def test_an_update_under_way_when_a_dialog_opens_waits_for_it_to_close(
 # A server that stops and comes back
 
 
-def serve_on(roster, port: int) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=roster.env,
-        cwd=roster.workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(150):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("roster serve did not start")
-
-
 def test_a_dropped_stream_says_so_and_catches_up_when_it_is_back(browser, server, roster):
     roster.create_client("Comeback Ltd", "owner@comeback.example", "Cole")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = serve_on(roster, port)
+    process = start_server(roster, port)
     try:
         owner = browser.new_context().new_page()
         login(owner, url, "owner@comeback.example")
@@ -296,7 +277,7 @@ def test_a_dropped_stream_says_so_and_catches_up_when_it_is_back(browser, server
         expect(note).to_be_visible(timeout=10_000)
         # A change while the page could not hear of it.
         roster.sql("UPDATE users SET first_name = 'Renamed' WHERE email = 'owner@comeback.example'")
-        process = serve_on(roster, port)
+        process = start_server(roster, port)
         expect(owner.locator("#account-people").get_by_text("Renamed Owner")).to_be_visible(
             timeout=30_000
         )
@@ -312,7 +293,7 @@ def test_could_not_be_reached_goes_when_the_live_stream_is_back(browser, server,
     invitee = "invitee@outage.example"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = serve_on(roster, port)
+    process = start_server(roster, port)
     try:
         owner = browser.new_context().new_page()
         login(owner, url, "owner@outage.example")
@@ -331,7 +312,7 @@ def test_could_not_be_reached_goes_when_the_live_stream_is_back(browser, server,
         expect(unreachable).to_be_visible()
 
         # Roster is back and the page hears it again: nothing is left saying otherwise.
-        process = serve_on(roster, port)
+        process = start_server(roster, port)
         expect(paused).to_be_hidden(timeout=30_000)
         expect(unreachable).to_have_count(0)
     finally:

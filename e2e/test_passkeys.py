@@ -8,14 +8,11 @@ is http://127.0.0.1:…: these tests run a second `roster serve` on the same dat
 ROSTER_BASE_URL names http://localhost:… (a secure context for the browser, as https is)."""
 
 import re
-import subprocess
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import OWNER_PASSWORD, ROSTER, free_port, login
+from conftest import OWNER_PASSWORD, free_port, login, start_server
 from playwright.sync_api import Page, expect
 
 USER_EMAIL = "pia.passkey@e2e.example"
@@ -28,24 +25,7 @@ def localhost(roster, server):
     port = free_port()
     url = f"http://localhost:{port}"
     env = {**roster.env, "ROSTER_BASE_URL": url}
-    log = open(Path(roster.workdir) / "server-localhost.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [ROSTER, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=roster.workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the localhost server did not start; see server-localhost.log")
-        time.sleep(0.2)
+    process = start_server(roster, port, env=env, log_name="server-localhost.log")
     roster.create_client("Passkey Co", USER_EMAIL, "Pia")
     roster(
         "create-admin",
@@ -61,7 +41,6 @@ def localhost(roster, server):
     yield url
     process.terminate()
     process.wait(10)
-    log.close()
 
 
 def virtual_authenticator(page: Page) -> None:
