@@ -70,7 +70,12 @@ fuzz: $(STAMP)
 e2e: $(STAMP) browser
 	$(BIN)/pytest e2e $(PYTEST_FLAGS) $(PYTEST_E2E_FLAGS)
 
-test: test-sqlite test-postgres e2e
+# The SQLite and PostgreSQL runs at once (independent: a database and free ports of their own;
+# each pytest keeps about one core busy), each one's output printed whole when it ends; then
+# the browser tests. Fails when any test fails.
+test: $(STAMP)
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+	@$(MAKE) --no-print-directory e2e
 
 # Two servers, one scratch PostgreSQL database (created on ROSTER_TEST_POSTGRES_URL's server, else
 # postgresql://postgres@127.0.0.1:5432/test, and dropped), SOAK_OPERATIONS mixed operations by
