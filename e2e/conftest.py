@@ -16,9 +16,10 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
+
+from soak.servers import answering
 
 BIN = Path(sys.executable).parent
 ROSTER = str(BIN / "roster")
@@ -160,17 +161,10 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"roster serve did not start; see {log_path or 'its output'}")
-        time.sleep(0.2)
+    if not answering(f"http://127.0.0.1:{port}", process, time.monotonic() + 30):
+        process.kill()
+        raise RuntimeError(f"roster serve did not start; see {log_path or 'its output'}")
+    return process
 
 
 @pytest.fixture(scope="session")

@@ -221,14 +221,16 @@ async def save_tokens(
     auth_time: datetime,
     family: str,
     from_code_hash: str | None,
+    new_family: bool = False,
     actor: Actor | None = None,
 ) -> None:
-    """Records tokens just issued; `actor` given: the sign-in to the app is logged. Tokens whose
-    code or family was meanwhile found presented again are saved revoked: the exchange or refresh
-    that issued them raced the one that presented it again (see revoke_family_of)."""
+    """Records tokens just issued; `actor` given: the sign-in to the app is logged;
+    `new_family`: the family begins with these tokens (a code exchange). Tokens whose code or
+    family was meanwhile found presented again are saved revoked: the exchange or refresh that
+    issued them raced the one that presented it again (see revoke_family_of)."""
     now = clock.now()
     async with db.transaction():
-        withdrawn = await _withdrawn(family, from_code_hash)
+        withdrawn = await _withdrawn(family, from_code_hash, new_family=new_family)
         await OAuthToken.insert(
             OAuthToken(
                 access_token_hash=token_hash(access_token),
@@ -254,16 +256,19 @@ async def save_tokens(
             )
 
 
-async def _withdrawn(family: str, from_code_hash: str | None) -> bool:
+async def _withdrawn(family: str, from_code_hash: str | None, *, new_family: bool) -> bool:
     """Inside save_tokens' transaction: whether the code was presented again or the family
-    revoked. The rows read stay locked until the tokens are saved, and revoke_family_of takes the
-    same locks before it revokes, so one of the two always sees the other."""
+    revoked (a new family has no rows yet: nothing to read). The rows read stay locked until the
+    tokens are saved, and revoke_family_of takes the same locks before it revokes, so one of the
+    two always sees the other."""
     if from_code_hash is not None:
         code = await db.locked(
             OAuthCode.select(OAuthCode.reused_at).where(OAuthCode.code_hash == from_code_hash)
         )
         if code and code[0]["reused_at"] is not None:
             return True
+    if new_family:
+        return False
     rows = await db.locked(
         OAuthToken.select(OAuthToken.revoked_at).where(OAuthToken.family == family)
     )

@@ -376,6 +376,7 @@ class Server(AuthorizationServer):
             auth_time=auth_time,
             family=family,
             from_code_hash=from_code,
+            new_family=request.authorization_code is not None,
             actor=actor,
         )
 
