@@ -179,6 +179,14 @@ def test_production_hashing_is_argon2id_at_or_above_owasps_recommendation():
     assert made == parameters
 
 
+def test_a_production_hash_runs_on_one_thread_so_the_pool_bounds_its_cores():
+    """libargon2 gives each lane a thread of its own: with more than one lane, one pool thread
+    would keep more than one core busy."""
+    assert security.PASSWORD_PARAMETERS.parallelism == 1
+    assert security.PASSWORD_PARAMETERS.memory_cost == 65536
+    assert security.PASSWORD_PARAMETERS.time_cost == 3
+
+
 def test_the_hashing_pool_leaves_a_core_free_unless_told_otherwise():
     assert hashing_threads({}) == max(1, (os.cpu_count() or 1) - 1)
     assert hashing_threads({"ROSTER_HASHING_THREADS": "3"}) == 3
