@@ -570,3 +570,15 @@ async def test_the_api_takes_a_preset_for_the_rows_that_name_none(api):
     both = await api.post(url, json={**body, "permissions": ["tickets"]})
     assert (unknown.status_code, both.status_code) == (422, 422)
     assert await Invitation.count() == 0
+
+
+async def test_a_preset_named_like_a_key_does_not_change_what_the_key_means():
+    from app.domain.activity.services import SYSTEM
+    from app.domain.presets import services as presets
+
+    client_id, _ = await make_client()
+    await presets.create_preset("Tickets", ["invoices", "quotes"], actor=SYSTEM)
+    plan = await bulk.preview(
+        client_id, bulk.read_csv("k@example.com,,,tickets\n"), ["orders"], actor=ADMIN
+    )
+    assert plan.rows[0].permissions == ("tickets",)

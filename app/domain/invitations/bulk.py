@@ -316,19 +316,23 @@ _SEPARATORS = re.compile(r"[\s;|,]+")
 def row_permissions(
     entry: Entry, default: tuple[str, ...] | None, named: dict[str, tuple[str, ...]]
 ) -> tuple[str, ...]:
-    """The permission keys a row gives: a preset's, when it names one (`named`: the presets'
-    keys by name in lower case), else its own (keys separated by spaces, semicolons, commas or
-    `|`, or "all"), else the form's `default`. The one place a row's permissions are resolved."""
+    """The permission keys a row gives: its own (keys separated by spaces, semicolons, commas or
+    `|`, or "all"), else a preset's when the row names one (`named`: the presets' keys by name
+    in lower case; keys come first, so a preset named like a key cannot change what the key
+    means), else the form's `default`. The one place a row's permissions are resolved."""
     own = (entry.permissions or "").strip()
     if not own:
         if default is None:
             raise DomainError("No permissions: choose them for the rows that name none.")
         return default
-    if own.casefold() in named:
-        return named[own.casefold()]
     if own.lower() == "all":
         return ALL_KEYS
-    return clean_permissions(_SEPARATORS.split(own))
+    try:
+        return clean_permissions(_SEPARATORS.split(own))
+    except DomainError:
+        if own.casefold() in named:
+            return named[own.casefold()]
+        raise
 
 
 def clean_default(keys, entries: list[Entry]) -> tuple[str, ...] | None:

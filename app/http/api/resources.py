@@ -177,9 +177,9 @@ class Presets(Controller):
         return s.PresetList(items=items, total=len(items))
 
 
-async def keys_given(data: s.AccessCreate) -> list[str]:
-    """The keys a new grant or invitation is given: its permissions, or its preset's keys now
-    (an unknown preset is invalid input)."""
+async def keys_given(data: s.AccessCreate | s.BulkInviteCreate) -> list[str]:
+    """The keys a new grant or invitation (or a bulk invite's rows that name none) is given:
+    its permissions, or its preset's keys now (an unknown preset is invalid input)."""
     if isinstance(data.preset, str):
         with s.checked_input():
             return list(await presets.keys_of(data.preset))
@@ -607,15 +607,11 @@ class Invitations(Controller):
         self, request: Request, client_id: ClientId, data: JSONBody[s.BulkInviteCreate]
     ) -> s.BulkInviteResult:
         entries = data.entries()
-        default = data.permissions
-        if data.preset is not None:
-            with s.checked_input():
-                default = list(await presets.keys_of(data.preset))
         action = bulk.preview if data.dry_run else bulk.send
         plan = await action(
             client_id,
             entries,
-            default,
+            await keys_given(data),  # [] when neither: only rows naming their own are allowed
             actor=caller_of(request).actor,
             resend_pending=data.resend_pending,
             access_until=data.access_until,
