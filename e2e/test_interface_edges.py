@@ -524,11 +524,18 @@ def test_feedback_names_the_person_in_view_at_the_bottom_of_a_long_page(
 
     # Four messages said: three at most stay, and at the bottom of the page nothing is under them.
     expect(page.locator(f"{FLASH} .flash")).to_have_count(3)
-    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
-    region = page.locator(FLASH).bounding_box()
-    last_control = page.locator("main button:visible, main a:visible").last.bounding_box()
-    assert region and last_control
-    assert last_control["y"] + last_control["height"] <= region["y"], (last_control, region)
+    # Scrolled and measured in one go, again until the live refreshes the removal set off have
+    # settled: a region swapped between a scroll and a measure would move the page under it.
+    clear_of_messages = """() => {
+        window.scrollTo(0, document.documentElement.scrollHeight);
+        const controls = [...document.querySelectorAll("main button, main a")]
+            .filter((c) => c.checkVisibility());
+        const last = controls[controls.length - 1].getBoundingClientRect();
+        const region = document.querySelector("#flash").getBoundingClientRect();
+        return last.bottom <= region.top
+            && Math.ceil(window.scrollY + innerHeight) >= document.documentElement.scrollHeight;
+    }"""
+    page.wait_for_function(clear_of_messages, timeout=5000)
 
 
 # 5. Focus after every swap.
