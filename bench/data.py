@@ -51,6 +51,9 @@ def user_password(seed: int) -> str:
 ACCOUNT_SIZES = {"Bench 1": 1, "Bench 25": 25, "Bench 1000": 1000}
 PENDING_INVITES = 5  # on "Bench 25"
 INVITE_ACCOUNT_PREFIX = "Bench Invite"
+# The crowd's accounts (Plan's `crowd`): users each, owner included, and pending invitations.
+CROWD_SIZES = (5, 45)
+CROWD_PENDING = 3
 
 _FIRST = (
     "John James Robert Michael William David Richard Joseph Thomas Charles Christopher Daniel "
@@ -150,7 +153,9 @@ KNOWN_USER_COLUMNS = (
 class Plan:
     """Every row to insert, as plain tuples, built once for either engine."""
 
-    def __init__(self, users: int, seed: int, invite_accounts: int, first_ids: dict) -> None:
+    def __init__(
+        self, users: int, seed: int, invite_accounts: int, first_ids: dict, crowd: int = 0
+    ) -> None:
         rng = random.Random(seed + 1)
         self.seed = seed
         now = datetime.now(UTC)
@@ -194,6 +199,39 @@ class Plan:
                 next_member += 1
         if next_member > self.user_ids[-1] + 1:
             raise SystemExit(f"--users must be at least {sum(ACCOUNT_SIZES.values())}")
+        # the crowd: `crowd` accounts of CROWD_SIZES users, each owned by a generated person
+        # (who logs in with user_password(seed)); their people drawn from the users left after
+        # the bench accounts, so one person is on several of them, as in a real portal
+        pool = range(next_member, self.user_ids[-1] + 1)
+        if crowd and len(pool) < CROWD_SIZES[1] + 1:
+            raise SystemExit(f"--users must leave at least {CROWD_SIZES[1] + 1} for the crowd")
+        self.crowd = []  # (client id, owner email, owner's session cookie)
+        self.sessions = []  # (id, id_hash, user, client, created_at, last_seen_at, expires_at)
+        crowd_invites = []  # (client id, n)
+        for n in range(crowd):
+            cid = cid0 + len(self.clients)
+            members = rng.sample(pool, rng.randint(*CROWD_SIZES))
+            owner = members.pop()
+            first, last, email = self.people[owner - uid0]
+            self.clients.append(
+                (cid, f"Crowd {n + 1} {last}", first, last, email, "Active", owner, now)
+            )
+            # The owner signed in with the account selected, as if they had logged in: a session
+            # row with the SHA-256 of its cookie (app.core.security.token_hash), for the
+            # owners' pages without a login (an argon2 hash) each.
+            cookie = hashlib.sha256(f"bench-{seed}-session-{cid}".encode()).hexdigest()
+            session_hash = hashlib.sha256(cookie.encode()).hexdigest()
+            sid = first_ids["sessions"] + len(self.sessions)
+            self.sessions.append((sid, session_hash, owner, cid, now, now, now + timedelta(days=1)))
+            self.crowd.append((cid, email, cookie))
+            self.grants.append((gid, owner, cid, all_perms, now, now))
+            gid += 1
+            for member in members:
+                keys = rng.sample(ALL_KEYS, rng.randint(1, len(ALL_KEYS)))
+                perms = ",".join(k for k in ALL_KEYS if k in keys)
+                self.grants.append((gid, member, cid, perms, now, now))
+                gid += 1
+            crowd_invites += [(cid, i) for i in range(rng.randint(0, CROWD_PENDING))]
         # pending invitations on Bench 25, sent a few hours ago, open for a week
         self.invitations = []
         for n in range(PENDING_INVITES):
@@ -215,6 +253,14 @@ class Plan:
                     sent + timedelta(days=7),
                 )
             )
+        for cid, i in crowd_invites:
+            email = f"pending{i + 1}.{cid}@invitee.test"
+            sent = now - timedelta(hours=i + 1)
+            token = hashlib.sha256(f"bench-{seed}-{cid}-{i}".encode()).hexdigest()
+            row = (iid0 + len(self.invitations), cid, email, email, ",".join(ALL_KEYS[: i + 2]),
+                   token, self.clients[cid - cid0][6], "Crowd Owner", sent, sent, 1,
+                   sent + timedelta(days=7))  # fmt: skip
+            self.invitations.append(row)
         # activity
         count = min(100_000, max(100, users // 10))
         account_ids = list(self.client_ids.values())
@@ -254,7 +300,8 @@ INVITE_COLS = ("id", "client", "email", "email_key", "permissions", "token_hash"
                "expires_at")  # fmt: skip
 ACTIVITY_COLS = ("id", "created_at", "actor_type", "actor_id", "actor_name", "client_id",
                  "user_id", "action", "description", "ip")  # fmt: skip
-TABLES = ("users", "clients", "grants", "invitations", "activity_entries")
+SESSION_COLS = ("id", "id_hash", "user", "client", "created_at", "last_seen_at", "expires_at")
+TABLES = ("users", "clients", "grants", "invitations", "activity_entries", "sessions")
 
 
 def _sqlite_time(value):
@@ -262,7 +309,7 @@ def _sqlite_time(value):
     return str(value) if isinstance(value, datetime) else value
 
 
-def _sqlite(path: str, users: int, seed: int, invite_accounts: int) -> dict:
+def _sqlite(path: str, users: int, seed: int, invite_accounts: int, crowd: int) -> dict:
     con = sqlite3.connect(path)
     try:
         first_ids = {
@@ -270,7 +317,7 @@ def _sqlite(path: str, users: int, seed: int, invite_accounts: int) -> dict:
         }
         live = [r[1] for r in con.execute('PRAGMA table_info("users")')]
         columns = [c for c in live if c in KNOWN_USER_COLUMNS]
-        plan = Plan(users, seed, invite_accounts, first_ids)
+        plan = Plan(users, seed, invite_accounts, first_ids, crowd)
 
         def insert(table, cols, rows):
             names = ", ".join(f'"{c}"' for c in cols)
@@ -304,6 +351,7 @@ def _sqlite(path: str, users: int, seed: int, invite_accounts: int) -> dict:
             insert("grants", GRANT_COLS, plan.grants)
             insert("invitations", INVITE_COLS, plan.invitations)
             insert("activity_entries", ACTIVITY_COLS, plan.activity)
+            insert("sessions", SESSION_COLS, plan.sessions)
         con.execute("ANALYZE")
         con.commit()
         con.execute("PRAGMA journal_mode=WAL")
@@ -312,7 +360,7 @@ def _sqlite(path: str, users: int, seed: int, invite_accounts: int) -> dict:
         con.close()
 
 
-async def _postgres(url: str, users: int, seed: int, invite_accounts: int) -> dict:
+async def _postgres(url: str, users: int, seed: int, invite_accounts: int, crowd: int) -> dict:
     import asyncpg
 
     con = await asyncpg.connect(url)
@@ -328,7 +376,7 @@ async def _postgres(url: str, users: int, seed: int, invite_accounts: int) -> di
             )
         ]
         columns = [c for c in KNOWN_USER_COLUMNS if c in live]
-        plan = Plan(users, seed, invite_accounts, first_ids)
+        plan = Plan(users, seed, invite_accounts, first_ids, crowd)
         async with con.transaction():
             await con.copy_records_to_table(
                 "users", records=plan.user_rows(columns), columns=["id", *columns]
@@ -341,6 +389,7 @@ async def _postgres(url: str, users: int, seed: int, invite_accounts: int) -> di
             await con.copy_records_to_table(
                 "activity_entries", records=plan.activity, columns=ACTIVITY_COLS
             )
+            await con.copy_records_to_table("sessions", records=plan.sessions, columns=SESSION_COLS)
             for table in TABLES:
                 await con.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -369,17 +418,21 @@ def _summary(plan: Plan, columns: list[str]) -> dict:
         "sample_user_id": plan.user_ids[len(plan.people) // 2],
         # people who log in (bench/burst.py), with user_password(seed)
         "login_emails": [email for _, _, email in plan.people[1:201]],
+        # the crowd's accounts: [client id, owner email, the owner's roster_session cookie]
+        "crowd": plan.crowd,
         "seed": plan.seed,
     }
 
 
-def generate(url: str, users: int, seed: int = 13, invite_accounts: int = 1) -> dict:
+def generate(
+    url: str, users: int, seed: int = 13, invite_accounts: int = 1, crowd: int = 0
+) -> dict:
     """Fills the database at `url` (sqlite:///path or postgresql://…); a summary with the ids."""
     started = time.monotonic()
     if urlsplit(url).scheme == "sqlite":
-        summary = _sqlite(url.removeprefix("sqlite:///"), users, seed, invite_accounts)
+        summary = _sqlite(url.removeprefix("sqlite:///"), users, seed, invite_accounts, crowd)
     else:
-        summary = asyncio.run(_postgres(url, users, seed, invite_accounts))
+        summary = asyncio.run(_postgres(url, users, seed, invite_accounts, crowd))
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
@@ -390,8 +443,10 @@ def main() -> None:
     p.add_argument("--users", type=int, default=50_000)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--invite-accounts", type=int, default=1)
+    p.add_argument("--crowd", type=int, default=0, help="accounts of 5 to 45 users each")
     args = p.parse_args()
-    print(generate(args.url, args.users, args.seed, args.invite_accounts))
+    summary = generate(args.url, args.users, args.seed, args.invite_accounts, args.crowd)
+    print({k: v for k, v in summary.items() if k not in ("login_emails", "crowd")})
 
 
 if __name__ == "__main__":

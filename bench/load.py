@@ -28,6 +28,26 @@ end
 """
 
 
+# Requests that do not repeat: `init` reads "PATH COOKIE" lines from the file named by the first
+# argument after `--` and starts at the line the second names; each request is the next line.
+WRK_REQUESTS = """
+local requests, at = {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do
+    local path, cookie = line:match("^(%S+) ?(.*)$")
+    local headers = {}
+    if cookie ~= "" then headers["Cookie"] = cookie end
+    requests[#requests + 1] = wrk.format("GET", path, headers)
+  end
+  at = tonumber(args[2])
+end
+request = function()
+  at = at + 1
+  return requests[(at - 1) % #requests + 1]
+end
+"""
+
+
 def wrk_path() -> str | None:
     return shutil.which("wrk")
 
@@ -45,14 +65,24 @@ def _result(requests: int, seconds: float, p50, p95, p99, errors: int, tool: str
     }
 
 
-def run(url: str, *, connections: int, seconds: float, headers: dict, tool: str = "auto") -> dict:
+def run(
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    headers: dict,
+    tool: str = "auto",
+    requests: tuple[Path, int] | None = None,
+) -> dict:
     """Load on `url` for `seconds` with `connections` connections; the caller bounds the time
-    (wrk stops itself; the Python client is killed 30 s after its deadline at the latest)."""
+    (wrk stops itself; the Python client is killed 30 s after its deadline at the latest).
+    `requests` (a file of "PATH COOKIE" lines, the line to start at): each request is the
+    file's next line, on `url`'s host, instead of `url` again and again."""
     if tool == "auto":
         tool = "wrk" if wrk_path() else "python"
     if tool == "wrk":
         with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write(WRK_SCRIPT)
+            script.write(WRK_SCRIPT + (WRK_REQUESTS if requests else ""))
         command = [
             wrk_path() or "wrk",
             "-t1",
@@ -65,8 +95,9 @@ def run(url: str, *, connections: int, seconds: float, headers: dict, tool: str 
         ]
         for name, value in headers.items():
             command += ["-H", f"{name}: {value}"]
+        after = ["--", str(requests[0]), str(requests[1])] if requests else []
         output = subprocess.run(
-            [*command, url], capture_output=True, text=True, timeout=seconds + 60
+            [*command, url, *after], capture_output=True, text=True, timeout=seconds + 60
         ).stdout
         Path(script.name).unlink()
         line = next((x for x in output.splitlines() if x.startswith("BENCHJSON ")), None)
@@ -94,6 +125,8 @@ def run(url: str, *, connections: int, seconds: float, headers: dict, tool: str 
         "--headers",
         json.dumps(headers),
     ]
+    if requests:
+        command += ["--requests", str(requests[0]), "--start", str(requests[1])]
     output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30)
     if output.returncode != 0:
         raise RuntimeError(f"the Python load generator failed:\n{output.stderr}")
@@ -104,14 +137,14 @@ def run(url: str, *, connections: int, seconds: float, headers: dict, tool: str 
 # The Python client (run in its own process by `run`)
 
 
-async def _connection(host, port, request: bytes, deadline: float, latencies: list, errors: list):
+async def _connection(host, port, next_request, deadline: float, latencies: list, errors: list):
     reader = writer = None
     while time.monotonic() < deadline:
         try:
             if writer is None:
                 reader, writer = await asyncio.open_connection(host, port)
             started = time.perf_counter()
-            writer.write(request)
+            writer.write(next_request())
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
             length = 0
@@ -149,19 +182,44 @@ def _percentile(values: list, p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def _python_load(url: str, connections: int, seconds: float, headers: dict) -> dict:
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {path or '/'} HTTP/1.1", f"Host: {parts.netloc}"]
+def _request(netloc: str, path: str, headers: dict) -> bytes:
+    lines = [f"GET {path or '/'} HTTP/1.1", f"Host: {netloc}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _python_load(
+    url: str, connections: int, seconds: float, headers: dict, requests: tuple | None = None
+) -> dict:
+    parts = urlsplit(url)
+    if requests:
+        lines, at = requests
+        cycle = []
+        for line in lines:
+            path, _, cookie = line.partition(" ")
+            cycle.append(
+                _request(parts.netloc, path, {**headers, **({"cookie": cookie} if cookie else {})})
+            )
+
+        def next_request() -> bytes:
+            nonlocal at
+            at += 1
+            return cycle[(at - 1) % len(cycle)]
+    else:
+        request = _request(
+            parts.netloc, parts.path + (f"?{parts.query}" if parts.query else ""), headers
+        )
+
+        def next_request() -> bytes:
+            return request
+
     latencies: list = []
     errors: list = []
     started = time.monotonic()
     deadline = started + seconds
     await asyncio.gather(
         *(
-            _connection(parts.hostname, parts.port or 80, request, deadline, latencies, errors)
+            _connection(parts.hostname, parts.port or 80, next_request, deadline, latencies, errors)
             for _ in range(connections)
         )
     )
@@ -183,9 +241,12 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--seconds", type=float, default=10)
     p.add_argument("--headers", default="{}")
+    p.add_argument("--requests", type=Path, help='a file of "PATH COOKIE" lines, asked in turn')
+    p.add_argument("--start", type=int, default=0, help="the line of --requests to start at")
     args = p.parse_args()
+    requests = (args.requests.read_text().splitlines(), args.start) if args.requests else None
     result = asyncio.run(
-        _python_load(args.url, args.connections, args.seconds, json.loads(args.headers))
+        _python_load(args.url, args.connections, args.seconds, json.loads(args.headers), requests)
     )
     print(json.dumps(result))
 

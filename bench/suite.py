@@ -38,6 +38,10 @@ bench/data.py's rows, `roster create-admin`; then the figures, each bounded in t
 12. login burst (bench/burst.py, also runnable alone): page views of the Users tab, due at a
     steady rate, while 20 people log in at once; with the hashing pool and with as many threads
     as Python's default pool.
+13. fresh pages (bench/fresh.py, also runnable alone): the staff Users tab and the owner's User
+    Management of bench/data.py's crowd (`crowd` accounts of 5 to 45 users, each owner signed
+    in), every request the next account of a shuffled list, so that nothing kept answers
+    (the server's roster_kept_lookups_total says so), against the bare stack.
 
 On PostgreSQL only (bench/scale.py, also runnable alone), with the same data:
 
@@ -75,7 +79,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from bench import bulk_invite, burst, data, load, webhooks
+from bench import bulk_invite, burst, data, fresh, load, webhooks
 from bench.sessions import Session, owner_login, select, staff_login
 from soak.servers import ROSTER, MailSink, Server, answering, free_port
 
@@ -407,6 +411,7 @@ def start_profile(pid: int, directory: Path, seconds: float, *, gil: bool) -> su
             "--rate",
             "200",
             "--nonblocking",
+            *(["--gil"] if gil else []),
             "--output",
             str(out),
         ],  # fmt: skip
@@ -743,17 +748,21 @@ def figure_alone(
     if connections:
         p.add_argument("--connections", type=int, default=32)
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / out)
+    p.add_argument("--profile", type=Path, help="py-spy profiles of the server into this folder")
+    p.add_argument("--profile-gil", action="store_true", help="with --profile: the GIL's thread")
     args = p.parse_args()
     cfg = dict(profiles["quick" if args.quick else "full"])
     if connections:
         cfg["connections"] = args.connections
+    cfg["profile_dir"] = str(args.profile) if args.profile else None
+    cfg["profile_gil"] = args.profile_gil
     workdir = Path(tempfile.mkdtemp(prefix=f"roster-bench-{name}-"))
     results: dict = {"started": datetime.now(UTC).isoformat(timespec="seconds"), "config": cfg}
     try:
         with scratch_database(args.engine, args.postgres, workdir) as (url, _name):
             env = bench_env(url)
             roster(env, "migrate")
-            summary = data.generate(url, args.users)
+            summary = data.generate(url, args.users, crowd=cfg.get("crowd", 0))
             roster(env, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
                    "--name", "Bench Admin")  # fmt: skip
             guarded(results, name, figure, env, workdir, summary, cfg)
@@ -784,7 +793,9 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
             say(f"{engine}: migrate, {cfg['users']:,} users")
             roster(env, "migrate")
             invite_accounts = math.ceil(cfg["invites"] / 45)
-            summary = data.generate(url, cfg["users"], invite_accounts=invite_accounts)
+            summary = data.generate(
+                url, cfg["users"], invite_accounts=invite_accounts, crowd=cfg["crowd"]
+            )
             roster(env, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
                    "--name", "Bench Admin")  # fmt: skip
             results["data"] = summary
@@ -820,6 +831,8 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                 guarded(results, "bulk_invite", bulk_invite.fig_bulk_invite, server_env, workdir,
                         summary, cfg)  # fmt: skip
                 guarded(results, "login_burst", burst.fig_login_burst, server_env, workdir,
+                        summary, cfg)  # fmt: skip
+                guarded(results, "fresh_page", fresh.fig_fresh_page, server_env, workdir,
                         summary, cfg)  # fmt: skip
                 if engine == "postgresql" and any(wanted(f) for f in SCALE_FIGURES):
                     from bench import scale
@@ -949,7 +962,8 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
             TARGETS["rss"],
             f,
         )
-    for name, measured, target, fig in (*webhooks.rows(r), *bulk_invite.rows(r), *burst.rows(r)):
+    more = (*webhooks.rows(r), *bulk_invite.rows(r), *burst.rows(r), *fresh.rows(r))
+    for name, measured, target, fig in more:
         add(name, measured, target, fig)
     if engine == "postgresql":
         from bench import scale
@@ -997,7 +1011,8 @@ def main() -> int:
     p.add_argument(
         "--only",
         help="run only these figures (comma-separated: statements, big_account, first_load, "
-        "throughput, search, invite_mail, rss, webhooks, bulk_invite, live_latency, workers; "
+        "throughput, search, invite_mail, rss, webhooks, bulk_invite, login_burst, fresh_page, "
+        "live_latency, workers; "
         "scale: the last two), e.g. --only throughput",
     )
     p.add_argument(
@@ -1019,6 +1034,7 @@ def main() -> int:
         **webhooks.PROFILES[profile],
         **burst.PROFILES[profile],
         **bulk_invite.PROFILES[profile],
+        **fresh.PROFILES[profile],
         "connections": args.connections,
     }
     cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
@@ -1038,7 +1054,7 @@ def main() -> int:
         "revision": revision(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_tool": "wrk" if load.wrk_path() else "python (bench/load.py)",
-        "targets": {**TARGETS, **scale.TARGETS, **bulk_invite.TARGETS},
+        "targets": {**TARGETS, **scale.TARGETS, **bulk_invite.TARGETS, **fresh.TARGETS},
         "engines": {},
     }
     if "postgresql" not in engines:

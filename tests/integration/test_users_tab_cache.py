@@ -6,6 +6,8 @@ read with the session; relative times and expiries are at most SECTION_CACHE_TTL
 
 from datetime import timedelta
 
+from prometheus_client import REGISTRY
+
 from app.core import clock
 from app.domain.access import services as access
 from app.domain.invitations import services as invitations
@@ -153,7 +155,12 @@ def test_the_cache_is_bounded_and_drops_the_least_recently_used():
     def kept(size: int) -> views.KeptSection:
         return views.KeptSection({}, "", b"x" * size, until)
 
-    cache = KeptCache(max_bytes=300, max_entries=3)
+    def lookups(result: str) -> float:
+        labels = {"cache": "test", "result": result}
+        return REGISTRY.get_sample_value("roster_kept_lookups_total", labels) or 0.0
+
+    hits_before, misses_before = lookups("hit"), lookups("miss")
+    cache = KeptCache("test", max_bytes=300, max_entries=3)
     a = kept(100)
     cache.put("a", a, until)
     cache.put("b", kept(100), until)
@@ -165,7 +172,9 @@ def test_the_cache_is_bounded_and_drops_the_least_recently_used():
     assert cache.bytes == 250
     assert cache.get("a", until) is None  # expired
     assert cache.bytes == 150
-    many = KeptCache(max_bytes=10_000, max_entries=2)
+    many = KeptCache("test", max_bytes=10_000, max_entries=2)
     for n in range(5):
         many.put(n, kept(1), until)
     assert list(many.entries) == [3, 4] and many.bytes == 2
+    # Every lookup is counted, so a benchmark can say that nothing kept answered it.
+    assert (lookups("hit") - hits_before, lookups("miss") - misses_before) == (2, 2)

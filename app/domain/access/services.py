@@ -481,7 +481,7 @@ async def account_people(
         sql.add(' AND g.id > {} AND g."user" <> c.owner', after)
     sql.add(" WHERE c.id = {}", client_id)
     sql.add(' ORDER BY CASE WHEN g."user" = c.owner THEN 0 ELSE 1 END, g.id LIMIT {}', size + 1)
-    rows = await sql.raw()
+    rows = await sql.fetch()
     if not rows:
         raise NotFound("No such client account.")
     first = rows[0]

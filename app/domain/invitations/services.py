@@ -953,7 +953,7 @@ async def open_invites(
     sql, args = _OPEN_INVITES_SQL, [client_id, after]
     if size is not None:
         sql, args = sql + " LIMIT {} OFFSET {}", [*args, size, offset]
-    rows: list[dict] = [db.Record(row) for row in await Invitation.raw(sql, *args)]
+    rows: list[dict] = [db.Record(row) for row in await db.read(sql, *args)]
     now = clock.now()
     for row in rows:
         row["status"] = status(row, now)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from piccolo.query.methods.raw import Raw
 
+from app.core import db
 from app.core.validation import clean_search, email_key, parse_id
 from app.schema.users import User, name_key
 
@@ -143,6 +144,10 @@ class Sql:
 
     def raw(self) -> Raw:
         return User.raw("".join(self.parts), *self.args)
+
+    async def fetch(self) -> list[dict]:
+        """The rows, read the short way (app.core.db.read): for a page's reads by key."""
+        return await db.read("".join(self.parts), *self.args)
 
 
 # Associate User ------------------------------------------------------------------------------

@@ -14,25 +14,30 @@ from datetime import datetime
 import msgspec
 
 from app.core import clock
+from app.http.plumbing.metrics import KEPT_LOOKUPS
 
 
 class KeptCache:
     """key -> (valid until, value); each value's `size()` (bytes) counts towards `max_bytes`,
     the least recently used out first; at most `max_entries`."""
 
-    def __init__(self, max_bytes: int, max_entries: int) -> None:
+    def __init__(self, name: str, max_bytes: int, max_entries: int) -> None:
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self.entries: OrderedDict = OrderedDict()
         self.bytes = 0
+        self.hits = KEPT_LOOKUPS.labels(name, "hit")
+        self.misses = KEPT_LOOKUPS.labels(name, "miss")
 
     def get(self, key, now):
         entry = self.entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= now:
+        if entry is not None and entry[0] <= now:
             self._drop(key)
+            entry = None
+        if entry is None:
+            self.misses.inc()
             return None
+        self.hits.inc()
         self.entries.move_to_end(key)
         return entry[1]
 
@@ -66,7 +71,7 @@ class KeptAnswer(msgspec.Struct, frozen=True):
 
 
 # Whole answers (a Users tab of 25 users is about 40 KB, 6 KB in brotli) kept per process.
-ANSWERS = KeptCache(max_bytes=16 * 1024 * 1024, max_entries=1024)
+ANSWERS = KeptCache("answers", max_bytes=16 * 1024 * 1024, max_entries=1024)
 # An answer larger than this is sent but not kept.
 LARGEST_KEPT = 1024 * 1024
 

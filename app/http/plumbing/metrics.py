@@ -75,6 +75,13 @@ WEBHOOK_OLDEST_WAITING = Gauge(
     multiprocess_mode="mostrecent",
 )
 
+KEPT_LOOKUPS = Counter(
+    "roster_kept_lookups_total",
+    "Lookups in what a process keeps of its renders (cache: answers, sections), by result "
+    "(hit, miss): how often real traffic is answered from memory.",
+    ["cache", "result"],
+)
+
 # labels() takes a lock and builds a tuple on every call: each child is looked up once.
 _counters: dict[tuple[str, str, str], Counter] = {}
 _histograms: dict[tuple[str, str], Histogram] = {}

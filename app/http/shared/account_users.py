@@ -92,7 +92,7 @@ SECTION_CACHE_ENTRIES = 512
 # never past the moment one of its invites expires.
 SECTION_CACHE_TTL = timedelta(seconds=10)
 
-SECTION_CACHE = KeptCache(SECTION_CACHE_BYTES, SECTION_CACHE_ENTRIES)
+SECTION_CACHE = KeptCache("sections", SECTION_CACHE_BYTES, SECTION_CACHE_ENTRIES)
 
 
 class KeptSection(msgspec.Struct):

@@ -1,0 +1,220 @@
+"""Figure 13 of the benchmark suite: pages rendered afresh, against the bare stack.
+
+    .venv/bin/python -m bench.fresh [--quick] [--engine sqlite|postgresql] [--postgres URL]
+                                    [--users N] [--profile DIR]
+
+The traffic of many staff members on many accounts, where nothing a process kept answers: the
+staff Users tab and the owner's User Management of the crowd's accounts (bench/data.py: `crowd`
+accounts of 5 to 45 users and up to 3 pending invitations, each owner signed in), each request
+the next account of a shuffled list, so an account comes round again only after the whole list,
+later than anything is kept (app.http.shared.account_users.SECTION_CACHE_TTL). The server's own
+count of what it answered from memory (roster_kept_lookups_total, read from /metrics before and
+after each run) is reported: the figure holds only while it stays at no hits.
+
+Against bench/bare.py answering the bytes of one of those pages to the same requests (the same
+paths and cookies), under the same uvicorn settings; runs interleaved, the order alternating,
+`fresh_reps` each; the ratio of the median requests/s and the server CPU per request.
+Target: ≥ 0.25× bare on both pages."""
+
+import random
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import load
+from bench.sessions import Session, staff_login
+from soak.servers import Server, answering, free_port
+
+PROFILES = {
+    "full": {"crowd": 10_000, "fresh_seconds": 10, "fresh_warmup": 3, "fresh_reps": 3},
+    "quick": {"crowd": 5_000, "fresh_seconds": 4, "fresh_warmup": 2, "fresh_reps": 3},
+}
+TARGET_RATIO = 0.25
+TARGETS = {"fresh_page": f"≥ {TARGET_RATIO}× bare, nothing kept answering"}
+PAGES = ("users_tab", "user_management")
+KEPT = re.compile(r'^roster_kept_lookups_total\{cache="(\w+)",result="(\w+)"\} (\S+)$', re.M)
+
+
+def kept_lookups(staff: Session) -> dict[str, float]:
+    """{"sections hit": n, …} from the server's /metrics."""
+    text = staff.get("/metrics", headers={"accept": "text/plain"}).text
+    return {f"{cache} {result}": float(n) for cache, result, n in KEPT.findall(text)}
+
+
+def request_lines(summary: dict, staff: Session, seed: int) -> dict[str, list[str]]:
+    """Per page, "PATH COOKIE" lines over the crowd's accounts in one shuffled order."""
+    crowd = list(summary["crowd"])
+    random.Random(seed).shuffle(crowd)
+    staff_cookie = staff.cookies.header()
+    return {
+        "users_tab": [f"/admin/clients/{cid}/users {staff_cookie}" for cid, _, _ in crowd],
+        "user_management": [f"/account/users roster_session={cookie}" for _, _, cookie in crowd],
+    }
+
+
+def compare(
+    page: str, server: Server, staff: Session, lines: list[str], cfg: dict, workdir: Path
+) -> dict:
+    from bench import suite
+
+    requests_file = workdir / f"{page}.requests"
+    requests_file.write_text("\n".join(lines) + "\n")
+    path, _, cookie = lines[0].partition(" ")
+    captured = Session(server.url)
+    first = captured.http.get(path, headers={"cookie": cookie})
+    if first.status_code != 200:
+        raise RuntimeError(f"{page} answered {first.status_code}")
+    body_file = workdir / f"{page}.html"
+    body_file.write_bytes(first.content)
+    port = free_port()
+    bare_log = open(workdir / f"bare-{page}.log", "w")  # noqa: SIM115 (open while it runs)
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "bench.bare", "--port", str(port), "--body", str(body_file)],
+        cwd=suite.REPO,
+        stdout=bare_log,
+        stderr=subprocess.STDOUT,
+    )
+    at = 1  # the next line of the list to ask for (the first was asked above)
+    runs: dict = {"app": [], "bare": []}
+    kept = {"hit": 0.0, "miss": 0.0}
+    kept_by_cache: dict[str, float] = {}
+    try:
+        if not answering(f"http://127.0.0.1:{port}", bare, time.monotonic() + 60):
+            raise RuntimeError("the bare app did not start")
+        targets = {
+            "app": (server.process.pid, server.url),
+            "bare": (bare.pid, f"http://127.0.0.1:{port}"),
+        }
+        for rep in range(-1, cfg["fresh_reps"]):  # -1: the warm-up, not counted
+            order = ("app", "bare") if rep % 2 == 0 else ("bare", "app")
+            for name in order:
+                pid, base = targets[name]
+                seconds = cfg["fresh_warmup"] if rep < 0 else cfg["fresh_seconds"]
+                spy = None
+                if cfg.get("profile_dir") and name == "app" and rep == 0:
+                    spy = suite.start_profile(
+                        pid, Path(cfg["profile_dir"]), seconds, gil=cfg.get("profile_gil", False)
+                    )
+                lookups_before = kept_lookups(staff) if name == "app" else {}
+                cpu_before = suite.cpu_seconds(pid)
+                result = load.run(
+                    base + path,
+                    connections=cfg["connections"],
+                    seconds=seconds,
+                    headers={},
+                    requests=(requests_file, at if name == "app" else 0),
+                )
+                used = suite.cpu_seconds(pid) - cpu_before
+                if spy is not None:
+                    spy.wait(60)
+                if name == "app":
+                    # past the requests still in flight when the run ended, which it asked
+                    # but did not count
+                    at += result["requests"] + cfg["connections"]
+                    after = kept_lookups(staff)
+                    for key in after:
+                        if rep >= 0:
+                            n = after[key] - lookups_before.get(key, 0.0)
+                            kept[key.split()[1]] += n
+                            kept_by_cache[key] = kept_by_cache.get(key, 0.0) + n
+                if rep < 0:
+                    continue
+                result["cpu_ms_per_request"] = (
+                    round(used / result["requests"] * 1000, 3) if result["requests"] else None
+                )
+                runs[name].append(result)
+                suite.say(
+                    f"  {page} {name}: {result['rps']} rps, p95 {result['p95_ms']} ms, "
+                    f"cpu {result['cpu_ms_per_request']} ms/req, errors {result['errors']}"
+                )
+    finally:
+        bare.terminate()
+        try:
+            bare.wait(10)
+        except subprocess.TimeoutExpired:
+            bare.kill()
+        bare_log.close()
+    out: dict = {
+        "page_bytes": len(first.content),
+        "accounts": len(lines),
+        "asked": at,
+        "runs": runs,
+    }
+    for name in ("app", "bare"):
+        out[name] = {
+            "rps": suite.spread(r["rps"] for r in runs[name]),
+            "p95_ms": suite.spread(r["p95_ms"] for r in runs[name]),
+            "cpu_ms_per_request": suite.spread(r["cpu_ms_per_request"] or 0 for r in runs[name]),
+            "errors": sum(r["errors"] for r in runs[name]),
+        }
+    out["ratio"] = round(out["app"]["rps"]["median"] / out["bare"]["rps"]["median"], 4)
+    out["kept_lookups"] = kept
+    out["kept_lookups_by_cache"] = kept_by_cache
+    out["kept_hit_share"] = round(kept["hit"] / max(1.0, kept["hit"] + kept["miss"]), 4)
+    out["met"] = (
+        out["ratio"] >= TARGET_RATIO and out["app"]["errors"] == 0 and out["kept_hit_share"] <= 0.01
+    )
+    return out
+
+
+def fig_fresh_page(env: dict, workdir: Path, summary: dict, cfg: dict) -> dict:
+    from bench import suite
+
+    if not summary.get("crowd"):
+        raise RuntimeError("the data has no crowd of accounts (bench.data.generate's crowd)")
+    server = Server(env, workdir, "fresh")
+    try:
+        server.wait_ready(time.monotonic() + 60)
+        staff = staff_login(server.url, suite.ADMIN_EMAIL, suite.ADMIN_PASSWORD)
+        lines = request_lines(summary, staff, summary.get("seed", 13))
+        out = {page: compare(page, server, staff, lines[page], cfg, workdir) for page in PAGES}
+    finally:
+        server.stop()
+    out["met"] = all(out[page]["met"] for page in PAGES)
+    return out
+
+
+def rows(r: dict) -> list[tuple[str, str, str, dict]]:
+    f = r.get("fresh_page", {})
+    if "error" in f:
+        return [("13 fresh pages vs bare", f["error"][:90], TARGETS["fresh_page"], f)]
+    out = []
+    for page in PAGES:
+        p = f.get(page)
+        if not p:
+            continue
+        lookups = p["kept_lookups"]["hit"] + p["kept_lookups"]["miss"]
+        out.append(
+            (
+                f"13 fresh {page.replace('_', ' ')} vs bare",
+                f"{p['ratio']:.3f}× ({p['app']['rps']['median']:.0f} vs "
+                f"{p['bare']['rps']['median']:.0f} rps; app {p['app']['rps']['min']:.0f}–"
+                f"{p['app']['rps']['max']:.0f}); p95 {p['app']['p95_ms']['median']:.0f} ms; "
+                f"CPU/req {p['app']['cpu_ms_per_request']['median']:.2f} vs "
+                f"{p['bare']['cpu_ms_per_request']['median']:.2f} ms; kept hits "
+                f"{p['kept_hit_share']:.1%} of {lookups:.0f}",
+                TARGETS["fresh_page"],
+                p,
+            )
+        )
+    return out
+
+
+def main() -> int:
+    from bench import suite
+
+    return suite.figure_alone(
+        "fresh_page",
+        fig_fresh_page,
+        rows,
+        PROFILES,
+        about="Figure 13 of the suite: pages rendered afresh, against the bare stack.",
+        out="fresh.json",
+        connections=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
