@@ -2,6 +2,7 @@
 query; on SQLite in the event loop's own thread, and never blocking it on a lock."""
 
 import asyncio
+import contextvars
 import sqlite3
 import threading
 import time
@@ -24,6 +25,23 @@ async def test_it_reads_what_piccolo_reads():
     assert quick == await User.raw(sql, user["id"], "nobody@example.com")
     assert quick[0]["first_name"] == "Quinn" and quick[0]["created_at"].tzinfo is not None
     assert await db.fetch_quick(sql, 0, "") == []
+
+
+async def test_a_read_inside_a_transaction_sees_its_writes_and_one_outside_does_not_yet():
+    user = await make_user("Tess", "Read", email="tess@example.com")
+    sql = "SELECT first_name FROM users WHERE id = {}"
+    seen_outside: list = []
+
+    async def read_outside():
+        seen_outside.extend(await db.read(sql, user["id"]))
+
+    async with db.transaction():
+        await User.update({User.first_name: "Changed"}).where(User.id == user["id"])
+        assert await db.read(sql, user["id"]) == [{"first_name": "Changed"}]
+        # another request's task: a context of its own, outside this transaction
+        await asyncio.create_task(read_outside(), context=contextvars.Context())
+    assert seen_outside == [{"first_name": "Tess"}]
+    assert await db.read(sql, user["id"]) == [{"first_name": "Changed"}]
 
 
 @needs_sqlite

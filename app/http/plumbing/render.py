@@ -91,7 +91,8 @@ def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
     """A grant in one line (shared/permission_summary.html), rendered once per distinct grant:
     an account's rows share a handful, and a macro call per row is a tenth of a Users tab."""
     macro = _macro("shared/permission_summary.html", "permission_summary")
-    return Markup(macro(tuple(keys), owner))
+    shorts = ", ".join(SHORT_LABELS[k] for k in keys)  # a loop in Jinja cost twice the macro
+    return Markup(macro(tuple(keys), owner, shorts, [LABELS[k] for k in keys]))
 
 
 def permission_checkboxes(
