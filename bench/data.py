@@ -154,7 +154,13 @@ class Plan:
     """Every row to insert, as plain tuples, built once for either engine."""
 
     def __init__(
-        self, users: int, seed: int, invite_accounts: int, first_ids: dict, crowd: int = 0
+        self,
+        users: int,
+        seed: int,
+        invite_accounts: int,
+        first_ids: dict,
+        crowd: int = 0,
+        staff: int = 0,
     ) -> None:
         rng = random.Random(seed + 1)
         self.seed = seed
@@ -205,8 +211,9 @@ class Plan:
         pool = range(next_member, self.user_ids[-1] + 1)
         if crowd and len(pool) < CROWD_SIZES[1] + 1:
             raise SystemExit(f"--users must leave at least {CROWD_SIZES[1] + 1} for the crowd")
-        self.crowd = []  # (client id, owner email, owner's session cookie)
-        self.sessions = []  # (id, id_hash, user, client, created_at, last_seen_at, expires_at)
+        self.crowd = []  # (client id, owner email, owner's session cookie, member ids)
+        # (id, id_hash, user, admin, client, created_at, last_seen_at, expires_at)
+        self.sessions = []
         crowd_invites = []  # (client id, n)
         for n in range(crowd):
             cid = cid0 + len(self.clients)
@@ -221,9 +228,8 @@ class Plan:
             # owners' pages without a login (an argon2 hash) each.
             cookie = hashlib.sha256(f"bench-{seed}-session-{cid}".encode()).hexdigest()
             session_hash = hashlib.sha256(cookie.encode()).hexdigest()
-            sid = first_ids["sessions"] + len(self.sessions)
-            self.sessions.append((sid, session_hash, owner, cid, now, now, now + timedelta(days=1)))
-            self.crowd.append((cid, email, cookie))
+            self.sessions.append(self._session(first_ids, session_hash, owner, None, cid))
+            self.crowd.append((cid, email, cookie, members))
             self.grants.append((gid, owner, cid, all_perms, now, now))
             gid += 1
             for member in members:
@@ -253,6 +259,17 @@ class Plan:
                     sent + timedelta(days=7),
                 )
             )
+        # staff members, signed in the same way (the mix's staff: bench/mix.py)
+        self.staff = []  # (admin id, email, session cookie)
+        self.admins = []  # ADMIN_COLS
+        for n in range(staff):
+            aid = first_ids["admins"] + n
+            email = f"staff{n + 1}@bench.test"
+            self.admins.append((aid, f"Staff {n + 1}", email, email, self.user_hash, "full", now))
+            cookie = hashlib.sha256(f"bench-{seed}-staff-session-{aid}".encode()).hexdigest()
+            session_hash = hashlib.sha256(cookie.encode()).hexdigest()
+            self.sessions.append(self._session(first_ids, session_hash, None, aid, None))
+            self.staff.append((aid, email, cookie))
         for cid, i in crowd_invites:
             email = f"pending{i + 1}.{cid}@invitee.test"
             sent = now - timedelta(hours=i + 1)
@@ -283,6 +300,10 @@ class Plan:
                 )
             )
 
+    def _session(self, first_ids: dict, id_hash: str, user, admin, client) -> tuple:
+        sid = first_ids["sessions"] + len(self.sessions)
+        return (sid, id_hash, user, admin, client, self.now, self.now, self.now + timedelta(days=1))
+
     def user_rows(self, columns: list[str]):
         for i, (first, last, email) in enumerate(self.people):
             pw_hash = self.owner_hash if i == 0 else self.user_hash
@@ -300,8 +321,10 @@ INVITE_COLS = ("id", "client", "email", "email_key", "permissions", "token_hash"
                "expires_at")  # fmt: skip
 ACTIVITY_COLS = ("id", "created_at", "actor_type", "actor_id", "actor_name", "client_id",
                  "user_id", "action", "description", "ip")  # fmt: skip
-SESSION_COLS = ("id", "id_hash", "user", "client", "created_at", "last_seen_at", "expires_at")
-TABLES = ("users", "clients", "grants", "invitations", "activity_entries", "sessions")
+SESSION_COLS = ("id", "id_hash", "user", "admin", "client", "created_at", "last_seen_at",
+                "expires_at")  # fmt: skip
+ADMIN_COLS = ("id", "name", "email", "email_key", "password_hash", "role", "created_at")
+TABLES = ("users", "clients", "grants", "invitations", "activity_entries", "sessions", "admins")
 
 
 def _sqlite_time(value):
@@ -309,7 +332,7 @@ def _sqlite_time(value):
     return str(value) if isinstance(value, datetime) else value
 
 
-def _sqlite(path: str, users: int, seed: int, invite_accounts: int, crowd: int) -> dict:
+def _sqlite(path: str, users: int, seed: int, invite_accounts: int, crowd: int, staff: int) -> dict:
     con = sqlite3.connect(path)
     try:
         first_ids = {
@@ -317,7 +340,7 @@ def _sqlite(path: str, users: int, seed: int, invite_accounts: int, crowd: int) 
         }
         live = [r[1] for r in con.execute('PRAGMA table_info("users")')]
         columns = [c for c in live if c in KNOWN_USER_COLUMNS]
-        plan = Plan(users, seed, invite_accounts, first_ids, crowd)
+        plan = Plan(users, seed, invite_accounts, first_ids, crowd, staff)
 
         def insert(table, cols, rows):
             names = ", ".join(f'"{c}"' for c in cols)
@@ -351,6 +374,7 @@ def _sqlite(path: str, users: int, seed: int, invite_accounts: int, crowd: int) 
             insert("grants", GRANT_COLS, plan.grants)
             insert("invitations", INVITE_COLS, plan.invitations)
             insert("activity_entries", ACTIVITY_COLS, plan.activity)
+            insert("admins", ADMIN_COLS, plan.admins)
             insert("sessions", SESSION_COLS, plan.sessions)
         con.execute("ANALYZE")
         con.commit()
@@ -360,7 +384,9 @@ def _sqlite(path: str, users: int, seed: int, invite_accounts: int, crowd: int) 
         con.close()
 
 
-async def _postgres(url: str, users: int, seed: int, invite_accounts: int, crowd: int) -> dict:
+async def _postgres(
+    url: str, users: int, seed: int, invite_accounts: int, crowd: int, staff: int
+) -> dict:
     import asyncpg
 
     con = await asyncpg.connect(url)
@@ -376,7 +402,7 @@ async def _postgres(url: str, users: int, seed: int, invite_accounts: int, crowd
             )
         ]
         columns = [c for c in KNOWN_USER_COLUMNS if c in live]
-        plan = Plan(users, seed, invite_accounts, first_ids, crowd)
+        plan = Plan(users, seed, invite_accounts, first_ids, crowd, staff)
         async with con.transaction():
             await con.copy_records_to_table(
                 "users", records=plan.user_rows(columns), columns=["id", *columns]
@@ -389,6 +415,7 @@ async def _postgres(url: str, users: int, seed: int, invite_accounts: int, crowd
             await con.copy_records_to_table(
                 "activity_entries", records=plan.activity, columns=ACTIVITY_COLS
             )
+            await con.copy_records_to_table("admins", records=plan.admins, columns=ADMIN_COLS)
             await con.copy_records_to_table("sessions", records=plan.sessions, columns=SESSION_COLS)
             for table in TABLES:
                 await con.execute(
@@ -418,21 +445,24 @@ def _summary(plan: Plan, columns: list[str]) -> dict:
         "sample_user_id": plan.user_ids[len(plan.people) // 2],
         # people who log in (bench/burst.py), with user_password(seed)
         "login_emails": [email for _, _, email in plan.people[1:201]],
-        # the crowd's accounts: [client id, owner email, the owner's roster_session cookie]
+        # the crowd's accounts: [client id, owner email, the owner's roster_session cookie,
+        # the ids of its other users]; staff: [admin id, email, roster_session cookie]
         "crowd": plan.crowd,
+        "staff": plan.staff,
         "seed": plan.seed,
     }
 
 
 def generate(
-    url: str, users: int, seed: int = 13, invite_accounts: int = 1, crowd: int = 0
+    url: str, users: int, seed: int = 13, invite_accounts: int = 1, crowd: int = 0, staff: int = 0
 ) -> dict:
     """Fills the database at `url` (sqlite:///path or postgresql://…); a summary with the ids."""
     started = time.monotonic()
     if urlsplit(url).scheme == "sqlite":
-        summary = _sqlite(url.removeprefix("sqlite:///"), users, seed, invite_accounts, crowd)
+        path = url.removeprefix("sqlite:///")
+        summary = _sqlite(path, users, seed, invite_accounts, crowd, staff)
     else:
-        summary = asyncio.run(_postgres(url, users, seed, invite_accounts, crowd))
+        summary = asyncio.run(_postgres(url, users, seed, invite_accounts, crowd, staff))
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
@@ -444,9 +474,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--invite-accounts", type=int, default=1)
     p.add_argument("--crowd", type=int, default=0, help="accounts of 5 to 45 users each")
+    p.add_argument("--staff", type=int, default=0, help="staff members, signed in")
     args = p.parse_args()
-    summary = generate(args.url, args.users, args.seed, args.invite_accounts, args.crowd)
-    print({k: v for k, v in summary.items() if k not in ("login_emails", "crowd")})
+    summary = generate(
+        args.url, args.users, args.seed, args.invite_accounts, args.crowd, args.staff
+    )
+    print({k: v for k, v in summary.items() if k not in ("login_emails", "crowd", "staff")})
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ def request_lines(summary: dict, staff: Session, seed: int) -> dict[str, list[st
     random.Random(seed).shuffle(crowd)
     staff_cookie = staff.cookies.header()
     return {
-        "users_tab": [f"/admin/clients/{cid}/users {staff_cookie}" for cid, _, _ in crowd],
-        "user_management": [f"/account/users roster_session={cookie}" for _, _, cookie in crowd],
+        "users_tab": [f"/admin/clients/{c[0]}/users {staff_cookie}" for c in crowd],
+        "user_management": [f"/account/users roster_session={c[2]}" for c in crowd],
     }
 
 

@@ -42,6 +42,10 @@ bench/data.py's rows, `roster create-admin`; then the figures, each bounded in t
     Management of bench/data.py's crowd (`crowd` accounts of 5 to 45 users, each owner signed
     in), every request the next account of a shuffled list, so that nothing kept answers
     (the server's roster_kept_lookups_total says so), against the bare stack.
+14. a realistic mix (bench/mix.py, also runnable alone): Users tabs, User Management, searches,
+    permission changes, invitations and logins over the crowd, 50 staff and 500 owners, offered
+    at a constant rate: the highest rate at p95 ≤ 50 ms (one worker; on PostgreSQL also two) and
+    the latency at 150 requests/s.
 
 On PostgreSQL only (bench/scale.py, also runnable alone), with the same data:
 
@@ -79,7 +83,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
-from bench import bulk_invite, burst, data, fresh, load, webhooks
+from bench import bulk_invite, burst, data, fresh, load, mix, webhooks
 from bench.sessions import Session, owner_login, select, staff_login
 from soak.servers import ROSTER, MailSink, Server, answering, free_port
 
@@ -762,7 +766,9 @@ def figure_alone(
         with scratch_database(args.engine, args.postgres, workdir) as (url, _name):
             env = bench_env(url)
             roster(env, "migrate")
-            summary = data.generate(url, args.users, crowd=cfg.get("crowd", 0))
+            summary = data.generate(
+                url, args.users, crowd=cfg.get("crowd", 0), staff=cfg.get("staff", 0)
+            )
             roster(env, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
                    "--name", "Bench Admin")  # fmt: skip
             guarded(results, name, figure, env, workdir, summary, cfg)
@@ -794,7 +800,11 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
             roster(env, "migrate")
             invite_accounts = math.ceil(cfg["invites"] / 45)
             summary = data.generate(
-                url, cfg["users"], invite_accounts=invite_accounts, crowd=cfg["crowd"]
+                url,
+                cfg["users"],
+                invite_accounts=invite_accounts,
+                crowd=cfg["crowd"],
+                staff=cfg["staff"],
             )
             roster(env, "create-admin", "--email", ADMIN_EMAIL, "--password", ADMIN_PASSWORD,
                    "--name", "Bench Admin")  # fmt: skip
@@ -834,6 +844,7 @@ def run_engine(engine: str, pg_server: str | None, cfg: dict) -> dict:
                         summary, cfg)  # fmt: skip
                 guarded(results, "fresh_page", fresh.fig_fresh_page, server_env, workdir,
                         summary, cfg)  # fmt: skip
+                guarded(results, "mix", mix.fig_mix, server_env, workdir, summary, cfg)
                 if engine == "postgresql" and any(wanted(f) for f in SCALE_FIGURES):
                     from bench import scale
 
@@ -962,7 +973,7 @@ def rows(engine: str, r: dict) -> list[tuple[str, str, str, str]]:
             TARGETS["rss"],
             f,
         )
-    more = (*webhooks.rows(r), *bulk_invite.rows(r), *burst.rows(r), *fresh.rows(r))
+    more = (*webhooks.rows(r), *bulk_invite.rows(r), *burst.rows(r), *fresh.rows(r), *mix.rows(r))
     for name, measured, target, fig in more:
         add(name, measured, target, fig)
     if engine == "postgresql":
@@ -1012,7 +1023,7 @@ def main() -> int:
         "--only",
         help="run only these figures (comma-separated: statements, big_account, first_load, "
         "throughput, search, invite_mail, rss, webhooks, bulk_invite, login_burst, fresh_page, "
-        "live_latency, workers; "
+        "mix, live_latency, workers; "
         "scale: the last two), e.g. --only throughput",
     )
     p.add_argument(
@@ -1035,6 +1046,7 @@ def main() -> int:
         **burst.PROFILES[profile],
         **bulk_invite.PROFILES[profile],
         **fresh.PROFILES[profile],
+        **mix.PROFILES[profile],
         "connections": args.connections,
     }
     cfg["only"] = {f.strip() for f in args.only.split(",") if f.strip()} if args.only else None
@@ -1054,7 +1066,13 @@ def main() -> int:
         "revision": revision(),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "load_tool": "wrk" if load.wrk_path() else "python (bench/load.py)",
-        "targets": {**TARGETS, **scale.TARGETS, **bulk_invite.TARGETS, **fresh.TARGETS},
+        "targets": {
+            **TARGETS,
+            **scale.TARGETS,
+            **bulk_invite.TARGETS,
+            **fresh.TARGETS,
+            **mix.TARGETS,
+        },
         "engines": {},
     }
     if "postgresql" not in engines:
