@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.burst [--quick] [--engine sqlite|postgresql] [--postgres URL]
 
-Password hashing (argon2id, 3 passes over 64 MiB, one lane) takes a whole core on purpose. A full
+Password hashing (argon2id, one pass over 46 MiB, one lane) takes a whole core on purpose. A full
 admin views the Users tab of "Bench 25" at a steady `burst_rate` a second, each view with a query
 string never sent before (nothing kept answers it), its latency counted from the moment it was
 due (so a slow answer delays the next one's clock, not the schedule). After `burst_calm` seconds,
