@@ -552,6 +552,25 @@ async def test_the_bulk_form_offers_the_presets_and_sends_a_presets_keys(http, a
     assert gone.status_code == 422 and "no longer exists" in text_of(gone)
 
 
+async def test_a_preset_deleted_between_preview_and_send_sends_nothing(http, admin_session):
+    from app.domain.activity.services import SYSTEM
+    from app.domain.presets import services as presets
+
+    client_id, _ = await make_client("Vanishing Preset Co")
+    preset_id = await _staff_preset()
+    base = f"/admin/clients/{client_id}/users"
+    fields = {"addresses": "one@example.com\ntwo@example.com", "scope": f"preset:{preset_id}"}
+    preview = await http.post(f"{base}/bulk/preview", fields, headers={"hx-request": "true"})
+    assert preview.status_code == 200, preview.text
+    send_form = page(preview).find("form", class_="bulk-send")
+    carried = {i["name"]: i["value"] for i in send_form.find_all("input") if i.get("name")}
+    await presets.delete_preset(int(preset_id), actor=SYSTEM)  # another staff member, meanwhile
+    before = await _written()
+    sent = await http.post(f"{base}/bulk/send", carried, headers={"hx-request": "true"})
+    assert sent.status_code == 422 and "no longer exists" in text_of(sent)
+    assert await _written() == before and before[:2] == (0, 0)
+
+
 async def test_the_api_takes_a_preset_for_the_rows_that_name_none(api):
     client_id, _ = await make_client()
     url = f"/api/v1/clients/{client_id}/invitations/bulk"

@@ -281,6 +281,41 @@ async def test_concurrent_resends_queue_one_email(cooldown_servers, browser):
     await assert_invariants()
 
 
+async def test_one_bulk_list_sent_at_once_through_both_servers_invites_each_address_once(
+    servers, browser
+):
+    """Staff on one server and the owner on the other press Send Invites on the same list, five
+    times each, at once: every address gets one invitation and one email; the sends that came
+    second find them pending and send nothing new."""
+    from app.schema.invitations import Invitation
+    from app.schema.mail import OutboundEmail
+
+    client_id, owner = await make_client()
+    addresses = [unique_email(f"bulk{n}") for n in range(12)]
+    fields = {"addresses": "\n".join(addresses), "scope": "choose", "permissions": "tickets"}
+    staff = await staff_on(browser(servers[0]), "bulk.staff@example.com")
+    owner_browser = browser(servers[1])
+    await owner_browser.login(owner["email"])
+    htmx = {"hx-request": "true"}
+    sends = [
+        staff.post(f"/admin/clients/{client_id}/users/bulk/send", fields, headers=htmx)
+        if n % 2 == 0
+        else owner_browser.post("/account/users/bulk/send", fields, headers=htmx)
+        for n in range(10)
+    ]
+    responses = await asyncio.gather(*sends)
+    no_server_errors(*responses)
+    assert all(r.status_code == 200 for r in responses), [r.status_code for r in responses]
+    invited = Counter(
+        row["email"]
+        for row in await Invitation.select(Invitation.email).where(Invitation.client == client_id)
+    )
+    assert invited == Counter(addresses)
+    emails = await OutboundEmail.count().where(OutboundEmail.to_address.is_in(addresses))
+    assert emails == len(addresses)
+    await assert_invariants()
+
+
 async def test_ten_concurrent_accepts_give_one_grant(servers, browser):
     """Ten logged-in users accept one invitation at once through both servers: one wins."""
     from app.domain.invitations import services as invitations
