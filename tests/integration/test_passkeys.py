@@ -181,6 +181,18 @@ async def test_a_replayed_answer_is_refused(http):
     assert "expired or was already used" in text_of(replayed)
 
 
+async def test_a_passkey_removed_while_its_sign_in_is_under_way_signs_nobody_in(http):
+    owner, authenticator = await user_with_passkey(http)
+    options = await http.post("/login/passkey/options")
+    answer = authenticator.get(options.text)
+    # Meanwhile, on another device, the person removes that passkey.
+    await Passkey.delete().where(Passkey.user == owner["id"])
+    refused = await http.post("/login/passkey", {"credential": answer})
+    assert refused.status_code == 400 and SESSION_COOKIE not in refused.cookies
+    assert passkeys.SIGN_IN_REFUSED in text_of(refused)
+    assert await Session.count().where(Session.user == owner["id"]) == 0
+
+
 @pytest.mark.parametrize(
     "wrong",
     [
