@@ -174,6 +174,16 @@ async def valid_for() -> timedelta:
     return timedelta(days=await admin_settings.invite_lifetime_days())
 
 
+async def lifetime_and_company(company: str | None) -> tuple[timedelta, str]:
+    """What an invitation email needs of the settings, in one query: how long its link is valid
+    (valid_for) and the company's name (`company`, when the caller read it already)."""
+    values = await admin_settings.get_settings(
+        admin_settings.INVITE_LIFETIME_DAYS, admin_settings.COMPANY_NAME
+    )
+    days = int(values[admin_settings.INVITE_LIFETIME_DAYS])
+    return timedelta(days=days), company or values[admin_settings.COMPANY_NAME]
+
+
 def lifetime_text(days: int) -> str:
     return f"{days} day{'s' if days != 1 else ''}"
 
@@ -317,7 +327,7 @@ async def create_invitations(
     emails queued, invite.sent told for each, in a few statements whatever their number.
     Returns (id, token) of each, in order."""
     client_id = client["id"]
-    lifetime = await valid_for()
+    lifetime, company = await lifetime_and_company(company)
     replaced = [new.replaces["id"] for new in wanted if new.replaces is not None]
     if replaced:
         await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
@@ -347,8 +357,6 @@ async def create_invitations(
         ):
             ids[row["token_hash"]] = row["id"]
     made = [(ids[digest], token) for token, digest in tokens]
-    if company is None:
-        company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
     await enqueue_many(
         [
             _invitation_email(
@@ -518,7 +526,7 @@ async def send_again(
     with the account locked: a fresh token, the setting's days again, the email queued,
     invite.resent told. Returns the new token and when it expires; NotFound when the invite was
     closed meanwhile."""
-    lifetime = await valid_for()
+    lifetime, company = await lifetime_and_company(company)
     token, digest = new_token()
     invitation_id = row["id"]
     updated = (
@@ -536,8 +544,6 @@ async def send_again(
     )
     if not updated:
         raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
-    if company is None:
-        company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
     await enqueue(
         **_invitation_email(
             invitation_id,
