@@ -458,6 +458,13 @@ async def test_the_message_view_makes_links_clickable_and_escapes(http, admin_se
     assert [a["href"] for a in body.find_all("a")] == ["http://x.test/a?b=1&c=2", "http://y.test/"]
     assert "Hi <script>alert(1)</script> see" in body.get_text()
     assert (await http.get("/admin/mail/999999")).status_code == 404
+    # Sent: the worker kept no content (app.domain.mail.worker._mark_sent), and the view says so.
+    await OutboundEmail.update(
+        {OutboundEmail.status: "sent", OutboundEmail.text_body: "", OutboundEmail.html_body: ""}
+    ).where(OutboundEmail.id == email["id"])
+    sent = page(await http.get(f"/admin/mail/{email['id']}"))
+    assert sent.find("pre", class_="mail-body") is None
+    assert "does not keep a message's content" in sent.get_text()
 
 
 async def test_the_message_view_does_not_exist_in_production(http, admin_session, monkeypatch):

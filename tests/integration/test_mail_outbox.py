@@ -101,9 +101,13 @@ async def test_the_worker_delivers_through_smtp(smtp_server):
     content = envelope.content.decode()
     assert "Subject: Reset your Roster password" in content
     assert "text/plain" in content and "text/html" in content
+    assert CONTEXT["reset_url"] in content
     row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
     assert (row["status"], row["attempts"], row["last_error"]) == ("sent", 1, "")
     assert row["sent_at"] is not None
+    # Once the server took it, the content and the link in it are not kept: tokens live in the
+    # database only as hashes.
+    assert (row["text_body"], row["html_body"]) == ("", "")
     assert await worker.deliver_due(settings_for(port)) == 0  # never sent twice
 
 

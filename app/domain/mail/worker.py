@@ -153,7 +153,9 @@ async def _record_attempt(row: dict, number: int, outcome: str, reply: str) -> N
 
 
 async def _mark_sent(row: dict, reply: str = "250") -> None:
-    """The email's new status and its try (the delivery history) in one transaction."""
+    """The email's new status and its try (the delivery history) in one transaction. Its content
+    goes: the links it carries hold tokens (an invitation's, a password reset's), which the
+    database otherwise keeps only as hashes, and nothing reads a sent message again."""
     async with db.transaction():
         await OutboundEmail.update(
             {
@@ -162,6 +164,8 @@ async def _mark_sent(row: dict, reply: str = "250") -> None:
                 OutboundEmail.attempts: row["attempts"] + 1,
                 OutboundEmail.last_error: "",
                 OutboundEmail.locked_until: None,
+                OutboundEmail.text_body: "",
+                OutboundEmail.html_body: "",
             }
         ).where(OutboundEmail.id == row["id"])
         await _record_attempt(row, row["attempts"] + 1, ACCEPTED, reply)
