@@ -22,6 +22,7 @@ import contextvars
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import subprocess
@@ -644,17 +645,29 @@ async def wait_for_outbox(pool, seconds: float) -> None:
         await asyncio.sleep(0.5)
 
 
+# The outbox row an email came from, in its Message-ID (app.domain.mail.worker.build_message).
+OUTBOX_ID = re.compile(r"\.outbox-(\d+)@")
+
+
 async def compare_emails(pool, sink: MailSink) -> dict:
-    """The outbox against what the SMTP server received, matched on (to, subject, text)."""
-    rows = await pool.fetch("SELECT to_address, subject, text_body, status FROM outbound_emails")
+    """The outbox against what the SMTP server received, matched on (outbox row, to, subject):
+    the row named in each message's Message-ID (a sent email's content is not kept)."""
+    rows = await pool.fetch("SELECT id, to_address, subject, status FROM outbound_emails")
     statuses = Counter(r["status"] for r in rows)
     sent = Counter(
-        (r["to_address"].lower(), normalised(r["subject"]), normalised(r["text_body"]))
+        (r["id"], r["to_address"].lower(), normalised(r["subject"]))
         for r in rows
         if r["status"] == "sent"
     )
     received = sink.received()
-    delivered = Counter((m.to.lower(), normalised(m.subject), m.text) for m in received)
+
+    def row_of(message_id: str) -> int | None:
+        found = OUTBOX_ID.search(message_id)
+        return int(found.group(1)) if found else None
+
+    delivered = Counter(
+        (row_of(m.message_id), m.to.lower(), normalised(m.subject)) for m in received
+    )
     message_ids = Counter(m.message_id for m in received)
     return {
         "queued": len(rows),

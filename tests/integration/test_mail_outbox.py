@@ -102,6 +102,7 @@ async def test_the_worker_delivers_through_smtp(smtp_server):
     assert "Subject: Reset your Roster password" in content
     assert "text/plain" in content and "text/html" in content
     assert CONTEXT["reset_url"] in content
+    assert f".outbox-{email_id}@roster.local>" in content  # its Message-ID names its row
     row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
     assert (row["status"], row["attempts"], row["last_error"]) == ("sent", 1, "")
     assert row["sent_at"] is not None

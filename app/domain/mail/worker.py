@@ -103,7 +103,9 @@ def build_message(row: dict, mail_from: str) -> EmailMessage:
     message["From"] = mail_from
     message["To"] = row["to_address"]
     message["Subject"] = row["subject"]
-    message["Message-ID"] = make_msgid(domain="roster.local")
+    # Unique to each try, and naming the outbox row it came from (outbox-ID), so that what a
+    # mail server received can be traced to its email after its content is gone (_mark_sent).
+    message["Message-ID"] = make_msgid(idstring=f"outbox-{row['id']}", domain="roster.local")
     message.set_content(row["text_body"])
     message.add_alternative(row["html_body"], subtype="html")
     return message
