@@ -5,6 +5,8 @@ STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 HOST    ?= 127.0.0.1
 PORT    ?= 8000
+# This machine is served as localhost (app.cli.served_base_url): passkeys need a host name.
+SHOWN_HOST = $(if $(filter 127.0.0.1 0.0.0.0 ::1,$(HOST)),localhost,$(HOST))
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
 .PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint typecheck format venv clean reset-timing page-weight click-timing bench bench-quick bench-scale bench-tools
@@ -21,7 +23,7 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/roster migrate
 	$(BIN)/roster demo
-	@echo "Roster is starting on http://$(HOST):$(PORT) (Ctrl+C stops it)"
+	@echo "Roster is starting on http://$(SHOWN_HOST):$(PORT) (Ctrl+C stops it)"
 	$(BIN)/roster serve --host $(HOST) --port $(PORT)
 
 # Debian's package $(1), as root or through passwordless sudo; fails where neither is possible.

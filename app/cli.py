@@ -58,13 +58,18 @@ async def _with_db(coro_fn, *args, **kwargs):
         await db.stop()
 
 
+# This machine's own addresses, served in development as http://localhost: the one local name
+# a browser lets WebAuthn use (a passkey's relying party is a host name, never an address).
+LOOPBACK = ("", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost")
+
+
 def served_base_url(env, host: str, port: int) -> str | None:
     """In development without ROSTER_BASE_URL, emailed links point at the server being started
     (`make run PORT=18700`), not at the default port; None when nothing is to be set."""
     if env.get("ROSTER_BASE_URL") or env.get("ROSTER_ENV") == "production":
         return None
-    if host in ("", "0.0.0.0", "::"):
-        host = "127.0.0.1"
+    if host in LOOPBACK:
+        host = "localhost"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 

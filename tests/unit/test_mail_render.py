@@ -123,11 +123,12 @@ def test_an_unknown_scheme_is_refused():
 
 
 def test_messages_carry_text_and_html_alternatives():
-    message = build_message(
-        {"to_address": "a@example.com", "subject": "Hi", "text_body": "t", "html_body": "<p>h</p>"},
-        "Roster <no-reply@localhost>",
-    )
-    assert message["From"] == "Roster <no-reply@localhost>" and message["Message-ID"]
+    row = {"id": 7, "to_address": "a@example.com", "subject": "Hi", "text_body": "t",
+           "html_body": "<p>h</p>"}  # fmt: skip
+    message = build_message(row, "Roster <no-reply@localhost>")
+    assert message["From"] == "Roster <no-reply@localhost>"
+    assert message["Message-ID"].endswith(".outbox-7@roster.local>")
+    assert build_message(row, "x@localhost")["Message-ID"] != message["Message-ID"]  # each try
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
 
 

@@ -193,9 +193,12 @@ async def test_the_shutdown_drains_first(monkeypatch):
 def test_emailed_links_point_at_the_server_started_in_development():
     from app.cli import served_base_url
 
-    assert served_base_url({}, "127.0.0.1", 18700) == "http://127.0.0.1:18700"
-    assert served_base_url({}, "0.0.0.0", 8001) == "http://127.0.0.1:8001"
-    assert served_base_url({}, "::1", 8001) == "http://[::1]:8001"
+    # This machine, by the name passkeys accept (a relying party is never an address).
+    assert served_base_url({}, "127.0.0.1", 18700) == "http://localhost:18700"
+    assert served_base_url({}, "0.0.0.0", 8001) == "http://localhost:8001"
+    assert served_base_url({}, "::1", 8001) == "http://localhost:8001"
+    assert served_base_url({}, "192.0.2.7", 8001) == "http://192.0.2.7:8001"
+    assert served_base_url({}, "fd00::7", 8001) == "http://[fd00::7]:8001"
     # Set by the operator, or in production (where it is the public origin): left alone.
     assert served_base_url({"ROSTER_BASE_URL": "https://portal.example"}, "127.0.0.1", 1) is None
     assert served_base_url({"ROSTER_ENV": "production"}, "127.0.0.1", 18700) is None
@@ -213,7 +216,7 @@ def test_roster_serve_sets_the_base_url_its_workers_inherit(monkeypatch):
     config.get_settings.cache_clear()
     try:
         assert cli.main(["serve", "--port", "18700"]) == 18700
-        assert config.get_settings().base_url == "http://127.0.0.1:18700"
+        assert config.get_settings().base_url == "http://localhost:18700"
     finally:
         config.get_settings.cache_clear()
 
