@@ -316,6 +316,34 @@ async def test_one_bulk_list_sent_at_once_through_both_servers_invites_each_addr
     await assert_invariants()
 
 
+async def test_two_staff_saving_one_preset_at_once_through_both_servers(servers, browser):
+    """Both opened the preset's form on the same values and press Save at the same moment, each
+    through a server of their own: one saves, the other is told it changed (409) and nothing of
+    theirs is written over it."""
+    from app.domain.activity.services import SYSTEM
+    from app.domain.presets import services as presets
+    from app.http.plumbing.stale import OPENED
+    from app.schema.presets import PermissionPreset
+
+    made = await presets.create_preset("Racing desk", ["tickets"], actor=SYSTEM)
+    path = f"/admin/settings/presets/{made['id']}"
+    first = await staff_on(browser(servers[0]), "preset.one@example.com")
+    second = await staff_on(browser(servers[1]), "preset.two@example.com")
+    forms = [page(await b.get(path)) for b in (first, second)]
+    opened = [f.select_one(f"#preset-form input[name={OPENED}]")["value"] for f in forms]
+    assert opened[0] == opened[1]
+    saves = await asyncio.gather(
+        first.post(path, {"name": "Racing desk", "permissions": "domains", OPENED: opened[0]}),
+        second.post(path, {"name": "Racing desk", "permissions": "invoices", OPENED: opened[1]}),
+    )
+    no_server_errors(*saves)
+    statuses = sorted(r.status_code for r in saves)
+    assert statuses[1] == 409 and statuses[0] in (200, 303), statuses
+    won = "domains" if saves[0].status_code != 409 else "invoices"
+    row = await PermissionPreset.select().where(PermissionPreset.id == made["id"]).first()
+    assert row["permissions"] == won
+
+
 async def test_ten_concurrent_accepts_give_one_grant(servers, browser):
     """Ten logged-in users accept one invitation at once through both servers: one wins."""
     from app.domain.invitations import services as invitations
