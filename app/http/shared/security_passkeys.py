@@ -10,7 +10,7 @@ and puts the answer in the form's `credential` field before the form is sent."""
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
-from app.core.errors import DomainError, Throttled
+from app.core.errors import DomainError
 from app.core.policy import Permission
 from app.domain.passkeys import services as passkeys
 from app.domain.two_factor import services as two_factor
@@ -18,7 +18,8 @@ from app.domain.users import services as users
 from app.http.plumbing.forms import read_form
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
-from app.http.plumbing.render import flash, is_htmx, redirect, render, wants_fragment
+from app.http.plumbing.render import flash, is_htmx, redirect, render
+from app.http.shared.security_common import is_staff, person_of, refusal_status, section_answer
 
 SECTION = "security/_passkeys.html"
 SECTION_PAGE = "security/passkeys_page.html"
@@ -28,24 +29,13 @@ STAFF_BASE = "/admin/security/passkeys"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _is_staff(request: Request) -> bool:
-    return request.url.path.startswith("/admin")
-
-
-def _person(request: Request) -> two_factor.Person:
-    viewer = viewer_of(request)
-    if _is_staff(request):
-        return two_factor.Person("admin", viewer.signed_in_admin["id"])
-    return two_factor.Person("user", viewer.signed_in_user["id"])
-
-
 def _binding(request: Request) -> str:
     """A registration's challenge is bound to the session that asked for it."""
     return f"session:{viewer_of(request).current_session_id}"
 
 
 async def _section(request: Request, **state) -> dict:
-    person = _person(request)
+    person = person_of(request)
     return {
         "passkeys": {
             "list": await passkeys.passkeys_of(person),
@@ -64,12 +54,7 @@ async def page_context(request: Request) -> dict:
 
 
 def _answer(request: Request, context: dict, *, status: int = 200) -> Response:
-    template = SECTION if wants_fragment(request) else SECTION_PAGE
-    return render(request, template, context, status=status, headers=NO_STORE)
-
-
-def _status_of(exc: DomainError) -> int:
-    return 429 if isinstance(exc, Throttled) else 400
+    return section_answer(request, SECTION, SECTION_PAGE, context, status=status)
 
 
 def json_answer(body: str | dict, status: int = 200) -> Response:
@@ -85,7 +70,7 @@ def json_answer(body: str | dict, status: int = 200) -> Response:
 
 async def options(request: Request) -> Response:
     try:
-        body = await passkeys.registration_options(_person(request), _binding(request))
+        body = await passkeys.registration_options(person_of(request), _binding(request))
     except DomainError as exc:
         return json_answer({"error": exc.message}, status=400)
     return json_answer(body)
@@ -96,7 +81,7 @@ async def add(request: Request) -> Response:
     name = passkeys.clean_name(form.get("name"))
     try:
         await passkeys.register(
-            _person(request),
+            person_of(request),
             _binding(request),
             form.get("credential", ""),
             name,
@@ -104,7 +89,7 @@ async def add(request: Request) -> Response:
         )
     except DomainError as exc:
         context = await _section(request, errors={exc.field or "form": exc.message}, name=name)
-        return _answer(request, context, status=_status_of(exc))
+        return _answer(request, context, status=refusal_status(exc))
     _opened(request)
     flash(request, f"Passkey “{name}” added. You can sign in with it now.")
     return _answer(request, await _section(request))
@@ -114,7 +99,7 @@ def _opened(request: Request) -> None:
     """A passkey is a second factor: staff who had to enrol, and a user sent here by an account
     that requires it, may go on."""
     viewer = viewer_of(request)
-    if _is_staff(request):
+    if is_staff(request):
         viewer.must_enrol_two_factor = False
     else:
         viewer.must_enrol_for_account = False
@@ -124,11 +109,11 @@ async def remove(request: Request, passkey_id: FromPath[int]) -> Response:
     form = await read_form(request)
     try:
         name = await passkeys.remove(
-            _person(request), passkey_id, form.get("proof", ""), actor=viewer_of(request).actor
+            person_of(request), passkey_id, form.get("proof", ""), actor=viewer_of(request).actor
         )
     except DomainError as exc:
         context = await _section(request, errors={f"remove-{passkey_id}": exc.message})
-        return _answer(request, context, status=_status_of(exc))
+        return _answer(request, context, status=refusal_status(exc))
     flash(request, f"Passkey “{name}” removed.")
     return _answer(request, await _section(request))
 

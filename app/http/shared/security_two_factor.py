@@ -9,7 +9,7 @@ holding the section alone."""
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
-from app.core.errors import DomainError, Throttled
+from app.core.errors import DomainError
 from app.core.policy import Permission
 from app.domain.access import services as access
 from app.domain.two_factor import services as two_factor
@@ -17,7 +17,8 @@ from app.domain.users import services as users
 from app.http.plumbing.forms import read_form, safe_next
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
-from app.http.plumbing.render import flash, is_htmx, redirect, render, wants_fragment
+from app.http.plumbing.render import flash, is_htmx, redirect, render
+from app.http.shared.security_common import is_staff, person_of, refusal_status, section_answer
 
 SECTION = "security/_two_factor.html"
 SECTION_PAGE = "security/two_factor_page.html"
@@ -26,22 +27,11 @@ USER_BASE = "/account/security/two-factor"
 STAFF_BASE = "/admin/security/two-factor"
 
 
-def _is_staff(request: Request) -> bool:
-    return request.url.path.startswith("/admin")
-
-
-def _person(request: Request) -> two_factor.Person:
-    viewer = viewer_of(request)
-    if _is_staff(request):
-        return two_factor.Person("admin", viewer.signed_in_admin["id"])
-    return two_factor.Person("user", viewer.signed_in_user["id"])
-
-
 def _asked_by(request: Request) -> str | None:
     """The account that sent the user here to enrol (it requires two-factor authentication of
     everyone with access: app.http.plumbing.guards), by name; None for anyone else."""
     viewer = viewer_of(request)
-    if _is_staff(request) or not viewer.must_enrol_for_account or viewer.client is None:
+    if is_staff(request) or not viewer.must_enrol_for_account or viewer.client is None:
         return None
     return viewer.client["display_name"]
 
@@ -55,7 +45,7 @@ async def _section(request: Request, **state) -> dict:
     """The section's context: the person's status, where its forms post, and `state` (the step
     shown, errors, the recovery codes to show once; `next`, the page an account that requires
     two-factor authentication was opened on)."""
-    person = _person(request)
+    person = person_of(request)
     viewer = viewer_of(request)
     asked_by = _asked_by(request)
     status = await two_factor.status(person)
@@ -91,7 +81,7 @@ async def page_context(request: Request) -> dict:
 
 async def _enrolment(request: Request, secret: str, **state) -> dict:
     viewer = viewer_of(request)
-    person = viewer.signed_in_admin if _is_staff(request) else viewer.signed_in_user
+    person = viewer.signed_in_admin if is_staff(request) else viewer.signed_in_user
     account = person["email"]
     uri = two_factor.provisioning_uri(secret, account)
     return await _section(
@@ -104,20 +94,13 @@ async def _enrolment(request: Request, secret: str, **state) -> dict:
 
 
 def _answer(request: Request, context: dict, *, status: int = 200) -> Response:
-    """The section alone for htmx, else a page holding it; never stored (it may show codes)."""
-    template = SECTION if wants_fragment(request) else SECTION_PAGE
-    headers = {"Cache-Control": "no-store"}
-    return render(request, template, context, status=status, headers=headers)
-
-
-def _status_of(exc: DomainError) -> int:
-    return 429 if isinstance(exc, Throttled) else 400
+    return section_answer(request, SECTION, SECTION_PAGE, context, status=status)
 
 
 async def enable(request: Request) -> Response:
     back = _next((await read_form(request)).get("next"))
     try:
-        secret = await two_factor.begin_enrolment(_person(request))
+        secret = await two_factor.begin_enrolment(person_of(request))
     except DomainError as exc:
         context = await _section(request, errors={"form": exc.message}, next=back)
         return _answer(request, context, status=400)
@@ -127,7 +110,7 @@ async def enable(request: Request) -> Response:
 async def confirm(request: Request) -> Response:
     form = await read_form(request)
     back = _next(form.get("next"))
-    person = _person(request)
+    person = person_of(request)
     try:
         codes = await two_factor.confirm_enrolment(
             person, form.get("code", ""), actor=viewer_of(request).actor
@@ -139,10 +122,10 @@ async def confirm(request: Request) -> Response:
             return _answer(request, await _section(request, errors=errors, next=back), status=400)
         errors = {exc.field or "form": exc.message}
         context = await _enrolment(request, secret, errors=errors, next=back)
-        return _answer(request, context, status=_status_of(exc))
+        return _answer(request, context, status=refusal_status(exc))
     flash(request, "Two-factor authentication is on.")
     viewer = viewer_of(request)
-    if _is_staff(request) and viewer.must_enrol_two_factor:
+    if is_staff(request) and viewer.must_enrol_two_factor:
         viewer.must_enrol_two_factor = False  # enrolled: the admin area is open
     # Enrolled for the account that asked: once the codes are saved, back into it.
     asked_by = _asked_by(request)
@@ -158,11 +141,11 @@ async def regenerate(request: Request) -> Response:
     form = await read_form(request)
     try:
         codes = await two_factor.regenerate_recovery_codes(
-            _person(request), form.get("proof", ""), actor=viewer_of(request).actor
+            person_of(request), form.get("proof", ""), actor=viewer_of(request).actor
         )
     except DomainError as exc:
         context = await _section(request, errors={"regenerate": exc.message})
-        return _answer(request, context, status=_status_of(exc))
+        return _answer(request, context, status=refusal_status(exc))
     flash(request, "New recovery codes generated; the old ones no longer work.")
     return _answer(request, await _section(request, step="codes", codes=codes))
 
@@ -171,11 +154,11 @@ async def disable(request: Request) -> Response:
     form = await read_form(request)
     try:
         await two_factor.disable(
-            _person(request), form.get("proof", ""), actor=viewer_of(request).actor
+            person_of(request), form.get("proof", ""), actor=viewer_of(request).actor
         )
     except DomainError as exc:
         context = await _section(request, errors={"disable": exc.message})
-        return _answer(request, context, status=_status_of(exc))
+        return _answer(request, context, status=refusal_status(exc))
     flash(request, "Two-factor authentication is off.")
     return _answer(request, await _section(request))
 
