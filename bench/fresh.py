@@ -18,14 +18,12 @@ Target: ≥ 0.25× bare on both pages."""
 
 import random
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench import load
 from bench.sessions import Session, staff_login
-from soak.servers import Server, answering, free_port
+from soak.servers import Server
 
 PROFILES = {
     "full": {"crowd": 10_000, "fresh_seconds": 10, "fresh_warmup": 3, "fresh_reps": 3},
@@ -62,97 +60,41 @@ def compare(
     requests_file = workdir / f"{page}.requests"
     requests_file.write_text("\n".join(lines) + "\n")
     path, _, cookie = lines[0].partition(" ")
-    captured = Session(server.url)
-    first = captured.http.get(path, headers={"cookie": cookie})
+    first = Session(server.url).http.get(path, headers={"cookie": cookie})
     if first.status_code != 200:
         raise RuntimeError(f"{page} answered {first.status_code}")
-    body_file = workdir / f"{page}.html"
-    body_file.write_bytes(first.content)
-    port = free_port()
-    bare_log = open(workdir / f"bare-{page}.log", "w")  # noqa: SIM115 (open while it runs)
-    bare = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare", "--port", str(port), "--body", str(body_file)],
-        cwd=suite.REPO,
-        stdout=bare_log,
-        stderr=subprocess.STDOUT,
-    )
     at = 1  # the next line of the list to ask for (the first was asked above)
     runs: dict = {"app": [], "bare": []}
-    kept = {"hit": 0.0, "miss": 0.0}
-    kept_by_cache: dict[str, float] = {}
-    try:
-        if not answering(f"http://127.0.0.1:{port}", bare, time.monotonic() + 60):
-            raise RuntimeError("the bare app did not start")
-        targets = {
-            "app": (server.process.pid, server.url),
-            "bare": (bare.pid, f"http://127.0.0.1:{port}"),
-        }
+    kept: dict[str, float] = {}  # "sections hit": n, … over the measured runs
+    with suite.bare_server(first.content, workdir, f"bare-{page}") as (bare_pid, bare_url):
+        targets = {"app": (server.process.pid, server.url), "bare": (bare_pid, bare_url)}
         for rep in range(-1, cfg["fresh_reps"]):  # -1: the warm-up, not counted
             order = ("app", "bare") if rep % 2 == 0 else ("bare", "app")
             for name in order:
                 pid, base = targets[name]
                 seconds = cfg["fresh_warmup"] if rep < 0 else cfg["fresh_seconds"]
-                spy = None
-                if cfg.get("profile_dir") and name == "app" and rep == 0:
-                    spy = suite.start_profile(
-                        pid, Path(cfg["profile_dir"]), seconds, gil=cfg.get("profile_gil", False)
-                    )
-                lookups_before = kept_lookups(staff) if name == "app" else {}
-                cpu_before = suite.cpu_seconds(pid)
-                result = load.run(
-                    base + path,
-                    connections=cfg["connections"],
-                    seconds=seconds,
-                    headers={},
+                before = kept_lookups(staff) if name == "app" else {}
+                result = suite.timed_run(
+                    pid, base + path, cfg, seconds, profile=name == "app" and rep == 0,
+                    label=f"{page} {name}", headers={},
                     requests=(requests_file, at if name == "app" else 0),
-                )
-                used = suite.cpu_seconds(pid) - cpu_before
-                if spy is not None:
-                    spy.wait(60)
+                )  # fmt: skip
                 if name == "app":
                     # past the requests still in flight when the run ended, which it asked
                     # but did not count
                     at += result["requests"] + cfg["connections"]
-                    after = kept_lookups(staff)
-                    for key in after:
+                    for key, n in kept_lookups(staff).items():
                         if rep >= 0:
-                            n = after[key] - lookups_before.get(key, 0.0)
-                            kept[key.split()[1]] += n
-                            kept_by_cache[key] = kept_by_cache.get(key, 0.0) + n
-                if rep < 0:
-                    continue
-                result["cpu_ms_per_request"] = (
-                    round(used / result["requests"] * 1000, 3) if result["requests"] else None
-                )
-                runs[name].append(result)
-                suite.say(
-                    f"  {page} {name}: {result['rps']} rps, p95 {result['p95_ms']} ms, "
-                    f"cpu {result['cpu_ms_per_request']} ms/req, errors {result['errors']}"
-                )
-    finally:
-        bare.terminate()
-        try:
-            bare.wait(10)
-        except subprocess.TimeoutExpired:
-            bare.kill()
-        bare_log.close()
-    out: dict = {
-        "page_bytes": len(first.content),
-        "accounts": len(lines),
-        "asked": at,
-        "runs": runs,
-    }
-    for name in ("app", "bare"):
-        out[name] = {
-            "rps": suite.spread(r["rps"] for r in runs[name]),
-            "p95_ms": suite.spread(r["p95_ms"] for r in runs[name]),
-            "cpu_ms_per_request": suite.spread(r["cpu_ms_per_request"] or 0 for r in runs[name]),
-            "errors": sum(r["errors"] for r in runs[name]),
-        }
-    out["ratio"] = round(out["app"]["rps"]["median"] / out["bare"]["rps"]["median"], 4)
-    out["kept_lookups"] = kept
-    out["kept_lookups_by_cache"] = kept_by_cache
-    out["kept_hit_share"] = round(kept["hit"] / max(1.0, kept["hit"] + kept["miss"]), 4)
+                            kept[key] = kept.get(key, 0.0) + n - before.get(key, 0.0)
+                if rep >= 0:
+                    runs[name].append(result)
+    out: dict = {"page_bytes": len(first.content), "accounts": len(lines), "asked": at}
+    out |= suite.against_bare(runs)
+    hits = sum(n for key, n in kept.items() if key.endswith(" hit"))
+    misses = sum(n for key, n in kept.items() if key.endswith(" miss"))
+    out["kept_lookups"] = {"hit": hits, "miss": misses}
+    out["kept_lookups_by_cache"] = kept
+    out["kept_hit_share"] = round(hits / max(1.0, hits + misses), 4)
     out["met"] = (
         out["ratio"] >= TARGET_RATIO and out["app"]["errors"] == 0 and out["kept_hit_share"] <= 0.01
     )

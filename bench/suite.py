@@ -424,66 +424,58 @@ def start_profile(pid: int, directory: Path, seconds: float, *, gil: bool) -> su
     )
 
 
-def fig_throughput(server: Server, staff: Session, client_id: int, cfg: dict, workdir: Path):
-    path = f"/admin/clients/{client_id}/users"
-    captured = staff.get(path)
-    if captured.status_code != 200:
-        raise RuntimeError(f"the Users tab answered {captured.status_code}")
-    body_file = workdir / "users_tab.html"
-    body_file.write_bytes(captured.content)
+@contextlib.contextmanager
+def bare_server(body: bytes, workdir: Path, name: str = "bare"):
+    """bench/bare.py answering `body` to every request, under the app's uvicorn settings, while
+    the block runs: its (pid, base URL)."""
+    body_file = workdir / f"{name}.html"
+    body_file.write_bytes(body)
     port = free_port()
-    bare_log = open(workdir / "bare.log", "w")  # noqa: SIM115 (open while the process runs)
+    log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 (open while the process runs)
     bare = subprocess.Popen(
         [sys.executable, "-m", "bench.bare", "--port", str(port), "--body", str(body_file)],
         cwd=REPO,
-        stdout=bare_log,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
     try:
         if not answering(f"http://127.0.0.1:{port}", bare, time.monotonic() + 60):
             raise RuntimeError("the bare app did not start")
-        targets = {
-            "app": (server.process.pid, f"{server.url}{path}", {"cookie": staff.cookies.header()}),
-            "bare": (bare.pid, f"http://127.0.0.1:{port}{path}", {}),
-        }
-        check = httpx.get(targets["bare"][1]).content
-        if check != captured.content:
-            raise RuntimeError("the bare app does not answer the captured bytes")
-        runs: dict = {"app": [], "bare": []}
-        for _, url, headers in targets.values():  # warm-up, not counted
-            load.run(url, connections=cfg["connections"], seconds=cfg["warmup"], headers=headers)
-        for rep in range(cfg["reps"]):
-            order = ["app", "bare"] if rep % 2 == 0 else ["bare", "app"]
-            for name in order:
-                pid, url, headers = targets[name]
-                spy = None
-                if cfg.get("profile_dir") and name == "app" and rep == 0:
-                    spy = start_profile(
-                        pid, Path(cfg["profile_dir"]), cfg["seconds"], gil=cfg["profile_gil"]
-                    )
-                before = cpu_seconds(pid)
-                result = load.run(
-                    url, connections=cfg["connections"], seconds=cfg["seconds"], headers=headers
-                )
-                used = cpu_seconds(pid) - before
-                if spy is not None:
-                    spy.wait(60)
-                result["cpu_ms_per_request"] = (
-                    round(used / result["requests"] * 1000, 3) if result["requests"] else None
-                )
-                runs[name].append(result)
-                say(
-                    f"  {name}: {result['rps']} rps, p95 {result['p95_ms']} ms, "
-                    f"cpu {result['cpu_ms_per_request']} ms/req, errors {result['errors']}"
-                )
+        yield bare.pid, f"http://127.0.0.1:{port}"
     finally:
         bare.terminate()
         try:
             bare.wait(10)
         except subprocess.TimeoutExpired:
             bare.kill()
-        bare_log.close()
-    out = {"page_bytes": len(captured.content), "connections": cfg["connections"], "runs": runs}
+        log.close()
+
+
+def timed_run(pid: int, url: str, cfg: dict, seconds: float, *, profile: bool, label: str, **kw):
+    """One load run on `url` (bench/load.py's `run`, with `kw`), with the CPU the process `pid`
+    spent a request, said as it ends; py-spy records it when `profile` and --profile ask."""
+    spy = None
+    if profile and cfg.get("profile_dir"):
+        spy = start_profile(pid, Path(cfg["profile_dir"]), seconds, gil=cfg.get("profile_gil"))
+    before = cpu_seconds(pid)
+    result = load.run(url, connections=cfg["connections"], seconds=seconds, **kw)
+    used = cpu_seconds(pid) - before
+    if spy is not None:
+        spy.wait(60)
+    result["cpu_ms_per_request"] = (
+        round(used / result["requests"] * 1000, 3) if result["requests"] else None
+    )
+    say(
+        f"  {label}: {result['rps']} rps, p95 {result['p95_ms']} ms, "
+        f"cpu {result['cpu_ms_per_request']} ms/req, errors {result['errors']}"
+    )
+    return result
+
+
+def against_bare(runs: dict) -> dict:
+    """The app's and the bare stack's runs ({"app": [...], "bare": [...]}, interleaved): each
+    one's medians and spread, and the ratio of the median requests/s."""
+    out: dict = {"runs": runs}
     for name in ("app", "bare"):
         out[name] = {
             "rps": spread(r["rps"] for r in runs[name]),
@@ -495,6 +487,37 @@ def fig_throughput(server: Server, staff: Session, client_id: int, cfg: dict, wo
     out["ratio"] = round(out["app"]["rps"]["median"] / out["bare"]["rps"]["median"], 4)
     out["ratio_per_rep"] = spread(ratios)
     out["tool"] = runs["app"][0]["tool"]
+    return out
+
+
+def fig_throughput(server: Server, staff: Session, client_id: int, cfg: dict, workdir: Path):
+    path = f"/admin/clients/{client_id}/users"
+    captured = staff.get(path)
+    if captured.status_code != 200:
+        raise RuntimeError(f"the Users tab answered {captured.status_code}")
+    with bare_server(captured.content, workdir) as (bare_pid, bare_url):
+        targets = {
+            "app": (server.process.pid, f"{server.url}{path}", {"cookie": staff.cookies.header()}),
+            "bare": (bare_pid, f"{bare_url}{path}", {}),
+        }
+        check = httpx.get(targets["bare"][1]).content
+        if check != captured.content:
+            raise RuntimeError("the bare app does not answer the captured bytes")
+        runs: dict = {"app": [], "bare": []}
+        for _, url, headers in targets.values():  # warm-up, not counted
+            load.run(url, connections=cfg["connections"], seconds=cfg["warmup"], headers=headers)
+        for rep in range(cfg["reps"]):
+            order = ["app", "bare"] if rep % 2 == 0 else ["bare", "app"]
+            for name in order:
+                pid, url, headers = targets[name]
+                profile = name == "app" and rep == 0
+                runs[name].append(
+                    timed_run(
+                        pid, url, cfg, cfg["seconds"], profile=profile, label=name, headers=headers
+                    )  # fmt: skip
+                )
+    out = {"page_bytes": len(captured.content), "connections": cfg["connections"]}
+    out |= against_bare(runs)
     out["met"] = out["ratio"] >= 0.5 and out["app"]["errors"] == 0
     return out
 
