@@ -169,14 +169,10 @@ def sent_moments_ago(email: str, seconds: int) -> str:
     )
 
 
-async def valid_for() -> timedelta:
-    """How long a link is valid from its Send or Resend: the staff setting (1 to 30 days)."""
-    return timedelta(days=await admin_settings.invite_lifetime_days())
-
-
 async def lifetime_and_company(company: str | None) -> tuple[timedelta, str]:
     """What an invitation email needs of the settings, in one query: how long its link is valid
-    (valid_for) and the company's name (`company`, when the caller read it already)."""
+    from its Send or Resend (the staff setting, 1 to 30 days) and the company's name
+    (`company`, when the caller read it already)."""
     values = await admin_settings.get_settings(
         admin_settings.INVITE_LIFETIME_DAYS, admin_settings.COMPANY_NAME
     )

@@ -176,7 +176,6 @@ templates.filters["datetime"] = format_datetime
 templates.filters["linkify"] = linkify
 
 
-# /static/<path>?v=<content hash>: cached for a year by browsers (app.http.plumbing.delivery).
 @pass_context
 def csrf(context) -> Markup:
     """A form's CSRF field, with the token of the page being rendered (`csrf()` in any
@@ -187,6 +186,7 @@ def csrf(context) -> Markup:
 
 
 templates.globals["csrf"] = csrf
+# /static/<path>?v=<content hash>: cached for a year by browsers (app.http.plumbing.delivery).
 templates.globals["static_url"] = static_url
 templates.globals["staff_may"] = staff_may
 templates.globals["PERMISSIONS"] = PERMISSIONS
