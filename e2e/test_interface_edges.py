@@ -541,6 +541,32 @@ def test_feedback_names_the_person_in_view_at_the_bottom_of_a_long_page(
 # 5. Focus after every swap.
 
 
+def test_a_part_the_page_loads_by_itself_does_not_take_focus_or_scroll(
+    page: Page, base_url, roster
+):
+    """The transfer section loads by its own request once the page is there: nobody acted, so
+    focus stays where the browser put it and the page stays at its top (it used to jump to
+    the Transfer ownership button at the bottom)."""
+    t = tag()
+    account = Account(roster, f"Quiet {t}", f"quiet.{t}@e2e.example", "Quinn")
+    for n in range(8):
+        account.member(f"Person{n}", "Quiet", f"quiet.{n}.{t}@e2e.example")
+    page.set_viewport_size({"width": 1280, "height": 700})
+    owner_on_users_page(page, base_url, account)
+    loaded = page.locator("#transfer-ownership")
+    expect(loaded).not_to_have_attribute("hx-trigger", "load")  # the section itself, loaded
+    page.wait_for_timeout(300)  # what the load's swap would have done, done
+    assert page.evaluate("window.scrollY") == 0
+    assert page.evaluate("document.activeElement === document.body")
+
+    page.context.clear_cookies()
+    staff_on_users_tab(page, base_url, account)
+    expect(page.locator("#account-transfer")).not_to_have_attribute("hx-trigger", "load")
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.scrollY") == 0
+    assert page.evaluate("document.activeElement === document.body")
+
+
 def test_focus_after_each_action_never_falls_to_body(page: Page, base_url, roster):
     t = tag()
     account = Account(roster, f"Focus {t}", f"focus.{t}@e2e.example", "Fern")
