@@ -123,6 +123,24 @@ async def test_a_500_row_list_previews_every_kind_and_sends_exactly_that(monkeyp
     assert await _written() == after
 
 
+async def test_a_send_reads_the_email_settings_once_for_all_it_sends(monkeypatch):
+    """The link's lifetime and the company name: one read for the new invitations and every
+    resend together, not one per resend."""
+    client_id, entries, expected = await _every_kind(monkeypatch)
+    assert expected[bulk.RESEND] > 1
+    reads = 0
+    real = invitations.email_settings
+
+    async def counted():
+        nonlocal reads
+        reads += 1
+        return await real()
+
+    monkeypatch.setattr(invitations, "email_settings", counted)
+    sent = await bulk.send(client_id, entries, ["tickets"], actor=ADMIN, resend_pending=True)
+    assert sent.counts[bulk.RESEND] == expected[bulk.RESEND] and reads == 1
+
+
 async def test_send_is_all_or_nothing(monkeypatch):
     client_id, _ = await make_client()
     before = await _written()

@@ -19,7 +19,6 @@ from app.domain.activity.services import Actor
 from app.domain.clients.services import check_open, get_client
 from app.domain.invitations import services as invitations
 from app.domain.presets import services as presets
-from app.domain.staff import services as admin_settings
 from app.schema.grants import Grant
 from app.schema.invitations import Invitation
 from app.schema.users import User
@@ -484,9 +483,7 @@ async def send(
             plan, users, open_invites = await _plan(
                 client, entries, default, resend_pending=resend_pending, now=now
             )
-            company = None
-            if plan.to_send:
-                company = await admin_settings.get_setting(admin_settings.COMPANY_NAME)
+            settings = await invitations.email_settings() if plan.to_send else None
             invited = [row for row in plan.rows if row.outcome in (NEW_PERSON, EXISTING_USER)]
             made = (
                 await invitations.create_invitations(
@@ -504,7 +501,7 @@ async def send(
                     actor=actor,
                     now=now,
                     until=until,
-                    company=company,
+                    settings=settings,
                 )
                 if invited
                 else []
@@ -518,7 +515,7 @@ async def send(
                         open_invites[row.email.casefold()],
                         actor=actor,
                         now=now,
-                        company=company,
+                        settings=settings,
                     )
     except Exception as exc:
         if is_unique_violation(exc):  # an invite made meanwhile (the lock makes it unlikely)

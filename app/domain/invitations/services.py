@@ -169,15 +169,21 @@ def sent_moments_ago(email: str, seconds: int) -> str:
     )
 
 
-async def lifetime_and_company(company: str | None) -> tuple[timedelta, str]:
-    """What an invitation email needs of the settings, in one query: how long its link is valid
-    from its Send or Resend (the staff setting, 1 to 30 days) and the company's name
-    (`company`, when the caller read it already)."""
+class EmailSettings(NamedTuple):
+    """What an invitation email needs of the settings: how long its link is valid from its
+    Send or Resend (the staff setting, 1 to 30 days) and the company's name."""
+
+    lifetime: timedelta
+    company: str
+
+
+async def email_settings() -> EmailSettings:
+    """EmailSettings in one query: read once by a send, however many emails it queues."""
     values = await admin_settings.get_settings(
         admin_settings.INVITE_LIFETIME_DAYS, admin_settings.COMPANY_NAME
     )
     days = int(values[admin_settings.INVITE_LIFETIME_DAYS])
-    return timedelta(days=days), company or values[admin_settings.COMPANY_NAME]
+    return EmailSettings(timedelta(days=days), values[admin_settings.COMPANY_NAME])
 
 
 def lifetime_text(days: int) -> str:
@@ -316,14 +322,14 @@ async def create_invitations(
     actor: Actor,
     now,
     until,
-    company: str | None = None,
+    settings: EmailSettings | None = None,
 ) -> list[tuple[int, str]]:
     """The writing half of an invite, for one or many, in the caller's transaction with the
     account locked: the expired invites they replace closed, the invitations inserted, their
     emails queued, invite.sent told for each, in a few statements whatever their number.
-    Returns (id, token) of each, in order."""
+    Returns (id, token) of each, in order. `settings`: read by the caller already."""
     client_id = client["id"]
-    lifetime, company = await lifetime_and_company(company)
+    lifetime, company = settings or await email_settings()
     replaced = [new.replaces["id"] for new in wanted if new.replaces is not None]
     if replaced:
         await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
@@ -516,13 +522,13 @@ async def email_history(email_id: int, *, actor: Actor) -> dict:
 
 
 async def send_again(
-    client: dict, row: dict, *, actor: Actor, now, company: str | None = None
+    client: dict, row: dict, *, actor: Actor, now, settings: EmailSettings | None = None
 ) -> tuple[str, datetime]:
     """The writing half of a resend, once the cooldown allowed it, in the caller's transaction
     with the account locked: a fresh token, the setting's days again, the email queued,
     invite.resent told. Returns the new token and when it expires; NotFound when the invite was
-    closed meanwhile."""
-    lifetime, company = await lifetime_and_company(company)
+    closed meanwhile. `settings`: read by the caller already."""
+    lifetime, company = settings or await email_settings()
     token, digest = new_token()
     invitation_id = row["id"]
     updated = (
