@@ -17,10 +17,11 @@ paths and cookies), under the same uvicorn settings; runs interleaved, the order
 Target: ≥ 0.25× bare on both pages."""
 
 import random
-import re
 import sys
 import time
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.sessions import Session, staff_login
 from soak.servers import Server
@@ -32,13 +33,18 @@ PROFILES = {
 TARGET_RATIO = 0.25
 TARGETS = {"fresh_page": f"≥ {TARGET_RATIO}× bare, nothing kept answering"}
 PAGES = ("users_tab", "user_management")
-KEPT = re.compile(r'^roster_kept_lookups_total\{cache="(\w+)",result="(\w+)"\} (\S+)$', re.M)
 
 
 def kept_lookups(staff: Session) -> dict[str, float]:
-    """{"sections hit": n, …} from the server's /metrics."""
+    """{"sections hit": n, …} from the server's /metrics (roster_kept_lookups_total)."""
     text = staff.get("/metrics", headers={"accept": "text/plain"}).text
-    return {f"{cache} {result}": float(n) for cache, result, n in KEPT.findall(text)}
+    return {
+        f"{sample.labels['cache']} {sample.labels['result']}": sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "roster_kept_lookups"
+        for sample in family.samples
+        if sample.name == "roster_kept_lookups_total"
+    }
 
 
 def request_lines(summary: dict, staff: Session, seed: int) -> dict[str, list[str]]:
