@@ -40,3 +40,8 @@ class Invitation(Table, tablename="invitations"):
     renewal_requested_at = Timestamptz(null=True, default=None)
     # When the access this invitation gives ends (None: never); carried to the grant.
     access_until = Timestamptz(null=True, default=None)
+    # One email for several accounts: the SHA-256 of the link it holds, shared by the invitations
+    # sent with it (each keeps a token_hash of its own, never sent). A Resend clears it.
+    group_token_hash = Varchar(length=64, null=True, default=None)
+    # Of such an invitation but the first: the first, whose id the one email carries.
+    sent_with = Integer(null=True, default=None)

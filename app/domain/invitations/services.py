@@ -400,6 +400,193 @@ async def create_invitations(
 CHUNK = 200  # invitations per INSERT, far under the engines' parameter limits
 
 
+# One invitation for several accounts: at most this many in one email.
+SEVERAL_MAX = 50
+
+
+class ForAccount(NamedTuple):
+    """One account of an invitation to several: its id and the permissions it gives there."""
+
+    client_id: int
+    keys: object
+
+
+class SentToSeveral(NamedTuple):
+    email: str
+    invitation_ids: list[int]  # one per account, in the order asked
+    token: str  # the link's token in clear, for the one answer that shows it (never stored)
+    account_names: list[str]
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+async def invite_to_accounts(
+    email: str, wanted: list[ForAccount], *, actor: Actor, access_until=None
+) -> SentToSeveral:
+    """One address invited to several accounts in one email that lists them, each with its own
+    permissions: staff to any accounts, an owner to the accounts they own. Each account gets an
+    invitation of its own (its pending list shows it; Cancel or Resend there touches it alone),
+    all reached through the email's one link (group_token_hash). All or nothing: every account
+    is checked under its lock (owner, open, daily limit, rule 5) and every refusal said at once
+    (field "accounts"), nothing sent."""
+    email, email_key = clean_email(email)
+    if not wanted:
+        raise DomainError("Choose at least one account to invite to.", "accounts")
+    if len(wanted) > SEVERAL_MAX:
+        raise DomainError(f"One invitation can list at most {SEVERAL_MAX} accounts.", "accounts")
+    ids = [item.client_id for item in wanted]
+    if len(set(ids)) != len(ids):
+        raise DomainError("An account is listed twice.", "accounts")
+    now = clock.now()
+    until = clean_access_until(access_until, now)
+    try:
+        async with db.transaction():
+            clients = {}
+            for client_id in sorted(ids):  # the lock order: by id
+                clients[client_id] = await get_client(client_id, lock=True)
+            for client in clients.values():
+                await check_manager(actor, client)
+            keys = {}
+            for item in wanted:
+                try:
+                    keys[item.client_id] = clean_permissions(item.keys)
+                except DomainError as exc:
+                    name = display_name(clients[item.client_id])
+                    raise DomainError(f"{name}: {exc.message}", "accounts") from exc
+            existing = await find_by_email(email_key)
+            problems, replaces = [], {}
+            for client_id in ids:
+                client, name = clients[client_id], display_name(clients[client_id])
+                if client["status"] == "Closed":
+                    problems.append(f"{name} is closed.")
+                    continue
+                if await invites_sent_today(client_id, now) >= daily_invite_limit():
+                    problems.append(
+                        f"{name} has sent its {daily_invite_limit()} invites for today."
+                    )
+                    continue
+                has_access = existing is not None and await Grant.exists().where(
+                    (Grant.user == existing["id"]) & (Grant.client == client_id)
+                )
+                replaces[client_id] = await open_invitation_to(client_id, email_key)
+                kind = standing(existing, has_access, replaces[client_id], now)
+                if kind == HAS_ACCESS:
+                    problems.append(f"{email} already has access to {name}.")
+                elif kind == PENDING:
+                    problems.append(
+                        f"An invite to {email} is already pending for {name} "
+                        "(Resend Invite is there)."
+                    )
+            if problems:
+                raise DomainError(
+                    " ".join(problems)
+                    + " Leave out those accounts, or change them, and send again.",
+                    "accounts",
+                )
+            made_ids, token = await _create_several(
+                [(clients[client_id], keys[client_id], replaces[client_id]) for client_id in ids],
+                email,
+                email_key,
+                actor=actor,
+                now=now,
+                until=until,
+                existing_user=existing,
+            )
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise DomainError(
+                f"An invite to {email} was sent to one of these accounts meanwhile. "
+                "Check the pending invites and send again.",
+                "accounts",
+            ) from exc
+        raise
+    return SentToSeveral(email, made_ids, token, [display_name(clients[i]) for i in ids])
+
+
+async def _create_several(
+    wanted: list[tuple[dict, tuple[str, ...], dict | None]],
+    email: str,
+    email_key: str,
+    *,
+    actor: Actor,
+    now,
+    until,
+    existing_user: dict | None,
+) -> tuple[list[int], str]:
+    """The writing half of invite_to_accounts, its accounts locked: an invitation for each
+    (account, keys, the expired invite it replaces), the first's id on the others (sent_with),
+    one email queued with the first, invite.sent told for each. Returns (ids, the token)."""
+    lifetime, company = await email_settings()
+    replaced = [old["id"] for _, _, old in wanted if old is not None]
+    if replaced:
+        await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
+    token, group_digest = new_token()
+    made: list[int] = []
+    for client, keys, _ in wanted:
+        _, own_digest = new_token()  # never sent: only the email's link opens it
+        row = await Invitation.insert(
+            Invitation(
+                client=client["id"],
+                email=email,
+                email_key=email_key,
+                permissions=permissions.serialize(keys),
+                token_hash=own_digest,
+                group_token_hash=group_digest,
+                sent_with=made[0] if made else None,
+                invited_by_admin=actor.id if actor.kind == "admin" else None,
+                invited_by_user=actor.id if actor.kind == "user" else None,
+                sender_name=actor.name,
+                created_at=now,
+                last_sent_at=now,
+                times_sent=1,
+                expires_at=now + lifetime,
+                access_until=until,
+            )
+        ).returning(Invitation.id)
+        made.append(row[0]["id"])
+    names = [display_name(client) for client, _, _ in wanted]
+    await enqueue(
+        to=email,
+        template="invitation",
+        invitation_id=made[0],
+        sent_by=actor.name,
+        context={
+            "valid_for": lifetime_text(lifetime.days),
+            "sender_name": actor.name,
+            "account_name": _listed(names),
+            "accounts": [
+                {"name": name, "permission_labels": permission_labels(keys)}
+                for name, (_, keys, _) in zip(names, wanted, strict=True)
+            ],
+            "accept_url": accept_url(token),
+            "sent_by_admin": actor.kind == "admin",
+            "company": company,
+            "access_until": describe_until(until) if until else "",
+        },
+    )
+    await emit_all(
+        [
+            (
+                InviteSent(
+                    client_id=client["id"],
+                    invitation_id=invitation_id,
+                    email=email,
+                    permissions=keys,
+                    user_id=existing_user["id"] if existing_user else None,
+                ),
+                f"Invited {email} to {display_name(client)} with {', '.join(keys)}"
+                + (f", access until {describe_until(until)}" if until else "")
+                + f" (one email for {len(wanted)} accounts)",
+            )
+            for (client, keys, _), invitation_id in zip(wanted, made, strict=True)
+        ],
+        actor=actor,
+    )
+    return made, token
+
+
 async def _open_invitation(client_id: int, invitation_id: int) -> dict:
     row = (
         await Invitation.select()
@@ -501,7 +688,9 @@ async def delivery_history(
         "status": status(row, now),
         "account_name": display_name(client),
         "client_id": client["id"],
-        "emails": _told_emails(await mail.invitation_emails(invitation_id), row["sender_name"]),
+        "emails": _told_emails(
+            await mail.invitation_emails(invitation_id, row["sent_with"]), row["sender_name"]
+        ),
         "now": now,
     }
 
@@ -539,6 +728,7 @@ async def send_again(
                 Invitation.expires_at: now + lifetime,
                 Invitation.times_sent: Invitation.times_sent + 1,
                 Invitation.renewal_requested_at: None,
+                Invitation.group_token_hash: None,  # its own link now, not the several's
             }
         )
         .where((Invitation.id == invitation_id) & _is_open())
@@ -627,9 +817,10 @@ async def set_access_until(client_id: int, invitation_id: int, access_until, *, 
     return row["email"], until
 
 
-async def pending_invite(token: str) -> dict:
-    """The pending invitation behind a token, with its account's name; else InviteUnavailable."""
-    row = (
+async def _link_rows(digest: str) -> list[dict]:
+    """The invitations a link opens (see _found_by_link), each with its account's name, status
+    and owner, its permission keys and its link state (`link`)."""
+    rows = (
         await Invitation.select(
             *Invitation.all_columns(),
             Invitation.client.company_name.as_alias("company_name"),
@@ -638,16 +829,32 @@ async def pending_invite(token: str) -> dict:
             Invitation.client.status.as_alias("client_status"),
             Invitation.client.owner.as_alias("client_owner"),
         )
-        .where(Invitation.token_hash == token_hash(token))
-        .first()
+        .where((Invitation.token_hash == digest) | (Invitation.group_token_hash == digest))
+        .order_by(Invitation.id)
     )
-    if row is None or not usable(
-        row, {"status": row["client_status"], "owner": row["client_owner"]}
-    ):
+    now = clock.now()
+    for row in rows:
+        row["account_name"] = display_name(row)
+        row["permission_keys"] = permissions.deserialize(row["permissions"])
+        row["link"] = _link_state(
+            row, {"status": row["client_status"], "owner": row["client_owner"]}, now
+        )
+    return rows
+
+
+async def pending_invite(token: str) -> dict:
+    """The pending invitation behind a token, with its account's name; else InviteUnavailable.
+    A link to several accounts gives its first still pending, with `accounts`: every invitation
+    it opens (those no longer pending show why: their `link` state). A lone one's is empty."""
+    if not _looks_like_token(token):
         raise InviteUnavailable()
-    row["account_name"] = display_name(row)
-    row["permission_keys"] = permissions.deserialize(row["permissions"])
-    return row
+    digest = token_hash(token)
+    rows = await _link_rows(digest)
+    pending = [row for row in rows if row["link"] == LINK_PENDING]
+    if not pending:
+        raise InviteUnavailable()
+    several = rows[0]["token_hash"] != digest
+    return {**pending[0], "accounts": rows if several else []}
 
 
 # What the holder of a link sees (the invitation page): each state of a link they hold, told
@@ -668,6 +875,7 @@ class LinkState(NamedTuple):
     sender_name: str = ""  # as the invitation email named them
     asked_at: object = None  # when a new invitation was asked for through this link
     valid_for: str = ""  # how long the link was valid from its last email ("7 days")
+    accounts: tuple = ()  # of a link to several accounts: each invitation, with its `link` state
 
 
 def _looks_like_token(token: str) -> bool:
@@ -689,28 +897,31 @@ def _link_state(row: dict, client: dict, now) -> str:
     return LINK_PENDING
 
 
+# A link to several accounts is in the state of the first of its invitations in this order.
+_LINK_ORDER = (LINK_PENDING, LINK_ACCEPTED, LINK_EXPIRED, LINK_CANCELLED, LINK_CLOSED)
+
+
 async def link_state(token: str) -> LinkState:
-    """The state of the invitation a link holds, for the invitation page: one statement."""
+    """The state of the invitation a link holds, for the invitation page: one statement. A
+    link to several accounts lists each (`accounts`); it was asked to be renewed when each of
+    its renewable invitations was."""
     if not _looks_like_token(token):
         return LinkState(LINK_UNKNOWN)
-    row = (
-        await Invitation.select(
-            *Invitation.all_columns(),
-            Invitation.client.status.as_alias("client_status"),
-            Invitation.client.owner.as_alias("client_owner"),
-        )
-        .where(Invitation.token_hash == token_hash(token))
-        .first()
-    )
-    if row is None:
+    digest = token_hash(token)
+    rows = await _link_rows(digest)
+    if not rows:
         return LinkState(LINK_UNKNOWN)
-    client = {"status": row["client_status"], "owner": row["client_owner"]}
-    lifetime = round((row["expires_at"] - row["last_sent_at"]) / timedelta(days=1))
+    state = min((row["link"] for row in rows), key=_LINK_ORDER.index)
+    renewable = [row for row in rows if row["link"] in RENEWABLE]
+    asked = [row["renewal_requested_at"] for row in renewable]
+    first = rows[0]
+    lifetime = round((first["expires_at"] - first["last_sent_at"]) / timedelta(days=1))
     return LinkState(
-        _link_state(row, client, clock.now()),
-        row["sender_name"],
-        row["renewal_requested_at"],
+        state,
+        first["sender_name"],
+        max(asked) if asked and None not in asked else None,
         lifetime_text(lifetime),
+        tuple(rows) if first["token_hash"] != digest else (),
     )
 
 
@@ -777,35 +988,69 @@ async def request_renewal(token: str, *, ip: str) -> LinkState:
         raise AlreadyAsked(state.asked_at)
     now = clock.now()
     async with db.transaction():
-        found = await Invitation.select(Invitation.client).where(Invitation.token_hash == digest)
-        client = await get_client(found[0]["client"], lock=True)
-        row = await Invitation.select().where(Invitation.token_hash == digest).first()
-        assert row is not None  # invitations are never deleted but with their account
-        state = LinkState(_link_state(row, client, now), row["sender_name"], None)
+        found = await _found_by_link(digest)
+        clients = {}
+        for client_id in sorted({row["client"] for row in found}):  # the lock order: by id
+            clients[client_id] = await get_client(client_id, lock=True)
+        rows = [
+            row
+            for row in await Invitation.select()
+            .where((Invitation.token_hash == digest) | (Invitation.group_token_hash == digest))
+            .order_by(Invitation.id)
+            if row["client"] in clients
+        ]
+        assert rows  # invitations are never deleted but with their account
+        states = {row["id"]: _link_state(row, clients[row["client"]], now) for row in rows}
+        state = LinkState(min(states.values(), key=_LINK_ORDER.index), rows[0]["sender_name"], None)
         if state.state not in RENEWABLE:
             await RENEWAL_LIMIT.release(attempt)
             return state
-        marked = (
-            await Invitation.update({Invitation.renewal_requested_at: now})
-            .where((Invitation.id == row["id"]) & Invitation.renewal_requested_at.is_null())
+        marked = {
+            row["id"]
+            for row in await Invitation.update({Invitation.renewal_requested_at: now})
+            .where(
+                Invitation.id.is_in([i for i, told in states.items() if told in RENEWABLE])
+                & Invitation.renewal_requested_at.is_null()
+            )
             .returning(Invitation.id)
-        )
+        }
         if not marked:
-            raise AlreadyAsked(row["renewal_requested_at"])
+            raise AlreadyAsked(rows[0]["renewal_requested_at"])
+        await _tell_renewal_asked(
+            [
+                (row, clients[row["client"]], states[row["id"]])
+                for row in rows
+                if row["id"] in marked
+            ],
+            ip=ip,
+        )
+    return LinkState(state.state, state.sender_name, now)
+
+
+async def _tell_renewal_asked(asked: list[tuple[dict, dict, str]], *, ip: str) -> None:
+    """For each (invitation, its locked account, its link state) whose renewal was just asked
+    for: whom it goes to is emailed (once, naming all their accounts, for a link to several),
+    and invite.renewal_requested told."""
+    emails: dict[str, dict] = {}
+    for row, client, state in asked:
         notified, person = await _who_is_told(row, client)
         if person is not None:
-            await enqueue(
-                to=person["email"],
-                template="invite_renewal_requested",
-                context={
-                    "first_name": person["first_name"],
-                    "invited_email": row["email"],
-                    "account_name": display_name(client),
-                    "state": state.state,
-                    "manage_url": person["url"],
-                    "by_inviter": notified == "inviter",
+            email = emails.setdefault(
+                person["email"],
+                {
+                    "to": person["email"],
+                    "template": "invite_renewal_requested",
+                    "context": {
+                        "first_name": person["first_name"],
+                        "invited_email": row["email"],
+                        "accounts": [],
+                        "state": state,
+                        "manage_url": person["url"],
+                        "by_inviter": notified == "inviter",
+                    },
                 },
             )
+            email["context"]["accounts"].append(display_name(client))
         await emit(
             InviteRenewalRequested(
                 client_id=client["id"],
@@ -814,7 +1059,7 @@ async def request_renewal(token: str, *, ip: str) -> LinkState:
                 notified=notified,
             ),
             actor=Actor("system", name="Invitation link", ip=ip),
-            description=f"A new invitation was asked for through the {state.state} invite to "
+            description=f"A new invitation was asked for through the {state} invite to "
             f"{row['email']} for {display_name(client)}; "
             + (
                 f"the {notified} was emailed"
@@ -822,116 +1067,128 @@ async def request_renewal(token: str, *, ip: str) -> LinkState:
                 else "shown to staff on the Users tab (client user management is off)"
             ),
         )
-    return LinkState(state.state, state.sender_name, now)
+    for email in emails.values():
+        email["context"]["account_name"] = _listed(email["context"].pop("accounts"))
+    if emails:
+        await enqueue_many(list(emails.values()))
+
+
+async def _found_by_link(digest: str) -> list[dict]:
+    """The invitations a link opens, without locking: the one whose token it is, or the several
+    one email sent for several accounts (oldest first)."""
+    return (
+        await Invitation.select(
+            Invitation.id, Invitation.client, Invitation.token_hash, Invitation.sent_with
+        )
+        .where((Invitation.token_hash == digest) | (Invitation.group_token_hash == digest))
+        .order_by(Invitation.id)
+    )
+
+
+async def sent_for_several(token: str) -> int | None:
+    """Of a link to several accounts, the invitation its email was sent with (what
+    outcome_of_several takes); None for a lone invitation's link."""
+    found = await _found_by_link(token_hash(token))
+    if not found or found[0]["token_hash"] == token_hash(token):
+        return None
+    return found[0]["sent_with"] or found[0]["id"]
+
+
+class Outcome(NamedTuple):
+    client_id: int
+    account_name: str
+    reached: bool  # the user has access to it now
+    reason: str = ""  # why not
+
+
+async def outcome_of_several(first_id: int, user_id: int) -> list[Outcome]:
+    """What accepting an invitation to several accounts came to for the user who accepted it
+    (`first_id`: the invitation its email was sent with): each account, reached or skipped and
+    why. Empty for anyone who accepted none of it."""
+    rows = (
+        await Invitation.select(
+            *Invitation.all_columns(),
+            Invitation.client.company_name.as_alias("company_name"),
+            Invitation.client.first_name.as_alias("first_name"),
+            Invitation.client.last_name.as_alias("last_name"),
+            Invitation.client.status.as_alias("client_status"),
+            Invitation.client.owner.as_alias("client_owner"),
+        )
+        .where((Invitation.id == first_id) | (Invitation.sent_with == first_id))
+        .order_by(Invitation.id)
+    )
+    if not any(row["accepted_by"] == user_id for row in rows):
+        return []
+    reached = {
+        row["client"]
+        for row in await Grant.select(Grant.client).where(
+            (Grant.user == user_id) & Grant.client.is_in([row["client"] for row in rows])
+        )
+    }
+    now = clock.now()
+    return [
+        Outcome(
+            row["client"],
+            display_name(row),
+            row["client"] in reached,
+            "" if row["client"] in reached else _why_skipped(row, now),
+        )
+        for row in rows
+    ]
+
+
+def _why_skipped(row: dict, now) -> str:
+    if row["client_status"] == "Closed":
+        return "The account is closed."
+    if row["group_token_hash"] is None and row["accepted_at"] is None:
+        return "Its invitation was sent again on its own: use the link in that email."
+    if row["cancelled_at"] is not None:
+        return "Its invitation was cancelled."
+    sender = row["invited_by_user"]
+    if sender is not None and sender != row["client_owner"]:
+        return "Whoever invited you no longer owns this account."
+    until = row["access_until"]
+    if until is not None and until <= now:
+        return f"The access it gave ended on {describe_until(until)}."
+    if row["accepted_at"] is not None:
+        return "Your access was removed since."
+    return "Its invitation expired."
 
 
 async def accept(token: str, user_id: int, *, actor: Actor) -> int:
-    """Rule 4: atomic, one winner among concurrent attempts. Returns the client id."""
+    """Rule 4: atomic, one winner among concurrent attempts. Returns the client id (of a link to
+    several accounts: the first it gave access to, see accept_several)."""
     digest = token_hash(token)
     now = clock.now()
     try:
         async with db.transaction():
-            found = (
-                await Invitation.select(Invitation.client)
-                .where(Invitation.token_hash == digest)
-                .first()
-            )
-            if found is None:
+            found = await _found_by_link(digest)
+            if not found:
                 raise InviteUnavailable()
-            client_id = found["client"]
+            if found[0]["token_hash"] != digest:
+                return await _accept_several(digest, found, user_id, actor=actor, now=now)
+            client_id = found[0]["client"]
             # The lock order: the account first, then decide on what is read under the lock.
             client = await get_client(client_id, lock=True)
             invitation = await Invitation.select().where(Invitation.token_hash == digest).first()
             if invitation is None or not usable(invitation, client, now):
                 raise InviteUnavailable()
             user = await get_user(user_id, keep=True)
-            if (
-                await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
-                and user["email_key"] != invitation["email_key"]
-            ):
-                raise DomainError(
-                    "This invite was sent to a different email address. "
-                    "Log in or register with the invited address to accept it."
-                )
+            _check_acceptor(invitation, user, await _acceptance_rules())
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
                 raise AlreadyAssociated("You already have access to this account.")
             if user["email_verified_at"] is None and await admin_settings.flag(
                 admin_settings.REQUIRE_VERIFIED_EMAIL
             ):
                 raise DomainError(VERIFY_FIRST)
-            won = (
-                await Invitation.update(
-                    {
-                        Invitation.accepted_at: now,
-                        Invitation.accepted_by: user_id,
-                    }
-                )
-                .where(
-                    (Invitation.id == invitation["id"])
-                    & (Invitation.token_hash == digest)
-                    & _is_open()
-                    & (Invitation.expires_at > now)
-                )
-                .returning(Invitation.id)
-            )
-            if not won:
-                raise InviteUnavailable()
             until = invitation["access_until"]
             if until is not None and until <= now:
                 raise DomainError(
                     f"The access this invite gives ended on {describe_until(until)}. "
                     "Ask the account owner for a new one."
                 )
-            await Grant.insert(
-                Grant(
-                    user=user_id,
-                    client=client_id,
-                    permissions=invitation["permissions"],
-                    created_at=now,
-                    updated_at=now,
-                    access_until=until,
-                    access_notice_sent=notice_already_sent(until, now),
-                )
-            )
-            await close_invitations_of(user, [client_id])  # one sent to their own address
-            owner = await User.select().where(User.id == client["owner"]).first()
-            assert owner is not None  # the locked account's owner (a restricting foreign key)
-            await enqueue(
-                to=owner["email"],
-                template="invite_accepted",
-                context={
-                    "owner_first_name": owner["first_name"],
-                    "invitee_name": full_name(user),
-                    "invitee_email": user["email"],
-                    "account_name": display_name(client),
-                },
-            )
-            granted = permissions.deserialize(invitation["permissions"])
-            await emit(
-                GrantCreated(
-                    client_id=client_id,
-                    user_id=user_id,
-                    permissions=granted,
-                    invitation_id=invitation["id"],
-                ),
-                actor=actor,
-            )
-            await emit(
-                InviteAccepted(
-                    client_id=client_id,
-                    invitation_id=invitation["id"],
-                    user_id=user_id,
-                    permissions=granted,
-                ),
-                actor=actor,
-                description=f"{full_name(user)} <{user['email']}> accepted the invite sent to "
-                f"{invitation['email']} for {display_name(client)}: none -> "
-                f"{invitation['permissions'].replace(',', ', ')}",
-            )
-            if until is not None:
-                await tell_end_changed(
-                    client, user, None, until, actor=actor, source=" (from the invite)"
-                )
+            if not await _take(invitation, client, user, actor=actor, now=now):
+                raise InviteUnavailable()
     except Exception as exc:
         if is_unique_violation(exc):
             raise AlreadyAssociated("You already have access to this account.") from exc
@@ -939,12 +1196,146 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
     return client_id
 
 
-# Open invites (pending or expired) with whether their latest email failed, in one statement.
+async def _acceptance_rules() -> tuple[bool, bool]:
+    """The staff settings an acceptance obeys: (the invited address required, a verified
+    address required)."""
+    return (
+        await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL),
+        await admin_settings.flag(admin_settings.REQUIRE_VERIFIED_EMAIL),
+    )
+
+
+def _check_acceptor(invitation: dict, user: dict, rules: tuple[bool, bool]) -> None:
+    """The settings' refusals of who accepts (a lone invitation checks the verified address
+    after whether they have access already: its own message says so)."""
+    invited_only, _ = rules
+    if invited_only and user["email_key"] != invitation["email_key"]:
+        raise DomainError(
+            "This invite was sent to a different email address. "
+            "Log in or register with the invited address to accept it."
+        )
+
+
+async def _take(invitation: dict, client: dict, user: dict, *, actor: Actor, now) -> bool:
+    """The writing half of an acceptance, the account locked: the invitation marked accepted
+    (False, nothing written, when another acceptance won), the grant it gives, the owner
+    emailed, grant.created and invite.accepted told."""
+    user_id, client_id = user["id"], client["id"]
+    won = (
+        await Invitation.update({Invitation.accepted_at: now, Invitation.accepted_by: user_id})
+        .where((Invitation.id == invitation["id"]) & _is_open() & (Invitation.expires_at > now))
+        .returning(Invitation.id)
+    )
+    if not won:
+        return False
+    until = invitation["access_until"]
+    await Grant.insert(
+        Grant(
+            user=user_id,
+            client=client_id,
+            permissions=invitation["permissions"],
+            created_at=now,
+            updated_at=now,
+            access_until=until,
+            access_notice_sent=notice_already_sent(until, now),
+        )
+    )
+    await close_invitations_of(user, [client_id])  # one sent to their own address
+    owner = await User.select().where(User.id == client["owner"]).first()
+    assert owner is not None  # the locked account's owner (a restricting foreign key)
+    await enqueue(
+        to=owner["email"],
+        template="invite_accepted",
+        context={
+            "owner_first_name": owner["first_name"],
+            "invitee_name": full_name(user),
+            "invitee_email": user["email"],
+            "account_name": display_name(client),
+        },
+    )
+    granted = permissions.deserialize(invitation["permissions"])
+    await emit(
+        GrantCreated(
+            client_id=client_id,
+            user_id=user_id,
+            permissions=granted,
+            invitation_id=invitation["id"],
+        ),
+        actor=actor,
+    )
+    await emit(
+        InviteAccepted(
+            client_id=client_id,
+            invitation_id=invitation["id"],
+            user_id=user_id,
+            permissions=granted,
+        ),
+        actor=actor,
+        description=f"{full_name(user)} <{user['email']}> accepted the invite sent to "
+        f"{invitation['email']} for {display_name(client)}: none -> "
+        f"{invitation['permissions'].replace(',', ', ')}",
+    )
+    if until is not None:
+        await tell_end_changed(client, user, None, until, actor=actor, source=" (from the invite)")
+    return True
+
+
+async def _accept_several(
+    digest: str, found: list[dict], user_id: int, *, actor: Actor, now
+) -> int:
+    """Accepting the link of one email sent for several accounts, in the caller's transaction:
+    every invitation still usable gives its grant; one whose account was closed, whose sender
+    can no longer invite, or that was cancelled or sent again on its own meanwhile is skipped
+    (group_outcome tells which and why). One the user needs no more (they have access already)
+    is marked used, nothing granted. InviteUnavailable when none was usable."""
+    clients = {}
+    for client_id in sorted({row["client"] for row in found}):  # the lock order: by id
+        clients[client_id] = await get_client(client_id, lock=True)
+    rows = [
+        row
+        for row in await Invitation.select()
+        .where(Invitation.group_token_hash == digest)
+        .order_by(Invitation.id)
+        if row["client"] in clients and usable(row, clients[row["client"]], now)
+    ]
+    if not rows:
+        raise InviteUnavailable()
+    user = await get_user(user_id, keep=True)
+    invited_only, verified_only = await _acceptance_rules()
+    _check_acceptor(rows[0], user, (invited_only, verified_only))
+    if verified_only and user["email_verified_at"] is None:
+        raise DomainError(VERIFY_FIRST)
+    member_of = {
+        row["client"]
+        for row in await Grant.select(Grant.client).where(
+            (Grant.user == user_id) & Grant.client.is_in(list(clients))
+        )
+    }
+    granted, had = [], []
+    for row in rows:
+        client = clients[row["client"]]
+        until = row["access_until"]
+        if until is not None and until <= now:
+            continue  # the access it gave has ended: skipped, the link still shows it
+        if client["id"] in member_of:
+            await Invitation.update(
+                {Invitation.accepted_at: now, Invitation.accepted_by: user_id}
+            ).where((Invitation.id == row["id"]) & _is_open())
+            had.append(client["id"])
+        elif await _take(row, client, user, actor=actor, now=now):
+            granted.append(client["id"])
+    if not granted and not had:
+        raise InviteUnavailable()
+    return (granted or had)[0]
+
+
+# Open invites (pending or expired) with whether their latest email failed (of one sent for
+# several accounts: the email it was sent with), in one statement.
 _OPEN_INVITES_SQL = """
 SELECT i.*,
-  (SELECT o.status FROM outbound_emails o WHERE o.invitation = i.id
+  (SELECT o.status FROM outbound_emails o WHERE o.invitation IN (i.id, i.sent_with)
    ORDER BY o.id DESC LIMIT 1) AS mail_status,
-  (SELECT o.last_error FROM outbound_emails o WHERE o.invitation = i.id
+  (SELECT o.last_error FROM outbound_emails o WHERE o.invitation IN (i.id, i.sent_with)
    ORDER BY o.id DESC LIMIT 1) AS mail_error
 FROM invitations i
 WHERE i.client = {} AND i.accepted_at IS NULL AND i.cancelled_at IS NULL AND i.id > {}

@@ -181,12 +181,13 @@ async def retry(email_id: int, *, actor: Actor) -> dict:
     return row
 
 
-async def invitation_emails(invitation_id: int) -> list[dict]:
-    """Every email of an invitation, oldest first (without the bodies), each with its tries
+async def invitation_emails(invitation_id: int, sent_with: int | None = None) -> list[dict]:
+    """Every email of an invitation (and, for one sent for several accounts, the email it was
+    sent with: that of `sent_with`), oldest first (without the bodies), each with its tries
     (`tries`, oldest first): two statements."""
     emails = (
         await OutboundEmail.select(*_LIST_COLUMNS, OutboundEmail.sent_by)
-        .where(OutboundEmail.invitation == invitation_id)
+        .where(OutboundEmail.invitation.is_in([i for i in (invitation_id, sent_with) if i]))
         .order_by(OutboundEmail.id)
     )
     tries: dict[int, list[dict]] = {row["id"]: [] for row in emails}

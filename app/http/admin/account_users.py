@@ -28,7 +28,7 @@ from app.http.plumbing.render import (
     wants_fragment,
 )
 from app.http.shared import account_users as views
-from app.http.shared import bulk_invite
+from app.http.shared import bulk_invite, several_invite
 from app.http.shared.profile import profile_context, save_profile_form
 
 PAGE_SIZE = 25
@@ -478,6 +478,17 @@ async def bulk_invite_send(request: Request, client_id: FromPath[int]) -> Respon
     return await bulk_invite.run(request, client_id, **section_options(client_id), send=True)
 
 
+@get("/admin/clients/{client_id:int}/users/several", permission=Permission.MANAGE_USERS)
+async def several_invite_page(request: Request, client_id: FromPath[int]) -> Response:
+    """Invite to several accounts: this one and others added by number, one email."""
+    return await several_invite.page(request, client_id, **section_options(client_id))
+
+
+@post("/admin/clients/{client_id:int}/users/several", permission=Permission.MANAGE_USERS)
+async def several_invite_send(request: Request, client_id: FromPath[int]) -> Response:
+    return await several_invite.run(request, client_id, **section_options(client_id))
+
+
 @post(
     "/admin/clients/{client_id:int}/invites/{invitation_id:int}/access-until",
     permission=Permission.MANAGE_USERS,
@@ -515,5 +526,7 @@ ROUTES = [
     bulk_invite_page,
     bulk_invite_preview,
     bulk_invite_send,
+    several_invite_page,
+    several_invite_send,
     change_invite_until,
 ]

@@ -5,10 +5,12 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 
 from app.core.policy import Permission
+from app.core.validation import parse_id
 from app.domain.access import services as access
 from app.domain.access import transfers
 from app.domain.auth import services as auth
 from app.domain.clients import services as clients
+from app.domain.invitations import services as invitations
 from app.http.client.transfer import REFUSALS
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import redirect, render
@@ -24,10 +26,15 @@ async def home(request: Request) -> Response:
 
 
 @get("/accounts", permission=Permission.SIGNED_IN)
-async def choose_account(request: Request) -> Response:
+async def choose_account(request: Request, joined: FromQuery[str] = "") -> Response:
+    """`joined`: after accepting an invitation to several accounts (the invitation its email
+    was sent with), what it came to for each account, above the list."""
     viewer = viewer_of(request)
-    accounts = await access.user_accounts(viewer.signed_in_user["id"])
-    return render(request, "client/accounts.html", {"accounts": accounts})
+    user_id = viewer.signed_in_user["id"]
+    accounts = await access.user_accounts(user_id)
+    first = parse_id(joined)
+    outcome = await invitations.outcome_of_several(first, user_id) if first else []
+    return render(request, "client/accounts.html", {"accounts": accounts, "outcome": outcome})
 
 
 @post("/accounts/{client_id:int}/select", permission=Permission.SIGNED_IN)

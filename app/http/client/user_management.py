@@ -13,7 +13,7 @@ from app.domain.invitations import services as invitations
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, render
 from app.http.shared import account_users as views
-from app.http.shared import bulk_invite
+from app.http.shared import bulk_invite, several_invite
 
 
 class _Section(TypedDict):
@@ -190,6 +190,17 @@ async def bulk_invite_send(request: Request) -> Response:
     return await bulk_invite.run(request, current_client_id(request), **SECTION, send=True)
 
 
+@get("/account/users/several", permission=Permission.ACCOUNT_OWNER)
+async def several_invite_page(request: Request) -> Response:
+    """Invite to several accounts: one address, the accounts the owner owns, one email."""
+    return await several_invite.page(request, current_client_id(request), **SECTION)
+
+
+@post("/account/users/several", permission=Permission.ACCOUNT_OWNER)
+async def several_invite_send(request: Request) -> Response:
+    return await several_invite.run(request, current_client_id(request), **SECTION)
+
+
 @post("/account/invites/{invitation_id:int}/access-until", permission=Permission.ACCOUNT_OWNER)
 async def change_invite_until(request: Request, invitation_id: FromPath[int]) -> Response:
     client_id = current_client_id(request)
@@ -211,5 +222,7 @@ ROUTES = [
     bulk_invite_page,
     bulk_invite_preview,
     bulk_invite_send,
+    several_invite_page,
+    several_invite_send,
     change_invite_until,
 ]

@@ -118,19 +118,35 @@ def permission_scope(
     error: str | None = None,
     presets=(),
     focus_boxes: bool = False,
+    name: str = "scope",
+    keys_name: str = "permissions",
+    same: str | None = None,
 ) -> Markup:
     """All Permissions, the presets offered, or Choose Permissions, then the checkboxes
     (macros.html), rendered once per distinct state: the owner's invite form and the Associate
-    User dialog carry them. `presets`: app.domain.presets.Preset values (hashable)."""
-    return _permission_scope(scope, tuple(selected), prefix, error, tuple(presets), focus_boxes)
+    User dialog carry them. `presets`: app.domain.presets.Preset values (hashable); `name`,
+    `keys_name`, `same`: see the macro."""
+    return _permission_scope(
+        scope, tuple(selected), prefix, error, tuple(presets), focus_boxes, name, keys_name, same
+    )
 
 
 @lru_cache(maxsize=256)
 def _permission_scope(
-    scope, selected: tuple, prefix: str, error: str | None, presets: tuple, focus_boxes: bool
+    scope,
+    selected: tuple,
+    prefix: str,
+    error: str | None,
+    presets: tuple,
+    focus_boxes: bool,
+    name: str,
+    keys_name: str,
+    same: str | None,
 ) -> Markup:
     macro = _macro("macros.html", "permission_scope")
-    return Markup(macro(scope, selected, prefix, error, presets, focus_boxes))
+    return Markup(
+        macro(scope, selected, prefix, error, presets, focus_boxes, name, keys_name, same)
+    )
 
 
 ROWS = "shared/account_rows.html"

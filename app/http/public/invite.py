@@ -62,7 +62,10 @@ async def standing(request: Request, invitation: dict) -> str | None:
     user = viewer_of(request).user
     if user is None:
         return None
-    if await clients.access_for(user["id"], invitation["client"]) is not None:
+    # Of an invitation to several accounts: each of those still pending.
+    pending = [a["client"] for a in invitation["accounts"] if a["link"] == "pending"]
+    reached = [await clients.access_for(user["id"], i) for i in pending or [invitation["client"]]]
+    if None not in reached:
         return "member"
     if (
         await admin_settings.flag(admin_settings.REQUIRE_INVITED_EMAIL)
@@ -193,16 +196,24 @@ async def _accept_as(
         except invitations.InviteUnavailable:
             return await dead_link(request, token)
         return await invite_page(request, token, invitation, status=409, error=exc.message)
+    next_url = await welcome_url(token)
     if fresh_login:
         return await log_in_user(
             request,
             user,
             client_id=client_id,
-            next_url="/account?welcome=1",
+            next_url=next_url,
             second_factor_done=second_factor_done,
         )
     await auth.select_client(viewer.current_session_id, client_id)
-    return redirect(request, "/account?welcome=1")
+    return redirect(request, next_url)
+
+
+async def welcome_url(token: str) -> str:
+    """Where an accepted invitation leads: the account it gave access to, or, for one to
+    several accounts, Choose Account with what it came to for each (skipped ones said)."""
+    first = await invitations.sent_for_several(token)
+    return f"/accounts?joined={first}" if first else "/account?welcome=1"
 
 
 @post("/invite/{token:str}/accept", permission=Permission.PUBLIC)
@@ -294,7 +305,8 @@ async def register_and_accept(request: Request, token: FromPath[str]) -> Respons
         return await dead_link(request, token)
     if tried.result:
         user, client_id = tried.result
-        return await log_in_user(request, user, client_id=client_id, next_url="/account?welcome=1")
+        next_url = await welcome_url(token) if client_id else "/account?welcome=1"
+        return await log_in_user(request, user, client_id=client_id, next_url=next_url)
     return await refused_on_page(
         request,
         token,
