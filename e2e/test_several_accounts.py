@@ -31,7 +31,7 @@ def test_an_owner_invites_to_several_accounts_and_the_invitee_accepts_them_at_on
 ):
     north = roster.create_client("Several North", OWNER, "Sev")
     south = roster.create_client("Several South", OWNER, "Sev")
-    roster.create_client("Several West", OWNER, "Sev")
+    west = roster.create_client("Several West", OWNER, "Sev")
     login(page, base_url, OWNER, OWNER_PASSWORD)
     page.goto(f"{base_url}/accounts")
     page.get_by_role("button", name="Several North").click()
@@ -72,6 +72,13 @@ def test_an_owner_invites_to_several_accounts_and_the_invitee_accepts_them_at_on
     # Staff close one of the two meanwhile.
     page.context.clear_cookies()
     login(page, base_url, ADMIN_EMAIL, ADMIN_PASSWORD, path="/admin/login")
+    # Their own form: this account, others added by number (by keyboard: Enter in the field adds).
+    page.goto(f"{base_url}/admin/clients/{north}/users")
+    page.get_by_role("link", name="Invite to several accounts").click()
+    page.get_by_label("Add accounts").fill(f"{west}")
+    page.get_by_label("Add accounts").press("Enter")
+    expect(page.get_by_role("checkbox", name="Several West")).to_be_checked()
+    assert_accessible(page)
     page.goto(f"{base_url}/admin/clients/{south}/users")
     page.get_by_role("button", name="Close Account").click()
     confirm(page, "Close Account")

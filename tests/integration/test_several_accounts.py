@@ -339,6 +339,8 @@ async def test_the_owner_invites_from_user_management(http, three):
     assert set(rows) == {alpha, beta}
     assert len(permissions.deserialize(rows[alpha]["permissions"])) == 13
     assert set(permissions.deserialize(rows[beta]["permissions"])) == {"tickets", "emails"}
+    listed = text_of(await http.get("/account/users"))
+    assert f"{GUEST} Invite Sent: just now · in one email with other accounts" in listed
     stranger, _ = await make_client("Stranger Co")
     tampered = await http.post(
         "/account/users/several",

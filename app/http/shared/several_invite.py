@@ -121,7 +121,9 @@ async def run(request: Request, client_id: int, *, base: str, area: str) -> Resp
     try:
         await access.check_manager(viewer_of(request).actor, shown["client"])
         shown["accounts"] = await _offered(request, form, area=area, client_id=client_id)
-        if form.get("action") == "add" and area == "admin":
+        # Add (also Enter in any field: the form's first button) with numbers typed adds them;
+        # with none, it sends.
+        if form.get("action") == "add" and area == "admin" and form.get("add_accounts", "").strip():
             added = await _accounts_by_number(form.get("add_accounts", ""), shown["accounts"])
             shown["accounts"] += added
             shown["form"]["accounts"] = chosen + [str(a["id"]) for a in added if not a["closed"]]
