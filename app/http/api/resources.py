@@ -177,7 +177,9 @@ class Presets(Controller):
         return s.PresetList(items=items, total=len(items))
 
 
-async def keys_given(data: s.AccessCreate | s.BulkInviteCreate) -> list[str]:
+async def keys_given(
+    data: s.AccessCreate | s.BulkInviteCreate | s.AccountOfInvitation,
+) -> list[str]:
     """The keys a new grant or invitation (or a bulk invite's rows that name none) is given:
     its permissions, or its preset's keys now (an unknown preset is invalid input)."""
     if isinstance(data.preset, str):
@@ -715,6 +717,39 @@ def address_checked():
         raise InvalidInput(exc.message, exc.field) from exc
 
 
+class SeveralInvitations(Controller):
+    path = "/invitations"
+    tags = ["Invitations"]
+
+    @post(
+        summary="Invite one address to several accounts in one email",
+        description="Each account gets an invitation of its own (listed, resent and cancelled "
+        "there); the email lists them all and its one link accepts every one still open. All or "
+        "none: every account's refusal (closed, daily limit, already has access, already "
+        "pending) is said at once. Its link is in no response.",
+        permission=Permission.MANAGE_USERS,
+        responses=WRITE_ONE,
+    )
+    async def invite_to_accounts(
+        self, request: Request, data: JSONBody[s.SeveralInvitationCreate]
+    ) -> s.SeveralInvitation:
+        data.check()
+        sent = await invitations.invite_to_accounts(
+            data.email,
+            [invitations.ForAccount(a.client_id, await keys_given(a)) for a in data.accounts],
+            actor=caller_of(request).actor,
+            access_until=data.until(),
+        )
+        made = zip(data.accounts, sent.invitation_ids, strict=True)
+        return s.SeveralInvitation(
+            email=sent.email,
+            invitations=[
+                s.AccountInvitation(a.client_id, await open_invitation(a.client_id, i))
+                for a, i in made
+            ],
+        )
+
+
 class WebhookEndpoints(Controller):
     """Where Roster sends its events, signed (Standard Webhooks)."""
 
@@ -898,6 +933,7 @@ CONTROLLERS = [
     Users,
     AccountUsers,
     Invitations,
+    SeveralInvitations,
     WebhookEndpoints,
     WebhookDeliveries,
     WebhookEventTypes,

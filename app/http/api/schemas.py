@@ -25,6 +25,7 @@ from app.core.validation import (
 )
 from app.domain.clients.services import CONTACT_FIELDS, clean_contact
 from app.domain.invitations import bulk
+from app.domain.invitations.services import SEVERAL_MAX
 from app.domain.oauth import apps as oauth_apps
 from app.domain.sso.services import DESTINATION_MAX, HOME, local_path
 from app.domain.users.services import LANGUAGES
@@ -459,6 +460,50 @@ class InvitationCreate(AccessCreate, kw_only=True):
         super().check()
         with checked_input():
             clean_email(self.email)
+
+
+class AccountOfInvitation(msgspec.Struct, kw_only=True):
+    """One account of an invitation to several: its id, and `permissions` or a `preset`
+    (exactly one) for what it gives there."""
+
+    client_id: Id
+    permissions: PermissionKeys | msgspec.UnsetType = msgspec.UNSET
+    preset: PresetId | msgspec.UnsetType = msgspec.UNSET
+
+
+class SeveralInvitationCreate(msgspec.Struct, kw_only=True):
+    """One address invited to several accounts (at most 50) in one email that lists them; its
+    one link accepts them all. All or none: every refusal is said at once (409)."""
+
+    email: Email
+    accounts: Annotated[
+        list[AccountOfInvitation], msgspec.Meta(min_length=1, max_length=SEVERAL_MAX)
+    ]
+    access_until: AccessUntilIn | None | msgspec.UnsetType = msgspec.UNSET
+
+    def check(self) -> None:
+        with checked_input():
+            clean_email(self.email)
+            for account in self.accounts:
+                AccessCreate(permissions=account.permissions, preset=account.preset).check()
+            if isinstance(self.access_until, str):
+                clean_access_until(self.access_until, clock.now())
+
+    def until(self):
+        return None if self.access_until is msgspec.UNSET else self.access_until
+
+
+class AccountInvitation(msgspec.Struct):
+    client_id: int
+    invitation: Invitation
+
+
+class SeveralInvitation(msgspec.Struct):
+    """The invitations an invitation to several accounts made, one per account, in the order
+    asked; each is the account's own (cancel or resend it there)."""
+
+    email: str
+    invitations: list[AccountInvitation]
 
 
 class BulkInviteRowIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
