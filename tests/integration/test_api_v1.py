@@ -20,6 +20,8 @@ from app.domain.users import services as users
 from app.domain.users.services import find_by_email, get_user
 from app.http.api.app import create_api_app
 from app.schema.activity import ActivityEntry
+from app.schema.invitations import Invitation
+from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user, unique_email
 from tests.integration.conftest import app_for_tests, text_of, written_otherwise
 
@@ -678,3 +680,52 @@ async def test_if_match_makes_an_edit_only_on_the_version_read(api, full):
     assert (await get_user(member["id"]))["first_name"] == "Mina"
     row = await clients.get_client(client_id)
     assert (row["company_name"], row["city"]) == ("Etag & Co", "Lyon")
+
+
+async def test_one_address_is_invited_to_several_accounts_in_one_email(api, full, support):
+    """#25 item 2 through the API (tests/integration/test_several_accounts.py: the rest)."""
+    alpha, beta, gamma = [(await make_client(name))[0] for name in ("Alpha", "Beta", "Gamma")]
+    guest = "guest@example.com"
+    await clients.set_status(gamma, "Closed", actor=ADMIN)
+    url = "/api/v1/invitations"
+    body = {
+        "email": guest,
+        "accounts": [
+            {"client_id": alpha, "permissions": ["invoices"]},
+            {"client_id": beta, "preset": "billing-contact"},
+        ],
+    }
+    assert (await api.post(url, json=body, headers=support)).status_code == 403
+    for bad in (
+        {**body, "accounts": []},
+        {**body, "accounts": [{"client_id": alpha}]},
+        {**body, "accounts": [{"client_id": alpha, "permissions": ["x"]}]},
+        {**body, "email": "nope"},
+        {**body, "accounts": [{"client_id": 0, "permissions": ["invoices"]}]},
+    ):
+        assert_problem(await api.post(url, json=bad, headers=full), 422)
+    closed = {
+        **body,
+        "accounts": [*body["accounts"], {"client_id": gamma, "preset": "billing-contact"}],
+    }
+    refused = assert_problem(await api.post(url, json=closed, headers=full), 409)
+    assert "Gamma is closed." in refused["detail"]
+    missing = {**body, "accounts": [{"client_id": 2147483647, "permissions": ["invoices"]}]}
+    assert_problem(await api.post(url, json=missing, headers=full), 404)
+    assert await Invitation.count() == 0
+
+    made = await api.post(url, json=body, headers=full)
+    assert made.status_code == 201, made.text
+    answer = made.json()
+    assert answer["email"] == guest
+    assert [i["client_id"] for i in answer["invitations"]] == [alpha, beta]
+    assert answer["invitations"][0]["invitation"]["permissions"] == ["invoices"]
+    assert set(answer["invitations"][1]["invitation"]["permissions"]) == {
+        "invoices",
+        "quotes",
+        "emails",
+    }
+    assert "token" not in made.text and "/invite/" not in made.text
+    listed = await api.get(f"/api/v1/clients/{beta}/invitations", headers=full)
+    assert [i["email"] for i in listed.json()["items"]] == [guest]
+    assert await OutboundEmail.count().where(OutboundEmail.template == "invitation") == 1

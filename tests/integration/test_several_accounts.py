@@ -21,7 +21,6 @@ from app.schema.invitations import Invitation
 from app.schema.mail import OutboundEmail
 from tests.factories import ADMIN, make_client, make_user, user_actor
 from tests.integration.conftest import page, seen, text_of
-from tests.integration.test_api_v1 import api, assert_problem, full, support  # noqa: F401
 
 GUEST = "guest@example.com"
 Wanted = invitations.ForAccount
@@ -409,50 +408,3 @@ async def test_staff_add_accounts_by_number_and_send(http, admin_session, three)
     assert "In Alpha you will be able to:" in email["text_body"]
     assert "In Gamma you will be able to:" in email["text_body"]
     assert "Beta" not in email["text_body"]
-
-
-async def test_the_json_api_invites_to_several_accounts(three, api, full, support):
-    _, (alpha, beta, gamma) = three
-    await clients.set_status(gamma, "Closed", actor=ADMIN)
-    url = "/api/v1/invitations"
-    body = {
-        "email": GUEST,
-        "accounts": [
-            {"client_id": alpha, "permissions": ["invoices"]},
-            {"client_id": beta, "preset": "billing-contact"},
-        ],
-    }
-    assert (await api.post(url, json=body, headers=support)).status_code == 403
-    for bad in (
-        {**body, "accounts": []},
-        {**body, "accounts": [{"client_id": alpha}]},
-        {**body, "accounts": [{"client_id": alpha, "permissions": ["x"]}]},
-        {**body, "email": "nope"},
-        {**body, "accounts": [{"client_id": 0, "permissions": ["invoices"]}]},
-    ):
-        assert_problem(await api.post(url, json=bad, headers=full), 422)
-    closed = {
-        **body,
-        "accounts": [*body["accounts"], {"client_id": gamma, "preset": "billing-contact"}],
-    }
-    refused = assert_problem(await api.post(url, json=closed, headers=full), 409)
-    assert "Gamma is closed." in refused["detail"]
-    missing = {**body, "accounts": [{"client_id": 2147483647, "permissions": ["invoices"]}]}
-    assert_problem(await api.post(url, json=missing, headers=full), 404)
-    assert await Invitation.count() == 0
-
-    made = await api.post(url, json=body, headers=full)
-    assert made.status_code == 201, made.text
-    answer = made.json()
-    assert answer["email"] == GUEST
-    assert [i["client_id"] for i in answer["invitations"]] == [alpha, beta]
-    assert answer["invitations"][0]["invitation"]["permissions"] == ["invoices"]
-    assert set(answer["invitations"][1]["invitation"]["permissions"]) == {
-        "invoices",
-        "quotes",
-        "emails",
-    }
-    assert "token" not in made.text and "/invite/" not in made.text
-    listed = await api.get(f"/api/v1/clients/{beta}/invitations", headers=full)
-    assert [i["email"] for i in listed.json()["items"]] == [GUEST]
-    assert len(await invitation_emails()) == 1
