@@ -555,3 +555,88 @@ async def test_an_ownership_transfer_confirmed_racing_a_remove_or_a_make_owner(
             assert owner_now == (owner["id"] if rival == "remove" else other["id"])
         outcomes.append(status)
     print(f"transfer vs {rival}, outcomes over {ROUNDS} rounds: {outcomes}")
+
+
+async def test_one_link_to_several_accounts_accepted_ten_times_at_once_gives_one_set(
+    servers, browser
+):
+    """Ten logged-in users accept one invitation to three accounts at once through both servers:
+    one of them gets all three grants, nobody else any."""
+    from app.domain.clients.services import create_client
+    from app.domain.invitations import services as invitations
+    from app.schema.grants import Grant
+
+    alpha, owner = await make_client()
+    accounts = [alpha] + [
+        await create_client(
+            owner_email=owner["email"], owner_first="O", owner_last="Wner", actor=ADMIN
+        )
+        for _ in range(2)
+    ]
+    sent = await invitations.invite_to_accounts(
+        unique_email("several"),
+        [invitations.ForAccount(c, ["tickets"]) for c in accounts],
+        actor=ADMIN,
+    )
+    people = [await make_user(email=unique_email("racer")) for _ in range(10)]
+    browsers = [browser(servers[n % 2]) for n in range(len(people))]
+    await asyncio.gather(*(b.login(p["email"]) for b, p in zip(browsers, people, strict=True)))
+
+    responses = await asyncio.gather(*(b.post(f"/invite/{sent.token}/accept") for b in browsers))
+    no_server_errors(*responses)
+    assert sorted(r.status_code for r in responses) == [303] + [410] * 9
+    grants = await Grant.select().where(Grant.client.is_in(accounts) & (Grant.user != owner["id"]))
+    assert len(grants) == 3 and len({g["user"] for g in grants}) == 1
+    winner = [r for r in responses if r.status_code == 303][0]
+    assert winner.headers["location"] == f"/accounts?joined={sent.invitation_ids[0]}"
+    await assert_invariants()
+
+
+async def test_overlapping_invitations_to_several_accounts_at_once_through_both_servers(
+    servers, browser
+):
+    """Staff on one server invite an address to accounts A and B while the owner on the other
+    invites it to B and C, five times each, all at once: B is invited once, every send either
+    went through whole or was refused whole (nothing half-written), and nothing failed."""
+    from app.domain.clients.services import create_client
+    from app.schema.invitations import Invitation
+    from app.schema.mail import OutboundEmail
+
+    a, owner = await make_client()
+    b, c = [
+        await create_client(
+            owner_email=owner["email"], owner_first="O", owner_last="Wner", actor=ADMIN
+        )
+        for _ in range(2)
+    ]
+    guest = unique_email("overlap")
+    staff = await staff_on(browser(servers[0]), "several.staff@example.com")
+    owner_browser = browser(servers[1])
+    await owner_browser.login(owner["email"])
+    await owner_browser.post(f"/accounts/{a}/select")
+    htmx = {"hx-request": "true"}
+    fields = {"email": guest, "scope": "all", "action": "send"}
+    sends = [
+        staff.post(
+            f"/admin/clients/{a}/users/several",
+            {**fields, "offered_list": str(b), "accounts": [str(a), str(b)]},
+            headers=htmx,
+        )
+        if n % 2 == 0
+        else owner_browser.post(
+            "/account/users/several", {**fields, "accounts": [str(b), str(c)]}, headers=htmx
+        )
+        for n in range(10)
+    ]
+    responses = await asyncio.gather(*sends)
+    no_server_errors(*responses)
+    assert sorted({r.status_code for r in responses}) == [200, 422], [
+        r.status_code for r in responses
+    ]
+    rows = await Invitation.select().where(Invitation.email == guest)
+    # One send went through whole (its two invitations, its one email); every other found B
+    # pending and was refused whole.
+    assert sum(r.status_code == 200 for r in responses) == 1
+    assert len(rows) == 2 and Counter(row["client"] for row in rows)[b] == 1
+    assert await OutboundEmail.count().where(OutboundEmail.to_address == guest) == 1
+    await assert_invariants()
