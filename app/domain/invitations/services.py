@@ -335,20 +335,16 @@ async def create_invitations(
         await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
     tokens = [new_token() for _ in wanted]
     rows = [
-        Invitation(
-            client=client_id,
-            email=new.email,
-            email_key=new.email_key,
-            permissions=permissions.serialize(new.keys),
-            token_hash=digest,
-            invited_by_admin=actor.id if actor.kind == "admin" else None,
-            invited_by_user=actor.id if actor.kind == "user" else None,
-            sender_name=actor.name,
-            created_at=now,
-            last_sent_at=now,
-            times_sent=1,
-            expires_at=now + lifetime,
-            access_until=until,
+        _new_row(
+            client_id,
+            new.email,
+            new.email_key,
+            new.keys,
+            digest,
+            actor=actor,
+            now=now,
+            lifetime=lifetime,
+            until=until,
         )
         for new, (_, digest) in zip(wanted, tokens, strict=True)
     ]
@@ -395,6 +391,36 @@ async def create_invitations(
         actor=actor,
     )
     return made
+
+
+def _new_row(
+    client_id: int,
+    email: str,
+    email_key: str,
+    keys,
+    digest: str,
+    *,
+    actor: Actor,
+    now,
+    lifetime,
+    until,
+) -> Invitation:
+    """A new invitation sent by `actor` at `now`, its link valid for `lifetime`."""
+    return Invitation(
+        client=client_id,
+        email=email,
+        email_key=email_key,
+        permissions=permissions.serialize(keys),
+        token_hash=digest,
+        invited_by_admin=actor.id if actor.kind == "admin" else None,
+        invited_by_user=actor.id if actor.kind == "user" else None,
+        sender_name=actor.name,
+        created_at=now,
+        last_sent_at=now,
+        times_sent=1,
+        expires_at=now + lifetime,
+        access_until=until,
+    )
 
 
 CHUNK = 200  # invitations per INSERT, far under the engines' parameter limits
@@ -526,26 +552,21 @@ async def _create_several(
     made: list[int] = []
     for client, keys, _ in wanted:
         _, own_digest = new_token()  # never sent: only the email's link opens it
-        row = await Invitation.insert(
-            Invitation(
-                client=client["id"],
-                email=email,
-                email_key=email_key,
-                permissions=permissions.serialize(keys),
-                token_hash=own_digest,
-                group_token_hash=group_digest,
-                sent_with=made[0] if made else None,
-                invited_by_admin=actor.id if actor.kind == "admin" else None,
-                invited_by_user=actor.id if actor.kind == "user" else None,
-                sender_name=actor.name,
-                created_at=now,
-                last_sent_at=now,
-                times_sent=1,
-                expires_at=now + lifetime,
-                access_until=until,
-            )
-        ).returning(Invitation.id)
-        made.append(row[0]["id"])
+        invitation = _new_row(
+            client["id"],
+            email,
+            email_key,
+            keys,
+            own_digest,
+            actor=actor,
+            now=now,
+            lifetime=lifetime,
+            until=until,
+        )
+        invitation.group_token_hash = group_digest
+        invitation.sent_with = made[0] if made else None
+        inserted = await Invitation.insert(invitation).returning(Invitation.id)
+        made.append(inserted[0]["id"])
     names = [display_name(client) for client, _, _ in wanted]
     await enqueue(
         to=email,
@@ -817,10 +838,10 @@ async def set_access_until(client_id: int, invitation_id: int, access_until, *, 
     return row["email"], until
 
 
-async def _link_rows(digest: str) -> list[dict]:
-    """The invitations a link opens (see _found_by_link), each with its account's name, status
-    and owner, its permission keys and its link state (`link`)."""
-    rows = (
+async def _with_accounts(condition) -> list[dict]:
+    """The invitations `condition` selects, oldest first, each with its account's name
+    columns, status (`client_status`) and owner (`client_owner`)."""
+    return (
         await Invitation.select(
             *Invitation.all_columns(),
             Invitation.client.company_name.as_alias("company_name"),
@@ -829,8 +850,16 @@ async def _link_rows(digest: str) -> list[dict]:
             Invitation.client.status.as_alias("client_status"),
             Invitation.client.owner.as_alias("client_owner"),
         )
-        .where((Invitation.token_hash == digest) | (Invitation.group_token_hash == digest))
+        .where(condition)
         .order_by(Invitation.id)
+    )
+
+
+async def _link_rows(digest: str) -> list[dict]:
+    """The invitations a link opens (see _found_by_link), each with its account's name, status
+    and owner, its permission keys and its link state (`link`)."""
+    rows = await _with_accounts(
+        (Invitation.token_hash == digest) | (Invitation.group_token_hash == digest)
     )
     now = clock.now()
     for row in rows:
@@ -1105,18 +1134,7 @@ async def outcome_of_several(first_id: int, user_id: int) -> list[Outcome]:
     """What accepting an invitation to several accounts came to for the user who accepted it
     (`first_id`: the invitation its email was sent with): each account, reached or skipped and
     why. Empty for anyone who accepted none of it."""
-    rows = (
-        await Invitation.select(
-            *Invitation.all_columns(),
-            Invitation.client.company_name.as_alias("company_name"),
-            Invitation.client.first_name.as_alias("first_name"),
-            Invitation.client.last_name.as_alias("last_name"),
-            Invitation.client.status.as_alias("client_status"),
-            Invitation.client.owner.as_alias("client_owner"),
-        )
-        .where((Invitation.id == first_id) | (Invitation.sent_with == first_id))
-        .order_by(Invitation.id)
-    )
+    rows = await _with_accounts((Invitation.id == first_id) | (Invitation.sent_with == first_id))
     if not any(row["accepted_by"] == user_id for row in rows):
         return []
     reached = {
