@@ -9,7 +9,7 @@ PORT    ?= 8000
 SHOWN_HOST = $(if $(filter 127.0.0.1 0.0.0.0 ::1,$(HOST)),localhost,$(HOST))
 PYTEST_E2E_FLAGS := $(if $(HEADED),--headed,)
 
-.PHONY: run test test-sqlite test-postgres fuzz e2e soak browser lint typecheck format venv clean reset-timing page-weight click-timing bench bench-quick bench-scale bench-tools
+.PHONY: catalogs messages run test test-sqlite test-postgres fuzz e2e soak browser lint typecheck format venv clean reset-timing page-weight click-timing bench bench-quick bench-scale bench-tools
 
 venv: $(STAMP)
 
@@ -20,7 +20,25 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-run: $(STAMP)
+# The languages Roster is written in besides English (app.core.i18n.LANGUAGES): each a catalog,
+# app/locale/<code>/LC_MESSAGES/messages.po, compiled (not committed) by `make run` and `make test`.
+LOCALES  := de fr es pt_BR ar
+CATALOGS := $(foreach code,$(LOCALES),app/locale/$(code)/LC_MESSAGES/messages.mo)
+
+catalogs: $(CATALOGS)
+
+app/locale/%/LC_MESSAGES/messages.mo: app/locale/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+# After texts changed: the messages extracted again (app/locale/messages.pot) and every catalog
+# brought up to date with it; then translate what is new (tests/unit/test_catalogs.py says what).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o app/locale/messages.pot --no-location --sort-output \
+		--project Roster --copyright-holder "Roster" --msgid-bugs-address "" .
+	$(BIN)/pybabel update -i app/locale/messages.pot -d app/locale --ignore-obsolete \
+		--no-fuzzy-matching --ignore-pot-creation-date
+
+run: $(STAMP) catalogs
 	$(BIN)/roster migrate
 	$(BIN)/roster demo
 	@echo "Roster is starting on http://$(SHOWN_HOST):$(PORT) (Ctrl+C stops it)"
@@ -45,11 +63,11 @@ browser: $(STAMP)
 # Each run ends with its 15 slowest tests, to see where the suite's time goes.
 PYTEST_FLAGS ?= --durations=15
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) catalogs
 	ROSTER_TEST_ENGINE=sqlite $(BIN)/pytest tests $(PYTEST_FLAGS)
 
 # Runs when ROSTER_TEST_POSTGRES_URL names a server (CI always sets it).
-test-postgres: $(STAMP)
+test-postgres: $(STAMP) catalogs
 	@if [ -n "$$ROSTER_TEST_POSTGRES_URL" ]; then \
 		ROSTER_TEST_ENGINE=postgres $(BIN)/pytest tests $(PYTEST_FLAGS); \
 	else \
@@ -69,13 +87,13 @@ fuzz: $(STAMP)
 		echo "ROSTER_TEST_POSTGRES_URL is not set: the PostgreSQL fuzz is skipped."; \
 	fi
 
-e2e: $(STAMP) browser
+e2e: $(STAMP) catalogs browser
 	$(BIN)/pytest e2e $(PYTEST_FLAGS) $(PYTEST_E2E_FLAGS)
 
 # The SQLite and PostgreSQL runs at once (independent: a database and free ports of their own;
 # each pytest keeps about one core busy), each one's output printed whole when it ends; then
 # the browser tests. Fails when any test fails.
-test: $(STAMP)
+test: $(STAMP) catalogs
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 	@$(MAKE) --no-print-directory e2e
 

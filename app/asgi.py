@@ -57,6 +57,7 @@ from app.http.plumbing.middleware import (
 )
 from app.http.plumbing.render import templates
 from app.http.public import invite as invite_controllers
+from app.http.public import language as language_controllers
 from app.http.public import login as auth_controllers
 from app.http.public import sso as sso_controllers
 from app.http.public import strength
@@ -133,6 +134,7 @@ def create_app(
             *live_controllers.ROUTES,
             *user_controllers.ROUTES,
             *strength.ROUTES,
+            *language_controllers.ROUTES,
             *whmcs_endpoint.ROUTES,
             *metrics_routes.ROUTES,
             *oauth_endpoints.ROUTES,

@@ -18,6 +18,8 @@ class Admin(Table, tablename="admins"):
     created_at = Timestamptz()
     last_login_at = Timestamptz(null=True, default=None)
     disabled = Boolean(default=False)
+    # Their admin area's language, a WHMCS name (app.core.i18n); None: as their browser asks.
+    language = Varchar(length=20, null=True, default=None)
 
 
 class Setting(Table, tablename="settings"):

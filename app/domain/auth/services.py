@@ -231,6 +231,7 @@ _VIEWER_SQL = """
 SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        s.created_at, s.expires_at, s.last_seen_at,
        u.first_name, u.last_name, u.email, u.disabled AS user_disabled, u.email_verified_at,
+       u.language AS user_language, a.language AS admin_language,
        a.name AS admin_name, a.email AS admin_email, a.role AS admin_role,
        a.disabled AS admin_disabled,
        c.company_name, c.first_name AS client_first_name, c.last_name AS client_last_name,
@@ -308,6 +309,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
             "last_name": row["last_name"],
             "email": row["email"],
             "email_verified": row["email_verified_at"] is not None,
+            "language": row["user_language"],
         }
     if row["admin_id"] is not None:
         viewer.admin = {
@@ -315,6 +317,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
             "name": row["admin_name"],
             "email": row["admin_email"],
             "role": row["admin_role"],
+            "language": row["admin_language"],
         }
         viewer.must_enrol_two_factor = (
             row["staff_two_factor_required"] == "true" and not row["admin_two_factor"]

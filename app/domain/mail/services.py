@@ -6,7 +6,7 @@ import re
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from piccolo.query.functions.aggregate import Count
 
-from app.core import clock, db
+from app.core import clock, db, i18n
 from app.core.config import FRONTEND_DIR, get_settings
 from app.core.errors import DomainError, NotFound
 from app.core.logging_setup import SHOWS_LINKS
@@ -25,6 +25,7 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+i18n.install(_templates)
 SUBJECT_MAX = 255
 _LINK = re.compile(r"https?://\S+")
 

@@ -3,6 +3,7 @@
 from app.core import clock, db, stale
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden
+from app.core.i18n import BY_NAME
 from app.core.policy import ROLES, Permission, role_allows
 from app.core.security import check_new_password, hash_password, in_hashing_pool
 from app.core.validation import clean_email, clean_name
@@ -74,6 +75,14 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
             raise DomainError("An admin with this email address already exists.", "email") from exc
         raise
     return rows[0]["id"]
+
+
+async def set_language(admin_id: int, language: str | None) -> None:
+    """A staff member's own language for the admin area (a WHMCS name of app.core.i18n), or
+    None: as their browser asks."""
+    if language is not None and language not in BY_NAME:
+        raise DomainError("Choose a language from the list.", "language")
+    await Admin.update({Admin.language: language}).where(Admin.id == admin_id)
 
 
 async def get_setting(key: str) -> str:

@@ -30,7 +30,19 @@ from app.schema.invitations import Invitation
 from app.schema.sessions import PasswordReset, Session
 from app.schema.users import User, key_values, user_keys
 
-LANGUAGES = ("english", "french", "german", "spanish", "portuguese", "italian", "dutch")
+# The languages a user may have, as WHMCS names them: those Roster is written in
+# (app.core.i18n.LANGUAGES) and others WHMCS has, kept as given and shown in English.
+LANGUAGES = (
+    "english",
+    "german",
+    "french",
+    "spanish",
+    "portuguese-br",
+    "arabic",
+    "portuguese",
+    "italian",
+    "dutch",
+)
 # What staff edit of a user (Manage Users' Profile, the API's PATCH): the fields of its version.
 USER_FIELDS = ("first_name", "last_name", "email", "language")
 
@@ -45,6 +57,25 @@ async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
             & Invitation.accepted_at.is_null()
             & Invitation.cancelled_at.is_null()
         )
+
+
+async def set_language(user_id: int, language: str, *, actor: Actor) -> None:
+    """The user's own choice of language (the language menu, Security): their pages and the
+    emails to them. Nothing written when it is the same."""
+    if language not in LANGUAGES:
+        raise DomainError("Choose a language from the list.", "language")
+    async with db.transaction():
+        changed = (
+            await User.update({User.language: language})
+            .where((User.id == user_id) & (User.language != language))
+            .returning(User.id)
+        )
+        if changed:
+            await emit(
+                UserUpdated(user_id=user_id, fields=("language",)),
+                actor=actor,
+                description=f"Language changed to {language}",
+            )
 
 
 async def get_user(user_id: int, *, lock: bool | str = False, keep: bool = False) -> dict:

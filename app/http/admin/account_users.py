@@ -3,6 +3,7 @@
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
+from app.core import i18n
 from app.core.config import get_settings
 from app.core.errors import DomainError
 from app.core.names import display_name
@@ -112,6 +113,7 @@ def users_tab_key(scope) -> tuple | None:
     return (
         scope["path"],
         scope["query_string"],
+        i18n.current().code,  # the language it is written in
         viewer.page_client_version,
         viewer.presets_version,  # the Associate User dialog offers the presets
         tuple(viewer.admin.items()),

@@ -11,7 +11,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
 from app.http.plumbing.delivery import COMPRESSION
-from app.http.plumbing.middleware import reject_ids_not_in_ascii, security_headers
+from app.http.plumbing.middleware import language_chooser, reject_ids_not_in_ascii, security_headers
 
 from .auth import authenticated, authorized
 from .oauth_apps import Apps
@@ -114,6 +114,7 @@ def create_api_app(*, production: bool) -> Litestar:
         ),
         exception_handlers=HANDLERS,
         before_request=reject_ids_not_in_ascii,
+        middleware=[language_chooser],
         request_class=ApiRequest,
         compression_config=COMPRESSION,
         before_send=[headers],

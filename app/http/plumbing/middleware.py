@@ -8,7 +8,7 @@ from litestar import Request
 from litestar._parsers import parse_cookie_string
 from litestar.exceptions import NotFoundException
 
-from app.core import db
+from app.core import db, i18n
 from app.domain.auth.services import Viewer, load_viewer
 
 SESSION_COOKIE = "roster_session"
@@ -181,8 +181,50 @@ def viewer_loader(app):
             viewer = await load_viewer(session_cookie_value(scope), page_client_id(scope["path"]))
             viewer.ip = scope["client"][0] if scope.get("client") else ""
             scope.setdefault("state", {})["viewer"] = viewer
+            i18n.set_current(language_for(viewer, scope))
             if kept_from_admin_area(viewer, scope["path"]):
                 return await send_to_enrolment(scope, send)
+        await app(scope, receive, send)
+
+    return middleware
+
+
+WHMCS_PATH = "/includes/api.php"  # app.http.whmcs's endpoint: its messages stay WHMCS's own
+# A visitor's choice in the language menu (a WHMCS name); a signed-in person's is their own.
+LANGUAGE_COOKIE = "roster_language"
+
+
+def _header(scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def language_for(viewer: Viewer, scope) -> i18n.Language:
+    """The language a request is answered in: English for the WHMCS-compatible API (clients
+    compare its messages); in the admin area the staff member's own; a signed-in user's own;
+    else the language menu's choice, else the best match of Accept-Language."""
+    path = scope["path"]
+    if path == WHMCS_PATH:
+        return i18n.ENGLISH
+    if path.startswith("/admin"):
+        if viewer.admin and viewer.admin["language"]:
+            return i18n.language_named(viewer.admin["language"])
+    elif viewer.user:
+        return i18n.language_named(viewer.user["language"])
+    chosen = parse_cookie_string(_header(scope, b"cookie")).get(LANGUAGE_COOKIE)
+    if chosen in i18n.BY_NAME:
+        return i18n.BY_NAME[chosen]
+    return i18n.accepted(_header(scope, b"accept-language"))
+
+
+def language_chooser(app):
+    """For the JSON API: its problem details in the Accept-Language's best match."""
+
+    async def middleware(scope, receive, send):
+        if scope["type"] == "http":
+            i18n.set_current(i18n.accepted(_header(scope, b"accept-language")))
         await app(scope, receive, send)
 
     return middleware

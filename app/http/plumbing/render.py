@@ -11,7 +11,7 @@ from litestar import Request, Response
 from litestar.utils.scope.state import ScopeState
 from markupsafe import Markup, escape
 
-from app.core import clock
+from app.core import clock, i18n
 from app.core.config import FRONTEND_DIR
 from app.core.db import Record
 from app.core.errors import DomainError, Throttled
@@ -43,6 +43,7 @@ templates = RosterEnvironment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+i18n.install(templates)
 
 
 def relative_time(value: datetime | None, now: datetime | None = None) -> str:
@@ -86,10 +87,15 @@ def _macro(template: str, name: str) -> Callable[..., str]:
     return macro
 
 
-@lru_cache(maxsize=1024)
 def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
-    """A grant in one line (shared/permission_summary.html), rendered once per distinct grant:
-    an account's rows share a handful, and a macro call per row is a tenth of a Users tab."""
+    """A grant in one line (shared/permission_summary.html), rendered once per distinct grant
+    and language: an account's rows share a handful, and a macro call per row is a tenth of a
+    Users tab."""
+    return _permission_summary(tuple(keys), owner, i18n.current().code)
+
+
+@lru_cache(maxsize=1024)
+def _permission_summary(keys: tuple[str, ...], owner: bool, _language: str) -> Markup:
     macro = _macro("shared/permission_summary.html", "permission_summary")
     shorts = ", ".join(SHORT_LABELS[k] for k in keys)  # a loop in Jinja cost twice the macro
     return Markup(macro(tuple(keys), owner, shorts, [LABELS[k] for k in keys]))
@@ -100,12 +106,12 @@ def permission_checkboxes(
 ) -> Markup:
     """The permission checkboxes (macros.html), rendered once per distinct selection: every
     Users tab carries them in its Associate User dialog."""
-    return _permission_checkboxes(tuple(selected), prefix, error, autofocus)
+    return _permission_checkboxes(tuple(selected), prefix, error, autofocus, i18n.current().code)
 
 
 @lru_cache(maxsize=256)
 def _permission_checkboxes(
-    selected: tuple, prefix: str, error: str | None, autofocus: bool
+    selected: tuple, prefix: str, error: str | None, autofocus: bool, _language: str
 ) -> Markup:
     macro = _macro("macros.html", "permission_checkboxes")
     return Markup(macro(selected, prefix, error, autofocus))
@@ -127,7 +133,16 @@ def permission_scope(
     User dialog carry them. `presets`: app.domain.presets.Preset values (hashable); `name`,
     `keys_name`, `same`: see the macro."""
     return _permission_scope(
-        scope, tuple(selected), prefix, error, tuple(presets), focus_boxes, name, keys_name, same
+        scope,
+        tuple(selected),
+        prefix,
+        error,
+        tuple(presets),
+        focus_boxes,
+        name,
+        keys_name,
+        same,
+        i18n.current().code,
     )
 
 
@@ -142,6 +157,7 @@ def _permission_scope(
     name: str,
     keys_name: str,
     same: str | None,
+    _language: str,
 ) -> Markup:
     macro = _macro("macros.html", "permission_scope")
     return Markup(
@@ -158,12 +174,16 @@ def cached_row(macro: str, row: dict, **context) -> Markup:
     shown, and rendering them was most of a Users tab's cost. The macros read only their
     arguments, all of which are in the key; a template edited in development is a new key."""
     return _rendered_row(
-        templates.get_template(ROWS), macro, tuple(row.items()), tuple(sorted(context.items()))
+        templates.get_template(ROWS),
+        macro,
+        tuple(row.items()),
+        tuple(sorted(context.items())),
+        i18n.current().code,
     )
 
 
 @lru_cache(maxsize=2048)
-def _rendered_row(template, macro: str, row: tuple, context: tuple) -> Markup:
+def _rendered_row(template, macro: str, row: tuple, context: tuple, _language: str) -> Markup:
     return Markup(getattr(template.module, macro)(Record(row), **dict(context)))
 
 
@@ -202,6 +222,8 @@ def csrf(context) -> Markup:
 
 
 templates.globals["csrf"] = csrf
+templates.globals["language"] = i18n.current
+templates.globals["LANGUAGES"] = i18n.LANGUAGES
 # /static/<path>?v=<content hash>: cached for a year by browsers (app.http.plumbing.delivery).
 templates.globals["static_url"] = static_url
 templates.globals["staff_may"] = staff_may

@@ -7,7 +7,7 @@ import msgspec
 from litestar import Request, Response
 from markupsafe import Markup
 
-from app.core import clock
+from app.core import clock, i18n
 from app.core.errors import DomainError, NotFound, Throttled
 from app.core.permissions import ALL_KEYS, LABELS
 from app.core.stale import Stale, unchanged
@@ -128,7 +128,18 @@ async def kept_section(
     """The section's HTML (block `part`, else the whole section), from the cache when the
     account's version read with this request's session is the one it was kept under; else
     rendered (two statements) and kept. `version` None (no version read): always rendered."""
-    key = (client_id, version, base, area, can_manage, query, after, invites_after, part)
+    key = (
+        i18n.current().code,
+        client_id,
+        version,
+        base,
+        area,
+        can_manage,
+        query,
+        after,
+        invites_after,
+        part,
+    )
     now = clock.now()
     if version is not None:
         kept = SECTION_CACHE.get(key, now)

@@ -1,0 +1,175 @@
+"""Languages: the catalogs (gettext, compiled from app/locale/*/LC_MESSAGES/messages.po by `make
+catalogs`), the language of the current request or email (a context variable), and dates,
+times and numbers written the way a reader of that language reads them (Babel).
+
+A language has a WHMCS name (what users.language holds, as WHMCS spells it), a locale code (the
+catalog's) and a direction. Adding one is a catalog and a line in LANGUAGES."""
+
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple
+
+from babel import Locale, dates, negotiate_locale
+from babel.support import NullTranslations, Translations
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+DOMAIN = "messages"
+
+
+class Language(NamedTuple):
+    name: str  # as WHMCS spells it (users.language)
+    code: str  # the catalog's locale code
+    label: str  # in its own language, for the language menu
+    direction: str = "ltr"
+
+
+LANGUAGES = (
+    Language("english", "en", "English"),
+    Language("german", "de", "Deutsch"),
+    Language("french", "fr", "Français"),
+    Language("spanish", "es", "Español"),
+    Language("portuguese-br", "pt_BR", "Português (Brasil)"),
+    Language("arabic", "ar", "العربية", "rtl"),
+)
+ENGLISH = LANGUAGES[0]
+BY_NAME = {language.name: language for language in LANGUAGES}
+BY_CODE = {language.code: language for language in LANGUAGES}
+# The pseudo-locale of the catalog test: every message wrapped and accented (tests only).
+PSEUDO = Language("pseudo", "en_XA", "Ƥšéûđö")
+
+_current: ContextVar[Language] = ContextVar("language", default=ENGLISH)
+
+
+def language_named(name: str | None) -> Language:
+    """The language a stored name stands for; an unknown one (WHMCS has more) is English."""
+    return BY_NAME.get(name or "", ENGLISH)
+
+
+def current() -> Language:
+    return _current.get()
+
+
+def set_current(language: Language) -> None:
+    """For the rest of this request (its task): the middleware's choice."""
+    _current.set(language)
+
+
+@contextlib.contextmanager
+def using(language: Language) -> Iterator[Language]:
+    """Renders something in another language than the request's (an email in its
+    recipient's), then goes back."""
+    token = _current.set(language)
+    try:
+        yield language
+    finally:
+        _current.reset(token)
+
+
+@lru_cache(maxsize=16)
+def translations(code: str) -> NullTranslations:
+    """The compiled catalog of a locale; English (the source) and a missing catalog translate
+    nothing."""
+    if code == "en":
+        return NullTranslations()
+    if code == PSEUDO.code:
+        from app.core.pseudo import PseudoTranslations
+
+        return PseudoTranslations()
+    found = Translations.load(str(LOCALE_DIR), [code], DOMAIN)
+    return found
+
+
+def gettext(message: str) -> str:
+    return translations(current().code).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current().code).ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    return translations(current().code).pgettext(context, message)
+
+
+_ = gettext
+
+
+def install(environment) -> None:
+    """Jinja's i18n extension on an environment, its `_`, `gettext`, `ngettext` and `{% trans %}`
+    reading the current language; a `{% trans %}` block's whitespace trimmed, so its message is
+    the one line a translator sees."""
+    environment.add_extension("jinja2.ext.i18n")
+    environment.policies["ext.i18n.trimmed"] = True
+    environment.install_gettext_callables(gettext, ngettext, newstyle=True, pgettext=pgettext)
+
+
+def accepted(header: str | None) -> Language:
+    """The best of our languages for an Accept-Language header (q-values honoured), else
+    English."""
+    wanted = []
+    for part in (header or "")[:500].split(","):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag and tag != "*" and quality > 0:
+            wanted.append((quality, tag.strip()))
+    wanted.sort(key=lambda item: -item[0])  # stable: equal weights keep the header's order
+    codes = [language.code for language in LANGUAGES]
+    chosen = negotiate_locale([tag for _, tag in wanted], codes, sep="-") or negotiate_locale(
+        [tag.replace("-", "_") for _, tag in wanted], codes
+    )
+    if chosen is None:  # "pt" alone, "de-AT": the language without its region
+        for _, tag in wanted:
+            base = tag.replace("_", "-").split("-")[0].lower()
+            chosen = next((c for c in codes if c.split("_")[0] == base), None)
+            if chosen:
+                break
+    return BY_CODE.get(chosen or "en", ENGLISH)
+
+
+# The locale dates and numbers are written in: English as Britain writes it ("7 Dec 2026,
+# 14:05", never the all-numeric 12/7/2026 a reader elsewhere takes for 12 July).
+_FORMATS = {"en": "en_GB", PSEUDO.code: "en_GB"}
+
+
+@lru_cache(maxsize=16)
+def locale(code: str) -> Locale:
+    return Locale.parse(_FORMATS.get(code, code))
+
+
+def format_datetime(value: datetime | None, zone: str | None = None) -> str:
+    """The day ("7 Dec 2026", the month in words) and the time ("14:05") as the reader's
+    language joins them, in their time zone (UTC when not known)."""
+    if value is None:
+        return gettext("Never")
+    here = locale(current().code)
+    value = value.astimezone(_zone(zone))
+    day = dates.format_skeleton("yMMMd", value, locale=here)
+    time = dates.format_time(value, "short", locale=here)
+    return str(here.datetime_formats["medium"]).replace("{1}", day).replace("{0}", time)
+
+
+def format_date(value: datetime | None, zone: str | None = None) -> str:
+    """ "7 Dec 2026" in English, the month always in words."""
+    if value is None:
+        return gettext("Never")
+    if isinstance(value, datetime):
+        value = value.astimezone(_zone(zone))
+    return dates.format_skeleton("yMMMd", value, locale=locale(current().code))
+
+
+def _zone(name: str | None):
+    if not name:
+        return UTC
+    try:
+        return dates.get_timezone(name)
+    except LookupError:
+        return UTC

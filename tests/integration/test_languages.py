@@ -1,0 +1,108 @@
+"""Languages (#28): which language a page is in (a signed-in person's own; staff's own in the
+admin area; else the language menu's choice, else Accept-Language), `<html lang dir>`, the
+language menu, and the kept renderings keyed by language."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from app.core import i18n
+from app.domain.users.services import get_user
+from app.schema.activity import ActivityEntry
+from app.schema.staff import Admin
+from tests.factories import make_client, make_user
+from tests.integration.conftest import page
+
+DE = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+
+
+def html_of(response):
+    return page(response).find("html")
+
+
+def footer_of(response) -> str:
+    return " ".join(page(response).find("footer").get_text(" ").split())
+
+
+async def test_a_visitor_gets_the_best_match_of_accept_language(http):
+    german = await http.get("/login", headers=DE)
+    assert html_of(german)["lang"] == "de" and html_of(german)["dir"] == "ltr"
+    assert "Sprache" in footer_of(german)
+    arabic = await http.get("/login", headers={"Accept-Language": "ar-EG"})
+    assert html_of(arabic)["lang"] == "ar" and html_of(arabic)["dir"] == "rtl"
+    assert "اللغة" in footer_of(arabic)
+    for header in ("xx-YY", "", "en-US", "*;q=0.5", "de;q=0, en"):
+        english = await http.get("/login", headers={"Accept-Language": header})
+        assert html_of(english)["lang"] == "en", header
+    brazil = await http.get("/login", headers={"Accept-Language": "pt"})
+    assert html_of(brazil)["lang"] == "pt-BR"
+
+
+async def test_the_language_menu_keeps_a_visitors_choice(http):
+    chosen = await http.post("/language", {"language": "french", "next": "/login?x=1"})
+    assert chosen.status_code == 303 and chosen.headers["location"] == "/login?x=1"
+    again = await http.get("/login", headers=DE)  # the choice wins over the browser's
+    assert html_of(again)["lang"] == "fr" and "Langue" in footer_of(again)
+    menu = page(again).select_one("footer select[name=language]")
+    assert menu.select_one("option[selected]")["value"] == "french"
+    assert [o["value"] for o in menu.select("option")] == [lang.name for lang in i18n.LANGUAGES]
+    for refused in ({"language": "klingon"}, {"language": ""}):
+        assert (await http.post("/language", refused)).status_code == 400
+    offsite = await http.post("/language", {"language": "german", "next": "https://evil.example"})
+    assert offsite.headers["location"] == "/"
+    assert (await http.post("/language", {"language": "german"}, csrf=False)).status_code == 403
+
+
+async def test_a_signed_in_persons_language_is_their_own(http):
+    _, owner = await make_client("Sprachen GmbH")
+    other = await make_user("Otto", "Other")
+    await http.login(owner["email"])
+    assert html_of(await http.get("/account", headers=DE))["lang"] == "en"  # theirs: english
+    changed = await http.post("/language", {"language": "german", "next": "/account"})
+    assert changed.status_code == 303
+    assert (await get_user(owner["id"]))["language"] == "german"
+    assert (await get_user(other["id"]))["language"] == "english"
+    logged = await ActivityEntry.select().where(ActivityEntry.action == "user.updated")
+    assert [e["description"] for e in logged] == ["Language changed to german"]
+    assert html_of(await http.get("/account"))["lang"] == "de"
+    # The same choice again writes nothing.
+    await http.post("/language", {"language": "german", "next": "/account"})
+    assert await ActivityEntry.count().where(ActivityEntry.action == "user.updated") == 1
+
+
+async def test_staff_have_their_own_language_in_the_admin_area(http, admin_session):
+    assert html_of(await http.get("/admin/clients", headers=DE))["lang"] == "de"  # the browser's
+    await http.post("/language", {"language": "spanish", "next": "/admin/clients"})
+    (admin,) = await Admin.select().where(Admin.email == "ada@example.com")
+    assert admin["language"] == "spanish"
+    assert html_of(await http.get("/admin/clients", headers=DE))["lang"] == "es"
+
+
+async def test_a_kept_users_tab_is_kept_per_language(http, admin_session):
+    client_id, _ = await make_client("Kept Per Language")
+    url = f"/admin/clients/{client_id}/users"
+    assert html_of(await http.get(url, headers=DE))["lang"] == "de"
+    assert html_of(await http.get(url, headers={"Accept-Language": "fr"}))["lang"] == "fr"
+    assert html_of(await http.get(url, headers=DE))["lang"] == "de"
+
+
+@pytest.mark.parametrize(
+    ("name", "when", "day"),
+    [
+        ("english", "7 Dec 2026, 14:05", "7 Dec 2026"),
+        ("german", "7. Dez. 2026, 14:05", "7. Dez. 2026"),
+        ("french", "7 déc. 2026, 14:05", "7 déc. 2026"),
+    ],
+)
+def test_dates_are_written_the_way_their_reader_reads_them(name, when, day):
+    moment = datetime(2026, 12, 7, 14, 5, tzinfo=UTC)
+    with i18n.using(i18n.language_named(name)):
+        assert i18n.format_datetime(moment) == when
+        assert i18n.format_date(moment) == day
+        assert i18n.format_datetime(moment, "America/New_York").endswith("09:05")
+        assert i18n.format_datetime(moment, "Not/AZone") == when  # an unknown zone: UTC
+
+
+def test_unknown_language_names_fall_back_to_english():
+    for name in ("italian", "dutch", "", None, "klingon"):
+        assert i18n.language_named(name) is i18n.ENGLISH
