@@ -18,6 +18,7 @@ from app.core.config import db_pool_size
 from app.core.dberrors import is_connection_lost
 from app.core.engines import ReleasingPostgresEngine, ReusingSQLiteEngine, close_at_once
 from app.core.errors import NotFound
+from app.core.i18n import _
 
 # Piccolo runs ILIKE as LIKE on SQLite, which already ignores case for ASCII: what we want.
 warnings.filterwarnings("ignore", message=".*SQLite doesn't support ILIKE")
@@ -69,7 +70,7 @@ def check_page_cursor(after: int) -> None:
     """A key-set page starts after an id (0: the first page); outside the id column's range
     there is no such page (and PostgreSQL would refuse the parameter)."""
     if not (after == 0 or valid_id(after)):
-        raise NotFound("There is no such page.")
+        raise NotFound(_("There is no such page."))
 
 
 # What waits for the outermost transaction of this task to commit (see after_commit).

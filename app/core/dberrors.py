@@ -10,8 +10,11 @@ from asyncpg.exceptions import (
     UniqueViolationError,
 )
 
-# What a request the database could not serve is told, and when to try again (seconds).
-DATABASE_DOWN = "Roster cannot reach its database; nothing was changed. Try again in a moment."
+from app.core.i18n import N_
+
+# What a request the database could not serve is told (translated where it is answered: _()),
+# and when to try again (seconds).
+DATABASE_DOWN = N_("Roster cannot reach its database; nothing was changed. Try again in a moment.")
 RETRY_AFTER_DATABASE_DOWN = 30
 
 # The server ended this connection (admin_shutdown, crash_shutdown, idle_session_timeout).

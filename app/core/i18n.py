@@ -35,6 +35,13 @@ LANGUAGES = (
     Language("portuguese-br", "pt_BR", "Português (Brasil)"),
     Language("arabic", "ar", "العربية", "rtl"),
 )
+# Languages WHMCS has that Roster is not written in: a user may hold one (their pages are in
+# English); listed by their own names.
+OTHER_LANGUAGES = (
+    Language("portuguese", "pt_PT", "Português (Portugal)"),
+    Language("italian", "it", "Italiano"),
+    Language("dutch", "nl", "Nederlands"),
+)
 ENGLISH = LANGUAGES[0]
 BY_NAME = {language.name: language for language in LANGUAGES}
 BY_CODE = {language.code: language for language in LANGUAGES}
@@ -42,6 +49,8 @@ BY_CODE = {language.code: language for language in LANGUAGES}
 PSEUDO = Language("pseudo", "en_XA", "Ƥšéûđö")
 
 _current: ContextVar[Language] = ContextVar("language", default=ENGLISH)
+# The reader's time zone (an IANA name their browser gave, app.js's cookie); None: UTC.
+_zone_name: ContextVar[str | None] = ContextVar("time_zone", default=None)
 
 
 def language_named(name: str | None) -> Language:
@@ -56,6 +65,20 @@ def current() -> Language:
 def set_current(language: Language) -> None:
     """For the rest of this request (its task): the middleware's choice."""
     _current.set(language)
+
+
+def set_zone(name: str | None) -> None:
+    """The reader's time zone for the rest of this request: a known IANA name, else UTC."""
+    _zone_name.set(name if name and len(name) <= 64 and _known_zone(name) else None)
+
+
+@lru_cache(maxsize=512)
+def _known_zone(name: str) -> bool:
+    try:
+        dates.get_timezone(name)
+    except LookupError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -98,6 +121,11 @@ def pgettext(context: str, message: str) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Marks a text made at import time for the catalog; `_()` translates it where it is used."""
+    return message
+
+
 def install(environment) -> None:
     """Jinja's i18n extension on an environment, its `_`, `gettext`, `ngettext` and `{% trans %}`
     reading the current language; a `{% trans %}` block's whitespace trimmed, so its message is
@@ -136,13 +164,28 @@ def accepted(header: str | None) -> Language:
 
 
 # The locale dates and numbers are written in: English as Britain writes it ("7 Dec 2026,
-# 14:05", never the all-numeric 12/7/2026 a reader elsewhere takes for 12 July).
-_FORMATS = {"en": "en_GB", PSEUDO.code: "en_GB"}
+# 14:05", never the all-numeric 12/7/2026 a reader elsewhere takes for 12 July); the
+# pseudo-locale's in Greek, so that no Latin letter of a date passes for text that escaped the
+# catalog.
+_FORMATS = {"en": "en_GB", PSEUDO.code: "el"}
 
 
 @lru_cache(maxsize=16)
 def locale(code: str) -> Locale:
     return Locale.parse(_FORMATS.get(code, code))
+
+
+def country_names(countries: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """(code, name) of each country as the reader's language names it (Babel's territories; the
+    English name where it has none), in the order of those names."""
+    return _country_names(current().code, countries)
+
+
+@lru_cache(maxsize=16)
+def _country_names(code: str, countries: tuple) -> tuple:
+    names = locale(code).territories
+    named = [(country, names.get(country, english)) for country, english in countries]
+    return tuple(sorted(named, key=lambda pair: pair[1].casefold()))
 
 
 def format_datetime(value: datetime | None, zone: str | None = None) -> str:
@@ -158,7 +201,7 @@ def format_datetime(value: datetime | None, zone: str | None = None) -> str:
 
 
 def format_date(value: datetime | None, zone: str | None = None) -> str:
-    """ "7 Dec 2026" in English, the month always in words."""
+    """The day, "7 Dec 2026" in English: the month always in words."""
     if value is None:
         return gettext("Never")
     if isinstance(value, datetime):
@@ -166,10 +209,21 @@ def format_date(value: datetime | None, zone: str | None = None) -> str:
     return dates.format_skeleton("yMMMd", value, locale=locale(current().code))
 
 
+def format_full_date(value) -> str:
+    """A day written out whole, its weekday first: "Tuesday, 8 December 2026" in English."""
+    return dates.format_date(value, "full", locale=locale(current().code))
+
+
+def format_time(value: datetime | None, zone: str | None = None) -> str:
+    """ "14:05" in English, in the reader's time zone."""
+    if value is None:
+        return gettext("Never")
+    return dates.format_time(value.astimezone(_zone(zone)), "short", locale=locale(current().code))
+
+
 def _zone(name: str | None):
-    if not name:
+    """The zone named, else the reader's, else UTC."""
+    name = name or _zone_name.get()
+    if not name or not _known_zone(name):
         return UTC
-    try:
-        return dates.get_timezone(name)
-    except LookupError:
-        return UTC
+    return dates.get_timezone(name)

@@ -1,6 +1,9 @@
-"""The client-user permission keys, in display order."""
+"""The client-user permission keys, in display order, with their labels and descriptions (marked
+for the catalog: N_; translated where they are shown, `_(LABELS[key])`)."""
 
 from typing import NamedTuple
+
+from app.core.i18n import N_
 
 
 class Permission(NamedTuple):
@@ -12,42 +15,48 @@ class Permission(NamedTuple):
 PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "profile",
-        "Modify Master Account Profile",
-        "Change the account's company name, contact name and email.",
+        N_("Modify Master Account Profile"),
+        N_("Change the account's company name, contact name and email."),
     ),
-    Permission("contacts", "View & Manage Contacts", "See and edit the account's contacts."),
-    Permission("products", "View Products & Services", "See the account's products and services."),
+    Permission(
+        "contacts", N_("View & Manage Contacts"), N_("See and edit the account's contacts.")
+    ),
+    Permission(
+        "products", N_("View Products & Services"), N_("See the account's products and services.")
+    ),
     Permission(
         "manageproducts",
-        "View & Modify Product Passwords",
-        "Reveal and change passwords of products and services.",
+        N_("View & Modify Product Passwords"),
+        N_("Reveal and change passwords of products and services."),
     ),
     Permission(
         "productsso",
-        "Perform Single Sign-On",
-        "Sign in to product control panels without a password.",
+        N_("Perform Single Sign-On"),
+        N_("Sign in to product control panels without a password."),
     ),
-    Permission("domains", "View Domains", "See the account's domains."),
+    Permission("domains", N_("View Domains"), N_("See the account's domains.")),
     Permission(
         "managedomains",
-        "Manage Domain Settings",
-        "Change nameservers, locks, contacts and renewals.",
+        N_("Manage Domain Settings"),
+        N_("Change nameservers, locks, contacts and renewals."),
     ),
-    Permission("invoices", "View & Pay Invoices", "See invoices and pay them."),
-    Permission("quotes", "View & Accept Quotes", "See quotes and accept them."),
+    Permission("invoices", N_("View & Pay Invoices"), N_("See invoices and pay them.")),
+    Permission("quotes", N_("View & Accept Quotes"), N_("See quotes and accept them.")),
     Permission(
-        "tickets", "View & Open Support Tickets", "Read the account's tickets and open new ones."
+        "tickets",
+        N_("View & Open Support Tickets"),
+        N_("Read the account's tickets and open new ones."),
     ),
     Permission(
         "affiliates",
-        "View & Manage Affiliate Account",
-        "See referrals and commissions, request payouts.",
+        N_("View & Manage Affiliate Account"),
+        N_("See referrals and commissions, request payouts."),
     ),
-    Permission("emails", "View Emails", "Read the emails sent to the account."),
+    Permission("emails", N_("View Emails"), N_("Read the emails sent to the account.")),
     Permission(
         "orders",
-        "Place New Orders/Upgrades/Cancellations",
-        "Order, upgrade and cancel products and services.",
+        N_("Place New Orders/Upgrades/Cancellations"),
+        N_("Order, upgrade and cancel products and services."),
     ),
 )
 
@@ -55,19 +64,19 @@ ALL_KEYS: tuple[str, ...] = tuple(p.key for p in PERMISSIONS)
 LABELS: dict[str, str] = {p.key: p.label for p in PERMISSIONS}
 # One or two words each, for a one-line summary of a grant ("3 of 13: Domains, Invoices, …").
 SHORT_LABELS: dict[str, str] = {
-    "profile": "Profile",
-    "contacts": "Contacts",
-    "products": "Products",
-    "manageproducts": "Product Passwords",
-    "productsso": "Single Sign-On",
-    "domains": "Domains",
-    "managedomains": "Domain Settings",
-    "invoices": "Invoices",
-    "quotes": "Quotes",
-    "tickets": "Tickets",
-    "affiliates": "Affiliates",
-    "emails": "Emails",
-    "orders": "Orders",
+    "profile": N_("Profile"),
+    "contacts": N_("Contacts"),
+    "products": N_("Products"),
+    "manageproducts": N_("Product Passwords"),
+    "productsso": N_("Single Sign-On"),
+    "domains": N_("Domains"),
+    "managedomains": N_("Domain Settings"),
+    "invoices": N_("Invoices"),
+    "quotes": N_("Quotes"),
+    "tickets": N_("Tickets"),
+    "affiliates": N_("Affiliates"),
+    "emails": N_("Emails"),
+    "orders": N_("Orders"),
 }
 
 

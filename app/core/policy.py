@@ -14,6 +14,8 @@ Two kinds:
 from enum import StrEnum
 from typing import NamedTuple
 
+from app.core.i18n import N_
+
 
 class Permission(StrEnum):
     PUBLIC = "public"  # anyone, signed in or not
@@ -46,15 +48,15 @@ CLIENT_AREA: dict[Permission, str | None] = {
     Permission.ACCOUNT_PROFILE: "profile",
 }
 
-# What roles hold, as the admin screens name them.
+# What roles hold, as the admin screens name them (marked for the catalog: translated where shown).
 STAFF_PERMISSIONS: dict[Permission, str] = {
-    Permission.VIEW_ACCOUNT_USERS: "View Account Users",
-    Permission.VIEW_INVITE_DELIVERY: "View Invitation Delivery",
-    Permission.MANAGE_USERS: "Manage Users",
-    Permission.LIST_USERS: "List Users",
-    Permission.DELETE_USERS: "Delete Users",
-    Permission.MANAGE_WEBHOOKS: "Manage Webhooks",
-    Permission.MANAGE_APPS: "Manage Apps",
+    Permission.VIEW_ACCOUNT_USERS: N_("View Account Users"),
+    Permission.VIEW_INVITE_DELIVERY: N_("View Invitation Delivery"),
+    Permission.MANAGE_USERS: N_("Manage Users"),
+    Permission.LIST_USERS: N_("List Users"),
+    Permission.DELETE_USERS: N_("Delete Users"),
+    Permission.MANAGE_WEBHOOKS: N_("Manage Webhooks"),
+    Permission.MANAGE_APPS: N_("Manage Apps"),
 }
 
 
@@ -64,9 +66,9 @@ class Role(NamedTuple):
 
 
 ROLES: dict[str, Role] = {
-    "full": Role("Full Administrator", frozenset(STAFF_PERMISSIONS)),
+    "full": Role(N_("Full Administrator"), frozenset(STAFF_PERMISSIONS)),
     "support": Role(
-        "Support Operator",
+        N_("Support Operator"),
         frozenset(
             {Permission.VIEW_ACCOUNT_USERS, Permission.VIEW_INVITE_DELIVERY, Permission.LIST_USERS}
         ),

@@ -13,6 +13,7 @@ from zxcvbn import zxcvbn
 
 from app.core.config import get_settings
 from app.core.errors import DomainError
+from app.core.i18n import _, ngettext
 
 # argon2id at the first option of OWASP's Password Storage Cheat Sheet: one pass over 46 MiB, one
 # lane (the sheet's options give an equal defence, trading memory for passes; this one keeps the
@@ -98,11 +99,25 @@ def password_score(password: str, user_inputs: "list[str] | None" = None) -> int
 def check_new_password(password: str, user_inputs: "list[str] | None" = None) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise DomainError(
-            f"Choose a password of at least {MIN_PASSWORD_LENGTH} characters.", "password"
+            ngettext(
+                "Choose a password of at least %(num)d character.",
+                "Choose a password of at least %(num)d characters.",
+                MIN_PASSWORD_LENGTH,
+            )
+            % {"num": MIN_PASSWORD_LENGTH},
+            "password",
         )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise DomainError(f"Passwords are limited to {MAX_PASSWORD_LENGTH} characters.", "password")
+        raise DomainError(
+            ngettext(
+                "Passwords are limited to %(num)d character.",
+                "Passwords are limited to %(num)d characters.",
+                MAX_PASSWORD_LENGTH,
+            )
+            % {"num": MAX_PASSWORD_LENGTH},
+            "password",
+        )
     if password_score(password, user_inputs) < MIN_PASSWORD_SCORE:
         raise DomainError(
-            "This password is too easy to guess: add more words or characters.", "password"
+            _("This password is too easy to guess: add more words or characters."), "password"
         )

@@ -13,11 +13,12 @@ import hashlib
 import json
 
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 
 # The default of an edit's keyword arguments: a field not given keeps its value.
 UNCHANGED = object()
 
-STALE_MESSAGE = "Someone else changed this while you were editing it. Nothing was saved."
+STALE_MESSAGE = N_("Someone else changed this while you were editing it. Nothing was saved.")
 
 
 class Stale(DomainError):
@@ -25,7 +26,7 @@ class Stale(DomainError):
     the edited fields' values now."""
 
     def __init__(self, current: dict) -> None:
-        super().__init__(STALE_MESSAGE)
+        super().__init__(_(STALE_MESSAGE))
         self.current = dict(current)
 
 

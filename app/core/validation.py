@@ -11,6 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from app.core.db import valid_id
 from app.core.errors import DomainError
+from app.core.i18n import N_, _, ngettext
 from app.core.permissions import ALL_KEYS, LABELS
 
 NAME_MAX = 100
@@ -19,17 +20,18 @@ EMAIL_MAX = 254
 SEARCH_MAX_LENGTH = 100
 SEARCH_MAX_WORDS = 6
 PHONE_MAX = 30
-# The client account's contact fields: their labels, in the order forms show them, and their
-# lengths (the columns' in app/schema/clients.py).
+# The client account's contact fields: their labels, in the order forms show them (marked for
+# the catalog: translated where shown, `_(CONTACT_LABELS[field])`), and their lengths (the
+# columns' in app/schema/clients.py).
 CONTACT_LABELS = {
-    "address1": "Address 1",
-    "address2": "Address 2",
-    "city": "City",
-    "state": "State/Region",
-    "postcode": "Postcode",
-    "country": "Country",
-    "phone_number": "Phone Number",
-    "tax_id": "Tax ID",
+    "address1": N_("Address 1"),
+    "address2": N_("Address 2"),
+    "city": N_("City"),
+    "state": N_("State/Region"),
+    "postcode": N_("Postcode"),
+    "country": N_("Country"),
+    "phone_number": N_("Phone Number"),
+    "tax_id": N_("Tax ID"),
 }
 CONTACT_LIMITS = {
     "address1": 100,
@@ -72,30 +74,154 @@ def clean_email(value: str, field: str = "email") -> tuple[str, str]:
     """Returns (email as it will be kept, the key used for comparisons: see email_key)."""
     value = unicodedata.normalize("NFKC", (value or "").strip())
     if not value:
-        raise DomainError("Enter an email address.", field)
+        raise DomainError(_("Enter an email address."), field)
     if len(value) > EMAIL_MAX:
-        raise DomainError("That email address is too long.", field)
+        raise DomainError(_("That email address is too long."), field)
     if has_control_characters(value):
-        raise DomainError("An email address cannot contain control characters.", field)
+        raise DomainError(_("An email address cannot contain control characters."), field)
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise DomainError(f"Enter a valid email address ({exc}).", field) from exc
+        raise DomainError(
+            _("Enter a valid email address (%(reason)s).") % {"reason": exc}, field
+        ) from exc
     if len(result.normalized) > EMAIL_MAX:
-        raise DomainError("That email address is too long.", field)
+        raise DomainError(_("That email address is too long."), field)
     return result.normalized, result.normalized.casefold()
+
+
+# clean_name's refusals for each label it is given, each a whole sentence for the translators
+# (a label set into a sentence cannot agree with its other words in every language): (control
+# characters, empty (None: the field is never required), too long (a plural: the limit)).
+_NAME_MESSAGES = {
+    "First name": (
+        N_("First name cannot contain control characters."),
+        N_("Enter a first name."),
+        lambda n: ngettext(
+            "First name is limited to %(num)d character.",
+            "First name is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "Last name": (
+        N_("Last name cannot contain control characters."),
+        N_("Enter a last name."),
+        lambda n: ngettext(
+            "Last name is limited to %(num)d character.",
+            "Last name is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "Company name": (
+        N_("Company name cannot contain control characters."),
+        N_("Enter a company name."),
+        lambda n: ngettext(
+            "Company name is limited to %(num)d character.",
+            "Company name is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "Name": (
+        N_("Name cannot contain control characters."),
+        N_("Enter a name."),
+        lambda n: ngettext(
+            "Name is limited to %(num)d character.", "Name is limited to %(num)d characters.", n
+        ),
+    ),
+    "Description": (
+        N_("Description cannot contain control characters."),
+        None,
+        lambda n: ngettext(
+            "Description is limited to %(num)d character.",
+            "Description is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "Address 1": (
+        N_("Address 1 cannot contain control characters."),
+        None,
+        lambda n: ngettext(
+            "Address 1 is limited to %(num)d character.",
+            "Address 1 is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "Address 2": (
+        N_("Address 2 cannot contain control characters."),
+        None,
+        lambda n: ngettext(
+            "Address 2 is limited to %(num)d character.",
+            "Address 2 is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "City": (
+        N_("City cannot contain control characters."),
+        None,
+        lambda n: ngettext(
+            "City is limited to %(num)d character.", "City is limited to %(num)d characters.", n
+        ),
+    ),
+    "State/Region": (
+        N_("State/Region cannot contain control characters."),
+        None,
+        lambda n: ngettext(
+            "State/Region is limited to %(num)d character.",
+            "State/Region is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "Postcode": (
+        N_("Postcode cannot contain control characters."),
+        None,
+        lambda n: ngettext(
+            "Postcode is limited to %(num)d character.",
+            "Postcode is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+    "Tax ID": (
+        N_("Tax ID cannot contain control characters."),
+        None,
+        lambda n: ngettext(
+            "Tax ID is limited to %(num)d character.",
+            "Tax ID is limited to %(num)d characters.",
+            n,
+        ),
+    ),
+}
+
+
+def _name_refusal(label: str, problem: int, limit: int = 0) -> str:
+    """clean_name's message for `label` (as given, in English): `problem` 0 control characters,
+    1 empty, 2 longer than `limit`; a label without its own sentences is set into a general one."""
+    own = _NAME_MESSAGES.get(label)
+    if problem == 2:
+        if own is not None:
+            return own[2](limit) % {"num": limit}
+        return ngettext(
+            "%(label)s is limited to %(num)d character.",
+            "%(label)s is limited to %(num)d characters.",
+            limit,
+        ) % {"label": _(label), "num": limit}
+    if own is not None and own[problem] is not None:
+        return _(own[problem])
+    if problem == 0:
+        return _("%(label)s cannot contain control characters.") % {"label": _(label)}
+    return _("Enter a %(label)s.") % {"label": _(label).lower()}
 
 
 def clean_name(
     value: str, label: str, field: str, required: bool = True, max_length: int = NAME_MAX
 ) -> str:
+    """`label`: the field's name in English, as the sentences of _NAME_MESSAGES start."""
     if has_control_characters(value or ""):
-        raise DomainError(f"{label} cannot contain control characters.", field)
+        raise DomainError(_name_refusal(label, 0), field)
     value = " ".join((value or "").split())
     if required and not value:
-        raise DomainError(f"Enter a {label.lower()}.", field)
+        raise DomainError(_name_refusal(label, 1), field)
     if len(value) > max_length:
-        raise DomainError(f"{label} is limited to {max_length} characters.", field)
+        raise DomainError(_name_refusal(label, 2, max_length), field)
     return value
 
 
@@ -103,10 +229,15 @@ def clean_search(value: str) -> str:
     """Search input: words separated by spaces, capped so that one query stays cheap."""
     value = " ".join((value or "").split())
     if has_control_characters(value):
-        raise DomainError("Search text cannot contain control characters.", "q")
+        raise DomainError(_("Search text cannot contain control characters."), "q")
     if len(value) > SEARCH_MAX_LENGTH or len(value.split()) > SEARCH_MAX_WORDS:
         raise DomainError(
-            f"Search with at most {SEARCH_MAX_WORDS} words and {SEARCH_MAX_LENGTH} characters.",
+            ngettext(
+                "Search with at most %(num)d word and %(chars)d characters.",
+                "Search with at most %(num)d words and %(chars)d characters.",
+                SEARCH_MAX_WORDS,
+            )
+            % {"num": SEARCH_MAX_WORDS, "chars": SEARCH_MAX_LENGTH},
             "q",
         )
     return value
@@ -123,28 +254,29 @@ COUNTRIES: tuple[tuple[str, str], ...] = tuple(
         key=lambda pair: _sort_key(pair[1]).casefold(),
     )
 )
-_COUNTRY_CODES = frozenset(code for code, _ in COUNTRIES)
+_COUNTRY_CODES = frozenset(code for code, _name in COUNTRIES)
 COUNTRY_NAMES = dict(COUNTRIES)
 
 # Digits, spaces and + - ( ) . only, as WHMCS accepts them.
 _PHONE = re.compile(r"[0-9 +\-().]*")
 
 
-BAD_COUNTRY = "Choose a country from the list."
-BAD_PHONE = "Enter a phone number: digits, spaces and + - ( ) . only, up to 30 characters."
+# Marked for the catalog, translated where they are raised.
+BAD_COUNTRY = N_("Choose a country from the list.")
+BAD_PHONE = N_("Enter a phone number: digits, spaces and + - ( ) . only, up to 30 characters.")
 
 
 def clean_country(value: str) -> str:
     """An ISO 3166-1 alpha-2 code, upper case ("" stays "": no country given)."""
     code = (value or "").strip().upper()
     if code and code not in _COUNTRY_CODES:
-        raise DomainError(BAD_COUNTRY, "country")
+        raise DomainError(_(BAD_COUNTRY), "country")
     return code
 
 
 def clean_phone(value: str) -> str:
     """A phone number as people type it, spaces collapsed; full-width digits read as digits."""
-    invalid = DomainError(BAD_PHONE, "phone_number")
+    invalid = DomainError(_(BAD_PHONE), "phone_number")
     value = unicodedata.normalize("NFKC", value or "")
     if has_control_characters(value):
         raise invalid
@@ -183,14 +315,15 @@ def clean_permissions(keys) -> tuple[str, ...]:
     unknown = sorted(wanted - set(ALL_KEYS))
     if unknown:
         shown = ", ".join(k[:40] for k in unknown[:5])
-        raise DomainError(f"Unknown permission: {shown}.", "permissions")
+        raise DomainError(_("Unknown permission: %(keys)s.") % {"keys": shown}, "permissions")
     if not wanted:
-        raise DomainError("Choose at least one permission.", "permissions")
+        raise DomainError(_("Choose at least one permission."), "permissions")
     return tuple(k for k in ALL_KEYS if k in wanted)
 
 
 def permission_labels(keys) -> list[str]:
-    return [LABELS[k] for k in keys if k in LABELS]
+    """The keys' labels, translated."""
+    return [_(LABELS[k]) for k in keys if k in LABELS]
 
 
 ACCESS_UNTIL_FIELD = "access_until"
@@ -215,17 +348,19 @@ def clean_access_until(value, now: datetime, field: str = ACCESS_UNTIL_FIELD) ->
                 when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
             raise DomainError(
-                "Access until must be a date (YYYY-MM-DD) or a date and time such as "
-                "2026-12-14T18:00:00Z.",
+                _(
+                    "Access until must be a date (YYYY-MM-DD) or a date and time such as "
+                    "2026-12-14T18:00:00Z."
+                ),
                 field,
             ) from None
     else:
-        raise DomainError("Access until must be a date or a date and time.", field)
+        raise DomainError(_("Access until must be a date or a date and time."), field)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     when = when.astimezone(UTC)
     if when <= now:
-        raise DomainError("Access until must be in the future.", field)
+        raise DomainError(_("Access until must be in the future."), field)
     return when
 
 
@@ -234,4 +369,4 @@ def until_label(when: datetime | None) -> str:
     if when is None:
         return ""
     when = when.astimezone(UTC)
-    return f"until {when.day} {when:%b %Y}"
+    return _("until %(date)s") % {"date": f"{when.day} {when:%b %Y}"}

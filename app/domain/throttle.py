@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from app.core import clock
 from app.core.errors import Throttled
+from app.core.i18n import N_, _
 from app.schema.sessions import LoginFailure
 
 # The attempts in a window, by key and by address, in one statement.
@@ -22,7 +23,8 @@ WHERE area = {} AND created_at > {} AND (email_key = {} OR ip = {})
 
 
 class Limit:
-    """At most `per_key` attempts per key and `per_ip` per address in `window`."""
+    """At most `per_key` attempts per key and `per_ip` per address in `window`. `message`: what
+    Throttled says, marked with N_ (a Limit is made at import time) and translated when raised."""
 
     def __init__(
         self, area: str, window: timedelta, *, per_key: int | None, per_ip: int | None, message
@@ -47,7 +49,7 @@ class Limit:
             self.per_ip is not None and by_ip > self.per_ip
         ):
             await self.release(attempt_id)
-            raise Throttled(self.message, retry_after=math.ceil(self.window.total_seconds()))
+            raise Throttled(_(self.message), retry_after=math.ceil(self.window.total_seconds()))
         return attempt_id
 
     async def release(self, attempt_id: int) -> None:
@@ -81,7 +83,7 @@ REGISTRATION_LIMIT = Limit(
     timedelta(hours=1),
     per_key=None,
     per_ip=10,
-    message="Too many accounts were registered from your network. Try again in an hour.",
+    message=N_("Too many accounts were registered from your network. Try again in an hour."),
 )
 
 

@@ -39,7 +39,7 @@ async def test_a_visitor_gets_the_best_match_of_accept_language(http):
 
 
 async def test_the_language_menu_keeps_a_visitors_choice(http):
-    chosen = await http.post("/language", {"language": "french", "next": "/login?x=1"})
+    chosen = await http.post("/language", {"language": "french", "back": "/login?x=1"})
     assert chosen.status_code == 303 and chosen.headers["location"] == "/login?x=1"
     again = await http.get("/login", headers=DE)  # the choice wins over the browser's
     assert html_of(again)["lang"] == "fr" and "Langue" in footer_of(again)
@@ -48,7 +48,7 @@ async def test_the_language_menu_keeps_a_visitors_choice(http):
     assert [o["value"] for o in menu.select("option")] == [lang.name for lang in i18n.LANGUAGES]
     for refused in ({"language": "klingon"}, {"language": ""}):
         assert (await http.post("/language", refused)).status_code == 400
-    offsite = await http.post("/language", {"language": "german", "next": "https://evil.example"})
+    offsite = await http.post("/language", {"language": "german", "back": "https://evil.example"})
     assert offsite.headers["location"] == "/"
     assert (await http.post("/language", {"language": "german"}, csrf=False)).status_code == 403
 
@@ -58,7 +58,7 @@ async def test_a_signed_in_persons_language_is_their_own(http):
     other = await make_user("Otto", "Other")
     await http.login(owner["email"])
     assert html_of(await http.get("/account", headers=DE))["lang"] == "en"  # theirs: english
-    changed = await http.post("/language", {"language": "german", "next": "/account"})
+    changed = await http.post("/language", {"language": "german", "back": "/account"})
     assert changed.status_code == 303
     assert (await get_user(owner["id"]))["language"] == "german"
     assert (await get_user(other["id"]))["language"] == "english"
@@ -66,13 +66,13 @@ async def test_a_signed_in_persons_language_is_their_own(http):
     assert [e["description"] for e in logged] == ["Language changed to german"]
     assert html_of(await http.get("/account"))["lang"] == "de"
     # The same choice again writes nothing.
-    await http.post("/language", {"language": "german", "next": "/account"})
+    await http.post("/language", {"language": "german", "back": "/account"})
     assert await ActivityEntry.count().where(ActivityEntry.action == "user.updated") == 1
 
 
 async def test_staff_have_their_own_language_in_the_admin_area(http, admin_session):
     assert html_of(await http.get("/admin/clients", headers=DE))["lang"] == "de"  # the browser's
-    await http.post("/language", {"language": "spanish", "next": "/admin/clients"})
+    await http.post("/language", {"language": "spanish", "back": "/admin/clients"})
     (admin,) = await Admin.select().where(Admin.email == "ada@example.com")
     assert admin["language"] == "spanish"
     assert html_of(await http.get("/admin/clients", headers=DE))["lang"] == "es"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from app.core import i18n
 from app.domain.activity.services import Actor
 from app.domain.auth import services as auth
 from app.domain.webhooks import services as webhooks
@@ -318,7 +319,7 @@ async def test_a_replay_time_that_is_no_time_of_this_endpoint_is_refused_in_the_
 
 
 def created_minute(endpoint: dict) -> str:
-    return f"{endpoint['created_at']:%d %b %Y %H:%M}"
+    return i18n.format_datetime(endpoint["created_at"], "UTC")  # "8 Dec 2026, 06:02"
 
 
 async def test_a_replay_from_the_minute_the_endpoint_was_added_sends_everything_again(

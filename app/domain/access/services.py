@@ -8,6 +8,7 @@ from app.core import clock, db, permissions, stale
 from app.core.config import get_settings
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.i18n import _
 from app.core.validation import clean_access_until, clean_permissions, until_label
 from app.domain.access.undo import read_removal_token
 from app.domain.activity.services import Actor
@@ -44,13 +45,15 @@ async def check_manager(actor: Actor, client: dict, *, turned_off: bool | None =
     if actor.kind != "user":
         return
     if client["owner"] != actor.id:
-        raise Forbidden("Only the account owner can manage its users.")
+        raise Forbidden(_("Only the account owner can manage its users."))
     if turned_off is None:
         turned_off = await admin_settings.flag(admin_settings.DISABLE_CLIENT_USER_MANAGEMENT)
     if turned_off:
         raise Forbidden(
-            "User management is turned off for client accounts. "
-            "Contact support to change who has access."
+            _(
+                "User management is turned off for client accounts. "
+                "Contact support to change who has access."
+            )
         )
 
 
@@ -122,7 +125,10 @@ async def grant_access(
             check_open(client)
             user = await get_user(user_id, keep=True)
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
-                raise DomainError(f"{full_name(user)} already has access to this account.", "user")
+                raise DomainError(
+                    _("%(name)s already has access to this account.") % {"name": full_name(user)},
+                    "user",
+                )
             await Grant.insert(
                 Grant(
                     user=user_id,
@@ -145,7 +151,7 @@ async def grant_access(
                 await tell_end_changed(client, user, None, until, actor=actor)
     except Exception as exc:
         if is_unique_violation(exc):
-            raise DomainError("This user already has access to this account.", "user") from exc
+            raise DomainError(_("This user already has access to this account."), "user") from exc
         raise
     return user
 
@@ -172,14 +178,14 @@ async def update_permissions(
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         if client["owner"] == user_id:
-            raise DomainError("The owner always has every permission; they cannot be changed.")
+            raise DomainError(_("The owner always has every permission; they cannot be changed."))
         grant = (
             await Grant.select()
             .where((Grant.user == user_id) & (Grant.client == client_id))
             .first()
         )
         if grant is None:
-            raise NotFound("This user no longer has access to this account.")
+            raise NotFound(_("This user no longer has access to this account."))
         user = await get_user(user_id)
         before = permissions.deserialize(grant["permissions"])
         current = grant_version(before, grant["access_until"])
@@ -232,14 +238,14 @@ async def set_access_until(client_id: int, user_id: int, access_until, *, actor:
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         if client["owner"] == user_id:
-            raise DomainError("The owner's access cannot end by itself.", "access_until")
+            raise DomainError(_("The owner's access cannot end by itself."), "access_until")
         grant = (
             await Grant.select()
             .where((Grant.user == user_id) & (Grant.client == client_id))
             .first()
         )
         if grant is None:
-            raise NotFound("This user no longer has access to this account.")
+            raise NotFound(_("This user no longer has access to this account."))
         user = await get_user(user_id)
         await _change_until(grant, until, now, client=client, user=user, actor=actor)
     return {"user": user, "client": client}
@@ -365,14 +371,14 @@ async def revoke_access(client_id: int, user_id: int, *, actor: Actor) -> dict:
         client = await get_client(client_id, lock=True)
         await check_manager(actor, client)
         if client["owner"] == user_id:
-            raise DomainError("The owner's access cannot be removed. Transfer ownership first.")
+            raise DomainError(_("The owner's access cannot be removed. Transfer ownership first."))
         grant = (
             await Grant.select()
             .where((Grant.user == user_id) & (Grant.client == client_id))
             .first()
         )
         if grant is None:
-            raise NotFound("This user no longer has access to this account.")
+            raise NotFound(_("This user no longer has access to this account."))
         user = await get_user(user_id)
         await Grant.delete().where(Grant.id == grant["id"])
         held = permissions.deserialize(grant["permissions"])
@@ -394,7 +400,7 @@ async def restore_access(client_id: int, token: str, *, actor: Actor) -> dict:
     if removal.access_until is not None:
         ends = datetime.fromtimestamp(removal.access_until, UTC)
         if ends <= clock.now():  # it ended meanwhile: nothing to give back
-            raise DomainError("This access has reached its Access until: give it again instead.")
+            raise DomainError(_("This access has reached its Access until: give it again instead."))
     return await grant_access(
         client_id, removal.user_id, removal.keys, actor=actor, access_until=ends
     )
@@ -465,7 +471,7 @@ async def account_people(
     """The account with a page of its users: `size` of them (owner first) whose names or email
     start with the words of `query`, after grant `after`; or only `user_id`. One statement."""
     if not db.valid_id(client_id):
-        raise NotFound("No such client account.")
+        raise NotFound(_("No such client account."))
     db.check_page_cursor(after)
     sql = search.Sql().add(_ACCOUNT_PEOPLE_SQL, client_id)
     if user_id is not None:
@@ -483,7 +489,7 @@ async def account_people(
     sql.add(' ORDER BY CASE WHEN g."user" = c.owner THEN 0 ELSE 1 END, g.id LIMIT {}', size + 1)
     rows = await sql.fetch()
     if not rows:
-        raise NotFound("No such client account.")
+        raise NotFound(_("No such client account."))
     first = rows[0]
     client = {
         "id": first["client_id"],

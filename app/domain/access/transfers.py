@@ -14,12 +14,12 @@ from app.core import clock, db, permissions
 from app.core.config import get_settings
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.i18n import N_, _
 from app.core.security import new_token, token_hash
 from app.core.validation import clean_permissions, permission_labels
 from app.domain.access.services import check_manager, describe
 from app.domain.activity.services import SYSTEM, Actor
 from app.domain.clients.services import (
-    VOID_REASONS,
     check_open,
     display_name,
     email_transfer_step,
@@ -43,15 +43,23 @@ from app.schema.grants import Grant
 from app.schema.transfers import OPEN_TRANSFER_STATUSES, OwnershipTransfer
 
 VALID_FOR = timedelta(days=7)
-UNAVAILABLE = "No pending ownership transfer matches this link."
+UNAVAILABLE = N_("No pending ownership transfer matches this link.")
+# Why a transfer is refused when found void (by a clients.services.VOID_REASONS key).
+VOID_REFUSALS = {
+    "owner_changed": N_("This ownership transfer is void: the account's owner changed meanwhile."),
+    "removed": N_(
+        "This ownership transfer is void: the chosen user's access to the account was removed."
+    ),
+    "closed": N_("This ownership transfer is void: the account was closed."),
+}
 
 
 class TransferUnavailable(DomainError):
-    """Used, cancelled, expired, void or unknown: one message for all, unless the caller is
-    told which (`why`: "gone", "expired" or "void", for pages that say it by name)."""
+    """Used, cancelled, expired, void or unknown: one message for all (UNAVAILABLE), unless the
+    caller is told which (`why`: "gone", "expired" or "void", for pages that say it by name)."""
 
-    def __init__(self, message: str = UNAVAILABLE, why: str = "gone") -> None:
-        super().__init__(message)
+    def __init__(self, message: str | None = None, why: str = "gone") -> None:
+        super().__init__(_(UNAVAILABLE) if message is None else message)
         self.why = why
 
 
@@ -77,27 +85,29 @@ async def start(client_id: int, to_user_id: int, keep, *, actor: Actor) -> tuple
     least one permission) once it is done. Returns (the transfer's id, its token)."""
     keep = clean_permissions(keep)
     if not db.valid_id(to_user_id):
-        raise DomainError("Choose a user of this account.", "user_id")
+        raise DomainError(_("Choose a user of this account."), "user_id")
     token, digest = new_token()
     now = clock.now()
     try:
         async with db.transaction():
             client = await get_client(client_id, lock=True)
             if actor.kind != "user" or client["owner"] != actor.id:
-                raise Forbidden("Only the account owner can transfer its ownership.")
+                raise Forbidden(_("Only the account owner can transfer its ownership."))
             await check_manager(actor, client)
             check_open(client)
             if to_user_id == client["owner"]:
-                raise DomainError("You already own this account. Choose another user.", "user_id")
+                raise DomainError(
+                    _("You already own this account. Choose another user."), "user_id"
+                )
             if not await Grant.exists().where(
                 (Grant.client == client_id) & (Grant.user == to_user_id)
             ):
-                raise DomainError("Choose a user of this account.", "user_id")
+                raise DomainError(_("Choose a user of this account."), "user_id")
             pending = await open_transfer(client_id)
             if pending is not None:
                 raise DomainError(
-                    f"A transfer of ownership to {pending['to_name']} is already pending. "
-                    "Cancel it first.",
+                    _("A transfer of ownership to %(name)s is already pending. Cancel it first.")
+                    % {"name": pending["to_name"]},
                     "user_id",
                 )
             rows = await OwnershipTransfer.insert(
@@ -127,7 +137,7 @@ async def start(client_id: int, to_user_id: int, keep, *, actor: Actor) -> tuple
     except Exception as exc:
         if is_unique_violation(exc):  # another transfer started meanwhile
             raise DomainError(
-                "Another ownership transfer is already pending. Cancel it first.", "user_id"
+                _("Another ownership transfer is already pending. Cancel it first."), "user_id"
             ) from exc
         raise
     return transfer["id"], token
@@ -195,14 +205,14 @@ async def _locked_open(transfer_id: int) -> tuple[dict, dict]:
     """The open transfer and its account, the account's row locked (then the transfer re-read).
     NotFound when there is no such open transfer."""
     if not db.valid_id(transfer_id):
-        raise NotFound("No such ownership transfer.")
+        raise NotFound(_("No such ownership transfer."))
     row = (
         await OwnershipTransfer.select(OwnershipTransfer.client)
         .where(OwnershipTransfer.id == transfer_id)
         .first()
     )
     if row is None:
-        raise NotFound("No such ownership transfer.")
+        raise NotFound(_("No such ownership transfer."))
     client = await get_client(row["client"], lock=True)
     transfer = (
         await OwnershipTransfer.select()
@@ -210,7 +220,7 @@ async def _locked_open(transfer_id: int) -> tuple[dict, dict]:
         .first()
     )
     if transfer is None:
-        raise TransferUnavailable("This ownership transfer is no longer pending.")
+        raise TransferUnavailable(_("This ownership transfer is no longer pending."))
     return client, transfer
 
 
@@ -260,16 +270,16 @@ async def accept(transfer_id: int, *, actor: Actor) -> str:
     async with db.transaction():
         client, transfer = await _locked_open(transfer_id)
         if actor.kind != "user" or actor.id != transfer["to_user"]:
-            raise Forbidden("This ownership transfer is for another user.")
+            raise Forbidden(_("This ownership transfer is for another user."))
         if transfer["status"] != "pending":
-            raise TransferUnavailable("You have already accepted this transfer.")
+            raise TransferUnavailable(_("You have already accepted this transfer."))
         reason = await _still_valid(client, transfer)
         if transfer["expires_at"] <= clock.now():
             await _expire(client, transfer, actor=actor)
-            refusal = ("This ownership transfer has expired.", "expired")
+            refusal = (_("This ownership transfer has expired."), "expired")
         elif reason is not None:
             await void_transfers(client, reason, actor=actor)
-            refusal = (f"This ownership transfer is void: {VOID_REASONS[reason]}.", "void")
+            refusal = (_(VOID_REFUSALS[reason]), "void")
         else:
             approval = await admin_settings.flag(admin_settings.REQUIRE_TRANSFER_APPROVAL)
             people = await transfer_people(transfer)
@@ -323,10 +333,10 @@ async def cancel(transfer_id: int, *, actor: Actor) -> None:
     async with db.transaction():
         client, transfer = await _locked_open(transfer_id)
         if actor.kind != "user" or actor.id not in (transfer["from_user"], transfer["to_user"]):
-            raise Forbidden("Only the owner or the chosen user can cancel this transfer.")
+            raise Forbidden(_("Only the owner or the chosen user can cancel this transfer."))
         by = "owner" if actor.id == transfer["from_user"] else "user"
         if not await _end(transfer, "cancelled", f"cancelled by {actor.name}"):
-            raise TransferUnavailable("This ownership transfer is no longer pending.")
+            raise TransferUnavailable(_("This ownership transfer is no longer pending."))
         people = await transfer_people(transfer)
         await emit(
             OwnershipTransferCancelled(**_ids(transfer), by=by),
@@ -342,11 +352,11 @@ async def decide(transfer_id: int, approve: bool, *, actor: Actor) -> str:
     "completed", "rejected", or why it could not be done ("expired", a VOID_REASONS key) after
     ending it."""
     if actor.kind != "admin":
-        raise Forbidden("Only staff can approve an ownership transfer.")
+        raise Forbidden(_("Only staff can approve an ownership transfer."))
     async with db.transaction():
         client, transfer = await _locked_open(transfer_id)
         if transfer["status"] != "awaiting_approval":
-            raise DomainError("This transfer has not been accepted by the chosen user yet.")
+            raise DomainError(_("This transfer has not been accepted by the chosen user yet."))
         people = await transfer_people(transfer)
         names = f"{display_name(client)} to {full_name(people['to'])}"
         if not approve:

@@ -12,6 +12,7 @@ import msgspec
 from app.core import clock
 from app.core.config import get_settings
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.domain.activity.services import Actor
 
 UNDO_SECONDS = 30  # the message offers Undo for 10 s; the server allows for a slow answer
@@ -26,7 +27,7 @@ class Removal(msgspec.Struct, frozen=True):
     access_until: float | None = None  # the grant's own end (POSIX seconds), if it had one
 
 
-UNDO_EXPIRED = "Undo is no longer possible: give the access again instead."
+UNDO_EXPIRED = N_("Undo is no longer possible: give the access again instead.")
 
 
 def _actor_key(actor: Actor) -> str:
@@ -51,18 +52,18 @@ def removal_token(
 
 def read_removal_token(token: str, *, client_id: int, actor: Actor) -> Removal:
     """The removal a token names, if it is genuine, for this account and person, and in time."""
-    payload, _, signature = token.partition(".")
+    payload, _dot, signature = token.partition(".")
     if not payload or not hmac.compare_digest(signature, _signature(payload.encode())):
-        raise DomainError(UNDO_EXPIRED)
+        raise DomainError(_(UNDO_EXPIRED))
     try:
         padded = payload + "=" * (-len(payload) % 4)
         removal = msgspec.json.decode(base64.urlsafe_b64decode(padded), type=Removal)
     except (ValueError, msgspec.DecodeError) as exc:
-        raise DomainError(UNDO_EXPIRED) from exc
+        raise DomainError(_(UNDO_EXPIRED)) from exc
     if (
         removal.client_id != client_id
         or removal.actor != _actor_key(actor)
         or removal.until < clock.now().timestamp()
     ):
-        raise DomainError(UNDO_EXPIRED)
+        raise DomainError(_(UNDO_EXPIRED))
     return removal

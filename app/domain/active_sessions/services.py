@@ -9,14 +9,16 @@ from functools import lru_cache
 
 import ua_parser
 
-from app.core import clock, db
+from app.core import clock, db, i18n
 from app.core.config import get_settings
 from app.core.errors import NotFound
+from app.core.i18n import N_, _, pgettext
 from app.core.names import full_name
 from app.core.security import new_token, token_hash
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import NewBrowserSignIn, SessionsEnded, SignInAlertsChanged
 from app.domain.events.stream import emit
+from app.domain.mail.lazy import in_reader_language
 from app.domain.mail.services import enqueue
 from app.schema.browsers import KnownBrowser, SignInAlertOptOut
 from app.schema.sessions import Session
@@ -24,26 +26,48 @@ from app.schema.staff import Admin
 from app.schema.users import User
 
 BROWSER_COOKIE = "roster_browser"
-UNKNOWN_BROWSER = "Unknown browser"
+UNKNOWN_BROWSER = N_("Unknown browser")
 # ua-parser's names where people know another one.
 _OS_NAMES = {"Mac OS X": "macOS"}
 _TOKEN_MAX = 64  # new_token() gives 43 characters; anything longer was not made here
 
 
 @lru_cache(maxsize=512)
-def describe_browser(user_agent: str, *, with_version: bool = True) -> str:
-    """The browser and OS a User-Agent names: "Chrome 120 on Linux" ("Chrome on Linux" without
-    the version); "Unknown browser" when it names none."""
+def _browser_and_system(user_agent: str, with_version: bool) -> tuple[str, str] | None:
+    """The browser ("Chrome 120", "Chrome" without the version) and OS ("" when it names none)
+    a User-Agent names; None when it names no browser."""
     parsed = ua_parser.parse(user_agent or "")
     agent, system = parsed.user_agent, parsed.os
     if agent is None or agent.family == "Other":
-        return UNKNOWN_BROWSER
+        return None
     browser = agent.family
     if with_version and agent.major:
         browser = f"{browser} {agent.major}"
     if system is None or system.family == "Other":
+        return browser, ""
+    return browser, _OS_NAMES.get(system.family, system.family)
+
+
+def describe_browser(user_agent: str, *, with_version: bool = True) -> str:
+    """The browser and OS a User-Agent names, in the current language: "Chrome 120 on Linux"
+    ("Chrome on Linux" without the version); "Unknown browser" when it names none."""
+    found = _browser_and_system(user_agent or "", with_version)
+    if found is None:
+        return _(UNKNOWN_BROWSER)
+    browser, system = found
+    if not system:
         return browser
-    return f"{browser} on {_OS_NAMES.get(system.family, system.family)}"
+    return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+
+
+def _logged_browser(user_agent: str, *, with_version: bool = True) -> str:
+    """describe_browser in English: as the activity log (stored once, in English) says it."""
+    with i18n.using(i18n.ENGLISH):
+        return describe_browser(user_agent, with_version=with_version)
+
+
+def _unknown_address() -> str:
+    return pgettext("an IP address", "unknown")
 
 
 def _person(table, user_id: int | None, admin_id: int | None):
@@ -99,8 +123,8 @@ async def end_session(
             query = query.where(Session.id != current_id)
         ended = await query.returning(Session.ip, Session.user_agent)
         if not ended:
-            raise NotFound("No such session: it may have ended already.")
-        where = f"{describe_browser(ended[0]['user_agent'], with_version=False)}, {ended[0]['ip']}"
+            raise NotFound(_("No such session: it may have ended already."))
+        where = f"{_logged_browser(ended[0]['user_agent'], with_version=False)}, {ended[0]['ip']}"
         await emit(
             SessionsEnded(which="one", count=1, user_id=user_id),
             actor=actor,
@@ -134,7 +158,7 @@ async def end_all_sessions(user_id: int, *, actor: Actor) -> int:
     async with db.transaction():
         user = await User.select(User.first_name, User.last_name).where(User.id == user_id).first()
         if user is None:
-            raise NotFound("No such user.")
+            raise NotFound(_("No such user."))
         ended = await Session.delete().where(Session.user == user_id).returning(Session.id)
         await emit(
             SessionsEnded(which="all", count=len(ended), user_id=user_id),
@@ -182,12 +206,12 @@ async def _recipient(user_id: int | None, admin_id: int | None, ip: str) -> tupl
             .first()
         )
         if user is None:
-            raise NotFound("No such user.")
+            raise NotFound(_("No such user."))
         person = {"name": full_name(user), "first_name": user["first_name"], "email": user["email"]}
         return person, Actor("user", user_id, person["name"], ip), "/account/security"
     admin = await Admin.select(Admin.name, Admin.email).where(Admin.id == admin_id).first()
     if admin is None:
-        raise NotFound("No such staff member.")
+        raise NotFound(_("No such staff member."))
     person = {"name": admin["name"], "first_name": admin["name"], "email": admin["email"]}
     return person, Actor("admin", admin_id, admin["name"], ip), "/admin/security"
 
@@ -242,7 +266,7 @@ async def _alert_new_browser(
     user_id: int | None, admin_id: int | None, *, ip: str, user_agent: str, at: datetime
 ) -> None:
     person, actor, security_path = await _recipient(user_id, admin_id, ip)
-    browser = describe_browser(user_agent)
+    browser = _logged_browser(user_agent)
     emailed = await sign_in_alerts_on(user_id=user_id, admin_id=admin_id)
     if emailed:
         await enqueue(
@@ -250,8 +274,8 @@ async def _alert_new_browser(
             template="new_sign_in",
             context={
                 "first_name": person["first_name"],
-                "browser": browser,
-                "ip": ip or "unknown",
+                "browser": in_reader_language(describe_browser, user_agent),
+                "ip": ip or in_reader_language(_unknown_address),
                 "signed_in_at": at.strftime("%d %B %Y, %H:%M UTC"),
                 "security_url": f"{get_settings().base_url}{security_path}",
                 "staff": admin_id is not None,

@@ -12,6 +12,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
+from app.core import i18n
 from app.core.permissions import ALL_KEYS, LABELS
 
 # One key, whole (so "products" never matches inside "manageproducts"); longest first.
@@ -97,7 +98,8 @@ def day_label(day: date, today: date) -> str:
 
 
 def long_date(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B %Y}"
+    """ "Tuesday, 8 December 2026" in English, as the reader's language writes a whole date."""
+    return i18n.format_full_date(day)
 
 
 def by_day(entries: list[dict], now: datetime) -> list[Day]:

@@ -12,6 +12,7 @@ import msgspec
 from app.core import clock, db, permissions
 from app.core.config import get_settings
 from app.core.errors import DomainError, NoCurrentAccount, NotSignedIn, Throttled
+from app.core.i18n import N_, _
 from app.core.security import (
     hash_password,
     in_hashing_pool,
@@ -47,8 +48,9 @@ log = logging.getLogger("roster.auth")
 SESSION_TOUCH_EVERY = timedelta(minutes=5)
 RESET_VALID_FOR = timedelta(hours=2)
 
-LOGIN_FAILED = "The email address or password is incorrect."
-LOGIN_THROTTLED = "Too many failed attempts. Wait 15 minutes, or reset your password."
+# Marked for the catalog, translated where they are raised.
+LOGIN_FAILED = N_("The email address or password is incorrect.")
+LOGIN_THROTTLED = N_("Too many failed attempts. Wait 15 minutes, or reset your password.")
 
 # Attempts, counted whether they succeed or not; a success clears the address's earlier ones.
 LOGIN_LIMITS = {
@@ -61,7 +63,7 @@ RESET_LIMIT = Limit(
     timedelta(hours=1),
     per_key=3,
     per_ip=20,
-    message="Too many password reset emails were asked for. Try again in an hour.",
+    message=N_("Too many password reset emails were asked for. Try again in an hour."),
 )
 
 
@@ -162,7 +164,7 @@ async def _check_password(area: str, table, email: str, password: str, ip: str) 
         verify_password, row["password_hash"] if row else None, password or ""
     )
     if not ok or row["disabled"]:
-        raise DomainError(LOGIN_FAILED)
+        raise DomainError(_(LOGIN_FAILED))
     await limit.forget_earlier(key, attempt)
     if needs_rehash(row["password_hash"]):
         await _rehash(table, row, password)
@@ -381,7 +383,9 @@ async def pending_sign_in(token: str | None, kind: str) -> dict | None:
     return row
 
 
-SIGN_IN_EXPIRED = "Your sign-in took too long. Log in again."
+# Marked for the catalog, translated where it is raised (a page that tells it apart compares the
+# message with _(SIGN_IN_EXPIRED)).
+SIGN_IN_EXPIRED = N_("Your sign-in took too long. Log in again.")
 
 
 async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: str) -> dict:
@@ -391,9 +395,9 @@ async def complete_pending_sign_in(token: str | None, kind: str, code: str, ip: 
     DomainError otherwise (the field "code" when only the code was wrong)."""
     row = await pending_sign_in(token, kind)
     if row is None:
-        raise DomainError(SIGN_IN_EXPIRED)
+        raise DomainError(_(SIGN_IN_EXPIRED))
     if not two_factor.normalized(code):
-        raise DomainError("Enter the Authentication Code from your app.", "code")
+        raise DomainError(_("Enter the Authentication Code from your app."), "code")
     used = await two_factor.check_code(two_factor.Person(kind, row[kind]), code, ip)
     return {**await _use_up(row, kind), "code_used": used}
 
@@ -407,10 +411,10 @@ async def _use_up(row: dict, kind: str) -> dict:
         .returning(PendingSignIn.id)
     )
     if not won:  # completed meanwhile by another request with another code
-        raise DomainError(SIGN_IN_EXPIRED)
+        raise DomainError(_(SIGN_IN_EXPIRED))
     person = await _person_row(kind, row[kind])
     if person is None or person["disabled"]:
-        raise DomainError(SIGN_IN_EXPIRED)
+        raise DomainError(_(SIGN_IN_EXPIRED))
     return {**row, "person": person}
 
 
@@ -442,10 +446,10 @@ async def authenticate_with_passkey(
     attempt = await limit.take(key, ip)
     assertion = await passkeys.check_assertion(passkey_binding(kind, token), credential_json, ip=ip)
     if assertion.person.kind != kind:
-        raise DomainError(passkeys.SIGN_IN_REFUSED)
+        raise DomainError(_(passkeys.SIGN_IN_REFUSED))
     row = await _person_row(kind, assertion.person.id)
     if row is None or row["disabled"]:
-        raise DomainError(passkeys.SIGN_IN_REFUSED)
+        raise DomainError(_(passkeys.SIGN_IN_REFUSED))
     if kind == "admin":
         await Admin.update({Admin.last_login_at: clock.now()}).where(Admin.id == row["id"])
     await limit.forget_earlier(key, attempt)
@@ -455,7 +459,7 @@ async def authenticate_with_passkey(
 async def passkey_second_factor_options(token: str | None, kind: str) -> str:
     row = await pending_sign_in(token, kind)
     if row is None or token is None:
-        raise DomainError(SIGN_IN_EXPIRED)
+        raise DomainError(_(SIGN_IN_EXPIRED))
     person = two_factor.Person(kind, row[kind])
     return await passkeys.sign_in_options(passkey_binding("pending", token), person=person)
 
@@ -467,7 +471,7 @@ async def complete_pending_sign_in_with_passkey(
     password was the other factor), within the code limit; as complete_pending_sign_in."""
     row = await pending_sign_in(token, kind)
     if row is None or token is None:
-        raise DomainError(SIGN_IN_EXPIRED)
+        raise DomainError(_(SIGN_IN_EXPIRED))
     person = two_factor.Person(kind, row[kind])
     attempt = await two_factor.CODE_LIMIT.take(person.limit_key, ip)
     await passkeys.check_assertion(
@@ -497,7 +501,7 @@ async def send_password_reset(user_id: int, *, base_url: str, actor: Actor) -> d
     """Staff's Send Password Reset Email for one user; returns the user."""
     user = await users.get_user(user_id)
     if user["disabled"]:
-        raise DomainError("This user's login is disabled: no reset email was sent.")
+        raise DomainError(_("This user's login is disabled: no reset email was sent."))
     await _queue_reset_email(user, base_url=base_url, actor=actor)
     return user
 
@@ -538,7 +542,7 @@ async def complete_password_reset(token: str, password: str, *, ip: str) -> int:
     """Single use: the conditional update has one winner. Ends all the user's sessions."""
     row = await reset_target(token)
     if row is None:
-        raise DomainError("This password reset link is no longer valid. Request a new one.")
+        raise DomainError(_("This password reset link is no longer valid. Request a new one."))
     user = await users.get_user(row["user"])
     async with db.transaction():
         # Of two submits of one link, one wins; set_password then ends every other link.
@@ -548,7 +552,7 @@ async def complete_password_reset(token: str, password: str, *, ip: str) -> int:
             .returning(PasswordReset.id)
         )
         if not won:
-            raise DomainError("This password reset link is no longer valid. Request a new one.")
+            raise DomainError(_("This password reset link is no longer valid. Request a new one."))
         await users.set_password(
             user["id"], password, actor=Actor("user", user["id"], users.full_name(user), ip)
         )

@@ -13,6 +13,7 @@ from app.core import clock, db, permissions, stale
 from app.core.config import get_settings
 from app.core.dberrors import is_foreign_key_violation
 from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.i18n import N_, _
 from app.core.names import display_name, full_name
 from app.core.paging import Page, page_of
 from app.core.validation import (
@@ -39,6 +40,7 @@ from app.domain.events.catalog import (
     UserDeleted,
 )
 from app.domain.events.stream import emit
+from app.domain.mail.lazy import in_reader_language
 from app.domain.mail.services import enqueue
 from app.domain.two_factor import services as two_factor
 from app.domain.users import services as users
@@ -80,11 +82,12 @@ FIELD_LABELS = {
     **{key: label.lower() for key, label in CONTACT_LABELS.items()},
     "require_two_factor": "everyone must use two-factor authentication",
 }
-REQUIRE_TWO_FACTOR_LABEL = "Everyone with access must use two-factor authentication"
-OWNER_ONLY_TWO_FACTOR = (
+# Marked for the catalog, translated where they are shown (_()).
+REQUIRE_TWO_FACTOR_LABEL = N_("Everyone with access must use two-factor authentication")
+OWNER_ONLY_TWO_FACTOR = N_(
     "Only the account owner can change whether two-factor authentication is required."
 )
-OWNER_NEEDS_TWO_FACTOR = (
+OWNER_NEEDS_TWO_FACTOR = N_(
     "Turn on two-factor authentication for yourself first (on your Security page): "
     "then you can require it of everyone with access."
 )
@@ -142,11 +145,11 @@ async def get_client(client_id: int, *, lock: bool = False) -> dict:
     acceptance, status) locks the account row first, then re-reads what it decides on. Changes
     to one account are serialised, and no two changes wait for each other in a circle."""
     if not db.valid_id(client_id):
-        raise NotFound("No such client account.")
+        raise NotFound(_("No such client account."))
     query = Client.select().where(Client.id == client_id)
     row = await (db.locked(query) if lock else query).first()
     if row is None:
-        raise NotFound("No such client account.")
+        raise NotFound(_("No such client account."))
     row["require_two_factor"] = bool(row["require_two_factor"])  # 0/1 on SQLite
     return row
 
@@ -157,14 +160,18 @@ def clean_contact(contact: dict) -> dict:
     phone number digits, spaces and + - ( ) . only."""
     unknown = sorted(set(contact) - set(CONTACT_FIELDS))
     if unknown:
-        raise DomainError(f"Unknown contact field: {unknown[0][:40]}.", unknown[0][:40])
+        raise DomainError(
+            _("Unknown contact field: %(field)s.") % {"field": unknown[0][:40]}, unknown[0][:40]
+        )
     cleaned = {}
     for field in CONTACT_FIELDS:
         value = contact.get(field)
         if value is None:
             continue
         if not isinstance(value, str):
-            raise DomainError(f"{CONTACT_LABELS[field]} must be text.", field)
+            raise DomainError(
+                _("%(label)s must be text.") % {"label": _(CONTACT_LABELS[field])}, field
+            )
         if field == "country":
             cleaned[field] = clean_country(value)
         elif field == "phone_number":
@@ -183,7 +190,7 @@ def clean_contact(contact: dict) -> dict:
 def check_open(client: dict) -> None:
     """A closed account takes no invitations and no new access."""
     if client["status"] == "Closed":
-        raise DomainError("This account is closed. Reopen it first.")
+        raise DomainError(_("This account is closed. Reopen it first."))
 
 
 async def create_client(
@@ -205,8 +212,9 @@ async def create_client(
     company = clean_name(company, "Company name", "company", required=False, max_length=COMPANY_MAX)
     first = clean_name(owner_first, "First name", "owner_first")
     last = clean_name(owner_last, "Last name", "owner_last")
-    email, _ = clean_email(owner_email, "owner_email")
+    email, _key = clean_email(owner_email, "owner_email")
     details = clean_contact(contact or {})
+    # WHMCS's own words (its AddClient answers them, here and in the JSON API): not translated.
     invalid_owner = DomainError("Invalid Owner User ID", "owner_user_id")
     if owner_user_id is not None and (
         isinstance(owner_user_id, bool)
@@ -305,15 +313,15 @@ async def update_client(
     if last_name is not None:
         wanted["last_name"] = clean_name(last_name, "Last name", "last_name")
     if email is not None:
-        wanted["email"], _ = clean_email(email)
+        wanted["email"], _key = clean_email(email)
     if status is not None:
         if status not in CLIENT_STATUSES:
-            raise DomainError("Choose Active, Inactive or Closed.", "status")
+            raise DomainError(_("Choose Active, Inactive or Closed."), "status")
         wanted["status"] = status
     wanted.update(clean_contact(contact or {}))
     if require_two_factor is not None:
         if not isinstance(require_two_factor, bool):
-            raise DomainError("Two-factor required must be true or false.", "require_two_factor")
+            raise DomainError(_("Two-factor required must be true or false."), "require_two_factor")
         wanted["require_two_factor"] = require_two_factor
     async with db.transaction():
         before = await get_client(client_id, lock=True)
@@ -321,13 +329,13 @@ async def update_client(
             assert actor.id is not None  # a user acts as someone
             access = await access_for(actor.id, client_id)
             if access is None or not access.allows("profile") or status is not None:
-                raise Forbidden("You do not have permission to change this account's profile.")
+                raise Forbidden(_("You do not have permission to change this account's profile."))
             asked = wanted.get("require_two_factor", before["require_two_factor"])
             if asked != before["require_two_factor"]:
                 if not access.is_owner:
-                    raise DomainError(OWNER_ONLY_TWO_FACTOR, "require_two_factor")
+                    raise DomainError(_(OWNER_ONLY_TWO_FACTOR), "require_two_factor")
                 if asked and not await two_factor.is_enabled(two_factor.Person("user", actor.id)):
-                    raise DomainError(OWNER_NEEDS_TWO_FACTOR, "require_two_factor")
+                    raise DomainError(_(OWNER_NEEDS_TWO_FACTOR), "require_two_factor")
         stale.check(opened, {k: before[k] for k in PROFILE_FIELDS}, wanted)
         changed = {col: new for col, new in wanted.items() if before[col] != new}
         # A new status is told as set_status tells it; client.updated tells the other fields.
@@ -377,7 +385,7 @@ async def delete_client(client_id: int, *, delete_users: bool = False, actor: Ac
     (its owner included) who reach no other account; never one who still does. Returns the ids
     of the users deleted."""
     if actor.kind != "admin":
-        raise Forbidden("Only staff can delete a client account.")
+        raise Forbidden(_("Only staff can delete a client account."))
     try:
         async with db.transaction():
             client = await get_client(client_id, lock=True)
@@ -407,7 +415,7 @@ async def delete_client(client_id: int, *, delete_users: bool = False, actor: Ac
                 )
     except Exception as exc:
         if is_foreign_key_violation(exc):  # access given to one of them meanwhile
-            raise DomainError("The account's users changed meanwhile. Try again.") from exc
+            raise DomainError(_("The account's users changed meanwhile. Try again.")) from exc
         raise
     return [u["id"] for u in leaving]
 
@@ -458,7 +466,7 @@ async def transfer_ownership(client_id: int, new_owner_id: int, *, actor: Actor)
     """Rule 1: only an admin, only to a user already associated; the old owner keeps full access.
     An open ownership transfer of the account is void. Returns the account."""
     if actor.kind != "admin":
-        raise DomainError("Only staff can transfer the ownership of an account.")
+        raise DomainError(_("Only staff can transfer the ownership of an account."))
     async with db.transaction():
         client = await get_client(client_id, lock=True)
         await move_owner(client, new_owner_id, keep=permissions.ALL_KEYS, actor=actor)
@@ -473,14 +481,14 @@ async def move_owner(client: dict, new_owner_id: int, *, keep, actor: Actor) -> 
     open ownership transfer is void."""
     client_id = client["id"]
     if client["owner"] == new_owner_id:
-        raise DomainError("This user already owns the account.")
+        raise DomainError(_("This user already owns the account."))
     grant = (
         await Grant.select(Grant.id, Grant.access_until)
         .where((Grant.client == client_id) & (Grant.user == new_owner_id))
         .first()
     )
     if grant is None:
-        raise DomainError("Only a user already associated with the account can own it.")
+        raise DomainError(_("Only a user already associated with the account can own it."))
     old = await User.select().where(User.id == client["owner"]).first()
     new = await users.get_user(new_owner_id)
     now = clock.now()
@@ -516,7 +524,8 @@ async def move_owner(client: dict, new_owner_id: int, *, keep, actor: Actor) -> 
     await void_transfers(client, "owner_changed", actor=actor)
 
 
-# Why an open ownership transfer became void, as its emails and the activity log say it.
+# Why an open ownership transfer became void, as the activity log and the transfer's row say it
+# (in English: its emails say it in whole sentences, _transfer_message).
 VOID_REASONS = {
     "owner_changed": "the account's owner changed meanwhile",
     "removed": "the chosen user's access to the account was removed",
@@ -560,9 +569,7 @@ async def void_transfers(
             description=f"Ownership transfer of {display_name(client)} to "
             f"{users.full_name(people['to'])} void: {VOID_REASONS[reason]}",
         )
-        await email_transfer_step(
-            client, people, "voided", why=VOID_REASONS[reason], actor_name=actor.name
-        )
+        await email_transfer_step(client, people, "voided", why=reason, actor_name=actor.name)
     return len(ended)
 
 
@@ -574,56 +581,119 @@ async def transfer_people(transfer: dict) -> dict:
 
 
 def _transfer_message(step: str, role: str, c: dict) -> tuple[str, str]:
-    """(subject, message) of a transfer's email to one of its two people (`role`: from, to)."""
-    account, owner, new_owner = c["account_name"], c["owner_name"], c["new_owner_name"]
+    """(subject, message) of a transfer's email to one of its two people (`role`: from, to),
+    in the current language. `c`: the names (see email_transfer_step)."""
+    names = {
+        "account": c["account_name"],
+        "owner": c["owner_name"],
+        "new_owner": c["new_owner_name"],
+    }
     mine = role == "from"
     if step == "started":
         if mine:
             return (
-                f"You asked to transfer {account} to {new_owner}",
-                f"You asked to transfer the ownership of {account} to {new_owner}. They have 7 "
-                "days to accept it; until then you stay the owner, and you can cancel it under "
-                "User Management.",
+                _("You asked to transfer %(account)s to %(new_owner)s") % names,
+                _(
+                    "You asked to transfer the ownership of %(account)s to %(new_owner)s. They "
+                    "have 7 days to accept it; until then you stay the owner, and you can cancel "
+                    "it under User Management."
+                )
+                % names,
             )
         return (
-            f"{owner} wants to make you the owner of {account}",
-            f"{owner} asked to transfer the ownership of the {account} account to you. Open the "
-            "link below and choose Accept ownership to become its owner. The link is valid for 7 "
-            "days and works once; if you do not want the account, you can ignore or cancel it.",
+            _("%(owner)s wants to make you the owner of %(account)s") % names,
+            _(
+                "%(owner)s asked to transfer the ownership of the %(account)s account to you. "
+                "Open the link below and choose Accept ownership to become its owner. The link "
+                "is valid for 7 days and works once; if you do not want the account, you can "
+                "ignore or cancel it."
+            )
+            % names,
         )
     if step == "awaiting_approval":
         return (
-            f"Ownership transfer of {account} awaits approval",
-            f"{new_owner} accepted the ownership of {account}. Our staff must approve the "
-            "transfer before it takes effect; you will be emailed when they have.",
+            _("Ownership transfer of %(account)s awaits approval") % names,
+            _(
+                "%(new_owner)s accepted the ownership of %(account)s. Our staff must approve the "
+                "transfer before it takes effect; you will be emailed when they have."
+            )
+            % names,
         )
     if step == "completed":
         return (
-            f"{new_owner} now owns {account}",
-            f"{new_owner} is now the owner of the {account} account"
-            + (
-                ". You keep access to it with the permissions you chose."
+            _("%(new_owner)s now owns %(account)s") % names,
+            (
+                _(
+                    "%(new_owner)s is now the owner of the %(account)s account. You keep access "
+                    "to it with the permissions you chose."
+                )
                 if mine
-                else ". You can now manage its users under User Management."
-            ),
+                else _(
+                    "%(new_owner)s is now the owner of the %(account)s account. You can now "
+                    "manage its users under User Management."
+                )
+            )
+            % names,
         )
-    why = {
-        "rejected": "our staff did not approve it",
-        "cancelled": f"{c['actor_name']} cancelled it",
-        "expired": "it was not accepted within 7 days",
-    }.get(step, c["why"])
-    return (
-        f"Ownership transfer of {account} ended",
-        f"The transfer of the {account} account from {owner} to {new_owner} did not happen: "
-        f"{why}. {owner} is still its owner.",
-    )
+    return _("Ownership transfer of %(account)s ended") % names, _transfer_ended(step, c)
+
+
+def _transfer_ended(step: str, c: dict) -> str:
+    """Why a transfer ended without happening: `step` rejected, cancelled (by c["actor_name"]),
+    expired, or voided (c["why"]: a VOID_REASONS key)."""
+    values = {
+        "account": c["account_name"],
+        "owner": c["owner_name"],
+        "new_owner": c["new_owner_name"],
+        "actor": c["actor_name"],
+    }
+    why = c["why"] if step == "voided" else step
+    if why == "rejected":
+        message = _(
+            "The transfer of the %(account)s account from %(owner)s to %(new_owner)s did not "
+            "happen: our staff did not approve it. %(owner)s is still its owner."
+        )
+    elif why == "cancelled":
+        message = _(
+            "The transfer of the %(account)s account from %(owner)s to %(new_owner)s did not "
+            "happen: %(actor)s cancelled it. %(owner)s is still its owner."
+        )
+    elif why == "expired":
+        message = _(
+            "The transfer of the %(account)s account from %(owner)s to %(new_owner)s did not "
+            "happen: it was not accepted within 7 days. %(owner)s is still its owner."
+        )
+    elif why == "owner_changed":
+        message = _(
+            "The transfer of the %(account)s account from %(owner)s to %(new_owner)s did not "
+            "happen: the account's owner changed meanwhile. %(owner)s is still its owner."
+        )
+    elif why == "removed":
+        message = _(
+            "The transfer of the %(account)s account from %(owner)s to %(new_owner)s did not "
+            "happen: the chosen user's access to the account was removed. %(owner)s is still "
+            "its owner."
+        )
+    elif why == "closed":
+        message = _(
+            "The transfer of the %(account)s account from %(owner)s to %(new_owner)s did not "
+            "happen: the account was closed. %(owner)s is still its owner."
+        )
+    else:
+        message = _(
+            "The transfer of the %(account)s account from %(owner)s to %(new_owner)s did not "
+            "happen: %(why)s. %(owner)s is still its owner."
+        )
+        values["why"] = VOID_REASONS.get(why, why)
+    return message % values
 
 
 async def email_transfer_step(
     client: dict, people: dict, step: str, *, link: str = "", why: str = "", actor_name: str = ""
 ) -> None:
-    """Emails both people of a transfer what just happened to it (emails/ownership_transfer).
-    `step`: started, awaiting_approval, completed, rejected, cancelled, expired, voided."""
+    """Emails both people of a transfer what just happened to it (emails/ownership_transfer, in
+    each one's language). `step`: started, awaiting_approval, completed, rejected, cancelled,
+    expired, voided (`why`: a VOID_REASONS key)."""
     names = {
         "account_name": display_name(client),
         "owner_name": users.full_name(people["from"]),
@@ -633,13 +703,12 @@ async def email_transfer_step(
     }
     for role in ("from", "to"):
         person = people[role]
-        subject, message = _transfer_message(step, role, names)
         await enqueue(
             to=person["email"],
             template="ownership_transfer",
             context={
-                "subject": subject,
-                "message": message,
+                "subject": in_reader_language(lambda r=role: _transfer_message(step, r, names)[0]),
+                "message": in_reader_language(lambda r=role: _transfer_message(step, r, names)[1]),
                 "first_name": person["first_name"],
                 "link": link if role == "to" else "",
             },
@@ -660,9 +729,9 @@ async def set_status(client_id: int, status: str, *, actor: Actor) -> dict:
     """Staff's Close and Reopen (and Inactive). Closing cancels the account's open invitations;
     its users can no longer enter it. Returns the account."""
     if actor.kind != "admin":
-        raise Forbidden("Only staff can change an account's status.")
+        raise Forbidden(_("Only staff can change an account's status."))
     if status not in CLIENT_STATUSES:
-        raise DomainError("Choose Active, Inactive or Closed.", "status")
+        raise DomainError(_("Choose Active, Inactive or Closed."), "status")
     async with db.transaction():
         client = await get_client(client_id, lock=True)
         if client["status"] == status:
@@ -737,9 +806,11 @@ async def list_clients(
     (ASCII case only on SQLite). `order_by`: a CLIENT_ORDERS name (ties in id order). The limit
     is clamped to 1..LIST_LIMIT_MAX (see clean_page)."""
     if order_by not in CLIENT_ORDERS:
-        raise DomainError(f"Order by one of: {', '.join(CLIENT_ORDERS)}.", "order_by")
+        raise DomainError(
+            _("Order by one of: %(names)s.") % {"names": ", ".join(CLIENT_ORDERS)}, "order_by"
+        )
     if status is not None and status not in CLIENT_STATUSES:
-        raise DomainError("Choose Active, Inactive or Closed.", "status")
+        raise DomainError(_("Choose Active, Inactive or Closed."), "status")
     offset, limit = clean_page(offset, limit)
     condition: Combinable | None = None
     search = clean_search(search)

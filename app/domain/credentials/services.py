@@ -13,6 +13,7 @@ import msgspec
 
 from app.core import clock, db
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import N_, _, ngettext
 from app.core.validation import clean_name, email_key
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import CredentialCreated, CredentialRevoked
@@ -43,7 +44,7 @@ API_LIMIT = Limit(
     timedelta(minutes=15),
     per_key=20,
     per_ip=60,
-    message="Too many failed API authentications. Wait 15 minutes.",
+    message=N_("Too many failed API authentications. Wait 15 minutes."),
 )
 
 
@@ -80,7 +81,7 @@ class NewCredential(msgspec.Struct, frozen=True):
 
 
 def _random_alphanumerics(length: int) -> str:
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+    return "".join(secrets.choice(_ALPHANUMERIC) for _position in range(length))
 
 
 def secret_hash(secret: str) -> str:
@@ -106,13 +107,22 @@ def clean_allowed_ips(entries: list[str] | tuple | str) -> list[str]:
                 normal = str(ipaddress.ip_address(entry))
         except ValueError:
             raise DomainError(
-                f"“{entry[:60]}” is not an IP address or a network (such as 192.0.2.0/24).",
+                _("“%(entry)s” is not an IP address or a network (such as 192.0.2.0/24).")
+                % {"entry": entry[:60]},
                 "allowed_ips",
             ) from None
         if normal not in cleaned:
             cleaned.append(normal)
     if len(cleaned) > ALLOWED_IPS_MAX:
-        raise DomainError(f"An allow-list holds at most {ALLOWED_IPS_MAX} entries.", "allowed_ips")
+        raise DomainError(
+            ngettext(
+                "An allow-list holds at most %(num)d entry.",
+                "An allow-list holds at most %(num)d entries.",
+                ALLOWED_IPS_MAX,
+            )
+            % {"num": ALLOWED_IPS_MAX},
+            "allowed_ips",
+        )
     return cleaned
 
 
@@ -198,10 +208,11 @@ async def create_credential(
             else None
         )
         if staff is None:
-            raise DomainError("There is no such staff member.", "admin_id")
+            raise DomainError(_("There is no such staff member."), "admin_id")
         if staff["disabled"]:
             raise DomainError(
-                f"{staff['name']}'s staff login is disabled: they cannot have API credentials.",
+                _("%(name)s's staff login is disabled: they cannot have API credentials.")
+                % {"name": staff["name"]},
                 "admin_id",
             )
         rows = await ApiCredential.insert(
@@ -246,7 +257,7 @@ async def revoke_credential(credential_id: int, *, actor: Actor) -> None:
             else []
         )
         if not rows:
-            raise NotFound("There is no such API credential (it may have been revoked already).")
+            raise NotFound(_("There is no such API credential (it may have been revoked already)."))
         staff = await Admin.select(Admin.name).where(Admin.id == rows[0]["admin"]).first()
         assert staff is not None  # the credential's non-null foreign key, deleted with its staff
         await emit(
@@ -271,7 +282,11 @@ async def create_credential_for_staff_email(
     """create_credential for the staff member with this email address (the CLI's way in)."""
     staff = await Admin.select(Admin.id).where(Admin.email_key == email_key(email)).first()
     if staff is None:
-        raise DomainError(f"There is no staff member with the email address {email!r}.", "email")
+        raise DomainError(
+            _("There is no staff member with the email address %(email)s.")
+            % {"email": repr(email)},
+            "email",
+        )
     return await create_credential(
         staff["id"], description=description, allowed_ips=allowed_ips, actor=actor
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from app.core import clock, db, permissions
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError
+from app.core.i18n import N_, _, ngettext
 from app.core.permissions import ALL_KEYS
 from app.core.validation import clean_access_until, clean_email, clean_permissions
 from app.domain.access.services import check_manager
@@ -39,22 +40,23 @@ OVER_LIMIT = "over_limit"
 OUTCOMES = (NEW_PERSON, EXISTING_USER, RESEND, HAS_ACCESS, PENDING, OVER_LIMIT, DUPLICATE, INVALID)
 SENDS = (NEW_PERSON, EXISTING_USER, RESEND)
 
-# What the preview says of each (what will happen) and the result (what happened).
+# What the preview says of each (what will happen) and the result (what happened): marked for
+# the catalog, translated where they are shown (`_(will[row.outcome])`).
 WILL = {
-    NEW_PERSON: "Invite a new person",
-    EXISTING_USER: "Invite an existing user",
-    RESEND: "Resend the pending invite",
-    HAS_ACCESS: "Already has access",
-    PENDING: "Invite already pending",
-    OVER_LIMIT: "Over the daily limit",
-    DUPLICATE: "Duplicate in the list",
-    INVALID: "Invalid",
+    NEW_PERSON: N_("Invite a new person"),
+    EXISTING_USER: N_("Invite an existing user"),
+    RESEND: N_("Resend the pending invite"),
+    HAS_ACCESS: N_("Already has access"),
+    PENDING: N_("Invite already pending"),
+    OVER_LIMIT: N_("Over the daily limit"),
+    DUPLICATE: N_("Duplicate in the list"),
+    INVALID: N_("Invalid"),
 }
 DONE = {
     **WILL,
-    NEW_PERSON: "Invited (new person)",
-    EXISTING_USER: "Invited (existing user)",
-    RESEND: "Invite sent again",
+    NEW_PERSON: N_("Invited (new person)"),
+    EXISTING_USER: N_("Invited (existing user)"),
+    RESEND: N_("Invite sent again"),
 }
 
 # CSV columns: the email, then optional names and permissions or a preset (a header row names
@@ -126,26 +128,62 @@ class Plan:
 # ---- reading the list --------------------------------------------------------------------
 
 
-def _checked_text(text: str, what: str) -> str:
-    if "\x00" in text:
-        raise DomainError(f"The {what} contains NUL bytes: it is not a text list.", "addresses")
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise DomainError(
-            f"The {what} is larger than {MAX_BYTES // 1024} KB: send at most {MAX_ROWS} rows.",
-            "addresses",
+def _too_large(what: str) -> str:
+    """`what`: "list" (pasted) or "file"."""
+    if what == "list":
+        message = ngettext(
+            "The list is larger than %(kb)d KB: send at most %(num)d row.",
+            "The list is larger than %(kb)d KB: send at most %(num)d rows.",
+            MAX_ROWS,
         )
+    else:
+        message = ngettext(
+            "The file is larger than %(kb)d KB: send at most %(num)d row.",
+            "The file is larger than %(kb)d KB: send at most %(num)d rows.",
+            MAX_ROWS,
+        )
+    return message % {"kb": MAX_BYTES // 1024, "num": MAX_ROWS}
+
+
+def _checked_text(text: str, what: str) -> str:
+    """`what`: "list" (pasted) or "file", as the messages name it."""
+    if "\x00" in text:
+        message = (
+            _("The list contains NUL bytes: it is not a text list.")
+            if what == "list"
+            else _("The file contains NUL bytes: it is not a text list.")
+        )
+        raise DomainError(message, "addresses")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise DomainError(_too_large(what), "addresses")
     for number, line in enumerate(text.splitlines(), 1):
         if len(line) > MAX_LINE:
-            raise DomainError(
-                f"Line {number} of the {what} is longer than {MAX_LINE} characters.", "addresses"
-            )
+            if what == "list":
+                message = ngettext(
+                    "Line %(line)d of the list is longer than %(num)d character.",
+                    "Line %(line)d of the list is longer than %(num)d characters.",
+                    MAX_LINE,
+                )
+            else:
+                message = ngettext(
+                    "Line %(line)d of the file is longer than %(num)d character.",
+                    "Line %(line)d of the file is longer than %(num)d characters.",
+                    MAX_LINE,
+                )
+            raise DomainError(message % {"line": number, "num": MAX_LINE}, "addresses")
     return text
 
 
 def _too_many(count: int) -> DomainError:
     return DomainError(
-        f"The list has {count} rows: at most {MAX_ROWS} can be invited at once. "
-        "Split it into smaller lists.",
+        ngettext(
+            "The list has %(num)d row: at most %(max)d can be invited at once. "
+            "Split it into smaller lists.",
+            "The list has %(num)d rows: at most %(max)d can be invited at once. "
+            "Split it into smaller lists.",
+            count,
+        )
+        % {"num": count, "max": MAX_ROWS},
         "addresses",
     )
 
@@ -178,9 +216,9 @@ def _split_name(name: str) -> tuple[str, str]:
     """ "Ana Lima" -> ("Ana", "Lima"); "Lima, Ana" (quoted) -> ("Ana", "Lima"); one word: first."""
     name = " ".join(name.strip().strip('"').split())
     if "," in name:
-        last, _, first = name.partition(",")
+        last, _comma, first = name.partition(",")
         return first.strip(), last.strip()
-    first, _, last = name.rpartition(" ")
+    first, _space, last = name.rpartition(" ")
     return (first, last) if first else (last, "")
 
 
@@ -208,26 +246,28 @@ def decode_upload(data: bytes, filename: str = "", content_type: str = "") -> st
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind not in CSV_TYPES and not kind.startswith("text/"):
         raise DomainError(
-            f"The file {filename[:80]!r} is {kind}, not a CSV file: save the list as CSV "
-            "(comma-separated values) and upload that.",
+            _(
+                "The file %(name)s is %(kind)s, not a CSV file: save the list as CSV "
+                "(comma-separated values) and upload that."
+            )
+            % {"name": repr(filename[:80]), "kind": kind},
             "csv",
         )
     if len(data) > MAX_BYTES:
-        raise DomainError(
-            f"The file is larger than {MAX_BYTES // 1024} KB: send at most {MAX_ROWS} rows.",
-            "csv",
-        )
+        raise DomainError(_too_large("file"), "csv")
     if b"\x00" in data:
         raise DomainError(
-            "The file contains NUL bytes: it is not a CSV text file (a spreadsheet's own "
-            "format?). Save it as CSV and upload that.",
+            _(
+                "The file contains NUL bytes: it is not a CSV text file (a spreadsheet's own "
+                "format?). Save it as CSV and upload that."
+            ),
             "csv",
         )
     try:
         return codecs.decode(data.removeprefix(codecs.BOM_UTF8), "utf-8")
     except UnicodeDecodeError:
         raise DomainError(
-            "The file is not UTF-8 text: save it as CSV UTF-8 and upload that.", "csv"
+            _("The file is not UTF-8 text: save it as CSV UTF-8 and upload that."), "csv"
         ) from None
 
 
@@ -251,7 +291,8 @@ def read_csv(text: str) -> list[Entry]:
             if any(c.strip() for c in row)
         ]
     except csv.Error as exc:
-        raise DomainError(f"The file is not valid CSV: {exc}.", "csv") from None
+        problem = _("The file is not valid CSV: %(error)s.") % {"error": exc}
+        raise DomainError(problem, "csv") from None
     if not rows:
         return []
     columns: list[int | None] = [0, 1, 2, 3]
@@ -292,7 +333,7 @@ def read_list(text: str = "", csv_text: str = "") -> list[Entry]:
         entry.row += len(pasted)
     entries = pasted + filed
     if not entries:
-        raise DomainError("Paste at least one email address, or upload a CSV file.", "addresses")
+        raise DomainError(_("Paste at least one email address, or upload a CSV file."), "addresses")
     return entries
 
 
@@ -322,7 +363,7 @@ def row_permissions(
     own = (entry.permissions or "").strip()
     if not own:
         if default is None:
-            raise DomainError("No permissions: choose them for the rows that name none.")
+            raise DomainError(_("No permissions: choose them for the rows that name none."))
         return default
     if own.lower() == "all":
         return ALL_KEYS
@@ -340,7 +381,7 @@ def clean_default(keys, entries: list[Entry]) -> tuple[str, ...] | None:
     if not [k for k in keys or () if k and k.strip()]:
         if any(not (entry.permissions or "").strip() for entry in entries):
             raise DomainError(
-                "Choose at least one permission for the rows that name none.", "permissions"
+                _("Choose at least one permission for the rows that name none."), "permissions"
             )
         return None
     return clean_permissions(keys)
@@ -373,7 +414,8 @@ async def _plan(
         row = Row(entry.row, email, entry.name, NEW_PERSON, permissions=keys)
         rows.append(row)
         if key in first_at:
-            row.outcome, row.reason = DUPLICATE, f"The same address as row {first_at[key]}."
+            row.outcome = DUPLICATE
+            row.reason = _("The same address as row %(row)d.") % {"row": first_at[key]}
             continue
         first_at[key] = entry.row
         valid.append((row, key))
@@ -422,14 +464,14 @@ async def _plan(
             row.permissions = permissions.deserialize(invite["permissions"])  # a resend keeps them
             wait = invitations.resend_wait(invite, now)
             if not resend_pending:
-                row.reason = "Not sent again: choose Resend pending invites to send it again."
+                row.reason = _("Not sent again: choose Resend pending invites to send it again.")
             elif wait:
                 row.reason = invitations.sent_moments_ago(row.email, wait)
             else:
                 row.outcome = RESEND
         elif row.outcome in (NEW_PERSON, EXISTING_USER):
             if invite is not None:
-                row.reason = "Replaces an expired invite."
+                row.reason = _("Replaces an expired invite.")
             if left <= 0:
                 row.outcome, row.reason = OVER_LIMIT, invitations.daily_limit_reached()
             left -= 1
@@ -458,7 +500,9 @@ async def preview(
     clean_access_until(access_until, now)
     default = clean_default(default_permissions, entries)
     client = await _checked_client(client_id, actor, lock=False)
-    plan, _, _ = await _plan(client, entries, default, resend_pending=resend_pending, now=now)
+    plan, _users, _open_invites = await _plan(
+        client, entries, default, resend_pending=resend_pending, now=now
+    )
     return plan
 
 
@@ -506,7 +550,7 @@ async def send(
                 if invited
                 else []
             )
-            for row, (invitation_id, _) in zip(invited, made, strict=True):
+            for row, (invitation_id, _token) in zip(invited, made, strict=True):
                 row.invitation_id = invitation_id
             for row in plan.rows:
                 if row.outcome == RESEND:
@@ -520,8 +564,10 @@ async def send(
     except Exception as exc:
         if is_unique_violation(exc):  # an invite made meanwhile (the lock makes it unlikely)
             raise DomainError(
-                "Another invite to one of these addresses was sent meanwhile: nothing was sent. "
-                "Preview the list again."
+                _(
+                    "Another invite to one of these addresses was sent meanwhile: nothing was "
+                    "sent. Preview the list again."
+                )
             ) from exc
         raise
     plan.sent = True

@@ -9,6 +9,7 @@ from app.core import clock, db, permissions
 from app.core.config import get_settings
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, NotFound, Throttled
+from app.core.i18n import N_, _, ngettext, pgettext
 from app.core.policy import Permission, role_allows
 from app.core.security import new_token, token_hash
 from app.core.validation import (
@@ -16,7 +17,6 @@ from app.core.validation import (
     clean_email,
     clean_page,
     clean_permissions,
-    permission_labels,
 )
 from app.domain.access.services import (
     check_manager,
@@ -41,6 +41,7 @@ from app.domain.events.catalog import (
 )
 from app.domain.events.stream import emit, emit_all
 from app.domain.mail import services as mail
+from app.domain.mail.lazy import in_reader_language
 from app.domain.mail.services import enqueue, enqueue_many
 from app.domain.staff import services as admin_settings
 from app.domain.throttle import Limit
@@ -56,8 +57,9 @@ from app.schema.invitations import Invitation
 from app.schema.staff import Admin
 from app.schema.users import User
 
-NO_PENDING_INVITE = "No pending invite matches this link. Ask the account owner for a new one."
-VERIFY_FIRST = (
+# Marked for the catalog, translated where they are raised (and app.http's pages: _()).
+NO_PENDING_INVITE = N_("No pending invite matches this link. Ask the account owner for a new one.")
+VERIFY_FIRST = N_(
     "Verify your email address before accepting this invite: open the link in the verification "
     "email we sent you (logged in, Resend sends a new one), then open this invite again."
 )
@@ -68,7 +70,7 @@ class InviteUnavailable(DomainError):
     (the invitation page tells a known link's state apart: link_state)."""
 
     def __init__(self) -> None:
-        super().__init__(NO_PENDING_INVITE)
+        super().__init__(_(NO_PENDING_INVITE))
 
 
 class AlreadyAssociated(DomainError):
@@ -117,10 +119,13 @@ async def invites_sent_today(client_id: int, now) -> int:
 
 def daily_limit_reached() -> str:
     limit = daily_invite_limit()
-    return (
-        f"This account has sent {limit} invites in the last 24 hours, "
-        "the most allowed. Try again tomorrow."
-    )
+    return ngettext(
+        "This account has sent %(num)d invite in the last 24 hours, the most allowed. "
+        "Try again tomorrow.",
+        "This account has sent %(num)d invites in the last 24 hours, the most allowed. "
+        "Try again tomorrow.",
+        limit,
+    ) % {"num": limit}
 
 
 async def _check_daily_limit(client_id: int, now) -> None:
@@ -149,11 +154,13 @@ def standing(existing_user: dict | None, has_access: bool, open_invite: dict | N
 
 
 def already_has_access(email: str) -> str:
-    return f"{email} already has access to this account."
+    return _("%(email)s already has access to this account.") % {"email": email}
 
 
 def already_pending(email: str) -> str:
-    return f"An invite to {email} is already pending. Use Resend Invite to send it again."
+    return _("An invite to %(email)s is already pending. Use Resend Invite to send it again.") % {
+        "email": email
+    }
 
 
 def resend_wait(invitation: dict, now) -> int:
@@ -163,10 +170,11 @@ def resend_wait(invitation: dict, now) -> int:
 
 
 def sent_moments_ago(email: str, seconds: int) -> str:
-    return (
-        f"The invite to {email} was sent moments ago. "
-        f"You can send it again in {seconds} second{'s' if seconds != 1 else ''}."
-    )
+    return ngettext(
+        "The invite to %(email)s was sent moments ago. You can send it again in %(num)d second.",
+        "The invite to %(email)s was sent moments ago. You can send it again in %(num)d seconds.",
+        seconds,
+    ) % {"email": email, "num": seconds}
 
 
 class EmailSettings(NamedTuple):
@@ -187,7 +195,12 @@ async def email_settings() -> EmailSettings:
 
 
 def lifetime_text(days: int) -> str:
-    return f"{days} day{'s' if days != 1 else ''}"
+    return ngettext("%(num)d day", "%(num)d days", days) % {"num": days}
+
+
+def _email_labels(keys) -> list:
+    """The keys' permission labels, for an email (see in_reader_language)."""
+    return [in_reader_language(_, permissions.LABELS[k]) for k in keys if k in permissions.LABELS]
 
 
 def accept_url(token: str) -> str:
@@ -216,10 +229,10 @@ def _invitation_email(
         "invitation_id": invitation_id,
         "sent_by": sent_by,
         "context": {
-            "valid_for": lifetime_text(lifetime.days),
+            "valid_for": in_reader_language(lifetime_text, lifetime.days),
             "sender_name": sender_name,
             "account_name": display_name(client),
-            "permission_labels": permission_labels(keys),
+            "permission_labels": _email_labels(keys),
             "accept_url": accept_url(token),
             "sent_by_admin": by_admin,
             "company": company,
@@ -333,7 +346,7 @@ async def create_invitations(
     replaced = [new.replaces["id"] for new in wanted if new.replaces is not None]
     if replaced:
         await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
-    tokens = [new_token() for _ in wanted]
+    tokens = [new_token() for _new in wanted]
     rows = [
         _new_row(
             client_id,
@@ -346,7 +359,7 @@ async def create_invitations(
             lifetime=lifetime,
             until=until,
         )
-        for new, (_, digest) in zip(wanted, tokens, strict=True)
+        for new, (_token, digest) in zip(wanted, tokens, strict=True)
     ]
     ids: dict[str, int] = {}
     for start in range(0, len(rows), CHUNK):
@@ -386,7 +399,7 @@ async def create_invitations(
                 f"Invited {new.email} to {display_name(client)} with {', '.join(new.keys)}"
                 + (f", access until {describe_until(until)}" if until else ""),
             )
-            for new, (invitation_id, _) in zip(wanted, made, strict=True)
+            for new, (invitation_id, _token) in zip(wanted, made, strict=True)
         ],
         actor=actor,
     )
@@ -445,7 +458,9 @@ class SentToSeveral(NamedTuple):
 
 
 def _listed(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    if len(names) == 1:
+        return names[0]
+    return _("%(names)s and %(last)s") % {"names": ", ".join(names[:-1]), "last": names[-1]}
 
 
 async def invite_to_accounts(
@@ -459,12 +474,20 @@ async def invite_to_accounts(
     (field "accounts"), nothing sent."""
     email, email_key = clean_email(email)
     if not wanted:
-        raise DomainError("Choose at least one account to invite to.", "accounts")
+        raise DomainError(_("Choose at least one account to invite to."), "accounts")
     if len(wanted) > SEVERAL_MAX:
-        raise DomainError(f"One invitation can list at most {SEVERAL_MAX} accounts.", "accounts")
+        raise DomainError(
+            ngettext(
+                "One invitation can list at most %(num)d account.",
+                "One invitation can list at most %(num)d accounts.",
+                SEVERAL_MAX,
+            )
+            % {"num": SEVERAL_MAX},
+            "accounts",
+        )
     ids = [item.client_id for item in wanted]
     if len(set(ids)) != len(ids):
-        raise DomainError("An account is listed twice.", "accounts")
+        raise DomainError(_("An account is listed twice."), "accounts")
     now = clock.now()
     until = clean_access_until(access_until, now)
     try:
@@ -480,17 +503,25 @@ async def invite_to_accounts(
                     keys[item.client_id] = clean_permissions(item.keys)
                 except DomainError as exc:
                     name = display_name(clients[item.client_id])
-                    raise DomainError(f"{name}: {exc.message}", "accounts") from exc
+                    raise DomainError(
+                        _("%(account)s: %(problem)s") % {"account": name, "problem": exc.message},
+                        "accounts",
+                    ) from exc
             existing = await find_by_email(email_key)
             problems, replaces = [], {}
             for client_id in ids:
                 client, name = clients[client_id], display_name(clients[client_id])
                 if client["status"] == "Closed":
-                    problems.append(f"{name} is closed.")
+                    problems.append(_("%(account)s is closed.") % {"account": name})
                     continue
                 if await invites_sent_today(client_id, now) >= daily_invite_limit():
                     problems.append(
-                        f"{name} has sent its {daily_invite_limit()} invites for today."
+                        ngettext(
+                            "%(account)s has sent its %(num)d invite for today.",
+                            "%(account)s has sent its %(num)d invites for today.",
+                            daily_invite_limit(),
+                        )
+                        % {"account": name, "num": daily_invite_limit()}
                     )
                     continue
                 has_access = existing is not None and await Grant.exists().where(
@@ -499,16 +530,23 @@ async def invite_to_accounts(
                 replaces[client_id] = await open_invitation_to(client_id, email_key)
                 kind = standing(existing, has_access, replaces[client_id], now)
                 if kind == HAS_ACCESS:
-                    problems.append(f"{email} already has access to {name}.")
+                    problems.append(
+                        _("%(email)s already has access to %(account)s.")
+                        % {"email": email, "account": name}
+                    )
                 elif kind == PENDING:
                     problems.append(
-                        f"An invite to {email} is already pending for {name} "
-                        "(Resend Invite is there)."
+                        _(
+                            "An invite to %(email)s is already pending for %(account)s "
+                            "(Resend Invite is there)."
+                        )
+                        % {"email": email, "account": name}
                     )
             if problems:
                 raise DomainError(
-                    " ".join(problems)
-                    + " Leave out those accounts, or change them, and send again.",
+                    " ".join(
+                        [*problems, _("Leave out those accounts, or change them, and send again.")]
+                    ),
                     "accounts",
                 )
             made_ids, token = await _create_several(
@@ -523,8 +561,11 @@ async def invite_to_accounts(
     except Exception as exc:
         if is_unique_violation(exc):
             raise DomainError(
-                f"An invite to {email} was sent to one of these accounts meanwhile. "
-                "Check the pending invites and send again.",
+                _(
+                    "An invite to %(email)s was sent to one of these accounts meanwhile. "
+                    "Check the pending invites and send again."
+                )
+                % {"email": email},
                 "accounts",
             ) from exc
         raise
@@ -545,13 +586,13 @@ async def _create_several(
     (account, keys, the expired invite it replaces), the first's id on the others (sent_with),
     one email queued with the first, invite.sent told for each. Returns (ids, the token)."""
     lifetime, company = await email_settings()
-    replaced = [old["id"] for _, _, old in wanted if old is not None]
+    replaced = [old["id"] for _client, _keys, old in wanted if old is not None]
     if replaced:
         await Invitation.update({Invitation.cancelled_at: now}).where(Invitation.id.is_in(replaced))
     token, group_digest = new_token()
     made: list[int] = []
-    for client, keys, _ in wanted:
-        _, own_digest = new_token()  # never sent: only the email's link opens it
+    for client, keys, _replaces in wanted:
+        _own_token, own_digest = new_token()  # never sent: only the email's link opens it
         invitation = _new_row(
             client["id"],
             email,
@@ -567,19 +608,19 @@ async def _create_several(
         invitation.sent_with = made[0] if made else None
         inserted = await Invitation.insert(invitation).returning(Invitation.id)
         made.append(inserted[0]["id"])
-    names = [display_name(client) for client, _, _ in wanted]
+    names = [display_name(client) for client, _keys, _replaces in wanted]
     await enqueue(
         to=email,
         template="invitation",
         invitation_id=made[0],
         sent_by=actor.name,
         context={
-            "valid_for": lifetime_text(lifetime.days),
+            "valid_for": in_reader_language(lifetime_text, lifetime.days),
             "sender_name": actor.name,
-            "account_name": _listed(names),
+            "account_name": in_reader_language(_listed, names),
             "accounts": [
-                {"name": name, "permission_labels": permission_labels(keys)}
-                for name, (_, keys, _) in zip(names, wanted, strict=True)
+                {"name": name, "permission_labels": _email_labels(keys)}
+                for name, (_client, keys, _replaces) in zip(names, wanted, strict=True)
             ],
             "accept_url": accept_url(token),
             "sent_by_admin": actor.kind == "admin",
@@ -601,7 +642,7 @@ async def _create_several(
                 + (f", access until {describe_until(until)}" if until else "")
                 + f" (one email for {len(wanted)} accounts)",
             )
-            for (client, keys, _), invitation_id in zip(wanted, made, strict=True)
+            for (client, keys, _replaces), invitation_id in zip(wanted, made, strict=True)
         ],
         actor=actor,
     )
@@ -615,7 +656,7 @@ async def _open_invitation(client_id: int, invitation_id: int) -> dict:
         .first()
     )
     if row is None or status(row) in ("accepted", "cancelled"):
-        raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+        raise NotFound(_("This invite is no longer pending: it was accepted or cancelled."))
     return row
 
 
@@ -674,7 +715,7 @@ async def invitation_expiry(invitation_id: int) -> tuple:
         .first()
     )
     if row is None:
-        raise NotFound("No such invitation.")
+        raise NotFound(_("No such invitation."))
     return row["expires_at"], round(
         (row["expires_at"] - row["last_sent_at"]).total_seconds() / 86400
     )
@@ -683,7 +724,7 @@ async def invitation_expiry(invitation_id: int) -> tuple:
 def _told_emails(emails: list[dict], sender_name: str) -> list[dict]:
     """Each email of an invitation as its history tells it: Sent (the first) or Resent, by whom."""
     for number, email in enumerate(emails):
-        email["kind"] = "Sent" if number == 0 else "Resent"
+        email["kind"] = _("Sent") if number == 0 else _("Resent")
         email["by"] = email["sent_by"] or (sender_name if number == 0 else "")
     return emails
 
@@ -700,7 +741,7 @@ async def delivery_history(
         query = query.where(Invitation.client == client_id)
     row = await query.first()
     if row is None:
-        raise NotFound("No such invitation.")
+        raise NotFound(_("No such invitation."))
     client = await get_client(row["client"])
     await check_manager(actor, client)
     now = clock.now()
@@ -726,7 +767,7 @@ async def email_history(email_id: int, *, actor: Actor) -> dict:
     tries = await mail.email_tries(email_id)
     return {
         "invitation": None,
-        "emails": [{**email, "tries": tries, "kind": "Queued", "by": email["sent_by"]}],
+        "emails": [{**email, "tries": tries, "kind": _("Queued"), "by": email["sent_by"]}],
         "now": clock.now(),
     }
 
@@ -756,7 +797,7 @@ async def send_again(
         .returning(Invitation.id)
     )
     if not updated:
-        raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+        raise NotFound(_("This invite is no longer pending: it was accepted or cancelled."))
     await enqueue(
         **_invitation_email(
             invitation_id,
@@ -798,7 +839,7 @@ async def cancel(client_id: int, invitation_id: int, *, actor: Actor) -> str:
             .returning(Invitation.id)
         )
         if not updated:
-            raise NotFound("This invite is no longer pending: it was accepted or cancelled.")
+            raise NotFound(_("This invite is no longer pending: it was accepted or cancelled."))
         await emit(
             InviteCancelled(client_id=client_id, invitation_id=invitation_id, email=row["email"]),
             actor=actor,
@@ -960,14 +1001,19 @@ RENEWAL_LIMIT = Limit(
     timedelta(hours=1),
     per_key=3,
     per_ip=10,
-    message="Too many requests for a new invitation. Try again in an hour.",
+    message=N_("Too many requests for a new invitation. Try again in an hour."),
 )
 
 
 class AlreadyAsked(DomainError):
     def __init__(self, asked_at) -> None:
-        super().__init__("You have already asked for a new invitation.")
+        super().__init__(_("You have already asked for a new invitation."))
         self.asked_at = asked_at
+
+
+def _nameless() -> str:
+    """The name an email's greeting gives someone whose name is not known ("Hello there,")."""
+    return pgettext("a greeting's name when it is not known: Hello there,", "there")
 
 
 async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict | None]:
@@ -986,7 +1032,9 @@ async def _who_is_told(invitation: dict, client: dict) -> tuple[str, dict | None
             and role_allows(admin["role"], Permission.MANAGE_USERS)
         ):
             return "inviter", {
-                "first_name": admin["name"].split()[0] if admin["name"].strip() else "there",
+                "first_name": admin["name"].split()[0]
+                if admin["name"].strip()
+                else in_reader_language(_nameless),
                 "email": admin["email"],
                 "url": f"{base_url}/admin/clients/{client['id']}/users",
             }
@@ -1097,7 +1145,9 @@ async def _tell_renewal_asked(asked: list[tuple[dict, dict, str]], *, ip: str) -
             ),
         )
     for email in emails.values():
-        email["context"]["account_name"] = _listed(email["context"].pop("accounts"))
+        email["context"]["account_name"] = in_reader_language(
+            _listed, email["context"].pop("accounts")
+        )
     if emails:
         await enqueue_many(list(emails.values()))
 
@@ -1157,20 +1207,20 @@ async def outcome_of_several(first_id: int, user_id: int) -> list[Outcome]:
 
 def _why_skipped(row: dict, now) -> str:
     if row["client_status"] == "Closed":
-        return "The account is closed."
+        return _("The account is closed.")
     if row["group_token_hash"] is None and row["accepted_at"] is None:
-        return "Its invitation was sent again on its own: use the link in that email."
+        return _("Its invitation was sent again on its own: use the link in that email.")
     if row["cancelled_at"] is not None:
-        return "Its invitation was cancelled."
+        return _("Its invitation was cancelled.")
     sender = row["invited_by_user"]
     if sender is not None and sender != row["client_owner"]:
-        return "Whoever invited you no longer owns this account."
+        return _("Whoever invited you no longer owns this account.")
     until = row["access_until"]
     if until is not None and until <= now:
-        return f"The access it gave ended on {describe_until(until)}."
+        return _("The access it gave ended on %(until)s.") % {"until": describe_until(until)}
     if row["accepted_at"] is not None:
-        return "Your access was removed since."
-    return "Its invitation expired."
+        return _("Your access was removed since.")
+    return _("Its invitation expired.")
 
 
 async def accept(token: str, user_id: int, *, actor: Actor) -> int:
@@ -1194,22 +1244,25 @@ async def accept(token: str, user_id: int, *, actor: Actor) -> int:
             user = await get_user(user_id, keep=True)
             _check_acceptor(invitation, user, await _acceptance_rules())
             if await Grant.exists().where((Grant.user == user_id) & (Grant.client == client_id)):
-                raise AlreadyAssociated("You already have access to this account.")
+                raise AlreadyAssociated(_("You already have access to this account."))
             if user["email_verified_at"] is None and await admin_settings.flag(
                 admin_settings.REQUIRE_VERIFIED_EMAIL
             ):
-                raise DomainError(VERIFY_FIRST)
+                raise DomainError(_(VERIFY_FIRST))
             until = invitation["access_until"]
             if until is not None and until <= now:
                 raise DomainError(
-                    f"The access this invite gives ended on {describe_until(until)}. "
-                    "Ask the account owner for a new one."
+                    _(
+                        "The access this invite gives ended on %(until)s. "
+                        "Ask the account owner for a new one."
+                    )
+                    % {"until": describe_until(until)}
                 )
             if not await _take(invitation, client, user, actor=actor, now=now):
                 raise InviteUnavailable()
     except Exception as exc:
         if is_unique_violation(exc):
-            raise AlreadyAssociated("You already have access to this account.") from exc
+            raise AlreadyAssociated(_("You already have access to this account.")) from exc
         raise
     return client_id
 
@@ -1226,11 +1279,13 @@ async def _acceptance_rules() -> tuple[bool, bool]:
 def _check_acceptor(invitation: dict, user: dict, rules: tuple[bool, bool]) -> None:
     """The settings' refusals of who accepts (a lone invitation checks the verified address
     after whether they have access already: its own message says so)."""
-    invited_only, _ = rules
+    invited_only, _verified_only = rules
     if invited_only and user["email_key"] != invitation["email_key"]:
         raise DomainError(
-            "This invite was sent to a different email address. "
-            "Log in or register with the invited address to accept it."
+            _(
+                "This invite was sent to a different email address. "
+                "Log in or register with the invited address to accept it."
+            )
         )
 
 
@@ -1322,7 +1377,7 @@ async def _accept_several(
     invited_only, verified_only = await _acceptance_rules()
     _check_acceptor(rows[0], user, (invited_only, verified_only))
     if verified_only and user["email_verified_at"] is None:
-        raise DomainError(VERIFY_FIRST)
+        raise DomainError(_(VERIFY_FIRST))
     member_of = {
         row["client"]
         for row in await Grant.select(Grant.client).where(
@@ -1418,7 +1473,7 @@ async def associate(
     keys = clean_permissions(keys)
     clean_access_until(access_until, clock.now())  # refused before anything else is looked at
     if user_id is None:
-        address, _ = clean_email(email or "", "email")
+        address, _key = clean_email(email or "", "email")
         existing = await find_by_email(address)
         if existing is None:
             sent = await invite(client_id, address, keys, actor=actor, access_until=access_until)

@@ -9,8 +9,10 @@ from piccolo.query.functions.aggregate import Count
 from app.core import clock, db, i18n
 from app.core.config import FRONTEND_DIR, get_settings
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import _
 from app.core.logging_setup import SHOWS_LINKS
 from app.core.paging import page_of
+from app.core.validation import email_key
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import EmailQueued, EmailRetried
 from app.domain.events.stream import emit, emit_all
@@ -26,6 +28,7 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 i18n.install(_templates)
+_templates.globals["language"] = i18n.current
 SUBJECT_MAX = 255
 _LINK = re.compile(r"https?://\S+")
 
@@ -62,14 +65,37 @@ async def enqueue(
     return email_id
 
 
+async def recipients_languages(addresses: list[str]) -> dict[str, i18n.Language]:
+    """The language each address reads its email in, by email key: a user's own, a staff
+    member's own (when they chose one). An address of neither is left out: its email is
+    written in the language of the request that sends it (an invitation: the inviter's)."""
+    keys = sorted({email_key(address) for address in addresses})
+    if not keys:
+        return {}
+    marks = ", ".join("{}" for key in keys)
+    rows = await db.read(
+        f"SELECT email_key, language, 1 AS staff FROM admins WHERE email_key IN ({marks}) "
+        f"AND language IS NOT NULL UNION ALL "
+        f"SELECT email_key, language, 0 AS staff FROM users WHERE email_key IN ({marks})",
+        *keys,
+        *keys,
+    )
+    found = {}
+    for row in sorted(rows, key=lambda row: row["staff"]):  # a user's own language wins
+        found.setdefault(row["email_key"], i18n.language_named(row["language"]))
+    return found
+
+
 async def enqueue_many(messages: list[dict]) -> list[int]:
     """`enqueue` for many emails at once (each a dict of enqueue's keyword arguments), in few
     statements; their ids, in the order given."""
     now = clock.now()
     rows = []
     settings = get_settings()
+    languages = await recipients_languages([message["to"] for message in messages])
     for message in messages:
-        subject, text, html = render_email(message["template"], message["context"])
+        with i18n.using(languages.get(email_key(message["to"])) or i18n.current()):
+            subject, text, html = render_email(message["template"], message["context"])
         if len(subject) > SUBJECT_MAX:
             subject = subject[: SUBJECT_MAX - 1] + "…"
         rows.append(
@@ -144,7 +170,7 @@ async def outbox_page(*, status: str | None = None, page: int = 1, per_page: int
     """One page of the outbox, newest first (without the bodies), optionally of one status;
     with the number of emails in each status. Two queries whatever the page length."""
     if status is not None and status not in STATUSES:
-        raise DomainError(f"Unknown status {status!r}.", "status")
+        raise DomainError(_("Unknown status %(status)s.") % {"status": repr(status)}, "status")
     counts = await status_counts()
     total = counts.get(status, 0) if status else sum(counts.values())
     shown = page_of(page, size=per_page, total=total)
@@ -158,7 +184,7 @@ async def outbox_page(*, status: str | None = None, page: int = 1, per_page: int
 async def get_email(email_id: int) -> dict:
     row = await OutboundEmail.select().where(OutboundEmail.id == email_id).first()
     if row is None:
-        raise NotFound("No such email in the outbox.")
+        raise NotFound(_("No such email in the outbox."))
     return row
 
 
@@ -171,7 +197,10 @@ async def retry(email_id: int, *, actor: Actor) -> dict:
         row = await worker.retry_now(email_id)
         if row is None:
             status = (await get_email(email_id))["status"]
-            raise DomainError(f"Only a failed email can be retried; this one is {status}.")
+            raise DomainError(
+                _("Only a failed email can be retried; this one is %(status)s.")
+                % {"status": status}
+            )
         await emit(
             EmailRetried(email_id=email_id),
             actor=actor,
@@ -212,7 +241,7 @@ async def invitation_of_email(email_id: int) -> int | None:
         .first()
     )
     if row is None:
-        raise NotFound("No such email in the outbox.")
+        raise NotFound(_("No such email in the outbox."))
     return row["invitation"]
 
 

@@ -16,6 +16,7 @@ import msgspec
 from app.core import clock, db, stale
 from app.core.config import get_settings
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import _, ngettext
 from app.core.policy import Permission
 from app.core.security import token_hash
 from app.core.validation import has_control_characters
@@ -71,7 +72,7 @@ class NewApp(msgspec.Struct, frozen=True):
 
 async def require_permission(actor: Actor) -> None:
     await require_staff_permission(
-        actor, Permission.MANAGE_APPS, "Only a Full Administrator can manage apps."
+        actor, Permission.MANAGE_APPS, _("Only a Full Administrator can manage apps.")
     )
 
 
@@ -86,11 +87,15 @@ def new_client_secret() -> str:
 def clean_app_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
-        raise DomainError("Enter the app's name.", "name")
+        raise DomainError(_("Enter the app's name."), "name")
     if has_control_characters(name):
-        raise DomainError("Enter a name without control characters.", "name")
+        raise DomainError(_("Enter a name without control characters."), "name")
     if len(name) > NAME_MAX:
-        raise DomainError(f"At most {NAME_MAX} characters.", "name")
+        raise DomainError(
+            ngettext("At most %(num)d character.", "At most %(num)d characters.", NAME_MAX)
+            % {"num": NAME_MAX},
+            "name",
+        )
     return name
 
 
@@ -99,19 +104,20 @@ def clean_uri(uri: str, field: str) -> str:
     allowed only to this machine (a loopback address) in development."""
     uri = uri.strip()
     if not uri or len(uri) > URI_MAX or has_control_characters(uri) or " " in uri:
-        raise DomainError("Enter absolute URIs, one a line, without spaces.", field)
+        raise DomainError(_("Enter absolute URIs, one a line, without spaces."), field)
+    shown = {"uri": uri[:100]}
     try:
         parts = urlsplit(uri)
         host = parts.hostname
     except ValueError:
-        raise DomainError(f"Not a valid URI: {uri[:100]}", field) from None
+        raise DomainError(_("Not a valid URI: %(uri)s") % shown, field) from None
     if parts.scheme not in ("https", "http") or not host:
-        raise DomainError(f"Use an absolute https:// URI: {uri[:100]}", field)
+        raise DomainError(_("Use an absolute https:// URI: %(uri)s") % shown, field)
     if "#" in uri:
-        raise DomainError(f"A redirect URI has no fragment (#…): {uri[:100]}", field)
+        raise DomainError(_("A redirect URI has no fragment (#…): %(uri)s") % shown, field)
     if parts.scheme == "http" and (get_settings().production or host not in LOOPBACK):
         raise DomainError(
-            f"Use https (plain http only for localhost in development): {uri[:100]}", field
+            _("Use https (plain http only for localhost in development): %(uri)s") % shown, field
         )
     return uri
 
@@ -126,9 +132,12 @@ def clean_uris(uris: list[str] | tuple[str, ...] | str, field: str, *, required:
             if uri not in cleaned:
                 cleaned.append(uri)
     if required and not cleaned:
-        raise DomainError("Enter at least one redirect URI.", field)
+        raise DomainError(_("Enter at least one redirect URI."), field)
     if len(cleaned) > URIS_MAX:
-        raise DomainError(f"At most {URIS_MAX} URIs.", field)
+        raise DomainError(
+            ngettext("At most %(num)d URI.", "At most %(num)d URIs.", URIS_MAX) % {"num": URIS_MAX},
+            field,
+        )
     return "\n".join(cleaned)
 
 
@@ -139,13 +148,16 @@ def clean_scopes(scopes: list[str] | tuple[str, ...] | str | None) -> str:
     chosen = set(scopes.split() if isinstance(scopes, str) else scopes)
     unknown = sorted(chosen - set(SCOPES_SUPPORTED))
     if unknown:
-        raise DomainError(f"Unknown scope: {', '.join(unknown)[:200]}.", "allowed_scopes")
+        raise DomainError(
+            _("Unknown scope: %(scopes)s.") % {"scopes": ", ".join(unknown)[:200]},
+            "allowed_scopes",
+        )
     return " ".join(scope for scope in SCOPES_SUPPORTED if scope in chosen or scope == "openid")
 
 
 def clean_alg(alg: str) -> str:
     if alg not in ALGORITHMS:
-        raise DomainError("Sign ID tokens with RS256 or ES256.", "id_token_alg")
+        raise DomainError(_("Sign ID tokens with RS256 or ES256."), "id_token_alg")
     return alg
 
 
@@ -161,7 +173,7 @@ async def _get(app_id: int, *, lock: bool = False) -> dict:
     query = OAuthApp.select(*_SHOWN).where(OAuthApp.id == app_id)
     rows = await (db.locked(query) if lock else query)
     if not rows:
-        raise NotFound("No such app.")
+        raise NotFound(_("No such app."))
     return _presented(rows[0])
 
 
@@ -348,7 +360,7 @@ async def update_app(
 
 async def set_enabled(app_id: int, enabled: bool, *, actor: Actor) -> dict:
     """Disabled, the app can sign nobody in and every token it holds is refused."""
-    app, _ = await update_app(app_id, enabled=enabled, actor=actor)
+    app, _secret = await update_app(app_id, enabled=enabled, actor=actor)
     return app
 
 
@@ -359,7 +371,7 @@ async def rotate_secret(app_id: int, *, actor: Actor) -> NewApp:
     async with db.transaction():
         app = await _get(app_id, lock=True)
         if not app["confidential"]:
-            raise DomainError("A public app has no secret.", "confidential")
+            raise DomainError(_("A public app has no secret."), "confidential")
         await OAuthApp.update({OAuthApp.secret_hash: token_hash(secret)}).where(
             OAuthApp.id == app_id
         )

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from app.core import clock, db
 from app.core.errors import NotFound
+from app.core.i18n import _
 from app.core.security import token_hash
 from app.domain.access import services as access
 from app.domain.activity.services import Actor
@@ -115,7 +116,7 @@ async def revoke_consent(user_id: int, consent_id: int, *, actor: Actor) -> str:
             )
         )
         if not found:
-            raise NotFound("No such connected app.")
+            raise NotFound(_("No such connected app."))
         app_id = found[0]["app"]
         app = await OAuthApp.select(OAuthApp.name).where(OAuthApp.id == app_id).first()
         name = app["name"] if app else "an app"

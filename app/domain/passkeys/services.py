@@ -49,6 +49,7 @@ from app.core import clock, db
 from app.core.config import get_settings
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError
+from app.core.i18n import N_, _, ngettext
 from app.domain.activity.services import Actor
 from app.domain.events.catalog import PasskeyAdded, PasskeyCloneSuspected, PasskeyRemoved
 from app.domain.events.stream import emit
@@ -69,15 +70,25 @@ NAME_MAX = 60
 
 REGISTER, SIGN_IN, SECOND_FACTOR = "register", "sign_in", "second_factor"
 
-NOT_VERIFIED = "Your passkey's answer could not be verified. Try again."
-CHALLENGE_GONE = "That passkey request has expired or was already used. Try again."
-SIGN_IN_REFUSED = "That passkey could not sign you in. Try again, or use your password."
-POSSIBLE_CLONE = (
+# Marked for the catalog, translated where they are raised.
+NOT_VERIFIED = N_("Your passkey's answer could not be verified. Try again.")
+CHALLENGE_GONE = N_("That passkey request has expired or was already used. Try again.")
+SIGN_IN_REFUSED = N_("That passkey could not sign you in. Try again, or use your password.")
+POSSIBLE_CLONE = N_(
     "That passkey was refused: its signature counter went backwards, so it may have been "
     "copied. Use another way to sign in, and remove this passkey from Security."
 )
+# As too_many() says it in English.
 TOO_MANY = f"You have {MAX_PASSKEYS} passkeys, the most one login can have: remove one first."
-NAME_NEEDED = "Give the passkey a name, such as the device or password manager that holds it."
+NAME_NEEDED = N_("Give the passkey a name, such as the device or password manager that holds it.")
+
+
+def too_many() -> str:
+    return ngettext(
+        "You have %(num)d passkey, the most one login can have: remove one first.",
+        "You have %(num)d passkeys, the most one login can have: remove one first.",
+        MAX_PASSKEYS,
+    ) % {"num": MAX_PASSKEYS}
 
 
 def relying_party() -> tuple[str, str]:
@@ -184,7 +195,7 @@ async def _take_challenge(
     try:
         challenge = parse_client_data_json(client_data_json).challenge
     except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise DomainError(NOT_VERIFIED) from None
+        raise DomainError(_(NOT_VERIFIED)) from None
     taken = (
         await PasskeyChallenge.delete()
         .where(
@@ -195,7 +206,7 @@ async def _take_challenge(
         .returning(PasskeyChallenge.user, PasskeyChallenge.admin, PasskeyChallenge.expires_at)
     )
     if not taken or taken[0]["expires_at"] <= clock.now():
-        raise DomainError(CHALLENGE_GONE)
+        raise DomainError(_(CHALLENGE_GONE))
     return taken[0], challenge
 
 
@@ -220,7 +231,7 @@ async def registration_options(person: Person, binding: str) -> str:
     """What navigator.credentials.create() needs, as JSON: a discoverable credential, user
     verification preferred, none of the person's passkeys again."""
     if await Passkey.count().where(_owned_by(person)) >= MAX_PASSKEYS:
-        raise DomainError(TOO_MANY)
+        raise DomainError(too_many())
     profile = await two_factor.profile_of(person)
     rp_id, _origin = relying_party()
     challenge = await _new_challenge(REGISTER, binding, person)
@@ -251,16 +262,16 @@ async def register(
     """Keeps the passkey the browser made for the challenge of `binding`; returns its row."""
     name = clean_name(name)
     if not name:
-        raise DomainError(NAME_NEEDED, "name")
+        raise DomainError(_(NAME_NEEDED), "name")
     try:
         credential = parse_registration_credential_json(credential_json or "")
     except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise DomainError(NOT_VERIFIED) from None
+        raise DomainError(_(NOT_VERIFIED)) from None
     challenge_row, challenge = await _take_challenge(
         REGISTER, binding, credential.response.client_data_json
     )
     if _person_of(challenge_row) != person:
-        raise DomainError(CHALLENGE_GONE)
+        raise DomainError(_(CHALLENGE_GONE))
     rp_id, origin = relying_party()
     try:
         verified = verify_registration_response(
@@ -271,7 +282,7 @@ async def register(
         )
     except WebAuthnException as exc:
         log.info("Passkey registration refused: %s", exc)
-        raise DomainError(NOT_VERIFIED) from None
+        raise DomainError(_(NOT_VERIFIED)) from None
     transports = ",".join(t.value for t in credential.response.transports or [])[:200]
     profile = await two_factor.profile_of(person)
     try:
@@ -279,7 +290,7 @@ async def register(
             table = User if person.kind == "user" else Admin
             await db.locked(table.select(table.id).where(table.id == person.id)).first()
             if await Passkey.count().where(_owned_by(person)) >= MAX_PASSKEYS:
-                raise DomainError(TOO_MANY)
+                raise DomainError(too_many())
             row = (
                 await Passkey.insert(
                     Passkey(
@@ -307,7 +318,7 @@ async def register(
             )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise DomainError("This passkey is already registered.") from None
+            raise DomainError(_("This passkey is already registered.")) from None
         raise
     return row
 
@@ -330,7 +341,7 @@ async def sign_in_options(binding: str, *, person: Person | None = None) -> str:
     purpose = SIGN_IN if person is None else SECOND_FACTOR
     allow = await _descriptors(person) if person is not None else []
     if person is not None and not allow:
-        raise DomainError("You have no passkey: use your Authentication Code.")
+        raise DomainError(_("You have no passkey: use your Authentication Code."))
     rp_id, _origin = relying_party()
     challenge = await _new_challenge(purpose, binding, person)
     options = generate_authentication_options(
@@ -352,7 +363,7 @@ async def check_assertion(
     try:
         credential = parse_authentication_credential_json(credential_json or "")
     except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise DomainError(SIGN_IN_REFUSED) from None
+        raise DomainError(_(SIGN_IN_REFUSED)) from None
     challenge_row, challenge = await _take_challenge(
         purpose, binding, credential.response.client_data_json
     )
@@ -362,10 +373,10 @@ async def check_assertion(
         .first()
     )
     if row is None:
-        raise DomainError(SIGN_IN_REFUSED)
+        raise DomainError(_(SIGN_IN_REFUSED))
     owner = _person_of(row)
     if person is not None and (owner != person or _person_of(challenge_row) != person):
-        raise DomainError(SIGN_IN_REFUSED)
+        raise DomainError(_(SIGN_IN_REFUSED))
     rp_id, origin = relying_party()
     try:
         verified = verify_authentication_response(
@@ -378,11 +389,11 @@ async def check_assertion(
         )
     except WebAuthnException as exc:
         log.info("Passkey assertion refused: %s", exc)
-        raise DomainError(SIGN_IN_REFUSED) from None
+        raise DomainError(_(SIGN_IN_REFUSED)) from None
     before, count = row["sign_count"], verified.new_sign_count
     if (count > 0 or before > 0) and count <= before:
         await _suspect_clone(owner, row, count, ip)
-        raise DomainError(POSSIBLE_CLONE)
+        raise DomainError(_(POSSIBLE_CLONE))
     moved = (
         await Passkey.update({Passkey.sign_count: count, Passkey.last_used_at: clock.now()})
         .where((Passkey.id == row["id"]) & (Passkey.sign_count == before))
@@ -390,7 +401,7 @@ async def check_assertion(
     )
     if not moved and count > 0:  # another use of it, meanwhile, took this count or a later one
         await _suspect_clone(owner, row, count, ip)
-        raise DomainError(POSSIBLE_CLONE)
+        raise DomainError(_(POSSIBLE_CLONE))
     return Assertion(person=owner, passkey_id=row["id"], user_verified=verified.user_verified)
 
 
@@ -435,7 +446,7 @@ async def _remove(person: Person, passkey_id: int, *, actor: Actor, by_staff: bo
             .returning(Passkey.name)
         )
         if not gone:
-            raise DomainError("There is no such passkey: it may have been removed already.")
+            raise DomainError(_("There is no such passkey: it may have been removed already."))
         name = gone[0]["name"]
         await two_factor.sync_user_flag(person)
         await emit(

@@ -14,6 +14,7 @@ import msgspec
 from app.core import clock, db, stale
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import N_, _, ngettext
 from app.core.permissions import ALL_KEYS, SHORT_LABELS, deserialize, serialize
 from app.core.policy import Permission
 from app.core.validation import clean_name, clean_permissions
@@ -30,8 +31,9 @@ NAME_MAX = 60
 # process whether the presets it keeps are still those of the database; no row: no preset was
 # ever made, only the shipped ones exist.
 VERSION_KEY = "presets_version"
-REFUSED = "Your role cannot change permission presets."
-GONE = "This preset no longer exists: choose another, or choose the permissions."
+# Marked for the catalog, translated where they are raised.
+REFUSED = N_("Your role cannot change permission presets.")
+GONE = N_("This preset no longer exists: choose another, or choose the permissions.")
 
 
 class Preset(msgspec.Struct, frozen=True):
@@ -39,26 +41,35 @@ class Preset(msgspec.Struct, frozen=True):
     one's number as text ("7")."""
 
     id: str
-    name: str
+    name: str  # a shipped one's in English, as stored names are compared with it (see `label`)
     permissions: tuple[str, ...]
     shipped: bool = False
 
     @property
+    def label(self) -> str:
+        """The name as shown: a shipped preset's translated, a staff-made one's as they wrote it."""
+        return _(self.name) if self.shipped else self.name
+
+    @property
     def summary(self) -> str:
         if len(self.permissions) == len(ALL_KEYS):
-            return f"All {len(ALL_KEYS)} permissions"
-        return ", ".join(SHORT_LABELS[k] for k in self.permissions)
+            return ngettext("All %(num)d permission", "All %(num)d permissions", len(ALL_KEYS)) % {
+                "num": len(ALL_KEYS)
+            }
+        return ", ".join(_(SHORT_LABELS[k]) for k in self.permissions)
 
 
+# Their names are marked for the catalog and kept in English (what a staff-made preset's name is
+# compared with, and what a bulk list's row may name): translated where shown, Preset.label.
 SHIPPED: tuple[Preset, ...] = (
-    Preset("billing-contact", "Billing contact", ("invoices", "quotes", "emails"), True),
+    Preset("billing-contact", N_("Billing contact"), ("invoices", "quotes", "emails"), True),
     Preset(
         "technical-contact",
-        "Technical contact",
+        N_("Technical contact"),
         ("products", "manageproducts", "productsso", "domains", "managedomains", "tickets"),
         True,
     ),
-    Preset("full-access", "Full access", ALL_KEYS, True),
+    Preset("full-access", N_("Full access"), ALL_KEYS, True),
 )
 _SHIPPED_BY_ID = {p.id: p for p in SHIPPED}
 _SHIPPED_NAMES = {p.name.lower() for p in SHIPPED}
@@ -115,7 +126,7 @@ async def get_preset(preset_id: str) -> Preset:
             .first()
         )
     if row is None:
-        raise NotFound(GONE)
+        raise NotFound(_(GONE))
     return _preset(row)
 
 
@@ -125,19 +136,25 @@ async def keys_of(preset_id: str) -> tuple[str, ...]:
     try:
         return (await get_preset((preset_id or "").strip())).permissions
     except NotFound as exc:
-        raise DomainError(GONE, "permissions") from exc
+        raise DomainError(_(GONE), "permissions") from exc
 
 
 def clean_preset(name: str, keys) -> tuple[str, tuple[str, ...]]:
     """A preset's name (1 to 60 characters) and keys (known ones, at least one), checked."""
     name = clean_name(name, "Name", "name", max_length=NAME_MAX)
     if name.lower() in _SHIPPED_NAMES:
-        raise DomainError(f"“{name}” is the name of a shipped preset: choose another.", "name")
+        raise DomainError(
+            _("“%(name)s” is the name of a shipped preset: choose another.") % {"name": name},
+            "name",
+        )
     return name, clean_permissions(keys)
 
 
 def _taken(name: str) -> DomainError:
-    return DomainError(f"A preset named “{name}” already exists: choose another name.", "name")
+    return DomainError(
+        _("A preset named “%(name)s” already exists: choose another name.") % {"name": name},
+        "name",
+    )
 
 
 async def _new_version() -> None:
@@ -152,7 +169,7 @@ def _listed(keys) -> str:
 
 
 async def create_preset(name: str, keys, *, actor: Actor) -> dict:
-    await require_staff_permission(actor, Permission.MANAGE_USERS, REFUSED)
+    await require_staff_permission(actor, Permission.MANAGE_USERS, _(REFUSED))
     name, keys = clean_preset(name, keys)
     now = clock.now()
     try:
@@ -185,18 +202,18 @@ async def create_preset(name: str, keys, *, actor: Actor) -> dict:
 
 def _shipped_refusal(preset_id) -> None:
     if str(preset_id) in _SHIPPED_BY_ID:
-        raise DomainError("The shipped presets cannot be changed or removed.")
+        raise DomainError(_("The shipped presets cannot be changed or removed."))
 
 
 async def _locked_row(preset_id: int) -> dict:
     if not db.valid_id(preset_id):
-        raise NotFound("This preset no longer exists.")
+        raise NotFound(_("This preset no longer exists."))
     select = PermissionPreset.select(
         PermissionPreset.id, PermissionPreset.name, PermissionPreset.permissions
     ).where(PermissionPreset.id == preset_id)
     row = await db.locked(select).first()
     if row is None:
-        raise NotFound("This preset no longer exists.")
+        raise NotFound(_("This preset no longer exists."))
     return row
 
 
@@ -212,7 +229,7 @@ async def update_preset(
 ) -> dict:
     """Renames a staff-made preset or gives it other keys: a compare-and-set when `opened` (the
     values the form was opened on) is given; grants made from it keep theirs."""
-    await require_staff_permission(actor, Permission.MANAGE_USERS, REFUSED)
+    await require_staff_permission(actor, Permission.MANAGE_USERS, _(REFUSED))
     _shipped_refusal(preset_id)
     name, keys = clean_preset(name, keys)
     number = int(preset_id)
@@ -259,7 +276,7 @@ async def update_preset(
 
 async def delete_preset(preset_id, *, actor: Actor) -> dict:
     """Removes a staff-made preset; grants and invitations made from it keep their keys."""
-    await require_staff_permission(actor, Permission.MANAGE_USERS, REFUSED)
+    await require_staff_permission(actor, Permission.MANAGE_USERS, _(REFUSED))
     _shipped_refusal(preset_id)
     number = int(preset_id)
     async with db.transaction():

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from app.core import clock, db
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.names import display_name, full_name
 from app.core.security import new_token, token_hash
 from app.domain.activity.services import Actor
@@ -47,14 +48,19 @@ _PRINTABLE = re.compile(r"[!-~]*")
 # new_token's are 43 characters; anything unlike one is no link of ours (and no query is run).
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,128}")
 
-UNKNOWN_DESTINATION = "Unknown destination: use " + ", ".join(
-    [*DESTINATIONS, f"or {CUSTOM_REDIRECT} with a path of this site"]
-)
-NOT_LOCAL = "The destination must be a path on this site, such as /account/profile."
-NO_ACCESS = "This user has no access to this account."
-ACCOUNT_CLOSED = "This account is closed: nobody can sign in to it."
-LOGIN_DISABLED = "This user's login is disabled."
-LINK_INVALID = "This sign-in link is no longer valid."
+# Marked for the catalog, translated where they are raised.
+NOT_LOCAL = N_("The destination must be a path on this site, such as /account/profile.")
+NO_ACCESS = N_("This user has no access to this account.")
+ACCOUNT_CLOSED = N_("This account is closed: nobody can sign in to it.")
+LOGIN_DISABLED = N_("This user's login is disabled.")
+LINK_INVALID = N_("This sign-in link is no longer valid.")
+
+
+def unknown_destination() -> str:
+    return _("Unknown destination: use %(names)s, or %(custom)s with a path of this site") % {
+        "names": ", ".join(DESTINATIONS),
+        "custom": CUSTOM_REDIRECT,
+    }
 
 
 class NoAccess(DomainError):
@@ -76,7 +82,7 @@ class LinkInvalid(DomainError):
     answer for every case (nothing says which)."""
 
     def __init__(self) -> None:
-        super().__init__(LINK_INVALID)
+        super().__init__(_(LINK_INVALID))
 
 
 def local_path(path: str) -> str:
@@ -85,14 +91,14 @@ def local_path(path: str) -> str:
     scheme ("javascript:"), "//host", a backslash, a space or a control character is refused
     (a browser could read any of them as another site)."""
     if not path or len(path) > DESTINATION_MAX or not _PRINTABLE.fullmatch(path) or "\\" in path:
-        raise DomainError(NOT_LOCAL, "destination")
+        raise DomainError(_(NOT_LOCAL), "destination")
     if not path.startswith("/"):
         first_segment = re.split(r"[/?#]", path, maxsplit=1)[0]
         if ":" in first_segment:  # a scheme (RFC 3986: a relative path's first segment has none)
-            raise DomainError(NOT_LOCAL, "destination")
+            raise DomainError(_(NOT_LOCAL), "destination")
         path = "/" + path
     if len(path) > DESTINATION_MAX or not _LOCAL_PATH.fullmatch(path):
-        raise DomainError(NOT_LOCAL, "destination")
+        raise DomainError(_(NOT_LOCAL), "destination")
     return path
 
 
@@ -106,7 +112,7 @@ def destination_for(name: str, redirect_path: str = "") -> str:
         return local_path(redirect_path.strip())
     if key in DESTINATIONS:
         return DESTINATIONS[key]
-    raise DomainError(UNKNOWN_DESTINATION, "destination")
+    raise DomainError(unknown_destination(), "destination")
 
 
 class NewLink(NamedTuple):
@@ -138,12 +144,12 @@ async def create_link(
             client = await clients.get_client(client_id, lock=True)
         user = await users.get_user(user_id, keep=True)
         if user["disabled"]:
-            raise DomainError(LOGIN_DISABLED, "user_id")
+            raise DomainError(_(LOGIN_DISABLED), "user_id")
         if client is not None:
             if await clients.access_for(user["id"], client["id"]) is None:
-                raise NoAccess(NO_ACCESS, "client_id")
+                raise NoAccess(_(NO_ACCESS), "client_id")
             if not signs_in(client):
-                raise AccountClosed(ACCOUNT_CLOSED, "client_id")
+                raise AccountClosed(_(ACCOUNT_CLOSED), "client_id")
         await SsoToken.insert(
             SsoToken(
                 token_hash=digest,

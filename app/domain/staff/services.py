@@ -3,7 +3,7 @@
 from app.core import clock, db, stale
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden
-from app.core.i18n import BY_NAME
+from app.core.i18n import BY_NAME, N_, _
 from app.core.policy import ROLES, Permission, role_allows
 from app.core.security import check_new_password, hash_password, in_hashing_pool
 from app.core.validation import clean_email, clean_name
@@ -32,21 +32,24 @@ SETTING_DEFAULTS = {
     COMPANY_NAME: "Roster",
     INVITE_LIFETIME_DAYS: "7",
 }
-# As the settings page names them (and so the activity log).
+# As the settings page names them (and so the activity log, in English): marked for the catalog,
+# translated where they are shown (`_(SETTING_LABELS[key])`).
 SETTING_LABELS = {
-    DISABLE_CLIENT_USER_MANAGEMENT: "Disable Client Area User Management",
-    REQUIRE_INVITED_EMAIL: "Require the invited email to match",
-    REQUIRE_STAFF_TWO_FACTOR: "Require two-factor authentication for staff",
-    REQUIRE_VERIFIED_EMAIL: "Require a verified email address to accept invitations",
-    REQUIRE_TRANSFER_APPROVAL: "Require staff approval of ownership transfers",
-    COMPANY_NAME: "Company name",
-    INVITE_LIFETIME_DAYS: "Invitation links are valid for (days)",
+    DISABLE_CLIENT_USER_MANAGEMENT: N_("Disable Client Area User Management"),
+    REQUIRE_INVITED_EMAIL: N_("Require the invited email to match"),
+    REQUIRE_STAFF_TWO_FACTOR: N_("Require two-factor authentication for staff"),
+    REQUIRE_VERIFIED_EMAIL: N_("Require a verified email address to accept invitations"),
+    REQUIRE_TRANSFER_APPROVAL: N_("Require staff approval of ownership transfers"),
+    COMPANY_NAME: N_("Company name"),
+    INVITE_LIFETIME_DAYS: N_("Invitation links are valid for (days)"),
 }
 
 
 async def create_admin(*, email: str, password: str, name: str, role: str, actor: Actor) -> int:
     if role not in ROLES:
-        raise DomainError(f"Role must be one of: {', '.join(ROLES)}.", "role")
+        raise DomainError(
+            _("Role must be one of: %(roles)s.") % {"roles": ", ".join(ROLES)}, "role"
+        )
     name = clean_name(name, "Name", "name", max_length=150)
     email, email_key = clean_email(email)
     check_new_password(password, [name, email])
@@ -54,7 +57,7 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
     try:
         async with db.transaction():
             if await Admin.exists().where(Admin.email_key == email_key):
-                raise DomainError("An admin with this email address already exists.", "email")
+                raise DomainError(_("An admin with this email address already exists."), "email")
             rows = await Admin.insert(
                 Admin(
                     name=name,
@@ -72,7 +75,9 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
             )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise DomainError("An admin with this email address already exists.", "email") from exc
+            raise DomainError(
+                _("An admin with this email address already exists."), "email"
+            ) from exc
         raise
     return rows[0]["id"]
 
@@ -81,7 +86,7 @@ async def set_language(admin_id: int, language: str | None) -> None:
     """A staff member's own language for the admin area (a WHMCS name of app.core.i18n), or
     None: as their browser asks."""
     if language is not None and language not in BY_NAME:
-        raise DomainError("Choose a language from the list.", "language")
+        raise DomainError(_("Choose a language from the list."), "language")
     await Admin.update({Admin.language: language}).where(Admin.id == admin_id)
 
 
@@ -109,6 +114,12 @@ FLAG_SETTINGS = (
     REQUIRE_TRANSFER_APPROVAL,
 )
 NUMBER_SETTINGS = {INVITE_LIFETIME_DAYS: (INVITE_LIFETIME_MIN, INVITE_LIFETIME_MAX)}
+# A number setting's refusal, in a whole sentence (translated where it is raised).
+NUMBER_REFUSALS = {
+    INVITE_LIFETIME_DAYS: N_(
+        "Invitation links are valid for (days): a whole number from %(low)d to %(high)d."
+    ),
+}
 COMPANY_NAME_MAX = 100
 
 
@@ -144,10 +155,11 @@ async def invite_lifetime_days() -> int:
 def _clean_number(key: str, value) -> str:
     low, high = NUMBER_SETTINGS[key]
     text = str(value).strip()
+    refusal = DomainError(_(NUMBER_REFUSALS[key]) % {"low": low, "high": high}, key)
     if isinstance(value, bool) or not text.isascii() or not text.isdigit():
-        raise DomainError(f"{SETTING_LABELS[key]}: a whole number from {low} to {high}.", key)
+        raise refusal
     if not low <= int(text) <= high:
-        raise DomainError(f"{SETTING_LABELS[key]}: a whole number from {low} to {high}.", key)
+        raise refusal
     return str(int(text))
 
 
@@ -155,12 +167,12 @@ def clean_settings(values: dict) -> dict[str, str]:
     """The settings form's values, checked and in their stored form; DomainError otherwise."""
     unknown = sorted(set(values) - set(SETTING_DEFAULTS))
     if unknown:
-        raise DomainError(f"Unknown setting: {', '.join(unknown)}.")
+        raise DomainError(_("Unknown setting: %(keys)s.") % {"keys": ", ".join(unknown)})
     cleaned = {}
     for key, value in values.items():
         if key in FLAG_SETTINGS:
             if value not in (True, False, "true", "false"):
-                raise DomainError(f"Setting {key} is either on or off.", key)
+                raise DomainError(_("Setting %(key)s is either on or off.") % {"key": key}, key)
             cleaned[key] = "true" if value in (True, "true") else "false"
         elif key in NUMBER_SETTINGS:
             cleaned[key] = _clean_number(key, value)
@@ -214,7 +226,7 @@ async def save_settings(
 async def require_staff_permission(actor: Actor, permission: Permission, refusal: str) -> None:
     """For services that the web routes, the API and the `roster` commands all call: the
     system, or an enabled staff member whose role holds `permission` (read now, so a role
-    changed since the request's guard is seen); else Forbidden(`refusal`)."""
+    changed since the request's guard is seen); else Forbidden(`refusal`, translated already)."""
     if actor.kind == "system":
         return
     if actor.kind == "admin" and actor.id is not None:

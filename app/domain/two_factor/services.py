@@ -22,6 +22,7 @@ from markupsafe import Markup
 from app.core import clock, db
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.names import full_name
 from app.core.security import in_hashing_pool, verify_password
 from app.domain.activity.services import Actor
@@ -41,15 +42,16 @@ RECOVERY_CODE_COUNT = 10
 RECOVERY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed back
 RECOVERY_CODE_LENGTH = 12
 
-CODE_WRONG = (
+# Marked for the catalog, translated where they are raised.
+CODE_WRONG = N_(
     "That code is not right. Enter the 6-digit code your app shows now, or a recovery code."
 )
-CODE_ALREADY_USED = (
+CODE_ALREADY_USED = N_(
     "That recovery code was already used: each one works once. Enter the 6-digit code your app "
     "shows now, or another recovery code."
 )
-CODE_THROTTLED = "Too many codes were tried. Wait 15 minutes, then try again."
-NOT_CONFIRMED = "Enter your password or a current Authentication Code to confirm."
+CODE_THROTTLED = N_("Too many codes were tried. Wait 15 minutes, then try again.")
+NOT_CONFIRMED = N_("Enter your password or a current Authentication Code to confirm.")
 
 # Code attempts, like logins: per person and per address, whether they succeed or not.
 CODE_LIMIT = Limit(
@@ -110,8 +112,8 @@ def matching_step(secret: str, code: str, now: datetime | None = None) -> int | 
 def new_recovery_codes() -> list[str]:
     """Ten codes as shown: XXXX-XXXX-XXXX."""
     codes = []
-    for _ in range(RECOVERY_CODE_COUNT):
-        raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
+    for _code in range(RECOVERY_CODE_COUNT):
+        raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _char in range(RECOVERY_CODE_LENGTH))
         codes.append("-".join(raw[i : i + 4] for i in range(0, RECOVERY_CODE_LENGTH, 4)))
     return codes
 
@@ -192,7 +194,7 @@ async def profile_of(person: Person) -> dict:
             .first()
         )
         if row is None:
-            raise DomainError("There is no such user.")
+            raise DomainError(_("There is no such user."))
         return {**row, "name": full_name(row)}
     row = (
         await Admin.select(Admin.email, Admin.name, Admin.password_hash)
@@ -200,7 +202,7 @@ async def profile_of(person: Person) -> dict:
         .first()
     )
     if row is None:
-        raise DomainError("There is no such staff member.")
+        raise DomainError(_("There is no such staff member."))
     return {**row, "first_name": row["name"].split(" ")[0]}
 
 
@@ -263,8 +265,8 @@ async def check_code(person: Person, code: str, ip: str) -> CodeUsed:
     used = await use_code(person, code)
     if used is None:
         if await _was_used_before(person, code):
-            raise DomainError(CODE_ALREADY_USED, "code")
-        raise DomainError(CODE_WRONG, "code")
+            raise DomainError(_(CODE_ALREADY_USED), "code")
+        raise DomainError(_(CODE_WRONG), "code")
     await CODE_LIMIT.forget_earlier(person.limit_key, attempt)
     return used
 
@@ -273,12 +275,12 @@ async def confirm_identity(person: Person, proof: str, ip: str) -> None:
     """The person's password, or one of their codes (within CODE_LIMIT either way): what turning
     it off or replacing the recovery codes needs, beyond the session."""
     if not proof:
-        raise DomainError(NOT_CONFIRMED, "proof")
+        raise DomainError(_(NOT_CONFIRMED), "proof")
     attempt = await CODE_LIMIT.take(person.limit_key, ip)
     profile = await profile_of(person)
     ok = await in_hashing_pool(verify_password, profile["password_hash"], proof)
     if not ok and await use_code(person, proof) is None:
-        raise DomainError("That is neither your password nor a current code.", "proof")
+        raise DomainError(_("That is neither your password nor a current code."), "proof")
     await CODE_LIMIT.forget_earlier(person.limit_key, attempt)
 
 
@@ -289,7 +291,7 @@ async def begin_enrolment(person: Person) -> str:
     """A new pending secret (any earlier pending one is replaced); it enables nothing until a
     code from it is confirmed."""
     if await is_enabled(person):
-        raise DomainError("Two-factor authentication is already on.")
+        raise DomainError(_("Two-factor authentication is already on."))
     secret = pyotp.random_base32()  # 160 bits
     for attempt in (1, 2):
         try:
@@ -348,11 +350,12 @@ async def confirm_enrolment(person: Person, code: str, *, actor: Actor) -> list[
     attempt = await CODE_LIMIT.take(person.limit_key, actor.ip)
     row = await _row(person)
     if row is None or row["secret"] is not None or row["pending_secret"] is None:
-        raise DomainError("Choose Enable Two-Factor Authentication to start again.")
+        raise DomainError(_("Choose Enable Two-Factor Authentication to start again."))
     step = matching_step(row["pending_secret"], code)
     if step is None:
         raise DomainError(
-            "That code is not right. Enter the 6-digit code your app shows for Roster now.", "code"
+            _("That code is not right. Enter the 6-digit code your app shows for Roster now."),
+            "code",
         )
     profile = await profile_of(person)
     async with db.transaction():
@@ -373,7 +376,7 @@ async def confirm_enrolment(person: Person, code: str, *, actor: Actor) -> list[
             .returning(TwoFactor.id)
         )
         if not won:
-            raise DomainError("Choose Enable Two-Factor Authentication to start again.")
+            raise DomainError(_("Choose Enable Two-Factor Authentication to start again."))
         codes = await _replace_recovery_codes(row["id"])
         await sync_user_flag(person)
         await emit(
@@ -399,7 +402,7 @@ async def regenerate_recovery_codes(person: Person, proof: str, *, actor: Actor)
             TwoFactor.select(TwoFactor.id).where(_of(person) & TwoFactor.secret.is_not_null())
         ).first()
         if row is None:
-            raise DomainError("Two-factor authentication is off.")
+            raise DomainError(_("Two-factor authentication is off."))
         codes = await _replace_recovery_codes(row["id"])
         await emit(
             RecoveryCodesReplaced(**_about(person)),
@@ -429,7 +432,7 @@ async def _turn_off(person: Person, *, actor: Actor, by_staff: bool) -> None:
             .returning(TwoFactor.id)
         )
         if not gone:
-            raise DomainError("Two-factor authentication is already off.")
+            raise DomainError(_("Two-factor authentication is already off."))
         await sync_user_flag(person)
         await emit(
             TwoFactorDisabled(**_about(person)),

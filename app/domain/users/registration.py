@@ -10,13 +10,16 @@ from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from app.core.errors import DomainError, Throttled
+from app.core.i18n import N_, _
 from app.core.security import check_new_password
 from app.core.validation import COMPANY_MAX, clean_email, clean_name
 from app.domain.users.services import find_by_email
 
-TERMS_REQUIRED = "Agree to the Terms of Service to register."
-# The email's problem when a user already has it: the forms offer Login beside it.
-EMAIL_HAS_LOGIN = "This email already has a login."
+# Marked for the catalog, translated where they are found (problems).
+TERMS_REQUIRED = N_("Agree to the Terms of Service to register.")
+# The email's problem when a user already has it: the forms offer Login beside it (they compare
+# the problem with _(EMAIL_HAS_LOGIN)).
+EMAIL_HAS_LOGIN = N_("This email already has a login.")
 
 
 async def problems(
@@ -51,9 +54,9 @@ async def problems(
     except DomainError as exc:
         found["password"] = exc.message
     if cleaned is not None and await find_by_email(cleaned[0]) is not None:
-        found["email"] = EMAIL_HAS_LOGIN
+        found["email"] = _(EMAIL_HAS_LOGIN)
     if not accepted_terms:
-        found["accept_tos"] = TERMS_REQUIRED
+        found["accept_tos"] = _(TERMS_REQUIRED)
     return found
 
 

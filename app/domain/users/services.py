@@ -9,6 +9,7 @@ from piccolo.query.functions.aggregate import Count
 from app.core import clock, db, stale
 from app.core.dberrors import is_foreign_key_violation, is_unique_violation
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import _
 from app.core.names import full_name
 from app.core.security import check_new_password, hash_password, in_hashing_pool
 from app.core.validation import clean_email, clean_name, clean_page, email_key
@@ -63,7 +64,7 @@ async def set_language(user_id: int, language: str, *, actor: Actor) -> None:
     """The user's own choice of language (the language menu, Security): their pages and the
     emails to them. Nothing written when it is the same."""
     if language not in LANGUAGES:
-        raise DomainError("Choose a language from the list.", "language")
+        raise DomainError(_("Choose a language from the list."), "language")
     async with db.transaction():
         changed = (
             await User.update({User.language: language})
@@ -83,14 +84,14 @@ async def get_user(user_id: int, *, lock: bool | str = False, keep: bool = False
     strength of lock); `keep` only stops it being deleted until the commit (for a grant about to
     point at it)."""
     if not db.valid_id(user_id):
-        raise NotFound("No such user.")
+        raise NotFound(_("No such user."))
     query = User.select().where(User.id == user_id)
     if lock or keep:
         strength = lock if isinstance(lock, str) else "UPDATE" if lock else "KEY SHARE"
         query = db.locked(query, strength)
     row = await query.first()
     if row is None:
-        raise NotFound("No such user.")
+        raise NotFound(_("No such user."))
     return row
 
 
@@ -129,7 +130,7 @@ async def create_user(
     last = clean_name(last_name, "Last name", "last_name")
     email, key = clean_email(email)
     if language not in LANGUAGES:
-        raise DomainError("Choose a language from the list.", "language")
+        raise DomainError(_("Choose a language from the list."), "language")
     if password_hash is None:
         password_hash = ""
         if password:
@@ -140,7 +141,7 @@ async def create_user(
     try:
         async with db.transaction():
             if await User.exists().where(User.email_key == key):
-                raise DomainError("A user with this email address already exists.", "email")
+                raise DomainError(_("A user with this email address already exists."), "email")
             rows = await User.insert(
                 User(
                     first_name=first,
@@ -161,7 +162,7 @@ async def create_user(
             )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise DomainError("A user with this email address already exists.", "email") from exc
+            raise DomainError(_("A user with this email address already exists."), "email") from exc
         raise
     return user
 
@@ -218,7 +219,7 @@ async def update_user(
     last = clean_name(last_name, "Last name", "last_name")
     email, key = clean_email(email)
     if language not in LANGUAGES:
-        raise DomainError("Choose a language from the list.", "language")
+        raise DomainError(_("Choose a language from the list."), "language")
     try:
         async with db.transaction():
             # Locked from the compare to the write as the UPDATE below locks it: a grant given to
@@ -231,7 +232,7 @@ async def update_user(
             )
             clash = await User.exists().where((User.email_key == key) & (User.id != user_id))
             if clash:
-                raise DomainError("Another user already has this email address.", "email")
+                raise DomainError(_("Another user already has this email address."), "email")
             await User.update(
                 {
                     User.first_name: first,
@@ -266,14 +267,14 @@ async def update_user(
                         before, {**after, "email": email, "email_key": key}, actor=actor
                     )
                 await emit(
-                    UserUpdated(user_id=user_id, fields=tuple(col for col, _ in changed)),
+                    UserUpdated(user_id=user_id, fields=tuple(col for col, _change in changed)),
                     actor=actor,
                     description=f"Updated user {full_name(before)}: "
-                    + "; ".join(change for _, change in changed),
+                    + "; ".join(change for _col, change in changed),
                 )
     except Exception as exc:
         if is_unique_violation(exc):
-            raise DomainError("Another user already has this email address.", "email") from exc
+            raise DomainError(_("Another user already has this email address."), "email") from exc
         raise
     return await get_user(user_id)
 
@@ -284,7 +285,7 @@ async def change_email(user_id: int, new_email: str, *, actor: Actor) -> dict:
     user = await get_user(user_id)
     email, key = clean_email(new_email)
     if key == user["email_key"]:
-        raise DomainError("This is already your email address.", "email")
+        raise DomainError(_("This is already your email address."), "email")
     return await update_user(
         user_id,
         first_name=user["first_name"],
@@ -323,7 +324,7 @@ async def set_password(
 async def delete_user(user_id: int, *, actor: Actor) -> None:
     """Rule 7: a user can be deleted only once no grants remain."""
     still_has_access = DomainError(
-        "This user still has access to client accounts. Remove that access first."
+        _("This user still has access to client accounts. Remove that access first.")
     )
     try:
         async with db.transaction():

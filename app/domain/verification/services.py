@@ -9,6 +9,7 @@ from enum import StrEnum
 from app.core import clock, db
 from app.core.config import get_settings
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import N_, _
 from app.core.names import full_name
 from app.core.security import new_token, token_hash
 from app.domain.activity.services import Actor
@@ -24,7 +25,7 @@ VALID_FOR = timedelta(hours=24)
 
 class AlreadyVerified(DomainError):
     def __init__(self) -> None:
-        super().__init__("This email address is already verified.")
+        super().__init__(_("This email address is already verified."))
 
 
 # Verification emails asked for again (Resend, by the user or by staff): 3 an hour for one
@@ -34,7 +35,7 @@ RESEND_LIMIT = Limit(
     timedelta(hours=1),
     per_key=3,
     per_ip=10,
-    message="Too many verification emails were sent. Try again in an hour.",
+    message=N_("Too many verification emails were sent. Try again in an hour."),
 )
 
 
@@ -51,7 +52,7 @@ def verify_url(token: str) -> str:
 
 def masked(email: str) -> str:
     """An address with its local part hidden but its first character: j•••@example.com."""
-    local, _, domain = email.rpartition("@")
+    local, _at, domain = email.rpartition("@")
     return f"{local[:1]}•••@{domain}"
 
 
@@ -117,7 +118,7 @@ async def resend(user_id: int, *, actor: Actor, ip: str) -> dict:
     user's address, within RESEND_LIMIT. Returns the user."""
     user = await User.select().where(User.id == user_id).first() if db.valid_id(user_id) else None
     if user is None:
-        raise NotFound("No such user.")
+        raise NotFound(_("No such user."))
     if user["email_verified_at"] is not None:
         raise AlreadyVerified()
     await RESEND_LIMIT.take(f"user:{user_id}", ip)

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import httpx
 
 from app.core.errors import DomainError
+from app.core.i18n import _, ngettext
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 URL_MAX = 2000
@@ -38,17 +39,25 @@ def parse_url(url: str, *, production: bool) -> httpx.URL:
     """The URL, if it can be a webhook endpoint's at all (its addresses aside)."""
     url = (url or "").strip()
     if not url or len(url) > URL_MAX:
-        raise AddressRefused(f"Enter the URL (at most {URL_MAX} characters).", "url")
+        raise AddressRefused(
+            ngettext(
+                "Enter the URL (at most %(num)d character).",
+                "Enter the URL (at most %(num)d characters).",
+                URL_MAX,
+            )
+            % {"num": URL_MAX},
+            "url",
+        )
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError):
-        raise AddressRefused("That is not a URL.", "url") from None
+        raise AddressRefused(_("That is not a URL."), "url") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise AddressRefused("The URL must start with https:// (or http://).", "url")
+        raise AddressRefused(_("The URL must start with https:// (or http://)."), "url")
     if production and parsed.scheme != "https":
-        raise AddressRefused("The URL must start with https://.", "url")
+        raise AddressRefused(_("The URL must start with https://."), "url")
     if parsed.fragment:
-        raise AddressRefused("A webhook URL has no #fragment.", "url")
+        raise AddressRefused(_("A webhook URL has no #fragment."), "url")
     return parsed
 
 
@@ -79,11 +88,15 @@ async def lookup(host: str, port: int) -> list[str]:
         async with asyncio.timeout(LOOKUP_TIMEOUT):
             answers = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise AddressRefused(f"{host} could not be resolved ({exc}).", "url") from None
+        raise AddressRefused(
+            _("%(host)s could not be resolved (%(error)s).") % {"host": host, "error": exc}, "url"
+        ) from None
     except TimeoutError:
-        raise AddressRefused(f"{host} could not be resolved in time.", "url") from None
+        raise AddressRefused(
+            _("%(host)s could not be resolved in time.") % {"host": host}, "url"
+        ) from None
     found: list[str] = []
-    for *_, sockaddr in answers:
+    for *_rest, sockaddr in answers:
         if sockaddr[0] not in found:
             found.append(str(sockaddr[0]))
     return found
@@ -96,13 +109,16 @@ async def checked_addresses(url: httpx.URL, *, allow_private: bool) -> list[Addr
     port = url.port or (443 if url.scheme == "https" else 80)
     found = [ipaddress.ip_address(a.split("%")[0]) for a in await lookup(host, port)]
     if not found:
-        raise AddressRefused(f"{url.host} has no address.", "url")
+        raise AddressRefused(_("%(host)s has no address.") % {"host": url.host}, "url")
     if not allow_private:
         for address in found:
             if not is_public(address):
                 raise AddressRefused(
-                    f"{url.host} is not a public address ({address}): webhooks go only to "
-                    "the internet.",
+                    _(
+                        "%(host)s is not a public address (%(address)s): webhooks go only to "
+                        "the internet."
+                    )
+                    % {"host": url.host, "address": address},
                     "url",
                 )
     return found

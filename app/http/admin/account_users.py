@@ -6,6 +6,7 @@ from litestar.params import FromPath, FromQuery
 from app.core import i18n
 from app.core.config import get_settings
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.names import display_name
 from app.core.policy import Permission
 from app.core.validation import clean_email, email_key, parse_id
@@ -83,16 +84,19 @@ def section_options(client_id: int) -> dict:
     return {"base": f"/admin/clients/{client_id}", "area": "admin"}
 
 
+# Marked only: translated where shown (users_tab).
 STATUS_NOTICES = {
-    "closed": "Account closed: its pending invites were cancelled and its users cannot enter it.",
-    "reopened": "Account reopened: its users can enter it again.",
-    "transfer_completed": "Ownership transfer approved: the account has its new owner.",
-    "transfer_rejected": "Ownership transfer rejected: the owner stays the same.",
-    "transfer_expired": "This ownership transfer had expired: it was ended, nothing changed.",
-    "transfer_owner_changed": "The account's owner changed meanwhile: the transfer is void.",
-    "transfer_removed": "The chosen user no longer has access: the transfer is void.",
-    "transfer_closed": "The account is closed: the transfer is void.",
-    "transfer_gone": "This ownership transfer is no longer pending.",
+    "closed": N_(
+        "Account closed: its pending invites were cancelled and its users cannot enter it."
+    ),
+    "reopened": N_("Account reopened: its users can enter it again."),
+    "transfer_completed": N_("Ownership transfer approved: the account has its new owner."),
+    "transfer_rejected": N_("Ownership transfer rejected: the owner stays the same."),
+    "transfer_expired": N_("This ownership transfer had expired: it was ended, nothing changed."),
+    "transfer_owner_changed": N_("The account's owner changed meanwhile: the transfer is void."),
+    "transfer_removed": N_("The chosen user no longer has access: the transfer is void."),
+    "transfer_closed": N_("The account is closed: the transfer is void."),
+    "transfer_gone": N_("This ownership transfer is no longer pending."),
 }
 
 
@@ -164,7 +168,7 @@ async def users_tab(
         "matches": [],
         "new_email": None,
         "query": "",
-        "status_notice": STATUS_NOTICES.get(notice),
+        "status_notice": _(STATUS_NOTICES[notice]) if notice in STATUS_NOTICES else None,
         "presets": await views.offered_presets(request),
     }
     return render(request, "admin/clients/users.html", context)
@@ -281,7 +285,9 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
         if refused is not None:
             raise refused
         if not choice:
-            raise DomainError("Select a user, or type an email and choose Create new user.", "user")
+            raise DomainError(
+                _("Select a user, or type an email and choose Create new user."), "user"
+            )
         outcome = await invitations.associate(
             client_id,
             actor=viewer_of(request).actor,
@@ -322,7 +328,7 @@ async def associate_user(request: Request, client_id: FromPath[int]) -> Response
 def chosen_label(choice: str, new_email: str | None, matches: list[dict]) -> str:
     """What Select User shows as picked when the form comes back with an error."""
     if choice == "new" and new_email:
-        return f"Create new user: {new_email}"
+        return _("Create new user: %(email)s") % {"email": new_email}
     picked = next((m for m in matches if str(m["id"]) == choice), None)
     return f"{full_name(picked)} ({picked['email']})" if picked else ""
 
@@ -330,8 +336,8 @@ def chosen_label(choice: str, new_email: str | None, matches: list[dict]) -> str
 def associated(outcome) -> str:
     """The confirmation of Associate User, naming whom."""
     if outcome.invited:
-        return f"Invite sent to {outcome.email}."
-    return f"{outcome.name} can now reach this account."
+        return _("Invite sent to %(email)s.") % {"email": outcome.email}
+    return _("%(name)s can now reach this account.") % {"name": outcome.name}
 
 
 @get(
@@ -400,7 +406,7 @@ async def send_password_reset(
         lambda actor: auth.send_password_reset(
             user_id, base_url=get_settings().base_url, actor=actor
         ),
-        lambda user: f"Password reset email sent to {user['email']}.",
+        lambda user: _("Password reset email sent to %(email)s.") % {"email": user["email"]},
         **section_options(client_id),
     )
 

@@ -7,6 +7,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from app.core.errors import DomainError, Forbidden, NotFound
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.core.stale import Stale
 from app.domain.oauth import apps
@@ -17,26 +18,33 @@ from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened,
 
 LIST = "admin/apps/list.html"
 DETAIL = "admin/apps/detail.html"
-SECRET_SHOWN_ONCE = "Copy the Client Secret now: it is not shown again."
-# What each scope lets an app read, as the form says it; the scopes are the service's.
+# What each scope lets an app read, as the form says it (marked: translated by `scopes()`); the
+# scopes are the service's.
 SCOPE_HINTS = {
-    "openid": "Who the person is (always).",
-    "profile": "Their name.",
-    "email": "Their email address, and whether it is verified.",
-    "roster.accounts": "The accounts they reach, with their permissions.",
+    "openid": N_("Who the person is (always)."),
+    "profile": N_("Their name."),
+    "email": N_("Their email address, and whether it is verified."),
+    "roster.accounts": N_("The accounts they reach, with their permissions."),
 }
 SCOPES = tuple((scope, scope, SCOPE_HINTS.get(scope, "")) for scope in apps.SCOPES_SUPPORTED)
+
+
+def scopes() -> tuple:
+    """SCOPES with their hints in the request's language, for the form."""
+    return tuple((value, label, _(hint) if hint else "") for value, label, hint in SCOPES)
+
+
 FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "allowed_scopes", "id_token_alg")
 # What the settings form edits (all the service's EDITABLE but `enabled`: Disable / Enable), by
-# the form's labels, for what a refused save says.
+# the form's labels, for what a refused save says (marked: translated when said).
 LABELS = {
-    "name": "Name",
-    "redirect_uris": "Redirect URIs",
-    "post_logout_redirect_uris": "Post-logout redirect URIs",
-    "confidential": "Confidential",
-    "first_party": "First-party",
-    "allowed_scopes": "Allowed scopes",
-    "id_token_alg": "ID token algorithm",
+    "name": N_("Name"),
+    "redirect_uris": N_("Redirect URIs"),
+    "post_logout_redirect_uris": N_("Post-logout redirect URIs"),
+    "confidential": N_("Confidential"),
+    "first_party": N_("First-party"),
+    "allowed_scopes": N_("Allowed scopes"),
+    "id_token_alg": N_("ID token algorithm"),
 }
 
 
@@ -115,7 +123,7 @@ def _in_words(changes: dict) -> dict:
 
     def said(value):
         if isinstance(value, list | tuple):
-            return ", ".join(value) or "none"
+            return ", ".join(value) or _("none")
         return value
 
     return {name: (said(old), said(new)) for name, (old, new) in changes.items()}
@@ -150,7 +158,7 @@ async def list_screen(
         "form": form or NEW_FORM,
         "errors": errors or {},
         "created": created,
-        "scopes": SCOPES,
+        "scopes": scopes(),
         "algorithms": apps.ALGORITHMS,
         "name_max": apps.NAME_MAX,
     }
@@ -180,7 +188,7 @@ async def detail_screen(
         "stale": stale,
         "errors": errors or {},
         "secret": secret,
-        "scopes": SCOPES,
+        "scopes": scopes(),
         "algorithms": apps.ALGORITHMS,
         "name_max": apps.NAME_MAX,
     }
@@ -191,7 +199,7 @@ async def detail_screen(
 @get("/admin/apps", permission=Permission.MANAGE_APPS)
 async def apps_screen(request: Request, deleted: FromQuery[str] = "") -> Response:
     if deleted:
-        flash(request, "App deleted, with every token it held.")
+        flash(request, _("App deleted, with every token it held."))
     return await list_screen(request)
 
 
@@ -204,8 +212,10 @@ async def register_app(request: Request) -> Response:
         raise
     except DomainError as exc:
         return await list_screen(request, form=shown(form), errors=errors_of(exc), status=422)
-    said = SECRET_SHOWN_ONCE if created.client_secret else "Public app: it has no secret."
-    flash(request, f"App registered. {said}")
+    if created.client_secret:
+        flash(request, _("App registered. Copy the Client Secret now: it is not shown again."))
+    else:
+        flash(request, _("App registered. Public app: it has no secret."))
     # Answered in place, not redirected: the secret exists only in this answer.
     return await list_screen(request, created=created)
 
@@ -226,7 +236,7 @@ async def save_app(request: Request, app_id: FromPath[int]) -> Response:
     opened = None
     try:
         opened = read_opened(posted)
-        _, secret = await apps.update_app(
+        _app, secret = await apps.update_app(
             app_id, **form, actor=viewer_of(request).actor, opened=opened
         )
     except Stale as exc:
@@ -237,7 +247,11 @@ async def save_app(request: Request, app_id: FromPath[int]) -> Response:
             app_id,
             form=form_of(found.merged),
             opened=opened_of(exc.current),
-            stale=told(words, LABELS, "this app's settings"),
+            stale=told(
+                words,
+                LABELS,
+                _("Someone changed this app's settings while you were editing: %(changes)s."),
+            ),
             status=409,
         )
     except (NotFound, Forbidden):
@@ -247,7 +261,10 @@ async def save_app(request: Request, app_id: FromPath[int]) -> Response:
         return await detail_screen(
             request, app_id, form=shown(form), errors=errors_of(exc), opened=still, status=422
         )
-    flash(request, f"App saved. {SECRET_SHOWN_ONCE}" if secret else "App saved.")
+    if secret:
+        flash(request, _("App saved. Copy the Client Secret now: it is not shown again."))
+    else:
+        flash(request, _("App saved."))
     return await detail_screen(request, app_id, secret=secret)
 
 
@@ -259,21 +276,27 @@ async def rotate_secret(request: Request, app_id: FromPath[int]) -> Response:
         raise
     except DomainError as exc:
         return await detail_screen(request, app_id, errors={"form": exc.message}, status=409)
-    flash(request, f"New Client Secret made; the previous one no longer works. {SECRET_SHOWN_ONCE}")
+    flash(
+        request,
+        _(
+            "New Client Secret made; the previous one no longer works. Copy the Client Secret "
+            "now: it is not shown again."
+        ),
+    )
     return await detail_screen(request, app_id, secret=rotated.client_secret)
 
 
 @post("/admin/apps/{app_id:int}/disable", permission=Permission.MANAGE_APPS)
 async def disable_app(request: Request, app_id: FromPath[int]) -> Response:
     await apps.set_enabled(app_id, False, actor=viewer_of(request).actor)
-    flash(request, "App disabled: it signs nobody in, and every token it holds is refused.")
+    flash(request, _("App disabled: it signs nobody in, and every token it holds is refused."))
     return await detail_screen(request, app_id)
 
 
 @post("/admin/apps/{app_id:int}/enable", permission=Permission.MANAGE_APPS)
 async def enable_app(request: Request, app_id: FromPath[int]) -> Response:
     await apps.set_enabled(app_id, True, actor=viewer_of(request).actor)
-    flash(request, "App enabled.")
+    flash(request, _("App enabled."))
     return await detail_screen(request, app_id)
 
 

@@ -5,6 +5,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.core.validation import parse_id
 from app.domain.credentials import services as credentials
@@ -14,6 +15,7 @@ from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
 
 TEMPLATE = "admin/api.html"
+REVOKED = N_("API credential revoked: it no longer authenticates.")
 
 
 def api_urls(request: Request) -> dict:
@@ -57,7 +59,7 @@ async def render_screen(
 @get("/admin/api", permission=Permission.STAFF)
 async def api_screen(request: Request, revoked: FromQuery[str] = "") -> Response:
     if revoked:
-        flash(request, "API credential revoked: it no longer authenticates.")
+        flash(request, _(REVOKED))
     return await render_screen(request)
 
 
@@ -68,7 +70,7 @@ async def create_credential(request: Request) -> Response:
     admin_id = parse_id(form["admin_id"])
     try:
         if admin_id is None:
-            raise DomainError("Choose a staff member.", "admin_id")
+            raise DomainError(_("Choose a staff member."), "admin_id")
         created = await credentials.create_credential(
             admin_id,
             description=form["description"],
@@ -79,7 +81,7 @@ async def create_credential(request: Request) -> Response:
         return await render_screen(
             request, form=form, errors={exc.field or "form": exc.message}, status=422
         )
-    flash(request, "API credential created. Copy its secret now: it is not shown again.")
+    flash(request, _("API credential created. Copy its secret now: it is not shown again."))
     # Answered in place, not redirected: the secret exists only in this answer.
     return await render_screen(request, created=created)
 
@@ -89,7 +91,7 @@ async def revoke_credential(request: Request, credential_id: FromPath[int]) -> R
     await credentials.revoke_credential(credential_id, actor=viewer_of(request).actor)
     if not wants_fragment(request):
         return redirect(request, "/admin/api?revoked=1")
-    flash(request, "API credential revoked: it no longer authenticates.")
+    flash(request, _(REVOKED))
     return await render_screen(request)
 
 

@@ -8,6 +8,7 @@ from litestar.params import FromPath, FromQuery
 
 from app.core.config import get_settings
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import N_, _
 from app.core.permissions import ALL_KEYS, LABELS
 from app.core.policy import Permission
 from app.core.stale import Stale
@@ -22,7 +23,7 @@ from app.http.plumbing.forms import read_form, read_list
 from app.http.plumbing.guards import admin_allows
 from app.http.plumbing.middleware import viewer_of
 from app.http.plumbing.render import flash, redirect, render, wants_fragment
-from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, told
+from app.http.plumbing.stale import GRANTED, OPENED, conflict, opened_field, read_opened, told
 from app.http.shared import account_users as views
 
 PAGE_SIZE = 50
@@ -127,7 +128,7 @@ async def render_settings(
 @get("/admin/settings", permission=Permission.STAFF)
 async def settings_page(request: Request, saved: FromQuery[str] = "") -> Response:
     if saved:
-        flash(request, "Settings saved." if saved != "preset" else "Preset saved.")
+        flash(request, _("Settings saved.") if saved != "preset" else _("Preset saved."))
     return await render_settings(request, await admin.all_settings(), {})
 
 
@@ -144,7 +145,11 @@ async def save_settings(request: Request) -> Response:
     except Stale as exc:
         now = shown_settings(exc.current)
         found = conflict(opened, now, form)
-        said = told(found, admin.SETTING_LABELS, "these settings")
+        said = told(
+            found,
+            admin.SETTING_LABELS,
+            _("Someone changed these settings while you were editing: %(changes)s."),
+        )
         merged, version = found.merged, opened_field(now)
         return await render_settings(request, merged, {}, status=409, opened=version, stale=said)
     except DomainError as exc:
@@ -153,7 +158,7 @@ async def save_settings(request: Request) -> Response:
         return await render_settings(request, form, errors, status=422, opened=still)
     if not wants_fragment(request):
         return redirect(request, "/admin/settings?saved=1")
-    flash(request, "Settings saved.")
+    flash(request, _("Settings saved."))
     return await render_settings(request, await admin.all_settings(), {})
 
 
@@ -221,7 +226,8 @@ async def add_preset(request: Request) -> Response:
     except DomainError as exc:
         errors = {exc.field or "form": exc.message}
         return await render_presets(request, status=422, form=form, errors=errors)
-    return preset_saved(request, f"Preset “{made['name']}” added.") or await render_presets(request)
+    text = _("Preset “%(name)s” added.") % {"name": made["name"]}
+    return preset_saved(request, text) or await render_presets(request)
 
 
 @get("/admin/settings/presets/{preset_id:int}", permission=Permission.MANAGE_USERS)
@@ -260,7 +266,12 @@ async def save_preset(request: Request, preset_id: FromPath[int]) -> Response:
             "name": merged["name"],
             "permissions": [k for k in ALL_KEYS if merged.get(k)],
         }
-        said = told(found, {"name": "Name", **LABELS}, "this preset", on="added", off="removed")
+        said = told(
+            found,
+            {"name": N_("Name"), **LABELS},
+            _("Someone changed this preset while you were editing: %(changes)s."),
+            GRANTED,
+        )
         return await render_presets(
             request,
             status=409,
@@ -276,7 +287,7 @@ async def save_preset(request: Request, preset_id: FromPath[int]) -> Response:
         return await render_presets(
             request, status=422, editing=editing, form=form, errors=errors, opened=form[OPENED]
         )
-    return preset_saved(request, "Preset saved.") or await render_presets(request)
+    return preset_saved(request, _("Preset saved.")) or await render_presets(request)
 
 
 @post("/admin/settings/presets/{preset_id:int}/delete", permission=Permission.MANAGE_USERS)
@@ -287,16 +298,16 @@ async def delete_preset(request: Request, preset_id: FromPath[int]) -> Response:
     except NotFound:
         if not wants_fragment(request):
             return redirect(request, "/admin/settings")
-        flash(request, "This preset had already been removed.", "info")
+        flash(request, _("This preset had already been removed."), "info")
         return await render_presets(request)
     except DomainError as exc:
         if not wants_fragment(request):
-            return error_page(request, 409, "Not removed", exc.message)
+            return error_page(request, 409, _("Not removed"), exc.message)
         flash(request, exc.message, "error")
         return await render_presets(request, status=409)
-    text = (
-        f"Preset “{removed['name']}” removed. People given access with it keep their permissions."
-    )
+    text = _("Preset “%(name)s” removed. People given access with it keep their permissions.") % {
+        "name": removed["name"]
+    }
     return preset_saved(request, text) or await render_presets(request)
 
 
@@ -352,12 +363,12 @@ async def retry_email(request: Request, email_id: FromPath[int]) -> Response:
         raise
     except DomainError as exc:
         if not wants_fragment(request):
-            return error_page(request, 409, "Not retried", exc.message)
+            return error_page(request, 409, _("Not retried"), exc.message)
         flash(request, exc.message, "error")
         return await render_mail_row(request, await mail.get_email(email_id), status=409)
     if not wants_fragment(request):
         return redirect(request, "/admin/mail")
-    flash(request, "Email queued for another attempt.")
+    flash(request, _("Email queued for another attempt."))
     return await render_mail_row(request, email)
 
 

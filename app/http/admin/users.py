@@ -3,8 +3,10 @@
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
+from app.core import i18n
 from app.core.config import get_settings
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.core.stale import Stale
 from app.core.validation import parse_id
@@ -23,10 +25,10 @@ PAGE_SIZE = 25
 DETAIL = "admin/users/detail.html"
 # The Profile card's fields (users.USER_FIELDS) as it names them.
 PROFILE_LABELS = {
-    "first_name": "First Name",
-    "last_name": "Last Name",
-    "email": "Email Address",
-    "language": "Language",
+    "first_name": N_("First Name"),
+    "last_name": N_("Last Name"),
+    "email": N_("Email Address"),
+    "language": N_("Language"),
 }
 
 
@@ -55,7 +57,7 @@ async def detail_context(request: Request, user_id: int, **extra) -> dict:
     return {
         "user": user,
         "accounts": await access.user_accounts(user_id),
-        "languages": users.LANGUAGES,
+        "languages": [*i18n.LANGUAGES, *i18n.OTHER_LANGUAGES],
         "can_manage": admin_allows(request, Permission.MANAGE_USERS),
         "can_delete": admin_allows(request, Permission.DELETE_USERS),
         "form": {k: user[k] for k in users.USER_FIELDS},
@@ -119,12 +121,16 @@ async def update_user(request: Request, user_id: FromPath[int]) -> Response:
             status=409,
             form=found.merged,
             opened=opened_field(exc.current),
-            stale=told(found, PROFILE_LABELS, "this user's details"),
+            stale=told(
+                found,
+                PROFILE_LABELS,
+                _("Someone changed this user's details while you were editing: %(changes)s."),
+            ),
         )
     except DomainError as exc:
         still = form.get(OPENED) or ""  # still the version it was opened on
         return await answer(request, user_id, "profile", error=exc, form=values, opened=still)
-    return await answer(request, user_id, "profile", message="User details saved.", oob=True)
+    return await answer(request, user_id, "profile", message=_("User details saved."), oob=True)
 
 
 @post("/admin/users/{user_id:int}/make-owner", permission=Permission.MANAGE_USERS)
@@ -133,14 +139,17 @@ async def make_owner(request: Request, user_id: FromPath[int]) -> Response:
     client_id = parse_id(form.get("client_id"))
     try:
         if client_id is None:
-            raise DomainError("Choose an account.")
+            raise DomainError(_("Choose an account."))
         client = await clients.transfer_ownership(
             client_id, user_id, actor=viewer_of(request).actor
         )
     except DomainError as exc:
         return await answer(request, user_id, "accounts", error=exc)
     return await answer(
-        request, user_id, "accounts", message=f"Now the owner of {clients.display_name(client)}."
+        request,
+        user_id,
+        "accounts",
+        message=_("Now the owner of %(account)s.") % {"account": clients.display_name(client)},
     )
 
 
@@ -153,7 +162,10 @@ async def send_password_reset(request: Request, user_id: FromPath[int]) -> Respo
     except DomainError as exc:
         return await answer(request, user_id, "security", error=exc)
     return await answer(
-        request, user_id, "security", message=f"Password reset email sent to {user['email']}."
+        request,
+        user_id,
+        "security",
+        message=_("Password reset email sent to %(email)s.") % {"email": user["email"]},
     )
 
 
@@ -165,7 +177,10 @@ async def change_password(request: Request, user_id: FromPath[int]) -> Response:
     except DomainError as exc:
         return await answer(request, user_id, "security", error=exc)
     return await answer(
-        request, user_id, "security", message="Password changed; the user's sessions were ended."
+        request,
+        user_id,
+        "security",
+        message=_("Password changed; the user's sessions were ended."),
     )
 
 

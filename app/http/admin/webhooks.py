@@ -6,7 +6,9 @@ it, and shows its recent deliveries, each with Resend."""
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
+from app.core import i18n
 from app.core.errors import DomainError
+from app.core.i18n import N_, _, ngettext
 from app.core.policy import Permission
 from app.core.stale import Stale
 from app.domain.webhooks import services as webhooks
@@ -18,13 +20,12 @@ from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened,
 
 LIST = "admin/webhooks/list.html"
 DETAIL = "admin/webhooks/detail.html"
-SECRET_SHOWN_ONCE = "Copy the signing secret now: it is not shown again."
-# The settings form's fields (webhooks.EDITABLE) as it names them.
+# The settings form's fields (webhooks.EDITABLE) as it names them (marked: translated when said).
 LABELS = {
-    "url": "URL",
-    "description": "Description",
-    "event_types": "Event types",
-    "enabled": "Enabled",
+    "url": N_("URL"),
+    "description": N_("Description"),
+    "event_types": N_("Event types"),
+    "enabled": N_("Enabled"),
 }
 
 
@@ -61,7 +62,7 @@ def _opened(values: dict) -> str:
 
 def _types_in_words(types) -> str:
     types = list(types) if isinstance(types, list | tuple) else []
-    return "All events" if types == [ALL_TYPES] else ", ".join(types) or "none"
+    return _("All events") if types == [ALL_TYPES] else ", ".join(types) or _("none")
 
 
 def _in_words(changes: dict) -> dict:
@@ -135,7 +136,7 @@ async def detail_screen(
 @get("/admin/webhooks", permission=Permission.MANAGE_WEBHOOKS)
 async def webhooks_screen(request: Request, deleted: FromQuery[str] = "") -> Response:
     if deleted:
-        flash(request, "Webhook endpoint deleted, with its deliveries.")
+        flash(request, _("Webhook endpoint deleted, with its deliveries."))
     return await list_screen(request)
 
 
@@ -152,7 +153,10 @@ async def add_endpoint(request: Request) -> Response:
     except DomainError as exc:
         errors = {exc.field or "url": exc.message}
         return await list_screen(request, form=form, errors=errors, status=422)
-    flash(request, f"Webhook endpoint added. {SECRET_SHOWN_ONCE}")
+    flash(
+        request,
+        _("Webhook endpoint added. Copy the signing secret now: it is not shown again."),
+    )
     # Answered in place, not redirected: the secret exists only in this answer.
     return await list_screen(request, created=created)
 
@@ -188,7 +192,11 @@ async def save_endpoint(request: Request, endpoint_id: FromPath[int]) -> Respons
             endpoint_id,
             form=_form_of(found.merged),
             opened=_opened(exc.current),
-            stale=told(words, LABELS, "this endpoint's settings"),
+            stale=told(
+                words,
+                LABELS,
+                _("Someone changed this endpoint's settings while you were editing: %(changes)s."),
+            ),
             status=409,
         )
     except DomainError as exc:
@@ -197,14 +205,14 @@ async def save_endpoint(request: Request, endpoint_id: FromPath[int]) -> Respons
         return await detail_screen(
             request, endpoint_id, form=form, errors=errors, opened=still, status=422
         )
-    flash(request, "Webhook endpoint saved.")
+    flash(request, _("Webhook endpoint saved."))
     return await detail_screen(request, endpoint_id)
 
 
 @post("/admin/webhooks/{endpoint_id:int}/test", permission=Permission.MANAGE_WEBHOOKS)
 async def send_test_event(request: Request, endpoint_id: FromPath[int]) -> Response:
     await webhooks.send_test_event(endpoint_id, actor=viewer_of(request).actor)
-    flash(request, "Test event queued: it appears below once it is sent.")
+    flash(request, _("Test event queued: it appears below once it is sent."))
     return await detail_screen(request, endpoint_id)
 
 
@@ -213,7 +221,10 @@ async def rotate_secret(request: Request, endpoint_id: FromPath[int]) -> Respons
     rotated = await webhooks.rotate_secret(endpoint_id, actor=viewer_of(request).actor)
     flash(
         request,
-        f"New signing secret made; the previous one also signs for 24 hours. {SECRET_SHOWN_ONCE}",
+        _(
+            "New signing secret made; the previous one also signs for 24 hours. Copy the "
+            "signing secret now: it is not shown again."
+        ),
     )
     return await detail_screen(request, endpoint_id, secret=rotated.secret)
 
@@ -232,8 +243,15 @@ async def replay(request: Request, endpoint_id: FromPath[int]) -> Response:
         return await detail_screen(
             request, endpoint_id, errors=errors, since=shown_typed(given), status=422
         )
-    noun = "message" if count == 1 else "messages"
-    flash(request, f"{count} {noun} since {since:%d %b %Y %H:%M} UTC queued again, in order.")
+    flash(
+        request,
+        ngettext(
+            "%(num)d message since %(since)s UTC queued again, in order.",
+            "%(num)d messages since %(since)s UTC queued again, in order.",
+            count,
+        )
+        % {"num": count, "since": i18n.format_datetime(since, "UTC")},
+    )
     return await detail_screen(request, endpoint_id)
 
 
@@ -253,7 +271,7 @@ async def resend_delivery(
     await webhooks.resend_delivery(
         delivery_id, endpoint_id=endpoint_id, actor=viewer_of(request).actor
     )
-    flash(request, "Delivery queued again, with the same webhook-id.")
+    flash(request, _("Delivery queued again, with the same webhook-id."))
     return await detail_screen(request, endpoint_id)
 
 

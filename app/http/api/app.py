@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
+from app.core.i18n import _
 from app.http.plumbing.delivery import COMPRESSION
 from app.http.plumbing.middleware import language_chooser, reject_ids_not_in_ascii, security_headers
 
@@ -54,7 +55,7 @@ class ApiRequest(Request):
         try:
             return await super().json()
         except RecursionError as exc:
-            raise SerializationException("JSON is malformed: nested too deeply") from exc
+            raise SerializationException(_("JSON is malformed: nested too deeply")) from exc
 
 
 def create_api_app(*, production: bool) -> Litestar:

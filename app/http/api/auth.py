@@ -4,6 +4,7 @@
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
 
+from app.core.i18n import N_, _
 from app.core.policy import role_allows
 from app.domain.credentials.services import ApiAuthError, ApiCaller, authenticate
 from app.http.plumbing.forms import bearer_token, client_ip
@@ -12,7 +13,7 @@ from app.http.plumbing.guards import permission_of
 from .problems import ApiAuthenticationFailed
 
 CALLER = "api_caller"
-BAD_CREDENTIALS = "The bearer credential is missing or invalid."
+BAD_CREDENTIALS = N_("The bearer credential is missing or invalid.")
 
 
 async def authenticated(connection: ASGIConnection, _handler=None) -> None:
@@ -21,11 +22,11 @@ async def authenticated(connection: ASGIConnection, _handler=None) -> None:
     address outside the credential's allow-list, which its owner needs to know."""
     token = bearer_token(connection)
     if token is None:
-        raise ApiAuthenticationFailed(BAD_CREDENTIALS)
+        raise ApiAuthenticationFailed(_(BAD_CREDENTIALS))
     try:
         caller = await authenticate(*token, client_ip(connection))
     except ApiAuthError as exc:
-        detail = exc.message if exc.message.startswith("Invalid IP") else BAD_CREDENTIALS
+        detail = exc.message if exc.message.startswith("Invalid IP") else _(BAD_CREDENTIALS)
         raise ApiAuthenticationFailed(detail) from None
     connection.scope["state"][CALLER] = caller
 
@@ -35,8 +36,13 @@ async def authorized(connection: ASGIConnection, handler) -> None:
     operation names (`permission=`, from app.core.policy); an operation naming none is refused."""
     permission = permission_of(handler)
     if permission is None or not role_allows(caller_of(connection).role, permission):
+        if permission is None:
+            raise PermissionDeniedException(
+                _("This credential's staff role does not allow this (no permission).")
+            )
         raise PermissionDeniedException(
-            f"This credential's staff role does not allow this ({permission or 'no permission'})."
+            _("This credential's staff role does not allow this (%(permission)s).")
+            % {"permission": permission}
         )
 
 

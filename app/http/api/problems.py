@@ -16,6 +16,7 @@ from litestar.types import ExceptionHandlersMap
 
 from app.core.dberrors import DATABASE_DOWN, RETRY_AFTER_DATABASE_DOWN, is_database_unavailable
 from app.core.errors import DomainError, Forbidden, NotFound, Throttled
+from app.core.i18n import _
 from app.core.logging_setup import redact
 from app.core.stale import Stale
 
@@ -60,15 +61,17 @@ def _forbidden(_request: Request, exc: PermissionDeniedException | Forbidden) ->
 
 
 def _not_found(_request: Request, exc: Exception) -> Response:
-    detail = exc.message if isinstance(exc, NotFound) else "There is nothing at this address."
+    detail = exc.message if isinstance(exc, NotFound) else _("There is nothing at this address.")
     return problem(404, detail)
 
 
 def _precondition_failed(_request: Request, _exc: Stale) -> Response:
     return problem(
         412,
-        "The resource changed since the version named by If-Match: nothing was changed. Read it "
-        "again (its ETag) and make the change on what it holds now.",
+        _(
+            "The resource changed since the version named by If-Match: nothing was changed. Read "
+            "it again (its ETag) and make the change on what it holds now."
+        ),
     )
 
 
@@ -81,13 +84,15 @@ def _invalid(_request: Request, exc: ValidationException) -> Response:
     all, else 422 with each field's error."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = {
-        str(item.get("key") or "body"): str(item.get("message", "Invalid value."))
+        str(item.get("key") or "body"): str(item["message"])
+        if "message" in item
+        else _("Invalid value.")
         for item in extra
         if isinstance(item, dict)
     }
     if not errors:
-        return problem(400, exc.detail or "The request body is not valid JSON.")
-    return problem(422, "The request is not valid.", errors=errors)
+        return problem(400, exc.detail or _("The request body is not valid JSON."))
+    return problem(422, _("The request is not valid."), errors=errors)
 
 
 class InvalidInput(DomainError):
@@ -111,7 +116,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 def _server_error(request: Request, exc: Exception) -> Response:
     if is_database_unavailable(exc):
         log.error("Database unreachable on %s %s: %s", request.method, request.url.path, exc)
-        return problem(503, DATABASE_DOWN, headers={"Retry-After": str(RETRY_AFTER_DATABASE_DOWN)})
+        return problem(
+            503, _(DATABASE_DOWN), headers={"Retry-After": str(RETRY_AFTER_DATABASE_DOWN)}
+        )
     log.error(
         "Unhandled error on %s %s: %s",
         request.method,
@@ -119,7 +126,7 @@ def _server_error(request: Request, exc: Exception) -> Response:
         redact(f"{type(exc).__name__}: {exc}"),
         exc_info=exc,
     )
-    return problem(500, "The server could not finish this request. Nothing was changed.")
+    return problem(500, _("The server could not finish this request. Nothing was changed."))
 
 
 HANDLERS: ExceptionHandlersMap = {

@@ -13,6 +13,7 @@ from app.core import permissions
 from app.core.config import get_settings
 from app.core.db import MAX_ID
 from app.core.errors import DomainError, NotFound
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.core.stale import version
 from app.core.validation import clean_search
@@ -437,7 +438,7 @@ async def one_grant(client_id: int, user_id: int, status_code: int = 200) -> Res
     await clients.get_client(client_id)
     found = await access.access_for(user_id, client_id)
     if found is None:
-        raise NotFound("This user has no access to this account.")
+        raise NotFound(_("This user has no access to this account."))
     user = await users.get_user(user_id)
     until = await access.access_until_of(client_id, user_id)
     grant = grant_out(
@@ -554,7 +555,7 @@ def invitation_out(row: dict) -> s.Invitation:
 async def open_invitation(client_id: int, invitation_id: int) -> s.Invitation:
     rows = await invitations.open_invites(client_id, after=invitation_id - 1, size=1)
     if not rows or rows[0]["id"] != invitation_id:
-        raise NotFound("This invite is no longer pending.")
+        raise NotFound(_("This invite is no longer pending."))
     return invitation_out(rows[0])
 
 

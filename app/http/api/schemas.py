@@ -10,6 +10,7 @@ import msgspec
 from app.core import clock
 from app.core.db import MAX_ID
 from app.core.errors import DomainError
+from app.core.i18n import _
 from app.core.permissions import ALL_KEYS
 from app.core.security import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, check_new_password
 from app.core.validation import (
@@ -194,7 +195,7 @@ class ClientCreate(Contact, kw_only=True):
             last = clean_name(self.owner_last_name, "Last name", "owner_last_name")
             clean_name(self.company_name, "Company name", "company_name", required=False,
                        max_length=COMPANY_MAX)  # fmt: skip
-            email, _ = clean_email(self.owner_email, "owner_email")
+            email, _key = clean_email(self.owner_email, "owner_email")
             if self.owner_password is not None and self.owner_user_id is None:
                 check_password(self.owner_password, [first, last, email], "owner_password")
 
@@ -303,7 +304,7 @@ class UserCreate(msgspec.Struct, kw_only=True):
         with checked_input():
             first = clean_name(self.first_name, "First name", "first_name")
             last = clean_name(self.last_name, "Last name", "last_name")
-            email, _ = clean_email(self.email)
+            email, _key = clean_email(self.email)
             if self.password is not None:
                 check_password(self.password, [first, last, email], "password")
 
@@ -410,7 +411,7 @@ class AccessCreate(msgspec.Struct, kw_only=True):
         with checked_input():
             given = (self.permissions is not msgspec.UNSET) + (self.preset is not msgspec.UNSET)
             if given != 1:
-                raise DomainError("Give either permissions or a preset.", "permissions")
+                raise DomainError(_("Give either permissions or a preset."), "permissions")
             if self.permissions is not msgspec.UNSET:
                 clean_permissions(self.permissions)
             if isinstance(self.access_until, str):
@@ -543,9 +544,9 @@ class BulkInviteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
         with checked_input():
             if self.rows is not None:
                 if self.text or self.csv:
-                    raise InvalidInput("Send `rows`, or `text` and `csv`, not both.", "rows")
+                    raise InvalidInput(_("Send `rows`, or `text` and `csv`, not both."), "rows")
                 if not self.rows:
-                    raise InvalidInput("Send at least one row.", "rows")
+                    raise InvalidInput(_("Send at least one row."), "rows")
                 entries = [
                     bulk.Entry(
                         number,
@@ -561,7 +562,7 @@ class BulkInviteCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
             if self.preset is None:
                 bulk.clean_default(self.permissions, entries)
             elif self.permissions is not None:
-                raise InvalidInput("Give either permissions or a preset, not both.", "preset")
+                raise InvalidInput(_("Give either permissions or a preset, not both."), "preset")
             clean_access_until(self.access_until, clock.now())
         return entries
 

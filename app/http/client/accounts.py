@@ -4,6 +4,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.core.validation import parse_id
 from app.domain.access import services as access
@@ -44,7 +45,7 @@ async def select_account(request: Request, client_id: FromPath[int]) -> Response
     accounts = {a["client_id"]: a for a in await access.user_accounts(user["id"])}
     chosen = accounts.get(client_id)
     if chosen is None or chosen["closed"]:
-        raise PermissionDeniedException("You do not have access to this account.")
+        raise PermissionDeniedException(_("You do not have access to this account."))
     await auth.select_client(viewer.current_session_id, client_id)
     await access.note_account_login(user["id"], client_id)
     return redirect(request, "/account")
@@ -59,20 +60,24 @@ async def account_home(
     viewer = viewer_of(request)
     offer = await transfers.pending_for(viewer.signed_in_user["id"], viewer.current_client["id"])
     said = TRANSFER_OUTCOMES.get(transfer)
+    if said is not None:
+        said = (said[0], _(said[1]))
     if transfer == "refused":
-        said = ("error", REFUSALS.get(why, REFUSALS["other"]))
+        said = ("error", _(REFUSALS.get(why, REFUSALS["other"])))
     return render(request, "client/account.html", {"transfer_offer": offer, "transfer_said": said})
 
 
 # What the account's home says after Accept ownership or Decline (by name: no text in URLs).
 TRANSFER_OUTCOMES = {
-    "completed": ("success", "You are now the owner of this account."),
+    "completed": ("success", N_("You are now the owner of this account.")),
     "awaiting_approval": (
         "success",
-        "You accepted the ownership of this account. Our staff must approve the transfer before "
-        "it takes effect; you will be emailed.",
+        N_(
+            "You accepted the ownership of this account. Our staff must approve the transfer "
+            "before it takes effect; you will be emailed."
+        ),
     ),
-    "declined": ("success", "You declined the ownership of this account."),
+    "declined": ("success", N_("You declined the ownership of this account.")),
 }
 
 

@@ -6,6 +6,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.core.validation import EMAIL_MAX
 from app.domain.access import transfers
@@ -64,10 +65,10 @@ async def start_transfer(request: Request) -> Response:
         if refused is not None:
             raise refused
         if not email:
-            raise DomainError("Enter the email address of the user who will own it.", "user_id")
+            raise DomainError(_("Enter the email address of the user who will own it."), "user_id")
         chosen = await find_by_email(email[:EMAIL_MAX])
         if chosen is None:
-            raise DomainError("Choose a user of this account.", "user_id")
+            raise DomainError(_("Choose a user of this account."), "user_id")
         await transfers.start(client_id, chosen["id"], keys, actor=viewer.actor)
     except DomainError as exc:
         context = await transfer_context(
@@ -78,7 +79,11 @@ async def start_transfer(request: Request) -> Response:
         )
         return _section(request, context, status=422)
     context = await transfer_context(client_id, viewer.signed_in_user["id"])
-    flash(request, f"Ownership transfer started: {context['transfer']['to_name']} was emailed.")
+    flash(
+        request,
+        _("Ownership transfer started: %(name)s was emailed.")
+        % {"name": context["transfer"]["to_name"]},
+    )
     return _section(request, context)
 
 
@@ -87,7 +92,7 @@ async def cancel_transfer(request: Request, transfer_id: FromPath[int]) -> Respo
     viewer = viewer_of(request)
     client_id = viewer.current_client["id"]
     await read_form(request)
-    kind, message = "success", "Ownership transfer cancelled."
+    kind, message = "success", _("Ownership transfer cancelled.")
     try:
         await _check_current(client_id, transfer_id)
         await transfers.cancel(transfer_id, actor=viewer.actor)
@@ -102,7 +107,7 @@ async def _check_current(client_id: int, transfer_id: int) -> None:
     older one)."""
     current = await transfers.open_transfer(client_id)
     if current is None or current["id"] != transfer_id:
-        raise transfers.TransferUnavailable("This ownership transfer is no longer pending.")
+        raise transfers.TransferUnavailable(_("This ownership transfer is no longer pending."))
 
 
 @post("/account/transfer/{transfer_id:int}/accept", permission=Permission.ACCOUNT_MEMBER)
@@ -133,10 +138,10 @@ async def decline_transfer(request: Request, transfer_id: FromPath[int]) -> Resp
 
 # What the account's home says after a refused Accept or Decline (by name: no text in the URL).
 REFUSALS = {
-    "gone": "This ownership transfer is no longer pending.",
-    "expired": "This ownership transfer has expired.",
-    "void": "This ownership transfer is void: what it was made for changed meanwhile.",
-    "other": "You cannot do this.",
+    "gone": N_("This ownership transfer is no longer pending."),
+    "expired": N_("This ownership transfer has expired."),
+    "void": N_("This ownership transfer is void: what it was made for changed meanwhile."),
+    "other": N_("You cannot do this."),
 }
 
 

@@ -7,6 +7,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from app.core.errors import DomainError
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.domain.access import services as access
 from app.domain.invitations import services as invitations
@@ -89,7 +90,7 @@ async def invite_new_user(request: Request) -> Response:
             status=422,
         )
     email = form.get("email", "").strip()
-    flash(request, f"Invite sent to {email}.")
+    flash(request, _("Invite sent to %(email)s.") % {"email": email})
     # A fresh, empty form; the section below is refreshed out of band, with the link to copy.
     context = {
         "invite_form": {},

@@ -25,6 +25,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from app.core.config import get_settings
 from app.core.errors import DomainError
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.domain.auth.services import load_viewer
 from app.domain.live import broker as live
@@ -111,7 +112,7 @@ async def _stream(request: Request, check: Check) -> Response | ServerSentEvent:
     # Counted and taken with no await in between, so parallel opens see each other's places.
     if _open_by_session[session_id] >= STREAMS_PER_SESSION:
         return Response(
-            content="Too many live pages are open in this browser: close a few tabs.",
+            content=_("Too many live pages are open in this browser: close a few tabs."),
             status_code=429,
             headers={"retry-after": "30"},
             media_type="text/plain",

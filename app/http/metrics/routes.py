@@ -6,6 +6,7 @@ from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.core.errors import Throttled
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.domain.credentials.services import ApiAuthError, authenticate
 from app.domain.mail import services as mail
@@ -36,17 +37,18 @@ async def refresh_webhooks() -> None:
     WEBHOOK_OLDEST_WAITING.set(waited)
 
 
-AUTHENTICATE = (
-    "Sign in as staff, or send an API credential: Authorization: Bearer IDENTIFIER:SECRET.\n"
+# Marked only: translated where answered (`_plain` ends each with a line break).
+AUTHENTICATE = N_(
+    "Sign in as staff, or send an API credential: Authorization: Bearer IDENTIFIER:SECRET."
 )
-BAD_CREDENTIALS = "The bearer credential is missing or invalid.\n"
-STAFF_ONLY = "Metrics are for staff and API credentials only.\n"
-ENROL_FIRST = "Enable two-factor authentication (/admin/security) to reach the admin area.\n"
+BAD_CREDENTIALS = N_("The bearer credential is missing or invalid.")
+STAFF_ONLY = N_("Metrics are for staff and API credentials only.")
+ENROL_FIRST = N_("Enable two-factor authentication (/admin/security) to reach the admin area.")
 
 
 def _plain(status: int, text: str, headers: dict | None = None) -> Response:
     return Response(
-        text,
+        f"{text}\n",
         status_code=status,
         media_type="text/plain",
         headers={"Cache-Control": "no-store", **(headers or {})},
@@ -66,26 +68,26 @@ async def refusal(request: Request) -> Response | None:
         if viewer.must_enrol_two_factor:  # kept from the admin area until enrolled
             if _wants_page(request):
                 return redirect(request, "/admin/security")
-            return _plain(403, ENROL_FIRST)
+            return _plain(403, _(ENROL_FIRST))
         return None
     challenge = {"WWW-Authenticate": 'Bearer realm="roster"'}
     if "authorization" in request.headers:
         token = bearer_token(request)
         if token is None:
-            return _plain(401, BAD_CREDENTIALS, challenge)
+            return _plain(401, _(BAD_CREDENTIALS), challenge)
         try:  # the native API's own check: the same credentials, counting and throttle
             await authenticate(*token, client_ip(request))
         except ApiAuthError as exc:
-            detail = f"{exc.message}\n" if exc.message.startswith("Invalid IP") else BAD_CREDENTIALS
+            detail = exc.message if exc.message.startswith("Invalid IP") else _(BAD_CREDENTIALS)
             return _plain(401, detail, challenge)
         except Throttled as exc:
-            return _plain(429, f"{exc.message}\n", {"Retry-After": str(exc.retry_after)})
+            return _plain(429, exc.message, {"Retry-After": str(exc.retry_after)})
         return None
     if viewer.user is not None:
-        return _plain(403, STAFF_ONLY)
+        return _plain(403, _(STAFF_ONLY))
     if _wants_page(request):
         return redirect(request, "/admin/login")  # as the admin area does
-    return _plain(401, AUTHENTICATE, challenge)
+    return _plain(401, _(AUTHENTICATE), challenge)
 
 
 @get(METRICS_PATH, include_in_schema=False, name="metrics", permission=Permission.PUBLIC)

@@ -10,6 +10,7 @@ from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from litestar import Request, Response, get, post, route
 
 from app.core import clock
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.domain.activity.services import Actor
 from app.domain.auth import services as auth
@@ -68,12 +69,10 @@ def answer(request: Request, result: tuple) -> Response:
 
 def _error_page(request: Request, error: OAuth2Error) -> Response:
     """Never a redirect when the app or its redirect URI is not known to be the app's."""
-    message = {
-        "invalid_client": "This app is not registered with Roster, or it is disabled.",
-    }.get(
-        error.error,
-        "The address this app asked to return to is not one registered for it.",
-    )
+    if error.error == "invalid_client":
+        message = _("This app is not registered with Roster, or it is disabled.")
+    else:
+        message = _("The address this app asked to return to is not one registered for it.")
     if error.error not in ("invalid_client",) and error.description and error.redirect_uri:
         message = error.description
     return render(request, "oauth/error.html", {"message": message}, status=400, headers=NO_STORE)
@@ -245,7 +244,7 @@ async def logout(request: Request) -> Response:
         return render(
             request,
             "oauth/error.html",
-            {"message": error.description or "This logout request is not valid."},
+            {"message": error.description or _("This logout request is not valid.")},
             status=400,
             headers=NO_STORE,
         )

@@ -24,6 +24,7 @@ from app.core.errors import (
     NotSignedIn,
     Throttled,
 )
+from app.core.i18n import _
 from app.core.logging_setup import redact
 from app.http.plumbing.forms import safe_next
 from app.http.plumbing.guards import ChooseAccount, EnrolTwoFactor
@@ -110,36 +111,36 @@ def forbidden(request: Request, exc: PermissionDeniedException) -> Response:
     message = (
         exc.detail
         if exc.detail and exc.detail != "Forbidden"
-        else "You do not have permission to do this."
+        else _("You do not have permission to do this.")
     )
     if "CSRF" in message:
-        message = "Your form expired. Reload the page and try again."
-    return error_page(request, 403, "Access denied", message)
+        message = _("Your form expired. Reload the page and try again.")
+    return error_page(request, 403, _("Access denied"), message)
 
 
 def not_found(request: Request, exc: Exception) -> Response:
-    message = exc.message if isinstance(exc, NotFound) else "There is nothing at this address."
-    return error_page(request, 404, "Not found", message)
+    message = exc.message if isinstance(exc, NotFound) else _("There is nothing at this address.")
+    return error_page(request, 404, _("Not found"), message)
 
 
 def forbidden_by_rule(request: Request, exc: Forbidden) -> Response:
-    return error_page(request, 403, "Access denied", exc.message)
+    return error_page(request, 403, _("Access denied"), exc.message)
 
 
 def throttled(request: Request, exc: Throttled) -> Response:
     return error_page(
-        request, 429, "Please wait", exc.message, headers={"Retry-After": str(exc.retry_after)}
+        request, 429, _("Please wait"), exc.message, headers={"Retry-After": str(exc.retry_after)}
     )
 
 
 def domain_error(request: Request, exc: DomainError) -> Response:
-    return error_page(request, 400, "That did not work", exc.message)
+    return error_page(request, 400, _("That did not work"), exc.message)
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code >= 500:
         return server_error(request, exc)
-    return error_page(request, exc.status_code, "Something went wrong", exc.detail)
+    return error_page(request, exc.status_code, _("Something went wrong"), exc.detail)
 
 
 def server_error(request: Request, exc: Exception) -> Response:
@@ -157,8 +158,8 @@ def server_error(request: Request, exc: Exception) -> Response:
     return error_page(
         request,
         500,
-        "Something went wrong",
-        "The server could not finish this request. Nothing was changed; try again in a moment.",
+        _("Something went wrong"),
+        _("The server could not finish this request. Nothing was changed; try again in a moment."),
     )
 
 
@@ -166,8 +167,8 @@ def database_unavailable(request: Request) -> Response:
     return error_page(
         request,
         503,
-        "Database unavailable",
-        DATABASE_DOWN,
+        _("Database unavailable"),
+        _(DATABASE_DOWN),
         headers={"Retry-After": str(RETRY_AFTER_DATABASE_DOWN)},
     )
 

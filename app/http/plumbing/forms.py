@@ -6,6 +6,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 
 from app.core.errors import DomainError
+from app.core.i18n import _
 
 # A local path: printable ASCII without spaces (anything else arrives percent-encoded).
 _LOCAL_PATH = re.compile(r"/(?![/\\])[!-~]*")
@@ -15,7 +16,9 @@ def _text_only(form) -> None:
     """Roster's forms hold text only: a file where text was expected is refused."""
     for key, value in form.multi_items():
         if not isinstance(value, str):
-            raise DomainError(f"The field {key[:40]!r} must be text, not a file.", key)
+            raise DomainError(
+                _("The field %(field)s must be text, not a file.") % {"field": repr(key[:40])}, key
+            )
 
 
 async def read_form(request: Request) -> dict:
@@ -45,7 +48,7 @@ def safe_next(url: str | None, default: str) -> str:
 
 def bearer_token(connection: ASGIConnection) -> tuple[str, str] | None:
     """(identifier, secret) from the Authorization header, or None when there is none."""
-    scheme, _, token = connection.headers.get("authorization", "").strip().partition(" ")
+    scheme, _space, token = connection.headers.get("authorization", "").strip().partition(" ")
     identifier, colon, secret = token.strip().partition(":")
     if scheme.lower() != "bearer" or not colon or not identifier or not secret:
         return None

@@ -6,6 +6,7 @@ Litestar runs a plain-function guard in a thread pool, a thread hop on every req
 
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
+from app.core.i18n import _
 from app.core.policy import CLIENT_AREA, Permission, is_staff_permission
 from app.core.policy import role_allows as role_holds
 from app.http.plumbing.middleware import viewer_of
@@ -22,8 +23,11 @@ class EnrolTwoFactor(PermissionDeniedException):
 
     def __init__(self, account: str) -> None:
         super().__init__(
-            f"{account} requires everyone with access to use two-factor authentication. "
-            "Set it up on your Security page to continue."
+            _(
+                "%(account)s requires everyone with access to use two-factor authentication. "
+                "Set it up on your Security page to continue."
+            )
+            % {"account": account}
         )
         self.account = account
 
@@ -38,7 +42,7 @@ async def authorize(connection, handler) -> None:
         return
     permission = permission_of(handler)
     if permission is None:
-        raise PermissionDeniedException("This route names no permission.")
+        raise PermissionDeniedException(_("This route names no permission."))
     await check(connection, permission)
 
 
@@ -50,26 +54,26 @@ async def check(connection, permission: Permission) -> None:
     viewer = viewer_of(connection)
     if is_staff_permission(permission):
         if viewer.admin is None:
-            raise NotAuthorizedException("Log in as staff to continue.")
+            raise NotAuthorizedException(_("Log in as staff to continue."))
         if not role_holds(viewer.admin["role"], permission):
-            raise PermissionDeniedException("Your admin role does not allow this.")
+            raise PermissionDeniedException(_("Your admin role does not allow this."))
         return
     if viewer.user is None:
-        raise NotAuthorizedException("Log in to continue.")
+        raise NotAuthorizedException(_("Log in to continue."))
     if permission is Permission.SIGNED_IN:
         return
     if viewer.client is None:
-        raise ChooseAccount("Choose an account first.")
+        raise ChooseAccount(_("Choose an account first."))
     # Every route that acts on the current account passes here (ACCOUNT_MEMBER and what it
     # implies), so an account that requires two-factor authentication is refused, in one place,
     # to a user without it; their other accounts (another current account) are not.
     if viewer.must_enrol_for_account:
         raise EnrolTwoFactor(viewer.client["display_name"])
     if permission is Permission.ACCOUNT_OWNER and not viewer.is_owner:
-        raise PermissionDeniedException("Only the account owner can manage its users.")
+        raise PermissionDeniedException(_("Only the account owner can manage its users."))
     key = CLIENT_AREA[permission]
     if key is not None and not viewer.allows(key):
-        raise PermissionDeniedException("You do not have permission to view this page.")
+        raise PermissionDeniedException(_("You do not have permission to view this page."))
 
 
 def role_allows(admin: dict, permission: Permission) -> bool:

@@ -3,6 +3,7 @@ ids in paths written in ASCII decimal or not found."""
 
 import functools
 import re
+from urllib.parse import unquote
 
 from litestar import Request
 from litestar._parsers import parse_cookie_string
@@ -182,6 +183,9 @@ def viewer_loader(app):
             viewer.ip = scope["client"][0] if scope.get("client") else ""
             scope.setdefault("state", {})["viewer"] = viewer
             i18n.set_current(language_for(viewer, scope))
+            i18n.set_zone(
+                unquote(parse_cookie_string(_header(scope, b"cookie")).get(ZONE_COOKIE, ""))
+            )
             if kept_from_admin_area(viewer, scope["path"]):
                 return await send_to_enrolment(scope, send)
         await app(scope, receive, send)
@@ -190,6 +194,8 @@ def viewer_loader(app):
 
 
 WHMCS_PATH = "/includes/api.php"  # app.http.whmcs's endpoint: its messages stay WHMCS's own
+# The browser's time zone (an IANA name), set by app.js: dates are shown in it.
+ZONE_COOKIE = "roster_tz"
 # A visitor's choice in the language menu (a WHMCS name); a signed-in person's is their own.
 LANGUAGE_COOKIE = "roster_language"
 

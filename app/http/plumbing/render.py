@@ -15,11 +15,13 @@ from app.core import clock, i18n
 from app.core.config import FRONTEND_DIR
 from app.core.db import Record
 from app.core.errors import DomainError, Throttled
+from app.core.i18n import _, ngettext
 from app.core.permissions import LABELS, PERMISSIONS, SHORT_LABELS
 from app.core.policy import Permission, role_allows
 from app.core.security import MAX_PASSWORD_LENGTH
 from app.core.validation import COMPANY_MAX, CONTACT_LIMITS, EMAIL_MAX, NAME_MAX
 from app.http.plumbing.delivery import static_url
+from app.http.plumbing.js_texts import js_texts
 from app.http.plumbing.middleware import viewer_of
 
 
@@ -48,20 +50,26 @@ i18n.install(templates)
 
 def relative_time(value: datetime | None, now: datetime | None = None) -> str:
     if value is None:
-        return "Never"
+        return _("Never")
     seconds = int(((now or clock.now()) - value).total_seconds())
     future = seconds < 0
     seconds = abs(seconds)
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            text = f"{n} {unit}{'s' if n != 1 else ''}"
-            return f"in {text}" if future else f"{text} ago"
-    return "just now"
-
-
-def format_datetime(value: datetime | None) -> str:
-    return value.strftime("%d/%m/%Y %H:%M") if value else "Never"
+    if seconds >= 86400:
+        n = seconds // 86400
+        if future:
+            return ngettext("in %(num)d day", "in %(num)d days", n) % {"num": n}
+        return ngettext("%(num)d day ago", "%(num)d days ago", n) % {"num": n}
+    if seconds >= 3600:
+        n = seconds // 3600
+        if future:
+            return ngettext("in %(num)d hour", "in %(num)d hours", n) % {"num": n}
+        return ngettext("%(num)d hour ago", "%(num)d hours ago", n) % {"num": n}
+    if seconds >= 60:
+        n = seconds // 60
+        if future:
+            return ngettext("in %(num)d minute", "in %(num)d minutes", n) % {"num": n}
+        return ngettext("%(num)d minute ago", "%(num)d minutes ago", n) % {"num": n}
+    return _("just now")
 
 
 # A web address inside already-escaped text: it stops at whitespace and at an escaped quote or
@@ -97,8 +105,9 @@ def permission_summary(keys: tuple[str, ...], owner: bool = False) -> Markup:
 @lru_cache(maxsize=1024)
 def _permission_summary(keys: tuple[str, ...], owner: bool, _language: str) -> Markup:
     macro = _macro("shared/permission_summary.html", "permission_summary")
-    shorts = ", ".join(SHORT_LABELS[k] for k in keys)  # a loop in Jinja cost twice the macro
-    return Markup(macro(tuple(keys), owner, shorts, [LABELS[k] for k in keys]))
+    # a loop in Jinja cost twice the macro
+    shorts = ", ".join(_(SHORT_LABELS[k]) for k in keys)
+    return Markup(macro(tuple(keys), owner, shorts, [_(LABELS[k]) for k in keys]))
 
 
 def permission_checkboxes(
@@ -193,9 +202,8 @@ def live_stream(url: str, regions: str) -> Markup:
     Its note shows only while the stream is down (data-state="reconnecting")."""
     return Markup(
         '<div class="live-stream" role="status" hx-sse:connect="{}" hx-swap="none" '
-        'data-live-regions="{}"><span class="live-stream-note">Live updates paused: '
-        "reconnecting…</span></div>"
-    ).format(url, regions)
+        'data-live-regions="{}"><span class="live-stream-note">{}</span></div>'
+    ).format(url, regions, _("Live updates paused: reconnecting…"))
 
 
 def staff_may(viewer, permission: str) -> bool:
@@ -208,7 +216,9 @@ def staff_may(viewer, permission: str) -> bool:
 
 
 templates.filters["relative_time"] = relative_time
-templates.filters["datetime"] = format_datetime
+templates.filters["datetime"] = i18n.format_datetime  # "7 Dec 2026, 14:05", by language and zone
+templates.filters["date"] = i18n.format_date
+templates.filters["time"] = i18n.format_time
 templates.filters["linkify"] = linkify
 
 
@@ -223,6 +233,7 @@ def csrf(context) -> Markup:
 
 templates.globals["csrf"] = csrf
 templates.globals["language"] = i18n.current
+templates.globals["js_texts"] = js_texts
 templates.globals["LANGUAGES"] = i18n.LANGUAGES
 # /static/<path>?v=<content hash>: cached for a year by browsers (app.http.plumbing.delivery).
 templates.globals["static_url"] = static_url

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.stale import same
 
 OPENED = "opened"  # the hidden field
@@ -33,7 +34,9 @@ def read_opened(form: Mapping[str, Any]) -> dict | None:
     except ValueError:
         opened = None
     if not isinstance(opened, dict):
-        raise DomainError("This form is out of date: reload the page and make your change again.")
+        raise DomainError(
+            _("This form is out of date: reload the page and make your change again.")
+        )
     return opened
 
 
@@ -70,47 +73,85 @@ def conflict(opened: dict | None, current: dict, asked: dict) -> Conflict:
         for k in current
         if k in asked and same(opened.get(k)) != _asked(asked[k])
     }
-    return Conflict(theirs, mine, {**current, **{k: asked[k] for k, _ in mine.items()}})
+    return Conflict(theirs, mine, {**current, **{k: asked[k] for k in mine}})
 
 
 def listed(items: list[str]) -> str:
     """ "A", "A and B", "A, B and C"."""
     if len(items) < 2:
         return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+    return _("%(items)s and %(last)s") % {"items": ", ".join(items[:-1]), "last": items[-1]}
 
 
-def _change(label: str, old, new, *, theirs: bool, on: str, off: str) -> str:
+class Flags(NamedTuple):
+    """How a flag's change is said, a whole sentence each: someone else's (`theirs_on`,
+    `theirs_off`) and the person's own (`mine_on`, `mine_off`). Marked only: translated when
+    said."""
+
+    theirs_on: str
+    theirs_off: str
+    mine_on: str
+    mine_off: str
+
+
+SWITCHED = Flags(
+    N_("%(label)s was turned on"),
+    N_("%(label)s was turned off"),
+    N_("%(label)s turned on"),
+    N_("%(label)s turned off"),
+)
+# Permissions: "View Domains was added", "View Domains removed".
+GRANTED = Flags(
+    N_("%(label)s was added"),
+    N_("%(label)s was removed"),
+    N_("%(label)s added"),
+    N_("%(label)s removed"),
+)
+
+
+def _change(label: str, old, new, *, theirs: bool, flags: Flags) -> str:
     if isinstance(new, bool):
-        return f"{label} {'was ' if theirs else ''}{on if new else off}"
+        if theirs:
+            return _(flags.theirs_on if new else flags.theirs_off) % {"label": label}
+        return _(flags.mine_on if new else flags.mine_off) % {"label": label}
     if not same(new):
-        return f"{label} {'was ' if theirs else ''}cleared"
+        if theirs:
+            return _("%(label)s was cleared") % {"label": label}
+        return _("%(label)s cleared") % {"label": label}
     if theirs and same(old):
-        return f"{label} changed from “{old}” to “{new}”"
-    return f"{label} {'set' if theirs else 'changed'} to “{new}”"
+        return _("%(label)s changed from “%(old)s” to “%(new)s”") % {
+            "label": label,
+            "old": old,
+            "new": new,
+        }
+    if theirs:
+        return _("%(label)s set to “%(new)s”") % {"label": label, "new": new}
+    return _("%(label)s changed to “%(new)s”") % {"label": label, "new": new}
 
 
-def said(
-    changes: dict, labels: dict, *, theirs: bool, on: str = "turned on", off: str = "turned off"
-) -> str:
-    """Changes (field -> (before, after)) in words, each field by its label: "City changed
-    from “Paris” to “Lyon”" (`theirs`), "City changed to “Lyon”" (the person's own). Flags
-    are said with `on` / `off` ("added", "removed" for permissions)."""
+def said(changes: dict, labels: dict, *, theirs: bool, flags: Flags = SWITCHED) -> str:
+    """Changes (field -> (before, after)) in words, in the request's language, each field by its
+    label (marked, translated here): "City changed from “Paris” to “Lyon”" (`theirs`), "City
+    changed to “Lyon”" (the person's own). Flags are said as `flags` says (SWITCHED: "turned
+    on", "turned off"; GRANTED: "added", "removed" for permissions)."""
     return listed(
         [
-            _change(labels.get(k, k), old, new, theirs=theirs, on=on, off=off)
+            _change(_(labels.get(k, k)), old, new, theirs=theirs, flags=flags)
             for k, (old, new) in changes.items()
         ]
     )
 
 
-def told(found: Conflict, labels: dict, what: str, **words) -> dict:
-    """What a refused form says: `theirs` ("Someone changed <what> while you were editing: …"),
-    `mine` ("Your change: …") and `both` (see `said`)."""
-    theirs = said(found.theirs, labels, theirs=True, **words)
-    mine = said(found.mine, labels, theirs=False, **words)
+def told(found: Conflict, labels: dict, someone_changed: str, flags: Flags = SWITCHED) -> dict:
+    """What a refused form says: `theirs` (`someone_changed`, a whole sentence already
+    translated, "Someone changed <what> while you were editing: %(changes)s."), `mine` ("Your
+    change: …") and `both` (see `said`)."""
+    theirs = said(found.theirs, labels, theirs=True, flags=flags)
+    mine = said(found.mine, labels, theirs=False, flags=flags)
     return {
-        "theirs": f"Someone changed {what} while you were editing: {theirs}.",
-        "mine": f"Your change: {mine}." if mine else "You had changed nothing.",
+        "theirs": someone_changed % {"changes": theirs},
+        "mine": _("Your change: %(changes)s.") % {"changes": mine}
+        if mine
+        else _("You had changed nothing."),
         "both": found.both,
     }

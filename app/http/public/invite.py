@@ -4,6 +4,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 
 from app.core.errors import DomainError, Throttled
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.core.validation import EMAIL_MAX, email_key
 from app.domain.activity.services import Actor
@@ -48,7 +49,7 @@ def unavailable(request: Request) -> Response:
     return render(
         request,
         "invite/unavailable.html",
-        {"message": invitations.NO_PENDING_INVITE},
+        {"message": _(invitations.NO_PENDING_INVITE)},
         status=404,
         headers=private(request),
     )
@@ -315,7 +316,8 @@ async def register_and_accept(request: Request, token: FromPath[str]) -> Respons
         status=tried.status,
         register_errors=register_errors(tried.problems),
         register_form=tried.shown,
-        has_login=tried.problems.get("email") == registration.EMAIL_HAS_LOGIN,
+        has_login=tried.problems.get("email")
+        in (registration.EMAIL_HAS_LOGIN, _(registration.EMAIL_HAS_LOGIN)),
     )
 
 

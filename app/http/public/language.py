@@ -6,6 +6,7 @@ from litestar import Request, Response, post
 
 from app.core import i18n
 from app.core.errors import DomainError
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.domain.staff import services as staff
 from app.domain.users import services as users
@@ -21,8 +22,8 @@ async def choose_language(request: Request) -> Response:
     form = await read_form(request)
     name = form.get("language") or ""
     if name not in i18n.BY_NAME:
-        raise DomainError("Choose a language from the list.", "language")
-    back = safe_next(form.get("next"), "/")
+        raise DomainError(_("Choose a language from the list."), "language")
+    back = safe_next(form.get("back"), "/")
     viewer = viewer_of(request)
     if back.startswith("/admin"):
         if viewer.admin is not None:

@@ -12,6 +12,7 @@ from litestar.params import FromPath, FromQuery
 
 from app.core.config import get_settings
 from app.core.errors import DomainError, Throttled
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.core.validation import EMAIL_MAX
 from app.domain.access import services as access
@@ -37,7 +38,7 @@ async def reverse_lookup(ip: str) -> str | None:
         return None
     try:
         lookup = asyncio.get_running_loop().getnameinfo((ip, 0), socket.NI_NAMEREQD)
-        host, _ = await asyncio.wait_for(lookup, REVERSE_LOOKUP_TIMEOUT)
+        host, _port = await asyncio.wait_for(lookup, REVERSE_LOOKUP_TIMEOUT)
     except (TimeoutError, OSError):
         return None
     return host
@@ -176,13 +177,13 @@ def login_problems(form: dict, prefix: str = "f") -> FormErrors:
     match a password, so it tells nothing and counts against no limit."""
     problems = {}
     if not (form.get("email") or "").strip():
-        problems["email"] = "Enter your email address."
+        problems["email"] = _("Enter your email address.")
     if not form.get("password"):
-        problems["password"] = "Enter your password."
+        problems["password"] = _("Enter your password.")
     return login_errors(problems, prefix)
 
 
-SESSION_ENDED = "Your session ended. Log in again to continue."
+SESSION_ENDED = N_("Your session ended. Log in again to continue.")
 
 
 @get("/login", permission=Permission.PUBLIC)
@@ -195,7 +196,7 @@ async def login_page(
     """`email` (from "This email already has a login: use Login") fills in the address."""
     if viewer_of(request).user:
         return redirect(request, "/account")
-    notice = SESSION_ENDED if ended else None
+    notice = _(SESSION_ENDED) if ended else None
     context = {
         "next": next or "",
         "form": {"email": email[:EMAIL_MAX]},
@@ -243,7 +244,7 @@ async def logout(request: Request) -> Response:
 async def admin_login_page(request: Request, ended: FromQuery[str] = "") -> Response:
     if viewer_of(request).admin:
         return redirect(request, "/admin/clients")
-    notice = SESSION_ENDED if ended else None
+    notice = _(SESSION_ENDED) if ended else None
     return render(
         request, "admin/login.html", {"form": {}, "notice": notice, "errors": login_errors()}
     )
@@ -351,7 +352,7 @@ async def _submit_code(request: Request, kind: str, *, passkey: bool = False) ->
                 token, kind, form.get("code", ""), client_ip(request)
             )
     except DomainError as exc:
-        if exc.message == auth.SIGN_IN_EXPIRED:
+        if exc.message in (auth.SIGN_IN_EXPIRED, _(auth.SIGN_IN_EXPIRED)):
             return with_pending_cookie(redirect(request, f"{login_path}?ended=1"), None)
         problems = {exc.field or "form": exc.message}
         still = await auth.pending_sign_in(token, kind)
@@ -463,7 +464,7 @@ async def check_passkey(request: Request, kind: str, form: dict) -> tuple[dict, 
     verified them; DomainError (Throttled) otherwise."""
     token = passkey_token(request)
     if token is None:
-        raise DomainError(auth.SIGN_IN_EXPIRED)
+        raise DomainError(_(auth.SIGN_IN_EXPIRED))
     return await auth.authenticate_with_passkey(
         kind, token, form.get("credential", ""), client_ip(request)
     )
@@ -563,7 +564,8 @@ async def register(request: Request) -> Response:
         {
             "form": tried.shown,
             "errors": register_errors(tried.problems),
-            "has_login": tried.problems.get("email") == registration.EMAIL_HAS_LOGIN,
+            "has_login": tried.problems.get("email")
+            in (registration.EMAIL_HAS_LOGIN, _(registration.EMAIL_HAS_LOGIN)),
         },
         block="register_errors",
         status=tried.status,

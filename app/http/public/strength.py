@@ -12,6 +12,7 @@ import re
 from litestar import Request, Response, post
 
 from app.core.errors import DomainError
+from app.core.i18n import N_, _, ngettext
 from app.core.policy import Permission
 from app.core.security import (
     MAX_PASSWORD_LENGTH,
@@ -24,8 +25,8 @@ from app.core.validation import EMAIL_MAX, NAME_MAX
 from app.http.plumbing.forms import read_form
 from app.http.plumbing.render import templates
 
-LABELS = ("Very weak", "Weak", "Fair", "Strong", "Very strong")
-EMPTY_LABEL = "Enter a Password"
+LABELS = (N_("Very weak"), N_("Weak"), N_("Fair"), N_("Strong"), N_("Very strong"))
+EMPTY_LABEL = N_("Enter a Password")
 # zxcvbn 4.5 refuses to score more than 72 characters (ValueError).
 ZXCVBN_MAX = 72
 # The form around the password field comes along (htmx posts an input's enclosing form): its
@@ -40,7 +41,7 @@ _METER_ID = re.compile(r"[a-z][a-z0-9_-]{0,19}")
 METER = templates.from_string(
     """<div class="strength-meter" id="{{ prefix }}-strength" data-score="{{ score }}">
     <div class="strength-bar"><span></span></div>
-    <p class="small" id="{{ prefix }}-strength-text" aria-live="polite">Password Strength: \
+    <p class="small" id="{{ prefix }}-strength-text" aria-live="polite">{{ heading }} \
 <span class="strength-label">{{ label }}</span></p>
   </div>"""
 )
@@ -54,21 +55,30 @@ def _score(password: str, user_inputs: list[str]) -> int:
 
 
 def assess(password: str, user_inputs: list[str]) -> tuple[int, str]:
-    """(score, label) as the meter shows them; the suffix says why the server would refuse."""
+    """(score, label) as the meter shows them, in the request's language; the suffix says why
+    the server would refuse."""
     if not password:
-        return -1, EMPTY_LABEL
+        return -1, _(EMPTY_LABEL)
     score = _score(password, user_inputs)
-    label = LABELS[score]
+    label = _(LABELS[score])
     if score < MIN_PASSWORD_SCORE:
-        return score, f"{label} (too easy to guess)"
+        return score, _("%(label)s (too easy to guess)") % {"label": label}
     try:
         check_new_password(password, user_inputs)  # the server's rule, as it stands
     except DomainError:
         if len(password) < MIN_PASSWORD_LENGTH:
-            return score, f"{label} (too short: at least {MIN_PASSWORD_LENGTH} characters)"
+            return score, ngettext(
+                "%(label)s (too short: at least %(num)d character)",
+                "%(label)s (too short: at least %(num)d characters)",
+                MIN_PASSWORD_LENGTH,
+            ) % {"label": label, "num": MIN_PASSWORD_LENGTH}
         if len(password) > MAX_PASSWORD_LENGTH:
-            return score, f"{label} (too long: at most {MAX_PASSWORD_LENGTH} characters)"
-        return score, f"{label} (too easy to guess)"
+            return score, ngettext(
+                "%(label)s (too long: at most %(num)d character)",
+                "%(label)s (too long: at most %(num)d characters)",
+                MAX_PASSWORD_LENGTH,
+            ) % {"label": label, "num": MAX_PASSWORD_LENGTH}
+        return score, _("%(label)s (too easy to guess)") % {"label": label}
     except ValueError:
         pass  # zxcvbn's own limit (see _score): the score above stands
     return score, label
@@ -84,13 +94,13 @@ async def password_strength(request: Request) -> Response:
     form = await read_form(request)
     prefix = form.get("meter") or "f"
     if not _METER_ID.fullmatch(prefix):
-        raise DomainError("Unknown strength meter.", "meter")
+        raise DomainError(_("Unknown strength meter."), "meter")
     # At most one character past the limit: enough to say it is too long, never more work.
     password = (form.get("password") or "")[: MAX_PASSWORD_LENGTH + 1]
     user_inputs = [(form.get(k) or "")[:limit] for k, limit in USER_INPUTS.items()]
     score, label = await asyncio.to_thread(assess, password, [u for u in user_inputs if u])
     return Response(
-        METER.render(prefix=prefix, score=score, label=label),
+        METER.render(prefix=prefix, score=score, label=label, heading=_("Password Strength:")),
         media_type="text/html",
         headers={"Cache-Control": "no-store"},
     )

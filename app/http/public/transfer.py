@@ -5,6 +5,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from app.core.errors import DomainError
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.domain.access import services as access
 from app.domain.access import transfers
@@ -19,11 +20,11 @@ from app.http.public.invite import private
 PAGE = "transfer/page.html"
 
 
-def unavailable(request: Request, message: str = transfers.UNAVAILABLE) -> Response:
+def unavailable(request: Request, message: str | None = None) -> Response:
     return render(
         request,
         "transfer/unavailable.html",
-        {"message": message},
+        {"message": message if message is not None else _(transfers.UNAVAILABLE)},
         status=404,
         headers=private(request),
     )

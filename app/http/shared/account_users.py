@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from app.core import clock, i18n
 from app.core.errors import DomainError, NotFound, Throttled
+from app.core.i18n import N_, _, ngettext
 from app.core.permissions import ALL_KEYS, LABELS
 from app.core.stale import Stale, unchanged
 from app.domain.access import services as access
@@ -28,7 +29,15 @@ from app.http.plumbing.render import (
     render_block,
     wants_fragment,
 )
-from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened, said, told
+from app.http.plumbing.stale import (
+    GRANTED,
+    OPENED,
+    conflict,
+    opened_field,
+    read_opened,
+    said,
+    told,
+)
 
 SECTION = "shared/account_users.html"
 # The section's lists that a search or a pager re-renders alone.
@@ -243,7 +252,8 @@ async def remove_access(
     )
     flash(
         request,
-        f"Removed the access of {full_name(removed['user'])} to {display_name(removed['client'])}.",
+        _("Removed the access of %(name)s to %(account)s.")
+        % {"name": full_name(removed["user"]), "account": display_name(removed["client"])},
         undo={"url": f"{base}/users/{user_id}/restore", "token": token},
     )
     return await render_section(request, client_id, base=base, area=area)
@@ -257,7 +267,9 @@ async def restore_access(
         request,
         client_id,
         lambda actor: access.restore_access(client_id, form.get("token") or "", actor=actor),
-        lambda user: f"Access of {full_name(user)} restored, with the same permissions.",
+        lambda user: (
+            _("Access of %(name)s restored, with the same permissions.") % {"name": full_name(user)}
+        ),
         base=base,
         area=area,
     )
@@ -283,13 +295,21 @@ async def change_invite_until(
 def invite_until_changed(result) -> str:
     email, until = result
     if until is None:
-        return f"The access the invite to {email} gives no longer ends by itself."
-    return f"The access the invite to {email} gives ends {access.describe_until(until)}."
+        return _("The access the invite to %(email)s gives no longer ends by itself.") % {
+            "email": email
+        }
+    return _("The access the invite to %(email)s gives ends %(until)s.") % {
+        "email": email,
+        "until": access.describe_until(until),
+    }
 
 
 def resent(result) -> str:
-    days = f"{result.days} day{'s' if result.days != 1 else ''}"
-    return f"Invite sent again to {result.email}, with a new link valid for {days}."
+    return ngettext(
+        "Invite sent again to %(email)s, with a new link valid for %(num)d day.",
+        "Invite sent again to %(email)s, with a new link valid for %(num)d days.",
+        result.days,
+    ) % {"email": result.email, "num": result.days}
 
 
 def resent_link(result) -> dict | None:
@@ -345,14 +365,14 @@ def render_history(request: Request, history: dict, src: str) -> Response:
 
 
 def cancelled(email: str) -> str:
-    return f"Invite to {email} cancelled: its link no longer works."
+    return _("Invite to %(email)s cancelled: its link no longer works.") % {"email": email}
 
 
 async def account_user(client_id: int, user_id: int) -> tuple[dict, dict]:
     """The account and one of its users."""
     people = await access.account_people(client_id, user_id=user_id)
     if not people.users:
-        raise NotFound("This user no longer has access to this account.")
+        raise NotFound(_("This user no longer has access to this account."))
     return people.client, people.users[0]
 
 
@@ -363,7 +383,7 @@ async def permissions_form(
     client, user = await account_user(client_id, user_id)
     await access.check_manager(viewer_of(request).actor, client)
     if user["is_owner"]:
-        raise DomainError("The owner always has every permission: theirs cannot be edited.")
+        raise DomainError(_("The owner always has every permission: theirs cannot be edited."))
     context = {
         "u": user,
         "base": base,
@@ -387,7 +407,8 @@ def ticked(keys) -> dict[str, bool]:
 
 
 UNTIL = "access_until"
-GRANT_LABELS = {**LABELS, UNTIL: "Access until"}
+# Marked only: translated when said (app.http.plumbing.stale).
+GRANT_LABELS = {**LABELS, UNTIL: N_("Access until")}
 
 
 def shown_date(version: object) -> str:
@@ -444,7 +465,7 @@ async def edit_permissions(
         )
     except Stale as exc:
         assert opened is not None  # Stale comes only from a save given its version
-        _, user = await account_user(client_id, user_id)
+        _client, user = await account_user(client_id, user_id)
         now = exc.current["permissions"]
         opened_date = shown_date(opened.get(UNTIL))
         now_date = user["until_date"]
@@ -464,7 +485,12 @@ async def edit_permissions(
             },
             "base": base,
             "opened": opened_grant(now, user["access_until"]),
-            "stale": told(found, GRANT_LABELS, "these permissions", on="added", off="removed"),
+            "stale": told(
+                found,
+                GRANT_LABELS,
+                _("Someone changed these permissions while you were editing: %(changes)s."),
+                GRANTED,
+            ),
             "presets": await offered_presets(request),
         }
         return render(
@@ -476,7 +502,7 @@ async def edit_permissions(
             headers=INTO_THE_DIALOG,
         )
     except DomainError as exc:
-        _, user = await account_user(client_id, user_id)
+        _client, user = await account_user(client_id, user_id)
         refused_until = exc.field == "access_until"
         context = {
             "u": {
@@ -500,7 +526,7 @@ async def edit_permissions(
             status=422,
             headers=INTO_THE_DIALOG,
         )
-    flash(request, f"Permissions of {full_name(saved['user'])} saved.")
+    flash(request, _("Permissions of %(name)s saved.") % {"name": full_name(saved["user"])})
     return await render_section(request, client_id, base=base, area=area)
 
 
@@ -526,8 +552,8 @@ async def permission_changes(request: Request, client_id: int, user_id: int) -> 
         grant_fields(now, user["until_date"] if UNTIL in opened else ""),
         {},
     )
-    changes = said(found.theirs, GRANT_LABELS, theirs=True, on="added", off="removed")
-    changes = changes or "Access until was changed"  # to another time of the same day
+    changes = said(found.theirs, GRANT_LABELS, theirs=True, flags=GRANTED)
+    changes = changes or _("Access until was changed")  # to another time of the same day
     return render(request, SECTION, {"live_change": changes}, block="permissions_changed")
 
 

@@ -5,6 +5,7 @@ from litestar import Request, Response
 from litestar.datastructures import UploadFile
 
 from app.core.errors import DomainError
+from app.core.i18n import _, ngettext
 from app.domain.access import services as access
 from app.domain.clients.services import display_name, get_client
 from app.domain.invitations import bulk
@@ -49,10 +50,13 @@ async def _read(request: Request) -> _Form:
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             if key != "csv_file":
-                raise DomainError(f"The field {key[:40]!r} must be text, not a file.", "form")
+                raise DomainError(
+                    _("The field %(field)s must be text, not a file.") % {"field": repr(key[:40])},
+                    "form",
+                )
             data = await value.read()
             if value.filename or data:
-                filename = value.filename or "the file"
+                filename = value.filename or _("the file")
                 csv_text = bulk.decode_upload(data, filename, value.content_type or "")
         elif key != "permissions":
             values[key] = value
@@ -84,8 +88,8 @@ async def context(request: Request, client_id: int, *, base: str, area: str) -> 
         "plan": None,
         "limit": bulk.invitations.daily_invite_limit(),
         "max_rows": bulk.MAX_ROWS,
-        "will": bulk.WILL,
-        "done": bulk.DONE,
+        "will": {kind: _(said) for kind, said in bulk.WILL.items()},
+        "done": {kind: _(said) for kind, said in bulk.DONE.items()},
     }
 
 
@@ -128,11 +132,14 @@ def sent_message(plan: bulk.Plan) -> str:
     invited = plan.counts.get(bulk.NEW_PERSON, 0) + plan.counts.get(bulk.EXISTING_USER, 0)
     resent = plan.counts.get(bulk.RESEND, 0)
     if not invited and not resent:
-        return "Nothing new to send: every row was sent already or cannot be invited."
-    said = [f"{invited} invite{'s' if invited != 1 else ''} sent"]
+        return _("Nothing new to send: every row was sent already or cannot be invited.")
     if resent:
-        said.append(f"{resent} sent again")
-    return ", ".join(said) + "."
+        return ngettext(
+            "%(num)d invite sent, %(again)d sent again.",
+            "%(num)d invites sent, %(again)d sent again.",
+            invited,
+        ) % {"num": invited, "again": resent}
+    return ngettext("%(num)d invite sent.", "%(num)d invites sent.", invited) % {"num": invited}
 
 
 def _answer(request: Request, shown: dict, status: int = 200) -> Response:

@@ -3,7 +3,9 @@
 
 from litestar import Request
 
+from app.core import i18n
 from app.core.errors import DomainError
+from app.core.i18n import N_, _
 from app.core.stale import Stale
 from app.core.validation import CONTACT_LABELS, COUNTRIES
 from app.domain.clients import services as clients
@@ -13,12 +15,12 @@ from app.http.plumbing.stale import OPENED, conflict, opened_field, read_opened,
 
 # The account's names and email, then its contact details.
 ACCOUNT_FIELDS = ("company_name", "first_name", "last_name", "email")
-# Every field of the form (clients.PROFILE_FIELDS) as it names them.
+# Every field of the form (clients.PROFILE_FIELDS) as it names them (marked: translated when said).
 PROFILE_LABELS = {
-    "company_name": "Company Name",
-    "first_name": "First Name",
-    "last_name": "Last Name",
-    "email": "Email Address",
+    "company_name": N_("Company Name"),
+    "first_name": N_("First Name"),
+    "last_name": N_("Last Name"),
+    "email": N_("Email Address"),
     **CONTACT_LABELS,
     "require_two_factor": clients.REQUIRE_TWO_FACTOR_LABEL,
 }
@@ -36,7 +38,10 @@ def profile_context(
     return {
         "form": form,
         "errors": errors,
-        "countries": COUNTRIES,
+        "countries": i18n.country_names(COUNTRIES),
+        # Refused for want of the owner's own two-factor: the field links to Security.
+        "needs_own_two_factor": errors.get("require_two_factor")
+        == i18n.gettext(clients.OWNER_NEEDS_TWO_FACTOR),
         "opened": opened,
         "stale": stale,
     }
@@ -67,7 +72,11 @@ async def save_profile_form(
         )
     except Stale as exc:
         found = conflict(opened, exc.current, values)
-        said = told(found, PROFILE_LABELS, "this account's details")
+        said = told(
+            found,
+            PROFILE_LABELS,
+            _("Someone changed this account's details while you were editing: %(changes)s."),
+        )
         return profile_context(found.merged, {}, opened=opened_field(exc.current), stale=said), 409
     except DomainError as exc:
         errors = {exc.field or "form": exc.message}

@@ -8,6 +8,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from app.core.errors import DomainError, Throttled
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.domain.auth import services as auth
 from app.domain.staff import services as admin_settings
@@ -25,7 +26,7 @@ ADMIN_PART = "admin/users/_email.html"
 STANDALONE = "security/email_page.html"
 # The link's token is in the address: no other site may see it, no cache may keep the page.
 PRIVATE = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-WRONG_PASSWORD = "The current password is incorrect."
+WRONG_PASSWORD = N_("The current password is incorrect.")
 
 
 async def page_context(request: Request, **extra) -> dict:
@@ -116,7 +117,9 @@ async def resend(request: Request) -> Response:
             return await _banner(request, error=exc.message, throttled=True)
         flash_refusal(request, exc)
         return await _section(request, status=_status(exc))
-    sent = f"Verification email sent to {user['email']}. Open the link in it to verify."
+    sent = _("Verification email sent to %(email)s. Open the link in it to verify.") % {
+        "email": user["email"]
+    }
     if from_banner and is_htmx(request):
         return await _banner(request, sent=sent)
     flash(request, sent)
@@ -140,7 +143,7 @@ async def change_email(request: Request) -> Response:
         except Throttled:
             raise
         except DomainError as exc:
-            raise DomainError(WRONG_PASSWORD, "current_password") from exc
+            raise DomainError(_(WRONG_PASSWORD), "current_password") from exc
         try:
             user = await users.change_email(signed_in["id"], new_email, actor=viewer.actor)
         except DomainError as exc:
@@ -150,8 +153,11 @@ async def change_email(request: Request) -> Response:
         return await _section(request, status=_status(exc), form=shown, errors={field: exc.message})
     flash(
         request,
-        f"Your email address is now {user['email']}. We sent a verification link there, "
-        "and told your previous address about the change.",
+        _(
+            "Your email address is now %(email)s. We sent a verification link there, "
+            "and told your previous address about the change."
+        )
+        % {"email": user["email"]},
     )
     return await _section(request)
 
@@ -163,7 +169,7 @@ async def staff_resend(request: Request, user_id: FromPath[int]) -> Response:
     error = None
     try:
         user = await verification.resend(user_id, actor=viewer.actor, ip=viewer.ip)
-        flash(request, f"Verification email sent to {user['email']}.")
+        flash(request, _("Verification email sent to %(email)s.") % {"email": user["email"]})
     except DomainError as exc:
         error = exc
     user = await users.get_user(user_id)

@@ -11,6 +11,7 @@ from litestar import Request, Response, post
 from litestar.params import FromPath
 
 from app.core.errors import DomainError
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.domain.passkeys import services as passkeys
 from app.domain.two_factor import services as two_factor
@@ -91,7 +92,7 @@ async def add(request: Request) -> Response:
         context = await _section(request, errors={exc.field or "form": exc.message}, name=name)
         return _answer(request, context, status=refusal_status(exc))
     _opened(request)
-    flash(request, f"Passkey “{name}” added. You can sign in with it now.")
+    flash(request, _("Passkey “%(name)s” added. You can sign in with it now.") % {"name": name})
     return _answer(request, await _section(request))
 
 
@@ -114,7 +115,7 @@ async def remove(request: Request, passkey_id: FromPath[int]) -> Response:
     except DomainError as exc:
         context = await _section(request, errors={f"remove-{passkey_id}": exc.message})
         return _answer(request, context, status=refusal_status(exc))
-    flash(request, f"Passkey “{name}” removed.")
+    flash(request, _("Passkey “%(name)s” removed.") % {"name": name})
     return _answer(request, await _section(request))
 
 
@@ -159,7 +160,7 @@ async def staff_remove(
     else:
         if not is_htmx(request):
             return redirect(request, f"/admin/users/{user_id}")
-        flash(request, f"Passkey “{name}” removed; the user was emailed.")
+        flash(request, _("Passkey “%(name)s” removed; the user was emailed.") % {"name": name})
     user = await users.get_user(user_id)
     context = {"user": user, **await admin_user_context(request, user)}
     context["user_passkeys"]["error"] = error

@@ -7,6 +7,7 @@ back to its page with `?done=<what>`, which the page turns into the same confirm
 from litestar import Request, Response, post
 from litestar.params import FromPath
 
+from app.core.i18n import N_, _
 from app.core.policy import Permission
 from app.domain.active_sessions import services as active
 from app.domain.users import services as users
@@ -21,11 +22,11 @@ USER_BASE, STAFF_BASE = "/account/security", "/admin/security"
 
 # What a plain form post's `?done=` may name, and what the page then says.
 DONE = {
-    "signed-out": "Signed out that session.",
-    "signed-out-others": "Signed out all other sessions.",
-    "alerts-on": "You will be emailed when your login is used from a new browser.",
-    "alerts-off": "You will no longer be emailed about sign-ins from new browsers.",
-    "ended-all": "Ended all of this user's sessions.",
+    "signed-out": N_("Signed out that session."),
+    "signed-out-others": N_("Signed out all other sessions."),
+    "alerts-on": N_("You will be emailed when your login is used from a new browser."),
+    "alerts-off": N_("You will no longer be emailed about sign-ins from new browsers."),
+    "ended-all": N_("Ended all of this user's sessions."),
 }
 
 
@@ -40,7 +41,7 @@ def _person(request: Request) -> dict:
 def _flash_done(request: Request) -> None:
     done = request.query_params.get("done")
     if done in DONE:
-        flash(request, DONE[done])
+        flash(request, _(DONE[done]))
 
 
 async def page_context(request: Request) -> dict:
@@ -67,7 +68,7 @@ async def _answer(request: Request, done: str) -> Response:
     base = STAFF_BASE if viewer_of(request).admin is not None else USER_BASE
     if not is_htmx(request):
         return redirect(request, f"{base}?done={done}")
-    flash(request, DONE[done])
+    flash(request, _(DONE[done]))
     return render(request, SECTION, await page_context(request))
 
 
@@ -106,7 +107,7 @@ async def end_all_user_sessions(request: Request, user_id: FromPath[int]) -> Res
     await active.end_all_sessions(user_id, actor=viewer_of(request).actor)
     if not is_htmx(request):
         return redirect(request, f"/admin/users/{user_id}?done=ended-all")
-    flash(request, DONE["ended-all"])
+    flash(request, _(DONE["ended-all"]))
     return render(request, ADMIN_SECTION, {"user": user, **await admin_user_context(request, user)})
 
 

@@ -10,6 +10,7 @@ from litestar import Request, Response, post
 from litestar.params import FromPath
 
 from app.core.errors import DomainError
+from app.core.i18n import _
 from app.core.policy import Permission
 from app.domain.access import services as access
 from app.domain.two_factor import services as two_factor
@@ -123,7 +124,7 @@ async def confirm(request: Request) -> Response:
         errors = {exc.field or "form": exc.message}
         context = await _enrolment(request, secret, errors=errors, next=back)
         return _answer(request, context, status=refusal_status(exc))
-    flash(request, "Two-factor authentication is on.")
+    flash(request, _("Two-factor authentication is on."))
     viewer = viewer_of(request)
     if is_staff(request) and viewer.must_enrol_two_factor:
         viewer.must_enrol_two_factor = False  # enrolled: the admin area is open
@@ -146,7 +147,7 @@ async def regenerate(request: Request) -> Response:
     except DomainError as exc:
         context = await _section(request, errors={"regenerate": exc.message})
         return _answer(request, context, status=refusal_status(exc))
-    flash(request, "New recovery codes generated; the old ones no longer work.")
+    flash(request, _("New recovery codes generated; the old ones no longer work."))
     return _answer(request, await _section(request, step="codes", codes=codes))
 
 
@@ -159,7 +160,7 @@ async def disable(request: Request) -> Response:
     except DomainError as exc:
         context = await _section(request, errors={"disable": exc.message})
         return _answer(request, context, status=refusal_status(exc))
-    flash(request, "Two-factor authentication is off.")
+    flash(request, _("Two-factor authentication is off."))
     return _answer(request, await _section(request))
 
 
@@ -205,7 +206,7 @@ async def staff_disable(request: Request, user_id: FromPath[int]) -> Response:
         if not is_htmx(request):
             return redirect(request, f"/admin/users/{user_id}")
         error = None
-        flash(request, "Two-factor authentication disabled; the user was emailed.")
+        flash(request, _("Two-factor authentication disabled; the user was emailed."))
     user = await users.get_user(user_id)
     context = {"user": user, **await admin_user_context(request, user)}
     context["user_two_factor"]["error"] = error

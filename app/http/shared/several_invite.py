@@ -5,6 +5,7 @@ permissions for all or its own, one email (invitations.invite_to_accounts)."""
 from litestar import Request, Response
 
 from app.core.errors import DomainError, Forbidden
+from app.core.i18n import _, ngettext
 from app.core.validation import parse_id
 from app.domain.access import services as access
 from app.domain.clients.services import display_name, get_client
@@ -35,13 +36,17 @@ async def _accounts_by_number(text: str, known: list[dict]) -> list[dict]:
     for item in text.replace(",", " ").replace(";", " ").split()[: invitations.SEVERAL_MAX]:
         client_id = parse_id(item.removeprefix("#"))
         if client_id is None:
-            raise DomainError(f"“{item[:40]}” is not an account number.", "add_accounts")
+            raise DomainError(
+                _("“%(item)s” is not an account number.") % {"item": item[:40]}, "add_accounts"
+            )
         if client_id in have:
             continue
         try:
             client = await get_client(client_id)
         except DomainError as exc:
-            raise DomainError(f"There is no account #{client_id}.", "add_accounts") from exc
+            raise DomainError(
+                _("There is no account #%(number)s.") % {"number": client_id}, "add_accounts"
+            ) from exc
         have.add(client_id)
         added.append(
             {"id": client_id, "name": display_name(client), "closed": client["status"] == "Closed"}
@@ -93,7 +98,7 @@ async def _wanted(form: dict, request: Request, chosen: list[str]) -> list[invit
     for item in chosen:
         client_id = parse_id(item)
         if client_id is None:
-            raise DomainError("Choose accounts from the list.", "accounts")
+            raise DomainError(_("Choose accounts from the list."), "accounts")
         own = form.get(f"scope-{client_id}") or "same"
         if own == "same":
             if for_all is None:
@@ -143,8 +148,16 @@ async def run(request: Request, client_id: int, *, base: str, area: str) -> Resp
         return _answer(request, shown, status=422)
     flash(
         request,
-        f"Invite sent to {sent.email} for {len(sent.account_names)} account"
-        f"{'s' if len(sent.account_names) != 1 else ''}: {', '.join(sent.account_names)}.",
+        ngettext(
+            "Invite sent to %(email)s for %(num)d account: %(accounts)s.",
+            "Invite sent to %(email)s for %(num)d accounts: %(accounts)s.",
+            len(sent.account_names),
+        )
+        % {
+            "email": sent.email,
+            "num": len(sent.account_names),
+            "accounts": ", ".join(sent.account_names),
+        },
     )
     shown.update(sent=sent, form={"accounts": [str(client_id)]})
     return _answer(request, shown)

@@ -96,6 +96,19 @@ var Roster = (function () {
     if (target) R.focusHere(target);
   };
 
+  // The script's own words, in the page's language: <meta name="roster-texts"> (JSON, from
+  // app/http/plumbing/js_texts.py), read once.
+  var texts;
+  R.t = function (key) {
+    try { texts = texts || JSON.parse(document.querySelector("meta[name=roster-texts]").content); } catch (e) { texts = {}; }
+    return texts[key] || key;
+  };
+
+  // The browser's time zone, for the server to write dates in (a cookie, app.core.i18n).
+  try {
+    document.cookie = "roster_tz=" + encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone) + ";path=/;max-age=31536000";
+  } catch (e) { /* dates stay in UTC */ }
+
   // CSRF: every state-changing htmx request carries the token as a header.
   document.addEventListener("htmx:config:request", function (event) {
     var request = event.detail.ctx.request;

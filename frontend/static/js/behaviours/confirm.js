@@ -30,8 +30,8 @@
     d.querySelector("#confirm-text").textContent = detail.ctx.confirm;
     var yes = d.querySelector("[data-confirm-yes]");
     var no = d.querySelector("[data-confirm-no]");
-    yes.textContent = data.confirmAction || "Confirm";
-    no.textContent = data.confirmDismiss || "Cancel";
+    yes.textContent = data.confirmAction || R.t("confirm");
+    no.textContent = data.confirmDismiss || R.t("cancel");
     var menu = source.closest("[data-menu]");
     var back = menu ? menu.querySelector("summary") : source;
     var settled = false;

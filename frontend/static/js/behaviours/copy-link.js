@@ -21,10 +21,10 @@
     button.addEventListener("click", function () {
       copy(field).then(function () {
         button.focus();
-        R.say({ kind: "success", text: "Link copied to the clipboard." });
+        R.say({ kind: "success", text: R.t("linkCopied") });
         htmx.trigger(button, "roster:copied");
       }, function () {
-        R.say({ kind: "error", text: "The link could not be copied: select it and copy it yourself." });
+        R.say({ kind: "error", text: R.t("linkNotCopied") });
       });
     });
   });

@@ -21,8 +21,8 @@
         kind: "error",
         retry: true,
         text: status === 503 || status === 502 || status === 504
-          ? "Roster is not answering right now; nothing was changed. Try again in a moment."
-          : "Something went wrong on the server; nothing was changed. Try again in a moment.",
+          ? R.t("notAnswering")
+          : R.t("serverFault"),
       }, ctx.sourceElement);
     }
   });
@@ -33,8 +33,8 @@
       kind: "error",
       retry: true,
       text: timedOut
-        ? "Roster took too long to answer. Check whether it was done before trying again."
-        : "Roster could not be reached: check your connection. Nothing was changed.",
+        ? R.t("tooSlow")
+        : R.t("unreachable"),
     }, ctx.sourceElement || event.target);
     if (note && !timedOut) note.setAttribute("data-unreachable", "");
   });
@@ -45,7 +45,7 @@
     var swapsBody = (event.detail.tasks || []).some(function (t) { return t.target === document.body; });
     if (!swapsBody && /^\s*<!doctype html|<html[\s>]/i.test(ctx.text)) {
       event.preventDefault();
-      R.say({ kind: "error", retry: true, text: "Something went wrong; the page was not changed. Try again in a moment." }, ctx.sourceElement);
+      R.say({ kind: "error", retry: true, text: R.t("notChanged") }, ctx.sourceElement);
     }
   });
 })(Roster);

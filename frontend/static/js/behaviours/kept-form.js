@@ -31,7 +31,7 @@
         if (found) el.value = found[1];
       }
     });
-    R.say({ kind: "info", text: "What you typed before your session ended is back in the form: check it and send it again." });
+    R.say({ kind: "info", text: R.t("keptForm") });
     var first = R.firstFocusable(form);
     if (first) first.focus();
   });

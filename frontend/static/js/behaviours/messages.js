@@ -37,7 +37,7 @@
   };
   function closeButton(note) {
     var close = button("×", "flash-close");
-    close.setAttribute("aria-label", "Dismiss message");
+    close.setAttribute("aria-label", R.t("dismiss"));
     close.addEventListener("click", function () { R.dismiss(note); });
     return close;
   }
@@ -58,7 +58,7 @@
     arm();
   }
   function retryButton(source, note) {
-    var retry = button("Retry", "btn btn-sm");
+    var retry = button(R.t("retry"), "btn btn-sm");
     retry.addEventListener("click", function () {
       note.remove();
       if (!source.isConnected) location.reload();
@@ -69,7 +69,7 @@
     return retry;
   }
   function undoButton(undo, note) {
-    var b = button("Undo", "btn btn-sm");
+    var b = button(R.t("undo"), "btn btn-sm");
     b.setAttribute("hx-post", undo.url);
     b.setAttribute("hx-vals", JSON.stringify({ token: undo.token }));
     b.setAttribute("hx-target", "#account-users");

@@ -41,7 +41,7 @@
       headers: { "X-CSRFToken": csrf(), Accept: "application/json" }
     }).then(function (response) {
       return response.json().then(function (body) {
-        if (!response.ok) throw new Error(body.error || "Passkeys are not available now. Try again.");
+        if (!response.ok) throw new Error(body.error || R.t("passkeysUnavailable"));
         return body;
       });
     });
@@ -80,9 +80,9 @@
     var cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
     R.say({
       kind: "error",
-      text: cancelled ? "The passkey request was cancelled or timed out." :
-        error && error.name === "InvalidStateError" ? "This passkey is already registered." :
-        (error && error.message) || "The passkey could not be used."
+      text: cancelled ? R.t("passkeyCancelled") :
+        error && error.name === "InvalidStateError" ? R.t("passkeyKnown") :
+        (error && error.message) || R.t("passkeyFailed")
     });
   }
 

@@ -10,7 +10,7 @@
       var action = event.target.value;
       if (action === "print") print();
       if (action === "copy") navigator.clipboard.writeText(box.dataset.recoveryCodes).then(function () {
-        R.say({ kind: "success", text: "Recovery codes copied." });
+        R.say({ kind: "success", text: R.t("codesCopied") });
       });
     });
   });
