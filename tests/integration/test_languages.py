@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from app.core import i18n
+from app.domain.users import services as users
 from app.domain.users.services import get_user
 from app.schema.activity import ActivityEntry
+from app.schema.mail import OutboundEmail
 from app.schema.staff import Admin
-from tests.factories import make_client, make_user
+from tests.factories import ADMIN, make_client, make_user
 from tests.integration.conftest import page
 
 DE = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
@@ -106,3 +108,36 @@ def test_dates_are_written_the_way_their_reader_reads_them(name, when, day):
 def test_unknown_language_names_fall_back_to_english():
     for name in ("italian", "dutch", "", None, "klingon"):
         assert i18n.language_named(name) is i18n.ENGLISH
+
+
+async def test_a_boosted_navigation_to_a_page_in_another_language_is_a_whole_page_load(http):
+    boosted = {"HX-Request": "true", "HX-Boosted": "true", "HX-Request-Type": "full"}
+    moved = await http.get(
+        "/login?next=%2Faccount", headers={**DE, **boosted, "X-Page-Language": "en"}
+    )
+    assert moved.status_code == 200 and moved.headers["hx-redirect"] == "/login?next=%2Faccount"
+    same = await http.get("/login", headers={**DE, **boosted, "X-Page-Language": "de"})
+    assert "hx-redirect" not in same.headers and html_of(same)["lang"] == "de"
+    # A part of a page is swapped as it is: its page changes language only as a whole.
+    part = await http.get("/login", headers={**DE, "HX-Request": "true", "X-Page-Language": "en"})
+    assert "hx-redirect" not in part.headers
+
+
+async def test_emails_go_out_in_their_recipients_language(http):
+    client_id, owner = await make_client("Sprachen Co")
+    german = await make_user("Greta", "Deutsch", email="greta@example.com")
+    await users.set_language(german["id"], "german", actor=ADMIN)
+    await http.post("/password/reset", {"email": "greta@example.com"})
+    (reset,) = await OutboundEmail.select().where(OutboundEmail.to_address == "greta@example.com")
+    assert '<html lang="de"' in reset["html_body"]
+    # Someone with no login reads the invitation in the language of whoever sends it.
+    await users.set_language(owner["id"], "french", actor=ADMIN)
+    await http.login(owner["email"])
+    await http.post("/account/users/invite", {"email": "nouveau@example.com", "scope": "all"})
+    (invite,) = await OutboundEmail.select().where(
+        OutboundEmail.to_address == "nouveau@example.com"
+    )
+    assert '<html lang="fr"' in invite["html_body"]
+    with i18n.using(i18n.BY_NAME["french"]):
+        assert i18n.gettext("You will be able to:") in invite["text_body"]
+    assert client_id

@@ -316,7 +316,20 @@ def render(
     block: str | None = None,
     headers: dict | None = None,
 ) -> Response:
-    """The whole page, or only `block` of it (for htmx swaps of that part)."""
+    """The whole page, or only `block` of it (for htmx swaps of that part). A boosted navigation
+    from a page in another language gets a whole page load instead (HX-Redirect): a swap of the
+    body would leave the old page's <html lang dir>."""
+    shown = request.headers.get("x-page-language")
+    if (
+        shown
+        and shown != i18n.current().code
+        and request.method == "GET"
+        and is_htmx(request)
+        and not wants_fragment(request)
+    ):
+        query = request.url.query
+        url = request.url.path + (f"?{query}" if query else "")
+        return Response("", status_code=200, headers={"HX-Redirect": url})
     html = render_html(request, template, context, block=block)
     return html_response(request, html, status=status, headers=headers)
 
