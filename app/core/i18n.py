@@ -67,6 +67,31 @@ def set_current(language: Language) -> None:
     _current.set(language)
 
 
+def known_zones() -> tuple[str, ...]:
+    """The time zones a person may choose: the IANA names of places (and UTC), sorted."""
+    return _known_zones()
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> tuple[str, ...]:
+    import zoneinfo
+
+    places = [z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc/")]
+    return ("UTC", *sorted(places))
+
+
+def clean_zone(name: str | None) -> str | None:
+    """A time zone chosen: a known name, or None for "as the browser says" (an empty choice).
+    Anything else is refused (DomainError, field time_zone)."""
+    if not name:
+        return None
+    if name not in _known_zones():
+        from app.core.errors import DomainError
+
+        raise DomainError(gettext("Choose a time zone from the list."), "time_zone")
+    return name
+
+
 def set_zone(name: str | None) -> None:
     """The reader's time zone for the rest of this request: a known IANA name, else UTC."""
     _zone_name.set(name if name and len(name) <= 64 and _known_zone(name) else None)

@@ -20,6 +20,8 @@ class Admin(Table, tablename="admins"):
     disabled = Boolean(default=False)
     # Their admin area's language, a WHMCS name (app.core.i18n); None: as their browser asks.
     language = Varchar(length=20, null=True, default=None)
+    # The time zone of the dates they read, an IANA name; None: as their browser says.
+    time_zone = Varchar(length=64, null=True, default=None)
 
 
 class Setting(Table, tablename="settings"):

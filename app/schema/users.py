@@ -27,6 +27,8 @@ class User(Table, tablename="users"):
     email_domain_key = Varchar(length=254)
     password_hash = Text()
     language = Varchar(length=20, default="english")
+    # The time zone of the dates they read, an IANA name; None: as their browser says.
+    time_zone = Varchar(length=64, null=True, default=None)
     created_at = Timestamptz()
     last_login_at = Timestamptz(null=True, default=None)
     last_login_ip = Varchar(length=45, null=True, default=None)

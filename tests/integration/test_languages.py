@@ -141,3 +141,45 @@ async def test_emails_go_out_in_their_recipients_language(http):
     with i18n.using(i18n.BY_NAME["french"]):
         assert i18n.gettext("You will be able to:") in invite["text_body"]
     assert client_id
+
+
+async def test_security_sets_a_persons_language_and_time_zone(http, admin_session):
+    from app.schema.users import User
+
+    section = page(await http.get("/admin/security")).find(id="security-locale")
+    assert section.select_one("select[name=time_zone] option[selected]")["value"] == ""
+    saved = await http.post(
+        "/admin/security/locale", {"language": "german", "time_zone": "Asia/Tokyo"}
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == "/admin/security?done=locale"
+    (admin,) = await Admin.select().where(Admin.email == "ada@example.com")
+    assert (admin["language"], admin["time_zone"]) == ("german", "Asia/Tokyo")
+    for refused in (
+        {"language": "german", "time_zone": "Mars/Olympus"},
+        {"language": "klingon", "time_zone": ""},
+    ):
+        assert (await http.post("/admin/security/locale", refused)).status_code == 400
+    shown = await http.get("/admin/security?done=locale")
+    assert html_of(shown)["lang"] == "de"
+    zone = page(shown).find(id="security-locale").select_one("select[name=time_zone]")
+    assert zone.select_one("option[selected]")["value"] == "Asia/Tokyo"
+    # A user's own, the same way; an empty time zone is their browser's again.
+    _, owner = await make_client("Zonen Co")
+    await http.post("/admin/logout")
+    await http.login(owner["email"])
+    await http.post("/account/security/locale", {"language": "french", "time_zone": "Europe/Paris"})
+    await http.post("/account/security/locale", {"language": "french", "time_zone": ""})
+    (row,) = await User.select().where(User.id == owner["id"])
+    assert (row["language"], row["time_zone"]) == ("french", None)
+
+
+def test_dates_follow_the_persons_zone_else_the_browsers():
+    from app.domain.auth.services import Viewer
+    from app.http.plumbing.middleware import zone_for
+
+    cookie = [(b"cookie", b"roster_tz=America%2FNew_York")]
+    chose = Viewer(user={"id": 1, "time_zone": "Asia/Tokyo"})
+    assert zone_for(chose, {"path": "/account", "headers": cookie}) == "Asia/Tokyo"
+    browser = Viewer(user={"id": 1, "time_zone": None})
+    assert zone_for(browser, {"path": "/account", "headers": cookie}) == "America/New_York"
+    assert zone_for(Viewer(), {"path": "/login", "headers": []}) is None

@@ -234,6 +234,7 @@ SELECT s.id, s."user" AS user_id, s.admin AS admin_id, s.client AS client_id,
        s.created_at, s.expires_at, s.last_seen_at,
        u.first_name, u.last_name, u.email, u.disabled AS user_disabled, u.email_verified_at,
        u.language AS user_language, a.language AS admin_language,
+       u.time_zone AS user_time_zone, a.time_zone AS admin_time_zone,
        a.name AS admin_name, a.email AS admin_email, a.role AS admin_role,
        a.disabled AS admin_disabled,
        c.company_name, c.first_name AS client_first_name, c.last_name AS client_last_name,
@@ -312,6 +313,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
             "email": row["email"],
             "email_verified": row["email_verified_at"] is not None,
             "language": row["user_language"],
+            "time_zone": row["user_time_zone"],
         }
     if row["admin_id"] is not None:
         viewer.admin = {
@@ -320,6 +322,7 @@ async def load_viewer(session_cookie: str | None, page_client: int | None = None
             "email": row["admin_email"],
             "role": row["admin_role"],
             "language": row["admin_language"],
+            "time_zone": row["admin_time_zone"],
         }
         viewer.must_enrol_two_factor = (
             row["staff_two_factor_required"] == "true" and not row["admin_two_factor"]

@@ -3,7 +3,7 @@
 from app.core import clock, db, stale
 from app.core.dberrors import is_unique_violation
 from app.core.errors import DomainError, Forbidden
-from app.core.i18n import BY_NAME, N_, _
+from app.core.i18n import BY_NAME, N_, _, clean_zone
 from app.core.policy import ROLES, Permission, role_allows
 from app.core.security import check_new_password, hash_password, in_hashing_pool
 from app.core.validation import clean_email, clean_name
@@ -82,12 +82,17 @@ async def create_admin(*, email: str, password: str, name: str, role: str, actor
     return rows[0]["id"]
 
 
-async def set_language(admin_id: int, language: str | None) -> None:
+async def set_language(
+    admin_id: int, language: str | None, time_zone: str | None | bool = False
+) -> None:
     """A staff member's own language for the admin area (a WHMCS name of app.core.i18n), or
-    None: as their browser asks."""
+    None: as their browser asks; and, when given, their time zone (None: the browser's)."""
     if language is not None and language not in BY_NAME:
         raise DomainError(_("Choose a language from the list."), "language")
-    await Admin.update({Admin.language: language}).where(Admin.id == admin_id)
+    values: dict = {Admin.language: language}
+    if time_zone is not False:
+        values[Admin.time_zone] = clean_zone(time_zone or None)
+    await Admin.update(values).where(Admin.id == admin_id)
 
 
 async def get_setting(key: str) -> str:

@@ -6,7 +6,7 @@ from typing import TypeVar
 from piccolo.columns.combination import WhereRaw
 from piccolo.query.functions.aggregate import Count
 
-from app.core import clock, db, stale
+from app.core import clock, db, i18n, stale
 from app.core.dberrors import is_foreign_key_violation, is_unique_violation
 from app.core.errors import DomainError, NotFound
 from app.core.i18n import _
@@ -60,22 +60,33 @@ async def close_invitations_of(user: dict, client_ids: list[int]) -> None:
         )
 
 
-async def set_language(user_id: int, language: str, *, actor: Actor) -> None:
+async def set_language(
+    user_id: int, language: str, *, actor: Actor, time_zone: str | None | bool = False
+) -> None:
     """The user's own choice of language (the language menu, Security): their pages and the
-    emails to them. Nothing written when it is the same."""
+    emails to them; and, when given (None: as their browser says), of the time zone of the dates
+    they read. Nothing written when it is the same."""
     if language not in LANGUAGES:
         raise DomainError(_("Choose a language from the list."), "language")
+    values: dict = {User.language: language}
+    if time_zone is not False:
+        values[User.time_zone] = i18n.clean_zone(time_zone or None)
     async with db.transaction():
-        changed = (
-            await User.update({User.language: language})
-            .where((User.id == user_id) & (User.language != language))
-            .returning(User.id)
+        before = await get_user(user_id, lock="NO KEY UPDATE")
+        fields = tuple(
+            column._meta.name
+            for column, value in values.items()
+            if before[column._meta.name] != value
         )
-        if changed:
+        if fields:
+            await User.update(values).where(User.id == user_id)
             await emit(
-                UserUpdated(user_id=user_id, fields=("language",)),
+                UserUpdated(user_id=user_id, fields=fields),
                 actor=actor,
-                description=f"Language changed to {language}",
+                description=f"Language changed to {language}"
+                if fields == ("language",)
+                else f"Language and time zone set to {language}, "
+                f"{values.get(User.time_zone) or 'as the browser says'}",
             )
 
 

@@ -183,9 +183,7 @@ def viewer_loader(app):
             viewer.ip = scope["client"][0] if scope.get("client") else ""
             scope.setdefault("state", {})["viewer"] = viewer
             i18n.set_current(language_for(viewer, scope))
-            i18n.set_zone(
-                unquote(parse_cookie_string(_header(scope, b"cookie")).get(ZONE_COOKIE, ""))
-            )
+            i18n.set_zone(zone_for(viewer, scope))
             if kept_from_admin_area(viewer, scope["path"]):
                 return await send_to_enrolment(scope, send)
         await app(scope, receive, send)
@@ -223,6 +221,15 @@ def language_for(viewer: Viewer, scope) -> i18n.Language:
     if chosen in i18n.BY_NAME:
         return i18n.BY_NAME[chosen]
     return i18n.accepted(_header(scope, b"accept-language"))
+
+
+def zone_for(viewer: Viewer, scope) -> str | None:
+    """The time zone dates are written in: the person's own choice (staff's in the admin area),
+    else their browser's (app.js's cookie), else UTC."""
+    person = viewer.admin if scope["path"].startswith("/admin") else viewer.user
+    if person and person.get("time_zone"):
+        return person["time_zone"]
+    return unquote(parse_cookie_string(_header(scope, b"cookie")).get(ZONE_COOKIE, "")) or None
 
 
 def language_chooser(app):

@@ -9,11 +9,12 @@ from app.core.policy import Permission
 from app.http.plumbing.render import render
 from app.http.shared import security_apps as apps
 from app.http.shared import security_email as email
+from app.http.shared import security_locale as locale
 from app.http.shared import security_passkeys as passkeys
 from app.http.shared import security_sessions as sessions
 from app.http.shared import security_two_factor as two_factor
 
-SECTIONS = (two_factor, passkeys, email, sessions, apps)
+SECTIONS = (two_factor, passkeys, email, locale, sessions, apps)
 
 
 async def _page(request: Request, area: str) -> Response:
