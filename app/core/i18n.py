@@ -140,7 +140,7 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 def pgettext(context: str, message: str) -> str:
-    return translations(current().code).pgettext(context, message)
+    return str(translations(current().code).pgettext(context, message))
 
 
 _ = gettext

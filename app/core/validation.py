@@ -204,8 +204,9 @@ def _name_refusal(label: str, problem: int, limit: int = 0) -> str:
             "%(label)s is limited to %(num)d characters.",
             limit,
         ) % {"label": _(label), "num": limit}
-    if own is not None and own[problem] is not None:
-        return _(own[problem])
+    said = own[problem] if own is not None else None
+    if isinstance(said, str):
+        return _(said)
     if problem == 0:
         return _("%(label)s cannot contain control characters.") % {"label": _(label)}
     return _("Enter a %(label)s.") % {"label": _(label).lower()}

@@ -80,7 +80,7 @@ async def recipients_languages(addresses: list[str]) -> dict[str, i18n.Language]
         *keys,
         *keys,
     )
-    found = {}
+    found: dict[str, i18n.Language] = {}
     for row in sorted(rows, key=lambda row: row["staff"]):  # a user's own language wins
         found.setdefault(row["email_key"], i18n.language_named(row["language"]))
     return found

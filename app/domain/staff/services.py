@@ -91,7 +91,7 @@ async def set_language(
         raise DomainError(_("Choose a language from the list."), "language")
     values: dict = {Admin.language: language}
     if time_zone is not False:
-        values[Admin.time_zone] = clean_zone(time_zone or None)
+        values[Admin.time_zone] = clean_zone(time_zone if isinstance(time_zone, str) else None)
     await Admin.update(values).where(Admin.id == admin_id)
 
 

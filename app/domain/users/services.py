@@ -70,7 +70,7 @@ async def set_language(
         raise DomainError(_("Choose a language from the list."), "language")
     values: dict = {User.language: language}
     if time_zone is not False:
-        values[User.time_zone] = i18n.clean_zone(time_zone or None)
+        values[User.time_zone] = i18n.clean_zone(time_zone if isinstance(time_zone, str) else None)
     async with db.transaction():
         before = await get_user(user_id, lock="NO KEY UPDATE")
         fields = tuple(
