@@ -9,6 +9,7 @@ import email_validator
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 
+from app.core import i18n
 from app.core.db import valid_id
 from app.core.errors import DomainError
 from app.core.i18n import N_, _, ngettext
@@ -369,5 +370,4 @@ def until_label(when: datetime | None) -> str:
     """How lists show an end: "until 14 Dec 2026" (UTC)."""
     if when is None:
         return ""
-    when = when.astimezone(UTC)
-    return _("until %(date)s") % {"date": f"{when.day} {when:%b %Y}"}
+    return _("until %(date)s") % {"date": i18n.format_date(when, "UTC")}
