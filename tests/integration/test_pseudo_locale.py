@@ -31,6 +31,7 @@ ALLOWED = re.compile(
     r"|\bOpenID Connect\b|\b(?:IDENTIFIER|SECRET)\b|whsec_\w+|\b[0-9a-f]{8,}\b"
     r"|\b[a-z_]+(?:\.[a-z_]+)+\b|\b(?:ES|RS)256\b"  # event types; signing algorithms
     r"|\bAda Admin\b"  # the staff member tests.factories.ADMIN names as the doer
+    r"|\blocalhost\b"  # the host name a login came from
 )
 # A message holds values that are messages themselves: the innermost wrapped first.
 INNERMOST = re.compile(re.escape(OPEN) + "[^" + OPEN + CLOSE + "]*" + re.escape(CLOSE))
@@ -288,4 +289,112 @@ async def test_every_email_is_translated(http, pseudo, world):
         "invite_renewal_requested",
         "password_reset",
     } <= templates, templates
+    assert not problems, "\n".join(problems)
+
+
+SKIPPED = ("/live/", "/static/", "/metrics", "/includes/", "/oauth/", "/.well-known/", "/api/")
+
+
+async def test_every_page_of_the_route_table_is_translated(http, pseudo, world, allow_private):
+    """Each GET route of the app, with the ids of what the test made: the staff member's for the
+    admin area, the owner's for the client area, a visitor's elsewhere."""
+    from app.asgi import create_app
+    from app.domain.activity.services import Actor
+    from app.domain.oauth import apps as oauth_apps
+    from app.domain.presets import services as presets
+    from app.domain.staff.services import create_admin
+    from app.domain.webhooks import services as webhooks
+
+    admin_id = await create_admin(
+        email="zeta@example.com",
+        password="admin-passphrase-77",
+        name="Ζήτα",
+        role="full",
+        actor=ADMIN,
+    )
+    staff = Actor("admin", admin_id, "Ζήτα", "127.0.0.1")
+    with i18n.using(i18n.PSEUDO):
+        hook = await webhooks.create_endpoint(url="http://127.0.0.1:9/hooks", actor=staff)
+        app = await oauth_apps.create_app(
+            name="Εφαρμογή", redirect_uris="https://app.example.com/cb", actor=staff
+        )
+        preset = await presets.create_preset("Λογιστήριο", ["invoices"], actor=staff)
+    ids = {
+        "client_id": world["alpha"],
+        "user_id": world["member"]["id"],
+        "invitation_id": world["invitation"],
+        "email_id": 1,
+        "endpoint_id": hook.endpoint_id,
+        "app_id": app.app_id,
+        "preset_id": preset["id"],
+        "token": "no-such-token",
+    }
+    paths = sorted({r.path for r in create_app().routes if "GET" in getattr(r, "methods", ())})
+    problems: list[str] = []
+    asked = 0
+    for area in ("visitor", "client", "admin"):
+        if area == "client":
+            await http.login(OWNER)
+            await http.post(f"/accounts/{world['alpha']}/select")
+        if area == "admin":
+            await http.post("/logout")
+            await log_in_as_staff(http, "ada@example.com", "admin-passphrase-77", "Άδα", "full")
+        for path in paths:
+            mine = (
+                "admin"
+                if path.startswith("/admin")
+                else ("client" if path.startswith("/account") else "visitor")
+            )
+            if mine != area or path.startswith(SKIPPED):
+                continue
+            url = re.sub(r"\{(\w+):\w+\}", lambda m: str(ids[m.group(1)]), path)
+            response = await http.get(url)
+            asked += 1
+            if "text/html" in response.headers.get("content-type", ""):
+                check(response, url, problems)
+    assert asked > 40
+    assert not problems, "\n".join(problems)
+
+
+class Anything(str):
+    """A value of an email's context, whatever the template asks of it (a text, a list, a
+    record), written in Greek: data that cannot pass for English."""
+
+    def __new__(cls):
+        return super().__new__(cls, "Δεδομένα")
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Anything()
+
+    def __getitem__(self, key):
+        return Anything()
+
+    def __iter__(self):
+        return iter([Anything(), Anything()])
+
+
+def test_every_email_template_is_translated():
+    """Each email (subject, text, HTML), each value it names given, in the pseudo-locale."""
+    from jinja2 import meta
+
+    from app.core.config import FRONTEND_DIR
+
+    folder = FRONTEND_DIR / "templates" / "emails"
+    names = sorted(p.name.removesuffix(".subject.txt") for p in folder.glob("*.subject.txt"))
+    assert len(names) >= 15
+    problems = []
+    for name in names:
+        wanted = set()
+        for part in (f"{name}.subject.txt", f"{name}.txt", f"{name}.html"):
+            source = (folder / part).read_text()
+            wanted |= meta.find_undeclared_variables(mail._templates.parse(source))
+        context = {key: Anything() for key in wanted - {"_", "gettext", "ngettext", "language"}}
+        with i18n.using(i18n.PSEUDO):
+            subject, text, html = mail.render_email(name, context)
+        if leftovers(subject) or leftovers(text):
+            problems.append(f"{name}: {leftovers(subject)!r} {leftovers(text)!r}")
+        if untranslated(html):
+            problems.append(f"{name} html: {untranslated(html)}")
     assert not problems, "\n".join(problems)
