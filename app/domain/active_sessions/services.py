@@ -66,6 +66,11 @@ def _logged_browser(user_agent: str, *, with_version: bool = True) -> str:
         return describe_browser(user_agent, with_version=with_version)
 
 
+def _utc_time(at) -> str:
+    """ "7 Dec 2026, 14:05 UTC" in the email's language (its reader's zone is not known)."""
+    return f"{i18n.format_datetime(at, 'UTC')} UTC"
+
+
 def _unknown_address() -> str:
     return pgettext("an IP address", "unknown")
 
@@ -276,7 +281,7 @@ async def _alert_new_browser(
                 "first_name": person["first_name"],
                 "browser": in_reader_language(describe_browser, user_agent),
                 "ip": ip or in_reader_language(_unknown_address),
-                "signed_in_at": at.strftime("%d %B %Y, %H:%M UTC"),
+                "signed_in_at": in_reader_language(_utc_time, at),
                 "security_url": f"{get_settings().base_url}{security_path}",
                 "staff": admin_id is not None,
             },
