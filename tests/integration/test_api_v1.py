@@ -729,3 +729,19 @@ async def test_one_address_is_invited_to_several_accounts_in_one_email(api, full
     listed = await api.get(f"/api/v1/clients/{beta}/invitations", headers=full)
     assert [i["email"] for i in listed.json()["items"]] == [guest]
     assert await OutboundEmail.count().where(OutboundEmail.template == "invitation") == 1
+
+
+async def test_problem_details_speak_the_callers_language(api, full):
+    """The JSON API's human texts follow Accept-Language (the WHMCS API's stay WHMCS's own)."""
+    from app.core import i18n
+
+    body = {"email": "not an address", "permissions": ["invoices"]}
+    client_id, _owner = await make_client("Problem Co")
+    url = f"/api/v1/clients/{client_id}/invitations"
+    english = assert_problem(await api.post(url, json=body, headers=full), 422)
+    german = assert_problem(
+        await api.post(url, json=body, headers={**full, "Accept-Language": "de"}), 422
+    )
+    assert german["detail"] != english["detail"]
+    with i18n.using(i18n.BY_NAME["german"]):
+        assert german["detail"] == i18n.gettext(english["detail"])
