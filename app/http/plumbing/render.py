@@ -74,9 +74,9 @@ class LanguageLoader(FileSystemLoader):
 
 
 class ConstantMessages(NodeTransformer):
-    """`_("text")`, `gettext("text")` (what a `{% trans %}` without values becomes): replaced by
-    the language's translation, as newstyle gettext gives it (markup where the template
-    escapes, `%%` a literal %)."""
+    """`_("text")`, `gettext("text")` (what a `{% trans %}` becomes), with or without values:
+    replaced by the language's translation as newstyle gettext gives it (markup where the
+    template escapes, its values put in by name and escaped, `%%` a literal %)."""
 
     def __init__(self, language: str) -> None:
         self.catalog = i18n.translations(language)
@@ -89,14 +89,18 @@ class ConstantMessages(NodeTransformer):
             and len(node.args) == 1
             and isinstance(node.args[0], nodes.Const)
             and isinstance(node.args[0].value, str)
-            and not node.kwargs
             and node.dyn_args is None
             and node.dyn_kwargs is None
         ):
             text = self.catalog.gettext(node.args[0].value)
-            if "%" in text:
-                text = text % {}
-            return nodes.MarkSafeIfAutoescape(nodes.Const(text), lineno=node.lineno)
+            if not node.kwargs:
+                text = text % {} if "%" in text else text
+                return nodes.MarkSafeIfAutoescape(nodes.Const(text), lineno=node.lineno)
+            # With values: the translation (markup) % the values, which escapes them.
+            values = nodes.Dict([nodes.Pair(nodes.Const(k.key), k.value) for k in node.kwargs])
+            return nodes.Mod(
+                nodes.MarkSafeIfAutoescape(nodes.Const(text)), values, lineno=node.lineno
+            )
         return node
 
 
