@@ -106,6 +106,9 @@ class ConstantMessages(NodeTransformer):
 
 templates = RosterEnvironment(
     loader=LanguageLoader(FRONTEND_DIR / "templates"),
+    # Every template in every language stays compiled (Jinja keeps 400 by default: fewer than
+    # the templates times the languages).
+    cache_size=4000,
     autoescape=select_autoescape(["html"]),
     trim_blocks=True,
     lstrip_blocks=True,
