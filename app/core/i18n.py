@@ -199,9 +199,15 @@ def _template_pgettext(eval_ctx, context: str, message: str, **variables):
 
 def accepted(header: str | None) -> Language:
     """The best of our languages for an Accept-Language header (q-values honoured), else
-    English."""
+    English. Asked on every page of a visitor and of staff without a language of their own:
+    browsers send a handful of distinct headers, so the answer is kept per header."""
+    return _accepted((header or "")[:500])
+
+
+@lru_cache(maxsize=256)
+def _accepted(header: str) -> Language:
     wanted = []
-    for part in (header or "")[:500].split(","):
+    for part in header.split(","):
         tag, _, params = part.strip().partition(";")
         quality = 1.0
         if params.strip().startswith("q="):
